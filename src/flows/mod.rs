@@ -1,0 +1,4 @@
+//! Pure state machines of the terminal: events in, state and effects out, time as an input.
+//! Nothing here draws, touches devices or reads the clock.
+
+pub mod applicant;

@@ -1,0 +1,94 @@
+//! The `kiosk` command line: parses arguments, calls the library, reports the outcome. Thin.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use enroll_kiosk::config::Config;
+
+/// The identity enrollment terminal.
+#[derive(Parser)]
+#[command(name = "kiosk", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file [default: $KIOSK_CONFIG, else kiosk-config/kiosk.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open the kiosk window (the default when no command is given)
+    Run,
+    /// Work with configuration files
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file: prints "ok", or every problem and exits with status 1
+    Check {
+        /// The file to check [default: --config, $KIOSK_CONFIG, else kiosk-config/kiosk.toml]
+        file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let process_started = Instant::now();
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run_gui(cli.config, process_started),
+        Command::Config(ConfigCommand::Check { file }) => config_check(file.or(cli.config)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "kiosk: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KIOSK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run_gui(config_path: Option<PathBuf>, process_started: Instant) -> anyhow::Result<ExitCode> {
+    let path = Config::resolve_path(config_path.as_deref());
+    let config = Config::load(&path).context("the kiosk cannot start")?;
+    tracing::info!(
+        config = %path.display(),
+        terminal = %config.terminal.id,
+        tier = config.terminal.tier.as_str(),
+        "starting kiosk"
+    );
+    enroll_kiosk::app::run(&config, process_started)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config_check(file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let path = Config::resolve_path(file.as_deref());
+    match Config::load(&path) {
+        Ok(_) => {
+            writeln!(std::io::stdout(), "ok")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            writeln!(std::io::stderr(), "{error}")?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

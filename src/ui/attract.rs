@@ -1,0 +1,74 @@
+//! The attract screen: greeting, "Start" and the language choice; it does not change the language
+//! itself (it returns the choice to the flow).
+
+use super::View;
+use super::i18n::Msg;
+use crate::flows::applicant::UiEvent;
+
+/// Draws the attract screen.
+pub fn attract_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
+    let theme = view.theme;
+    let mut intent = None;
+    ui.vertical_centered(|ui| {
+        ui.add_space(ui.available_height() * 0.08);
+        ui.label(
+            egui::RichText::new(view.text(Msg::AppTitle))
+                .size(theme.body_size)
+                .color(theme.muted_text),
+        );
+        ui.add_space(24.0);
+        ui.label(
+            egui::RichText::new(view.text(Msg::AttractGreeting))
+                .size(theme.greeting_size)
+                .strong()
+                .color(theme.text),
+        );
+        ui.add_space(8.0);
+        ui.label(
+            egui::RichText::new(view.text(Msg::AttractSubtitle))
+                .size(theme.body_size)
+                .color(theme.muted_text),
+        );
+        ui.add_space(48.0);
+        if ui
+            .add(theme.primary_button(view.text(Msg::AttractStart)))
+            .clicked()
+        {
+            intent = Some(UiEvent::Start);
+        }
+        ui.add_space(56.0);
+        ui.label(
+            egui::RichText::new(view.text(Msg::AttractChooseLanguage))
+                .size(theme.body_size)
+                .color(theme.muted_text),
+        );
+        ui.add_space(8.0);
+        if let Some(language) = language_row_ui(ui, view) {
+            intent = Some(UiEvent::ChooseLanguage(language));
+        }
+    });
+    intent
+}
+
+/// One button per offered language, each labelled in its own language.
+fn language_row_ui(
+    ui: &mut egui::Ui,
+    view: &View<'_>,
+) -> Option<crate::domain::language::Language> {
+    let theme = view.theme;
+    let spacing = ui.spacing().item_spacing.x;
+    let count = view.languages.len() as f32;
+    let row_width = count * theme.secondary_button_size.x + (count - 1.0).max(0.0) * spacing;
+    let mut chosen = None;
+    ui.horizontal(|ui| {
+        ui.add_space(((ui.available_width() - row_width) / 2.0).max(0.0));
+        for &language in view.languages {
+            let name = view.catalog.text(language, Msg::LanguageName);
+            let selected = language == view.state.language;
+            if ui.add(theme.secondary_button(name, selected)).clicked() {
+                chosen = Some(language);
+            }
+        }
+    });
+    chosen
+}

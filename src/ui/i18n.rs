@@ -1,0 +1,131 @@
+//! Translated text: the Fluent catalogues of `assets/i18n/*.ftl` and the closed list of message ids
+//! the code may show. It does not choose the language (the flow state does) or draw anything.
+//!
+//! The catalogues are compiled into the binary, so a kiosk can never start with a missing or
+//! half-copied translation; `tests/i18n.rs` checks that every file defines every [`Msg`].
+
+use fluent_bundle::{FluentBundle, FluentResource};
+
+use crate::domain::language::Language;
+
+macro_rules! messages {
+    ($($variant:ident => $id:literal,)*) => {
+        /// Every message id the code shows; the only way code names user-facing text.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Msg {
+            $(
+                #[doc = concat!("`", $id, "`")]
+                $variant,
+            )*
+        }
+
+        impl Msg {
+            /// Every message, for completeness checks.
+            pub const ALL: &'static [Msg] = &[$(Msg::$variant,)*];
+
+            /// The Fluent message id.
+            pub fn id(self) -> &'static str {
+                match self {
+                    $(Msg::$variant => $id,)*
+                }
+            }
+        }
+    };
+}
+
+messages! {
+    LanguageName => "language-name",
+    AppTitle => "app-title",
+    AttractGreeting => "attract-greeting",
+    AttractSubtitle => "attract-subtitle",
+    AttractStart => "attract-start",
+    AttractChooseLanguage => "attract-choose-language",
+    ConsentTitle => "consent-title",
+    ConsentBody => "consent-body",
+    ConsentAccept => "consent-accept",
+    ConsentDecline => "consent-decline",
+    PlaceCardTitle => "place-card-title",
+    PlaceCardBody => "place-card-body",
+    PlaceCardCancel => "place-card-cancel",
+}
+
+/// The Fluent source of one language, as shipped in `assets/i18n/`.
+pub fn source(language: Language) -> &'static str {
+    match language {
+        Language::Zh => include_str!("../../assets/i18n/zh.ftl"),
+        Language::En => include_str!("../../assets/i18n/en.ftl"),
+        Language::Fr => include_str!("../../assets/i18n/fr.ftl"),
+        Language::De => include_str!("../../assets/i18n/de.ftl"),
+        Language::Id => include_str!("../../assets/i18n/id.ftl"),
+    }
+}
+
+/// A catalogue that could not be built from its Fluent source.
+#[derive(Debug, thiserror::Error)]
+#[error("translation file assets/i18n/{language}.ftl has {count} syntax error(s); first: {first}")]
+pub struct CatalogError {
+    /// The language whose file is broken.
+    pub language: Language,
+    /// How many errors the parser reported.
+    pub count: usize,
+    /// The first error, for the developer.
+    pub first: String,
+}
+
+/// The translated text of every language, ready to format.
+pub struct Catalog {
+    bundles: Vec<(Language, FluentBundle<FluentResource>)>,
+}
+
+impl Catalog {
+    /// Parses the shipped catalogues of all languages.
+    pub fn load_all() -> Result<Catalog, CatalogError> {
+        let mut bundles = Vec::new();
+        for language in Language::ALL {
+            bundles.push((language, bundle_for(language)?));
+        }
+        Ok(Catalog { bundles })
+    }
+
+    /// The text of `msg` in `language`. A message missing from a catalogue (which `tests/i18n.rs`
+    /// prevents) shows its id rather than nothing, so the gap is visible and the kiosk keeps going.
+    pub fn text(&self, language: Language, msg: Msg) -> String {
+        self.lookup(language, msg)
+            .unwrap_or_else(|| msg.id().to_owned())
+    }
+
+    /// The text of `msg` in `language`, or `None` when the catalogue lacks it.
+    pub fn lookup(&self, language: Language, msg: Msg) -> Option<String> {
+        let (_, bundle) = self.bundles.iter().find(|(l, _)| *l == language)?;
+        let pattern = bundle.get_message(msg.id())?.value()?;
+        let mut errors = Vec::new();
+        let text = bundle.format_pattern(pattern, None, &mut errors);
+        errors.is_empty().then(|| text.into_owned())
+    }
+}
+
+fn bundle_for(language: Language) -> Result<FluentBundle<FluentResource>, CatalogError> {
+    let resource =
+        FluentResource::try_new(source(language).to_owned()).map_err(|(_, errors)| {
+            CatalogError {
+                language,
+                count: errors.len(),
+                first: errors.first().map(|e| e.to_string()).unwrap_or_default(),
+            }
+        })?;
+    let langid = language
+        .code()
+        .parse()
+        .unwrap_or_else(|_| unic_langid::LanguageIdentifier::default());
+    let mut bundle = FluentBundle::new(vec![langid]);
+    // Unicode isolation marks around placeables render as boxes in egui; the text is plain.
+    bundle.set_use_isolating(false);
+    bundle
+        .add_resource(resource)
+        .map_err(|errors| CatalogError {
+            language,
+            count: errors.len(),
+            first: errors.first().map(|e| e.to_string()).unwrap_or_default(),
+        })?;
+    Ok(bundle)
+}

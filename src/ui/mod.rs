@@ -1,0 +1,48 @@
+//! The egui screens, drawn as functions of the flow state that return what the person asked for;
+//! the theme and fonts. It does not decide what happens next (that is `flows`) or read files.
+
+pub mod attract;
+pub mod consent;
+pub mod i18n;
+pub mod place_card;
+pub mod theme;
+
+use crate::domain::language::Language;
+use crate::flows::applicant::{ApplicantState, Screen, UiEvent};
+use i18n::{Catalog, Msg};
+
+/// What every screen may read.
+pub struct View<'a> {
+    /// The flow state.
+    pub state: &'a ApplicantState,
+    /// The translations.
+    pub catalog: &'a Catalog,
+    /// The languages this terminal offers.
+    pub languages: &'a [Language],
+    /// Colours and sizes.
+    pub theme: &'a theme::Theme,
+}
+
+impl View<'_> {
+    /// The text of `msg` in the applicant's language.
+    pub fn text(&self, msg: Msg) -> String {
+        self.catalog.text(self.state.language, msg)
+    }
+}
+
+/// Draws the current screen and returns what the person asked for, if anything.
+pub fn screen_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
+    let frame = egui::Frame::central_panel(ui.style())
+        .fill(view.theme.background)
+        .inner_margin(egui::Margin::same(32));
+    frame
+        .show(ui, |ui| {
+            ui.set_min_size(ui.available_size());
+            match view.state.screen {
+                Screen::Attract => attract::attract_ui(ui, view),
+                Screen::Consent => consent::consent_ui(ui, view),
+                Screen::PlaceCard => place_card::place_card_ui(ui, view),
+            }
+        })
+        .inner
+}

@@ -1,0 +1,327 @@
+//! Architecture invariants, checked on the source text (like rust-analyzer's "tidy" test): the
+//! dependency arrows between top-level modules, a `//!` line on every module, no I/O or GUI toolkit
+//! in the pure core, and no personal data in log statements. Each rule is also shown to fail on a
+//! small bad example, so a green run means something.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Which top-level modules each module may use (`crate::<module>`). Mirrors ARCHITECTURE.md.
+/// Modules not listed here do not exist yet; adding one means adding its row (and a line in
+/// ARCHITECTURE.md) on purpose.
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("domain", &[]),
+    ("flows", &["domain"]),
+    ("ui", &["flows", "domain"]),
+    ("config", &["domain"]),
+    ("devices", &["domain"]),
+    ("face", &["domain"]),
+    ("crypto", &["domain"]),
+    ("store", &["domain", "crypto"]),
+    ("registry", &["domain", "crypto"]),
+    ("sync", &["domain", "crypto", "store", "registry"]),
+    (
+        "diag",
+        &[
+            "domain", "config", "devices", "face", "crypto", "store", "sync", "registry",
+        ],
+    ),
+    (
+        "app",
+        &[
+            "ui", "flows", "domain", "config", "devices", "face", "crypto", "store", "sync",
+            "registry", "diag",
+        ],
+    ),
+];
+
+/// Text that must not appear in the pure core (`domain`, `flows`): I/O, clocks, threads, toolkits.
+const FORBIDDEN_IN_CORE: &[&str] = &[
+    "std::fs",
+    "std::net",
+    "std::thread",
+    "std::process",
+    "SystemTime",
+    "Instant::now",
+    "egui",
+    "eframe",
+    "rusqlite",
+    "tokio",
+    "serialport",
+    "pcsc",
+    "reqwest",
+];
+
+/// Field names of personal data that must never be logged.
+const PERSONAL_FIELDS: &[&str] = &[
+    "name",
+    "document_number",
+    "birth",
+    "address",
+    "portrait",
+    "photo",
+    "embedding",
+    "mrz",
+];
+
+struct Source {
+    path: PathBuf,
+    text: String,
+}
+
+fn sources() -> Vec<Source> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    collect(&root, &mut files);
+    files
+        .into_iter()
+        .map(|path| Source {
+            text: std::fs::read_to_string(&path).unwrap(),
+            path: path.strip_prefix(&root).unwrap().to_path_buf(),
+        })
+        .collect()
+}
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(&path, files);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+}
+
+/// The top-level module a file belongs to (`None` for lib.rs, main.rs and bin/).
+fn module_of(path: &Path) -> Option<String> {
+    let first = path.components().next()?.as_os_str().to_str()?;
+    match first {
+        "lib.rs" | "main.rs" | "bin" => None,
+        other => Some(other.trim_end_matches(".rs").to_owned()),
+    }
+}
+
+/// The code of a file without its `#[cfg(test)]` module and without comments.
+fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .take_while(|(_, line)| !line.trim_start().starts_with("#[cfg(test)]"))
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .map(|(index, line)| (index + 1, line))
+}
+
+/// Every `crate::<module>` a file names, with the line.
+fn crate_uses(text: &str) -> Vec<(usize, String)> {
+    let mut uses = Vec::new();
+    for (number, line) in code_lines(text) {
+        let mut rest = line;
+        while let Some(at) = rest.find("crate::") {
+            let after = &rest[at + "crate::".len()..];
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                uses.push((number, name));
+            }
+            rest = after;
+        }
+    }
+    uses
+}
+
+fn arrow_violations(path: &Path, text: &str) -> Vec<String> {
+    let Some(module) = module_of(path) else {
+        return Vec::new();
+    };
+    let Some((_, allowed)) = ALLOWED.iter().find(|(name, _)| *name == module) else {
+        return vec![format!(
+            "{}: module `{module}` has no row in ALLOWED (tests/architecture.rs) and ARCHITECTURE.md",
+            path.display()
+        )];
+    };
+    crate_uses(text)
+        .into_iter()
+        .filter(|(_, used)| *used != module && !allowed.contains(&used.as_str()))
+        .map(|(line, used)| {
+            format!(
+                "{}:{line}: `{module}` must not use `crate::{used}`",
+                path.display()
+            )
+        })
+        .collect()
+}
+
+fn missing_module_doc(path: &Path, text: &str) -> Option<String> {
+    let first = text.lines().find(|line| !line.trim().is_empty())?;
+    (!first.starts_with("//!")).then(|| {
+        format!(
+            "{}: first line must be a `//!` saying what the module owns",
+            path.display()
+        )
+    })
+}
+
+fn core_violations(path: &Path, text: &str) -> Vec<String> {
+    let core = matches!(module_of(path).as_deref(), Some("domain" | "flows"));
+    if !core {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    for (number, line) in code_lines(text) {
+        for token in FORBIDDEN_IN_CORE {
+            if line.contains(token) {
+                found.push(format!(
+                    "{}:{number}: the pure core must not name `{token}`",
+                    path.display()
+                ));
+            }
+        }
+    }
+    found
+}
+
+fn logged_personal_data(path: &Path, text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut in_log = false;
+    for (number, line) in code_lines(text) {
+        let trimmed = line.trim_start();
+        if [
+            "tracing::",
+            "info!(",
+            "warn!(",
+            "error!(",
+            "debug!(",
+            "trace!(",
+        ]
+        .iter()
+        .any(|start| trimmed.starts_with(start))
+        {
+            in_log = true;
+        }
+        if in_log {
+            for field in PERSONAL_FIELDS {
+                let named = trimmed.starts_with(&format!("{field} ="))
+                    || trimmed.starts_with(&format!("{field},"))
+                    || trimmed.contains(&format!(".{field}"))
+                    || trimmed.contains(&format!("%{field}"))
+                    || trimmed.contains(&format!("?{field}"));
+                if named {
+                    found.push(format!(
+                        "{}:{number}: a log statement names personal data `{field}`",
+                        path.display()
+                    ));
+                }
+            }
+        }
+        if trimmed.ends_with(");") {
+            in_log = false;
+        }
+    }
+    found
+}
+
+#[test]
+fn dependency_arrows_follow_the_layering() {
+    let violations: Vec<String> = sources()
+        .iter()
+        .flat_map(|source| arrow_violations(&source.path, &source.text))
+        .collect();
+    assert!(
+        violations.is_empty(),
+        "wrong dependency arrows:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn every_module_says_what_it_owns() {
+    let missing: Vec<String> = sources()
+        .iter()
+        .filter_map(|source| missing_module_doc(&source.path, &source.text))
+        .collect();
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn the_pure_core_does_no_io() {
+    let violations: Vec<String> = sources()
+        .iter()
+        .flat_map(|source| core_violations(&source.path, &source.text))
+        .collect();
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+#[test]
+fn no_log_statement_names_personal_data() {
+    let violations: Vec<String> = sources()
+        .iter()
+        .flat_map(|source| logged_personal_data(&source.path, &source.text))
+        .collect();
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+#[test]
+fn the_architecture_document_lists_every_module() {
+    let document =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
+            .unwrap();
+    let modules: BTreeSet<String> = sources()
+        .iter()
+        .filter_map(|s| module_of(&s.path))
+        .collect();
+    for module in modules {
+        assert!(
+            document.contains(&format!("`{module}`")),
+            "ARCHITECTURE.md does not mention `{module}`"
+        );
+    }
+}
+
+// The rules themselves, on small bad examples.
+
+#[test]
+fn a_domain_file_that_uses_the_ui_is_caught() {
+    let bad = "//! x\nuse crate::ui::theme::Theme;\n";
+    let violations = arrow_violations(Path::new("domain/x.rs"), bad);
+    assert_eq!(
+        violations,
+        ["domain/x.rs:2: `domain` must not use `crate::ui`"]
+    );
+}
+
+#[test]
+fn a_flow_that_uses_the_app_through_a_path_is_caught() {
+    let bad = "//! x\nfn f() { crate::app::run(); }\n";
+    assert_eq!(arrow_violations(Path::new("flows/a.rs"), bad).len(), 1);
+    let good = "//! x\nuse crate::domain::language::Language;\n";
+    assert!(arrow_violations(Path::new("flows/a.rs"), good).is_empty());
+}
+
+#[test]
+fn a_module_with_no_row_is_caught() {
+    let violations = arrow_violations(Path::new("gadgets/mod.rs"), "//! x\n");
+    assert_eq!(violations.len(), 1);
+}
+
+#[test]
+fn a_module_without_a_doc_line_is_caught() {
+    assert!(missing_module_doc(Path::new("ui/x.rs"), "use egui;\n").is_some());
+    assert!(missing_module_doc(Path::new("ui/x.rs"), "\n//! Owns x.\n").is_none());
+}
+
+#[test]
+fn io_in_the_core_is_caught_but_not_in_its_tests() {
+    let bad = "//! x\nfn f() { std::fs::read(\"a\"); }\n#[cfg(test)]\nmod tests { fn g() { std::fs::read(\"b\"); } }\n";
+    assert_eq!(core_violations(Path::new("domain/x.rs"), bad).len(), 1);
+    assert!(core_violations(Path::new("store/x.rs"), bad).is_empty());
+}
+
+#[test]
+fn logging_a_name_is_caught() {
+    let bad = "//! x\nfn f() {\n    tracing::info!(\n        name = %holder.name,\n        \"read\"\n    );\n}\n";
+    assert!(!logged_personal_data(Path::new("devices/x.rs"), bad).is_empty());
+    let good = "//! x\nfn f() { tracing::info!(record_id = %id, \"committed\"); }\n";
+    assert!(logged_personal_data(Path::new("devices/x.rs"), good).is_empty());
+}

@@ -1,0 +1,84 @@
+//! The `kiosk` and `registry` binaries as an integrator uses them: exit codes and what they print.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn kiosk() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kiosk"));
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    command.env_remove("KIOSK_CONFIG");
+    command
+}
+
+#[test]
+fn config_check_says_ok_for_both_shipped_files() {
+    for file in ["kiosk-config/kiosk.toml", "kiosk-config/demo.toml"] {
+        let output = kiosk().args(["config", "check", file]).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "ok\n");
+    }
+}
+
+#[test]
+fn config_check_without_a_file_checks_the_default_configuration() {
+    let output = kiosk().args(["config", "check"]).output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "ok\n");
+}
+
+#[test]
+fn config_check_of_a_broken_copy_fails_and_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken: PathBuf = dir.path().join("kiosk.toml");
+    let text = include_str!("../kiosk-config/kiosk.toml").replace("baud = 115200", "baud = 12345");
+    std::fs::write(&broken, text).unwrap();
+
+    let output = kiosk()
+        .args(["config", "check"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("card_reader.baud: 12345 is not supported"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&broken.display().to_string()), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn run_with_a_broken_configuration_refuses_to_start_and_says_why() {
+    let output = kiosk()
+        .args(["run", "--config", "/nonexistent/kiosk.toml"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("the kiosk cannot start"), "{stderr}");
+    assert!(stderr.contains("/nonexistent/kiosk.toml"), "{stderr}");
+}
+
+#[test]
+fn both_binaries_report_their_version() {
+    let version = format!("{}\n", env!("CARGO_PKG_VERSION"));
+    let output = kiosk().arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("kiosk {version}")
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_registry"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("registry {version}")
+    );
+}

@@ -1,0 +1,256 @@
+//! Configuration files: the shipped ones are valid and complete, and each kind of mistake gets the
+//! error documented in README.md ("Configuration errors").
+
+use std::path::Path;
+
+use enroll_kiosk::config::{CameraSource, CardReaderConfig, Config, ConfigError};
+
+const KIOSK_TOML: &str = include_str!("../kiosk-config/kiosk.toml");
+const DEMO_TOML: &str = include_str!("../kiosk-config/demo.toml");
+
+fn errors_of(text: &str) -> String {
+    match Config::parse(Path::new("kiosk-config/kiosk.toml"), text) {
+        Ok(_) => panic!("expected the configuration to be refused"),
+        Err(error) => error.to_string(),
+    }
+}
+
+fn replace_line(text: &str, old: &str, new: &str) -> String {
+    assert!(
+        text.contains(old),
+        "fixture line {old:?} is not in the file"
+    );
+    text.replacen(old, new, 1)
+}
+
+fn line_number_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|line| line.starts_with(needle))
+        .map(|index| index + 1)
+        .unwrap_or_else(|| panic!("{needle:?} not found"))
+}
+
+#[test]
+fn the_production_configuration_is_valid_and_uses_real_devices() {
+    let config = Config::parse(Path::new("kiosk-config/kiosk.toml"), KIOSK_TOML).unwrap();
+    assert_eq!(config.camera.source, CameraSource::V4l2 { device_index: 0 });
+    assert!(matches!(
+        config.card_reader,
+        CardReaderConfig::SamSerial { baud: 115200, .. }
+    ));
+    assert!(
+        !config.ui.escape_closes,
+        "a production kiosk must not close on Escape"
+    );
+    assert!(config.ui.fullscreen);
+    assert!(config.registry.url.starts_with("https://"));
+}
+
+#[test]
+fn the_demo_configuration_is_valid_and_uses_simulated_devices_with_paths_beside_it() {
+    let config = Config::parse(Path::new("kiosk-config/demo.toml"), DEMO_TOML).unwrap();
+    assert_eq!(
+        config.camera.source,
+        CameraSource::Files {
+            frames_dir: Path::new("kiosk-config/../assets/demo/camera").to_path_buf()
+        }
+    );
+    assert!(matches!(
+        config.card_reader,
+        CardReaderConfig::SamEmulator { .. }
+    ));
+    assert_eq!(
+        config.face.models_dir,
+        Path::new("kiosk-config/../assets/models")
+    );
+}
+
+/// Every key the parser accepts appears, as `key = value`, in kiosk.toml or demo.toml. The list of
+/// accepted keys comes from the parser itself: an unknown key's error lists the allowed ones.
+#[test]
+fn every_accepted_key_is_documented_by_example() {
+    let sections = [
+        "terminal",
+        "ui",
+        "idle",
+        "camera",
+        "card_reader",
+        "face",
+        "registry",
+        "store",
+        "retention",
+        "sync",
+    ];
+    let documented = |key: &str| {
+        [KIOSK_TOML, DEMO_TOML].iter().any(|text| {
+            text.lines().any(|line| {
+                let line = line.trim_start_matches(['#', ' ']);
+                line.split_once('=')
+                    .is_some_and(|(name, _)| name.trim() == key)
+            })
+        })
+    };
+    let top_level = errors_of(&format!("zz_probe = 1\n{KIOSK_TOML}"));
+    for section in sections {
+        assert!(
+            top_level.contains(&format!("`{section}`")),
+            "section {section} not listed in {top_level}"
+        );
+    }
+    for section in sections {
+        let probe = KIOSK_TOML.replacen(
+            &format!("[{section}]\n"),
+            &format!("[{section}]\nzz_probe = 1\n"),
+            1,
+        );
+        let message = errors_of(&probe);
+        let allowed = message
+            .split("allowed keys here:")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no allowed keys listed in {message}"));
+        for key in allowed.split(',').map(|k| k.trim().trim_matches('`')) {
+            assert!(
+                documented(key),
+                "{section}.{key} is accepted but not shown in kiosk.toml or demo.toml"
+            );
+        }
+    }
+}
+
+/// The table of README.md "Configuration errors": what each mistake reports.
+#[test]
+fn each_kind_of_mistake_gets_its_documented_error() {
+    let file = "kiosk-config/kiosk.toml";
+    let cases: Vec<(&str, String, String)> = vec![
+        (
+            "a missing key",
+            replace_line(KIOSK_TOML, "tier = \"officer\"\n", ""),
+            format!(
+                "{file}: terminal.tier: missing; this key is required (see kiosk-config/kiosk.toml for an example)"
+            ),
+        ),
+        (
+            "a wrong type",
+            replace_line(KIOSK_TOML, "width_px = 640", "width_px = \"wide\""),
+            format!(
+                "{file}: line {}: camera.width_px: invalid type: string \"wide\"; allowed: a whole number (0 or more)",
+                line_number_of(KIOSK_TOML, "width_px")
+            ),
+        ),
+        (
+            "an out-of-range value",
+            replace_line(KIOSK_TOML, "width_px = 640", "width_px = 10"),
+            format!(
+                "{file}: line {}: camera.width_px: 10 is out of range; allowed: 160 to 3840",
+                line_number_of(KIOSK_TOML, "width_px")
+            ),
+        ),
+        (
+            "an unknown key",
+            replace_line(
+                KIOSK_TOML,
+                "fullscreen = true",
+                "fullscreen = true\ncolour = \"red\"",
+            ),
+            format!(
+                "{file}: line {}: ui.colour: unknown key; allowed keys here: `languages`, `default_language`, `fullscreen`, `escape_closes`, `cjk_font_path`",
+                line_number_of(KIOSK_TOML, "fullscreen") + 1
+            ),
+        ),
+        (
+            "an unknown value",
+            replace_line(KIOSK_TOML, "tier = \"officer\"", "tier = \"admin\""),
+            format!(
+                "{file}: line {}: terminal.tier: unknown value `admin`; allowed: `self-service` or `officer`",
+                line_number_of(KIOSK_TOML, "tier")
+            ),
+        ),
+        (
+            "an unsupported baud rate",
+            replace_line(KIOSK_TOML, "baud = 115200", "baud = 12345"),
+            format!(
+                "{file}: line {}: card_reader.baud: 12345 is not supported; allowed: 9600, 19200, 38400, 57600, 115200",
+                line_number_of(KIOSK_TOML, "baud")
+            ),
+        ),
+        (
+            "a key of another backend",
+            replace_line(
+                KIOSK_TOML,
+                "device_index = 0",
+                "device_index = 0\nframes_dir = \"frames\"",
+            ),
+            format!(
+                "{file}: line {}: camera.frames_dir: not used with backend = \"v4l2\"; remove it",
+                line_number_of(KIOSK_TOML, "device_index") + 1
+            ),
+        ),
+        (
+            "a default language that is not offered",
+            replace_line(
+                KIOSK_TOML,
+                "languages = [\"zh\", \"en\", \"fr\", \"de\", \"id\"]",
+                "languages = [\"en\", \"fr\"]",
+            ),
+            format!(
+                "{file}: line {}: ui.default_language: \"zh\" is not in ui.languages; allowed: one of the languages listed there",
+                line_number_of(KIOSK_TOML, "default_language")
+            ),
+        ),
+        (
+            "plain http to a remote registry",
+            replace_line(
+                KIOSK_TOML,
+                "url = \"https://registry.example.org\"",
+                "url = \"http://registry.example.org\"",
+            ),
+            format!(
+                "{file}: line {}: registry.url: plain http is refused for \"registry.example.org\" (records would cross the network unencrypted); allowed: https://HOST[:PORT], or http://127.0.0.1:PORT / http://localhost:PORT for tests",
+                line_number_of(KIOSK_TOML, "url")
+            ),
+        ),
+        (
+            "broken TOML syntax",
+            replace_line(KIOSK_TOML, "width_px = 640", "width_px = = 640"),
+            format!(
+                "{file}: line {}: not valid TOML:",
+                line_number_of(KIOSK_TOML, "width_px")
+            ),
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let actual = errors_of(&text);
+        assert!(
+            actual.starts_with(&expected),
+            "{name}:\n  expected: {expected}\n  actual:   {actual}"
+        );
+    }
+}
+
+#[test]
+fn several_range_problems_are_all_reported_at_once() {
+    let text = replace_line(KIOSK_TOML, "width_px = 640", "width_px = 10");
+    let text = replace_line(&text, "batch_size = 20", "batch_size = 0");
+    let message = errors_of(&text);
+    assert!(
+        message.contains("camera.width_px: 10 is out of range"),
+        "{message}"
+    );
+    assert!(
+        message.contains("sync.batch_size: 0 is out of range"),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 2, "{message}");
+}
+
+#[test]
+fn a_file_that_cannot_be_read_names_the_file_and_the_remedy() {
+    let error = Config::load(Path::new("/nonexistent/kiosk.toml")).unwrap_err();
+    assert!(matches!(error, ConfigError::Read { .. }));
+    let message = error.to_string();
+    assert!(
+        message.starts_with("cannot read configuration file /nonexistent/kiosk.toml"),
+        "{message}"
+    );
+    assert!(message.contains("check the path"), "{message}");
+}

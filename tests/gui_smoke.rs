@@ -1,0 +1,376 @@
+//! The real `kiosk` binary in a real X window (Xvfb + a window manager), as a person would see it:
+//! the demo opens fullscreen on the attract screen with the Chinese greeting drawn as glyphs, Escape
+//! closes the demo, and Escape does not close a production kiosk. Screenshots are kept under
+//! `target/gui-smoke/`. Needs `xvfb matchbox-window-manager xdotool imagemagick` (scripts/setup.sh).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The theme's background, #101418 (src/ui/theme.rs).
+const BACKGROUND: [u8; 3] = [0x10, 0x14, 0x18];
+const SCREEN: (usize, usize) = (1280, 800);
+
+/// Kills the processes it holds when the test ends, however it ends.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in self.0.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn require_tool(tool: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        found,
+        "`{tool}` is missing: run scripts/setup.sh (it installs the GUI test tools)"
+    );
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A private X server with a window manager (fullscreen needs one).
+fn start_display(processes: &mut Processes) -> String {
+    for tool in [
+        "Xvfb",
+        "matchbox-window-manager",
+        "xdotool",
+        "import",
+        "convert",
+    ] {
+        require_tool(tool);
+    }
+    let base = 100 + (std::process::id() % 500) as usize;
+    let number = (base..base + 200)
+        .find(|n| {
+            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        })
+        .expect("a free X display number");
+    let display = format!(":{number}");
+    let screen = format!("{}x{}x24", SCREEN.0, SCREEN.1);
+    processes.0.push(
+        Command::new("Xvfb")
+            .args([
+                display.as_str(),
+                "-screen",
+                "0",
+                screen.as_str(),
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb"),
+    );
+    let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
+    wait_until("the X server", Duration::from_secs(10), || socket.exists());
+    processes.0.push(
+        Command::new("matchbox-window-manager")
+            .args(["-use_titlebar", "no"])
+            .env("DISPLAY", &display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the window manager"),
+    );
+    display
+}
+
+fn artifacts_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/gui-smoke");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Starts the kiosk and waits until its window exists and it has drawn its first frame.
+fn start_kiosk(display: &str, config: &str, log: &Path) -> Child {
+    let log_file = std::fs::File::create(log).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_kiosk"))
+        .args(["run", "--config", config])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DISPLAY", display)
+        .env("KIOSK_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("start kiosk");
+    wait_until("the kiosk window", Duration::from_secs(30), || {
+        Command::new("xdotool")
+            .args(["search", "--name", "enroll-kiosk"])
+            .env("DISPLAY", display)
+            .output()
+            .is_ok_and(|output| output.status.success())
+    });
+    wait_until("the first frame", Duration::from_secs(30), || {
+        std::fs::read_to_string(log).is_ok_and(|text| text.contains("first frame drawn"))
+    });
+    // The window manager resizes the window to fullscreen; let a few frames settle.
+    std::thread::sleep(Duration::from_millis(1500));
+    child
+}
+
+/// An RGB screenshot of the whole screen, also saved as PNG.
+struct Screenshot {
+    width: usize,
+    height: usize,
+    rgb: Vec<u8>,
+}
+
+impl Screenshot {
+    fn take(display: &str, png: &Path) -> Screenshot {
+        let status = Command::new("import")
+            .args(["-window", "root"])
+            .arg(png)
+            .env("DISPLAY", display)
+            .status()
+            .unwrap();
+        assert!(status.success(), "import failed");
+        let output = Command::new("convert")
+            .arg(png)
+            .arg("ppm:-")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "convert failed");
+        Screenshot::from_ppm(&output.stdout)
+    }
+
+    /// Parses a binary PPM (P6, maxval 255).
+    fn from_ppm(bytes: &[u8]) -> Screenshot {
+        let mut fields = Vec::new();
+        let mut at = 0;
+        while fields.len() < 4 {
+            while bytes[at].is_ascii_whitespace() {
+                at += 1;
+            }
+            let start = at;
+            while !bytes[at].is_ascii_whitespace() {
+                at += 1;
+            }
+            fields.push(String::from_utf8_lossy(&bytes[start..at]).into_owned());
+        }
+        assert_eq!(fields[0], "P6");
+        assert_eq!(fields[3], "255");
+        let width: usize = fields[1].parse().unwrap();
+        let height: usize = fields[2].parse().unwrap();
+        let rgb = bytes[at + 1..].to_vec();
+        assert_eq!(rgb.len(), width * height * 3);
+        Screenshot { width, height, rgb }
+    }
+
+    fn pixel(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.width + x) * 3;
+        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+    }
+
+    /// Bright text pixels (white or near-white on the dark background).
+    fn is_ink(&self, x: usize, y: usize) -> bool {
+        self.pixel(x, y).iter().all(|&c| c > 180)
+    }
+}
+
+/// Finds the lines of bright text: runs of rows with ink, as (first row, last row).
+fn text_lines(shot: &Screenshot, rows: std::ops::Range<usize>) -> Vec<(usize, usize)> {
+    let mut lines = Vec::new();
+    let mut start = None;
+    for y in rows {
+        let inked = (0..shot.width).any(|x| shot.is_ink(x, y));
+        match (inked, start) {
+            (true, None) => start = Some(y),
+            (false, Some(s)) => {
+                lines.push((s, y - 1));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    lines
+}
+
+/// The ink count of each glyph-like blob of a text line (columns separated by blank columns).
+fn glyph_ink_counts(shot: &Screenshot, (top, bottom): (usize, usize)) -> Vec<usize> {
+    let mut counts = Vec::new();
+    let mut current = 0;
+    for x in 0..shot.width {
+        let ink = (top..=bottom).filter(|&y| shot.is_ink(x, y)).count();
+        if ink > 0 {
+            current += ink;
+        } else if current > 0 {
+            counts.push(current);
+            current = 0;
+        }
+    }
+    counts
+}
+
+#[test]
+fn the_demo_opens_fullscreen_on_the_attract_screen_with_the_chinese_greeting_drawn() {
+    let mut processes = Processes(Vec::new());
+    let display = start_display(&mut processes);
+    let dir = artifacts_dir();
+    let log = dir.join("demo.log");
+    let kiosk = start_kiosk(&display, "kiosk-config/demo.toml", &log);
+    processes.0.push(kiosk);
+
+    let shot = Screenshot::take(&display, &dir.join("attract-zh.png"));
+    assert_eq!((shot.width, shot.height), SCREEN);
+
+    // Fullscreen: the kiosk's background reaches every corner of the screen.
+    for (x, y) in [
+        (2, 2),
+        (SCREEN.0 - 3, 2),
+        (2, SCREEN.1 - 3),
+        (SCREEN.0 - 3, SCREEN.1 - 3),
+    ] {
+        assert_eq!(
+            shot.pixel(x, y),
+            BACKGROUND,
+            "corner ({x}, {y}) is not the kiosk background"
+        );
+    }
+    // Not blank: text and the yellow Start button are drawn.
+    let ink = (0..shot.height)
+        .flat_map(|y| (0..shot.width).map(move |x| (x, y)))
+        .filter(|&(x, y)| shot.is_ink(x, y))
+        .count();
+    assert!(
+        ink > 5_000,
+        "only {ink} text pixels: the screen is nearly blank"
+    );
+    let yellow = shot
+        .rgb
+        .chunks(3)
+        .filter(|p| p[0] > 240 && p[1] > 190 && p[2] < 40)
+        .count();
+    assert!(
+        yellow > 20_000,
+        "the yellow Start button is missing ({yellow} pixels)"
+    );
+
+    // The greeting is the tallest line of text in the upper half (title, greeting, subtitle).
+    let lines = text_lines(&shot, 0..SCREEN.1 / 2);
+    assert!(
+        lines.len() >= 3,
+        "expected title, greeting and subtitle, found lines {lines:?}"
+    );
+    let greeting = *lines
+        .iter()
+        .max_by_key(|(top, bottom)| bottom - top)
+        .unwrap();
+    let height = greeting.1 - greeting.0 + 1;
+    assert!(height >= 40, "the greeting line is only {height} px high");
+
+    // Drawn as Chinese glyphs, not boxes: the 15 characters of the greeting differ in how much ink
+    // they have (a font without CJK would draw 13 identical tofu boxes).
+    let counts = glyph_ink_counts(&shot, greeting);
+    assert!(
+        counts.len() >= 10,
+        "expected ~15 glyphs in the greeting, found {}",
+        counts.len()
+    );
+    let mean = counts.iter().sum::<usize>() as f64 / counts.len() as f64;
+    let variance = counts
+        .iter()
+        .map(|&c| (c as f64 - mean).powi(2))
+        .sum::<f64>()
+        / counts.len() as f64;
+    let variation = variance.sqrt() / mean;
+    assert!(
+        variation > 0.15,
+        "glyphs look alike (variation {variation:.2}): tofu boxes?"
+    );
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("CJK fallback font loaded"), "{text}");
+    let first_frame_ms = text
+        .lines()
+        .find(|line| line.contains("first frame drawn"))
+        .and_then(|line| line.split("elapsed_ms=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or("?");
+    println!("kiosk run -> first frame: {first_frame_ms} ms");
+}
+
+#[test]
+fn escape_closes_the_demo_but_not_a_production_kiosk() {
+    let mut processes = Processes(Vec::new());
+    let display = start_display(&mut processes);
+    let dir = artifacts_dir();
+
+    // Production configuration: Escape is ignored and the kiosk keeps running.
+    let mut production = start_kiosk(
+        &display,
+        "kiosk-config/kiosk.toml",
+        &dir.join("production.log"),
+    );
+    press_escape(&display);
+    std::thread::sleep(Duration::from_millis(1500));
+    let still_running = production.try_wait().unwrap().is_none();
+    let _ = production.kill();
+    let _ = production.wait();
+    assert!(still_running, "Escape closed the production kiosk");
+
+    // Demo configuration: Escape ends the program cleanly.
+    let mut demo = start_kiosk(
+        &display,
+        "kiosk-config/demo.toml",
+        &dir.join("escape-demo.log"),
+    );
+    press_escape(&display);
+    let mut exited = None;
+    wait_until(
+        "the demo to exit after Escape",
+        Duration::from_secs(10),
+        || {
+            exited = demo.try_wait().unwrap();
+            exited.is_some()
+        },
+    );
+    assert!(
+        exited.is_some_and(|status| status.success()),
+        "demo exited with {exited:?}"
+    );
+    let mut stderr = String::new();
+    let _ = std::fs::File::open(dir.join("escape-demo.log"))
+        .and_then(|mut f| f.read_to_string(&mut stderr));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+fn press_escape(display: &str) {
+    let window = Command::new("xdotool")
+        .args(["search", "--name", "enroll-kiosk"])
+        .env("DISPLAY", display)
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&window.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let status = Command::new("xdotool")
+        .args(["windowactivate", "--sync", &id, "key", "Escape"])
+        .env("DISPLAY", display)
+        .status()
+        .unwrap();
+    assert!(status.success(), "xdotool could not press Escape");
+}

@@ -1,0 +1,117 @@
+//! The attract screen as an applicant meets it, through the real flow, found by label like a person
+//! would. Runs headless with egui_kittest (no display); the Chinese font is the one the shipped
+//! configuration names, so a missing glyph fails the test instead of drawing boxes.
+
+use std::path::Path;
+use std::time::Instant;
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use enroll_kiosk::app::{self, AppSettings, KioskApp};
+use enroll_kiosk::config::Config;
+use enroll_kiosk::domain::language::Language;
+use enroll_kiosk::flows::applicant::{Effect, Screen};
+use enroll_kiosk::ui::i18n::Catalog;
+
+const GREETING_EN: &str = "Welcome! Get your digital identity here.";
+const GREETING_ZH: &str = "欢迎！在这里办理您的数字身份。";
+
+struct Kiosk {
+    app: KioskApp,
+    effects: Vec<Effect>,
+}
+
+fn harness_for(config_file: &str, default_language: Option<Language>) -> Harness<'static, Kiosk> {
+    let config = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(config_file)).unwrap();
+    let font = std::fs::read(&config.ui.cjk_font_path).unwrap_or_else(|error| {
+        panic!(
+            "the CJK font {} is needed ({error}); scripts/setup.sh installs fonts-wqy-microhei",
+            config.ui.cjk_font_path.display()
+        )
+    });
+    let mut settings = AppSettings::from_config(&config);
+    if let Some(language) = default_language {
+        settings.flow.default_language = language;
+    }
+    let kiosk = Kiosk {
+        app: KioskApp::new(settings, Catalog::load_all().unwrap(), Instant::now()),
+        effects: Vec::new(),
+    };
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .with_context_setup(move |ctx| app::prepare_context(ctx, Some(font)))
+        .build_ui_state(
+            |ui, kiosk: &mut Kiosk| {
+                let effects = kiosk.app.frame_ui(ui);
+                kiosk.effects.extend(effects);
+            },
+            kiosk,
+        )
+}
+
+#[test]
+fn the_attract_screen_greets_the_applicant() {
+    let mut harness = harness_for("kiosk-config/demo.toml", Some(Language::En));
+    harness.run();
+    harness.get_by_label(GREETING_EN);
+    for name in ["中文", "English", "Français", "Deutsch", "Bahasa Indonesia"] {
+        harness.get_by_label(name);
+    }
+}
+
+#[test]
+fn choosing_chinese_shows_the_chinese_greeting() {
+    let mut harness = harness_for("kiosk-config/demo.toml", Some(Language::En));
+    harness.run();
+    harness.get_by_label("中文").click();
+    harness.run();
+    harness.get_by_label(GREETING_ZH);
+    assert!(harness.query_by_label(GREETING_EN).is_none());
+    assert_eq!(harness.state().app.state().language, Language::Zh);
+    harness.get_by_label("开始");
+}
+
+#[test]
+fn start_is_reachable_by_label_and_leads_to_consent() {
+    let mut harness = harness_for("kiosk-config/demo.toml", Some(Language::En));
+    harness.run();
+    harness.get_by_label("Start").click();
+    harness.run();
+    assert_eq!(harness.state().app.state().screen, Screen::Consent);
+    harness.get_by_label("Before we begin");
+    harness.get_by_label("Cancel").click();
+    harness.run();
+    assert_eq!(harness.state().app.state().screen, Screen::Attract);
+}
+
+#[test]
+fn every_language_renders_its_attract_screen_without_missing_glyphs() {
+    for language in Language::ALL {
+        let mut harness = harness_for("kiosk-config/demo.toml", Some(language));
+        harness.run();
+        assert_eq!(harness.state().app.state().language, language);
+    }
+}
+
+#[test]
+fn escape_does_not_close_the_production_kiosk() {
+    let mut harness = harness_for("kiosk-config/kiosk.toml", None);
+    harness.run();
+    harness.key_press(egui::Key::Escape);
+    harness.run();
+    assert!(
+        harness.state().effects.is_empty(),
+        "{:?}",
+        harness.state().effects
+    );
+    harness.get_by_label(GREETING_ZH);
+}
+
+#[test]
+fn escape_closes_the_demo() {
+    let mut harness = harness_for("kiosk-config/demo.toml", None);
+    harness.run();
+    harness.key_press(egui::Key::Escape);
+    harness.run();
+    assert_eq!(harness.state().effects, [Effect::CloseProgram]);
+}
