@@ -1,14 +1,16 @@
 //! enroll-kiosk: the software of an identity enrollment terminal and of the registry it syncs to.
 //!
 //! Code map (see ARCHITECTURE.md for the invariants):
-//! - [`domain`]: pure types and rules (languages, tiers; later documents, records, verdicts).
+//! - [`domain`]: pure types and rules: languages, tiers, documents, SAM frames, MRZ, ICAO LDS.
 //! - [`flows`]: pure state machines driven by events, with time as an input.
 //! - [`ui`]: egui screens as functions of flow state, theme, translations.
 //! - [`app`]: the composition root of the GUI.
+//! - [`crypto`]: ICAO BAC and secure messaging (later: keys, signing, sealing, receipts).
 //! - [`config`]: the typed, validated configuration; the only reader of config files.
 
 pub mod app;
 pub mod config;
+pub mod crypto;
 pub mod domain;
 pub mod flows;
 pub mod ui;

@@ -3,7 +3,7 @@
 //! in the pure core, and no personal data in log statements. Each rule is also shown to fail on a
 //! small bad example, so a green run means something.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

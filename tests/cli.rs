@@ -1,6 +1,6 @@
 //! The `kiosk` and `registry` binaries as an integrator uses them: exit codes and what they print.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use std::path::PathBuf;
 use std::process::Command;

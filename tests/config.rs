@@ -1,7 +1,7 @@
 //! Configuration files: the shipped ones are valid and complete, and each kind of mistake gets the
 //! error documented in README.md ("Configuration errors").
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! closes the demo, and Escape does not close a production kiosk. Screenshots are kept under
 //! `target/gui-smoke/`. Needs `xvfb matchbox-window-manager xdotool imagemagick` (scripts/setup.sh).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

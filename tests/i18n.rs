@@ -1,6 +1,6 @@
 //! Translations: every language file defines every message the code can show, and nothing else.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use enroll_kiosk::domain::language::Language;
 use enroll_kiosk::ui::i18n::{self, Catalog, Msg};

@@ -2,7 +2,7 @@
 //! would. Runs headless with egui_kittest (no display); the Chinese font is the one the shipped
 //! configuration names, so a missing glyph fails the test instead of drawing boxes.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use std::path::Path;
 use std::time::Instant;

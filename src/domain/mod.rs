@@ -1,5 +1,11 @@
-//! Pure types and rules of the product (languages, tiers, and later documents, records and verdicts);
-//! nothing here touches devices, files, clocks, the network or the GUI toolkit.
+//! Pure types and rules of the product: languages, tiers, identity documents, the SAM frame
+//! protocol, MRZ, ICAO LDS structures; nothing here touches devices, files, clocks, the network or
+//! the GUI toolkit.
 
+pub mod document;
+pub mod icao_lds;
+pub mod id_text;
 pub mod language;
+pub mod mrz;
+pub mod sam_frame;
 pub mod tier;
