@@ -6,11 +6,13 @@
 //! - [`ui`]: egui screens as functions of flow state, theme, translations.
 //! - [`app`]: the composition root of the GUI.
 //! - [`crypto`]: ICAO BAC and secure messaging (later: keys, signing, sealing, receipts).
+//! - [`devices`]: hardware behind small traits (card readers; later the camera), real and simulated.
 //! - [`config`]: the typed, validated configuration; the only reader of config files.
 
 pub mod app;
 pub mod config;
 pub mod crypto;
+pub mod devices;
 pub mod domain;
 pub mod flows;
 pub mod ui;

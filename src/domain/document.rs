@@ -537,7 +537,7 @@ impl fmt::Debug for Identity {
 }
 
 /// Standard base64 (RFC 4648, with padding) for byte fields in JSON.
-mod base64_bytes {
+pub mod base64_bytes {
     use serde::{Deserialize, Deserializer, Serializer, de};
 
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
