@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 
 use enroll_kiosk::config::Config;
 
+mod cli_card;
+
 /// The identity enrollment terminal.
 #[derive(Parser)]
 #[command(name = "kiosk", version, about, long_about = None)]
@@ -29,6 +31,9 @@ enum Command {
     /// Work with configuration files
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Identity-card readers: read a card, list readers, run an emulator
+    #[command(subcommand)]
+    Card(cli_card::CardCommand),
 }
 
 #[derive(Subcommand)]
@@ -47,6 +52,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => run_gui(cli.config, process_started),
         Command::Config(ConfigCommand::Check { file }) => config_check(file.or(cli.config)),
+        Command::Card(command) => cli_card::run(command),
     };
     match result {
         Ok(code) => code,

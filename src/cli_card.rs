@@ -1,0 +1,306 @@
+//! The `kiosk card …` commands (binary-private): `emulate sam`, `read`, `readers`. Parses their
+//! arguments, calls the library's readers and emulators, and prints for the operator. It holds no
+//! protocol logic. Human output may show the card's personal data (it is the operator's own read);
+//! logs never do.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+
+use enroll_kiosk::devices::card::sam_emulator::{
+    EmulatedCard, EmulatorTiming, SamEmulator, SamFault, SampleCard,
+};
+use enroll_kiosk::devices::card::sam_serial::{DEFAULT_BAUD, SamReaderOptions, SamSerialReader};
+use enroll_kiosk::devices::card::wlt::WltDecoder;
+use enroll_kiosk::domain::document::{DocumentKind, Identity, Photo, UndecodedFormat, Validity};
+
+/// `kiosk card …`
+#[derive(Subcommand)]
+pub enum CardCommand {
+    /// Run a card reader emulator (for tests and demos)
+    #[command(subcommand)]
+    Emulate(EmulateCommand),
+    /// Read the card on a reader and print it
+    Read {
+        /// The reader: `sam:PATH` (a SAM serial reader, e.g. sam:/dev/ttyUSB0)
+        #[arg(long, value_name = "READER")]
+        reader: String,
+        /// Line speed of a SAM reader, bits per second
+        #[arg(long, default_value_t = DEFAULT_BAUD)]
+        baud: u32,
+        /// Read the fingerprint templates too (SAM `30 10`)
+        #[arg(long)]
+        fingerprint: bool,
+        /// Print the read as JSON (the `CardRead` format)
+        #[arg(long)]
+        json: bool,
+        /// A helper that turns WLT photos into BMP (`helper < in.wlt > out.bmp`)
+        #[arg(long, value_name = "PATH")]
+        wlt_decoder: Option<PathBuf>,
+        /// How long the WLT helper may run
+        #[arg(long, default_value_t = 3000, value_name = "MS")]
+        wlt_timeout_ms: u64,
+    },
+    /// List the card readers this machine has
+    Readers,
+}
+
+/// `kiosk card emulate …`
+#[derive(Subcommand)]
+pub enum EmulateCommand {
+    /// A resident-ID SAM reader on a pseudo-terminal; runs until Ctrl-C or SIGTERM
+    Sam {
+        /// Where to link the emulated serial port (a symlink to the pty)
+        #[arg(long, value_name = "PATH")]
+        link: PathBuf,
+        /// The card in the field: a card file (TOML), or sample:NAME with NAME one of resident,
+        /// hmt, foreign-2017, foreign-2023 [default: sample:resident]
+        #[arg(long, value_name = "FILE")]
+        card: Option<String>,
+        /// Start with no card in the field
+        #[arg(long, conflicts_with = "card")]
+        no_card: bool,
+        /// Inject a fault: sw3-XX (hex status), bad-checksum, wrong-len, garbage, split-writes,
+        /// pull-mid-frame
+        #[arg(long, value_name = "NAME")]
+        fault: Option<String>,
+        /// Simulated card time of a read
+        #[arg(long, default_value_t = EmulatorTiming::default().read_ms, value_name = "MS")]
+        read_ms: u64,
+    },
+}
+
+/// Runs a `kiosk card …` command.
+pub fn run(command: CardCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        CardCommand::Emulate(EmulateCommand::Sam {
+            link,
+            card,
+            no_card,
+            fault,
+            read_ms,
+        }) => emulate_sam(link, card, no_card, fault, read_ms),
+        CardCommand::Read {
+            reader,
+            baud,
+            fingerprint,
+            json,
+            wlt_decoder,
+            wlt_timeout_ms,
+        } => {
+            let wlt_decoder = match wlt_decoder {
+                Some(path) => WltDecoder::ExternalCommand {
+                    path,
+                    timeout: Duration::from_millis(wlt_timeout_ms),
+                },
+                None => WltDecoder::None,
+            };
+            read(&reader, baud, fingerprint, json, wlt_decoder)
+        }
+        CardCommand::Readers => readers(),
+    }
+}
+
+fn load_card(spec: Option<&str>) -> anyhow::Result<EmulatedCard> {
+    let spec = spec.unwrap_or("sample:resident");
+    if let Some(name) = spec.strip_prefix("sample:") {
+        let Some(sample) = SampleCard::from_cli_name(name) else {
+            let known: Vec<&str> = SampleCard::ALL.iter().map(|s| s.cli_name()).collect();
+            bail!(
+                "unknown sample card {name:?}; known samples: {}",
+                known.join(", ")
+            );
+        };
+        return Ok(sample.card());
+    }
+    let text = std::fs::read_to_string(spec)
+        .with_context(|| format!("cannot read the card file {spec}"))?;
+    EmulatedCard::from_toml(&text).with_context(|| format!("{spec} is not a valid card file"))
+}
+
+fn emulate_sam(
+    link: PathBuf,
+    card: Option<String>,
+    no_card: bool,
+    fault: Option<String>,
+    read_ms: u64,
+) -> anyhow::Result<ExitCode> {
+    let card = if no_card {
+        None
+    } else {
+        Some(load_card(card.as_deref())?)
+    };
+    let fault = fault
+        .map(|name| name.parse::<SamFault>())
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("cannot install the Ctrl-C / SIGTERM handler")?;
+    }
+    let timing = EmulatorTiming {
+        read_ms,
+        ..EmulatorTiming::default()
+    };
+    let emulator = SamEmulator::start(&link, card, timing)
+        .with_context(|| format!("cannot start the SAM emulator at {}", link.display()))?;
+    emulator.set_fault(fault);
+    let mut stdout = std::io::stdout();
+    writeln!(
+        stdout,
+        "sam reader emulator at {} (Ctrl-C to stop)",
+        link.display()
+    )?;
+    stdout.flush()?;
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let reads = emulator.reads_served();
+    emulator.stop();
+    // Best effort: whoever started us may have closed our stdout already.
+    let _ = writeln!(stdout, "stopped after {reads} reads");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read(
+    reader: &str,
+    baud: u32,
+    fingerprint: bool,
+    json: bool,
+    wlt_decoder: WltDecoder,
+) -> anyhow::Result<ExitCode> {
+    let Some(path) = reader.strip_prefix("sam:") else {
+        bail!(
+            "unknown reader {reader:?}; name a SAM serial reader as sam:PATH (e.g. \
+             sam:/dev/ttyUSB0), see `kiosk card readers`"
+        );
+    };
+    let options = SamReaderOptions {
+        fingerprint,
+        wlt_decoder,
+        ..SamReaderOptions::default()
+    };
+    let mut reader = SamSerialReader::open_serial(path, baud, options)
+        .map_err(|error| anyhow::anyhow!("{error} [{:?}]", error.kind()))?;
+    let read = reader.read_sam().map_err(|error| {
+        anyhow::anyhow!("could not read the card: {error} [{:?}]", error.kind())
+    })?;
+    let mut stdout = std::io::stdout();
+    if json {
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&read.card_read)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_identity(&mut stdout, &read.card_read.identity)?;
+    if let Some(len) = read.fingerprint_len {
+        writeln!(
+            stdout,
+            "fingerprints:  {len} bytes ({} templates)",
+            len / 512
+        )?;
+    }
+    match &read.card_read.verification {
+        enroll_kiosk::domain::card_read::Verification::Sam { sam_id } => {
+            writeln!(stdout, "verification:  SAM {sam_id}")?;
+        }
+        other => writeln!(stdout, "verification:  {other:?}")?,
+    }
+    writeln!(stdout, "reader:        {}", read.card_read.reader)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kind_text(kind: DocumentKind) -> &'static str {
+    match kind {
+        DocumentKind::CnResident => "resident identity card",
+        DocumentKind::CnHmtResidence => "HK/Macao/Taiwan residence permit",
+        DocumentKind::CnForeignPermanent2017 => "foreigner's permanent residence card (2017)",
+        DocumentKind::CnForeignPermanent2023 => "foreigner's permanent residence card (2023)",
+        DocumentKind::IcaoTd3 => "ICAO TD3 passport",
+        DocumentKind::IcaoTd2 => "ICAO TD2 document",
+        DocumentKind::IcaoTd1 => "ICAO TD1 card",
+    }
+}
+
+fn print_identity(out: &mut impl Write, identity: &Identity) -> std::io::Result<()> {
+    writeln!(out, "kind:          {}", kind_text(identity.kind))?;
+    writeln!(out, "number:        {}", identity.document_number)?;
+    writeln!(out, "name:          {}", identity.name)?;
+    if let Some(latin) = &identity.name_latin {
+        writeln!(out, "latin name:    {latin}")?;
+    }
+    writeln!(out, "sex:           {:?}", identity.sex)?;
+    writeln!(out, "birth date:    {}", identity.birth)?;
+    if let Some(nation) = identity.nation {
+        writeln!(
+            out,
+            "nation:        {} {}",
+            nation.code_text(),
+            nation.name_zh().unwrap_or("")
+        )?;
+    }
+    if let Some(nationality) = &identity.nationality {
+        writeln!(out, "nationality:   {nationality}")?;
+    }
+    if let Some(address) = &identity.address {
+        writeln!(out, "address:       {address}")?;
+    }
+    let from = identity
+        .valid_from
+        .map_or_else(|| "?".to_owned(), |d| d.to_string());
+    let to = match identity.valid_to {
+        Validity::LongTerm => "long-term (长期)".to_owned(),
+        Validity::Until(date) => date.to_string(),
+    };
+    writeln!(out, "validity:      {from} to {to}")?;
+    if let Some(issuer) = &identity.issuing_authority {
+        writeln!(out, "issuer:        {issuer}")?;
+    }
+    let photo = match &identity.photo {
+        Photo::Undecoded {
+            format: UndecodedFormat::Wlt,
+            bytes,
+        } => format!(
+            "WLT, {} bytes (photo not decodable on this terminal)",
+            bytes.len()
+        ),
+        Photo::Bmp(bytes) => format!("BMP, {} bytes (decoded by the WLT helper)", bytes.len()),
+        other => format!("{other:?}"),
+    };
+    writeln!(out, "photo:         {photo}")
+}
+
+fn readers() -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "serial ports (SAM readers, use --reader sam:PATH):")?;
+    match serialport::available_ports() {
+        Ok(ports) if ports.is_empty() => writeln!(stdout, "  (none found)")?,
+        Ok(ports) => {
+            for port in ports {
+                let kind = match port.port_type {
+                    serialport::SerialPortType::UsbPort(usb) => {
+                        format!("usb {:04x}:{:04x}", usb.vid, usb.pid)
+                    }
+                    serialport::SerialPortType::PciPort => "pci".to_owned(),
+                    serialport::SerialPortType::BluetoothPort => "bluetooth".to_owned(),
+                    serialport::SerialPortType::Unknown => "unknown".to_owned(),
+                };
+                writeln!(stdout, "  {}  ({kind})", port.port_name)?;
+            }
+        }
+        Err(error) => writeln!(stdout, "  cannot list serial ports: {error}")?,
+    }
+    list_pcsc_readers(&mut stdout)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---- PC/SC readers (ICAO documents): filled in by the PC/SC backend's issue. ----
+fn list_pcsc_readers(out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(out, "PC/SC readers (ICAO documents):")?;
+    writeln!(out, "  (PC/SC listing is not built into this binary yet)")
+}
