@@ -6,11 +6,15 @@
 #
 #   startup  `kiosk run --config kiosk-config/demo.toml` to the first drawn frame, release binary,
 #            under Xvfb with a window manager; 10 runs; target (issue 7): <= 1500 ms.
+#   sam      `kiosk card read --reader sam:PTY` (whole process, release) against `kiosk card emulate
+#            sam` at 115200 baud; 10 runs; reference: the wire time of the 1,295-byte read response
+#            (1295 x 10 / 115200 s) plus the emulator's simulated card time (find 20 + select 20 +
+#            read 300 ms, the EmulatorTiming defaults); target (issue 4): ratio <= 1.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 benches=("$@")
-[ "${#benches[@]}" -gt 0 ] || benches=(startup)
+[ "${#benches[@]}" -gt 0 ] || benches=(startup sam)
 
 cargo build --release --locked --bins >/dev/null 2>&1 || cargo build --release --locked --bins
 
@@ -42,9 +46,43 @@ bench_startup() {
         }'
 }
 
+bench_sam() {
+    local runs=10 dir find_ms=20 select_ms=20 read_ms=300
+    dir=$(mktemp -d)
+    target/release/kiosk card emulate sam --link "$dir/ttySAM" --read-ms "$read_ms" --auto-replace \
+        >"$dir/emulator.out" 2>/dev/null &
+    local emulator=$!
+    for _ in $(seq 200); do [ -L "$dir/ttySAM" ] && break; sleep 0.01; done
+    local times=()
+    for _ in $(seq "$runs"); do
+        local start end
+        start=$(date +%s%N)
+        KIOSK_LOG=warn target/release/kiosk card read --reader "sam:$dir/ttySAM" >/dev/null
+        end=$(date +%s%N)
+        times+=("$(( (end - start) / 1000 ))")
+    done
+    kill "$emulator" 2>/dev/null; wait "$emulator" 2>/dev/null || true
+    rm -rf "$dir"
+    printf '%s\n' "${times[@]}" | sort -n | awk -v runs="$runs" -v card_ms="$((find_ms + select_ms + read_ms))" \
+        -v read_ms="$read_ms" '
+        { t[NR] = $1 / 1000 }
+        END {
+            median = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2
+            wire = 1295 * 10 / 115200 * 1000
+            reference = wire + card_ms
+            printf "sam: kiosk card read (whole process, release), %d runs: min %.1f ms, median %.1f ms, max %.1f ms\n",
+                runs, t[1], median, t[NR]
+            printf "sam: reference: wire time of 1295 bytes at 115200 baud %.1f ms + emulator card time %d ms (find+select+read) = %.1f ms; ratio %.3f (target <= 1.1)\n",
+                wire, card_ms, reference, median / reference
+            printf "sam: (for comparison, wire + read card time only: %.1f ms; ratio %.3f)\n",
+                wire + read_ms, median / (wire + read_ms)
+        }'
+}
+
 for bench in "${benches[@]}"; do
     case "$bench" in
         startup) bench_startup ;;
-        *) echo "unknown benchmark: $bench (known: startup)" >&2; exit 2 ;;
+        sam) bench_sam ;;
+        *) echo "unknown benchmark: $bench (known: startup, sam)" >&2; exit 2 ;;
     esac
 done

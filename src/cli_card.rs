@@ -73,6 +73,9 @@ pub enum EmulateCommand {
         /// Simulated card time of a read
         #[arg(long, default_value_t = EmulatorTiming::default().read_ms, value_name = "MS")]
         read_ms: u64,
+        /// Lift and place the card again after every read, so reads can repeat (benchmarks)
+        #[arg(long)]
+        auto_replace: bool,
     },
 }
 
@@ -85,7 +88,8 @@ pub fn run(command: CardCommand) -> anyhow::Result<ExitCode> {
             no_card,
             fault,
             read_ms,
-        }) => emulate_sam(link, card, no_card, fault, read_ms),
+            auto_replace,
+        }) => emulate_sam(link, card, no_card, fault, read_ms, auto_replace),
         CardCommand::Read {
             reader,
             baud,
@@ -130,6 +134,7 @@ fn emulate_sam(
     no_card: bool,
     fault: Option<String>,
     read_ms: u64,
+    auto_replace: bool,
 ) -> anyhow::Result<ExitCode> {
     let card = if no_card {
         None
@@ -152,6 +157,7 @@ fn emulate_sam(
     let emulator = SamEmulator::start(&link, card, timing)
         .with_context(|| format!("cannot start the SAM emulator at {}", link.display()))?;
     emulator.set_fault(fault);
+    emulator.set_auto_replace(auto_replace);
     let mut stdout = std::io::stdout();
     writeln!(
         stdout,

@@ -15,6 +15,7 @@ use enroll_kiosk::devices::card::sam_emulator::{
 use enroll_kiosk::devices::card::sam_serial::{
     SamReaderOptions, SamSerialReader, SerialPortOpener,
 };
+use enroll_kiosk::devices::card::wlt::WltDecoder;
 use enroll_kiosk::devices::card::{CardErrorKind, CardReader, Presence};
 use enroll_kiosk::domain::card_read::{AccessKey, CardRead, Verification};
 use enroll_kiosk::domain::document::{Photo, UndecodedFormat, Validity};
@@ -229,6 +230,69 @@ fn opening_a_missing_port_names_it_and_says_what_to_check() {
     assert!(error.to_string().contains("plugged in"), "{error}");
 }
 
+fn decoder_script(dir: &Path, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("wlt2bmp");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn open_with_decoder(bench: &Bench, wlt_decoder: WltDecoder) -> SamSerialReader<SerialPortOpener> {
+    let options = SamReaderOptions {
+        wlt_decoder,
+        ..SamReaderOptions::default()
+    };
+    SamSerialReader::open_serial(&bench.link, 115_200, options).unwrap()
+}
+
+#[test]
+fn a_configured_wlt_decoder_turns_the_card_photo_into_a_bitmap() {
+    let bench = emulator_with(Some(SampleCard::Resident.card()));
+    // A fake decoder: checks the WLT magic and emits a tiny bitmap.
+    let helper = decoder_script(
+        bench._dir.path(),
+        "head -c 3 | grep -q WLf && printf 'BM\\066\\000\\000\\000'",
+    );
+    let mut reader = open_with_decoder(
+        &bench,
+        WltDecoder::ExternalCommand {
+            path: helper,
+            timeout: Duration::from_secs(5),
+        },
+    );
+    let read = reader.read_sam().unwrap();
+    assert!(read.photo_decoded);
+    assert_eq!(
+        read.card_read.identity.photo,
+        Photo::Bmp(b"BM\x36\0\0\0".to_vec())
+    );
+}
+
+#[test]
+fn a_hanging_wlt_decoder_is_killed_and_the_read_keeps_the_wlt_photo() {
+    let bench = emulator_with(Some(SampleCard::Resident.card()));
+    let helper = decoder_script(bench._dir.path(), "sleep 30");
+    let mut reader = open_with_decoder(
+        &bench,
+        WltDecoder::ExternalCommand {
+            path: helper,
+            timeout: Duration::from_millis(300),
+        },
+    );
+    let started = Instant::now();
+    let read = reader.read_sam().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(!read.photo_decoded);
+    assert!(matches!(
+        read.card_read.identity.photo,
+        Photo::Undecoded {
+            format: UndecodedFormat::Wlt,
+            ..
+        }
+    ));
+}
+
 // ---- the `kiosk card` commands as real processes ----
 
 struct Process(Child);
@@ -351,4 +415,39 @@ fn kiosk_card_emulate_stops_on_sigterm_and_removes_its_link() {
     let exit = emulator.0.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
     assert!(link.symlink_metadata().is_err());
+}
+
+#[test]
+fn kiosk_card_emulate_serves_the_example_card_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ttySAM");
+    let card_file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("kiosk-config/cards/example-resident.toml");
+    let _emulator = emulate(&link, &["--card", card_file.to_str().unwrap()]);
+    let output = kiosk()
+        .args(["card", "read", "--json", "--fingerprint", "--reader"])
+        .arg(format!("sam:{}", link.display()))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read: CardRead = serde_json::from_slice(&output.stdout).unwrap();
+    let expected = EmulatedCard::from_toml(&std::fs::read_to_string(&card_file).unwrap()).unwrap();
+    assert_eq!(read.identity, expected.identity);
+}
+
+#[test]
+fn kiosk_card_emulate_rejects_an_unknown_fault_and_names_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = kiosk()
+        .args(["card", "emulate", "sam", "--fault", "melt", "--link"])
+        .arg(dir.path().join("ttySAM"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pull-mid-frame"), "{stderr}");
 }

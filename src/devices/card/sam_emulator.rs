@@ -472,6 +472,7 @@ struct Control {
     want_plugged: bool,
     plugged: bool,
     reads_served: u64,
+    auto_replace: bool,
 }
 
 struct Shared {
@@ -558,6 +559,7 @@ impl SamEmulator {
                 want_plugged: true,
                 plugged: true,
                 reads_served: 0,
+                auto_replace: false,
             }),
             stop: AtomicBool::new(false),
         });
@@ -600,6 +602,12 @@ impl SamEmulator {
     /// Sets (or with `None` clears) the injected fault.
     pub fn set_fault(&self, fault: Option<SamFault>) {
         self.shared.lock().fault = fault;
+    }
+
+    /// With `true`, the card is lifted and placed again right after every read, so the next find
+    /// succeeds (benchmarks and demos that read in a loop); the removal rule is then not exercised.
+    pub fn set_auto_replace(&self, auto_replace: bool) {
+        self.shared.lock().auto_replace = auto_replace;
     }
 
     /// Successful reads served so far.
@@ -807,7 +815,11 @@ impl Worker {
                                     control.fault = None;
                                     cut_at = response.encode().ok().map(|bytes| bytes.len() / 2);
                                 } else {
-                                    control.card_state = CardState::ReadDone;
+                                    control.card_state = if control.auto_replace {
+                                        CardState::Idle
+                                    } else {
+                                        CardState::ReadDone
+                                    };
                                     control.reads_served = control.reads_served.saturating_add(1);
                                 }
                                 response
