@@ -451,3 +451,72 @@ fn kiosk_card_emulate_rejects_an_unknown_fault_and_names_the_known_ones() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("pull-mid-frame"), "{stderr}");
 }
+
+// ---- the emulator's own behaviour on the wire ----
+
+fn raw_port(link: &Path) -> serialport::TTYPort {
+    serialport::new(link.to_str().unwrap(), 115_200)
+        .timeout(Duration::from_millis(500))
+        .open_native()
+        .unwrap()
+}
+
+fn raw_exchange(port: &mut serialport::TTYPort, command: &[u8], expected_len: usize) -> Vec<u8> {
+    use std::io::{Read, Write};
+    port.write_all(command).unwrap();
+    let mut reply = vec![0; expected_len];
+    port.read_exact(&mut reply).unwrap();
+    reply
+}
+
+#[test]
+fn the_emulator_answers_a_corrupted_command_with_sw3_10_and_an_unknown_one_with_sw3_21() {
+    let bench = emulator_with(None);
+    let mut port = raw_port(&bench.link);
+    let corrupted = [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x03, 0x20, 0x01, 0x23];
+    assert_eq!(
+        raw_exchange(&mut port, &corrupted, 11),
+        [
+            0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x04, 0x00, 0x00, 0x10, 0x14
+        ]
+    );
+    let unknown = [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x03, 0x77, 0x01, 0x75];
+    assert_eq!(
+        raw_exchange(&mut port, &unknown, 11),
+        [
+            0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x04, 0x00, 0x00, 0x21, 0x25
+        ]
+    );
+    let find = [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x03, 0x20, 0x01, 0x22];
+    assert_eq!(
+        raw_exchange(&mut port, &find, 11),
+        [
+            0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x04, 0x00, 0x00, 0x80, 0x84
+        ]
+    );
+}
+
+#[test]
+fn a_base_read_takes_at_least_its_wire_time_at_115200_baud_plus_the_card_time() {
+    let bench = emulator_with(Some(SampleCard::Resident.card()));
+    let mut port = raw_port(&bench.link);
+    let find = [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x03, 0x20, 0x01, 0x22];
+    let select = [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x03, 0x20, 0x02, 0x21];
+    let read = [0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x00, 0x03, 0x30, 0x01, 0x32];
+    raw_exchange(&mut port, &find, 15);
+    raw_exchange(&mut port, &select, 19);
+    let started = Instant::now();
+    let reply = raw_exchange(&mut port, &read, 1295);
+    let elapsed = started.elapsed();
+    assert_eq!(
+        reply[..14],
+        [
+            0xAA, 0xAA, 0xAA, 0x96, 0x69, 0x05, 0x08, 0x00, 0x00, 0x90, 0x01, 0x00, 0x04, 0x00
+        ]
+    );
+    let floor = quick_timing().wire_time(1295) + Duration::from_millis(quick_timing().read_ms);
+    assert!(
+        elapsed >= floor - Duration::from_millis(2),
+        "{elapsed:?} < {floor:?}"
+    );
+}
