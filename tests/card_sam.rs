@@ -13,7 +13,7 @@ use enroll_kiosk::devices::card::sam_emulator::{
     EmulatedCard, EmulatorTiming, SamEmulator, SamFault, SampleCard,
 };
 use enroll_kiosk::devices::card::sam_serial::{
-    SamReaderOptions, SamSerialReader, SerialPortOpener,
+    SamReaderOptions, SamSerialReader, SamTimeouts, SerialPortOpener,
 };
 use enroll_kiosk::devices::card::wlt::WltDecoder;
 use enroll_kiosk::devices::card::{CardErrorKind, CardReader, Presence};
@@ -50,9 +50,23 @@ fn emulator_with(card: Option<EmulatedCard>) -> Bench {
     }
 }
 
+/// Timeouts with headroom for a loaded CI machine; the defaults are exercised by the CLI tests and
+/// the unit tests check each timeout on an in-memory line.
+fn patient_timeouts() -> SamTimeouts {
+    SamTimeouts {
+        find_ms: 2000,
+        select_ms: 2000,
+        sam_id_ms: 2000,
+        read_base_ms: 5000,
+        read_fingerprint_ms: 5000,
+        frame_gap_ms: 1000,
+    }
+}
+
 fn open(bench: &Bench, fingerprint: bool) -> SamSerialReader<SerialPortOpener> {
     let options = SamReaderOptions {
         fingerprint,
+        timeouts: patient_timeouts(),
         ..SamReaderOptions::default()
     };
     SamSerialReader::open_serial(&bench.link, 115_200, options).unwrap()
@@ -196,6 +210,31 @@ fn a_card_must_leave_the_reader_before_it_is_read_again() {
 }
 
 #[test]
+fn waiting_for_a_card_returns_once_one_is_placed_and_removal_ends_when_find_fails() {
+    let bench = emulator_with(None);
+    let mut reader = open(&bench, false);
+    assert_eq!(
+        reader
+            .wait_for_card(Duration::from_millis(300))
+            .unwrap_err()
+            .kind(),
+        CardErrorKind::NoCard
+    );
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(200));
+            bench.emulator.insert_card(SampleCard::Resident.card());
+        });
+        reader.wait_for_card(Duration::from_secs(5)).unwrap();
+    });
+    reader.read(&AccessKey::None).unwrap();
+    assert!(reader.waiting_for_removal());
+    // The SAM no longer finds the card it has just read: the removal wait ends.
+    reader.wait_for_removal(Duration::from_secs(5)).unwrap();
+    assert!(!reader.waiting_for_removal());
+}
+
+#[test]
 fn damaged_frames_are_protocol_errors_and_garbage_or_split_writes_are_tolerated() {
     let bench = emulator_with(Some(SampleCard::Resident.card()));
     let mut reader = open(&bench, false);
@@ -241,6 +280,7 @@ fn decoder_script(dir: &Path, body: &str) -> PathBuf {
 fn open_with_decoder(bench: &Bench, wlt_decoder: WltDecoder) -> SamSerialReader<SerialPortOpener> {
     let options = SamReaderOptions {
         wlt_decoder,
+        timeouts: patient_timeouts(),
         ..SamReaderOptions::default()
     };
     SamSerialReader::open_serial(&bench.link, 115_200, options).unwrap()
