@@ -13,7 +13,11 @@ targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=(sam_frame id_text mrz icao_tlv_dg2 icao_sod)
 for target in "${targets[@]}"; do
     log=$(mktemp)
-    if RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
+    # fuzz/seeds/<target>/ holds committed seed inputs (e.g. the sample cards' text blocks).
+    dirs=("corpus/$target")
+    mkdir -p "corpus/$target"
+    [ -d "seeds/$target" ] && dirs+=("seeds/$target")
+    if RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "${dirs[@]}" -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
         echo "$target: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$log"), no crash"
     else
         echo "$target: FAILED, see the crash below"; tail -n 40 "$log"; rm -f "$log"; exit 1

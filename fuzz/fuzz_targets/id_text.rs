@@ -1,5 +1,5 @@
 //! Fuzzes the 256-byte identity text block parser (all four layouts) and the appended address; a
-//! block that parses is encoded again.
+//! block that parses is encoded again, and the encoding must parse back to the same identity.
 
 #![no_main]
 
@@ -11,9 +11,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let _ = layout_of(data);
     let _ = decode_appended_address(data);
-    if let Ok(identity) = parse_text_block(data) {
-        let _ = encode_text_block(&identity);
-    }
+    round_trip(data);
     // Most inputs are not 256 bytes long: also try the block padded or cut to size, with each
     // type flag, so the layout parsers see arbitrary field contents.
     let mut block = data.to_vec();
@@ -22,8 +20,16 @@ fuzz_target!(|data: &[u8]| {
         if let Some(slot) = block.get_mut(248..250) {
             slot.copy_from_slice(&[flag, 0]);
         }
-        if let Ok(identity) = parse_text_block(&block) {
-            let _ = encode_text_block(&identity);
-        }
+        round_trip(&block);
     }
 });
+
+fn round_trip(block: &[u8]) {
+    let Ok(identity) = parse_text_block(block) else {
+        return;
+    };
+    if let Ok(encoded) = encode_text_block(&identity) {
+        let again = parse_text_block(&encoded);
+        assert_eq!(again.as_ref(), Ok(&identity), "encode then parse changed the identity");
+    }
+}

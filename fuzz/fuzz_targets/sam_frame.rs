@@ -29,7 +29,12 @@ fuzz_target!(|data: &[u8]| {
                 let _ = parse_base_message_response(&frame);
                 let _ = parse_fingerprint_message_response(&frame);
                 let _ = parse_appended_address_response(&frame);
-                let _ = frame.encode();
+                // A decoded frame encodes back to bytes that decode to the same frame.
+                if let Ok(bytes) = frame.encode() {
+                    let mut again = FrameDecoder::new();
+                    again.push(&bytes);
+                    assert_eq!(again.next_frame(), Some(Ok(frame)));
+                }
             }
         }
         while let Some(result) = commands.next_command() {
