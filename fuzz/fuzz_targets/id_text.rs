@@ -30,6 +30,10 @@ fn round_trip(block: &[u8]) {
     };
     if let Ok(encoded) = encode_text_block(&identity) {
         let again = parse_text_block(&encoded);
-        assert_eq!(again.as_ref(), Ok(&identity), "encode then parse changed the identity");
+        assert_eq!(
+            again.as_ref(),
+            Ok(&identity),
+            "encode then parse changed the identity"
+        );
     }
 }
