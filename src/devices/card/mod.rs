@@ -105,3 +105,6 @@ pub trait CardReader: Send {
     /// it is still there.
     fn wait_for_removal(&mut self, timeout: Duration) -> Result<(), CardError>;
 }
+
+pub mod pcsc_icao;
+pub mod vpcd_passport;

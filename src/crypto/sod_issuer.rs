@@ -1,0 +1,263 @@
+//! A throw-away ICAO PKI for tests and the virtual passport: a CSCA and a document signer on
+//! ECDSA P-256, generated fresh in memory, and EF.SOD signing. Keys never leave the process and
+//! none is ever written to disk; it is not meant to issue real documents.
+
+use std::fmt;
+
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use sha2::{Digest, Sha256};
+
+use crate::crypto::der::{
+    self, CONTEXT_0, DerError, INTEGER, OCTET_STRING, SEQUENCE, SET, algorithm, constructed, oid,
+};
+use crate::domain::icao_lds::{
+    HashAlgorithm, LdsSecurityObject, OID_LDS_SECURITY_OBJECT, OID_SIGNED_DATA, Tag, encode_tlv,
+};
+
+/// Errors issuing certificates or signing EF.SOD.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IssueError {
+    /// The operating system's random source failed.
+    #[error("the random source failed; key generation is impossible")]
+    Random,
+    /// A DER structure could not be built.
+    #[error("could not build a der structure: {0}")]
+    Der(#[from] DerError),
+    /// The LDS security object could not be encoded.
+    #[error("could not encode the lds security object")]
+    Lds,
+}
+
+/// A key pair and its certificate.
+#[derive(Clone)]
+pub struct IssuedKey {
+    signing_key: SigningKey,
+    /// The DER certificate.
+    pub certificate_der: Vec<u8>,
+    /// The DER subject name.
+    pub subject_der: Vec<u8>,
+    /// The certificate serial number (magnitude bytes).
+    pub serial: Vec<u8>,
+}
+
+impl fmt::Debug for IssuedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedKey")
+            .field("certificate_len", &self.certificate_der.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Validity and naming of a test certificate.
+#[derive(Debug, Clone)]
+pub struct CertificateSpec {
+    /// Two-letter country code.
+    pub country: String,
+    /// Common name.
+    pub common_name: String,
+    /// Not before, Unix seconds.
+    pub not_before_unix_s: i64,
+    /// Not after, Unix seconds.
+    pub not_after_unix_s: i64,
+}
+
+fn random_signing_key() -> Result<SigningKey, IssueError> {
+    for _ in 0..8 {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|_| IssueError::Random)?;
+        if let Ok(key) = SigningKey::from_slice(&bytes) {
+            return Ok(key);
+        }
+    }
+    Err(IssueError::Random)
+}
+
+fn random_serial() -> Result<Vec<u8>, IssueError> {
+    let mut serial = [0u8; 8];
+    getrandom::fill(&mut serial).map_err(|_| IssueError::Random)?;
+    serial[0] = (serial[0] & 0x7F) | 0x01;
+    Ok(serial.to_vec())
+}
+
+fn sign_der(key: &SigningKey, message: &[u8]) -> Vec<u8> {
+    let signature: Signature = key.sign(message);
+    signature.to_der().as_bytes().to_vec()
+}
+
+fn certificate(
+    spec: &CertificateSpec,
+    subject_key: &SigningKey,
+    issuer: Option<&IssuedKey>,
+) -> Result<IssuedKey, IssueError> {
+    let serial = random_serial()?;
+    let subject_der = der::name(&spec.country, &spec.common_name)?;
+    let issuer_der = issuer.map_or_else(|| subject_der.clone(), |i| i.subject_der.clone());
+    let point = subject_key.verifying_key().to_sec1_point(false);
+    let mut bit_string = vec![0u8];
+    bit_string.extend_from_slice(point.as_bytes());
+    let spki = constructed(
+        SEQUENCE,
+        &[
+            &constructed(
+                SEQUENCE,
+                &[&oid(der::OID_EC_PUBLIC_KEY)?, &oid(der::OID_P256)?],
+            )?,
+            &encode_tlv(der::BIT_STRING, &bit_string).map_err(DerError::from)?,
+        ],
+    )?;
+    let version = constructed(CONTEXT_0, &[&der::unsigned_integer(&[2])?])?;
+    let validity = constructed(
+        SEQUENCE,
+        &[
+            &der::time(spec.not_before_unix_s)?,
+            &der::time(spec.not_after_unix_s)?,
+        ],
+    )?;
+    let tbs = constructed(
+        SEQUENCE,
+        &[
+            &version,
+            &der::unsigned_integer(&serial)?,
+            &algorithm(der::OID_ECDSA_SHA256)?,
+            &issuer_der,
+            &validity,
+            &subject_der,
+            &spki,
+        ],
+    )?;
+    let signer = issuer.map_or(subject_key, |i| &i.signing_key);
+    let mut signature = vec![0u8];
+    signature.extend(sign_der(signer, &tbs));
+    let certificate_der = constructed(
+        SEQUENCE,
+        &[
+            &tbs,
+            &algorithm(der::OID_ECDSA_SHA256)?,
+            &encode_tlv(der::BIT_STRING, &signature).map_err(DerError::from)?,
+        ],
+    )?;
+    Ok(IssuedKey {
+        signing_key: subject_key.clone(),
+        certificate_der,
+        subject_der,
+        serial,
+    })
+}
+
+/// A country signing CA and one document signer it issued, generated in memory.
+#[derive(Debug, Clone)]
+pub struct TestPki {
+    /// The CSCA (self-signed).
+    pub csca: IssuedKey,
+    /// The document signer.
+    pub document_signer: IssuedKey,
+}
+
+impl TestPki {
+    /// Generates a CSCA valid for `csca` and a document signer valid for `document_signer`.
+    pub fn generate(
+        csca: &CertificateSpec,
+        document_signer: &CertificateSpec,
+    ) -> Result<Self, IssueError> {
+        let csca = certificate(csca, &random_signing_key()?, None)?;
+        let document_signer = certificate(document_signer, &random_signing_key()?, Some(&csca))?;
+        Ok(Self {
+            csca,
+            document_signer,
+        })
+    }
+
+    /// A "Utopia" test PKI valid from `now_unix_s` minus a year for ten years.
+    pub fn utopia(now_unix_s: i64) -> Result<Self, IssueError> {
+        const YEAR_S: i64 = 365 * 86_400;
+        Self::generate(
+            &CertificateSpec {
+                country: "UT".into(),
+                common_name: "Utopia Test CSCA".into(),
+                not_before_unix_s: now_unix_s - YEAR_S,
+                not_after_unix_s: now_unix_s + 10 * YEAR_S,
+            },
+            &CertificateSpec {
+                country: "UT".into(),
+                common_name: "Utopia Test Document Signer".into(),
+                not_before_unix_s: now_unix_s - YEAR_S,
+                not_after_unix_s: now_unix_s + 5 * YEAR_S,
+            },
+        )
+    }
+
+    /// Builds and signs EF.SOD (`77` ‖ CMS SignedData over an LDS security object with SHA-256
+    /// hashes of `data_groups`, given as (number, file bytes)).
+    pub fn sign_sod(&self, data_groups: &[(u8, &[u8])]) -> Result<Vec<u8>, IssueError> {
+        let security_object = LdsSecurityObject {
+            version: 0,
+            hash_algorithm: HashAlgorithm::Sha256,
+            data_group_hashes: data_groups
+                .iter()
+                .map(|(number, bytes)| (*number, Sha256::digest(bytes).to_vec()))
+                .collect(),
+        };
+        let econtent = security_object.encode().map_err(|_| IssueError::Lds)?;
+        let tlv = |tag: Tag, value: &[u8]| encode_tlv(tag, value).map_err(DerError::from);
+        let attributes = [
+            constructed(
+                SEQUENCE,
+                &[
+                    &oid(der::OID_CONTENT_TYPE)?,
+                    &constructed(SET, &[&oid(OID_LDS_SECURITY_OBJECT)?])?,
+                ],
+            )?,
+            constructed(
+                SEQUENCE,
+                &[
+                    &oid(der::OID_MESSAGE_DIGEST)?,
+                    &constructed(SET, &[&tlv(OCTET_STRING, &Sha256::digest(&econtent))?])?,
+                ],
+            )?,
+        ]
+        .concat();
+        let signature = sign_der(&self.document_signer.signing_key, &tlv(SET, &attributes)?);
+        let signer_info = constructed(
+            SEQUENCE,
+            &[
+                &tlv(INTEGER, &[1])?,
+                &constructed(
+                    SEQUENCE,
+                    &[
+                        &self.csca.subject_der,
+                        &der::unsigned_integer(&self.document_signer.serial)?,
+                    ],
+                )?,
+                &algorithm(der::OID_SHA256)?,
+                &tlv(CONTEXT_0, &attributes)?,
+                &algorithm(der::OID_ECDSA_SHA256)?,
+                &tlv(OCTET_STRING, &signature)?,
+            ],
+        )?;
+        let signed_data = constructed(
+            SEQUENCE,
+            &[
+                &tlv(INTEGER, &[3])?,
+                &constructed(SET, &[&algorithm(der::OID_SHA256)?])?,
+                &constructed(
+                    SEQUENCE,
+                    &[
+                        &oid(OID_LDS_SECURITY_OBJECT)?,
+                        &constructed(CONTEXT_0, &[&tlv(OCTET_STRING, &econtent)?])?,
+                    ],
+                )?,
+                &tlv(CONTEXT_0, &self.document_signer.certificate_der)?,
+                &constructed(SET, &[&signer_info])?,
+            ],
+        )?;
+        let content_info = constructed(
+            SEQUENCE,
+            &[
+                &oid(OID_SIGNED_DATA)?,
+                &constructed(CONTEXT_0, &[&signed_data])?,
+            ],
+        )?;
+        Ok(tlv(Tag::EF_SOD, &content_info)?)
+    }
+}

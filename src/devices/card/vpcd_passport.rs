@@ -1,0 +1,438 @@
+//! A virtual ICAO eMRTD (e-passport chip) that plugs into pcscd through vsmartcard's vpcd driver,
+//! for tests, benchmarks and `kiosk card emulate passport`. It speaks the vpcd wire protocol over
+//! TCP and answers like a BAC passport: SELECT, GET CHALLENGE, EXTERNAL AUTHENTICATE, secure
+//! messaging SELECT/READ BINARY of EF.COM, DG1, DG2 and EF.SOD, with faults on demand. It does
+//! not implement PACE, Active or Chip Authentication, and must never be installed on a kiosk.
+//!
+//! vpcd protocol: frames of a `u16` big-endian length and a payload in both directions. A 1-byte
+//! payload is a control message (`00` power off, `01` power on, `02` reset, `04` asks for the
+//! ATR); anything else is a command APDU answered with a response APDU. Closing the socket is
+//! removing the card.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::thread::JoinHandle;
+
+use crate::crypto::bac::{self, BacError, BacKeys, CommandApdu, ResponseApdu, SecureMessaging};
+use crate::crypto::sod_issuer::{IssueError, TestPki};
+use crate::domain::document::Photo;
+use crate::domain::icao_lds::{self, EfCom, FaceImage, LdsError};
+use crate::domain::mrz::MrzAccessKey;
+
+/// The TCP port of vpcd slot 0 (`Virtual PCD 00 00`).
+pub const VPCD_PORT_SLOT_0: u16 = 35963;
+/// The TCP port of vpcd slot 1 (`Virtual PCD 00 01`).
+pub const VPCD_PORT_SLOT_1: u16 = 35964;
+/// The eMRTD application identifier.
+pub const EMRTD_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01];
+/// The ATR the virtual passport presents (ISO 14443-4 style, from vsmartcard's examples).
+pub const ATR: [u8; 11] = [
+    0x3B, 0x95, 0x13, 0x81, 0x01, 0x80, 0x73, 0xFF, 0x01, 0x00, 0x0B,
+];
+
+/// The specimen MRZ of ICAO 9303-4 (Anna Maria Eriksson of Utopia, L898902C), with an expiry far
+/// in the future so the synthetic person is valid whatever the test date.
+pub const SPECIMEN_MRZ: &str = concat!(
+    "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+    "L898902C<3UTO7408122F3412318ZE184226B<<<<<14"
+);
+
+const SW_OK: u16 = 0x9000;
+const SW_AUTH_FAILED: u16 = 0x6300;
+const SW_SM_BROKEN: u16 = 0x6988;
+const SW_NOT_FOUND: u16 = 0x6A82;
+const SW_SECURITY_NOT_SATISFIED: u16 = 0x6982;
+const SW_WRONG_P1P2: u16 = 0x6B00;
+const SW_INS_NOT_SUPPORTED: u16 = 0x6D00;
+const SW_END_OF_FILE: u16 = 0x6282;
+
+/// Faults the virtual passport can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PassportFault {
+    /// Behave.
+    #[default]
+    None,
+    /// Refuse every access key: EXTERNAL AUTHENTICATE answers `63 00`.
+    WrongMrz,
+    /// Answer the first secure-messaging READ BINARY with a plain `69 88` (MAC check failed).
+    BrokenMac,
+    /// Answer READ BINARY with Le above 0xA0 with `62 82` and no data.
+    ShortReads6282,
+    /// Answer READ BINARY with Le above 0xA0 with `6C A0` and no data.
+    ShortReads6Cxx,
+    /// Close the socket (pull the card) at the given READ BINARY, counted from 1.
+    PulledAtRead(u32),
+}
+
+impl PassportFault {
+    /// Parses a fault name: `none`, `wrong-mrz`, `broken-mac`, `short-reads`, `short-reads-6c`,
+    /// `pulled` (at the 5th read) or `pulled:N`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "none" => Self::None,
+            "wrong-mrz" => Self::WrongMrz,
+            "broken-mac" => Self::BrokenMac,
+            "short-reads" => Self::ShortReads6282,
+            "short-reads-6c" => Self::ShortReads6Cxx,
+            "pulled" => Self::PulledAtRead(5),
+            other => Self::PulledAtRead(other.strip_prefix("pulled:")?.parse().ok()?),
+        })
+    }
+}
+
+/// The files of a passport chip, as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PassportFiles {
+    /// EF.COM (`60`).
+    pub ef_com: Vec<u8>,
+    /// DG1 (`61`), the MRZ.
+    pub dg1: Vec<u8>,
+    /// DG2 (`75`), the face.
+    pub dg2: Vec<u8>,
+    /// EF.SOD (`77`).
+    pub ef_sod: Vec<u8>,
+}
+
+impl std::fmt::Debug for PassportFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PassportFiles")
+            .field("dg1_len", &self.dg1.len())
+            .field("dg2_len", &self.dg2.len())
+            .field("ef_sod_len", &self.ef_sod.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Errors building the passport files.
+#[derive(Debug, thiserror::Error)]
+pub enum PassportBuildError {
+    /// A file could not be encoded.
+    #[error("could not encode a passport file: {0}")]
+    Lds(#[from] LdsError),
+    /// EF.SOD could not be signed.
+    #[error("could not sign EF.SOD: {0}")]
+    Sign(#[from] IssueError),
+}
+
+impl PassportFiles {
+    /// Builds EF.COM, DG1 from `mrz`, DG2 holding `face` and EF.SOD signed by `pki`'s document
+    /// signer. With `tamper_dg2`, one byte of the image in DG2 is changed after signing.
+    pub fn build(
+        mrz: &str,
+        face: Photo,
+        pki: &TestPki,
+        tamper_dg2: bool,
+    ) -> Result<Self, PassportBuildError> {
+        let ef_com = EfCom {
+            lds_version: "0107".into(),
+            unicode_version: "040000".into(),
+            data_group_tags: vec![icao_lds::Tag::DG1, icao_lds::Tag::DG2],
+        }
+        .encode()
+        .map_err(LdsError::from)?;
+        let dg1 = icao_lds::encode_dg1(mrz).map_err(LdsError::from)?;
+        let image_data_type = u8::from(matches!(face, Photo::Jpeg2000(_)));
+        let mut dg2 = icao_lds::encode_dg2(&[FaceImage {
+            image_data_type,
+            width: 0,
+            height: 0,
+            photo: face,
+        }])?;
+        let ef_sod = pki.sign_sod(&[(1, &dg1), (2, &dg2)])?;
+        if tamper_dg2 && let Some(last) = dg2.last_mut() {
+            *last ^= 0x01;
+        }
+        Ok(Self {
+            ef_com,
+            dg1,
+            dg2,
+            ef_sod,
+        })
+    }
+
+    fn file(&self, fid: u16) -> Option<&[u8]> {
+        match fid {
+            0x011E => Some(&self.ef_com),
+            0x0101 => Some(&self.dg1),
+            0x0102 => Some(&self.dg2),
+            0x011D => Some(&self.ef_sod),
+            _ => None,
+        }
+    }
+}
+
+/// A virtual passport: its files, its access key and a fault.
+#[derive(Debug, Clone)]
+pub struct VirtualPassport {
+    files: PassportFiles,
+    keys: BacKeys,
+    fault: PassportFault,
+}
+
+/// The chip's session state between power-ups.
+#[derive(Debug, Default)]
+struct ChipState {
+    challenge: Option<[u8; 8]>,
+    sm: Option<SecureMessaging>,
+    selected: Option<u16>,
+    reads: u32,
+    mac_fault_done: bool,
+}
+
+/// What to do after one APDU.
+enum Reply {
+    Send(Vec<u8>),
+    PullCard,
+}
+
+fn random<const N: usize>() -> io::Result<[u8; N]> {
+    let mut out = [0u8; N];
+    getrandom::fill(&mut out).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(out)
+}
+
+fn plain(sw: u16) -> Reply {
+    Reply::Send(sw.to_be_bytes().to_vec())
+}
+
+impl VirtualPassport {
+    /// A passport holding `files` that opens for `key`, showing `fault`.
+    pub fn new(files: PassportFiles, key: &MrzAccessKey, fault: PassportFault) -> Self {
+        Self {
+            files,
+            keys: BacKeys::from_access_key(key),
+            fault,
+        }
+    }
+
+    /// Connects to vpcd at `address` (e.g. `127.0.0.1:35963`) and serves on a named thread
+    /// until [`InsertedCard::remove`] or a `PulledAtRead` fault. The card is "inserted" once this
+    /// returns.
+    pub fn insert(self, address: &str) -> io::Result<InsertedCard> {
+        let stream = TcpStream::connect(address)?;
+        stream.set_nodelay(true)?;
+        let control = stream.try_clone()?;
+        let thread = std::thread::Builder::new()
+            .name("vpcd-passport".into())
+            .spawn(move || self.serve(stream))?;
+        Ok(InsertedCard {
+            control,
+            thread: Some(thread),
+        })
+    }
+
+    /// Serves on an already connected stream until the peer closes it or the card is pulled.
+    pub fn serve(self, mut stream: TcpStream) -> io::Result<()> {
+        let mut state = ChipState::default();
+        loop {
+            // Linux delays ACKs; vpcd writes length and body in two sends, so without this each
+            // APDU would wait about 40 ms (see card-readers.md §3b).
+            let _ = socket2::SockRef::from(&stream).set_tcp_quickack(true);
+            let mut length = [0u8; 2];
+            match stream.read_exact(&mut length) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            let mut payload = vec![0u8; usize::from(u16::from_be_bytes(length))];
+            let _ = socket2::SockRef::from(&stream).set_tcp_quickack(true);
+            stream.read_exact(&mut payload)?;
+            let reply = match payload.as_slice() {
+                [0x00] | [0x01] | [0x02] => {
+                    state = ChipState::default();
+                    continue;
+                }
+                [0x04] => ATR.to_vec(),
+                [_] => continue,
+                apdu => match self.answer(&mut state, apdu)? {
+                    Reply::Send(bytes) => bytes,
+                    Reply::PullCard => {
+                        let _ = stream.shutdown(Shutdown::Both);
+                        return Ok(());
+                    }
+                },
+            };
+            let length = u16::try_from(reply.len()).map_err(io::Error::other)?;
+            let mut frame = length.to_be_bytes().to_vec();
+            frame.extend_from_slice(&reply);
+            stream.write_all(&frame)?;
+        }
+    }
+
+    fn answer(&self, state: &mut ChipState, apdu: &[u8]) -> io::Result<Reply> {
+        let is_sm = apdu.first().is_some_and(|cla| cla & 0x0C == 0x0C);
+        if is_sm {
+            let Some(sm) = state.sm.as_mut() else {
+                return Ok(plain(SW_SECURITY_NOT_SATISFIED));
+            };
+            let command = match sm.unwrap_command(apdu) {
+                Ok(command) => command,
+                Err(BacError::MacMismatch) => {
+                    state.sm = None;
+                    return Ok(plain(SW_SM_BROKEN));
+                }
+                Err(_) => {
+                    state.sm = None;
+                    return Ok(plain(SW_SM_BROKEN));
+                }
+            };
+            if command.ins == 0xB0 {
+                state.reads = state.reads.saturating_add(1);
+                if self.fault == PassportFault::PulledAtRead(state.reads) {
+                    return Ok(Reply::PullCard);
+                }
+                if self.fault == PassportFault::BrokenMac && !state.mac_fault_done {
+                    state.mac_fault_done = true;
+                    state.sm = None;
+                    return Ok(plain(SW_SM_BROKEN));
+                }
+            }
+            let response = self.protected(state, &command);
+            let Some(sm) = state.sm.as_mut() else {
+                return Ok(plain(SW_SM_BROKEN));
+            };
+            return sm
+                .wrap_response(&response)
+                .map(Reply::Send)
+                .map_err(|e| io::Error::other(e.to_string()));
+        }
+        let Ok(command) = CommandApdu::parse(apdu) else {
+            return Ok(plain(0x6700));
+        };
+        Ok(match (command.ins, command.p1) {
+            (0xA4, 0x04) if command.data == EMRTD_AID => {
+                *state = ChipState::default();
+                plain(SW_OK)
+            }
+            (0xA4, 0x04) => plain(SW_NOT_FOUND),
+            (0xA4, 0x00) => plain(SW_OK),
+            (0x84, _) => {
+                let challenge = random::<8>()?;
+                state.challenge = Some(challenge);
+                let mut out = challenge.to_vec();
+                out.extend_from_slice(&SW_OK.to_be_bytes());
+                Reply::Send(out)
+            }
+            (0x82, _) => {
+                let Some(challenge) = state.challenge.take() else {
+                    return Ok(plain(0x6985));
+                };
+                if self.fault == PassportFault::WrongMrz {
+                    return Ok(plain(SW_AUTH_FAILED));
+                }
+                match bac::chip_authenticate(&self.keys, challenge, random::<16>()?, &command.data)
+                {
+                    Ok((response, sm)) => {
+                        state.sm = Some(sm);
+                        let mut out = response.to_vec();
+                        out.extend_from_slice(&SW_OK.to_be_bytes());
+                        Reply::Send(out)
+                    }
+                    Err(_) => plain(SW_AUTH_FAILED),
+                }
+            }
+            (0xB0, _) => plain(SW_SECURITY_NOT_SATISFIED),
+            _ => plain(SW_INS_NOT_SUPPORTED),
+        })
+    }
+
+    fn protected(&self, state: &mut ChipState, command: &CommandApdu) -> ResponseApdu {
+        let status = |sw: u16| ResponseApdu {
+            data: Vec::new(),
+            sw,
+        };
+        match command.ins {
+            0xA4 => match command.data.as_slice() {
+                &[hi, lo] if self.files.file(u16::from_be_bytes([hi, lo])).is_some() => {
+                    state.selected = Some(u16::from_be_bytes([hi, lo]));
+                    status(SW_OK)
+                }
+                _ => status(SW_NOT_FOUND),
+            },
+            0xB0 => {
+                let (fid, offset) = if command.p1 & 0x80 != 0 {
+                    // Short file identifier in P1, offset in P2.
+                    let fid = 0x0100 | u16::from(command.p1 & 0x1F);
+                    state.selected = Some(fid);
+                    (Some(fid), usize::from(command.p2))
+                } else {
+                    (
+                        state.selected,
+                        usize::from(u16::from_be_bytes([command.p1, command.p2])),
+                    )
+                };
+                let Some(file) = fid.and_then(|fid| self.files.file(fid)) else {
+                    return status(SW_NOT_FOUND);
+                };
+                let le = usize::from(command.le.unwrap_or(256));
+                if le > 0xA0 {
+                    match self.fault {
+                        PassportFault::ShortReads6282 => return status(SW_END_OF_FILE),
+                        PassportFault::ShortReads6Cxx => return status(0x6CA0),
+                        _ => {}
+                    }
+                }
+                if offset > file.len() {
+                    return status(SW_WRONG_P1P2);
+                }
+                let end = offset.saturating_add(le).min(file.len());
+                ResponseApdu {
+                    data: file.get(offset..end).unwrap_or_default().to_vec(),
+                    sw: if end - offset < le {
+                        SW_END_OF_FILE
+                    } else {
+                        SW_OK
+                    },
+                }
+            }
+            _ => status(SW_INS_NOT_SUPPORTED),
+        }
+    }
+}
+
+/// A virtual card connected to vpcd. Dropping it removes the card.
+#[derive(Debug)]
+pub struct InsertedCard {
+    control: TcpStream,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl InsertedCard {
+    /// Pulls the card out (closes the socket) and waits for its thread.
+    pub fn remove(mut self) -> io::Result<()> {
+        self.pull()
+    }
+
+    /// Whether the card's thread has ended (the card pulled itself or vpcd closed).
+    pub fn is_gone(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Waits until the card ends on its own (vpcd closed the connection or a fault pulled it).
+    pub fn wait(mut self) -> io::Result<()> {
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| io::Error::other("the virtual passport thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+
+    fn pull(&mut self) -> io::Result<()> {
+        let _ = self.control.shutdown(Shutdown::Both);
+        match self.thread.take() {
+            Some(thread) => match thread.join() {
+                Ok(Err(e)) if e.kind() != io::ErrorKind::NotConnected => Err(e),
+                Ok(_) => Ok(()),
+                Err(_) => Err(io::Error::other("the virtual passport thread panicked")),
+            },
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for InsertedCard {
+    fn drop(&mut self) {
+        let _ = self.pull();
+    }
+}
