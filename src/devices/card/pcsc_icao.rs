@@ -197,9 +197,16 @@ struct Channel<'a> {
 
 fn transmit(card: &Card, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
     let mut buffer = [0u8; pcsc::MAX_BUFFER_SIZE];
-    card.transmit(apdu, &mut buffer)
-        .map(<[u8]>::to_vec)
-        .map_err(map_pcsc)
+    let response = card.transmit(apdu, &mut buffer).map_err(map_pcsc)?;
+    if response.len() < 2 {
+        // No status word at all: the chip left the field mid-exchange (vpcd reports a closed
+        // socket this way; contactless readers do the same when the field is lost).
+        return Err(CardError::new(
+            CardErrorKind::CardRemoved,
+            "the card stopped answering during the read; place it again",
+        ));
+    }
+    Ok(response.to_vec())
 }
 
 fn plain(card: &Card, command: &CommandApdu) -> Result<ResponseApdu, CardError> {

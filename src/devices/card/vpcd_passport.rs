@@ -179,6 +179,18 @@ struct ChipState {
     mac_fault_done: bool,
 }
 
+impl ChipState {
+    /// Forgets the session (power cycle, new application selection) but not which faults were
+    /// already shown, so a retry after a one-shot fault can succeed.
+    fn reset(&mut self) {
+        *self = ChipState {
+            reads: self.reads,
+            mac_fault_done: self.mac_fault_done,
+            ..ChipState::default()
+        };
+    }
+}
+
 /// What to do after one APDU.
 enum Reply {
     Send(Vec<u8>),
@@ -239,7 +251,7 @@ impl VirtualPassport {
             stream.read_exact(&mut payload)?;
             let reply = match payload.as_slice() {
                 [0x00] | [0x01] | [0x02] => {
-                    state = ChipState::default();
+                    state.reset();
                     continue;
                 }
                 [0x04] => ATR.to_vec(),
@@ -301,7 +313,7 @@ impl VirtualPassport {
         };
         Ok(match (command.ins, command.p1) {
             (0xA4, 0x04) if command.data == EMRTD_AID => {
-                *state = ChipState::default();
+                state.reset();
                 plain(SW_OK)
             }
             (0xA4, 0x04) => plain(SW_NOT_FOUND),
