@@ -10,6 +10,9 @@ use clap::{Parser, Subcommand};
 
 use enroll_kiosk::config::Config;
 
+// ---- PC/SC card commands (card-pcsc branch): see cli_pcsc.rs. ----
+mod cli_pcsc;
+
 /// The identity enrollment terminal.
 #[derive(Parser)]
 #[command(name = "kiosk", version, about, long_about = None)]
@@ -29,6 +32,9 @@ enum Command {
     /// Work with configuration files
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Identity-card readers: read an ICAO chip over PC/SC, list readers, run a virtual passport
+    #[command(subcommand)]
+    Card(cli_pcsc::CardCommand),
 }
 
 #[derive(Subcommand)]
@@ -47,6 +53,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => run_gui(cli.config, process_started),
         Command::Config(ConfigCommand::Check { file }) => config_check(file.or(cli.config)),
+        Command::Card(command) => cli_pcsc::run(command),
     };
     match result {
         Ok(code) => code,

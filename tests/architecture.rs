@@ -95,11 +95,13 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
     }
 }
 
-/// The top-level module a file belongs to (`None` for lib.rs, main.rs and bin/).
+/// The top-level module a file belongs to (`None` for lib.rs, main.rs, main.rs's private
+/// `cli_*.rs` modules and bin/: the binaries' edge, which may use anything).
 fn module_of(path: &Path) -> Option<String> {
     let first = path.components().next()?.as_os_str().to_str()?;
     match first {
         "lib.rs" | "main.rs" | "bin" => None,
+        cli if cli.starts_with("cli_") && cli.ends_with(".rs") => None,
         other => Some(other.trim_end_matches(".rs").to_owned()),
     }
 }

@@ -300,3 +300,68 @@ fn pcsc_no_card_times_out_as_no_card() {
         .unwrap_err();
     assert_eq!(error.kind(), CardErrorKind::NoCard);
 }
+
+fn kiosk() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kiosk"));
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    command.env_remove("KIOSK_CONFIG");
+    command
+}
+
+#[test]
+fn pcsc_cli_reads_the_emulated_passport_as_json_and_lists_the_readers() {
+    let _pcscd = pcscd();
+    let pki = TestPki::utopia(NOW_S).unwrap();
+    let mut reader = reader(&pki);
+    reader.wait_for_removal(Duration::from_secs(10)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csca = dir.path().join("csca");
+    std::fs::create_dir(&csca).unwrap();
+    let mut emulator = kiosk()
+        .args(["card", "emulate", "passport", "--slot", "0", "--csca-out"])
+        .arg(csca.join("utopia.der"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    reader.wait_for_card(Duration::from_secs(10)).unwrap();
+
+    let readers = kiosk().args(["card", "readers"]).output().unwrap();
+    let output = kiosk()
+        .args(["card", "read", "--reader", "pcsc:Virtual PCD 00 00"])
+        .args(["--mrz", "L898902C,740812,341231", "--json", "--csca-dir"])
+        .arg(&csca)
+        .output()
+        .unwrap();
+    emulator.kill().unwrap();
+    emulator.wait().unwrap();
+
+    assert!(String::from_utf8_lossy(&readers.stdout).contains("Virtual PCD 00 00"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(read["identity"]["document_number"], "L898902C");
+    assert_eq!(read["verification"]["method"], "passive-authentication");
+    assert_eq!(read["verification"]["passed"], true);
+}
+
+#[test]
+fn pcsc_cli_without_pcscd_says_to_start_it() {
+    let output = kiosk()
+        .env("PCSCLITE_CSOCK_NAME", "/nonexistent/pcscd.comm")
+        .args([
+            "card",
+            "read",
+            "--reader",
+            "pcsc",
+            "--mrz",
+            "L898902C,740812,341231",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("start pcscd"), "{stderr}");
+}
