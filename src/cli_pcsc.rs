@@ -73,6 +73,9 @@ pub enum EmulateCommand {
         /// Write the throw-away CSCA certificate (DER, public) here, for `read --csca-dir`
         #[arg(long, value_name = "FILE")]
         csca_out: Option<PathBuf>,
+        /// The face image for DG2, JPEG or JPEG 2000 [default: a tiny built-in synthetic face]
+        #[arg(long, value_name = "FILE")]
+        face: Option<PathBuf>,
     },
 }
 
@@ -94,7 +97,8 @@ pub fn run(command: CardCommand) -> anyhow::Result<ExitCode> {
             slot,
             fault,
             csca_out,
-        }) => emulate_passport(slot, fault.as_deref(), csca_out),
+            face,
+        }) => emulate_passport(slot, fault.as_deref(), csca_out, face),
     }
 }
 
@@ -210,7 +214,19 @@ fn emulate_passport(
     slot: u8,
     fault: Option<&str>,
     csca_out: Option<PathBuf>,
+    face: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
+    let face = match face {
+        Some(path) => {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            match enroll_kiosk::domain::icao_lds::classify_image(bytes) {
+                photo @ (Photo::Jpeg(_) | Photo::Jpeg2000(_)) => photo,
+                _ => bail!("{} is neither JPEG nor JPEG 2000", path.display()),
+            }
+        }
+        None => Photo::Jpeg(SAMPLE_FACE_JPEG.to_vec()),
+    };
     let (fault, tamper_dg2) = match fault {
         None => (PassportFault::None, false),
         Some("tampered-dg2") => (PassportFault::None, true),
@@ -226,12 +242,7 @@ fn emulate_passport(
         std::fs::write(path, &pki.csca.certificate_der)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let files = PassportFiles::build(
-        SPECIMEN_MRZ,
-        Photo::Jpeg(SAMPLE_FACE_JPEG.to_vec()),
-        &pki,
-        tamper_dg2,
-    )?;
+    let files = PassportFiles::build(SPECIMEN_MRZ, face, &pki, tamper_dg2)?;
     let key = MrzAccessKey::parse_typed("L898902C,740812,341231")?;
     let port = if slot == 0 {
         VPCD_PORT_SLOT_0

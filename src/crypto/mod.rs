@@ -4,5 +4,6 @@
 
 pub mod bac;
 pub mod der;
+pub mod pace;
 pub mod passive_auth;
 pub mod sod_issuer;
