@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
+use enroll_kiosk::crypto::pace::PaceCurve;
 use enroll_kiosk::crypto::sod_issuer::TestPki;
 use enroll_kiosk::devices::card::CardReader;
 use enroll_kiosk::devices::card::pcsc_icao::{self, PcscIcaoReader};
@@ -40,7 +41,7 @@ pub enum CardCommand {
         /// "DOC,YYMMDD,YYMMDD"
         #[arg(long, value_name = "DOC,YYMMDD,YYMMDD", conflicts_with = "can")]
         mrz: Option<String>,
-        /// The card access number (needs PACE, not available yet)
+        /// The card access number (PACE; chips without PACE need --mrz)
         #[arg(long, value_name = "N")]
         can: Option<String>,
         /// Directory of trusted CSCA certificates for passive authentication
@@ -76,6 +77,12 @@ pub enum EmulateCommand {
         /// The face image for DG2, JPEG or JPEG 2000 [default: a tiny built-in synthetic face]
         #[arg(long, value_name = "FILE")]
         face: Option<PathBuf>,
+        /// Also offer PACE on this curve: brainpool (brainpoolP256r1) or secp256r1
+        #[arg(long, value_name = "CURVE")]
+        pace: Option<String>,
+        /// The card access number accepted by PACE
+        #[arg(long, value_name = "N", requires = "pace")]
+        can: Option<String>,
     },
 }
 
@@ -98,7 +105,23 @@ pub fn run(command: CardCommand) -> anyhow::Result<ExitCode> {
             fault,
             csca_out,
             face,
-        }) => emulate_passport(slot, fault.as_deref(), csca_out, face),
+            pace,
+            can,
+        }) => {
+            let pace = match pace.as_deref() {
+                None => None,
+                Some("brainpool" | "brainpoolP256r1") => Some(PaceCurve::BrainpoolP256r1),
+                Some("secp256r1" | "p256") => Some(PaceCurve::Secp256r1),
+                Some(other) => bail!("unknown PACE curve {other:?}; use brainpool or secp256r1"),
+            };
+            emulate_passport(
+                slot,
+                fault.as_deref(),
+                csca_out,
+                face,
+                pace.map(|c| (c, can)),
+            )
+        }
     }
 }
 
@@ -215,6 +238,7 @@ fn emulate_passport(
     fault: Option<&str>,
     csca_out: Option<PathBuf>,
     face: Option<PathBuf>,
+    pace: Option<(PaceCurve, Option<String>)>,
 ) -> anyhow::Result<ExitCode> {
     let face = match face {
         Some(path) => {
@@ -249,7 +273,11 @@ fn emulate_passport(
     } else {
         VPCD_PORT_SLOT_1
     };
-    let card = VirtualPassport::new(files, &key, fault)
+    let mut passport = VirtualPassport::new(files, &key, fault);
+    if let Some((curve, can)) = pace {
+        passport = passport.with_pace(curve, can);
+    }
+    let card = passport
         .insert(&format!("127.0.0.1:{port}"))
         .with_context(|| {
             format!(

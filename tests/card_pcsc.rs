@@ -9,8 +9,11 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use enroll_kiosk::crypto::pace::PaceCurve;
 use enroll_kiosk::crypto::sod_issuer::TestPki;
-use enroll_kiosk::devices::card::pcsc_icao::{self, ACCESS_DENIED_MESSAGE, PcscIcaoReader};
+use enroll_kiosk::devices::card::pcsc_icao::{
+    self, ACCESS_DENIED_MESSAGE, AccessControl, PcscIcaoReader,
+};
 use enroll_kiosk::devices::card::vpcd_passport::{
     InsertedCard, PassportFault, PassportFiles, SPECIMEN_MRZ, VirtualPassport,
 };
@@ -279,7 +282,67 @@ fn pcsc_broken_secure_messaging_is_a_protocol_error_and_a_retry_reads() {
 }
 
 #[test]
-fn pcsc_card_access_number_is_refused_until_pace_exists() {
+fn pcsc_pace_with_the_mrz_on_brainpool_p256r1_reads_and_passes_passive_authentication() {
+    let _pcscd = pcscd();
+    let pki = TestPki::utopia(NOW_S).unwrap();
+    let mut reader = reader(&pki);
+    let chip = jpeg_passport(&pki, PassportFault::None).with_pace(PaceCurve::BrainpoolP256r1, None);
+    let card = insert(&mut reader, chip);
+    let read = reader.read(&AccessKey::Mrz(key())).unwrap();
+    assert_eq!(
+        reader.last_access_control(),
+        Some(AccessControl::Pace(PaceCurve::BrainpoolP256r1))
+    );
+    assert_eq!(read.identity.document_number, "L898902C");
+    assert_passed(&read.verification);
+    card.remove().unwrap();
+}
+
+#[test]
+fn pcsc_pace_with_the_card_access_number_on_secp256r1_reads() {
+    let _pcscd = pcscd();
+    let pki = TestPki::utopia(NOW_S).unwrap();
+    let mut reader = reader(&pki);
+    let chip = jpeg_passport(&pki, PassportFault::None)
+        .with_pace(PaceCurve::Secp256r1, Some("123456".into()));
+    let card = insert(&mut reader, chip);
+    let read = reader.read(&AccessKey::Can("123456".into())).unwrap();
+    assert_eq!(
+        reader.last_access_control(),
+        Some(AccessControl::Pace(PaceCurve::Secp256r1))
+    );
+    assert_passed(&read.verification);
+    card.remove().unwrap();
+}
+
+#[test]
+fn pcsc_pace_with_a_wrong_card_access_number_is_access_denied() {
+    let _pcscd = pcscd();
+    let pki = TestPki::utopia(NOW_S).unwrap();
+    let mut reader = reader(&pki);
+    let chip = jpeg_passport(&pki, PassportFault::None)
+        .with_pace(PaceCurve::Secp256r1, Some("123456".into()));
+    let card = insert(&mut reader, chip);
+    let error = reader.read(&AccessKey::Can("654321".into())).unwrap_err();
+    assert_eq!(error.kind(), CardErrorKind::AccessDenied);
+    assert_eq!(error.to_string(), ACCESS_DENIED_MESSAGE);
+    card.remove().unwrap();
+}
+
+#[test]
+fn pcsc_bac_only_reader_setting_ignores_pace() {
+    let _pcscd = pcscd();
+    let pki = TestPki::utopia(NOW_S).unwrap();
+    let mut reader = reader(&pki).with_pace(false);
+    let chip = jpeg_passport(&pki, PassportFault::None).with_pace(PaceCurve::Secp256r1, None);
+    let card = insert(&mut reader, chip);
+    reader.read(&AccessKey::Mrz(key())).unwrap();
+    assert_eq!(reader.last_access_control(), Some(AccessControl::Bac));
+    card.remove().unwrap();
+}
+
+#[test]
+fn pcsc_card_access_number_on_a_bac_only_chip_is_unsupported() {
     let _pcscd = pcscd();
     let pki = TestPki::utopia(NOW_S).unwrap();
     let mut reader = reader(&pki);

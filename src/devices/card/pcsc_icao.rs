@@ -1,8 +1,8 @@
 //! `PcscIcaoReader`: reads ICAO eMRTDs (e-passports, eID cards) through PC/SC (pcscd) with the
-//! `pcsc` crate: presence from reader state, BAC, secure-messaging reads of EF.COM, DG1, DG2 and
-//! EF.SOD, and passive authentication against a CSCA store given to it. It is blocking and runs
-//! on the caller's device thread. It does not do PACE yet (a CAN is refused as unsupported), and
-//! it does not decide flow steps.
+//! `pcsc` crate: presence from reader state, PACE (ECDH-GM, AES-128, when EF.CardAccess offers
+//! it) or BAC, secure-messaging reads of EF.COM, DG1, DG2 and EF.SOD, and passive
+//! authentication against a CSCA store given to it. It is blocking and runs on the caller's
+//! device thread. It does not do Active/Chip Authentication, and it does not decide flow steps.
 
 use std::ffi::CString;
 use std::path::Path;
@@ -14,6 +14,7 @@ use crate::crypto::bac::{
     BacError, BacKeys, CommandApdu, ResponseApdu, SecureMessaging, TerminalAuthentication,
 };
 use crate::crypto::der::civil_from_days;
+use crate::crypto::pace::{self, AesSecureMessaging, PaceCurve, PaceError, PacePassword};
 use crate::crypto::passive_auth;
 use crate::devices::card::vpcd_passport::EMRTD_AID;
 use crate::devices::card::{CardError, CardErrorKind, CardReader, Presence, ReaderInfo};
@@ -21,7 +22,7 @@ use crate::domain::card_read::{
     AccessKey, CARD_READ_FORMAT, CardRead, DataGroupBytes, RawEvidence, Verification,
 };
 use crate::domain::document::{CalendarDate, base64_bytes};
-use crate::domain::icao_lds;
+use crate::domain::icao_lds::{self, Tag, Tlv, encode_tlv};
 use crate::domain::mrz::MrzAccessKey;
 
 /// The message of a refused access key (BAC `63 00`). Fixed: it names no personal data.
@@ -177,6 +178,8 @@ pub struct PcscIcaoReader {
     reader_name: Option<CString>,
     last_atr: Option<Vec<u8>>,
     must_remove: bool,
+    use_pace: bool,
+    last_access_control: Option<AccessControl>,
 }
 
 impl std::fmt::Debug for PcscIcaoReader {
@@ -188,10 +191,50 @@ impl std::fmt::Debug for PcscIcaoReader {
     }
 }
 
+/// The secure messaging agreed with the chip.
+enum Session {
+    Bac(SecureMessaging),
+    Aes(AesSecureMessaging),
+}
+
+fn map_pace_sm(error: PaceError) -> CardError {
+    match error {
+        PaceError::Unprotected { sw: 0x6988 } | PaceError::MacMismatch => {
+            protocol("secure messaging broke (checksum mismatch, 69 88)")
+        }
+        other => CardError::new(CardErrorKind::Protocol, other.to_string()),
+    }
+}
+
+impl Session {
+    fn wrap_command(&mut self, command: &CommandApdu) -> Result<Vec<u8>, CardError> {
+        match self {
+            Self::Bac(sm) => sm.wrap_command(command).map_err(map_sm),
+            Self::Aes(sm) => sm.wrap_command(command).map_err(map_pace_sm),
+        }
+    }
+
+    fn unwrap_response(&mut self, answer: &[u8]) -> Result<ResponseApdu, CardError> {
+        match self {
+            Self::Bac(sm) => sm.unwrap_response(answer).map_err(map_sm),
+            Self::Aes(sm) => sm.unwrap_response(answer).map_err(map_pace_sm),
+        }
+    }
+}
+
+/// Which access control opened the chip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessControl {
+    /// Basic Access Control (3DES).
+    Bac,
+    /// PACE ECDH generic mapping with AES-128 on this curve.
+    Pace(PaceCurve),
+}
+
 /// A secure-messaging channel to the chip.
 struct Channel<'a> {
     card: &'a Card,
-    sm: SecureMessaging,
+    sm: Session,
     chunk_len: u8,
 }
 
@@ -219,9 +262,9 @@ fn plain(card: &Card, command: &CommandApdu) -> Result<ResponseApdu, CardError> 
 
 impl Channel<'_> {
     fn send(&mut self, command: &CommandApdu) -> Result<ResponseApdu, CardError> {
-        let protected = self.sm.wrap_command(command).map_err(map_sm)?;
+        let protected = self.sm.wrap_command(command)?;
         let answer = transmit(self.card, &protected)?;
-        self.sm.unwrap_response(&answer).map_err(map_sm)
+        self.sm.unwrap_response(&answer)
     }
 
     fn select(&mut self, fid: u16) -> Result<bool, CardError> {
@@ -339,6 +382,222 @@ fn file_length(header: &[u8]) -> Result<usize, CardError> {
     }
 }
 
+fn access_denied() -> CardError {
+    CardError::new(CardErrorKind::AccessDenied, ACCESS_DENIED_MESSAGE)
+}
+
+fn select_aid_plain(card: &Card) -> Result<u16, CardError> {
+    Ok(plain(
+        card,
+        &CommandApdu {
+            cla: 0x00,
+            ins: 0xA4,
+            p1: 0x04,
+            p2: 0x0C,
+            data: EMRTD_AID.to_vec(),
+            le: None,
+        },
+    )?
+    .sw)
+}
+
+/// Reads EF.CardAccess (SFI 1C) and returns the curve of a PACE-ECDH-GM-AES-128 PACEInfo this
+/// terminal supports, if the chip offers one.
+fn supported_pace(card: &Card) -> Result<Option<PaceCurve>, CardError> {
+    let _ = plain(
+        card,
+        &CommandApdu {
+            cla: 0x00,
+            ins: 0xA4,
+            p1: 0x00,
+            p2: 0x0C,
+            data: Vec::new(),
+            le: None,
+        },
+    )?;
+    let answer = plain(
+        card,
+        &CommandApdu {
+            cla: 0x00,
+            ins: 0xB0,
+            p1: 0x9C,
+            p2: 0x00,
+            data: Vec::new(),
+            le: Some(256),
+        },
+    )?;
+    if !matches!(answer.sw, 0x9000 | 0x6282) || answer.data.is_empty() {
+        return Ok(None);
+    }
+    let Ok((set, _)) = Tlv::parse(&answer.data) else {
+        return Ok(None);
+    };
+    let infos = set.children().unwrap_or_default();
+    Ok(infos.iter().find_map(|info| {
+        let fields = info.children().ok()?;
+        let oid = icao_lds::decode_oid(fields.first()?.value)?;
+        if oid != pace::OID_PACE_ECDH_GM_AES_128 {
+            return None;
+        }
+        let parameter = fields.get(2).filter(|f| f.tag == Tag(0x02))?.value;
+        PaceCurve::from_parameter_id(*parameter.last()?)
+    }))
+}
+
+fn general_authenticate(
+    card: &Card,
+    last: bool,
+    inner: u32,
+    value: &[u8],
+    answer_tag: u32,
+) -> Result<Vec<u8>, CardError> {
+    let malformed = || protocol("the chip's PACE answer is malformed");
+    let data = if value.is_empty() && inner == 0 {
+        vec![0x7C, 0x00]
+    } else {
+        encode_tlv(
+            Tag(0x7C),
+            &encode_tlv(Tag(inner), value).map_err(|_| malformed())?,
+        )
+        .map_err(|_| malformed())?
+    };
+    let answer = plain(
+        card,
+        &CommandApdu {
+            cla: if last { 0x00 } else { 0x10 },
+            ins: 0x86,
+            p1: 0x00,
+            p2: 0x00,
+            data,
+            le: Some(256),
+        },
+    )?;
+    match answer.sw {
+        0x9000 => {}
+        0x6300 | 0x6982 => return Err(access_denied()),
+        sw => return Err(status_error("GENERAL AUTHENTICATE", sw)),
+    }
+    let (outer, _) = Tlv::parse(&answer.data).map_err(|_| malformed())?;
+    let (element, _) = Tlv::parse(outer.value).map_err(|_| malformed())?;
+    if outer.tag != Tag(0x7C) || element.tag != Tag(answer_tag) {
+        return Err(malformed());
+    }
+    Ok(element.value.to_vec())
+}
+
+/// Runs PACE (ECDH generic mapping, AES-128) and returns the secure-messaging session.
+fn run_pace(
+    card: &Card,
+    curve: PaceCurve,
+    password: &PacePassword,
+) -> Result<AesSecureMessaging, CardError> {
+    let crypto = |e: PaceError| CardError::new(CardErrorKind::Protocol, e.to_string());
+    let oid = icao_lds::encode_oid(pace::OID_PACE_ECDH_GM_AES_128)
+        .ok_or_else(|| protocol("bad PACE object identifier"))?;
+    let template = [
+        encode_tlv(Tag(0x80), &oid),
+        encode_tlv(Tag(0x83), &[password.reference()]),
+        encode_tlv(Tag(0x84), &[curve.parameter_id()]),
+    ]
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(|_| protocol("bad PACE template"))?
+    .concat();
+    let set = plain(
+        card,
+        &CommandApdu {
+            cla: 0x00,
+            ins: 0x22,
+            p1: 0xC1,
+            p2: 0xA4,
+            data: template,
+            le: None,
+        },
+    )?;
+    match set.sw {
+        0x9000 => {}
+        0x6A88 | 0x6A80 if password.reference() == 2 => return Err(access_denied()),
+        sw => return Err(status_error("MSE:Set AT", sw)),
+    }
+    let k_pi = pace::password_key(password);
+    let encrypted = general_authenticate(card, false, 0, &[], 0x80)?;
+    let nonce = pace::decrypt_nonce(&k_pi, &encrypted).map_err(crypto)?;
+    let map_secret = pace::random_secret(curve).map_err(crypto)?;
+    let map_key = pace::public_key(curve, None, &map_secret).map_err(crypto)?;
+    let chip_map_key = general_authenticate(card, false, 0x81, &map_key, 0x82)?;
+    let generator =
+        pace::map_generator(curve, &nonce, &map_secret, &chip_map_key).map_err(crypto)?;
+    let secret = pace::random_secret(curve).map_err(crypto)?;
+    let terminal_key = pace::public_key(curve, Some(&generator), &secret).map_err(crypto)?;
+    let chip_key = general_authenticate(card, false, 0x83, &terminal_key, 0x84)?;
+    if chip_key == terminal_key {
+        return Err(protocol("the chip echoed the terminal's PACE key"));
+    }
+    let shared = pace::shared_secret(curve, &secret, &chip_key).map_err(crypto)?;
+    let (ks_enc, ks_mac) = pace::session_keys(&shared);
+    let token = pace::auth_token(&ks_mac, &chip_key).map_err(crypto)?;
+    let chip_token = general_authenticate(card, true, 0x85, &token, 0x86)?;
+    let expected = pace::auth_token(&ks_mac, &terminal_key).map_err(crypto)?;
+    if !pace::tokens_match(&expected, &chip_token) {
+        return Err(protocol(
+            "the chip's PACE token is wrong; it may not be genuine",
+        ));
+    }
+    Ok(AesSecureMessaging::new(ks_enc, ks_mac))
+}
+
+/// Runs BAC and returns the 3DES secure-messaging session.
+fn run_bac(card: &Card, key: &MrzAccessKey) -> Result<SecureMessaging, CardError> {
+    let sw = select_aid_plain(card)?;
+    if sw != 0x9000 {
+        return Err(CardError::new(
+            CardErrorKind::Unsupported,
+            format!("the card is not an ICAO travel document (SELECT answered {sw:04X})"),
+        ));
+    }
+    let challenge = plain(
+        card,
+        &CommandApdu {
+            cla: 0x00,
+            ins: 0x84,
+            p1: 0x00,
+            p2: 0x00,
+            data: Vec::new(),
+            le: Some(8),
+        },
+    )?;
+    let rnd_ic = <[u8; 8]>::try_from(challenge.data.as_slice())
+        .ok()
+        .filter(|_| challenge.sw == 0x9000)
+        .ok_or_else(|| status_error("GET CHALLENGE", challenge.sw))?;
+    let mut secrets = [0u8; 24];
+    getrandom::fill(&mut secrets)
+        .map_err(|_| CardError::new(CardErrorKind::Protocol, "the random source failed"))?;
+    let (rnd_ifd, k_ifd) = secrets.split_at(8);
+    let rnd_ifd = <[u8; 8]>::try_from(rnd_ifd).unwrap_or_default();
+    let k_ifd = <[u8; 16]>::try_from(k_ifd).unwrap_or_default();
+    let keys = BacKeys::from_access_key(key);
+    let (auth, command) = TerminalAuthentication::start(&keys, rnd_ic, rnd_ifd, k_ifd)
+        .map_err(|e| CardError::new(CardErrorKind::Protocol, e.to_string()))?;
+    let answer = plain(
+        card,
+        &CommandApdu {
+            cla: 0x00,
+            ins: 0x82,
+            p1: 0x00,
+            p2: 0x00,
+            data: command.to_vec(),
+            le: Some(40),
+        },
+    )?;
+    match answer.sw {
+        0x9000 => {}
+        0x6300 | 0x6982 => return Err(access_denied()),
+        sw => return Err(status_error("EXTERNAL AUTHENTICATE", sw)),
+    }
+    auth.finish(&answer.data).map_err(|_| access_denied())
+}
+
 fn today(now_unix_s: i64) -> Option<CalendarDate> {
     let (year, month, day) = civil_from_days(now_unix_s.div_euclid(86_400));
     CalendarDate::new(
@@ -365,7 +624,21 @@ impl PcscIcaoReader {
             reader_name: None,
             last_atr: None,
             must_remove: false,
+            use_pace: true,
+            last_access_control: None,
         }
+    }
+
+    /// Whether to try PACE before BAC when the chip offers it (the default, as ICAO 9303
+    /// requires); with `false` only BAC is used.
+    pub fn with_pace(mut self, use_pace: bool) -> Self {
+        self.use_pace = use_pace;
+        self
+    }
+
+    /// The access control the last successful authentication used.
+    pub fn last_access_control(&self) -> Option<AccessControl> {
+        self.last_access_control
     }
 
     fn context(&mut self) -> Result<(&Context, CString), CardError> {
@@ -459,7 +732,7 @@ impl PcscIcaoReader {
         }
     }
 
-    fn read_card(&mut self, key: &MrzAccessKey) -> Result<CardRead, CardError> {
+    fn read_card(&mut self, key: &AccessKey) -> Result<CardRead, CardError> {
         let (context, name) = self.context()?;
         let card = context
             .connect(&name, ShareMode::Shared, Protocols::ANY)
@@ -469,80 +742,58 @@ impl PcscIcaoReader {
         result
     }
 
-    fn read_connected(&mut self, card: &Card, key: &MrzAccessKey) -> Result<CardRead, CardError> {
-        let select = plain(
+    fn read_connected(&mut self, card: &Card, key: &AccessKey) -> Result<CardRead, CardError> {
+        let pace_curve = if self.use_pace {
+            supported_pace(card)?
+        } else {
+            None
+        };
+        let (session, access_control) = match (pace_curve, key) {
+            (Some(curve), AccessKey::Mrz(mrz)) => (
+                Session::Aes(run_pace(
+                    card,
+                    curve,
+                    &PacePassword::Mrz(mrz.mrz_information()),
+                )?),
+                AccessControl::Pace(curve),
+            ),
+            (Some(curve), AccessKey::Can(can)) => (
+                Session::Aes(run_pace(card, curve, &PacePassword::Can(can.clone()))?),
+                AccessControl::Pace(curve),
+            ),
+            (None, AccessKey::Mrz(mrz)) => (Session::Bac(run_bac(card, mrz)?), AccessControl::Bac),
+            (None, AccessKey::Can(_)) => {
+                return Err(CardError::new(
+                    CardErrorKind::Unsupported,
+                    "this chip does not offer PACE, so a card access number cannot open it; use the MRZ",
+                ));
+            }
+            (_, AccessKey::None) => {
+                return Err(CardError::new(
+                    CardErrorKind::Unsupported,
+                    "an ICAO chip needs the MRZ (document number, birth date, expiry) to be read",
+                ));
+            }
+        };
+        self.last_access_control = Some(access_control);
+        let mut channel = Channel {
             card,
-            &CommandApdu {
+            sm: session,
+            chunk_len: READ_CHUNK_LEN,
+        };
+        if let AccessControl::Pace(_) = access_control {
+            let selected = channel.send(&CommandApdu {
                 cla: 0x00,
                 ins: 0xA4,
                 p1: 0x04,
                 p2: 0x0C,
                 data: EMRTD_AID.to_vec(),
                 le: None,
-            },
-        )?;
-        if select.sw != 0x9000 {
-            return Err(CardError::new(
-                CardErrorKind::Unsupported,
-                format!(
-                    "the card is not an ICAO travel document (SELECT answered {:04X})",
-                    select.sw
-                ),
-            ));
-        }
-        let challenge = plain(
-            card,
-            &CommandApdu {
-                cla: 0x00,
-                ins: 0x84,
-                p1: 0x00,
-                p2: 0x00,
-                data: Vec::new(),
-                le: Some(8),
-            },
-        )?;
-        let rnd_ic = <[u8; 8]>::try_from(challenge.data.as_slice())
-            .ok()
-            .filter(|_| challenge.sw == 0x9000)
-            .ok_or_else(|| status_error("GET CHALLENGE", challenge.sw))?;
-        let mut secrets = [0u8; 24];
-        getrandom::fill(&mut secrets)
-            .map_err(|_| CardError::new(CardErrorKind::Protocol, "the random source failed"))?;
-        let (rnd_ifd, k_ifd) = secrets.split_at(8);
-        let rnd_ifd = <[u8; 8]>::try_from(rnd_ifd).unwrap_or_default();
-        let k_ifd = <[u8; 16]>::try_from(k_ifd).unwrap_or_default();
-        let keys = BacKeys::from_access_key(key);
-        let (auth, command) = TerminalAuthentication::start(&keys, rnd_ic, rnd_ifd, k_ifd)
-            .map_err(|e| CardError::new(CardErrorKind::Protocol, e.to_string()))?;
-        let answer = plain(
-            card,
-            &CommandApdu {
-                cla: 0x00,
-                ins: 0x82,
-                p1: 0x00,
-                p2: 0x00,
-                data: command.to_vec(),
-                le: Some(40),
-            },
-        )?;
-        match answer.sw {
-            0x9000 => {}
-            0x6300 | 0x6982 => {
-                return Err(CardError::new(
-                    CardErrorKind::AccessDenied,
-                    ACCESS_DENIED_MESSAGE,
-                ));
+            })?;
+            if selected.sw != 0x9000 {
+                return Err(status_error("SELECT eMRTD application", selected.sw));
             }
-            sw => return Err(status_error("EXTERNAL AUTHENTICATE", sw)),
         }
-        let sm = auth
-            .finish(&answer.data)
-            .map_err(|_| CardError::new(CardErrorKind::AccessDenied, ACCESS_DENIED_MESSAGE))?;
-        let mut channel = Channel {
-            card,
-            sm,
-            chunk_len: READ_CHUNK_LEN,
-        };
         let _ef_com = channel.read_file(FID_EF_COM)?;
         let dg1 = channel
             .read_file(FID_DG1)?
@@ -652,21 +903,7 @@ impl CardReader for PcscIcaoReader {
     }
 
     fn read(&mut self, key: &AccessKey) -> Result<CardRead, CardError> {
-        let key = match key {
-            AccessKey::Mrz(key) => key,
-            AccessKey::Can(_) => {
-                return Err(CardError::new(
-                    CardErrorKind::Unsupported,
-                    "reading with a card access number needs PACE, which this terminal does not do yet; use the MRZ",
-                ));
-            }
-            AccessKey::None => {
-                return Err(CardError::new(
-                    CardErrorKind::Unsupported,
-                    "an ICAO chip needs the MRZ (document number, birth date, expiry) to be read",
-                ));
-            }
-        };
+        self.last_access_control = None;
         match self.read_card(key) {
             Ok(read) => {
                 self.must_remove = true;

@@ -1,8 +1,9 @@
 //! A virtual ICAO eMRTD (e-passport chip) that plugs into pcscd through vsmartcard's vpcd driver,
 //! for tests, benchmarks and `kiosk card emulate passport`. It speaks the vpcd wire protocol over
-//! TCP and answers like a BAC passport: SELECT, GET CHALLENGE, EXTERNAL AUTHENTICATE, secure
+//! TCP and answers like a passport: SELECT, GET CHALLENGE, EXTERNAL AUTHENTICATE (BAC), and on
+//! demand EF.CardAccess, MSE:Set AT and GENERAL AUTHENTICATE (PACE ECDH-GM AES-128); secure
 //! messaging SELECT/READ BINARY of EF.COM, DG1, DG2 and EF.SOD, with faults on demand. It does
-//! not implement PACE, Active or Chip Authentication, and must never be installed on a kiosk.
+//! not implement Active or Chip Authentication, and must never be installed on a kiosk.
 //!
 //! vpcd protocol: frames of a `u16` big-endian length and a payload in both directions. A 1-byte
 //! payload is a control message (`00` power off, `01` power on, `02` reset, `04` asks for the
@@ -13,10 +14,11 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::thread::JoinHandle;
 
-use crate::crypto::bac::{self, BacError, BacKeys, CommandApdu, ResponseApdu, SecureMessaging};
+use crate::crypto::bac::{self, BacKeys, CommandApdu, ResponseApdu, SecureMessaging};
+use crate::crypto::pace::{self, AesSecureMessaging, PaceCurve, PacePassword};
 use crate::crypto::sod_issuer::{IssueError, TestPki};
 use crate::domain::document::Photo;
-use crate::domain::icao_lds::{self, EfCom, FaceImage, LdsError};
+use crate::domain::icao_lds::{self, EfCom, FaceImage, LdsError, Tag, Tlv, encode_tlv};
 use crate::domain::mrz::MrzAccessKey;
 
 /// The TCP port of vpcd slot 0 (`Virtual PCD 00 00`).
@@ -166,17 +168,101 @@ impl PassportFiles {
 pub struct VirtualPassport {
     files: PassportFiles,
     keys: BacKeys,
+    mrz_information: String,
+    pace: Option<PaceCurve>,
+    can: Option<String>,
     fault: PassportFault,
+}
+
+/// The secure-messaging session the chip has agreed.
+#[derive(Debug)]
+enum ChipSm {
+    Bac(SecureMessaging),
+    Aes(AesSecureMessaging),
+}
+
+impl ChipSm {
+    fn unwrap_command(&mut self, apdu: &[u8]) -> Option<CommandApdu> {
+        match self {
+            Self::Bac(sm) => sm.unwrap_command(apdu).ok(),
+            Self::Aes(sm) => sm.unwrap_command(apdu).ok(),
+        }
+    }
+
+    fn wrap_response(&mut self, response: &ResponseApdu) -> Option<Vec<u8>> {
+        match self {
+            Self::Bac(sm) => sm.wrap_response(response).ok(),
+            Self::Aes(sm) => sm.wrap_response(response).ok(),
+        }
+    }
+}
+
+/// Where the chip is in PACE.
+#[derive(Debug, Default)]
+enum PaceStep {
+    #[default]
+    Idle,
+    /// MSE:Set AT received with this password.
+    Set { k_pi: [u8; 16] },
+    /// Nonce sent.
+    Nonce { nonce: [u8; 16] },
+    /// Mapped generator agreed.
+    Mapped { generator: Vec<u8> },
+    /// Ephemeral keys exchanged; session keys derived.
+    Agreed {
+        ks_enc: [u8; 16],
+        ks_mac: [u8; 16],
+        terminal_key: Vec<u8>,
+        chip_key: Vec<u8>,
+    },
 }
 
 /// The chip's session state between power-ups.
 #[derive(Debug, Default)]
 struct ChipState {
     challenge: Option<[u8; 8]>,
-    sm: Option<SecureMessaging>,
+    sm: Option<ChipSm>,
+    pace: PaceStep,
     selected: Option<u16>,
     reads: u32,
     mac_fault_done: bool,
+}
+
+/// EF.CardAccess, readable without access control in the master file.
+const FID_CARD_ACCESS: u16 = 0x011C;
+
+fn card_access(curve: PaceCurve) -> Option<Vec<u8>> {
+    let oid = icao_lds::encode_oid(pace::OID_PACE_ECDH_GM_AES_128)?;
+    let info = [
+        encode_tlv(Tag(0x06), &oid).ok()?,
+        encode_tlv(Tag(0x02), &[0x02]).ok()?,
+        encode_tlv(Tag(0x02), &[curve.parameter_id()]).ok()?,
+    ]
+    .concat();
+    encode_tlv(Tag(0x31), &encode_tlv(Tag(0x30), &info).ok()?).ok()
+}
+
+/// The value of `inner` inside a `7C` dynamic authentication data object.
+fn dynamic_data(data: &[u8], inner: u32) -> Option<Vec<u8>> {
+    let (outer, _) = Tlv::parse(data).ok()?;
+    if outer.tag != Tag(0x7C) {
+        return None;
+    }
+    if outer.value.is_empty() {
+        return (inner == 0).then(Vec::new);
+    }
+    let (element, _) = Tlv::parse(outer.value).ok()?;
+    (element.tag == Tag(inner)).then(|| element.value.to_vec())
+}
+
+fn dynamic_reply(inner: u32, value: &[u8]) -> Reply {
+    match encode_tlv(Tag(inner), value).and_then(|v| encode_tlv(Tag(0x7C), &v)) {
+        Ok(mut out) => {
+            out.extend_from_slice(&SW_OK.to_be_bytes());
+            Reply::Send(out)
+        }
+        Err(_) => plain(0x6F00),
+    }
 }
 
 impl ChipState {
@@ -213,8 +299,19 @@ impl VirtualPassport {
         Self {
             files,
             keys: BacKeys::from_access_key(key),
+            mrz_information: key.mrz_information(),
+            pace: None,
+            can: None,
             fault,
         }
+    }
+
+    /// Also offers PACE (ECDH generic mapping, AES-128) on `curve` in EF.CardAccess, with the
+    /// MRZ and, when given, the card access number `can` as passwords. BAC stays available.
+    pub fn with_pace(mut self, curve: PaceCurve, can: Option<String>) -> Self {
+        self.pace = Some(curve);
+        self.can = can;
+        self
     }
 
     /// Connects to vpcd at `address` (e.g. `127.0.0.1:35963`) and serves on a named thread
@@ -277,16 +374,9 @@ impl VirtualPassport {
             let Some(sm) = state.sm.as_mut() else {
                 return Ok(plain(SW_SECURITY_NOT_SATISFIED));
             };
-            let command = match sm.unwrap_command(apdu) {
-                Ok(command) => command,
-                Err(BacError::MacMismatch) => {
-                    state.sm = None;
-                    return Ok(plain(SW_SM_BROKEN));
-                }
-                Err(_) => {
-                    state.sm = None;
-                    return Ok(plain(SW_SM_BROKEN));
-                }
+            let Some(command) = sm.unwrap_command(apdu) else {
+                state.sm = None;
+                return Ok(plain(SW_SM_BROKEN));
             };
             if command.ins == 0xB0 {
                 state.reads = state.reads.saturating_add(1);
@@ -303,10 +393,9 @@ impl VirtualPassport {
             let Some(sm) = state.sm.as_mut() else {
                 return Ok(plain(SW_SM_BROKEN));
             };
-            return sm
+            return Ok(sm
                 .wrap_response(&response)
-                .map(Reply::Send)
-                .map_err(|e| io::Error::other(e.to_string()));
+                .map_or_else(|| plain(SW_SM_BROKEN), Reply::Send));
         }
         let Ok(command) = CommandApdu::parse(apdu) else {
             return Ok(plain(0x6700));
@@ -318,6 +407,33 @@ impl VirtualPassport {
             }
             (0xA4, 0x04) => plain(SW_NOT_FOUND),
             (0xA4, 0x00) => plain(SW_OK),
+            (0xA4, 0x02)
+                if self.pace.is_some() && command.data == FID_CARD_ACCESS.to_be_bytes() =>
+            {
+                state.selected = Some(FID_CARD_ACCESS);
+                plain(SW_OK)
+            }
+            (0xB0, p1)
+                if self.pace.is_some()
+                    && (p1 == 0x9C
+                        || (p1 & 0x80 == 0 && state.selected == Some(FID_CARD_ACCESS))) =>
+            {
+                let offset = if p1 == 0x9C {
+                    0
+                } else {
+                    usize::from(u16::from_be_bytes([command.p1, command.p2]))
+                };
+                let file = self.pace.and_then(card_access).unwrap_or_default();
+                let le = usize::from(command.le.unwrap_or(256));
+                let mut out = file
+                    .get(offset..offset.saturating_add(le).min(file.len()))
+                    .unwrap_or_default()
+                    .to_vec();
+                out.extend_from_slice(&SW_OK.to_be_bytes());
+                Reply::Send(out)
+            }
+            (0x22, _) if self.pace.is_some() => self.set_authentication_template(state, &command),
+            (0x86, _) if self.pace.is_some() => self.general_authenticate(state, &command)?,
             (0x84, _) => {
                 let challenge = random::<8>()?;
                 state.challenge = Some(challenge);
@@ -335,7 +451,7 @@ impl VirtualPassport {
                 match bac::chip_authenticate(&self.keys, challenge, random::<16>()?, &command.data)
                 {
                     Ok((response, sm)) => {
-                        state.sm = Some(sm);
+                        state.sm = Some(ChipSm::Bac(sm));
                         let mut out = response.to_vec();
                         out.extend_from_slice(&SW_OK.to_be_bytes());
                         Reply::Send(out)
@@ -348,12 +464,123 @@ impl VirtualPassport {
         })
     }
 
+    fn set_authentication_template(&self, state: &mut ChipState, command: &CommandApdu) -> Reply {
+        state.pace = PaceStep::Idle;
+        let Ok(objects) = icao_lds::parse_all(&command.data) else {
+            return plain(0x6A80);
+        };
+        let reference = objects
+            .iter()
+            .find(|o| o.tag == Tag(0x83))
+            .and_then(|o| o.value.first().copied());
+        let password = match reference {
+            Some(1) => PacePassword::Mrz(self.mrz_information.clone()),
+            Some(2) => match &self.can {
+                Some(can) => PacePassword::Can(can.clone()),
+                None => return plain(0x6A88),
+            },
+            _ => return plain(0x6A80),
+        };
+        state.pace = PaceStep::Set {
+            k_pi: pace::password_key(&password),
+        };
+        plain(SW_OK)
+    }
+
+    fn general_authenticate(
+        &self,
+        state: &mut ChipState,
+        command: &CommandApdu,
+    ) -> io::Result<Reply> {
+        let Some(curve) = self.pace else {
+            return Ok(plain(SW_INS_NOT_SUPPORTED));
+        };
+        let failed = |state: &mut ChipState| {
+            state.pace = PaceStep::Idle;
+            plain(SW_AUTH_FAILED)
+        };
+        let step = std::mem::take(&mut state.pace);
+        Ok(match step {
+            PaceStep::Set { k_pi } if dynamic_data(&command.data, 0).is_some() => {
+                let nonce = random::<16>()?;
+                let Ok(encrypted) = pace::encrypt_nonce(&k_pi, &nonce) else {
+                    return Ok(failed(state));
+                };
+                state.pace = PaceStep::Nonce { nonce };
+                dynamic_reply(0x80, &encrypted)
+            }
+            PaceStep::Nonce { nonce } => {
+                let Some(terminal_key) = dynamic_data(&command.data, 0x81) else {
+                    return Ok(failed(state));
+                };
+                let secret = pace::random_secret(curve).map_err(io::Error::other)?;
+                let (Ok(chip_key), Ok(generator)) = (
+                    pace::public_key(curve, None, &secret),
+                    pace::map_generator(curve, &nonce, &secret, &terminal_key),
+                ) else {
+                    return Ok(failed(state));
+                };
+                state.pace = PaceStep::Mapped { generator };
+                dynamic_reply(0x82, &chip_key)
+            }
+            PaceStep::Mapped { generator } => {
+                let Some(terminal_key) = dynamic_data(&command.data, 0x83) else {
+                    return Ok(failed(state));
+                };
+                let secret = pace::random_secret(curve).map_err(io::Error::other)?;
+                let (Ok(chip_key), Ok(shared)) = (
+                    pace::public_key(curve, Some(&generator), &secret),
+                    pace::shared_secret(curve, &secret, &terminal_key),
+                ) else {
+                    return Ok(failed(state));
+                };
+                if chip_key == terminal_key {
+                    return Ok(failed(state));
+                }
+                let (ks_enc, ks_mac) = pace::session_keys(&shared);
+                let reply = dynamic_reply(0x84, &chip_key);
+                state.pace = PaceStep::Agreed {
+                    ks_enc,
+                    ks_mac,
+                    terminal_key,
+                    chip_key,
+                };
+                reply
+            }
+            PaceStep::Agreed {
+                ks_enc,
+                ks_mac,
+                terminal_key,
+                chip_key,
+            } => {
+                let Some(token) = dynamic_data(&command.data, 0x85) else {
+                    return Ok(failed(state));
+                };
+                let expected = pace::auth_token(&ks_mac, &chip_key).map_err(io::Error::other)?;
+                if self.fault == PassportFault::WrongMrz || !pace::tokens_match(&expected, &token) {
+                    return Ok(failed(state));
+                }
+                let Ok(answer) = pace::auth_token(&ks_mac, &terminal_key) else {
+                    return Ok(failed(state));
+                };
+                state.sm = Some(ChipSm::Aes(AesSecureMessaging::new(ks_enc, ks_mac)));
+                dynamic_reply(0x86, &answer)
+            }
+            _ => failed(state),
+        })
+    }
+
     fn protected(&self, state: &mut ChipState, command: &CommandApdu) -> ResponseApdu {
         let status = |sw: u16| ResponseApdu {
             data: Vec::new(),
             sw,
         };
         match command.ins {
+            0xA4 if command.p1 == 0x04 => status(if command.data == EMRTD_AID {
+                SW_OK
+            } else {
+                SW_NOT_FOUND
+            }),
             0xA4 => match command.data.as_slice() {
                 &[hi, lo] if self.files.file(u16::from_be_bytes([hi, lo])).is_some() => {
                     state.selected = Some(u16::from_be_bytes([hi, lo]));
