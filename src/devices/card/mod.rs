@@ -107,4 +107,5 @@ pub trait CardReader: Send {
 }
 
 pub mod pcsc_icao;
+pub mod photo;
 pub mod vpcd_passport;
