@@ -33,6 +33,8 @@ pub const CONTEXT_1: Tag = Tag(0xA1);
 pub const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
 /// prime256v1 (secp256r1).
 pub const OID_P256: &str = "1.2.840.10045.3.1.7";
+/// brainpoolP256r1.
+pub const OID_BRAINPOOL_P256R1: &str = "1.3.36.3.3.2.8.1.1.7";
 /// ecdsa-with-SHA256.
 pub const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
 /// SHA-256.

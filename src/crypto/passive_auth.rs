@@ -3,12 +3,12 @@
 //! DER bytes, validity at a `now` given as a value, and every data group's hash. It reads no
 //! files and no clock; loading the CSCA store is the caller's job.
 //!
-//! Supported: ECDSA P-256 with SHA-256 for both signatures (DER-encoded signatures); data group
+//! Supported: ECDSA with SHA-256 on P-256 or brainpoolP256r1 for both signatures (DER-encoded
+//! signatures); data group
 //! hashes with SHA-1, SHA-224, SHA-256, SHA-384 and SHA-512. RSA and other curves are reported
 //! as "unsupported signature algorithm", never as passed. CRLs are not checked.
 
 use p256::ecdsa::signature::Verifier;
-use p256::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 
 use crate::crypto::der::{
@@ -42,6 +42,13 @@ impl PassiveAuthOutcome {
     }
 }
 
+/// An ECDSA public key this module can verify with.
+#[derive(Debug, Clone)]
+enum PublicKey {
+    P256(p256::ecdsa::VerifyingKey),
+    BrainpoolP256r1(ecdsa::VerifyingKey<bp256::BrainpoolP256r1>),
+}
+
 /// The parts of an X.509 certificate passive authentication needs.
 #[derive(Debug, Clone)]
 struct Certificate {
@@ -52,7 +59,7 @@ struct Certificate {
     subject_der: Vec<u8>,
     not_before_unix_s: i64,
     not_after_unix_s: i64,
-    public_key: Option<VerifyingKey>,
+    public_key: Option<PublicKey>,
 }
 
 fn parse_certificate(der_bytes: &[u8]) -> Option<Certificate> {
@@ -70,23 +77,21 @@ fn parse_certificate(der_bytes: &[u8]) -> Option<Certificate> {
     let spki = field(5)?;
     let spki_algorithm = der::child(spki, 0, SEQUENCE, "key").ok()?.children().ok()?;
     let key_bits = der::child(spki, 1, BIT_STRING, "key").ok()?;
-    let is_p256 = spki_algorithm
-        .first()
-        .and_then(|o| decode_oid(o.value))
-        .as_deref()
-        == Some(der::OID_EC_PUBLIC_KEY)
-        && spki_algorithm
-            .get(1)
-            .and_then(|o| decode_oid(o.value))
-            .as_deref()
-            == Some(der::OID_P256);
-    let public_key = if is_p256 {
-        key_bits
-            .value
-            .split_first()
-            .and_then(|(_, point)| VerifyingKey::from_sec1_bytes(point).ok())
-    } else {
-        None
+    let key_type = spki_algorithm.first().and_then(|o| decode_oid(o.value));
+    let curve = spki_algorithm.get(1).and_then(|o| decode_oid(o.value));
+    let point = key_bits.value.split_first().map(|(_, point)| point);
+    let public_key = match (key_type.as_deref(), curve.as_deref(), point) {
+        (Some(der::OID_EC_PUBLIC_KEY), Some(der::OID_P256), Some(point)) => {
+            p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .ok()
+                .map(PublicKey::P256)
+        }
+        (Some(der::OID_EC_PUBLIC_KEY), Some(der::OID_BRAINPOOL_P256R1), Some(point)) => {
+            ecdsa::VerifyingKey::<bp256::BrainpoolP256r1>::from_sec1_bytes(point)
+                .ok()
+                .map(PublicKey::BrainpoolP256r1)
+        }
+        _ => None,
     };
     Some(Certificate {
         tbs_der: der::encoded(&tbs).ok()?,
@@ -105,10 +110,16 @@ fn parse_certificate(der_bytes: &[u8]) -> Option<Certificate> {
     })
 }
 
-fn ecdsa_sha256_valid(key: Option<&VerifyingKey>, message: &[u8], signature_der: &[u8]) -> bool {
-    let Some(key) = key else { return false };
-    Signature::from_der(signature_der)
-        .is_ok_and(|signature| key.verify(message, &signature).is_ok())
+fn ecdsa_sha256_valid(key: Option<&PublicKey>, message: &[u8], signature_der: &[u8]) -> bool {
+    match key {
+        Some(PublicKey::P256(key)) => p256::ecdsa::Signature::from_der(signature_der)
+            .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
+        Some(PublicKey::BrainpoolP256r1(key)) => {
+            bp256::r1::ecdsa::Signature::from_der(signature_der)
+                .is_ok_and(|signature| key.verify(message, &signature).is_ok())
+        }
+        None => false,
+    }
 }
 
 fn hash(algorithm: &HashAlgorithm, bytes: &[u8]) -> Option<Vec<u8>> {
@@ -256,7 +267,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::sod_issuer::TestPki;
+    use crate::crypto::sod_issuer::{KeyCurve, TestPki};
 
     const NOW_S: i64 = 1_790_000_000;
 
@@ -296,6 +307,18 @@ mod tests {
             outcome.csca_subject.as_deref(),
             Some("CN=Utopia Test CSCA, C=UT")
         );
+    }
+
+    #[test]
+    fn a_brainpool_p256r1_document_signer_passes() {
+        let pki = TestPki::utopia_on(KeyCurve::BrainpoolP256r1, NOW_S).unwrap();
+        let outcome = verify(
+            &signed(&pki),
+            &groups(),
+            std::slice::from_ref(&pki.csca.certificate_der),
+            NOW_S,
+        );
+        assert_eq!(outcome.failure, None);
     }
 
     #[test]

@@ -5,7 +5,6 @@
 use std::fmt;
 
 use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
 use sha2::{Digest, Sha256};
 
 use crate::crypto::der::{
@@ -32,7 +31,7 @@ pub enum IssueError {
 /// A key pair and its certificate.
 #[derive(Clone)]
 pub struct IssuedKey {
-    signing_key: SigningKey,
+    signing_key: SignerKey,
     /// The DER certificate.
     pub certificate_der: Vec<u8>,
     /// The DER subject name.
@@ -62,15 +61,73 @@ pub struct CertificateSpec {
     pub not_after_unix_s: i64,
 }
 
-fn random_signing_key() -> Result<SigningKey, IssueError> {
-    for _ in 0..8 {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|_| IssueError::Random)?;
-        if let Ok(key) = SigningKey::from_slice(&bytes) {
-            return Ok(key);
+/// The curve of the test PKI's ECDSA keys (signatures always with SHA-256).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCurve {
+    /// NIST P-256 (prime256v1).
+    P256,
+    /// brainpoolP256r1, common for European document signers.
+    BrainpoolP256r1,
+}
+
+/// A private signing key of either curve.
+#[derive(Clone)]
+enum SignerKey {
+    P256(p256::ecdsa::SigningKey),
+    BrainpoolP256r1(ecdsa::SigningKey<bp256::BrainpoolP256r1>),
+}
+
+impl SignerKey {
+    fn random(curve: KeyCurve) -> Result<Self, IssueError> {
+        for _ in 0..8 {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|_| IssueError::Random)?;
+            let key = match curve {
+                KeyCurve::P256 => p256::ecdsa::SigningKey::from_slice(&bytes)
+                    .ok()
+                    .map(Self::P256),
+                KeyCurve::BrainpoolP256r1 => {
+                    ecdsa::SigningKey::<bp256::BrainpoolP256r1>::from_slice(&bytes)
+                        .ok()
+                        .map(Self::BrainpoolP256r1)
+                }
+            };
+            if let Some(key) = key {
+                return Ok(key);
+            }
+        }
+        Err(IssueError::Random)
+    }
+
+    fn curve_oid(&self) -> &'static str {
+        match self {
+            Self::P256(_) => der::OID_P256,
+            Self::BrainpoolP256r1(_) => der::OID_BRAINPOOL_P256R1,
         }
     }
-    Err(IssueError::Random)
+
+    fn public_point(&self) -> Vec<u8> {
+        match self {
+            Self::P256(key) => key.verifying_key().to_sec1_point(false).as_bytes().to_vec(),
+            Self::BrainpoolP256r1(key) => {
+                key.verifying_key().to_sec1_point(false).as_bytes().to_vec()
+            }
+        }
+    }
+
+    /// ECDSA with SHA-256, DER-encoded signature.
+    fn sign_der(&self, message: &[u8]) -> Vec<u8> {
+        match self {
+            Self::P256(key) => {
+                let signature: p256::ecdsa::Signature = key.sign(message);
+                signature.to_der().as_bytes().to_vec()
+            }
+            Self::BrainpoolP256r1(key) => {
+                let signature: bp256::r1::ecdsa::Signature = key.sign(message);
+                signature.to_der().as_bytes().to_vec()
+            }
+        }
+    }
 }
 
 fn random_serial() -> Result<Vec<u8>, IssueError> {
@@ -80,28 +137,25 @@ fn random_serial() -> Result<Vec<u8>, IssueError> {
     Ok(serial.to_vec())
 }
 
-fn sign_der(key: &SigningKey, message: &[u8]) -> Vec<u8> {
-    let signature: Signature = key.sign(message);
-    signature.to_der().as_bytes().to_vec()
-}
-
 fn certificate(
     spec: &CertificateSpec,
-    subject_key: &SigningKey,
+    subject_key: &SignerKey,
     issuer: Option<&IssuedKey>,
 ) -> Result<IssuedKey, IssueError> {
     let serial = random_serial()?;
     let subject_der = der::name(&spec.country, &spec.common_name)?;
     let issuer_der = issuer.map_or_else(|| subject_der.clone(), |i| i.subject_der.clone());
-    let point = subject_key.verifying_key().to_sec1_point(false);
     let mut bit_string = vec![0u8];
-    bit_string.extend_from_slice(point.as_bytes());
+    bit_string.extend(subject_key.public_point());
     let spki = constructed(
         SEQUENCE,
         &[
             &constructed(
                 SEQUENCE,
-                &[&oid(der::OID_EC_PUBLIC_KEY)?, &oid(der::OID_P256)?],
+                &[
+                    &oid(der::OID_EC_PUBLIC_KEY)?,
+                    &oid(subject_key.curve_oid())?,
+                ],
             )?,
             &encode_tlv(der::BIT_STRING, &bit_string).map_err(DerError::from)?,
         ],
@@ -128,7 +182,7 @@ fn certificate(
     )?;
     let signer = issuer.map_or(subject_key, |i| &i.signing_key);
     let mut signature = vec![0u8];
-    signature.extend(sign_der(signer, &tbs));
+    signature.extend(signer.sign_der(&tbs));
     let certificate_der = constructed(
         SEQUENCE,
         &[
@@ -160,18 +214,34 @@ impl TestPki {
         csca: &CertificateSpec,
         document_signer: &CertificateSpec,
     ) -> Result<Self, IssueError> {
-        let csca = certificate(csca, &random_signing_key()?, None)?;
-        let document_signer = certificate(document_signer, &random_signing_key()?, Some(&csca))?;
+        Self::generate_on(KeyCurve::P256, csca, document_signer)
+    }
+
+    /// Like [`TestPki::generate`], with keys on `curve`.
+    pub fn generate_on(
+        curve: KeyCurve,
+        csca: &CertificateSpec,
+        document_signer: &CertificateSpec,
+    ) -> Result<Self, IssueError> {
+        let csca = certificate(csca, &SignerKey::random(curve)?, None)?;
+        let document_signer =
+            certificate(document_signer, &SignerKey::random(curve)?, Some(&csca))?;
         Ok(Self {
             csca,
             document_signer,
         })
     }
 
-    /// A "Utopia" test PKI valid from `now_unix_s` minus a year for ten years.
+    /// A "Utopia" test PKI (P-256) valid from `now_unix_s` minus a year for ten years.
     pub fn utopia(now_unix_s: i64) -> Result<Self, IssueError> {
+        Self::utopia_on(KeyCurve::P256, now_unix_s)
+    }
+
+    /// A "Utopia" test PKI with keys on `curve`.
+    pub fn utopia_on(curve: KeyCurve, now_unix_s: i64) -> Result<Self, IssueError> {
         const YEAR_S: i64 = 365 * 86_400;
-        Self::generate(
+        Self::generate_on(
+            curve,
             &CertificateSpec {
                 country: "UT".into(),
                 common_name: "Utopia Test CSCA".into(),
@@ -217,7 +287,10 @@ impl TestPki {
             )?,
         ]
         .concat();
-        let signature = sign_der(&self.document_signer.signing_key, &tlv(SET, &attributes)?);
+        let signature = self
+            .document_signer
+            .signing_key
+            .sign_der(&tlv(SET, &attributes)?);
         let signer_info = constructed(
             SEQUENCE,
             &[
