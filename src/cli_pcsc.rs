@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
+use enroll_kiosk::config::{CardReaderConfig, Config};
 use enroll_kiosk::crypto::pace::PaceCurve;
 use enroll_kiosk::crypto::sod_issuer::TestPki;
 use enroll_kiosk::devices::card::CardReader;
@@ -44,7 +45,8 @@ pub enum CardCommand {
         /// The card access number (PACE; chips without PACE need --mrz)
         #[arg(long, value_name = "N")]
         can: Option<String>,
-        /// Directory of trusted CSCA certificates for passive authentication
+        /// Directory of trusted CSCA certificates for passive authentication [default: the
+        /// configuration's card_reader.csca_dir when its backend is pcsc]
         #[arg(long, value_name = "DIR")]
         csca_dir: Option<PathBuf>,
         /// Print the read as JSON (the `CardRead` format)
@@ -86,8 +88,8 @@ pub enum EmulateCommand {
     },
 }
 
-/// Runs a `kiosk card …` command.
-pub fn run(command: CardCommand) -> anyhow::Result<ExitCode> {
+/// Runs a `kiosk card …` command; `config_path` is the global `--config`, if given.
+pub fn run(command: CardCommand, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     match command {
         CardCommand::Read {
             reader,
@@ -95,7 +97,10 @@ pub fn run(command: CardCommand) -> anyhow::Result<ExitCode> {
             can,
             csca_dir,
             json,
-        } => read(&reader, mrz, can, csca_dir, json),
+        } => {
+            let csca_dir = csca_dir.or_else(|| configured_csca_dir(config_path));
+            read(&reader, mrz, can, csca_dir, json)
+        }
         CardCommand::Readers => {
             list_pcsc_readers(&mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
@@ -122,6 +127,15 @@ pub fn run(command: CardCommand) -> anyhow::Result<ExitCode> {
                 pace.map(|c| (c, can)),
             )
         }
+    }
+}
+
+/// The configured CSCA directory, when the configuration loads and its reader is PC/SC.
+fn configured_csca_dir(config_path: Option<PathBuf>) -> Option<PathBuf> {
+    let path = Config::resolve_path(config_path.as_deref());
+    match Config::load(&path).ok()?.card_reader {
+        CardReaderConfig::Pcsc { csca_dir, .. } => csca_dir,
+        _ => None,
     }
 }
 

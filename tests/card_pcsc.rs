@@ -395,9 +395,31 @@ fn pcsc_cli_reads_the_emulated_passport_as_json_and_lists_the_readers() {
         .arg(&csca)
         .output()
         .unwrap();
+    // Without --csca-dir the configuration's card_reader.csca_dir is used.
+    let production = std::fs::read_to_string("kiosk-config/kiosk.toml").unwrap();
+    let config = production.replace(
+        "backend = \"sam-serial\"\nport = \"/dev/ttyUSB0\"",
+        "backend = \"pcsc\"\ncsca_dir = \"csca\"",
+    );
+    let config = config.replace("\nbaud = 115200\n", "\n");
+    assert_ne!(config, production);
+    std::fs::write(dir.path().join("kiosk.toml"), config).unwrap();
+    let configured = kiosk()
+        .arg("--config")
+        .arg(dir.path().join("kiosk.toml"))
+        .args(["card", "read", "--reader", "pcsc:Virtual PCD 00 00"])
+        .args(["--mrz", "L898902C,740812,341231"])
+        .output()
+        .unwrap();
     emulator.kill().unwrap();
     emulator.wait().unwrap();
 
+    let configured_stdout = String::from_utf8_lossy(&configured.stdout);
+    assert!(
+        configured_stdout.contains("passive authentication passed (CN=Utopia Test CSCA, C=UT)"),
+        "{configured_stdout}{}",
+        String::from_utf8_lossy(&configured.stderr)
+    );
     assert!(String::from_utf8_lossy(&readers.stdout).contains("Virtual PCD 00 00"));
     assert!(
         output.status.success(),
