@@ -163,8 +163,8 @@ impl PassportFiles {
     }
 }
 
-/// A virtual passport: its files, its access key and a fault.
-#[derive(Debug, Clone)]
+/// A virtual passport: its files, its access key and a fault. `Debug` shows no key material.
+#[derive(Clone)]
 pub struct VirtualPassport {
     files: PassportFiles,
     keys: BacKeys,
@@ -174,8 +174,17 @@ pub struct VirtualPassport {
     fault: PassportFault,
 }
 
+impl std::fmt::Debug for VirtualPassport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualPassport")
+            .field("files", &self.files)
+            .field("pace", &self.pace)
+            .field("fault", &self.fault)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The secure-messaging session the chip has agreed.
-#[derive(Debug)]
 enum ChipSm {
     Bac(SecureMessaging),
     Aes(AesSecureMessaging),
@@ -197,8 +206,8 @@ impl ChipSm {
     }
 }
 
-/// Where the chip is in PACE.
-#[derive(Debug, Default)]
+/// Where the chip is in PACE. Holds secrets: no `Debug`.
+#[derive(Default)]
 enum PaceStep {
     #[default]
     Idle,
@@ -217,8 +226,8 @@ enum PaceStep {
     },
 }
 
-/// The chip's session state between power-ups.
-#[derive(Debug, Default)]
+/// The chip's session state between power-ups. Holds secrets: no `Debug`.
+#[derive(Default)]
 struct ChipState {
     challenge: Option<[u8; 8]>,
     sm: Option<ChipSm>,
@@ -673,5 +682,54 @@ impl InsertedCard {
 impl Drop for InsertedCard {
     fn drop(&mut self) {
         let _ = self.pull();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passport() -> VirtualPassport {
+        let pki = TestPki::utopia(1_790_000_000).unwrap();
+        let files = PassportFiles::build(
+            SPECIMEN_MRZ,
+            Photo::Jpeg(vec![0xFF, 0xD8, 0xFF, 0xD9]),
+            &pki,
+            false,
+        )
+        .unwrap();
+        let key = MrzAccessKey::parse_typed("L898902C,740812,341231").unwrap();
+        VirtualPassport::new(files, &key, PassportFault::None)
+            .with_pace(PaceCurve::Secp256r1, Some("123456".into()))
+    }
+
+    #[test]
+    fn the_specimen_dg1_parses_back_to_the_specimen_key() {
+        let mrz = icao_lds::parse_dg1(&passport().files.dg1).unwrap();
+        assert_eq!(
+            mrz.access_key().mrz_information(),
+            "L898902C<374081223412318"
+        );
+    }
+
+    #[test]
+    fn debug_output_names_no_key_material_or_person() {
+        let text = format!("{:?}", passport());
+        for secret in ["L898902C", "740812", "341231", "123456", "ERIKSSON"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
+
+    #[test]
+    fn fault_names_parse() {
+        assert_eq!(
+            PassportFault::parse("pulled:3"),
+            Some(PassportFault::PulledAtRead(3))
+        );
+        assert_eq!(
+            PassportFault::parse("broken-mac"),
+            Some(PassportFault::BrokenMac)
+        );
+        assert_eq!(PassportFault::parse("nonsense"), None);
     }
 }
