@@ -28,6 +28,8 @@ pub const GENERALIZED_TIME: Tag = Tag(0x18);
 pub const CONTEXT_0: Tag = Tag(0xA0);
 /// Context-specific constructed `[1]`.
 pub const CONTEXT_1: Tag = Tag(0xA1);
+/// Context-specific constructed `[2]`.
+pub const CONTEXT_2: Tag = Tag(0xA2);
 
 /// id-ecPublicKey.
 pub const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
@@ -35,6 +37,14 @@ pub const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
 pub const OID_P256: &str = "1.2.840.10045.3.1.7";
 /// brainpoolP256r1.
 pub const OID_BRAINPOOL_P256R1: &str = "1.3.36.3.3.2.8.1.1.7";
+/// rsaEncryption (PKCS #1 key; in CMS also "PKCS #1 v1.5 signature with the digest algorithm").
+pub const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+/// sha256WithRSAEncryption (PKCS #1 v1.5).
+pub const OID_SHA256_WITH_RSA: &str = "1.2.840.113549.1.1.11";
+/// RSASSA-PSS.
+pub const OID_RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
+/// MGF1.
+pub const OID_MGF1: &str = "1.2.840.113549.1.1.8";
 /// ecdsa-with-SHA256.
 pub const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
 /// SHA-256.

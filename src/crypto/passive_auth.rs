@@ -3,17 +3,16 @@
 //! DER bytes, validity at a `now` given as a value, and every data group's hash. It reads no
 //! files and no clock; loading the CSCA store is the caller's job.
 //!
-//! Supported: ECDSA with SHA-256 on P-256 or brainpoolP256r1 for both signatures (DER-encoded
-//! signatures); data group
-//! hashes with SHA-1, SHA-224, SHA-256, SHA-384 and SHA-512. RSA and other curves are reported
-//! as "unsupported signature algorithm", never as passed. CRLs are not checked.
+//! Supported signatures, all with SHA-256: ECDSA on P-256 or brainpoolP256r1 (DER-encoded), RSA
+//! PKCS #1 v1.5, RSASSA-PSS (MGF1-SHA-256, any salt length); data group
+//! hashes with SHA-1, SHA-224, SHA-256, SHA-384 and SHA-512. Other hashes (SHA-384/512
+//! signatures), other curves and the BSI plain ECDSA format are reported as "unsupported
+//! signature algorithm", never as passed. CRLs are not checked.
 
 use p256::ecdsa::signature::Verifier;
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 
-use crate::crypto::der::{
-    self, BIT_STRING, CONTEXT_0, OBJECT_IDENTIFIER, OCTET_STRING, SEQUENCE, SET,
-};
+use crate::crypto::der::{self, BIT_STRING, CONTEXT_0, OCTET_STRING, SEQUENCE, SET};
 use crate::domain::card_read::{DataGroupBytes, Verification};
 use crate::domain::icao_lds::{HashAlgorithm, Tlv, decode_oid, parse_sod};
 
@@ -47,13 +46,81 @@ impl PassiveAuthOutcome {
 enum PublicKey {
     P256(p256::ecdsa::VerifyingKey),
     BrainpoolP256r1(ecdsa::VerifyingKey<bp256::BrainpoolP256r1>),
+    Rsa(Box<rsa::RsaPublicKey>),
+}
+
+/// A signature algorithm as far as verification needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SignatureAlgorithm {
+    EcdsaSha256,
+    RsaPkcs1Sha256,
+    /// RSASSA-PSS with SHA-256 and MGF1-SHA-256; the salt length in bytes.
+    RsaPssSha256 {
+        salt_len: usize,
+    },
+    Unsupported,
+}
+
+/// Reads an `AlgorithmIdentifier`; `digest` is the CMS digest algorithm, which decides the hash
+/// when the identifier is plain rsaEncryption.
+fn signature_algorithm(identifier: &Tlv<'_>, digest: Option<&HashAlgorithm>) -> SignatureAlgorithm {
+    let Ok(parts) = identifier.children() else {
+        return SignatureAlgorithm::Unsupported;
+    };
+    let oid = parts.first().and_then(|o| decode_oid(o.value));
+    match oid.as_deref() {
+        Some(der::OID_ECDSA_SHA256) => SignatureAlgorithm::EcdsaSha256,
+        Some(der::OID_SHA256_WITH_RSA) => SignatureAlgorithm::RsaPkcs1Sha256,
+        Some(der::OID_RSA_ENCRYPTION) if digest == Some(&HashAlgorithm::Sha256) => {
+            SignatureAlgorithm::RsaPkcs1Sha256
+        }
+        Some(der::OID_RSASSA_PSS) => pss_algorithm(parts.get(1)),
+        _ => SignatureAlgorithm::Unsupported,
+    }
+}
+
+/// RSASSA-PSS parameters: only SHA-256 with MGF1-SHA-256 is accepted (absent fields mean SHA-1).
+fn pss_algorithm(parameters: Option<&Tlv<'_>>) -> SignatureAlgorithm {
+    let Some(fields) = parameters.and_then(|p| p.children().ok()) else {
+        return SignatureAlgorithm::Unsupported;
+    };
+    let first_oid = |tlv: &Tlv<'_>| -> Option<String> {
+        let inner = tlv.children().ok()?.into_iter().next()?;
+        let parts = inner.children().ok()?;
+        decode_oid(parts.first()?.value)
+    };
+    let hash = fields
+        .iter()
+        .find(|f| f.tag == CONTEXT_0)
+        .and_then(first_oid);
+    let mgf_hash = fields
+        .iter()
+        .find(|f| f.tag == der::CONTEXT_1)
+        .and_then(|f| f.children().ok()?.into_iter().next())
+        .and_then(|mgf| mgf.children().ok()?.get(1).copied())
+        .and_then(|h| h.children().ok()?.first().and_then(|o| decode_oid(o.value)));
+    let salt_len = fields
+        .iter()
+        .find(|f| f.tag == der::CONTEXT_2)
+        .and_then(|f| f.children().ok()?.into_iter().next())
+        .filter(|i| i.tag == crate::crypto::der::INTEGER && i.value.len() <= 2)
+        .map_or(20, |i| {
+            i.value
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+        });
+    if hash.as_deref() == Some(der::OID_SHA256) && mgf_hash.as_deref() == Some(der::OID_SHA256) {
+        SignatureAlgorithm::RsaPssSha256 { salt_len }
+    } else {
+        SignatureAlgorithm::Unsupported
+    }
 }
 
 /// The parts of an X.509 certificate passive authentication needs.
 #[derive(Debug, Clone)]
 struct Certificate {
     tbs_der: Vec<u8>,
-    signature_algorithm: Option<String>,
+    signature_algorithm: SignatureAlgorithm,
     signature: Vec<u8>,
     issuer_der: Vec<u8>,
     subject_der: Vec<u8>,
@@ -91,16 +158,12 @@ fn parse_certificate(der_bytes: &[u8]) -> Option<Certificate> {
                 .ok()
                 .map(PublicKey::BrainpoolP256r1)
         }
+        (Some(der::OID_RSA_ENCRYPTION), _, Some(key)) => rsa_public_key(key).map(PublicKey::Rsa),
         _ => None,
     };
     Some(Certificate {
         tbs_der: der::encoded(&tbs).ok()?,
-        signature_algorithm: algorithm
-            .children()
-            .ok()?
-            .first()
-            .filter(|o| o.tag == OBJECT_IDENTIFIER)
-            .and_then(|o| decode_oid(o.value)),
+        signature_algorithm: signature_algorithm(&algorithm, None),
         signature: signature.value.split_first()?.1.to_vec(),
         issuer_der: der::encoded(issuer).ok()?,
         subject_der: der::encoded(subject).ok()?,
@@ -110,16 +173,59 @@ fn parse_certificate(der_bytes: &[u8]) -> Option<Certificate> {
     })
 }
 
-fn ecdsa_sha256_valid(key: Option<&PublicKey>, message: &[u8], signature_der: &[u8]) -> bool {
-    match key {
-        Some(PublicKey::P256(key)) => p256::ecdsa::Signature::from_der(signature_der)
-            .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
-        Some(PublicKey::BrainpoolP256r1(key)) => {
-            bp256::r1::ecdsa::Signature::from_der(signature_der)
+/// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (at most 4096 bits).
+fn rsa_public_key(der_bytes: &[u8]) -> Option<Box<rsa::RsaPublicKey>> {
+    let (sequence, _) = Tlv::parse(der_bytes).ok()?;
+    let parts = sequence.children().ok()?;
+    let n = rsa::BigUint::from_bytes_be(parts.first()?.value);
+    let e = rsa::BigUint::from_bytes_be(parts.get(1)?.value);
+    rsa::RsaPublicKey::new(n, e).ok().map(Box::new)
+}
+
+fn signature_valid(
+    key: Option<&PublicKey>,
+    algorithm: &SignatureAlgorithm,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    match (key, algorithm) {
+        (Some(PublicKey::P256(key)), SignatureAlgorithm::EcdsaSha256) => {
+            p256::ecdsa::Signature::from_der(signature)
                 .is_ok_and(|signature| key.verify(message, &signature).is_ok())
         }
-        None => false,
+        (Some(PublicKey::BrainpoolP256r1(key)), SignatureAlgorithm::EcdsaSha256) => {
+            ecdsa::Signature::<bp256::BrainpoolP256r1>::from_der(signature)
+                .is_ok_and(|signature| key.verify(message, &signature).is_ok())
+        }
+        (Some(PublicKey::Rsa(key)), SignatureAlgorithm::RsaPkcs1Sha256) => key
+            .verify(
+                rsa::Pkcs1v15Sign::new::<rsa::sha2::Sha256>(),
+                &Sha256::digest(message),
+                signature,
+            )
+            .is_ok(),
+        (Some(PublicKey::Rsa(key)), SignatureAlgorithm::RsaPssSha256 { salt_len }) => key
+            .verify(
+                rsa::Pss::new_with_salt::<rsa::sha2::Sha256>(*salt_len),
+                &Sha256::digest(message),
+                signature,
+            )
+            .is_ok(),
+        _ => false,
     }
+}
+
+fn supported(key: Option<&PublicKey>, algorithm: &SignatureAlgorithm) -> bool {
+    matches!(
+        (key, algorithm),
+        (
+            Some(PublicKey::P256(_) | PublicKey::BrainpoolP256r1(_)),
+            SignatureAlgorithm::EcdsaSha256
+        ) | (
+            Some(PublicKey::Rsa(_)),
+            SignatureAlgorithm::RsaPkcs1Sha256 | SignatureAlgorithm::RsaPssSha256 { .. }
+        )
+    )
 }
 
 fn hash(algorithm: &HashAlgorithm, bytes: &[u8]) -> Option<Vec<u8>> {
@@ -139,7 +245,7 @@ struct SignerInfo {
     digest_algorithm: HashAlgorithm,
     signed_attributes_der: Vec<u8>,
     message_digest: Vec<u8>,
-    signature_algorithm: Option<String>,
+    signature_algorithm: SignatureAlgorithm,
     signature: Vec<u8>,
 }
 
@@ -159,15 +265,13 @@ fn parse_signer_info(signer_infos_der: &[u8]) -> Option<SignerInfo> {
             message_digest = Some(value.value.to_vec());
         }
     }
-    let signature_algorithm = fields.get(4)?.children().ok()?;
+    let signature_algorithm = signature_algorithm(fields.get(4)?, Some(&digest_algorithm));
     let signature = fields.get(5).filter(|f| f.tag == OCTET_STRING)?;
     Some(SignerInfo {
         digest_algorithm,
         signed_attributes_der: crate::domain::icao_lds::encode_tlv(SET, attributes.value).ok()?,
         message_digest: message_digest?,
-        signature_algorithm: signature_algorithm
-            .first()
-            .and_then(|o| decode_oid(o.value)),
+        signature_algorithm,
         signature: signature.value.to_vec(),
     })
 }
@@ -199,9 +303,7 @@ pub fn verify(
     let Some(info) = parse_signer_info(&sod.signer_infos) else {
         return fail("EF.SOD signer information is malformed", None);
     };
-    if info.signature_algorithm.as_deref() != Some(der::OID_ECDSA_SHA256)
-        || signer.public_key.is_none()
-    {
+    if !supported(signer.public_key.as_ref(), &info.signature_algorithm) {
         return fail("unsupported signature algorithm", None);
     }
     if hash(&info.digest_algorithm, &sod.econtent).as_deref()
@@ -209,8 +311,9 @@ pub fn verify(
     {
         return fail("SOD signature invalid", None);
     }
-    if !ecdsa_sha256_valid(
+    if !signature_valid(
         signer.public_key.as_ref(),
+        &info.signature_algorithm,
         &info.signed_attributes_der,
         &info.signature,
     ) {
@@ -221,8 +324,12 @@ pub fn verify(
         .filter_map(|der_bytes| parse_certificate(der_bytes))
         .find(|csca| {
             csca.subject_der == signer.issuer_der
-                && signer.signature_algorithm.as_deref() == Some(der::OID_ECDSA_SHA256)
-                && ecdsa_sha256_valid(csca.public_key.as_ref(), &signer.tbs_der, &signer.signature)
+                && signature_valid(
+                    csca.public_key.as_ref(),
+                    &signer.signature_algorithm,
+                    &signer.tbs_der,
+                    &signer.signature,
+                )
         });
     let Some(csca) = issuer else {
         return fail("document signer not issued by a trusted CSCA", None);
@@ -267,7 +374,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::sod_issuer::{KeyCurve, TestPki};
+    use crate::crypto::sod_issuer::{KeyKind, TestPki};
 
     const NOW_S: i64 = 1_790_000_000;
 
@@ -311,7 +418,7 @@ mod tests {
 
     #[test]
     fn a_brainpool_p256r1_document_signer_passes() {
-        let pki = TestPki::utopia_on(KeyCurve::BrainpoolP256r1, NOW_S).unwrap();
+        let pki = TestPki::utopia_on(KeyKind::BrainpoolP256r1, NOW_S).unwrap();
         let outcome = verify(
             &signed(&pki),
             &groups(),
@@ -319,6 +426,27 @@ mod tests {
             NOW_S,
         );
         assert_eq!(outcome.failure, None);
+    }
+
+    #[test]
+    fn rsa_pkcs1_and_pss_document_signers_pass_and_a_tampered_group_still_fails() {
+        for kind in [KeyKind::Rsa2048Pkcs1, KeyKind::Rsa2048Pss] {
+            let pki = TestPki::utopia_on(kind, NOW_S).unwrap();
+            let store = std::slice::from_ref(&pki.csca.certificate_der);
+            assert_eq!(
+                verify(&signed(&pki), &groups(), store, NOW_S).failure,
+                None,
+                "{kind:?}"
+            );
+            let mut tampered = groups();
+            tampered[0].bytes[2] ^= 1;
+            assert_eq!(
+                verify(&signed(&pki), &tampered, store, NOW_S)
+                    .failure
+                    .as_deref(),
+                Some("data group 1 hash mismatch")
+            );
+        }
     }
 
     #[test]

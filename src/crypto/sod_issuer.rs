@@ -61,36 +61,67 @@ pub struct CertificateSpec {
     pub not_after_unix_s: i64,
 }
 
-/// The curve of the test PKI's ECDSA keys (signatures always with SHA-256).
+/// The test PKI's key type; signatures always hash with SHA-256.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyCurve {
-    /// NIST P-256 (prime256v1).
+pub enum KeyKind {
+    /// ECDSA on NIST P-256 (prime256v1).
     P256,
-    /// brainpoolP256r1, common for European document signers.
+    /// ECDSA on brainpoolP256r1, common for European document signers.
     BrainpoolP256r1,
+    /// RSA 2048 with PKCS #1 v1.5 signatures.
+    Rsa2048Pkcs1,
+    /// RSA 2048 with RSASSA-PSS signatures (MGF1-SHA-256, 32-byte salt).
+    Rsa2048Pss,
 }
 
-/// A private signing key of either curve.
+/// PSS parameters: SHA-256, MGF1 with SHA-256, salt 32 bytes, trailer 1.
+fn pss_parameters() -> Result<Vec<u8>, DerError> {
+    let sha256 = algorithm(der::OID_SHA256)?;
+    let mgf1 = constructed(SEQUENCE, &[&oid(der::OID_MGF1)?, &sha256])?;
+    constructed(
+        SEQUENCE,
+        &[
+            &constructed(CONTEXT_0, &[&sha256])?,
+            &constructed(der::CONTEXT_1, &[&mgf1])?,
+            &constructed(der::CONTEXT_2, &[&der::unsigned_integer(&[32])?])?,
+        ],
+    )
+}
+
+/// A private signing key.
 #[derive(Clone)]
 enum SignerKey {
     P256(p256::ecdsa::SigningKey),
     BrainpoolP256r1(ecdsa::SigningKey<bp256::BrainpoolP256r1>),
+    Rsa {
+        key: Box<rsa::RsaPrivateKey>,
+        pss: bool,
+    },
 }
 
 impl SignerKey {
-    fn random(curve: KeyCurve) -> Result<Self, IssueError> {
+    fn random(curve: KeyKind) -> Result<Self, IssueError> {
+        if let KeyKind::Rsa2048Pkcs1 | KeyKind::Rsa2048Pss = curve {
+            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+                .map_err(|_| IssueError::Random)?;
+            return Ok(Self::Rsa {
+                key: Box::new(key),
+                pss: curve == KeyKind::Rsa2048Pss,
+            });
+        }
         for _ in 0..8 {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes).map_err(|_| IssueError::Random)?;
             let key = match curve {
-                KeyCurve::P256 => p256::ecdsa::SigningKey::from_slice(&bytes)
+                KeyKind::P256 => p256::ecdsa::SigningKey::from_slice(&bytes)
                     .ok()
                     .map(Self::P256),
-                KeyCurve::BrainpoolP256r1 => {
+                KeyKind::BrainpoolP256r1 => {
                     ecdsa::SigningKey::<bp256::BrainpoolP256r1>::from_slice(&bytes)
                         .ok()
                         .map(Self::BrainpoolP256r1)
                 }
+                KeyKind::Rsa2048Pkcs1 | KeyKind::Rsa2048Pss => None,
             };
             if let Some(key) = key {
                 return Ok(key);
@@ -99,25 +130,73 @@ impl SignerKey {
         Err(IssueError::Random)
     }
 
-    fn curve_oid(&self) -> &'static str {
+    /// The DER `SubjectPublicKeyInfo`.
+    fn public_key_info(&self) -> Result<Vec<u8>, DerError> {
+        let ec = |curve: &str, point: Vec<u8>| -> Result<Vec<u8>, DerError> {
+            let mut bits = vec![0u8];
+            bits.extend(point);
+            constructed(
+                SEQUENCE,
+                &[
+                    &constructed(SEQUENCE, &[&oid(der::OID_EC_PUBLIC_KEY)?, &oid(curve)?])?,
+                    &encode_tlv(der::BIT_STRING, &bits)?,
+                ],
+            )
+        };
         match self {
-            Self::P256(_) => der::OID_P256,
-            Self::BrainpoolP256r1(_) => der::OID_BRAINPOOL_P256R1,
-        }
-    }
-
-    fn public_point(&self) -> Vec<u8> {
-        match self {
-            Self::P256(key) => key.verifying_key().to_sec1_point(false).as_bytes().to_vec(),
-            Self::BrainpoolP256r1(key) => {
-                key.verifying_key().to_sec1_point(false).as_bytes().to_vec()
+            Self::P256(key) => ec(
+                der::OID_P256,
+                key.verifying_key().to_sec1_point(false).as_bytes().to_vec(),
+            ),
+            Self::BrainpoolP256r1(key) => ec(
+                der::OID_BRAINPOOL_P256R1,
+                key.verifying_key().to_sec1_point(false).as_bytes().to_vec(),
+            ),
+            Self::Rsa { key, .. } => {
+                use rsa::traits::PublicKeyParts;
+                let public = constructed(
+                    SEQUENCE,
+                    &[
+                        &der::unsigned_integer(&key.n().to_bytes_be())?,
+                        &der::unsigned_integer(&key.e().to_bytes_be())?,
+                    ],
+                )?;
+                let mut bits = vec![0u8];
+                bits.extend(public);
+                constructed(
+                    SEQUENCE,
+                    &[
+                        &constructed(
+                            SEQUENCE,
+                            &[&oid(der::OID_RSA_ENCRYPTION)?, &encode_tlv(Tag(0x05), &[])?],
+                        )?,
+                        &encode_tlv(der::BIT_STRING, &bits)?,
+                    ],
+                )
             }
         }
     }
 
-    /// ECDSA with SHA-256, DER-encoded signature.
-    fn sign_der(&self, message: &[u8]) -> Vec<u8> {
+    /// The DER `AlgorithmIdentifier` of this key's signatures.
+    fn signature_algorithm(&self) -> Result<Vec<u8>, DerError> {
         match self {
+            Self::P256(_) | Self::BrainpoolP256r1(_) => algorithm(der::OID_ECDSA_SHA256),
+            Self::Rsa { pss: false, .. } => constructed(
+                SEQUENCE,
+                &[
+                    &oid(der::OID_SHA256_WITH_RSA)?,
+                    &encode_tlv(Tag(0x05), &[])?,
+                ],
+            ),
+            Self::Rsa { pss: true, .. } => {
+                constructed(SEQUENCE, &[&oid(der::OID_RSASSA_PSS)?, &pss_parameters()?])
+            }
+        }
+    }
+
+    /// A SHA-256 signature: ECDSA DER-encoded, or RSA (PKCS #1 v1.5 or PSS).
+    fn sign_der(&self, message: &[u8]) -> Result<Vec<u8>, IssueError> {
+        Ok(match self {
             Self::P256(key) => {
                 let signature: p256::ecdsa::Signature = key.sign(message);
                 signature.to_der().as_bytes().to_vec()
@@ -126,7 +205,20 @@ impl SignerKey {
                 let signature: bp256::r1::ecdsa::Signature = key.sign(message);
                 signature.to_der().as_bytes().to_vec()
             }
-        }
+            Self::Rsa { key, pss } => {
+                let hash = Sha256::digest(message);
+                let signed = if *pss {
+                    key.sign_with_rng(
+                        &mut rsa::rand_core::OsRng,
+                        rsa::Pss::new_with_salt::<rsa::sha2::Sha256>(32),
+                        &hash,
+                    )
+                } else {
+                    key.sign(rsa::Pkcs1v15Sign::new::<rsa::sha2::Sha256>(), &hash)
+                };
+                signed.map_err(|_| IssueError::Random)?
+            }
+        })
     }
 }
 
@@ -145,21 +237,8 @@ fn certificate(
     let serial = random_serial()?;
     let subject_der = der::name(&spec.country, &spec.common_name)?;
     let issuer_der = issuer.map_or_else(|| subject_der.clone(), |i| i.subject_der.clone());
-    let mut bit_string = vec![0u8];
-    bit_string.extend(subject_key.public_point());
-    let spki = constructed(
-        SEQUENCE,
-        &[
-            &constructed(
-                SEQUENCE,
-                &[
-                    &oid(der::OID_EC_PUBLIC_KEY)?,
-                    &oid(subject_key.curve_oid())?,
-                ],
-            )?,
-            &encode_tlv(der::BIT_STRING, &bit_string).map_err(DerError::from)?,
-        ],
-    )?;
+    let spki = subject_key.public_key_info()?;
+    let signer_key = issuer.map_or(subject_key, |i| &i.signing_key);
     let version = constructed(CONTEXT_0, &[&der::unsigned_integer(&[2])?])?;
     let validity = constructed(
         SEQUENCE,
@@ -173,21 +252,20 @@ fn certificate(
         &[
             &version,
             &der::unsigned_integer(&serial)?,
-            &algorithm(der::OID_ECDSA_SHA256)?,
+            &signer_key.signature_algorithm()?,
             &issuer_der,
             &validity,
             &subject_der,
             &spki,
         ],
     )?;
-    let signer = issuer.map_or(subject_key, |i| &i.signing_key);
     let mut signature = vec![0u8];
-    signature.extend(signer.sign_der(&tbs));
+    signature.extend(signer_key.sign_der(&tbs)?);
     let certificate_der = constructed(
         SEQUENCE,
         &[
             &tbs,
-            &algorithm(der::OID_ECDSA_SHA256)?,
+            &signer_key.signature_algorithm()?,
             &encode_tlv(der::BIT_STRING, &signature).map_err(DerError::from)?,
         ],
     )?;
@@ -214,12 +292,12 @@ impl TestPki {
         csca: &CertificateSpec,
         document_signer: &CertificateSpec,
     ) -> Result<Self, IssueError> {
-        Self::generate_on(KeyCurve::P256, csca, document_signer)
+        Self::generate_on(KeyKind::P256, csca, document_signer)
     }
 
     /// Like [`TestPki::generate`], with keys on `curve`.
     pub fn generate_on(
-        curve: KeyCurve,
+        curve: KeyKind,
         csca: &CertificateSpec,
         document_signer: &CertificateSpec,
     ) -> Result<Self, IssueError> {
@@ -234,11 +312,11 @@ impl TestPki {
 
     /// A "Utopia" test PKI (P-256) valid from `now_unix_s` minus a year for ten years.
     pub fn utopia(now_unix_s: i64) -> Result<Self, IssueError> {
-        Self::utopia_on(KeyCurve::P256, now_unix_s)
+        Self::utopia_on(KeyKind::P256, now_unix_s)
     }
 
     /// A "Utopia" test PKI with keys on `curve`.
-    pub fn utopia_on(curve: KeyCurve, now_unix_s: i64) -> Result<Self, IssueError> {
+    pub fn utopia_on(curve: KeyKind, now_unix_s: i64) -> Result<Self, IssueError> {
         const YEAR_S: i64 = 365 * 86_400;
         Self::generate_on(
             curve,
@@ -290,7 +368,7 @@ impl TestPki {
         let signature = self
             .document_signer
             .signing_key
-            .sign_der(&tlv(SET, &attributes)?);
+            .sign_der(&tlv(SET, &attributes)?)?;
         let signer_info = constructed(
             SEQUENCE,
             &[
@@ -304,7 +382,7 @@ impl TestPki {
                 )?,
                 &algorithm(der::OID_SHA256)?,
                 &tlv(CONTEXT_0, &attributes)?,
-                &algorithm(der::OID_ECDSA_SHA256)?,
+                &self.document_signer.signing_key.signature_algorithm()?,
                 &tlv(OCTET_STRING, &signature)?,
             ],
         )?;
