@@ -904,6 +904,12 @@ impl CardReader for PcscIcaoReader {
 
     fn read(&mut self, key: &AccessKey) -> Result<CardRead, CardError> {
         self.last_access_control = None;
+        if *key == AccessKey::None {
+            return Err(CardError::new(
+                CardErrorKind::Unsupported,
+                "an ICAO chip needs the MRZ (document number, birth date, expiry) or the card access number to be read",
+            ));
+        }
         match self.read_card(key) {
             Ok(read) => {
                 self.must_remove = true;
