@@ -734,10 +734,19 @@ impl PcscIcaoReader {
 
     fn read_card(&mut self, key: &AccessKey) -> Result<CardRead, CardError> {
         let (context, name) = self.context()?;
-        let card = context
+        let mut card = context
             .connect(&name, ShareMode::Shared, Protocols::ANY)
             .map_err(map_pcsc)?;
-        let result = self.read_connected(&card, key);
+        // One transaction for the whole read: no other PC/SC client can slip APDUs into the
+        // secure-messaging sequence.
+        let result = match card.transaction() {
+            Ok(transaction) => {
+                let result = self.read_connected(&transaction, key);
+                let _ = transaction.end(Disposition::LeaveCard);
+                result
+            }
+            Err(error) => Err(map_pcsc(error)),
+        };
         let _ = card.disconnect(Disposition::LeaveCard);
         result
     }
