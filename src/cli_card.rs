@@ -28,9 +28,21 @@ pub enum CardCommand {
     Emulate(EmulateCommand),
     /// Read the card on a reader and print it
     Read {
-        /// The reader: `sam:PATH` (a SAM serial reader, e.g. sam:/dev/ttyUSB0)
+        /// The reader: `sam:PATH` (a SAM serial reader, e.g. sam:/dev/ttyUSB0), `pcsc` (the first
+        /// PC/SC reader) or `pcsc:NAME` (a PC/SC reader whose name contains NAME)
         #[arg(long, value_name = "READER")]
         reader: String,
+        /// ICAO chips: the access key from the MRZ, "DOC,YYMMDD,YYMMDD" (document number, birth
+        /// date, expiry)
+        #[arg(long, value_name = "DOC,YYMMDD,YYMMDD", conflicts_with = "can")]
+        mrz: Option<String>,
+        /// ICAO chips: the card access number (PACE)
+        #[arg(long, value_name = "N")]
+        can: Option<String>,
+        /// ICAO chips: directory of trusted CSCA certificates for passive authentication
+        /// [default: the configuration's card_reader.csca_dir when its backend is pcsc]
+        #[arg(long, value_name = "DIR")]
+        csca_dir: Option<PathBuf>,
         /// Line speed of a SAM reader, bits per second
         #[arg(long, default_value_t = DEFAULT_BAUD)]
         baud: u32,
@@ -77,10 +89,13 @@ pub enum EmulateCommand {
         #[arg(long)]
         auto_replace: bool,
     },
+    /// A virtual ICAO passport (specimen ERIKSSON ANNA MARIA, L898902C, 740812, 341231) in a
+    /// vsmartcard vpcd slot of the local pcscd; runs until Ctrl-C or until pcscd closes the slot
+    Passport(crate::cli_pcsc::PassportArgs),
 }
 
 /// Runs a `kiosk card …` command.
-pub fn run(command: CardCommand) -> anyhow::Result<ExitCode> {
+pub fn run(command: CardCommand, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     match command {
         CardCommand::Emulate(EmulateCommand::Sam {
             link,
@@ -90,6 +105,22 @@ pub fn run(command: CardCommand) -> anyhow::Result<ExitCode> {
             read_ms,
             auto_replace,
         }) => emulate_sam(link, card, no_card, fault, read_ms, auto_replace),
+        CardCommand::Emulate(EmulateCommand::Passport(args)) => {
+            crate::cli_pcsc::emulate_passport_command(args)
+        }
+        CardCommand::Read {
+            reader,
+            mrz,
+            can,
+            csca_dir,
+            json,
+            ..
+        } if reader == "pcsc" || reader.starts_with("pcsc:") => {
+            crate::cli_pcsc::read_command(&reader, mrz, can, csca_dir, json, config_path)
+        }
+        CardCommand::Read { mrz: Some(_), .. } | CardCommand::Read { can: Some(_), .. } => {
+            bail!("--mrz and --can unlock ICAO chips; a SAM reader needs neither (drop them)")
+        }
         CardCommand::Read {
             reader,
             baud,
@@ -97,6 +128,7 @@ pub fn run(command: CardCommand) -> anyhow::Result<ExitCode> {
             json,
             wlt_decoder,
             wlt_timeout_ms,
+            ..
         } => {
             let wlt_decoder = match wlt_decoder {
                 Some(path) => WltDecoder::ExternalCommand {
@@ -301,12 +333,6 @@ fn readers() -> anyhow::Result<ExitCode> {
         }
         Err(error) => writeln!(stdout, "  cannot list serial ports: {error}")?,
     }
-    list_pcsc_readers(&mut stdout)?;
+    crate::cli_pcsc::list_pcsc_readers(&mut stdout)?;
     Ok(ExitCode::SUCCESS)
-}
-
-// ---- PC/SC readers (ICAO documents): filled in by the PC/SC backend's issue. ----
-fn list_pcsc_readers(out: &mut impl Write) -> std::io::Result<()> {
-    writeln!(out, "PC/SC readers (ICAO documents):")?;
-    writeln!(out, "  (PC/SC listing is not built into this binary yet)")
 }

@@ -187,6 +187,9 @@ pub enum CardReaderConfig {
     Pcsc {
         /// The reader's PC/SC name; the first reader when absent.
         reader_name: Option<String>,
+        /// Directory of trusted CSCA certificates (`*.der`, `*.cer`, `*.crt`, `*.pem`) for
+        /// passive authentication; without it chips are read but reported as not verified.
+        csca_dir: Option<PathBuf>,
     },
 }
 
@@ -362,6 +365,7 @@ struct RawCardReader {
     baud: Option<u32>,
     link_path: Option<PathBuf>,
     reader_name: Option<String>,
+    csca_dir: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -682,6 +686,7 @@ fn validate(
         RawCardBackend::SamSerial => {
             check.forbid("card_reader.link_path", &reader.link_path, "sam-serial");
             check.forbid("card_reader.reader_name", &reader.reader_name, "sam-serial");
+            check.forbid("card_reader.csca_dir", &reader.csca_dir, "sam-serial");
             let port = check.require("card_reader.port", &reader.port, "sam-serial");
             let baud = check.require("card_reader.baud", &reader.baud, "sam-serial");
             if let Some(baud) = baud
@@ -700,6 +705,7 @@ fn validate(
         RawCardBackend::SamEmulator => {
             check.forbid("card_reader.port", &reader.port, "sam-emulator");
             check.forbid("card_reader.baud", &reader.baud, "sam-emulator");
+            check.forbid("card_reader.csca_dir", &reader.csca_dir, "sam-emulator");
             check.forbid(
                 "card_reader.reader_name",
                 &reader.reader_name,
@@ -717,6 +723,7 @@ fn validate(
             check.forbid("card_reader.link_path", &reader.link_path, "pcsc");
             CardReaderConfig::Pcsc {
                 reader_name: reader.reader_name.clone(),
+                csca_dir: reader.csca_dir.clone().map(|dir| resolve(base_dir, dir)),
             }
         }
     };

@@ -5,7 +5,8 @@
 //! - [`flows`]: pure state machines driven by events, with time as an input.
 //! - [`ui`]: egui screens as functions of flow state, theme, translations.
 //! - [`app`]: the composition root of the GUI.
-//! - [`crypto`]: ICAO BAC and secure messaging (later: keys, signing, sealing, receipts).
+//! - [`crypto`]: ICAO BAC, PACE, secure messaging, passive authentication, a throw-away test PKI
+//!   (later: keys, signing, sealing, receipts).
 //! - [`devices`]: hardware behind small traits (card readers; later the camera), real and simulated.
 //! - [`config`]: the typed, validated configuration; the only reader of config files.
 

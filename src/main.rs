@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use enroll_kiosk::config::Config;
 
 mod cli_card;
+mod cli_pcsc;
 
 /// The identity enrollment terminal.
 #[derive(Parser)]
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => run_gui(cli.config, process_started),
         Command::Config(ConfigCommand::Check { file }) => config_check(file.or(cli.config)),
-        Command::Card(command) => cli_card::run(command),
+        Command::Card(command) => cli_card::run(command, cli.config),
     };
     match result {
         Ok(code) => code,

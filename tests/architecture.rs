@@ -16,7 +16,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("flows", &["domain"]),
     ("ui", &["flows", "domain"]),
     ("config", &["domain"]),
-    ("devices", &["domain"]),
+    ("devices", &["domain", "crypto"]),
     ("face", &["domain"]),
     ("crypto", &["domain"]),
     ("store", &["domain", "crypto"]),

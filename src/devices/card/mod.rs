@@ -109,3 +109,7 @@ pub trait CardReader: Send {
     /// it is still there.
     fn wait_for_removal(&mut self, timeout: Duration) -> Result<(), CardError>;
 }
+
+pub mod pcsc_icao;
+pub mod photo;
+pub mod vpcd_passport;
