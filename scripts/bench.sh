@@ -2,7 +2,7 @@
 # Benchmarks (never timed tests): whole-process runs and criterion benches, each printing its
 # figures and the ratio to the reference its issue names, in one run.
 #
-#   scripts/bench.sh [startup] [sam] [pcsc] ...     default: all of them
+#   scripts/bench.sh [startup] [sam] [pcsc] [face] ...     default: all of them
 #
 #   startup  `kiosk run --config kiosk-config/demo.toml` to the first drawn frame, release binary,
 #            under Xvfb with a window manager; 10 runs; target (issue 7): <= 1500 ms.
@@ -14,11 +14,18 @@
 #            brainpoolP256r1; DG1, a 20 KB DG2 and EF.SOD, passive authentication) through the real
 #            pcscd + vsmartcard-vpcd, whole process each time; 10 runs each; target (issue 4):
 #            <= 1500 ms. Starts pcscd if none runs.
+#   face     per-model inference (UltraFace detector, landmarks, embedding, liveness), single
+#            thread, tract (release) side by side with onnxruntime on the same input tensors
+#            (onnxruntime at the faster of ENABLE_EXTENDED / ENABLE_ALL per model); plus the
+#            detectors on a 640x480 frame and a 250x250 photo and the whole live-guidance analysis
+#            of one 640x480 frame. Targets (issue 3): embedding and landmarks <= 1.0x onnxruntime;
+#            frame analysis <= 40 ms. onnxruntime comes from pip (a venv under target/ when the
+#            system python lacks it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 benches=("$@")
-[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc)
+[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face)
 
 cargo build --release --locked --bins >/dev/null 2>&1 || cargo build --release --locked --bins
 
@@ -124,11 +131,54 @@ bench_pcsc() {
     rm -rf "$dir"
 }
 
+bench_python() {
+    if python3 -c 'import onnxruntime, numpy' 2>/dev/null; then
+        echo python3
+        return
+    fi
+    local venv=target/bench-venv
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -m venv "$venv" >&2
+        "$venv/bin/pip" install --quiet onnxruntime==1.32.0 numpy >&2
+    fi
+    echo "$venv/bin/python"
+}
+
+bench_face() {
+    local runs=30 dir python
+    dir=$(mktemp -d)
+    python=$(bench_python)
+    cargo build --release --locked --example bench_face >/dev/null 2>&1 ||
+        cargo build --release --locked --example bench_face
+    target/release/examples/bench_face kiosk-config/demo.toml tests/fixtures/faces/Benjamin_Netanyahu_0004.jpg \
+        "$dir" "$runs" >"$dir/tract.json"
+    "$python" scripts/bench_face_ort.py "$dir" "$runs" >"$dir/ort.json"
+    "$python" - "$dir/tract.json" "$dir/ort.json" <<'PY'
+import json, sys
+tract = json.load(open(sys.argv[1]))
+ort = json.load(open(sys.argv[2]))
+print(f"face: single thread, median of {tract['iterations']} runs; tract (release) vs onnxruntime {ort['onnxruntime']} on the same tensors")
+targets = {"feature": 1.0, "landmark": 1.0}
+for role, ms in tract["tract_inference_ms"].items():
+    ref = ort["models"][role]
+    ratio = ms / ref["ms"]
+    goal = f"; target <= {targets[role]:.1f}" if role in targets else ""
+    print(f"face: {role:<9} inference  tract {ms:7.2f} ms  onnxruntime {ref['ms']:7.2f} ms ({ref['level']})  ratio {ratio:.2f}{goal}")
+for name, ms in tract["detectors_ms"].items():
+    print(f"face: detector {name:<24} {ms:7.2f} ms")
+frame = tract["analyze_frame_640x480_ms"]
+print(f"face: live-guidance analysis of one 640x480 frame {frame:.2f} ms (face found: {tract['analyze_frame_found_face']}); target 40 ms; ratio {frame / 40:.2f}")
+print(f"face: full still analysis of a 250x250 photo (pose, eyes, liveness, quality) {tract['analyze_still_250x250_ms']:.2f} ms")
+PY
+    rm -rf "$dir"
+}
+
 for bench in "${benches[@]}"; do
     case "$bench" in
         startup) bench_startup ;;
         sam) bench_sam ;;
         pcsc) bench_pcsc ;;
-        *) echo "unknown benchmark: $bench (known: startup, sam, pcsc)" >&2; exit 2 ;;
+        face) bench_face ;;
+        *) echo "unknown benchmark: $bench (known: startup, sam, pcsc, face)" >&2; exit 2 ;;
     esac
 done

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::domain::language::Language;
 use crate::domain::tier::Tier;
+use crate::face::EngineSettings;
 
 /// The environment variable that names the configuration file when `--config` is not given.
 pub const CONFIG_ENV_VAR: &str = "KIOSK_CONFIG";
@@ -198,18 +199,11 @@ pub enum CardReaderConfig {
 pub struct FaceConfig {
     /// Directory of the model files fetched by `scripts/setup.sh`.
     pub models_dir: PathBuf,
-    /// Cosine similarity at or above which two faces are the same person.
-    pub match_threshold_cosine: f32,
-    /// Minimum distance between the eye centres in a stored portrait.
-    pub min_inter_eye_px: u32,
-    /// Largest accepted head yaw.
-    pub max_yaw_deg: f32,
-    /// Largest accepted head pitch.
-    pub max_pitch_deg: f32,
-    /// Largest accepted head roll.
-    pub max_roll_deg: f32,
-    /// Minimum passive-liveness score of a live face.
-    pub min_liveness_score: f32,
+    /// The face-engine file: model files and hashes, input sizes, normalisation, quality
+    /// thresholds and the decision threshold bound to the models it was calibrated with.
+    pub engine_file: PathBuf,
+    /// The parsed engine file, relative model paths joined onto `models_dir`.
+    pub engine: EngineSettings,
 }
 
 /// The central registry and its public keys.
@@ -372,12 +366,7 @@ struct RawCardReader {
 #[serde(deny_unknown_fields)]
 struct RawFace {
     models_dir: PathBuf,
-    match_threshold_cosine: f32,
-    min_inter_eye_px: u32,
-    max_yaw_deg: f32,
-    max_pitch_deg: f32,
-    max_roll_deg: f32,
-    min_liveness_score: f32,
+    engine_file: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -523,15 +512,6 @@ impl Checker<'_> {
         }
     }
 
-    fn range_f32(&mut self, key: &str, value: f32, min: f32, max: f32) {
-        if !(min..=max).contains(&value) {
-            self.fail(
-                key,
-                format!("{value} is out of range; allowed: {min} to {max}"),
-            );
-        }
-    }
-
     fn forbid<T>(&mut self, key: &str, value: &Option<T>, backend: &str) {
         if value.is_some() {
             self.fail(
@@ -573,6 +553,48 @@ fn find_key_line(text: &str, dotted_key: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// Reads and checks the face-engine file; the problem text names the file, line and key.
+fn load_engine_settings(path: &Path) -> Result<EngineSettings, String> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        format!(
+            "cannot read the face-engine file {}: {error}; allowed: a readable TOML file \
+             (the shipped one is kiosk-config/face-engine.toml)",
+            path.display()
+        )
+    })?;
+    let deserializer = toml::Deserializer::parse(&text).map_err(|error| {
+        let line = error.span().map(|span| line_of(&text, span.start));
+        format!(
+            "{}: line {}: not valid TOML: {}",
+            path.display(),
+            line.unwrap_or(0),
+            error.message().trim_end()
+        )
+    })?;
+    let settings: EngineSettings =
+        serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let key = error.path().to_string();
+            let inner = error.inner();
+            let line = inner.span().map(|span| line_of(&text, span.start));
+            format!(
+                "{}: line {}: {key}: {}",
+                path.display(),
+                line.unwrap_or(0),
+                inner.message().trim_end()
+            )
+        })?;
+    let problems = settings.problems();
+    if problems.is_empty() {
+        Ok(settings)
+    } else {
+        Err(problems
+            .iter()
+            .map(|(key, problem)| format!("{}: {key}: {problem}", path.display()))
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
 }
 
 fn resolve(base_dir: &Path, path: PathBuf) -> PathBuf {
@@ -729,23 +751,15 @@ fn validate(
     };
 
     // face
-    let face = &raw.face;
-    check.range_f32(
-        "face.match_threshold_cosine",
-        face.match_threshold_cosine,
-        -1.0,
-        1.0,
-    );
-    check.range_u64(
-        "face.min_inter_eye_px",
-        face.min_inter_eye_px.into(),
-        20,
-        1000,
-    );
-    check.range_f32("face.max_yaw_deg", face.max_yaw_deg, 0.0, 45.0);
-    check.range_f32("face.max_pitch_deg", face.max_pitch_deg, 0.0, 45.0);
-    check.range_f32("face.max_roll_deg", face.max_roll_deg, 0.0, 45.0);
-    check.range_f32("face.min_liveness_score", face.min_liveness_score, 0.0, 1.0);
+    let models_dir = resolve(base_dir, raw.face.models_dir);
+    let engine_file = resolve(base_dir, raw.face.engine_file);
+    let engine = match load_engine_settings(&engine_file) {
+        Ok(engine) => Some(engine.with_models_dir(&models_dir)),
+        Err(problem) => {
+            check.fail("face.engine_file", problem);
+            None
+        }
+    };
 
     // registry
     if let Err(problem) = check_registry_url(&raw.registry.url) {
@@ -800,12 +814,15 @@ fn validate(
     }
     check.range_u64("sync.batch_size", raw.sync.batch_size.into(), 1, 1000);
 
-    if !check.issues.is_empty() {
-        check
-            .issues
-            .sort_by_key(|issue| issue.line.unwrap_or(usize::MAX));
-        return Err(check.issues);
-    }
+    let engine = match engine {
+        Some(engine) if check.issues.is_empty() => engine,
+        _ => {
+            check
+                .issues
+                .sort_by_key(|issue| issue.line.unwrap_or(usize::MAX));
+            return Err(check.issues);
+        }
+    };
 
     Ok(Config {
         source_path: path.to_path_buf(),
@@ -833,13 +850,9 @@ fn validate(
         },
         card_reader,
         face: FaceConfig {
-            models_dir: resolve(base_dir, raw.face.models_dir),
-            match_threshold_cosine: raw.face.match_threshold_cosine,
-            min_inter_eye_px: raw.face.min_inter_eye_px,
-            max_yaw_deg: raw.face.max_yaw_deg,
-            max_pitch_deg: raw.face.max_pitch_deg,
-            max_roll_deg: raw.face.max_roll_deg,
-            min_liveness_score: raw.face.min_liveness_score,
+            models_dir,
+            engine_file,
+            engine,
         },
         registry: RegistryConfig {
             url: raw.registry.url,

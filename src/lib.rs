@@ -8,6 +8,7 @@
 //! - [`crypto`]: ICAO BAC, PACE, secure messaging, passive authentication, a throw-away test PKI
 //!   (later: keys, signing, sealing, receipts).
 //! - [`devices`]: hardware behind small traits (card readers; later the camera), real and simulated.
+//! - [`face`]: on-device face engine: detect, landmarks, align, embed, compare, liveness, quality.
 //! - [`config`]: the typed, validated configuration; the only reader of config files.
 
 pub mod app;
@@ -15,5 +16,6 @@ pub mod config;
 pub mod crypto;
 pub mod devices;
 pub mod domain;
+pub mod face;
 pub mod flows;
 pub mod ui;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use enroll_kiosk::config::Config;
 
 mod cli_card;
+mod cli_face;
 mod cli_pcsc;
 
 /// The identity enrollment terminal.
@@ -35,6 +36,9 @@ enum Command {
     /// Identity-card readers: read a card, list readers, run an emulator
     #[command(subcommand)]
     Card(cli_card::CardCommand),
+    /// The face engine: compare two photos, analyse one, evaluate and calibrate on a pair list
+    #[command(subcommand)]
+    Face(cli_face::FaceCommand),
 }
 
 #[derive(Subcommand)]
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         Command::Run => run_gui(cli.config, process_started),
         Command::Config(ConfigCommand::Check { file }) => config_check(file.or(cli.config)),
         Command::Card(command) => cli_card::run(command, cli.config),
+        Command::Face(command) => cli_face::run(command, cli.config),
     };
     match result {
         Ok(code) => code,

@@ -15,7 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("domain", &[]),
     ("flows", &["domain"]),
     ("ui", &["flows", "domain"]),
-    ("config", &["domain"]),
+    ("config", &["domain", "face"]),
     ("devices", &["domain", "crypto"]),
     ("face", &["domain"]),
     ("crypto", &["domain"]),

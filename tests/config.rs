@@ -65,6 +65,68 @@ fn the_demo_configuration_is_valid_and_uses_simulated_devices_with_paths_beside_
         config.face.models_dir,
         Path::new("kiosk-config/../assets/models")
     );
+    assert_eq!(
+        config.face.engine.feature.model.path,
+        Path::new("kiosk-config/../assets/models/fr_feature.onnx"),
+        "model paths in the engine file are relative to face.models_dir"
+    );
+    assert!((-1.0..=1.0).contains(&config.face.engine.decision.threshold_cosine));
+}
+
+/// Copies kiosk.toml and face-engine.toml into a temporary directory, edits the engine file and
+/// returns the error text of loading the copy.
+fn engine_file_error(edit: impl Fn(&str) -> String) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = include_str!("../kiosk-config/face-engine.toml");
+    std::fs::write(dir.path().join("face-engine.toml"), edit(engine)).unwrap();
+    let kiosk = dir.path().join("kiosk.toml");
+    std::fs::write(&kiosk, KIOSK_TOML).unwrap();
+    let message = match Config::load(&kiosk) {
+        Ok(_) => panic!("expected the engine file to be refused"),
+        Err(error) => error.to_string(),
+    };
+    (message, dir)
+}
+
+#[test]
+fn a_bad_face_engine_file_is_named_with_its_line_and_key() {
+    let (message, dir) = engine_file_error(|text| {
+        text.replacen("threshold_cosine = ", "threshold_cosine = \"high\" # ", 1)
+    });
+    let engine = dir.path().join("face-engine.toml");
+    assert!(message.contains("face.engine_file"), "{message}");
+    assert!(
+        message.contains(&format!("{}: line ", engine.display())),
+        "{message}"
+    );
+    assert!(
+        message.contains("decision.threshold_cosine: invalid type"),
+        "{message}"
+    );
+
+    let (message, _) = engine_file_error(|text| {
+        text.replacen("threshold_cosine = ", "threshold_cosine = 1.5 # ", 1)
+    });
+    assert!(
+        message.contains("decision.threshold_cosine: 1.5 is out of range; allowed: -1 to 1"),
+        "{message}"
+    );
+
+    let (message, _) = engine_file_error(|_| String::new());
+    assert!(message.contains("missing field"), "{message}");
+}
+
+#[test]
+fn a_missing_face_engine_file_names_the_path_and_the_shipped_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let kiosk = dir.path().join("kiosk.toml");
+    std::fs::write(&kiosk, KIOSK_TOML).unwrap();
+    let message = Config::load(&kiosk).err().unwrap().to_string();
+    assert!(
+        message.contains("cannot read the face-engine file")
+            && message.contains("kiosk-config/face-engine.toml"),
+        "{message}"
+    );
 }
 
 /// Every key the parser accepts appears, as `key = value`, in kiosk.toml or demo.toml. The list of

@@ -1,0 +1,133 @@
+//! Face-engine stage timings for `scripts/bench.sh face` (single thread, release build): tract
+//! inference of each model on a fixed input, the detectors on a 640x480 frame and a 250x250
+//! photo, and the whole live-guidance analysis of one 640x480 frame. It also writes every model
+//! input it timed to OUT_DIR (raw little-endian f32 plus manifest.json) so that
+//! `scripts/bench_face_ort.py` runs onnxruntime on the very same tensors. Prints JSON.
+//!
+//! usage: cargo run --release --example bench_face -- CONFIG.toml FACE.jpg OUT_DIR [ITERATIONS]
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use enroll_kiosk::config::Config;
+use enroll_kiosk::face::detect::{SeetaDetector, UltraFaceDetector};
+use enroll_kiosk::face::imaging::resize_area;
+use enroll_kiosk::face::onnx::{OnnxModel, patch_to_nchw};
+use enroll_kiosk::face::settings::{ModelFile, TensorInput};
+use enroll_kiosk::face::{FaceAnalyzer, FaceEngine, decode_image};
+use image::{Rgb, RgbImage};
+
+/// Median wall time of `f` in milliseconds over `n` runs, after two warm-up runs.
+fn median_ms(n: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    f();
+    let mut times: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(config), Some(face), Some(out)) = (args.get(1), args.get(2), args.get(3)) else {
+        return Err("usage: bench_face CONFIG.toml FACE.jpg OUT_DIR [ITERATIONS]".into());
+    };
+    let n: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(30);
+    let out = PathBuf::from(out);
+    std::fs::create_dir_all(&out)?;
+    let settings = Config::load(std::path::Path::new(config))?.face.engine;
+    let engine = FaceEngine::load(&settings)?;
+
+    let photo = decode_image(&std::fs::read(face)?, 8192)?;
+    // A 640x480 camera-like frame: grey background, the photo enlarged 1.4x in the middle.
+    let big = image::imageops::resize(&photo, 350, 350, image::imageops::FilterType::Triangle);
+    let mut frame = RgbImage::from_pixel(640, 480, Rgb([120, 120, 120]));
+    image::imageops::overlay(&mut frame, &big, 145, 65);
+
+    // Model inputs: the frame or photo resampled to each model's input size.
+    let models: [(&str, &ModelFile, &TensorInput, &RgbImage); 4] = [
+        (
+            "ultraface",
+            &settings.ultraface.model,
+            &settings.ultraface.input,
+            &frame,
+        ),
+        (
+            "landmark",
+            &settings.landmark.model,
+            &settings.landmark.input,
+            &photo,
+        ),
+        (
+            "feature",
+            &settings.feature.model,
+            &settings.feature.input,
+            &photo,
+        ),
+        (
+            "liveness",
+            &settings.liveness.model,
+            &settings.liveness.input,
+            &photo,
+        ),
+    ];
+    let mut manifest = Vec::new();
+    let mut tract = serde_json::Map::new();
+    for (role, file, input, source) in models {
+        let patch = resize_area(source, input.width_px, input.height_px);
+        let data = patch_to_nchw(&patch, input);
+        let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(out.join(format!("{role}.f32")), bytes)?;
+        manifest.push(serde_json::json!({
+            "role": role,
+            "model": file.path.display().to_string(),
+            "shape": [1, input.channels(), input.height_px, input.width_px],
+        }));
+        let model = OnnxModel::load(role, file, input)?;
+        let ms = median_ms(n, || {
+            let _ = model.run_raw(data.clone());
+        });
+        tract.insert(role.to_owned(), ms.into());
+    }
+    std::fs::write(
+        out.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest)?,
+    )?;
+
+    let seeta = SeetaDetector::load(&settings.seeta)?;
+    let ultra = UltraFaceDetector::load(&settings.ultraface)?;
+    let photo_250 = resize_area(&photo, 250, 250);
+    let detectors = serde_json::json!({
+        "rustface_live_640x480": median_ms(n, || { let _ = seeta.detect_live(&frame); }),
+        "rustface_still_640x480": median_ms(n, || { let _ = seeta.detect(&frame, seeta.still_run()); }),
+        "rustface_still_250x250": median_ms(n, || { let _ = seeta.detect(&photo_250, seeta.still_run()); }),
+        "ultraface_640x480": median_ms(n, || { let _ = ultra.detect(&frame); }),
+        "ultraface_250x250": median_ms(n, || { let _ = ultra.detect(&photo_250); }),
+    });
+    let found = engine.analyze_frame(&frame)?.face.is_some();
+    let analyze_frame = median_ms(n, || {
+        let _ = engine.analyze_frame(&frame);
+    });
+    let analyze_still = median_ms(n, || {
+        let _ = engine.analyze_still(&photo_250);
+    });
+    use std::io::Write as _;
+    writeln!(
+        std::io::stdout(),
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "iterations": n,
+            "tract_inference_ms": tract,
+            "detectors_ms": detectors,
+            "analyze_frame_640x480_ms": analyze_frame,
+            "analyze_frame_found_face": found,
+            "analyze_still_250x250_ms": analyze_still,
+        }))?
+    )?;
+    Ok(())
+}
