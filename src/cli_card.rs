@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
+use enroll_kiosk::devices::card::mrz_scanner::MrzScannerEmulator;
 use enroll_kiosk::devices::card::sam_emulator::{
     EmulatedCard, EmulatorTiming, SamEmulator, SamFault, SampleCard,
 };
@@ -37,8 +38,18 @@ pub enum CardCommand {
         #[arg(long, value_name = "DOC,YYMMDD,YYMMDD", conflicts_with = "can")]
         mrz: Option<String>,
         /// ICAO chips: the card access number (PACE)
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", conflicts_with = "mrz_scanner")]
         can: Option<String>,
+        /// ICAO chips: take the access key from an MRZ line scanner on this serial port (waits
+        /// for the data page to be scanned)
+        #[arg(long, value_name = "PATH", conflicts_with = "mrz")]
+        mrz_scanner: Option<PathBuf>,
+        /// Line speed of the MRZ scanner, bits per second
+        #[arg(long, default_value_t = 9600, value_name = "BAUD")]
+        scanner_baud: u32,
+        /// How long to wait for a scan
+        #[arg(long, default_value_t = 60, value_name = "S")]
+        scan_timeout_s: u64,
         /// ICAO chips: directory of trusted CSCA certificates for passive authentication
         /// [default: the configuration's card_reader.csca_dir when its backend is pcsc]
         #[arg(long, value_name = "DIR")]
@@ -92,6 +103,20 @@ pub enum EmulateCommand {
     /// A virtual ICAO passport (specimen ERIKSSON ANNA MARIA, L898902C, 740812, 341231) in a
     /// vsmartcard vpcd slot of the local pcscd; runs until Ctrl-C or until pcscd closes the slot
     Passport(crate::cli_pcsc::PassportArgs),
+    /// An MRZ line scanner on a pseudo-terminal: after --delay-ms it sends one scan of the
+    /// specimen passport (or of --line …), then waits until Ctrl-C or SIGTERM
+    MrzScanner {
+        /// Where to link the emulated serial port (a symlink to the pty)
+        #[arg(long, value_name = "PATH")]
+        link: PathBuf,
+        /// One MRZ line; give it two or three times [default: the ICAO TD3 specimen
+        /// L898902C3, 740812, 120415]
+        #[arg(long = "line", value_name = "TEXT")]
+        lines: Vec<String>,
+        /// Wait this long before the scan
+        #[arg(long, default_value_t = 500, value_name = "MS")]
+        delay_ms: u64,
+    },
 }
 
 /// Runs a `kiosk card …` command.
@@ -108,18 +133,47 @@ pub fn run(command: CardCommand, config_path: Option<PathBuf>) -> anyhow::Result
         CardCommand::Emulate(EmulateCommand::Passport(args)) => {
             crate::cli_pcsc::emulate_passport_command(args)
         }
+        CardCommand::Emulate(EmulateCommand::MrzScanner {
+            link,
+            lines,
+            delay_ms,
+        }) => emulate_mrz_scanner(link, lines, delay_ms),
         CardCommand::Read {
             reader,
             mrz,
             can,
+            mrz_scanner,
+            scanner_baud,
+            scan_timeout_s,
             csca_dir,
             json,
             ..
         } if reader == "pcsc" || reader.starts_with("pcsc:") => {
-            crate::cli_pcsc::read_command(&reader, mrz, can, csca_dir, json, config_path)
+            let key = match (mrz, can, mrz_scanner) {
+                (Some(mrz), _, _) => crate::cli_pcsc::KeySource::Typed(mrz),
+                (None, Some(can), _) => crate::cli_pcsc::KeySource::Can(can),
+                (None, None, Some(port)) => crate::cli_pcsc::KeySource::Scanner {
+                    port,
+                    baud: scanner_baud,
+                    timeout: Duration::from_secs(scan_timeout_s),
+                },
+                (None, None, None) => bail!(
+                    "an ICAO chip needs an access key: --mrz DOC,YYMMDD,YYMMDD, --can N or \
+                     --mrz-scanner PATH"
+                ),
+            };
+            crate::cli_pcsc::read_command(&reader, key, csca_dir, json, config_path)
         }
-        CardCommand::Read { mrz: Some(_), .. } | CardCommand::Read { can: Some(_), .. } => {
-            bail!("--mrz and --can unlock ICAO chips; a SAM reader needs neither (drop them)")
+        CardCommand::Read { mrz: Some(_), .. }
+        | CardCommand::Read { can: Some(_), .. }
+        | CardCommand::Read {
+            mrz_scanner: Some(_),
+            ..
+        } => {
+            bail!(
+                "--mrz, --can and --mrz-scanner unlock ICAO chips; a SAM reader needs none of \
+                 them (drop them)"
+            )
         }
         CardCommand::Read {
             reader,
@@ -158,6 +212,53 @@ fn load_card(spec: Option<&str>) -> anyhow::Result<EmulatedCard> {
     let text = std::fs::read_to_string(spec)
         .with_context(|| format!("cannot read the card file {spec}"))?;
     EmulatedCard::from_toml(&text).with_context(|| format!("{spec} is not a valid card file"))
+}
+
+/// The ICAO 9303-4 Appendix A specimen passport, as its MRZ scanner would send it.
+const SPECIMEN_TD3: [&str; 2] = [
+    "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+    "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
+];
+
+fn emulate_mrz_scanner(
+    link: PathBuf,
+    lines: Vec<String>,
+    delay_ms: u64,
+) -> anyhow::Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("cannot install the Ctrl-C / SIGTERM handler")?;
+    }
+    let scanner = MrzScannerEmulator::start(&link).with_context(|| {
+        format!(
+            "cannot start the MRZ scanner emulator at {}",
+            link.display()
+        )
+    })?;
+    let mut stdout = std::io::stdout();
+    writeln!(
+        stdout,
+        "mrz scanner emulator at {} (Ctrl-C to stop)",
+        link.display()
+    )?;
+    stdout.flush()?;
+    let started = std::time::Instant::now();
+    let mut sent = false;
+    while !stop.load(Ordering::SeqCst) {
+        if !sent && started.elapsed() >= Duration::from_millis(delay_ms) {
+            let scan: Vec<&str> = if lines.is_empty() {
+                SPECIMEN_TD3.to_vec()
+            } else {
+                lines.iter().map(String::as_str).collect()
+            };
+            scanner.scan(&scan).context("cannot send the scan")?;
+            sent = true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    scanner.unplug();
+    Ok(ExitCode::SUCCESS)
 }
 
 fn emulate_sam(

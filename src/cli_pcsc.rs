@@ -17,6 +17,7 @@ use enroll_kiosk::config::{CardReaderConfig, Config};
 use enroll_kiosk::crypto::pace::PaceCurve;
 use enroll_kiosk::crypto::sod_issuer::TestPki;
 use enroll_kiosk::devices::card::CardReader;
+use enroll_kiosk::devices::card::mrz_scanner::MrzScanner;
 use enroll_kiosk::devices::card::pcsc_icao::{self, PcscIcaoReader};
 use enroll_kiosk::devices::card::vpcd_passport::{
     PassportFault, PassportFiles, SPECIMEN_MRZ, VPCD_PORT_SLOT_0, VPCD_PORT_SLOT_1, VirtualPassport,
@@ -53,16 +54,52 @@ pub struct PassportArgs {
 }
 
 /// `kiosk card read --reader pcsc[:NAME]`; `config_path` is the global `--config`, if given.
+/// Where the chip's access key comes from.
+pub enum KeySource {
+    /// Typed as DOC,YYMMDD,YYMMDD.
+    Typed(String),
+    /// A card access number (PACE).
+    Can(String),
+    /// An MRZ line scanner on a serial port.
+    Scanner {
+        port: PathBuf,
+        baud: u32,
+        timeout: Duration,
+    },
+}
+
 pub fn read_command(
     reader: &str,
-    mrz: Option<String>,
-    can: Option<String>,
+    key: KeySource,
     csca_dir: Option<PathBuf>,
     json: bool,
     config_path: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let csca_dir = csca_dir.or_else(|| configured_csca_dir(config_path));
-    read(reader, mrz, can, csca_dir, json)
+    read(reader, key, csca_dir, json)
+}
+
+fn access_key(source: KeySource) -> anyhow::Result<AccessKey> {
+    Ok(match source {
+        KeySource::Typed(mrz) => AccessKey::Mrz(
+            MrzAccessKey::parse_typed(&mrz).context("--mrz must be DOC,YYMMDD,YYMMDD")?,
+        ),
+        KeySource::Can(can) => AccessKey::Can(can),
+        KeySource::Scanner {
+            port,
+            baud,
+            timeout,
+        } => {
+            let mut scanner = MrzScanner::open(port, baud)?;
+            let mut stderr = std::io::stderr();
+            writeln!(
+                stderr,
+                "scan the document's data page on {}",
+                scanner.path().display()
+            )?;
+            AccessKey::Mrz(scanner.next_mrz(timeout)?.access_key())
+        }
+    })
 }
 
 /// `kiosk card emulate passport`.
@@ -128,8 +165,7 @@ pub fn list_pcsc_readers(out: &mut impl Write) -> std::io::Result<()> {
 
 fn read(
     reader_spec: &str,
-    mrz: Option<String>,
-    can: Option<String>,
+    key: KeySource,
     csca_dir: Option<PathBuf>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -140,13 +176,7 @@ fn read(
             "unknown reader {reader_spec:?}; use pcsc or pcsc:NAME (see `kiosk card readers`)"
         ),
     };
-    let key = match (mrz, can) {
-        (Some(mrz), _) => AccessKey::Mrz(
-            MrzAccessKey::parse_typed(&mrz).context("--mrz must be DOC,YYMMDD,YYMMDD")?,
-        ),
-        (None, Some(can)) => AccessKey::Can(can),
-        (None, None) => bail!("an ICAO chip needs --mrz DOC,YYMMDD,YYMMDD (or --can N)"),
-    };
+    let key = access_key(key)?;
     let csca = match &csca_dir {
         Some(dir) => pcsc_icao::load_csca_dir(dir)?,
         None => Vec::new(),

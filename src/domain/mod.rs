@@ -8,5 +8,6 @@ pub mod icao_lds;
 pub mod id_text;
 pub mod language;
 pub mod mrz;
+pub mod mrz_scan;
 pub mod sam_frame;
 pub mod tier;

@@ -5,6 +5,7 @@
 //! card never stalls the UI. Every method returns a [`CardError`] whose [`CardErrorKind`] lets the
 //! flows and the technician screen react without knowing the backend.
 
+pub mod mrz_scanner;
 pub mod sam_emulator;
 pub mod sam_serial;
 pub mod wlt;

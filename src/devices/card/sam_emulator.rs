@@ -491,12 +491,12 @@ impl Shared {
 
 /// The two ends of one emulated device: the master the emulator speaks on, and a slave handle it
 /// keeps open so the master does not see hang-ups while no client is connected.
-struct Pty {
-    master: TTYPort,
+pub(crate) struct Pty {
+    pub(crate) master: TTYPort,
     _slave: TTYPort,
 }
 
-fn create_pty(link: &Path) -> io::Result<Pty> {
+pub(crate) fn create_pty(link: &Path) -> io::Result<Pty> {
     let (mut master, slave) = TTYPort::pair().map_err(io::Error::from)?;
     master
         .set_timeout(Duration::from_millis(20))
@@ -529,7 +529,7 @@ fn replace_link(link: &Path, target: &Path) -> io::Result<()> {
     std::os::unix::fs::symlink(target, link)
 }
 
-fn remove_link(link: &Path) {
+pub(crate) fn remove_link(link: &Path) {
     if std::fs::symlink_metadata(link).is_ok_and(|meta| meta.file_type().is_symlink()) {
         let _ = std::fs::remove_file(link);
     }
