@@ -18,6 +18,7 @@ use enroll_kiosk::devices::card::sam_emulator::{
     EmulatedCard, EmulatorTiming, SamEmulator, SamFault, SampleCard,
 };
 use enroll_kiosk::devices::card::sam_serial::{DEFAULT_BAUD, SamReaderOptions, SamSerialReader};
+use enroll_kiosk::devices::card::vpcd_passport::SPECIMEN_MRZ;
 use enroll_kiosk::devices::card::wlt::WltDecoder;
 use enroll_kiosk::domain::document::{DocumentKind, Identity, Photo, UndecodedFormat, Validity};
 
@@ -109,8 +110,8 @@ pub enum EmulateCommand {
         /// Where to link the emulated serial port (a symlink to the pty)
         #[arg(long, value_name = "PATH")]
         link: PathBuf,
-        /// One MRZ line; give it two or three times [default: the ICAO TD3 specimen
-        /// L898902C3, 740812, 120415]
+        /// One MRZ line; give it two or three times [default: the virtual passport's MRZ,
+        /// L898902C, 740812, 341231]
         #[arg(long = "line", value_name = "TEXT")]
         lines: Vec<String>,
         /// Wait this long before the scan
@@ -214,12 +215,6 @@ fn load_card(spec: Option<&str>) -> anyhow::Result<EmulatedCard> {
     EmulatedCard::from_toml(&text).with_context(|| format!("{spec} is not a valid card file"))
 }
 
-/// The ICAO 9303-4 Appendix A specimen passport, as its MRZ scanner would send it.
-const SPECIMEN_TD3: [&str; 2] = [
-    "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
-    "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
-];
-
 fn emulate_mrz_scanner(
     link: PathBuf,
     lines: Vec<String>,
@@ -248,7 +243,9 @@ fn emulate_mrz_scanner(
     while !stop.load(Ordering::SeqCst) {
         if !sent && started.elapsed() >= Duration::from_millis(delay_ms) {
             let scan: Vec<&str> = if lines.is_empty() {
-                SPECIMEN_TD3.to_vec()
+                // The virtual passport's MRZ (`kiosk card emulate passport`), as 2 x 44.
+                let (first, second) = SPECIMEN_MRZ.split_at(SPECIMEN_MRZ.len() / 2);
+                vec![first, second]
             } else {
                 lines.iter().map(String::as_str).collect()
             };

@@ -404,6 +404,11 @@ fn pcsc_cli_reads_the_emulated_passport_as_json_and_lists_the_readers() {
     let config = config.replace("\nbaud = 115200\n", "\n");
     assert_ne!(config, production);
     std::fs::write(dir.path().join("kiosk.toml"), config).unwrap();
+    std::fs::copy(
+        "kiosk-config/face-engine.toml",
+        dir.path().join("face-engine.toml"),
+    )
+    .unwrap();
     let configured = kiosk()
         .arg("--config")
         .arg(dir.path().join("kiosk.toml"))
@@ -449,4 +454,59 @@ fn pcsc_cli_without_pcscd_says_to_start_it() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("start pcscd"), "{stderr}");
+}
+
+/// The officer scans the data page on a serial MRZ scanner; the scanned zone unlocks the chip.
+#[test]
+fn pcsc_cli_reads_with_the_access_key_from_an_mrz_scanner() {
+    let _pcscd = pcscd();
+    let pki = TestPki::utopia(NOW_S).unwrap();
+    let mut reader = reader(&pki);
+    let card = insert(&mut reader, jpeg_passport(&pki, PassportFault::None));
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ttyMRZ");
+    let mut scanner = kiosk()
+        .args([
+            "card",
+            "emulate",
+            "mrz-scanner",
+            "--delay-ms",
+            "700",
+            "--link",
+        ])
+        .arg(&link)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !link.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = kiosk()
+        .args([
+            "card",
+            "read",
+            "--reader",
+            "pcsc:Virtual PCD 00 00",
+            "--json",
+        ])
+        .args(["--scan-timeout-s", "20", "--mrz-scanner"])
+        .arg(&link)
+        .output()
+        .unwrap();
+    scanner.kill().unwrap();
+    scanner.wait().unwrap();
+    drop(card);
+    assert!(
+        output.status.code() == Some(2) || output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(read["identity"]["document_number"], "L898902C");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("scan the document's data page"),
+        "the officer is told to scan"
+    );
 }
