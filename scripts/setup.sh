@@ -20,12 +20,13 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- System packages -------------------------------------------------------------------------
 # build: libclang1-14 (bindgen), pkg-config + libpcsclite-dev (PC/SC), npm (model fetch)
+# demo keys: openssl
 # GUI + its tests: Xvfb, a window manager, Mesa GL, X libraries, xdotool, imagemagick
 # fonts: fonts-wqy-microhei (Chinese, Japanese, Korean)
 # card readers (tests): pcscd, vsmartcard-vpcd, pcsc-tools, socat
 # benchmarks: python3-venv (onnxruntime, the face-engine reference, comes from pip on demand)
 packages=(
-    ca-certificates curl build-essential pkg-config libclang1-14
+    ca-certificates curl build-essential pkg-config libclang1-14 openssl
     xvfb xauth matchbox-window-manager xdotool imagemagick
     libgl1-mesa-dri libglx-mesa0 libegl-mesa0 libegl1 libxkbcommon-x11-0
     libxcursor1 libxi6 libxrandr2 libfontconfig1
@@ -94,6 +95,27 @@ if ! has_model "$seeta"; then
     verify "$(dirname "$manifest")/model/$seeta" "$seeta"
     cp "$(dirname "$manifest")/model/$seeta" "$models/$seeta"
 fi
+
+# --- Demo keys -------------------------------------------------------------------------------
+# kiosk-config/demo.toml signs with a demo terminal key and seals to a demo registry key. They are
+# made here with OpenSSL (PKCS#8 / SubjectPublicKeyInfo PEM, the formats `kiosk keygen` and
+# `registry keygen` write), git-ignored, and never overwritten. Production keys come from those
+# commands on the terminal and on the registry.
+demo_keys=kiosk-config/demo-keys
+mkdir -p "$demo_keys"
+make_pair() { # NAME ALGORITHM
+    local key="$demo_keys/$1.key" pub="$demo_keys/$1.pub"
+    if [ ! -e "$key" ]; then
+        (umask 077 && openssl genpkey -algorithm "$2" -out "$key")
+        rm -f "$pub"
+    fi
+    [ -e "$pub" ] || openssl pkey -in "$key" -pubout -out "$pub"
+}
+make_pair terminal-signing ED25519
+make_pair registry-sealing X25519
+make_pair registry-receipt ED25519
+chmod 600 "$demo_keys"/*.key
+say "demo keys: $demo_keys (terminal-signing, registry-sealing, registry-receipt)"
 
 # --- Build -----------------------------------------------------------------------------------
 if [ "$build" -eq 1 ]; then

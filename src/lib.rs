@@ -9,6 +9,8 @@
 //!   (later: keys, signing, sealing, receipts).
 //! - [`devices`]: hardware behind small traits (card readers; later the camera), real and simulated.
 //! - [`face`]: on-device face engine: detect, landmarks, align, embed, compare, liveness, quality.
+//! - [`keys`]: key files on disk (mode 0600, never overwritten) and the OS random source.
+//! - [`store`]: the SQLite outbox of signed records and the hash-chained audit log.
 //! - [`config`]: the typed, validated configuration; the only reader of config files.
 
 pub mod app;
@@ -18,4 +20,6 @@ pub mod devices;
 pub mod domain;
 pub mod face;
 pub mod flows;
+pub mod keys;
+pub mod store;
 pub mod ui;

@@ -13,6 +13,7 @@ use enroll_kiosk::config::Config;
 mod cli_card;
 mod cli_face;
 mod cli_pcsc;
+mod cli_records;
 
 /// The identity enrollment terminal.
 #[derive(Parser)]
@@ -39,6 +40,20 @@ enum Command {
     /// The face engine: compare two photos, analyse one, evaluate and calibrate on a pair list
     #[command(subcommand)]
     Face(cli_face::FaceCommand),
+    /// Create this terminal's Ed25519 signing key (mode 0600; never overwrites)
+    Keygen {
+        /// Directory to write terminal-signing.key and terminal-signing.pub into
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Write one signed, sealed enrollment record to the outbox without the GUI
+    Enroll(cli_records::EnrollArgs),
+    /// The outbox of records waiting for the registry
+    #[command(subcommand)]
+    Queue(cli_records::QueueCommand),
+    /// The hash-chained audit log
+    #[command(subcommand)]
+    Audit(cli_records::AuditCommand),
 }
 
 #[derive(Subcommand)]
@@ -59,6 +74,10 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check { file }) => config_check(file.or(cli.config)),
         Command::Card(command) => cli_card::run(command, cli.config),
         Command::Face(command) => cli_face::run(command, cli.config),
+        Command::Keygen { out } => cli_records::keygen(&out),
+        Command::Enroll(args) => cli_records::enroll(args, cli.config.as_deref()),
+        Command::Queue(command) => cli_records::queue(command, cli.config.as_deref()),
+        Command::Audit(command) => cli_records::audit(command, cli.config.as_deref()),
     };
     match result {
         Ok(code) => code,

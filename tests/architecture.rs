@@ -20,19 +20,21 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("face", &["domain"]),
     ("crypto", &["domain"]),
     ("store", &["domain", "crypto"]),
+    ("keys", &["domain", "crypto"]),
     ("registry", &["domain", "crypto"]),
     ("sync", &["domain", "crypto", "store", "registry"]),
     (
         "diag",
         &[
-            "domain", "config", "devices", "face", "crypto", "store", "sync", "registry",
+            "domain", "config", "devices", "face", "crypto", "keys", "store", "sync",
+            "registry",
         ],
     ),
     (
         "app",
         &[
-            "ui", "flows", "domain", "config", "devices", "face", "crypto", "store", "sync",
-            "registry", "diag",
+            "ui", "flows", "domain", "config", "devices", "face", "crypto", "keys", "store",
+            "sync", "registry", "diag",
         ],
     ),
 ];
@@ -236,6 +238,31 @@ fn dependency_arrows_follow_the_layering() {
         violations.is_empty(),
         "wrong dependency arrows:\n{}",
         violations.join("\n")
+    );
+}
+
+/// Files outside `store` that name the SQLite crate.
+fn sqlite_outside_store(path: &Path, text: &str) -> Option<String> {
+    let in_store = module_of(path).as_deref() == Some("store");
+    let names_it = code_lines(text).any(|(_, line)| line.contains("rusqlite"));
+    (names_it && !in_store).then(|| {
+        format!(
+            "{}: only `store` may name rusqlite (the outbox is the one database owner)",
+            path.display()
+        )
+    })
+}
+
+#[test]
+fn only_the_store_names_the_database_crate() {
+    let violations: Vec<String> = sources()
+        .iter()
+        .filter_map(|source| sqlite_outside_store(&source.path, &source.text))
+        .collect();
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+    assert!(
+        sqlite_outside_store(Path::new("app/mod.rs"), "use rusqlite::Connection;\n").is_some(),
+        "the check must catch a use outside store"
     );
 }
 

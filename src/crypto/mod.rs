@@ -1,9 +1,10 @@
 //! Cryptography of the terminal: ICAO Basic Access Control and secure messaging, passive
-//! authentication, and a throw-away test PKI; terminal keys, record signing, sealing and receipts
-//! later. It holds no device or file I/O.
+//! authentication, a throw-away test PKI, and the keys, signatures and HPKE seals of enrollment
+//! records. It holds no device or file I/O and takes randomness as seeds.
 
 pub mod bac;
 pub mod der;
 pub mod pace;
 pub mod passive_auth;
+pub mod records;
 pub mod sod_issuer;

@@ -9,5 +9,6 @@ pub mod id_text;
 pub mod language;
 pub mod mrz;
 pub mod mrz_scan;
+pub mod record;
 pub mod sam_frame;
 pub mod tier;

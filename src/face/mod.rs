@@ -11,6 +11,7 @@ pub mod detect;
 pub mod embed;
 pub mod error;
 pub mod eval;
+pub mod evidence;
 pub mod imaging;
 pub mod landmarks;
 pub mod liveness;

@@ -1,0 +1,367 @@
+//! The record commands: `kiosk keygen`, `kiosk enroll`, `kiosk queue status|list|verify` and
+//! `kiosk audit verify`. They read files, the clock and the OS random source, call the library
+//! and print ids and states, never personal data.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+
+use enroll_kiosk::config::Config;
+use enroll_kiosk::crypto::records::{TerminalSigningKey, seal};
+use enroll_kiosk::devices::card::photo::decode_photo;
+use enroll_kiosk::domain::card_read::CardRead;
+use enroll_kiosk::domain::document::Photo;
+use enroll_kiosk::domain::record::{
+    CardEvidenceSummary, DocumentData, RecordDraft, RecordId, SEALED_FORMAT, SealedContent,
+};
+use enroll_kiosk::face::evidence::face_evidence;
+use enroll_kiosk::face::{FaceAnalyzer, FaceEngine, FaceMatcher, PortraitMaker, decode_image};
+use enroll_kiosk::keys;
+use enroll_kiosk::store::{GuardLimits, Outbox};
+
+/// `kiosk queue …`
+#[derive(Subcommand)]
+pub enum QueueCommand {
+    /// Counts by delivery state, the oldest unsent record, payload bytes held
+    Status {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every record's id, state, attempts and next attempt (no personal data)
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-check every signature, hash and chain link; exits 1 on any break
+    Verify,
+}
+
+/// `kiosk audit …`
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Re-check the audit log's hash chain; exits 1 on any break
+    Verify,
+}
+
+/// Arguments of `kiosk enroll`.
+#[derive(clap::Args)]
+pub struct EnrollArgs {
+    /// The card read: exactly the JSON `kiosk card read --json` prints
+    #[arg(long, value_name = "JSON")]
+    document: PathBuf,
+    /// The live capture of the applicant (JPEG, PNG or BMP); the stored portrait is cropped from it
+    #[arg(long, value_name = "IMG")]
+    portrait: PathBuf,
+    /// The card's photo as an image file [default: the photo inside --document]
+    #[arg(long, value_name = "IMG")]
+    card_photo: Option<PathBuf>,
+    /// The officer running the enrollment (officer terminals)
+    #[arg(long, value_name = "ID")]
+    officer: Option<String>,
+    /// A supervisor who approves; needed to record a face that does not match the card
+    #[arg(long, value_name = "ID")]
+    supervisor: Option<String>,
+    /// Write N records of the same enrollment, each printed after its commit (load and crash tests)
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    count: u64,
+}
+
+/// Unix milliseconds now: the binary is the edge where the clock is read.
+#[allow(clippy::disallowed_methods)] // the binary's edge reads the clock and passes it in
+fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn load_config(config_path: Option<&Path>) -> anyhow::Result<Config> {
+    let path = Config::resolve_path(config_path);
+    Config::load(&path).context("cannot load the configuration")
+}
+
+fn open_outbox(config: &Config) -> anyhow::Result<Outbox> {
+    let path = &config.store.database_path;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the outbox directory {}", parent.display()))?;
+    }
+    Ok(Outbox::open(path)?)
+}
+
+/// `kiosk keygen --out DIR`
+pub fn keygen(out: &Path) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let (private_path, public_path) = keys::pair_paths(out, "terminal-signing");
+    keys::ensure_absent(&[&private_path, &public_path])?;
+    let key = TerminalSigningKey::from_seed(keys::random_seed()?);
+    keys::write_new(&private_path, &key.to_pem(), true)?;
+    keys::write_new(&public_path, &key.public().to_pem(), false)?;
+    let mut stdout = std::io::stdout();
+    writeln!(
+        stdout,
+        "terminal signing key written to {} (mode 0600)",
+        private_path.display()
+    )?;
+    writeln!(stdout, "public key ({}):", public_path.display())?;
+    write!(stdout, "{}", key.public().to_pem())?;
+    writeln!(
+        stdout,
+        "fingerprint (SHA-256): {}",
+        key.public().fingerprint()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_image(path: &Path) -> anyhow::Result<image::RgbImage> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
+    decode_image(&bytes, 8192).with_context(|| format!("image {}", path.display()))
+}
+
+fn card_image(card_photo: Option<&Path>, photo: &Photo) -> anyhow::Result<Option<image::RgbImage>> {
+    if let Some(path) = card_photo {
+        return read_image(path).map(Some);
+    }
+    Ok(match photo {
+        Photo::Jpeg(bytes) | Photo::Bmp(bytes) => {
+            Some(decode_image(bytes, 8192).context("the card photo inside --document")?)
+        }
+        Photo::Jpeg2000(_) => {
+            let decoded = decode_photo(photo).context("the card photo inside --document")?;
+            Some(
+                image::RgbImage::from_raw(decoded.width_px, decoded.height_px, decoded.rgb)
+                    .context("the decoded card photo has an inconsistent size")?,
+            )
+        }
+        Photo::Undecoded { .. } | Photo::Absent => None,
+    })
+}
+
+/// `kiosk enroll …`
+pub fn enroll(args: EnrollArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    if args.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let text = std::fs::read_to_string(&args.document)
+        .with_context(|| format!("cannot read --document {}", args.document.display()))?;
+    let card: CardRead = serde_json::from_str(&text).map_err(|error| {
+        anyhow::anyhow!(
+            "--document {} is not the JSON of `kiosk card read --json` (line {} column {}: {:?})",
+            args.document.display(),
+            error.line(),
+            error.column(),
+            error.classify()
+        )
+    })?;
+    let terminal_key = keys::read_signing_key(&config.terminal.signing_key_file)?;
+    let registry_key = keys::read_sealing_public(&config.registry.sealing_public_key_file)?;
+
+    let engine = FaceEngine::load(&config.face.engine)
+        .context("cannot load the face models (run scripts/setup.sh to fetch them)")?;
+    let live = read_image(&args.portrait)?;
+    let analysis = engine
+        .analyze_still(&live)
+        .with_context(|| format!("portrait {}", args.portrait.display()))?;
+    if analysis.face.is_none() {
+        bail!(
+            "no usable face in the portrait {}; capture the applicant again",
+            args.portrait.display()
+        );
+    }
+    let portrait = engine.portrait(&live, &analysis)?;
+    let decision = match card_image(args.card_photo.as_deref(), &card.identity.photo)? {
+        Some(card_image) => {
+            let live_embedding = engine.embed_analyzed(&live, &analysis)?;
+            let card_embedding = engine
+                .embed_still(&card_image)
+                .context("no usable face in the card photo")?;
+            Some(engine.compare(&live_embedding, &card_embedding)?)
+        }
+        None => None,
+    };
+    if let Some(decision) = &decision
+        && !decision.is_match
+        && args.supervisor.is_none()
+    {
+        bail!(
+            "the live face does not match the card photo (score {:.3} below the threshold {:.3}); \
+             recording it needs a supervisor's approval (--supervisor ID)",
+            decision.score_cosine,
+            decision.threshold_cosine
+        );
+    }
+    let override_by = decision
+        .as_ref()
+        .filter(|d| !d.is_match)
+        .and(args.supervisor.clone());
+    let face = face_evidence(
+        &analysis,
+        decision.as_ref(),
+        engine.threshold_cosine(),
+        engine.models_sha256(),
+        override_by,
+    );
+    let evidence = CardEvidenceSummary {
+        ef_sod_sha256: card
+            .evidence
+            .ef_sod
+            .as_deref()
+            .map(enroll_kiosk::crypto::records::sha256_hex),
+        data_groups: card.evidence.data_groups.iter().map(|g| g.number).collect(),
+        sam_text_block: card.evidence.sam_text_block.is_some(),
+    };
+    let limits = GuardLimits {
+        min_free_disk_mb: config.store.min_free_disk_mb,
+        max_unsent_records: u64::from(config.store.max_unsent_records),
+        max_unsent_age_days: u64::from(config.store.max_unsent_age_days),
+    };
+    let actor = match &args.officer {
+        Some(officer) => format!("officer:{officer}"),
+        None => "applicant".to_owned(),
+    };
+    let mut outbox = open_outbox(&config)?;
+    let mut stdout = std::io::stdout();
+    for _ in 0..args.count {
+        let now_ms = unix_now_ms();
+        let id = RecordId::v7(u64::try_from(now_ms).unwrap_or(0), keys::random_bytes()?);
+        let content = SealedContent {
+            format: SEALED_FORMAT.to_owned(),
+            version: 1,
+            record_id: id,
+            portrait_jpeg: portrait.jpeg_bytes().to_vec(),
+            card_photo: card.identity.photo.clone(),
+            card_evidence: card.evidence.clone(),
+        };
+        let sealed = seal(
+            &registry_key,
+            &id,
+            &content.to_bytes(),
+            keys::random_seed()?,
+        )?;
+        let draft = RecordDraft {
+            id,
+            terminal_id: config.terminal.id.clone(),
+            created_at_unix_ms: u64::try_from(now_ms).unwrap_or(0),
+            tier: config.terminal.tier,
+            officer_id: args.officer.clone(),
+            supervisor_id: args.supervisor.clone(),
+            document: DocumentData::from(&card.identity),
+            card_verification: card.verification.clone(),
+            card_evidence: evidence.clone(),
+            face: face.clone(),
+        };
+        let committed =
+            outbox.commit_enrollment(draft, sealed, &terminal_key, &actor, now_ms, &limits)?;
+        // Printed only after the commit (and its fsync) returned.
+        writeln!(stdout, "{}", committed.id)?;
+        stdout.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kiosk queue …`
+pub fn queue(command: QueueCommand, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let outbox = open_outbox(&config)?;
+    let mut stdout = std::io::stdout();
+    match command {
+        QueueCommand::Status { json } => {
+            let status = outbox.status()?;
+            if json {
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&status)?)?;
+            } else {
+                writeln!(
+                    stdout,
+                    "pending {}, sending {}, acknowledged {}, rejected {}",
+                    status.pending, status.sending, status.acknowledged, status.rejected
+                )?;
+                match status.oldest_unsent_created_at_unix_ms {
+                    Some(ms) => writeln!(
+                        stdout,
+                        "oldest unsent record: {} min old",
+                        (unix_now_ms() - ms).max(0) / 60_000
+                    )?,
+                    None => writeln!(stdout, "nothing waits to be sent")?,
+                }
+                writeln!(
+                    stdout,
+                    "sealed payloads held: {} bytes; deleted after retention: {}",
+                    status.sealed_payload_bytes, status.payloads_deleted
+                )?;
+            }
+        }
+        QueueCommand::List { json } => {
+            let entries = outbox.list()?;
+            if json {
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&entries)?)?;
+            } else {
+                for e in entries {
+                    writeln!(
+                        stdout,
+                        "{:>6}  {}  {:<12}  attempts {}  {}",
+                        e.seq,
+                        e.id,
+                        serde_json::to_value(e.state)?.as_str().unwrap_or("?"),
+                        e.attempts,
+                        e.last_error.as_deref().unwrap_or("")
+                    )?;
+                }
+            }
+        }
+        QueueCommand::Verify => {
+            let public = keys::read_signing_key(&config.terminal.signing_key_file)
+                .map(|key| key.public())?;
+            let report = outbox.verify_records(&public)?;
+            if report.is_intact() {
+                writeln!(
+                    stdout,
+                    "ok: {} records, every signature and chain link holds",
+                    report.records
+                )?;
+            } else {
+                for p in &report.problems {
+                    writeln!(stdout, "record {} ({}): {}", p.seq, p.id, p.problem)?;
+                }
+                writeln!(
+                    stdout,
+                    "BROKEN: {} problems in {} records",
+                    report.problems.len(),
+                    report.records
+                )?;
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kiosk audit verify`
+pub fn audit(command: AuditCommand, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let AuditCommand::Verify = command;
+    let config = load_config(config_path)?;
+    let outbox = open_outbox(&config)?;
+    let entries = outbox.audit_entries()?;
+    let problems = enroll_kiosk::store::audit::verify_entries(&entries);
+    let mut stdout = std::io::stdout();
+    if problems.is_empty() {
+        writeln!(
+            stdout,
+            "ok: {} audit entries, the hash chain holds",
+            entries.len()
+        )?;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for problem in &problems {
+            writeln!(stdout, "{problem}")?;
+        }
+        writeln!(stdout, "BROKEN: {} problems", problems.len())?;
+        Ok(ExitCode::FAILURE)
+    }
+}
