@@ -26,8 +26,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "diag",
         &[
-            "domain", "config", "devices", "face", "crypto", "keys", "store", "sync",
-            "registry",
+            "domain", "config", "devices", "face", "crypto", "keys", "store", "sync", "registry",
         ],
     ),
     (

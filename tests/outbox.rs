@@ -1,0 +1,339 @@
+//! The outbox's durability rules through the library, with time as an input: the age guard,
+//! retention (crypto-shredding of sealed payloads), and a truly full disk (a small tmpfs) that
+//! refuses with a clear reason and loses nothing. Keys are made per test from fixed seeds.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use enroll_kiosk::crypto::records::{
+    SealingPrivateKey, SealingPublicKey, TerminalSigningKey, seal,
+};
+use enroll_kiosk::domain::card_read::CardRead;
+use enroll_kiosk::domain::record::{
+    CardEvidenceSummary, DocumentData, FaceEvidence, RecordDraft, RecordId,
+};
+use enroll_kiosk::store::{GuardLimits, GuardRefusal, Outbox, StoreError};
+
+const DAY_MS: i64 = 86_400_000;
+/// 2026-09-21.
+const T0_MS: i64 = 1_790_000_000_000;
+
+const ROOMY: GuardLimits = GuardLimits {
+    min_free_disk_mb: 0,
+    max_unsent_records: 1_000_000,
+    max_unsent_age_days: 7,
+};
+
+struct Keys {
+    terminal: TerminalSigningKey,
+    registry: SealingPublicKey,
+    _registry_private: SealingPrivateKey,
+}
+
+fn keys() -> Keys {
+    let (registry_private, registry) = SealingPrivateKey::from_seed([11; 32]);
+    Keys {
+        terminal: TerminalSigningKey::from_seed([12; 32]),
+        registry,
+        _registry_private: registry_private,
+    }
+}
+
+fn card() -> CardRead {
+    serde_json::from_str(include_str!("fixtures/card-read-resident.json")).unwrap()
+}
+
+/// Commits one record created at `now_ms` with a payload of `payload_len` bytes.
+fn commit(
+    outbox: &mut Outbox,
+    keys: &Keys,
+    n: u8,
+    now_ms: i64,
+    payload_len: usize,
+    limits: &GuardLimits,
+) -> Result<RecordId, StoreError> {
+    let id = RecordId::v7(u64::try_from(now_ms).unwrap(), [n; 10]);
+    let card = card();
+    let draft = RecordDraft {
+        id,
+        terminal_id: "test-01".into(),
+        created_at_unix_ms: u64::try_from(now_ms).unwrap(),
+        tier: enroll_kiosk::domain::tier::Tier::Officer,
+        officer_id: Some("badge-7".into()),
+        supervisor_id: None,
+        document: DocumentData::from(&card.identity),
+        card_verification: card.verification.clone(),
+        card_evidence: CardEvidenceSummary {
+            ef_sod_sha256: None,
+            data_groups: vec![],
+            sam_text_block: true,
+        },
+        face: FaceEvidence {
+            compared: true,
+            score_cosine: Some(0.71),
+            threshold_cosine: 0.314,
+            is_match: true,
+            models_sha256: BTreeMap::new(),
+            quality_passed: true,
+            quality_reasons: vec![],
+            quality_components: vec![],
+            live_probability: Some(0.9),
+            override_by: None,
+        },
+    };
+    // Incompressible payload of the requested size (the sealed portrait and card data).
+    let plaintext: Vec<u8> = (0..payload_len)
+        .map(|i| (i * 7919 % 251) as u8 ^ n)
+        .collect();
+    let sealed = seal(&keys.registry, &id, &plaintext, [n; 32]).unwrap();
+    outbox
+        .commit_enrollment(
+            draft,
+            sealed,
+            &keys.terminal,
+            "officer:badge-7",
+            now_ms,
+            limits,
+        )
+        .map(|committed| committed.id)
+}
+
+#[test]
+fn the_oldest_unsent_record_pauses_enrollment_once_it_is_too_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(&dir.path().join("outbox.sqlite")).unwrap();
+    let keys = keys();
+    commit(&mut outbox, &keys, 1, T0_MS, 1000, &ROOMY).unwrap();
+    commit(&mut outbox, &keys, 2, T0_MS + 6 * DAY_MS, 1000, &ROOMY).unwrap();
+    let error = commit(&mut outbox, &keys, 3, T0_MS + 7 * DAY_MS, 1000, &ROOMY).unwrap_err();
+    match error {
+        StoreError::Refused(GuardRefusal::UnsentTooOld { age_days, max_days }) => {
+            assert_eq!((age_days, max_days), (7, 7));
+        }
+        other => panic!("expected the age guard, got {other}"),
+    }
+    // Once the old record is delivered, enrollment resumes.
+    let first = outbox.list().unwrap()[0].id.parse::<RecordId>().unwrap();
+    outbox
+        .mark_acknowledged(&first, b"receipt", T0_MS + 7 * DAY_MS)
+        .unwrap();
+    commit(&mut outbox, &keys, 3, T0_MS + 7 * DAY_MS, 1000, &ROOMY).unwrap();
+    assert!(
+        outbox
+            .verify_records(&keys.terminal.public())
+            .unwrap()
+            .is_intact()
+    );
+}
+
+#[test]
+fn retention_deletes_only_acknowledged_payloads_past_their_time_and_the_records_still_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(&dir.path().join("outbox.sqlite")).unwrap();
+    let keys = keys();
+    let acknowledged = commit(&mut outbox, &keys, 1, T0_MS, 50_000, &ROOMY).unwrap();
+    commit(&mut outbox, &keys, 2, T0_MS, 50_000, &ROOMY).unwrap();
+    outbox
+        .mark_acknowledged(&acknowledged, b"receipt", T0_MS + DAY_MS)
+        .unwrap();
+
+    assert_eq!(
+        outbox.apply_retention(T0_MS + 30 * DAY_MS, 30).unwrap(),
+        0,
+        "not yet"
+    );
+    assert_eq!(outbox.apply_retention(T0_MS + 31 * DAY_MS, 30).unwrap(), 1);
+    let list = outbox.list().unwrap();
+    assert_eq!(
+        list[0].sealed_payload_bytes, None,
+        "acknowledged payload deleted"
+    );
+    assert!(
+        list[1].sealed_payload_bytes.is_some(),
+        "an unsent payload is kept"
+    );
+    let status = outbox.status().unwrap();
+    assert_eq!(status.payloads_deleted, 1);
+    assert!(
+        outbox
+            .verify_records(&keys.terminal.public())
+            .unwrap()
+            .is_intact()
+    );
+    let actions: Vec<String> = outbox
+        .audit_entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["enroll", "enroll", "retention-delete"]);
+}
+
+#[test]
+fn a_newer_schema_is_refused_with_the_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.sqlite");
+    drop(Outbox::open(&path).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99;")
+        .unwrap();
+    let error = Outbox::open(&path).unwrap_err();
+    assert!(
+        matches!(error, StoreError::TooNew { version: 99, .. }),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("install the kiosk version that wrote it")
+    );
+}
+
+/// A tmpfs of `size_kb` mounted in a fresh directory; unmounted on drop.
+struct SmallDisk {
+    _dir: tempfile::TempDir,
+    mount_point: PathBuf,
+}
+
+impl SmallDisk {
+    fn new(size_kb: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let mount_point = dir.path().join("disk");
+        std::fs::create_dir(&mount_point).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_kb}k"), "tmpfs"])
+            .arg(&mount_point)
+            .status()
+            .expect("mount(8) must exist");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (CI runs as root)"
+        );
+        SmallDisk {
+            _dir: dir,
+            mount_point,
+        }
+    }
+
+    fn resize(&self, size_kb: u32) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size_kb}k")])
+            .arg(&self.mount_point)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.mount_point.join(name)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount_point).status();
+    }
+}
+
+fn fill(path: &Path) {
+    // Write until the file system says it is full.
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path).unwrap();
+    let block = vec![0x5Au8; 64 * 1024];
+    while file.write_all(&block).is_ok() {}
+    let _ = file.sync_all();
+}
+
+#[test]
+fn a_full_disk_refuses_the_enrollment_clearly_loses_nothing_and_recovers_when_space_returns() {
+    let disk = SmallDisk::new(2048);
+    let database = disk.path("outbox.sqlite");
+    let keys = keys();
+    let mut committed = Vec::new();
+    {
+        let mut outbox = Outbox::open(&database).unwrap();
+        // No floor: the file system itself runs out (the guard is tested below and in records.rs).
+        let mut failure = None;
+        for n in 1..=200u8 {
+            match commit(&mut outbox, &keys, n, T0_MS + i64::from(n), 100_000, &ROOMY) {
+                Ok(id) => committed.push(id),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        let failure = failure.expect("a 2 MB disk must fill up");
+        assert!(matches!(failure, StoreError::DiskFull { .. }), "{failure}");
+        assert!(
+            failure
+                .to_string()
+                .contains("is full; nothing of this enrollment was written")
+        );
+        assert!(committed.len() >= 5, "only {} records fit", committed.len());
+    }
+    // Nothing committed earlier is lost or damaged.
+    let outbox = Outbox::open(&database).unwrap();
+    let ids: Vec<String> = outbox.list().unwrap().into_iter().map(|e| e.id).collect();
+    assert_eq!(
+        ids,
+        committed
+            .iter()
+            .map(|id| id.to_string())
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        outbox
+            .verify_records(&keys.terminal.public())
+            .unwrap()
+            .is_intact()
+    );
+    outbox.integrity_check().unwrap();
+    drop(outbox);
+
+    // Space returns: enrollment works again and the chain continues.
+    disk.resize(8192);
+    let mut outbox = Outbox::open(&database).unwrap();
+    commit(&mut outbox, &keys, 250, T0_MS + 1000, 100_000, &ROOMY).unwrap();
+    assert!(
+        outbox
+            .verify_records(&keys.terminal.public())
+            .unwrap()
+            .is_intact()
+    );
+}
+
+#[test]
+fn on_a_nearly_full_disk_the_guard_refuses_before_the_file_system_does() {
+    let disk = SmallDisk::new(4096);
+    let database = disk.path("outbox.sqlite");
+    let keys = keys();
+    let limits = GuardLimits {
+        min_free_disk_mb: 1,
+        ..ROOMY
+    };
+    let mut outbox = Outbox::open(&database).unwrap();
+    commit(&mut outbox, &keys, 1, T0_MS, 100_000, &limits).unwrap();
+    fill(&disk.path("filler"));
+    let refusal = commit(&mut outbox, &keys, 2, T0_MS + 1, 100_000, &limits).unwrap_err();
+    assert!(
+        matches!(
+            refusal,
+            StoreError::Refused(GuardRefusal::LowDisk { floor_mb: 1, .. })
+        ),
+        "{refusal}"
+    );
+    std::fs::remove_file(disk.path("filler")).unwrap();
+    commit(&mut outbox, &keys, 2, T0_MS + 1, 100_000, &limits).unwrap();
+    assert_eq!(outbox.list().unwrap().len(), 2);
+    assert!(
+        outbox
+            .verify_records(&keys.terminal.public())
+            .unwrap()
+            .is_intact()
+    );
+}
