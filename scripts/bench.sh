@@ -2,7 +2,7 @@
 # Benchmarks (never timed tests): whole-process runs and criterion benches, each printing its
 # figures and the ratio to the reference its issue names, in one run.
 #
-#   scripts/bench.sh [startup] [sam] [pcsc] [face] ...     default: all of them
+#   scripts/bench.sh [startup] [sam] [pcsc] [face] [outbox] [crash] ...     default: all of them
 #
 #   startup  `kiosk run --config kiosk-config/demo.toml` to the first drawn frame, release binary,
 #            under Xvfb with a window manager; 10 runs; target (issue 7): <= 1500 ms.
@@ -21,11 +21,16 @@
 #            of one 640x480 frame. Targets (issue 3): embedding and landmarks <= 1.0x onnxruntime;
 #            frame analysis <= 40 ms. onnxruntime comes from pip (a venv under target/ when the
 #            system python lacks it).
+#   outbox   commit latency p50/p99 of one enrollment with a 300 KB sealed payload (seal + sign +
+#            insert + fsync, `Outbox::commit_enrollment`, 300 runs) beside a raw 300 KB write + fsync
+#            on the same disk (target/), same run; target (issue 5): p50 ratio <= 1.5.
+#   crash    the crash test with 1,000 SIGKILL cycles (tests/crash.rs, CRASH_CYCLES=1000): every
+#            printed id present and verified, chains intact, integrity_check ok; prints the counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 benches=("$@")
-[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face)
+[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face outbox crash)
 
 cargo build --release --locked --bins >/dev/null 2>&1 || cargo build --release --locked --bins
 
@@ -173,12 +178,28 @@ PY
     rm -rf "$dir"
 }
 
+bench_outbox() {
+    local dir=target/bench-outbox
+    rm -rf "$dir"
+    cargo build --release --locked --example bench_outbox >/dev/null 2>&1 ||
+        cargo build --release --locked --example bench_outbox
+    target/release/examples/bench_outbox "$dir" 300
+    rm -rf "$dir"
+}
+
+bench_crash() {
+    CRASH_CYCLES=1000 cargo nextest run --release --locked --no-capture -E 'binary(crash)' 2>&1 |
+        grep -E '^crash test|PASS|FAIL'
+}
+
 for bench in "${benches[@]}"; do
     case "$bench" in
         startup) bench_startup ;;
         sam) bench_sam ;;
         pcsc) bench_pcsc ;;
         face) bench_face ;;
-        *) echo "unknown benchmark: $bench (known: startup, sam, pcsc, face)" >&2; exit 2 ;;
+        outbox) bench_outbox ;;
+        crash) bench_crash ;;
+        *) echo "unknown benchmark: $bench (known: startup, sam, pcsc, face, outbox, crash)" >&2; exit 2 ;;
     esac
 done

@@ -1,0 +1,130 @@
+//! Outbox commit latency for `scripts/bench.sh outbox`: one enrollment with a 300 KB sealed
+//! payload (seal + sign + insert + fsync through `Outbox::commit_enrollment`), side by side with the
+//! raw cost of writing 300 KB to a new file and fsyncing it, on the same disk in the same run.
+//! Prints p50/p99 of each and the ratio.
+//!
+//! usage: cargo run --release --example bench_outbox -- DIR [N]
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use enroll_kiosk::crypto::records::{SealingPrivateKey, TerminalSigningKey, seal};
+use enroll_kiosk::domain::card_read::Verification;
+use enroll_kiosk::domain::document::{CalendarDate, DocumentKind, Sex, Validity};
+use enroll_kiosk::domain::record::{
+    CardEvidenceSummary, DocumentData, FaceEvidence, RecordDraft, RecordId,
+};
+use enroll_kiosk::domain::tier::Tier;
+use enroll_kiosk::store::{GuardLimits, Outbox};
+
+const PAYLOAD_BYTES: usize = 300 * 1024;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(index).copied().unwrap_or(f64::NAN)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = PathBuf::from(args.get(1).ok_or("usage: bench_outbox DIR [N]")?);
+    let n: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(200);
+    std::fs::create_dir_all(&dir)?;
+    let mut outbox = Outbox::open(&dir.join("bench-outbox.sqlite"))?;
+    let key = TerminalSigningKey::from_seed([1; 32]);
+    let (_, registry) = SealingPrivateKey::from_seed([2; 32]);
+    let limits = GuardLimits {
+        min_free_disk_mb: 1,
+        max_unsent_records: u64::MAX,
+        max_unsent_age_days: 3650,
+    };
+    let birth = CalendarDate::new(1980, 1, 1).map_err(|e| e.to_string())?;
+    let payload: Vec<u8> = (0..PAYLOAD_BYTES).map(|i| (i * 7919 % 251) as u8).collect();
+    let mut commit_ms = Vec::with_capacity(n);
+    let mut raw_ms = Vec::with_capacity(n);
+    let mut seal_ms = Vec::with_capacity(n);
+    for i in 0..n {
+        // Raw: a new 300 KB file, written and fsynced.
+        let started = Instant::now();
+        let mut file = std::fs::File::create(dir.join(format!("raw-{}", i % 4)))?;
+        file.write_all(&payload)?;
+        file.sync_all()?;
+        raw_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+
+        let now_ms = 1_790_000_000_000 + i as u64;
+        let started = Instant::now();
+        let id = RecordId::v7(now_ms, [(i % 251) as u8; 10]);
+        let seal_started = Instant::now();
+        let sealed = seal(&registry, &id, &payload, [3; 32])?;
+        seal_ms.push(seal_started.elapsed().as_secs_f64() * 1000.0);
+        let draft = RecordDraft {
+            id,
+            terminal_id: "bench".into(),
+            created_at_unix_ms: now_ms,
+            tier: Tier::Officer,
+            officer_id: Some("badge".into()),
+            supervisor_id: None,
+            document: DocumentData {
+                kind: DocumentKind::IcaoTd3,
+                document_number: "X0000000".into(),
+                name: "BENCH, RECORD".into(),
+                name_latin: None,
+                sex: Sex::Unspecified,
+                nationality: Some("UTO".into()),
+                birth,
+                valid_from: None,
+                valid_to: Validity::LongTerm,
+                issuing_authority: None,
+            },
+            card_verification: Verification::NotVerified {
+                reason: "benchmark".into(),
+            },
+            card_evidence: CardEvidenceSummary {
+                ef_sod_sha256: None,
+                data_groups: vec![1, 2],
+                sam_text_block: false,
+            },
+            face: FaceEvidence {
+                compared: true,
+                score_cosine: Some(0.7),
+                threshold_cosine: 0.314,
+                is_match: true,
+                models_sha256: BTreeMap::new(),
+                quality_passed: true,
+                quality_reasons: vec![],
+                quality_components: vec![],
+                live_probability: None,
+                override_by: None,
+            },
+        };
+        outbox.commit_enrollment(draft, sealed, &key, "bench", now_ms as i64, &limits)?;
+        commit_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    commit_ms.sort_by(f64::total_cmp);
+    raw_ms.sort_by(f64::total_cmp);
+    seal_ms.sort_by(f64::total_cmp);
+    let (c50, c99) = (percentile(&commit_ms, 0.5), percentile(&commit_ms, 0.99));
+    let (r50, r99) = (percentile(&raw_ms, 0.5), percentile(&raw_ms, 0.99));
+    let mut out = std::io::stdout();
+    writeln!(
+        out,
+        "outbox: {n} enrollments with a 300 KB sealed payload (seal + sign + insert + fsync): p50 {c50:.2} ms, p99 {c99:.2} ms"
+    )?;
+    writeln!(
+        out,
+        "outbox: raw 300 KB write + fsync on the same disk: p50 {r50:.2} ms, p99 {r99:.2} ms"
+    )?;
+    writeln!(
+        out,
+        "outbox: of which sealing 300 KB (HPKE + SHA-256): p50 {:.2} ms",
+        percentile(&seal_ms, 0.5)
+    )?;
+    writeln!(
+        out,
+        "outbox: ratio p50 {:.2} (target <= 1.5), p99 {:.2}",
+        c50 / r50,
+        c99 / r99
+    )?;
+    Ok(())
+}
