@@ -76,6 +76,8 @@ fn records_survive_sigkill_at_random_moments() {
         .unwrap()
         .replace("demo-keys/", &format!("{}/", keys.display()))
         .replace("../target/demo/outbox.sqlite", "outbox.sqlite")
+        // Thousands of records pile up unsent here; the guard would (rightly) pause enrollment.
+        .replace("max_unsent_records = 2000", "max_unsent_records = 1000000")
         .replace(
             "\"../assets/models\"",
             &format!("\"{}\"", root().join("assets/models").display()),
@@ -104,7 +106,9 @@ fn records_survive_sigkill_at_random_moments() {
             .arg("--card-photo")
             .arg(root().join("tests/fixtures/faces/Anders_Fogh_Rasmussen_0003.jpg"))
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("child.log")).unwrap(),
+            ))
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -134,8 +138,15 @@ fn records_survive_sigkill_at_random_moments() {
             let (guard, timeout) = signal
                 .wait_timeout_while(guard, Duration::from_secs(30), |seen| !*seen)
                 .unwrap();
-            assert!(!timeout.timed_out(), "the child committed nothing in 30 s");
             drop(guard);
+            if timeout.timed_out() || child.try_wait().unwrap().is_some() {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the child committed nothing: {}",
+                    std::fs::read_to_string(dir.path().join("child.log")).unwrap_or_default()
+                );
+            }
             std::thread::sleep(Duration::from_micros(random.below(120_000)));
         }
         if !*first_line.0.lock().unwrap() {

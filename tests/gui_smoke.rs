@@ -60,32 +60,35 @@ fn start_display(processes: &mut Processes) -> String {
     ] {
         require_tool(tool);
     }
-    let base = 100 + (std::process::id() % 500) as usize;
-    let number = (base..base + 200)
-        .find(|n| {
-            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        })
-        .expect("a free X display number");
-    let display = format!(":{number}");
+    // Xvfb chooses a free display itself and writes its number to stdout once it accepts
+    // connections (-displayfd), so parallel tests never race for a display number.
     let screen = format!("{}x{}x24", SCREEN.0, SCREEN.1);
-    processes.0.push(
-        Command::new("Xvfb")
-            .args([
-                display.as_str(),
-                "-screen",
-                "0",
-                screen.as_str(),
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start Xvfb"),
+    let mut xvfb = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            screen.as_str(),
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Xvfb");
+    let mut stdout = xvfb.stdout.take().unwrap();
+    processes.0.push(xvfb);
+    let mut number = String::new();
+    let mut byte = [0u8; 1];
+    while stdout.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+        number.push(char::from(byte[0]));
+    }
+    assert!(
+        !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()),
+        "Xvfb did not report its display number (got {number:?})"
     );
-    let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-    wait_until("the X server", Duration::from_secs(10), || socket.exists());
+    let display = format!(":{number}");
     processes.0.push(
         Command::new("matchbox-window-manager")
             .args(["-use_titlebar", "no"])

@@ -315,7 +315,7 @@ mod tests {
         assert_eq!(p[1].second.name, "C");
         assert_eq!(
             p[0].second.path(Path::new("/x")),
-            PathBuf::from("/x/lfw/A/A_0002.jpg")
+            PathBuf::from("/x/A/A_0002.jpg")
         );
         Ok(())
     }
