@@ -365,3 +365,84 @@ pub fn audit(command: AuditCommand, config_path: Option<&Path>) -> anyhow::Resul
         Ok(ExitCode::FAILURE)
     }
 }
+
+/// Arguments of `kiosk sync`.
+#[derive(clap::Args)]
+pub struct SyncArgs {
+    /// Send what is due once and exit (exit 1 when records remain unsent)
+    #[arg(long)]
+    once: bool,
+    /// Send to this registry instead of the configured registry.url
+    #[arg(long, value_name = "URL")]
+    registry: Option<String>,
+}
+
+/// `kiosk sync …`
+pub fn sync(args: SyncArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use enroll_kiosk::sync::{SyncSettings, http_client, sync_pass};
+    let config = load_config(config_path)?;
+    let url = args
+        .registry
+        .unwrap_or_else(|| config.registry.url.clone())
+        .trim_end_matches('/')
+        .to_owned();
+    if !url.starts_with("http://") {
+        bail!(
+            "{url}: this version syncs over plain HTTP to a loopback registry only (TLS comes with \
+             the registry's TLS support)"
+        );
+    }
+    let settings = SyncSettings {
+        registry_url: url,
+        registry_receipt_key: keys::read_ed25519_public(&config.registry.receipt_public_key_file)?,
+        backoff_base_ms: config.sync.backoff_base_ms,
+        backoff_cap_ms: config.sync.backoff_cap_ms,
+        batch_size: usize::try_from(config.sync.batch_size).unwrap_or(1),
+        request_timeout_ms: 30_000,
+    };
+    let mut outbox = open_outbox(&config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = runtime.block_on(async { http_client() });
+    let mut random = || {
+        keys::random_bytes::<8>()
+            .map(u64::from_le_bytes)
+            .unwrap_or(0)
+    };
+    let mut stdout = std::io::stdout();
+    loop {
+        let report = runtime.block_on(sync_pass(
+            &mut outbox,
+            &client,
+            &settings,
+            unix_now_ms(),
+            &mut random,
+        ))?;
+        if report.sent > 0 || args.once {
+            writeln!(
+                stdout,
+                "sent {}, acknowledged {}, rejected {}, to retry {}{}",
+                report.sent,
+                report.acknowledged,
+                report.rejected,
+                report.retried,
+                report
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!("; last error: {e}"))
+                    .unwrap_or_default()
+            )?;
+            stdout.flush()?;
+        }
+        if args.once {
+            let status = outbox.status()?;
+            return Ok(if status.pending + status.sending == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}

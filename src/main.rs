@@ -54,6 +54,8 @@ enum Command {
     /// The hash-chained audit log
     #[command(subcommand)]
     Audit(cli_records::AuditCommand),
+    /// Send queued records to the registry and verify its receipts
+    Sync(cli_records::SyncArgs),
 }
 
 #[derive(Subcommand)]
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
         Command::Enroll(args) => cli_records::enroll(args, cli.config.as_deref()),
         Command::Queue(command) => cli_records::queue(command, cli.config.as_deref()),
         Command::Audit(command) => cli_records::audit(command, cli.config.as_deref()),
+        Command::Sync(args) => cli_records::sync(args, cli.config.as_deref()),
     };
     match result {
         Ok(code) => code,

@@ -240,13 +240,14 @@ fn dependency_arrows_follow_the_layering() {
     );
 }
 
-/// Files outside `store` that name the SQLite crate.
+/// Files outside the two database owners (`store`, the kiosk's outbox; `registry`, whose
+/// storage has a SQLite backend) that name the SQLite crate.
 fn sqlite_outside_store(path: &Path, text: &str) -> Option<String> {
-    let in_store = module_of(path).as_deref() == Some("store");
+    let in_store = matches!(module_of(path).as_deref(), Some("store" | "registry"));
     let names_it = code_lines(text).any(|(_, line)| line.contains("rusqlite"));
     (names_it && !in_store).then(|| {
         format!(
-            "{}: only `store` may name rusqlite (the outbox is the one database owner)",
+            "{}: only `store` and `registry` may name rusqlite (they own the databases)",
             path.display()
         )
     })

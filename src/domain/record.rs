@@ -429,6 +429,171 @@ impl RecordDraft {
     }
 }
 
+/// Magic of the record envelope.
+pub const ENVELOPE_MAGIC: &[u8; 4] = b"EKR1";
+/// Largest body accepted in an envelope.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Largest sealed payload accepted in an envelope.
+pub const MAX_PAYLOAD_BYTES: usize = 16 << 20;
+
+/// A record as it travels to the registry and is exported: the three stored byte strings, framed
+/// as `EKR1` followed by, for body, signature and sealed payload in this order, a 4-byte big-endian
+/// length and the bytes. Nothing inside is re-encoded. (HTTP: `POST /v1/records`, content type
+/// `application/vnd.enroll-kiosk.record`.)
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordEnvelope {
+    pub body: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub sealed_payload: Vec<u8>,
+}
+
+impl fmt::Debug for RecordEnvelope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordEnvelope")
+            .field("body_len", &self.body.len())
+            .field("sealed_payload_len", &self.sealed_payload.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why bytes are not a record envelope.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Wrong magic.
+    #[error("not a record envelope (it must start with EKR1)")]
+    Magic,
+    /// A length runs past the end, or bytes are left over.
+    #[error("the record envelope is truncated or has trailing bytes")]
+    Framing,
+    /// A part is larger than allowed.
+    #[error("the record envelope's {part} is {len} bytes, above the limit of {max}")]
+    TooLarge {
+        /// Which part.
+        part: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl RecordEnvelope {
+    /// The framed bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            16 + self.body.len() + self.signature.len() + self.sealed_payload.len(),
+        );
+        out.extend_from_slice(ENVELOPE_MAGIC);
+        for part in [&self.body, &self.signature, &self.sealed_payload] {
+            out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out
+    }
+
+    /// Parses framed bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        let rest = bytes
+            .strip_prefix(ENVELOPE_MAGIC.as_slice())
+            .ok_or(EnvelopeError::Magic)?;
+        let mut rest = rest;
+        let mut parts = Vec::with_capacity(3);
+        for (part, max) in [
+            ("body", MAX_BODY_BYTES),
+            ("signature", 64),
+            ("sealed payload", MAX_PAYLOAD_BYTES),
+        ] {
+            let (len_bytes, tail) = rest
+                .split_first_chunk::<4>()
+                .ok_or(EnvelopeError::Framing)?;
+            let len = usize::try_from(u32::from_be_bytes(*len_bytes)).unwrap_or(usize::MAX);
+            if len > max {
+                return Err(EnvelopeError::TooLarge { part, len, max });
+            }
+            let value = tail.get(..len).ok_or(EnvelopeError::Framing)?;
+            parts.push(value.to_vec());
+            rest = tail.get(len..).ok_or(EnvelopeError::Framing)?;
+        }
+        if !rest.is_empty() {
+            return Err(EnvelopeError::Framing);
+        }
+        let mut parts = parts.into_iter();
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(body), Some(signature), Some(sealed_payload)) => Ok(RecordEnvelope {
+                body,
+                signature,
+                sealed_payload,
+            }),
+            _ => Err(EnvelopeError::Framing),
+        }
+    }
+}
+
+/// `format` of a receipt body.
+pub const RECEIPT_FORMAT: &str = "enroll-kiosk/receipt";
+
+/// Whether a received record linked to the terminal's previous one at the registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChainStatus {
+    /// Its `previous_record_sha256` is the last record the registry holds from that terminal.
+    Linked,
+    /// It did not link (records can arrive out of order after a crash): accepted, flagged for
+    /// review.
+    GapFlagged,
+}
+
+/// What the registry signs when it accepts a record (UTF-8 JSON, signed with its Ed25519 receipt
+/// key; the signature covers these exact bytes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptBody {
+    pub format: String,
+    pub version: u32,
+    pub record_id: RecordId,
+    pub terminal_id: String,
+    /// Hex SHA-256 of the record body the registry stored.
+    pub body_sha256: String,
+    pub received_at_unix_ms: u64,
+    pub chain: ChainStatus,
+    /// Hex SHA-256 of the registry's receipt public key.
+    pub registry_key_sha256: String,
+}
+
+impl ReceiptBody {
+    /// The exact bytes to sign.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parses receipt bytes (after the signature over them was checked).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordFormatError> {
+        let receipt: ReceiptBody = serde_json::from_slice(bytes).map_err(|error| {
+            RecordFormatError::Malformed(format!(
+                "receipt line {} column {}",
+                error.line(),
+                error.column()
+            ))
+        })?;
+        if receipt.format != RECEIPT_FORMAT || receipt.version != 1 {
+            return Err(RecordFormatError::Unsupported {
+                format: receipt.format,
+                version: receipt.version,
+            });
+        }
+        Ok(receipt)
+    }
+}
+
+/// A signed receipt as stored and sent: the exact receipt body bytes and the registry's signature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedReceipt {
+    /// Base64 of the receipt body bytes.
+    pub receipt: String,
+    /// Base64 of the 64-byte Ed25519 signature.
+    pub signature: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,7 +631,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_envelope_round_trips_and_bad_framing_is_refused() {
+        let envelope = RecordEnvelope {
+            body: b"{}".to_vec(),
+            signature: vec![7; 64],
+            sealed_payload: vec![1, 2, 3],
+        };
+        let bytes = envelope.encode();
+        assert_eq!(RecordEnvelope::decode(&bytes), Ok(envelope));
+        assert_eq!(RecordEnvelope::decode(b"XXXX"), Err(EnvelopeError::Magic));
+        assert_eq!(
+            RecordEnvelope::decode(&bytes[..bytes.len() - 1]),
+            Err(EnvelopeError::Framing)
+        );
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(
+            RecordEnvelope::decode(&trailing),
+            Err(EnvelopeError::Framing)
+        );
+    }
+
     proptest! {
+        #[test]
+        fn random_bytes_never_panic_the_envelope_parser(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut framed = ENVELOPE_MAGIC.to_vec();
+            framed.extend_from_slice(&bytes);
+            let _ = RecordEnvelope::decode(&framed);
+            let _ = RecordEnvelope::decode(&bytes);
+        }
+
         #[test]
         fn any_v7_id_round_trips(ms in 0u64..(1 << 48), random in any::<[u8; 10]>()) {
             let id = RecordId::v7(ms, random);

@@ -193,6 +193,28 @@ pub struct QueueEntry {
     pub sealed_payload_bytes: Option<u64>,
 }
 
+/// A record on its way to the registry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub seq: i64,
+    pub id: String,
+    pub body: Vec<u8>,
+    pub body_sha256: String,
+    pub signature: Vec<u8>,
+    pub sealed_payload: Vec<u8>,
+    /// Attempts before this one.
+    pub attempts: i64,
+}
+
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("seq", &self.seq)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A committed enrollment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Committed {
@@ -481,6 +503,99 @@ impl Outbox {
         }
         transaction.commit().map_err(|e| error_for(&self.path, e))?;
         Ok(deleted as u64)
+    }
+
+    /// Records whose next attempt is due, oldest first (at most `limit`), marked `sending`.
+    /// Records left `sending` by a crash are due again.
+    pub fn claim_due(
+        &mut self,
+        now_unix_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Outgoing>, StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| error_for(&self.path, e))?;
+        let outgoing = {
+            let mut statement = transaction
+                .prepare(
+                    "SELECT seq, id, body, body_sha256, signature, sealed_payload, attempts
+                     FROM records
+                     WHERE state IN ('pending', 'sending') AND next_attempt_at_unix_ms <= ?1
+                     ORDER BY seq LIMIT ?2",
+                )
+                .map_err(|e| error_for(&self.path, e))?;
+            let rows = statement
+                .query_map(
+                    rusqlite::params![now_unix_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    |row| {
+                        Ok(Outgoing {
+                            seq: row.get(0)?,
+                            id: row.get(1)?,
+                            body: row.get(2)?,
+                            body_sha256: row.get(3)?,
+                            signature: row.get(4)?,
+                            sealed_payload: row.get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default(),
+                            attempts: row.get(6)?,
+                        })
+                    },
+                )
+                .map_err(|e| error_for(&self.path, e))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(|e| error_for(&self.path, e))?
+        };
+        for record in &outgoing {
+            transaction
+                .execute(
+                    "UPDATE records SET state = 'sending', attempts = attempts + 1 WHERE seq = ?1",
+                    [record.seq],
+                )
+                .map_err(|e| error_for(&self.path, e))?;
+        }
+        transaction.commit().map_err(|e| error_for(&self.path, e))?;
+        Ok(outgoing)
+    }
+
+    /// Puts a record back to `pending` with the reason and the time of the next attempt.
+    pub fn mark_retry(
+        &mut self,
+        id: &str,
+        error: &str,
+        next_attempt_at_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.connection
+            .execute(
+                "UPDATE records SET state = 'pending', last_error = ?2, next_attempt_at_unix_ms = ?3
+                 WHERE id = ?1 AND state IN ('pending', 'sending')",
+                rusqlite::params![id, error, next_attempt_at_unix_ms],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Marks a record rejected by the registry, with its reason; it is not retried.
+    pub fn mark_rejected(&mut self, id: &str, reason: &str) -> Result<(), StoreError> {
+        self.connection
+            .execute(
+                "UPDATE records SET state = 'rejected', rejected_reason = ?2, last_error = ?2
+                 WHERE id = ?1",
+                rusqlite::params![id, reason],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// The stored receipt of a record, if it was acknowledged.
+    pub fn receipt(&self, id: &RecordId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT receipt FROM records WHERE id = ?1",
+                [id.to_string()],
+                |row| row.get::<_, Option<Vec<u8>>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.error(e))
     }
 
     /// Marks a record acknowledged with its (already verified) receipt.

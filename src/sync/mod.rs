@@ -1,0 +1,217 @@
+//! The sync worker: sends due records from the outbox to the registry in commit order, verifies
+//! each receipt before marking a record acknowledged, retries with exponential backoff and full
+//! jitter, and moves records the registry refuses (400/409) to `rejected` with the reason. It owns
+//! the HTTP client side; it reads no clock (time and randomness come in) and never logs content.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+
+use crate::crypto::records::TerminalPublicKey;
+use crate::domain::record::RecordEnvelope;
+use crate::registry::verify_receipt;
+use crate::store::{Outbox, Outgoing, StoreError};
+
+/// How the worker talks to the registry.
+#[derive(Clone, Debug)]
+pub struct SyncSettings {
+    /// `http://HOST:PORT` (loopback) or `https://…`, without a trailing slash.
+    pub registry_url: String,
+    pub registry_receipt_key: TerminalPublicKey,
+    pub backoff_base_ms: u64,
+    pub backoff_cap_ms: u64,
+    pub batch_size: usize,
+    pub request_timeout_ms: u64,
+}
+
+/// What one pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    pub sent: u64,
+    pub acknowledged: u64,
+    pub rejected: u64,
+    pub retried: u64,
+    /// The last problem met, when one was.
+    pub last_error: Option<String>,
+}
+
+/// Why a pass could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The outbox failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The registry URL cannot be used.
+    #[error("registry.url {0:?} is not usable: {1}")]
+    Url(String, String),
+}
+
+/// The delay before attempt `attempts + 1`: full jitter over `min(cap, base * 2^attempts)`.
+/// `random` is a uniformly random number (from the OS in production, fixed in tests).
+pub fn backoff_ms(attempts: i64, base_ms: u64, cap_ms: u64, random: u64) -> u64 {
+    let exponent = u32::try_from(attempts.clamp(0, 32)).unwrap_or(32);
+    let ceiling = base_ms
+        .saturating_mul(1u64.checked_shl(exponent).unwrap_or(u64::MAX))
+        .min(cap_ms)
+        .max(1);
+    random % (ceiling + 1)
+}
+
+/// The HTTP client the worker uses (HTTP/1.1 over TCP; TLS arrives with the registry's TLS).
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// A client for the worker.
+pub fn http_client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// The outcome of sending one record.
+enum Sent {
+    Acknowledged(Vec<u8>),
+    Rejected(String),
+    Retry(String),
+}
+
+async fn send(client: &HttpClient, settings: &SyncSettings, record: &Outgoing) -> Sent {
+    let envelope = RecordEnvelope {
+        body: record.body.clone(),
+        signature: record.signature.clone(),
+        sealed_payload: record.sealed_payload.clone(),
+    };
+    let request = match hyper::Request::post(format!("{}/v1/records", settings.registry_url))
+        .header("content-type", "application/vnd.enroll-kiosk.record")
+        .body(Full::new(Bytes::from(envelope.encode())))
+    {
+        Ok(request) => request,
+        Err(error) => return Sent::Retry(format!("cannot build the request: {error}")),
+    };
+    let timeout = Duration::from_millis(settings.request_timeout_ms);
+    let response = match tokio::time::timeout(timeout, client.request(request)).await {
+        Err(_) => return Sent::Retry("the registry did not answer in time".to_owned()),
+        Ok(Err(error)) => return Sent::Retry(format!("the registry is unreachable: {error}")),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    let body = match tokio::time::timeout(timeout, response.into_body().collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes().to_vec(),
+        Ok(Err(error)) => return Sent::Retry(format!("the answer was cut off: {error}")),
+        Err(_) => return Sent::Retry("the answer did not arrive in time".to_owned()),
+    };
+    if status.is_success() {
+        return Sent::Acknowledged(body);
+    }
+    let reason = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    match status.as_u16() {
+        400 | 409 => Sent::Rejected(reason),
+        _ => Sent::Retry(format!("registry answered {status}: {reason}")),
+    }
+}
+
+/// Sends every record due at `now_unix_ms` (in batches of `batch_size`, in commit order) once.
+/// `random` supplies jitter for retries.
+pub async fn sync_pass(
+    outbox: &mut Outbox,
+    client: &HttpClient,
+    settings: &SyncSettings,
+    now_unix_ms: i64,
+    random: &mut dyn FnMut() -> u64,
+) -> Result<SyncReport, SyncError> {
+    let mut report = SyncReport::default();
+    loop {
+        let batch = outbox.claim_due(now_unix_ms, settings.batch_size.max(1))?;
+        if batch.is_empty() {
+            return Ok(report);
+        }
+        let mut stop = false;
+        for record in batch {
+            if stop {
+                // After a connection failure the rest of the batch waits for the next pass.
+                outbox.mark_retry(
+                    &record.id,
+                    "not sent: the registry was unreachable",
+                    now_unix_ms,
+                )?;
+                continue;
+            }
+            report.sent += 1;
+            match send(client, settings, &record).await {
+                Sent::Acknowledged(receipt) => match verify_receipt(
+                    &receipt,
+                    &settings.registry_receipt_key,
+                    &record.id,
+                    &record.body_sha256,
+                ) {
+                    Ok(_) => {
+                        let id = record.id.parse().map_err(|_| {
+                            SyncError::Url(settings.registry_url.clone(), "bad record id".into())
+                        })?;
+                        outbox.mark_acknowledged(&id, &receipt, now_unix_ms)?;
+                        report.acknowledged += 1;
+                        tracing::info!(record = %record.id, "record acknowledged");
+                    }
+                    Err(error) => {
+                        let delay = backoff_ms(
+                            record.attempts,
+                            settings.backoff_base_ms,
+                            settings.backoff_cap_ms,
+                            random(),
+                        );
+                        let message = error.to_string();
+                        tracing::warn!(record = %record.id, error = %message, "receipt refused");
+                        outbox.mark_retry(&record.id, &message, now_unix_ms + delay as i64)?;
+                        report.retried += 1;
+                        report.last_error = Some(message);
+                    }
+                },
+                Sent::Rejected(reason) => {
+                    tracing::warn!(record = %record.id, reason = %reason, "record rejected by the registry");
+                    outbox.mark_rejected(&record.id, &reason)?;
+                    report.rejected += 1;
+                    report.last_error = Some(reason);
+                }
+                Sent::Retry(reason) => {
+                    let delay = backoff_ms(
+                        record.attempts,
+                        settings.backoff_base_ms,
+                        settings.backoff_cap_ms,
+                        random(),
+                    );
+                    tracing::info!(record = %record.id, delay_ms = delay, error = %reason, "will retry");
+                    outbox.mark_retry(&record.id, &reason, now_unix_ms + delay as i64)?;
+                    report.retried += 1;
+                    report.last_error = Some(reason);
+                    stop = true;
+                }
+            }
+        }
+        if stop {
+            return Ok(report);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_to_the_cap_with_full_jitter() {
+        // The largest random value shows the ceiling of each attempt.
+        let ceiling = |attempts| backoff_ms(attempts, 500, 60_000, u64::MAX - 1);
+        assert!(ceiling(0) <= 500);
+        assert!(ceiling(3) <= 4_000);
+        assert!(ceiling(20) <= 60_000);
+        assert_eq!(backoff_ms(5, 500, 60_000, 0), 0, "full jitter reaches zero");
+        for random in [0, 1, 12345, u64::MAX] {
+            assert!(backoff_ms(40, 500, 60_000, random) <= 60_000);
+        }
+    }
+}
