@@ -188,7 +188,7 @@ bench_outbox() {
 }
 
 bench_crash() {
-    CRASH_CYCLES=1000 cargo nextest run --release --locked --no-capture -E 'binary(crash)' 2>&1 |
+    CRASH_CYCLES=1000 cargo nextest run --profile soak --release --locked --no-capture -E 'binary(crash)' 2>&1 |
         grep -E '^crash test|PASS|FAIL|panicked|printed but lost|committed nothing|problem'
 }
 
