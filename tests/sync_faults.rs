@@ -1,0 +1,345 @@
+//! Sync through faults: a small TCP proxy between `kiosk sync` and the real registry drops
+//! connections, loses answers after the registry committed (lost acknowledgements) and delays
+//! traffic; the registry is also restarted mid-stream. Every record ends up stored exactly once
+//! and acknowledged once the faults stop.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use enroll_kiosk::crypto::records::{TerminalPublicKey, TerminalSigningKey};
+use enroll_kiosk::registry::server::{Metrics, RegistryState, serve};
+use enroll_kiosk::registry::storage::{SqliteStorage, Storage};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What the proxy does to each new connection.
+#[derive(Default)]
+struct Faults {
+    /// Percent of connections whose answers are swallowed (the request still reaches the registry).
+    lose_answer_percent: AtomicU64,
+    /// Percent of connections closed before anything is forwarded.
+    drop_percent: AtomicU64,
+    /// Delay added before forwarding each answer chunk.
+    delay_ms: AtomicU64,
+    drops_seen: AtomicU64,
+    answers_seen: AtomicU64,
+}
+
+impl Faults {
+    fn clear(&self) {
+        self.lose_answer_percent.store(0, Ordering::SeqCst);
+        self.drop_percent.store(0, Ordering::SeqCst);
+        self.delay_ms.store(0, Ordering::SeqCst);
+    }
+
+    /// A deterministic spread: the n-th decision is a hit when (n * 37) % 100 < percent.
+    fn hit(counter: &AtomicU64, percent: &AtomicU64) -> bool {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        (n * 37) % 100 < percent.load(Ordering::SeqCst)
+    }
+}
+
+/// Whether `bytes` hold a complete HTTP/1.1 response with a Content-Length body.
+fn response_complete(bytes: &[u8]) -> bool {
+    let Some(head_end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&bytes[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    bytes.len() >= head_end + 4 + length
+}
+
+/// Runs the proxy on its own runtime thread; returns its address.
+fn start_proxy(upstream: Arc<std::sync::Mutex<SocketAddr>>, faults: Arc<Faults>) -> SocketAddr {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::Builder::new()
+        .name("fault-proxy".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                loop {
+                    let Ok((mut client, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let faults = Arc::clone(&faults);
+                    let target = *upstream.lock().unwrap();
+                    tokio::spawn(async move {
+                        if Faults::hit(&faults.drops_seen, &faults.drop_percent) {
+                            return; // dropped: the client sees the connection close
+                        }
+                        let lose = Faults::hit(&faults.answers_seen, &faults.lose_answer_percent);
+                        let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                            return;
+                        };
+                        let (mut client_read, mut client_write) = client.split();
+                        let (mut server_read, mut server_write) = server.split();
+                        let upstream = tokio::io::copy(&mut client_read, &mut server_write);
+                        // One answer per connection: the proxy reads a whole HTTP response
+                        // (head + Content-Length body), forwards it unless this connection loses
+                        // its answer, and closes, so every request meets the faults afresh.
+                        let downstream = async {
+                            let mut response = Vec::new();
+                            let mut buffer = vec![0u8; 64 * 1024];
+                            loop {
+                                let n = server_read.read(&mut buffer).await.unwrap_or(0);
+                                if n == 0 {
+                                    break;
+                                }
+                                response.extend_from_slice(&buffer[..n]);
+                                if response_complete(&response) {
+                                    break;
+                                }
+                            }
+                            if lose || response.is_empty() {
+                                return; // the registry answered (and committed): the answer is lost
+                            }
+                            let delay = faults.delay_ms.load(Ordering::SeqCst);
+                            if delay > 0 {
+                                tokio::time::sleep(Duration::from_millis(delay)).await;
+                            }
+                            let _ = client_write.write_all(&response).await;
+                            let _ = client_write.shutdown().await;
+                        };
+                        tokio::select! {
+                            _ = upstream => {}
+                            _ = downstream => {}
+                        }
+                    });
+                }
+            });
+        })
+        .unwrap();
+    address
+}
+
+/// A registry on its own runtime thread; `stop` ends it (a restart starts a new one on the same
+/// database).
+struct Registry {
+    address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Registry {
+    fn start(
+        storage: Arc<SqliteStorage>,
+        receipt_key: &TerminalSigningKey,
+        metrics: &Arc<Metrics>,
+    ) -> Registry {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let state = RegistryState {
+            storage,
+            receipt_key: Arc::new(TerminalSigningKey::from_pem(&receipt_key.to_pem()).unwrap()),
+            metrics: Arc::clone(metrics),
+            clock: Arc::new(|| 1_790_000_000_000),
+        };
+        let thread = std::thread::Builder::new()
+            .name("test-registry".into())
+            .spawn(move || {
+                let _ = runtime.block_on(serve(listener, state, async {
+                    let _ = stopped.await;
+                }));
+            })
+            .unwrap();
+        Registry {
+            address,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn kiosk(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiosk"))
+        .current_dir(root())
+        .env_remove("KIOSK_CONFIG")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_record_is_stored_exactly_once_through_lost_answers_drops_delays_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let out = Command::new(env!("CARGO_BIN_EXE_kiosk"))
+        .args(["keygen", "--out"])
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_registry"))
+        .args(["keygen", "--out"])
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let config = dir.path().join("kiosk.toml");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(root().join("kiosk-config/demo.toml"))
+            .unwrap()
+            .replace("demo-keys/", "keys/")
+            .replace("../target/demo/outbox.sqlite", "outbox.sqlite")
+            .replace("backoff_base_ms = 500", "backoff_base_ms = 10")
+            .replace("backoff_cap_ms = 60000", "backoff_cap_ms = 200")
+            .replace("batch_size = 20", "batch_size = 5")
+            .replace(
+                "\"../assets/models\"",
+                &format!("\"{}\"", root().join("assets/models").display()),
+            )
+            .replace(
+                "\"face-engine.toml\"",
+                &format!(
+                    "\"{}\"",
+                    root().join("kiosk-config/face-engine.toml").display()
+                ),
+            ),
+    )
+    .unwrap();
+    let receipt_key = TerminalSigningKey::from_pem(
+        &std::fs::read_to_string(keys.join("registry-receipt.key")).unwrap(),
+    )
+    .unwrap();
+    let terminal_key = TerminalPublicKey::from_pem(
+        &std::fs::read_to_string(keys.join("terminal-signing.pub")).unwrap(),
+    )
+    .unwrap();
+    let storage = Arc::new(SqliteStorage::open(&dir.path().join("registry.sqlite")).unwrap());
+    storage
+        .add_terminal("DEMO-0001", terminal_key.to_bytes(), 0)
+        .unwrap();
+
+    let enrolled = kiosk(
+        &config,
+        &[
+            "enroll",
+            "--count",
+            "30",
+            "--document",
+            root()
+                .join("tests/fixtures/card-read-resident.json")
+                .to_str()
+                .unwrap(),
+            "--portrait",
+            root()
+                .join("tests/fixtures/faces/Anders_Fogh_Rasmussen_0001.jpg")
+                .to_str()
+                .unwrap(),
+            "--card-photo",
+            root()
+                .join("tests/fixtures/faces/Anders_Fogh_Rasmussen_0003.jpg")
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    assert!(enrolled.status.success());
+    let ids: Vec<String> = String::from_utf8_lossy(&enrolled.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ids.len(), 30);
+
+    let metrics = Arc::new(Metrics::default());
+    let mut registry = Registry::start(Arc::clone(&storage), &receipt_key, &metrics);
+    let upstream = Arc::new(std::sync::Mutex::new(registry.address));
+    let faults = Arc::new(Faults::default());
+    faults.lose_answer_percent.store(30, Ordering::SeqCst);
+    faults.drop_percent.store(15, Ordering::SeqCst);
+    faults.delay_ms.store(20, Ordering::SeqCst);
+    let proxy = start_proxy(Arc::clone(&upstream), Arc::clone(&faults));
+    let url = format!("http://{proxy}");
+
+    // Sync under faults; restart the registry half way.
+    let restarted = AtomicBool::new(false);
+    for round in 0..12 {
+        let _ = kiosk(&config, &["sync", "--once", "--registry", &url]);
+        if round == 5 && !restarted.swap(true, Ordering::SeqCst) {
+            drop(registry);
+            registry = Registry::start(Arc::clone(&storage), &receipt_key, &metrics);
+            *upstream.lock().unwrap() = registry.address;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stored_under_faults = storage.record_count().unwrap();
+    assert!(
+        stored_under_faults > 0,
+        "some records got through the faults"
+    );
+
+    // Faults stop: everything is acknowledged, nothing is stored twice.
+    faults.clear();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let sync = kiosk(&config, &["sync", "--once", "--registry", &url]);
+        if sync.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "records still unsent a minute after the faults stopped: {}",
+            String::from_utf8_lossy(&sync.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(storage.record_count().unwrap(), 30, "exactly once");
+    for id in &ids {
+        assert!(storage.record(id).unwrap().is_some(), "{id} stored");
+    }
+    let status = kiosk(&config, &["queue", "status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["acknowledged"], 30, "{status}");
+    assert_eq!(status["rejected"], 0, "{status}");
+    // The faults really bit: answers were lost after commits, and the resent records came back
+    // as duplicates that returned the stored receipt.
+    let exposition = metrics.render();
+    let duplicates: u64 = exposition
+        .lines()
+        .find_map(|line| line.strip_prefix("registry_records_duplicate_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(duplicates > 0, "{exposition}");
+    drop(registry);
+}
