@@ -411,38 +411,91 @@ pub fn sync(args: SyncArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCo
             .unwrap_or(0)
     };
     let mut stdout = std::io::stdout();
-    loop {
-        let report = runtime.block_on(sync_pass(
-            &mut outbox,
-            &client,
-            &settings,
-            unix_now_ms(),
-            &mut random,
-        ))?;
-        if report.sent > 0 || args.once {
-            writeln!(
-                stdout,
-                "sent {}, acknowledged {}, rejected {}, to retry {}{}",
-                report.sent,
-                report.acknowledged,
-                report.rejected,
-                report.retried,
-                report
-                    .last_error
-                    .as_deref()
-                    .map(|e| format!("; last error: {e}"))
-                    .unwrap_or_default()
-            )?;
-            stdout.flush()?;
-        }
-        if args.once {
-            let status = outbox.status()?;
-            return Ok(if status.pending + status.sending == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            });
-        }
-        std::thread::sleep(std::time::Duration::from_millis(500));
+    if !args.once {
+        return sync_forever(outbox, client, settings, runtime);
     }
+    let report = runtime.block_on(sync_pass(
+        &mut outbox,
+        &client,
+        &settings,
+        unix_now_ms(),
+        &mut random,
+    ))?;
+    writeln!(
+        stdout,
+        "sent {}, acknowledged {}, rejected {}, to retry {}{}",
+        report.sent,
+        report.acknowledged,
+        report.rejected,
+        report.retried,
+        report
+            .last_error
+            .as_deref()
+            .map(|e| format!("; last error: {e}"))
+            .unwrap_or_default()
+    )?;
+    let status = outbox.status()?;
+    Ok(if status.pending + status.sending == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `kiosk sync` without `--once`: the worker loop until Ctrl-C or SIGTERM, printing its state.
+fn sync_forever(
+    outbox: Outbox,
+    client: enroll_kiosk::sync::HttpClient,
+    settings: enroll_kiosk::sync::SyncSettings,
+    runtime: tokio::runtime::Runtime,
+) -> anyhow::Result<ExitCode> {
+    use enroll_kiosk::sync::{SyncState, Worker, WorkerTiming};
+    let worker = Worker {
+        outbox,
+        client,
+        settings,
+        timing: WorkerTiming {
+            idle_poll_ms: 2_000,
+            probe_ms: 1_000,
+        },
+        clock: std::sync::Arc::new(unix_now_ms),
+        random: Box::new(|| {
+            keys::random_bytes::<8>()
+                .map(u64::from_le_bytes)
+                .unwrap_or(0)
+        }),
+    };
+    let (state_tx, mut state_rx) = tokio::sync::watch::channel(SyncState::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    runtime.block_on(async move {
+        let task = tokio::spawn(worker.run(state_tx, stop_rx));
+        let mut last_printed = None;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                changed = state_rx.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let state = state_rx.borrow().clone();
+                    let line = format!(
+                        "unsent {}, {}{}",
+                        state.unsent,
+                        if state.online { "online" } else { "offline" },
+                        state.last_error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default()
+                    );
+                    if last_printed.as_ref() != Some(&line) {
+                        let _ = writeln!(std::io::stdout(), "{line}");
+                        last_printed = Some(line);
+                    }
+                }
+            }
+        }
+        let _ = stop_tx.send(true);
+        match task.await {
+            Ok(result) => result.map_err(anyhow::Error::from),
+            Err(error) => Err(anyhow::anyhow!("the sync worker stopped: {error}")),
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

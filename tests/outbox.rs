@@ -4,17 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use enroll_kiosk::crypto::records::{
-    SealingPrivateKey, SealingPublicKey, TerminalSigningKey, seal,
-};
-use enroll_kiosk::domain::card_read::CardRead;
-use enroll_kiosk::domain::record::{
-    CardEvidenceSummary, DocumentData, FaceEvidence, RecordDraft, RecordId,
-};
+use enroll_kiosk::crypto::records::{SealingPrivateKey, SealingPublicKey, TerminalSigningKey};
+use enroll_kiosk::domain::record::RecordId;
 use enroll_kiosk::store::{GuardLimits, GuardRefusal, Outbox, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
@@ -42,10 +38,6 @@ fn keys() -> Keys {
     }
 }
 
-fn card() -> CardRead {
-    serde_json::from_str(include_str!("fixtures/card-read-resident.json")).unwrap()
-}
-
 /// Commits one record created at `now_ms` with a payload of `payload_len` bytes.
 fn commit(
     outbox: &mut Outbox,
@@ -55,50 +47,17 @@ fn commit(
     payload_len: usize,
     limits: &GuardLimits,
 ) -> Result<RecordId, StoreError> {
-    let id = RecordId::v7(u64::try_from(now_ms).unwrap(), [n; 10]);
-    let card = card();
-    let draft = RecordDraft {
-        id,
-        terminal_id: "test-01".into(),
-        created_at_unix_ms: u64::try_from(now_ms).unwrap(),
-        tier: enroll_kiosk::domain::tier::Tier::Officer,
-        officer_id: Some("badge-7".into()),
-        supervisor_id: None,
-        document: DocumentData::from(&card.identity),
-        card_verification: card.verification.clone(),
-        card_evidence: CardEvidenceSummary {
-            ef_sod_sha256: None,
-            data_groups: vec![],
-            sam_text_block: true,
-        },
-        face: FaceEvidence {
-            compared: true,
-            score_cosine: Some(0.71),
-            threshold_cosine: 0.314,
-            is_match: true,
-            models_sha256: BTreeMap::new(),
-            quality_passed: true,
-            quality_reasons: vec![],
-            quality_components: vec![],
-            live_probability: Some(0.9),
-            override_by: None,
-        },
-    };
-    // Incompressible payload of the requested size (the sealed portrait and card data).
-    let plaintext: Vec<u8> = (0..payload_len)
-        .map(|i| (i * 7919 % 251) as u8 ^ n)
-        .collect();
-    let sealed = seal(&keys.registry, &id, &plaintext, [n; 32]).unwrap();
-    outbox
-        .commit_enrollment(
-            draft,
-            sealed,
-            &keys.terminal,
-            "officer:badge-7",
-            now_ms,
-            limits,
-        )
-        .map(|committed| committed.id)
+    common::commit_sample(
+        outbox,
+        &keys.terminal,
+        &keys.registry,
+        "test-01",
+        n,
+        now_ms,
+        payload_len,
+        limits,
+    )
+    .map(|committed| committed.id)
 }
 
 #[test]

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,72 +14,37 @@ use std::sync::Arc;
 
 use enroll_kiosk::crypto::records::{TerminalPublicKey, TerminalSigningKey};
 use enroll_kiosk::domain::record::RecordEnvelope;
-use enroll_kiosk::registry::server::{Metrics, RegistryState, serve};
+use enroll_kiosk::registry::server::Metrics;
 use enroll_kiosk::registry::storage::{SqliteStorage, Storage};
 use enroll_kiosk::registry::verify_receipt;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::root;
 
-/// A registry serving on a free loopback port until dropped.
+/// A registry serving on a free loopback port until dropped, with its storage at hand.
 struct Registry {
+    server: common::Registry,
     address: SocketAddr,
     storage: Arc<SqliteStorage>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Registry {
     fn start(db: &Path, receipt_key: TerminalSigningKey) -> Registry {
         let storage = Arc::new(SqliteStorage::open(db).unwrap());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let address = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let state = RegistryState {
-            storage: Arc::clone(&storage),
-            receipt_key: Arc::new(receipt_key),
-            metrics: Arc::new(Metrics::default()),
-            clock: Arc::new(|| 1_790_000_000_000),
-        };
-        let thread = std::thread::Builder::new()
-            .name("test-registry".into())
-            .spawn(move || {
-                runtime
-                    .block_on(serve(listener, state, async {
-                        let _ = stopped.await;
-                    }))
-                    .unwrap();
-            })
-            .unwrap();
+        let server = common::Registry::start(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::clone(&storage),
+            &receipt_key,
+            &Arc::new(Metrics::default()),
+        );
         Registry {
-            address,
+            address: server.address,
+            server,
             storage,
-            stop: Some(stop),
-            thread: Some(thread),
         }
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.server.url()
     }
 }
 

@@ -5,20 +5,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
+mod common;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use enroll_kiosk::crypto::records::{TerminalPublicKey, TerminalSigningKey};
-use enroll_kiosk::registry::server::{Metrics, RegistryState, serve};
+use enroll_kiosk::registry::server::Metrics;
 use enroll_kiosk::registry::storage::{SqliteStorage, Storage};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+use common::{Registry, root};
+
+fn localhost() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
 }
 
 /// What the proxy does to each new connection.
@@ -132,63 +136,6 @@ fn start_proxy(upstream: Arc<std::sync::Mutex<SocketAddr>>, faults: Arc<Faults>)
     address
 }
 
-/// A registry on its own runtime thread; `stop` ends it (a restart starts a new one on the same
-/// database).
-struct Registry {
-    address: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Registry {
-    fn start(
-        storage: Arc<SqliteStorage>,
-        receipt_key: &TerminalSigningKey,
-        metrics: &Arc<Metrics>,
-    ) -> Registry {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let address = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let state = RegistryState {
-            storage,
-            receipt_key: Arc::new(TerminalSigningKey::from_pem(&receipt_key.to_pem()).unwrap()),
-            metrics: Arc::clone(metrics),
-            clock: Arc::new(|| 1_790_000_000_000),
-        };
-        let thread = std::thread::Builder::new()
-            .name("test-registry".into())
-            .spawn(move || {
-                let _ = runtime.block_on(serve(listener, state, async {
-                    let _ = stopped.await;
-                }));
-            })
-            .unwrap();
-        Registry {
-            address,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 fn kiosk(config: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kiosk"))
         .current_dir(root())
@@ -283,7 +230,7 @@ fn every_record_is_stored_exactly_once_through_lost_answers_drops_delays_and_a_r
     assert_eq!(ids.len(), 30);
 
     let metrics = Arc::new(Metrics::default());
-    let mut registry = Registry::start(Arc::clone(&storage), &receipt_key, &metrics);
+    let mut registry = Registry::start(localhost(), Arc::clone(&storage), &receipt_key, &metrics);
     let upstream = Arc::new(std::sync::Mutex::new(registry.address));
     let faults = Arc::new(Faults::default());
     faults.lose_answer_percent.store(30, Ordering::SeqCst);
@@ -298,7 +245,7 @@ fn every_record_is_stored_exactly_once_through_lost_answers_drops_delays_and_a_r
         let _ = kiosk(&config, &["sync", "--once", "--registry", &url]);
         if round == 5 && !restarted.swap(true, Ordering::SeqCst) {
             drop(registry);
-            registry = Registry::start(Arc::clone(&storage), &receipt_key, &metrics);
+            registry = Registry::start(localhost(), Arc::clone(&storage), &receipt_key, &metrics);
             *upstream.lock().unwrap() = registry.address;
         }
         std::thread::sleep(Duration::from_millis(50));

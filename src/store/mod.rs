@@ -573,6 +573,19 @@ impl Outbox {
         Ok(())
     }
 
+    /// Makes every waiting record due at `now_unix_ms` (the registry is reachable again).
+    pub fn make_due(&mut self, now_unix_ms: i64) -> Result<u64, StoreError> {
+        let changed = self
+            .connection
+            .execute(
+                "UPDATE records SET next_attempt_at_unix_ms = ?1
+                 WHERE state IN ('pending', 'sending') AND next_attempt_at_unix_ms > ?1",
+                [now_unix_ms],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(changed as u64)
+    }
+
     /// Marks a record rejected by the registry, with its reason; it is not retried.
     pub fn mark_rejected(&mut self, id: &str, reason: &str) -> Result<(), StoreError> {
         self.connection

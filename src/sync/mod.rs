@@ -59,7 +59,9 @@ pub fn backoff_ms(attempts: i64, base_ms: u64, cap_ms: u64, random: u64) -> u64 
         .saturating_mul(1u64.checked_shl(exponent).unwrap_or(u64::MAX))
         .min(cap_ms)
         .max(1);
-    random % (ceiling + 1)
+    // Scale the random number onto 0..=ceiling (uniform, no modulo bias).
+    let scaled = u128::from(random) * u128::from(ceiling) / u128::from(u64::MAX);
+    u64::try_from(scaled).unwrap_or(ceiling)
 }
 
 /// The HTTP client the worker uses (HTTP/1.1 over TCP; TLS arrives with the registry's TLS).
@@ -122,7 +124,7 @@ pub async fn sync_pass(
     client: &HttpClient,
     settings: &SyncSettings,
     now_unix_ms: i64,
-    random: &mut dyn FnMut() -> u64,
+    random: &mut (dyn FnMut() -> u64 + Send),
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
     loop {
@@ -198,6 +200,105 @@ pub async fn sync_pass(
     }
 }
 
+/// What the worker reports to the UI and diagnostics after every pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SyncState {
+    /// Records not yet acknowledged or rejected.
+    pub unsent: u64,
+    /// When a record was last acknowledged.
+    pub last_success_unix_ms: Option<i64>,
+    /// The last problem, with its reason; cleared by a clean pass.
+    pub last_error: Option<String>,
+    /// Whether the registry answered the last request or probe.
+    pub online: bool,
+    /// Passes run so far.
+    pub passes: u64,
+}
+
+/// Timing of the worker loop.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkerTiming {
+    /// How often to look for new records when the queue is idle.
+    pub idle_poll_ms: u64,
+    /// How often to probe `/healthz` while records wait for a backoff to end.
+    pub probe_ms: u64,
+}
+
+async fn registry_answers(client: &HttpClient, settings: &SyncSettings) -> bool {
+    let Ok(request) = hyper::Request::get(format!("{}/healthz", settings.registry_url))
+        .body(Full::new(Bytes::new()))
+    else {
+        return false;
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_millis(settings.request_timeout_ms), client.request(request)).await,
+        Ok(Ok(response)) if response.status().is_success()
+    )
+}
+
+/// The sync worker: a pass whenever records are due; while a backoff runs it probes the registry
+/// and, when it answers again, sends at once instead of waiting out the backoff. Time comes from
+/// `clock` (Unix ms) and tokio's timer, so tests can pause time.
+pub struct Worker {
+    pub outbox: Outbox,
+    pub client: HttpClient,
+    pub settings: SyncSettings,
+    pub timing: WorkerTiming,
+    pub clock: std::sync::Arc<dyn Fn() -> i64 + Send + Sync>,
+    pub random: Box<dyn FnMut() -> u64 + Send>,
+}
+
+impl Worker {
+    /// Runs until `shutdown` turns true, publishing its state after every pass.
+    pub async fn run(
+        mut self,
+        state: tokio::sync::watch::Sender<SyncState>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), SyncError> {
+        let mut current = SyncState::default();
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let now = (self.clock)();
+            let report = sync_pass(
+                &mut self.outbox,
+                &self.client,
+                &self.settings,
+                now,
+                &mut *self.random,
+            )
+            .await?;
+            let status = self.outbox.status()?;
+            current.passes += 1;
+            current.unsent = status.pending + status.sending;
+            if report.acknowledged > 0 {
+                current.last_success_unix_ms = Some((self.clock)());
+            }
+            if report.sent > 0 {
+                current.online = report.retried == 0 || report.acknowledged > 0;
+                current.last_error = report.last_error.clone();
+            }
+            let _ = state.send(current.clone());
+            let waiting = report.retried > 0 || (current.unsent > 0 && !current.online);
+            let pause = if waiting {
+                self.timing.probe_ms
+            } else {
+                self.timing.idle_poll_ms
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(pause)) => {}
+                _ = shutdown.changed() => return Ok(()),
+            }
+            if waiting && registry_answers(&self.client, &self.settings).await {
+                // Connectivity is back: everything waiting is due now.
+                self.outbox.make_due((self.clock)())?;
+                current.online = true;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,9 +307,10 @@ mod tests {
     fn backoff_grows_exponentially_to_the_cap_with_full_jitter() {
         // The largest random value shows the ceiling of each attempt.
         let ceiling = |attempts| backoff_ms(attempts, 500, 60_000, u64::MAX - 1);
-        assert!(ceiling(0) <= 500);
-        assert!(ceiling(3) <= 4_000);
-        assert!(ceiling(20) <= 60_000);
+        assert_eq!(ceiling(0), 499);
+        assert_eq!(ceiling(3), 3_999);
+        assert_eq!(ceiling(20), 59_999);
+        assert_eq!(backoff_ms(3, 500, 60_000, u64::MAX), 4_000);
         assert_eq!(backoff_ms(5, 500, 60_000, 0), 0, "full jitter reaches zero");
         for random in [0, 1, 12345, u64::MAX] {
             assert!(backoff_ms(40, 500, 60_000, random) <= 60_000);

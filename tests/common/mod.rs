@@ -1,0 +1,139 @@
+//! Helpers shared by the integration tests: the crate root, a registry server on its own
+//! runtime thread, and a sample record committed through the library. Each test file uses the
+//! parts it needs.
+
+#![allow(dead_code)] // not every test file uses every helper
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use enroll_kiosk::crypto::records::{SealingPublicKey, TerminalSigningKey, seal};
+use enroll_kiosk::domain::card_read::CardRead;
+use enroll_kiosk::domain::record::{
+    CardEvidenceSummary, DocumentData, FaceEvidence, RecordDraft, RecordId,
+};
+use enroll_kiosk::registry::server::{Metrics, RegistryState, serve};
+use enroll_kiosk::registry::storage::SqliteStorage;
+use enroll_kiosk::store::{Committed, GuardLimits, Outbox, StoreError};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A registry serving on `bind` (e.g. `127.0.0.1:0`) from its own runtime thread until dropped.
+pub struct Registry {
+    pub address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Registry {
+    pub fn start(
+        bind: SocketAddr,
+        storage: Arc<SqliteStorage>,
+        receipt_key: &TerminalSigningKey,
+        metrics: &Arc<Metrics>,
+    ) -> Registry {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(bind))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let state = RegistryState {
+            storage,
+            receipt_key: Arc::new(TerminalSigningKey::from_pem(&receipt_key.to_pem()).unwrap()),
+            metrics: Arc::clone(metrics),
+            clock: Arc::new(|| 1_790_000_000_000),
+        };
+        let thread = std::thread::Builder::new()
+            .name("test-registry".into())
+            .spawn(move || {
+                let _ = runtime.block_on(serve(listener, state, async {
+                    let _ = stopped.await;
+                }));
+            })
+            .unwrap();
+        Registry {
+            address,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The fixture card read (the SAM emulator's sample card).
+pub fn card() -> CardRead {
+    serde_json::from_str(include_str!("../fixtures/card-read-resident.json")).unwrap()
+}
+
+#[allow(clippy::too_many_arguments)] // a test fixture with every knob spelled out
+/// Commits one record for terminal `terminal_id`, created at `now_ms`, with an incompressible
+/// sealed payload of `payload_len` bytes; `n` varies the id and payload.
+pub fn commit_sample(
+    outbox: &mut Outbox,
+    terminal: &TerminalSigningKey,
+    registry: &SealingPublicKey,
+    terminal_id: &str,
+    n: u8,
+    now_ms: i64,
+    payload_len: usize,
+    limits: &GuardLimits,
+) -> Result<Committed, StoreError> {
+    let id = RecordId::v7(u64::try_from(now_ms).unwrap(), [n; 10]);
+    let card = card();
+    let draft = RecordDraft {
+        id,
+        terminal_id: terminal_id.into(),
+        created_at_unix_ms: u64::try_from(now_ms).unwrap(),
+        tier: enroll_kiosk::domain::tier::Tier::Officer,
+        officer_id: Some("badge-7".into()),
+        supervisor_id: None,
+        document: DocumentData::from(&card.identity),
+        card_verification: card.verification.clone(),
+        card_evidence: CardEvidenceSummary {
+            ef_sod_sha256: None,
+            data_groups: vec![],
+            sam_text_block: true,
+        },
+        face: FaceEvidence {
+            compared: true,
+            score_cosine: Some(0.71),
+            threshold_cosine: 0.314,
+            is_match: true,
+            models_sha256: BTreeMap::new(),
+            quality_passed: true,
+            quality_reasons: vec![],
+            quality_components: vec![],
+            live_probability: Some(0.9),
+            override_by: None,
+        },
+    };
+    let plaintext: Vec<u8> = (0..payload_len)
+        .map(|i| (i * 7919 % 251) as u8 ^ n)
+        .collect();
+    let sealed = seal(registry, &id, &plaintext, [n; 32]).unwrap();
+    outbox.commit_enrollment(draft, sealed, terminal, "officer:badge-7", now_ms, limits)
+}
