@@ -24,6 +24,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # GUI + its tests: Xvfb, a window manager, Mesa GL, X libraries, xdotool, imagemagick
 # fonts: fonts-wqy-microhei (Chinese, Japanese, Korean)
 # card readers (tests): pcscd, vsmartcard-vpcd, pcsc-tools, socat
+# registry storage: postgresql (the tests and benchmarks initdb their own throw-away cluster on a
+#   loopback port; the packaged service is never used)
 # benchmarks: python3-venv (onnxruntime, the face-engine reference, comes from pip on demand)
 packages=(
     ca-certificates curl build-essential pkg-config libclang1-14 openssl
@@ -32,6 +34,7 @@ packages=(
     libxcursor1 libxi6 libxrandr2 libfontconfig1
     fonts-wqy-microhei
     pcscd vsmartcard-vpcd libpcsclite-dev pcsc-tools socat
+    postgresql
     python3-venv
 )
 # npm fetches the models; a Node.js installed some other way (as on our build machines) will do.

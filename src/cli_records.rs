@@ -386,12 +386,23 @@ pub fn sync(args: SyncArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCo
         .unwrap_or_else(|| config.registry.url.clone())
         .trim_end_matches('/')
         .to_owned();
-    if !url.starts_with("http://") {
-        bail!(
-            "{url}: this version syncs over plain HTTP to a loopback registry only (TLS comes with \
-             the registry's TLS support)"
-        );
-    }
+    enroll_kiosk::config::check_registry_url(&url)
+        .map_err(|problem| anyhow::anyhow!("--registry {url}: {problem}"))?;
+    let tls = match &config.registry.tls_ca_file {
+        Some(file) => {
+            let pem = std::fs::read(file)
+                .with_context(|| format!("cannot read registry.tls_ca_file {}", file.display()))?;
+            Some(
+                enroll_kiosk::registry::tls::client_config(&pem)
+                    .with_context(|| format!("registry.tls_ca_file {}", file.display()))?,
+            )
+        }
+        None if url.starts_with("https://") => bail!(
+            "{url} is https: set registry.tls_ca_file to the PEM file of the CA that signed the \
+             registry's certificate"
+        ),
+        None => None,
+    };
     let settings = SyncSettings {
         registry_url: url,
         registry_receipt_key: keys::read_ed25519_public(&config.registry.receipt_public_key_file)?,
@@ -404,7 +415,7 @@ pub fn sync(args: SyncArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCo
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let client = runtime.block_on(async { http_client() });
+    let client = runtime.block_on(async { http_client(tls) });
     let mut random = || {
         keys::random_bytes::<8>()
             .map(u64::from_le_bytes)

@@ -211,6 +211,8 @@ pub struct FaceConfig {
 pub struct RegistryConfig {
     /// Base URL; `https://`, or `http://` on a loopback address only.
     pub url: String,
+    /// PEM CA certificates the registry's TLS certificate must chain to (needed for https).
+    pub tls_ca_file: Option<PathBuf>,
     /// The registry's X25519 public key that sealed biometrics are encrypted to.
     pub sealing_public_key_file: PathBuf,
     /// The registry's Ed25519 public key that signs receipts.
@@ -373,6 +375,8 @@ struct RawFace {
 #[serde(deny_unknown_fields)]
 struct RawRegistry {
     url: String,
+    #[serde(default)]
+    tls_ca_file: Option<PathBuf>,
     sealing_public_key_file: PathBuf,
     receipt_public_key_file: PathBuf,
 }
@@ -617,14 +621,7 @@ fn validate(
     };
 
     // terminal
-    let id_ok = !raw.terminal.id.is_empty()
-        && raw.terminal.id.len() <= 64
-        && raw
-            .terminal
-            .id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !id_ok {
+    if !crate::domain::record::is_valid_terminal_id(&raw.terminal.id) {
         check.fail(
             "terminal.id",
             "allowed: 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'".to_owned(),
@@ -765,6 +762,14 @@ fn validate(
     if let Err(problem) = check_registry_url(&raw.registry.url) {
         check.fail("registry.url", problem);
     }
+    if raw.registry.url.starts_with("https://") && raw.registry.tls_ca_file.is_none() {
+        check.fail(
+            "registry.tls_ca_file",
+            "required for an https:// registry: the PEM file of the CA that signed the registry's \
+             certificate (/etc/ssl/certs/ca-certificates.crt trusts the public CAs)"
+                .to_owned(),
+        );
+    }
 
     // store, retention, sync
     check.range_u64(
@@ -856,6 +861,7 @@ fn validate(
         },
         registry: RegistryConfig {
             url: raw.registry.url,
+            tls_ca_file: raw.registry.tls_ca_file.map(|file| resolve(base_dir, file)),
             sealing_public_key_file: resolve(base_dir, raw.registry.sealing_public_key_file),
             receipt_public_key_file: resolve(base_dir, raw.registry.receipt_public_key_file),
         },
@@ -877,7 +883,7 @@ fn validate(
 }
 
 /// `https://host[:port][/path]`, or `http://` to a loopback host (tests and demo only).
-fn check_registry_url(url: &str) -> Result<(), String> {
+pub fn check_registry_url(url: &str) -> Result<(), String> {
     const ALLOWED: &str =
         "allowed: https://HOST[:PORT], or http://127.0.0.1:PORT / http://localhost:PORT for tests";
     let (scheme, rest) = url

@@ -32,7 +32,7 @@ impl Registry {
         let storage = Arc::new(SqliteStorage::open(db).unwrap());
         let server = common::Registry::start(
             "127.0.0.1:0".parse().unwrap(),
-            Arc::clone(&storage),
+            storage.clone(),
             &receipt_key,
             &Arc::new(Metrics::default()),
         );

@@ -230,7 +230,7 @@ fn every_record_is_stored_exactly_once_through_lost_answers_drops_delays_and_a_r
     assert_eq!(ids.len(), 30);
 
     let metrics = Arc::new(Metrics::default());
-    let mut registry = Registry::start(localhost(), Arc::clone(&storage), &receipt_key, &metrics);
+    let mut registry = Registry::start(localhost(), storage.clone(), &receipt_key, &metrics);
     let upstream = Arc::new(std::sync::Mutex::new(registry.address));
     let faults = Arc::new(Faults::default());
     faults.lose_answer_percent.store(30, Ordering::SeqCst);
@@ -245,7 +245,7 @@ fn every_record_is_stored_exactly_once_through_lost_answers_drops_delays_and_a_r
         let _ = kiosk(&config, &["sync", "--once", "--registry", &url]);
         if round == 5 && !restarted.swap(true, Ordering::SeqCst) {
             drop(registry);
-            registry = Registry::start(localhost(), Arc::clone(&storage), &receipt_key, &metrics);
+            registry = Registry::start(localhost(), storage.clone(), &receipt_key, &metrics);
             *upstream.lock().unwrap() = registry.address;
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -71,7 +71,7 @@ fn worker(
 ) -> Worker {
     Worker {
         outbox: Outbox::open(&setup.dir.path().join("outbox.sqlite")).unwrap(),
-        client: http_client(),
+        client: http_client(None),
         settings: SyncSettings {
             registry_url: url,
             registry_receipt_key: setup.receipt.public(),
@@ -173,7 +173,7 @@ fn when_the_registry_answers_again_waiting_records_are_sent_at_once() {
         .unwrap();
     let _registry = common::Registry::start(
         address,
-        Arc::clone(&storage),
+        storage.clone(),
         &setup.receipt,
         &Arc::new(Metrics::default()),
     );

@@ -11,8 +11,10 @@ use anyhow::{Context, bail};
 use enroll_kiosk::crypto::records::{SealingPrivateKey, TerminalSigningKey};
 use enroll_kiosk::domain::record::{RecordBody, SealedContent};
 use enroll_kiosk::keys;
-use enroll_kiosk::registry::server::{Metrics, RegistryState, serve};
-use enroll_kiosk::registry::storage::{SqliteStorage, Storage};
+use enroll_kiosk::registry::server::{
+    MIN_ADMIN_TOKEN_CHARS, Metrics, RegistryState, serve, serve_tls,
+};
+use enroll_kiosk::registry::storage::{self, Storage};
 
 /// The central registry that receives, verifies and stores enrollment records.
 #[derive(Parser)]
@@ -33,15 +35,34 @@ enum Command {
     },
     /// Serve the registry API until Ctrl-C or SIGTERM
     Serve {
-        /// Address to listen on; plain HTTP is allowed on loopback only
+        /// Address to listen on; plain HTTP (no --tls-cert) is allowed on loopback only
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
         listen: std::net::SocketAddr,
-        /// Storage: sqlite:PATH
+        /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
         #[arg(long, value_name = "URL")]
         db: String,
         /// Directory with registry-receipt.key (made by `registry keygen`)
         #[arg(long, value_name = "DIR")]
         keys: PathBuf,
+        /// PEM certificate chain (server certificate first) to serve HTTPS with
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of the TLS certificate
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// File holding the admin token that `POST /v1/terminals` requires (at least 32
+        /// characters); without it terminals are registered from the command line only
+        #[arg(long, value_name = "FILE")]
+        admin_token_file: Option<PathBuf>,
+        /// Database connections (PostgreSQL)
+        #[arg(long, value_name = "N", default_value_t = 16)]
+        db_connections: usize,
+    },
+    /// List records accepted with a gap in their terminal's chain, for review
+    Flagged {
+        /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
+        #[arg(long, value_name = "URL")]
+        db: String,
     },
     /// Terminals allowed to send records
     #[command(subcommand)]
@@ -51,7 +72,7 @@ enum Command {
     Open {
         /// The record id
         record_id: String,
-        /// Storage: sqlite:PATH
+        /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
         #[arg(long, value_name = "URL")]
         db: String,
         /// Directory with registry-sealing.key
@@ -64,7 +85,7 @@ enum Command {
 enum TerminalCommand {
     /// Register a terminal's Ed25519 public key (a terminal-signing.pub from `kiosk keygen`)
     Add {
-        /// Storage: sqlite:PATH
+        /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
         #[arg(long, value_name = "URL")]
         db: String,
         /// The terminal id (terminal.id in its kiosk.toml)
@@ -80,7 +101,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen { out } => keygen(&out),
-        Command::Serve { listen, db, keys } => serve_command(listen, &db, &keys),
+        Command::Serve {
+            listen,
+            db,
+            keys,
+            tls_cert,
+            tls_key,
+            admin_token_file,
+            db_connections,
+        } => serve_command(ServeOptions {
+            listen,
+            db,
+            keys_dir: keys,
+            tls: tls_cert.zip(tls_key),
+            admin_token_file,
+            db_connections,
+        }),
+        Command::Flagged { db } => flagged(&db),
         Command::Terminal(TerminalCommand::Add { db, id, public_key }) => {
             terminal_add(&db, &id, &public_key)
         }
@@ -137,18 +174,41 @@ fn unix_now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn open_storage(db: &str) -> anyhow::Result<SqliteStorage> {
-    match db.strip_prefix("sqlite:") {
-        Some(path) => Ok(SqliteStorage::open(Path::new(path))?),
-        None => bail!("--db {db:?} is not supported; use sqlite:PATH"),
-    }
+fn open_storage(db: &str, connections: usize) -> anyhow::Result<std::sync::Arc<dyn Storage>> {
+    Ok(storage::open(db, connections)?)
 }
 
-fn serve_command(listen: std::net::SocketAddr, db: &str, keys_dir: &Path) -> anyhow::Result<()> {
-    if !listen.ip().is_loopback() {
+struct ServeOptions {
+    listen: std::net::SocketAddr,
+    db: String,
+    keys_dir: PathBuf,
+    /// Certificate chain and key files.
+    tls: Option<(PathBuf, PathBuf)>,
+    admin_token_file: Option<PathBuf>,
+    db_connections: usize,
+}
+
+fn read_admin_token(file: &Path) -> anyhow::Result<[u8; 32]> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the admin token file {}", file.display()))?;
+    let token = text.trim();
+    if token.chars().count() < MIN_ADMIN_TOKEN_CHARS || token.contains(char::is_whitespace) {
         bail!(
-            "plain HTTP is only allowed on a loopback address ({listen} is not); TLS is not \
-             configured in this version"
+            "the admin token in {} must be one line of at least {MIN_ADMIN_TOKEN_CHARS} characters \
+             without spaces (for example: openssl rand -hex 32 > {})",
+            file.display(),
+            file.display()
+        );
+    }
+    Ok(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()).into())
+}
+
+fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
+    let listen = options.listen;
+    if options.tls.is_none() && !listen.ip().is_loopback() {
+        bail!(
+            "plain HTTP is only allowed on a loopback address ({listen} is not): give \
+             --tls-cert and --tls-key"
         );
     }
     tracing_subscriber::fmt()
@@ -158,24 +218,47 @@ fn serve_command(listen: std::net::SocketAddr, db: &str, keys_dir: &Path) -> any
         )
         .with_writer(std::io::stderr)
         .init();
-    let storage = open_storage(db)?;
-    let receipt_key = keys::read_signing_key(&keys_dir.join("registry-receipt.key"))?;
+    let tls = match &options.tls {
+        Some((cert, key)) => {
+            let chain = std::fs::read(cert)
+                .with_context(|| format!("cannot read --tls-cert {}", cert.display()))?;
+            let key_pem = std::fs::read(key)
+                .with_context(|| format!("cannot read --tls-key {}", key.display()))?;
+            Some(enroll_kiosk::registry::tls::server_config(
+                &chain, &key_pem,
+            )?)
+        }
+        None => None,
+    };
+    let admin_token_sha256 = options
+        .admin_token_file
+        .as_deref()
+        .map(read_admin_token)
+        .transpose()?;
+    let storage = open_storage(&options.db, options.db_connections)?;
+    let receipt_key = keys::read_signing_key(&options.keys_dir.join("registry-receipt.key"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("registry")
+        .max_blocking_threads(options.db_connections.max(1) * 2)
         .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr()?;
-        tracing::info!(listen = %local, "registry listening");
-        let _ = writeln!(std::io::stdout(), "registry listening on http://{local}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(listen = %local, scheme, "registry listening");
+        let _ = writeln!(
+            std::io::stdout(),
+            "registry listening on {scheme}://{local}"
+        );
         let state = RegistryState {
-            storage: std::sync::Arc::new(storage),
+            storage,
             receipt_key: std::sync::Arc::new(receipt_key),
             metrics: std::sync::Arc::new(Metrics::default()),
             clock: std::sync::Arc::new(unix_now_ms),
+            admin_token_sha256,
         };
         let shutdown = async {
             let mut terminate =
@@ -188,13 +271,31 @@ fn serve_command(listen: std::net::SocketAddr, db: &str, keys_dir: &Path) -> any
                 _ = terminate.recv() => {}
             }
         };
-        serve(listener, state, shutdown).await?;
+        match tls {
+            Some(tls) => serve_tls(listener, state, tls, shutdown).await?,
+            None => serve(listener, state, shutdown).await?,
+        }
         anyhow::Ok(())
     })
 }
 
+fn flagged(db: &str) -> anyhow::Result<()> {
+    let storage = open_storage(db, 1)?;
+    let ids = storage.flagged_records()?;
+    let mut stdout = std::io::stdout();
+    for id in &ids {
+        writeln!(stdout, "{id}")?;
+    }
+    writeln!(
+        std::io::stderr(),
+        "{} record(s) accepted with a gap in their terminal's chain",
+        ids.len()
+    )?;
+    Ok(())
+}
+
 fn terminal_add(db: &str, id: &str, public_key: &Path) -> anyhow::Result<()> {
-    let storage = open_storage(db)?;
+    let storage = open_storage(db, 1)?;
     let key = keys::read_ed25519_public(public_key)?;
     storage.add_terminal(
         id,
@@ -210,7 +311,7 @@ fn terminal_add(db: &str, id: &str, public_key: &Path) -> anyhow::Result<()> {
 }
 
 fn open(record_id: &str, db: &str, keys_dir: &Path) -> anyhow::Result<()> {
-    let storage = open_storage(db)?;
+    let storage = open_storage(db, 1)?;
     let record = storage
         .record(record_id)?
         .with_context(|| format!("no record {record_id} in {db}"))?;

@@ -69,6 +69,15 @@ pub const SEAL_SUITE: &str = "HPKE-v1/base/X25519-HKDF-SHA256/HKDF-SHA256/ChaCha
 pub const SEAL_INFO: &str = "enroll-kiosk record v1";
 /// `previous_record_sha256` of a terminal's first record.
 pub const CHAIN_START: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Whether `id` is a usable terminal id: 1 to 64 of `A-Z a-z 0-9 - _`.
+pub fn is_valid_terminal_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// `format` of the sealed content.
 pub const SEALED_FORMAT: &str = "enroll-kiosk/sealed";
 

@@ -3,8 +3,10 @@
 //! exactly and answers with a receipt signed by the registry's Ed25519 key. It never uses the
 //! kiosk's UI, flows or devices, and reads no clock (time comes from its caller).
 
+pub mod postgres;
 pub mod server;
 pub mod storage;
+pub mod tls;
 
 use crate::crypto::records::{TerminalPublicKey, TerminalSigningKey, sha256_hex};
 use crate::domain::document::base64_bytes;

@@ -1,12 +1,13 @@
-//! The registry's HTTP server (axum): `POST /v1/records`, `GET /v1/receipts/{id}`, `GET /healthz`,
-//! `GET /metrics`. It takes its listener, clock and shutdown signal from the caller, so tests bind
-//! `127.0.0.1:0`. Logs carry record ids and reasons, never record content.
+//! The registry's HTTP server (axum): `POST /v1/records`, `GET /v1/receipts/{id}`,
+//! `POST /v1/terminals` (admin token), `GET /healthz`, `GET /metrics`, over plain HTTP or TLS. It
+//! takes its listener, clock and shutdown signal from the caller, so tests bind `127.0.0.1:0`.
+//! Logs carry record ids and reasons, never record content.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,7 +18,9 @@ use axum::routing::{get, post};
 
 use super::storage::{Incoming, Ingested, Storage};
 use super::{Rejection, make_receipt, verify_envelope};
+use crate::crypto::records::TerminalPublicKey;
 use crate::crypto::records::TerminalSigningKey;
+use crate::domain::record::is_valid_terminal_id;
 use crate::domain::record::{MAX_BODY_BYTES, MAX_PAYLOAD_BYTES};
 
 /// Upper bounds (seconds) of the request latency histogram.
@@ -106,47 +109,110 @@ impl Metrics {
 }
 
 /// Everything a request handler needs.
-pub struct RegistryState<S: Storage> {
-    pub storage: Arc<S>,
+#[derive(Clone)]
+pub struct RegistryState {
+    pub storage: Arc<dyn Storage>,
     pub receipt_key: Arc<TerminalSigningKey>,
     pub metrics: Arc<Metrics>,
     /// Unix milliseconds now (the binary passes the system clock, tests a fixed one).
     pub clock: Arc<dyn Fn() -> u64 + Send + Sync>,
+    /// SHA-256 of the admin token that `POST /v1/terminals` requires; `None` turns it off.
+    pub admin_token_sha256: Option<[u8; 32]>,
 }
 
-impl<S: Storage> Clone for RegistryState<S> {
-    fn clone(&self) -> Self {
-        RegistryState {
-            storage: Arc::clone(&self.storage),
-            receipt_key: Arc::clone(&self.receipt_key),
-            metrics: Arc::clone(&self.metrics),
-            clock: Arc::clone(&self.clock),
-        }
-    }
-}
+/// The shortest admin token accepted (characters).
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 
 /// The routes.
-pub fn router<S: Storage>(state: RegistryState<S>) -> Router {
+pub fn router(state: RegistryState) -> Router {
     Router::new()
-        .route("/v1/records", post(post_record::<S>))
-        .route("/v1/receipts/{id}", get(get_receipt::<S>))
+        .route("/v1/records", post(post_record))
+        .route("/v1/receipts/{id}", get(get_receipt))
+        .route("/v1/terminals", post(post_terminal))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(get_metrics::<S>))
+        .route("/metrics", get(get_metrics))
         .layer(DefaultBodyLimit::max(
             MAX_BODY_BYTES + MAX_PAYLOAD_BYTES + 1024,
         ))
         .with_state(state)
 }
 
-/// Serves until `shutdown` completes, then finishes the requests in flight.
-pub async fn serve<S: Storage>(
+/// Serves plain HTTP (loopback only, for tests and a co-located proxy) until `shutdown`
+/// completes, then finishes the requests in flight.
+pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: RegistryState<S>,
+    state: RegistryState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// How long a client has to finish its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+/// How long requests in flight may take to finish after shutdown was asked for.
+const DRAIN_TIMEOUT_MS: u64 = 30_000;
+
+/// Serves HTTPS until `shutdown` completes, then finishes the requests in flight. Handshakes run
+/// on their own tasks, so a slow or hostile client holds up nobody else.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    state: RegistryState,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let app = router(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let handshake = tokio::time::timeout(
+                Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS),
+                acceptor.accept(stream),
+            );
+            let stream = match handshake.await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(connection).await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_millis(DRAIN_TIMEOUT_MS), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after the drain timeout were cut off");
+    }
+    Ok(())
 }
 
 fn json_error(status: StatusCode, rejection: &Rejection) -> Response {
@@ -177,7 +243,7 @@ fn internal(detail: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
-async fn post_record<S: Storage>(State(state): State<RegistryState<S>>, bytes: Bytes) -> Response {
+async fn post_record(State(state): State<RegistryState>, bytes: Bytes) -> Response {
     let started = Instant::now();
     state.metrics.received.fetch_add(1, Ordering::Relaxed);
     let response = ingest(&state, bytes).await;
@@ -185,7 +251,7 @@ async fn post_record<S: Storage>(State(state): State<RegistryState<S>>, bytes: B
     response
 }
 
-async fn ingest<S: Storage>(state: &RegistryState<S>, bytes: Bytes) -> Response {
+async fn ingest(state: &RegistryState, bytes: Bytes) -> Response {
     let worker = state.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let storage = &worker.storage;
@@ -257,10 +323,7 @@ async fn ingest<S: Storage>(state: &RegistryState<S>, bytes: Bytes) -> Response 
     }
 }
 
-async fn get_receipt<S: Storage>(
-    State(state): State<RegistryState<S>>,
-    Path(id): Path<String>,
-) -> Response {
+async fn get_receipt(State(state): State<RegistryState>, Path(id): Path<String>) -> Response {
     let storage = Arc::clone(&state.storage);
     match tokio::task::spawn_blocking(move || storage.receipt(&id)).await {
         Ok(Ok(Some(receipt))) => receipt_response(receipt),
@@ -270,10 +333,106 @@ async fn get_receipt<S: Storage>(
     }
 }
 
-async fn get_metrics<S: Storage>(State(state): State<RegistryState<S>>) -> Response {
+async fn get_metrics(State(state): State<RegistryState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// The body of `POST /v1/terminals`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TerminalRegistration {
+    /// The terminal id (its `terminal.id`).
+    id: String,
+    /// Its Ed25519 public key, the PEM text of `terminal-signing.pub`.
+    public_key_pem: String,
+}
+
+fn text(status: StatusCode, message: &str) -> Response {
+    (status, format!("{message}\n")).into_response()
+}
+
+/// Whether the request carries the admin token (compared by SHA-256, so the comparison's
+/// timing says nothing about the token).
+fn authorised(expected_sha256: &[u8; 32], headers: &axum::http::HeaderMap) -> bool {
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let presented: [u8; 32] =
+        <sha2::Sha256 as sha2::Digest>::digest(token.trim().as_bytes()).into();
+    presented
+        .iter()
+        .zip(expected_sha256)
+        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+        == 0
+}
+
+async fn post_terminal(
+    State(state): State<RegistryState>,
+    headers: axum::http::HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let Some(expected) = state.admin_token_sha256 else {
+        return text(
+            StatusCode::FORBIDDEN,
+            "terminal registration over HTTP is off: start the registry with --admin-token-file, \
+             or use `registry terminal add`",
+        );
+    };
+    if !authorised(&expected, &headers) {
+        tracing::warn!("terminal registration refused: missing or wrong admin token");
+        return text(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin token (send Authorization: Bearer TOKEN)",
+        );
+    }
+    let registration: TerminalRegistration = match serde_json::from_slice(&bytes) {
+        Ok(registration) => registration,
+        Err(error) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                &format!("expected JSON {{\"id\": \"…\", \"public_key_pem\": \"…\"}}: {error}"),
+            );
+        }
+    };
+    if !is_valid_terminal_id(&registration.id) {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "id: allowed are 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'",
+        );
+    }
+    let key = match TerminalPublicKey::from_pem(&registration.public_key_pem) {
+        Ok(key) => key,
+        Err(error) => {
+            return text(StatusCode::BAD_REQUEST, &format!("public_key_pem: {error}"));
+        }
+    };
+    let storage = Arc::clone(&state.storage);
+    let now_ms = i64::try_from((state.clock)()).unwrap_or(i64::MAX);
+    let id = registration.id.clone();
+    let key_bytes = key.to_bytes();
+    match tokio::task::spawn_blocking(move || storage.add_terminal(&id, key_bytes, now_ms)).await {
+        Ok(Ok(())) => {
+            tracing::info!(terminal = %registration.id, key = %key.fingerprint(), "terminal registered");
+            let body = serde_json::json!({
+                "id": registration.id,
+                "key_sha256": key.fingerprint(),
+            });
+            (
+                StatusCode::CREATED,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+        Ok(Err(error)) => internal(error),
+        Err(error) => internal(error),
+    }
 }

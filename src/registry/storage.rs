@@ -1,9 +1,10 @@
-//! The registry's storage behind one trait, and its SQLite implementation (the embedded default).
+//! The registry's storage behind one trait, its SQLite implementation (the embedded default) and
+//! the `--db` URL that picks an implementation (`sqlite:PATH` or `postgres://…`).
 //! Storage keeps terminals, records exactly as received and their receipts; it makes no
 //! verification decisions (the server does) and never parses sealed payloads.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior};
 
@@ -100,6 +101,26 @@ pub trait Storage: Send + Sync + 'static {
     fn record(&self, id: &str) -> Result<Option<StoredRecord>, StorageError>;
     /// How many records are stored.
     fn record_count(&self) -> Result<u64, StorageError>;
+    /// Ids of records accepted with a chain gap (for review), oldest first.
+    fn flagged_records(&self) -> Result<Vec<String>, StorageError>;
+}
+
+/// Opens the storage a `--db` URL names: `sqlite:PATH`, or `postgres://USER@HOST:PORT/DB` with
+/// up to `connections` connections.
+pub fn open(url: &str, connections: usize) -> Result<Arc<dyn Storage>, StorageError> {
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        return Ok(Arc::new(SqliteStorage::open(Path::new(path))?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(super::postgres::PostgresStorage::connect(
+            url,
+            connections,
+        )?));
+    }
+    Err(StorageError::Open {
+        location: "--db".into(),
+        detail: "unsupported storage URL; use sqlite:PATH or postgres://USER@HOST:PORT/DB".into(),
+    })
 }
 
 const SCHEMA: &str = "
@@ -127,10 +148,20 @@ CREATE TABLE IF NOT EXISTS chain_heads (
 );
 ";
 
-fn chain_name(chain: ChainStatus) -> &'static str {
+/// How a chain status is stored.
+pub(super) fn chain_name(chain: ChainStatus) -> &'static str {
     match chain {
         ChainStatus::Linked => "linked",
         ChainStatus::GapFlagged => "gap-flagged",
+    }
+}
+
+/// The chain status of a stored name (anything but "linked" needs review).
+pub(super) fn chain_from_name(name: &str) -> ChainStatus {
+    if name == "linked" {
+        ChainStatus::Linked
+    } else {
+        ChainStatus::GapFlagged
     }
 }
 
@@ -290,11 +321,7 @@ impl Storage for SqliteStorage {
                         body: row.get(1)?,
                         signature: row.get(2)?,
                         sealed_payload: row.get(3)?,
-                        chain: if chain == "linked" {
-                            ChainStatus::Linked
-                        } else {
-                            ChainStatus::GapFlagged
-                        },
+                        chain: chain_from_name(&chain),
                     })
                 },
             )
@@ -306,5 +333,16 @@ impl Storage for SqliteStorage {
         let count: i64 =
             connection.query_row("SELECT count(*) FROM records", [], |row| row.get(0))?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    fn flagged_records(&self) -> Result<Vec<String>, StorageError> {
+        let connection = self.lock()?;
+        let mut statement = connection.prepare(
+            "SELECT id FROM records WHERE chain <> 'linked' ORDER BY received_at_unix_ms, id",
+        )?;
+        let ids = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
     }
 }

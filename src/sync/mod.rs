@@ -64,12 +64,38 @@ pub fn backoff_ms(attempts: i64, base_ms: u64, cap_ms: u64, random: u64) -> u64 
     u64::try_from(scaled).unwrap_or(ceiling)
 }
 
-/// The HTTP client the worker uses (HTTP/1.1 over TCP; TLS arrives with the registry's TLS).
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+/// The HTTP client the worker uses: HTTP/1.1, over TLS for `https://` URLs.
+pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// A client for the worker.
-pub fn http_client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
+/// A client for the worker. `tls` says which CAs an `https://` registry's certificate must
+/// chain to (see [`crate::registry::tls::client_config`]); without it only `http://` works.
+pub fn http_client(tls: Option<rustls::ClientConfig>) -> HttpClient {
+    let tls = tls.unwrap_or_else(|| {
+        // No trust anchors: every https:// connection fails its certificate check.
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map(|builder| {
+            builder
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        })
+        .unwrap_or_else(|_| {
+            rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        })
+    });
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new()).build(connector)
 }
 
 /// The outcome of sending one record.

@@ -5,6 +5,8 @@
 #![allow(dead_code)] // not every test file uses every helper
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
+pub mod pg;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,8 +17,8 @@ use enroll_kiosk::domain::card_read::CardRead;
 use enroll_kiosk::domain::record::{
     CardEvidenceSummary, DocumentData, FaceEvidence, RecordDraft, RecordId,
 };
-use enroll_kiosk::registry::server::{Metrics, RegistryState, serve};
-use enroll_kiosk::registry::storage::SqliteStorage;
+use enroll_kiosk::registry::server::{Metrics, RegistryState, serve, serve_tls};
+use enroll_kiosk::registry::storage::Storage;
 use enroll_kiosk::store::{Committed, GuardLimits, Outbox, StoreError};
 
 pub fn root() -> PathBuf {
@@ -30,12 +32,37 @@ pub struct Registry {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Optional parts of a test registry.
+#[derive(Default)]
+pub struct RegistryOptions {
+    /// Serve HTTPS with this configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// SHA-256 of the admin token that turns `POST /v1/terminals` on.
+    pub admin_token_sha256: Option<[u8; 32]>,
+}
+
 impl Registry {
     pub fn start(
         bind: SocketAddr,
-        storage: Arc<SqliteStorage>,
+        storage: Arc<dyn Storage>,
         receipt_key: &TerminalSigningKey,
         metrics: &Arc<Metrics>,
+    ) -> Registry {
+        Registry::start_with(
+            bind,
+            storage,
+            receipt_key,
+            metrics,
+            RegistryOptions::default(),
+        )
+    }
+
+    pub fn start_with(
+        bind: SocketAddr,
+        storage: Arc<dyn Storage>,
+        receipt_key: &TerminalSigningKey,
+        metrics: &Arc<Metrics>,
+        options: RegistryOptions,
     ) -> Registry {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -52,13 +79,20 @@ impl Registry {
             receipt_key: Arc::new(TerminalSigningKey::from_pem(&receipt_key.to_pem()).unwrap()),
             metrics: Arc::clone(metrics),
             clock: Arc::new(|| 1_790_000_000_000),
+            admin_token_sha256: options.admin_token_sha256,
         };
         let thread = std::thread::Builder::new()
             .name("test-registry".into())
             .spawn(move || {
-                let _ = runtime.block_on(serve(listener, state, async {
+                let shutdown = async {
                     let _ = stopped.await;
-                }));
+                };
+                let _ = runtime.block_on(async move {
+                    match options.tls {
+                        Some(tls) => serve_tls(listener, state, tls, shutdown).await,
+                        None => serve(listener, state, shutdown).await,
+                    }
+                });
             })
             .unwrap();
         Registry {

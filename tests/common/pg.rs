@@ -1,0 +1,189 @@
+//! A throw-away PostgreSQL cluster for tests and benchmarks: `initdb` into a temporary directory,
+//! `postgres` on a free loopback port, stopped and removed on drop. It needs no running service
+//! and never touches one. As root (CI containers) it runs the server as the `postgres` user that
+//! Debian's package creates, since PostgreSQL refuses to run as root.
+
+#![allow(dead_code)] // not every user needs every helper
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct PgCluster {
+    dir: tempfile::TempDir,
+    child: Child,
+    pub port: u16,
+}
+
+/// Where `initdb` and `postgres` are: `$PG_BINDIR`, or the newest `/usr/lib/postgresql/*/bin`.
+fn bindir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PG_BINDIR") {
+        return PathBuf::from(dir);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect(
+            "PostgreSQL is not installed (/usr/lib/postgresql is missing): run scripts/setup.sh",
+        )
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .filter(|(_, bin)| bin.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .map(|(_, bin)| bin)
+        .expect("no initdb under /usr/lib/postgresql/*/bin: run scripts/setup.sh")
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A command for a PostgreSQL program, run as `postgres` when we are root.
+fn pg_command(program: &Path) -> Command {
+    if running_as_root() {
+        let mut command = Command::new("setpriv");
+        command
+            .args([
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "--",
+            ])
+            .arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl PgCluster {
+    /// A cluster without fsync (tests: durability is not what they check).
+    pub fn start() -> PgCluster {
+        PgCluster::start_with(false)
+    }
+
+    /// A cluster; `durable` keeps PostgreSQL's default `fsync=on` (benchmarks).
+    pub fn start_with(durable: bool) -> PgCluster {
+        let bin = bindir();
+        let dir = tempfile::Builder::new()
+            .prefix("pg-test-")
+            .tempdir()
+            .unwrap();
+        let data = dir.path().join("data");
+        if running_as_root() {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(
+                status.success(),
+                "cannot hand the cluster directory to the postgres user"
+            );
+        }
+        let initdb = pg_command(&bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "enroll",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ])
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            initdb.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&initdb.stderr)
+        );
+        let port = free_port();
+        let mut command = pg_command(&bin.join("postgres"));
+        command
+            .arg("-D")
+            .arg(&data)
+            .arg("-p")
+            .arg(port.to_string())
+            .arg("-k")
+            .arg(dir.path())
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=200",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if !durable {
+            command.args(["-c", "fsync=off", "-c", "synchronous_commit=off"]);
+        }
+        let child = command.spawn().unwrap();
+        let cluster = PgCluster { dir, child, port };
+        let started = Instant::now();
+        loop {
+            if postgres::Client::connect(&cluster.url(), postgres::NoTls).is_ok() {
+                return cluster;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "postgres did not accept connections within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `postgres://enroll@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://enroll@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The cluster's directory (data and socket).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        // Fast shutdown (SIGINT): backends end, the server exits; SIGKILL if it hangs.
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

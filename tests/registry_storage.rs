@@ -1,0 +1,387 @@
+//! The registry's storage contract, one suite run against both implementations: SQLite (a file
+//! in a temp dir) and PostgreSQL (a throw-away cluster per test, see `common::pg`). Records here
+//! are opaque bytes: verification is the server's job and is tested in `tests/sync.rs`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+
+use enroll_kiosk::crypto::records::sha256_hex;
+use enroll_kiosk::domain::record::{CHAIN_START, ChainStatus};
+use enroll_kiosk::registry::postgres::PostgresStorage;
+use enroll_kiosk::registry::storage::{Incoming, Ingested, SqliteStorage, Storage};
+
+/// A record as the storage sees it: id, terminal, bytes and its link to the previous body.
+struct Sample {
+    id: String,
+    terminal_id: String,
+    body: Vec<u8>,
+    body_sha256: String,
+    previous: String,
+    signature: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+/// A 16-bit tag of a terminal name, so ids differ between terminals.
+fn terminal_tag(terminal: &str) -> u16 {
+    terminal.bytes().fold(7u16, |tag, byte| {
+        tag.wrapping_mul(31).wrapping_add(u16::from(byte))
+    })
+}
+
+impl Sample {
+    fn new(terminal: &str, n: u32, previous: &str, payload_len: usize) -> Sample {
+        let body = format!("{{\"terminal\":\"{terminal}\",\"n\":{n},\"previous\":\"{previous}\"}}")
+            .into_bytes();
+        Sample {
+            id: format!(
+                "0190f000-0000-7000-8000-{:04x}{n:08x}",
+                terminal_tag(terminal)
+            ),
+            terminal_id: terminal.to_owned(),
+            body_sha256: sha256_hex(&body),
+            body,
+            previous: previous.to_owned(),
+            signature: vec![n as u8; 64],
+            payload: (0..payload_len)
+                .map(|i| (i * 31 + n as usize) as u8)
+                .collect(),
+        }
+    }
+
+    /// `count` records of one terminal, each linked to the one before.
+    fn chain(terminal: &str, count: u32) -> Vec<Sample> {
+        let mut previous = CHAIN_START.to_owned();
+        (0..count)
+            .map(|n| {
+                let sample = Sample::new(terminal, n, &previous, 256);
+                previous = sample.body_sha256.clone();
+                sample
+            })
+            .collect()
+    }
+
+    fn incoming(&self) -> Incoming<'_> {
+        Incoming {
+            id: &self.id,
+            terminal_id: &self.terminal_id,
+            body: &self.body,
+            body_sha256: &self.body_sha256,
+            previous_record_sha256: &self.previous,
+            signature: &self.signature,
+            sealed_payload: &self.payload,
+            received_at_unix_ms: 1_790_000_000_000,
+        }
+    }
+}
+
+/// A receipt that names the record and the chain status (the server signs the real ones).
+fn receipt_for(sample: &Sample) -> impl Fn(ChainStatus) -> Vec<u8> + '_ {
+    move |chain| format!("receipt:{}:{chain:?}", sample.id).into_bytes()
+}
+
+fn ingest(storage: &dyn Storage, sample: &Sample) -> Ingested {
+    storage
+        .ingest(&sample.incoming(), &receipt_for(sample))
+        .unwrap()
+}
+
+/// Runs `work` on a named thread.
+fn spawn<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(work)
+        .unwrap()
+}
+
+fn register(storage: &dyn Storage, terminal: &str) {
+    storage.add_terminal(terminal, [7; 32], 0).unwrap();
+}
+
+// ---- the contract ----
+
+fn terminals_are_registered_and_rekeyed(storage: &dyn Storage) {
+    assert_eq!(storage.terminal_key("T-1").unwrap(), None);
+    storage.add_terminal("T-1", [1; 32], 10).unwrap();
+    assert_eq!(storage.terminal_key("T-1").unwrap(), Some([1; 32]));
+    storage.add_terminal("T-1", [2; 32], 20).unwrap();
+    assert_eq!(storage.terminal_key("T-1").unwrap(), Some([2; 32]));
+    assert_eq!(storage.terminal_key("T-2").unwrap(), None);
+}
+
+fn records_are_stored_exactly_and_linked_to_their_chain(storage: &dyn Storage) {
+    register(storage, "T-1");
+    let chain = Sample::chain("T-1", 3);
+    for sample in &chain {
+        match ingest(storage, sample) {
+            Ingested::Stored { receipt, chain } => {
+                assert_eq!(chain, ChainStatus::Linked, "record {}", sample.id);
+                assert_eq!(receipt, receipt_for(sample)(ChainStatus::Linked));
+            }
+            other => panic!("expected Stored, got {other:?}"),
+        }
+    }
+    let stored = storage.record(&chain[1].id).unwrap().unwrap();
+    assert_eq!(stored.terminal_id, "T-1");
+    assert_eq!(stored.body, chain[1].body);
+    assert_eq!(stored.signature, chain[1].signature);
+    assert_eq!(stored.sealed_payload, chain[1].payload);
+    assert_eq!(stored.chain, ChainStatus::Linked);
+    assert_eq!(
+        storage.receipt(&chain[2].id).unwrap(),
+        Some(receipt_for(&chain[2])(ChainStatus::Linked))
+    );
+    assert_eq!(storage.record_count().unwrap(), 3);
+    assert!(storage.flagged_records().unwrap().is_empty());
+    assert_eq!(
+        storage
+            .record("0190f000-0000-7000-8000-000000000000")
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        storage
+            .receipt("0190f000-0000-7000-8000-000000000000")
+            .unwrap(),
+        None
+    );
+}
+
+fn a_gap_in_the_chain_is_accepted_and_flagged(storage: &dyn Storage) {
+    register(storage, "T-1");
+    let chain = Sample::chain("T-1", 4);
+    ingest(storage, &chain[0]);
+    // Record 1 is lost in transit (or arrives later): 2 does not link to the head.
+    match ingest(storage, &chain[2]) {
+        Ingested::Stored { chain, .. } => assert_eq!(chain, ChainStatus::GapFlagged),
+        other => panic!("expected Stored, got {other:?}"),
+    }
+    // 3 links to 2: the chain goes on from the newest record.
+    match ingest(storage, &chain[3]) {
+        Ingested::Stored { chain, .. } => assert_eq!(chain, ChainStatus::Linked),
+        other => panic!("expected Stored, got {other:?}"),
+    }
+    // 1 arrives late: stored, flagged too (it does not link to the head).
+    match ingest(storage, &chain[1]) {
+        Ingested::Stored { chain, .. } => assert_eq!(chain, ChainStatus::GapFlagged),
+        other => panic!("expected Stored, got {other:?}"),
+    }
+    let mut flagged = storage.flagged_records().unwrap();
+    flagged.sort();
+    let mut expected = vec![chain[1].id.clone(), chain[2].id.clone()];
+    expected.sort();
+    assert_eq!(flagged, expected);
+    assert_eq!(storage.record_count().unwrap(), 4);
+}
+
+fn the_same_record_again_gets_the_stored_receipt(storage: &dyn Storage) {
+    register(storage, "T-1");
+    let sample = &Sample::chain("T-1", 1)[0];
+    let first = match ingest(storage, sample) {
+        Ingested::Stored { receipt, .. } => receipt,
+        other => panic!("expected Stored, got {other:?}"),
+    };
+    // A second receipt maker would answer differently: the stored receipt must win.
+    let again = storage
+        .ingest(&sample.incoming(), &|_| b"a new receipt".to_vec())
+        .unwrap();
+    assert_eq!(again, Ingested::Duplicate { receipt: first });
+    assert_eq!(storage.record_count().unwrap(), 1);
+}
+
+fn the_same_id_with_other_bytes_is_a_conflict(storage: &dyn Storage) {
+    register(storage, "T-1");
+    let sample = &Sample::chain("T-1", 1)[0];
+    ingest(storage, sample);
+    let mut forged = Sample::new("T-1", 0, CHAIN_START, 256);
+    forged.body.push(b' ');
+    forged.body_sha256 = sha256_hex(&forged.body);
+    assert_eq!(ingest(storage, &forged), Ingested::Conflict);
+    assert_eq!(
+        storage.record(&sample.id).unwrap().unwrap().body,
+        sample.body
+    );
+    assert_eq!(storage.record_count().unwrap(), 1);
+}
+
+fn a_300_kb_payload_comes_back_byte_for_byte(storage: &dyn Storage) {
+    register(storage, "T-1");
+    let sample = Sample::new("T-1", 0, CHAIN_START, 300 * 1024);
+    ingest(storage, &sample);
+    assert_eq!(
+        storage.record(&sample.id).unwrap().unwrap().sealed_payload,
+        sample.payload
+    );
+}
+
+fn one_record_sent_by_many_at_once_is_stored_once(storage: Arc<dyn Storage>) {
+    register(&*storage, "T-1");
+    let sample = Arc::new(Sample::chain("T-1", 1).remove(0));
+    let barrier = Arc::new(Barrier::new(8));
+    let outcomes: Vec<Ingested> = (0..8)
+        .map(|_| {
+            let (storage, sample, barrier) = (storage.clone(), sample.clone(), barrier.clone());
+            spawn("storage-test", move || {
+                barrier.wait();
+                ingest(&*storage, &sample)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|thread| thread.join().unwrap())
+        .collect();
+    let stored = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ingested::Stored { .. }))
+        .count();
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ingested::Duplicate { .. }))
+        .count();
+    assert_eq!((stored, duplicates), (1, 7), "{outcomes:?}");
+    assert_eq!(storage.record_count().unwrap(), 1);
+}
+
+fn terminals_sending_in_parallel_keep_their_chains(storage: Arc<dyn Storage>) {
+    let threads: Vec<_> = (0..6)
+        .map(|t| {
+            let storage = storage.clone();
+            spawn("storage-test", move || {
+                let terminal = format!("T-{t}");
+                register(&*storage, &terminal);
+                for sample in Sample::chain(&terminal, 15) {
+                    match ingest(&*storage, &sample) {
+                        Ingested::Stored { chain, .. } => assert_eq!(chain, ChainStatus::Linked),
+                        other => panic!("expected Stored, got {other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(storage.record_count().unwrap(), 90);
+    assert!(storage.flagged_records().unwrap().is_empty());
+}
+
+macro_rules! suite {
+    (shared: [$($shared:ident),*], concurrent: [$($concurrent:ident),*]) => {
+        mod sqlite {
+            use super::*;
+            fn open() -> (tempfile::TempDir, Arc<SqliteStorage>) {
+                let dir = tempfile::tempdir().unwrap();
+                let storage = SqliteStorage::open(&dir.path().join("registry.sqlite")).unwrap();
+                (dir, Arc::new(storage))
+            }
+            $( #[test] fn $shared() { let (_dir, storage) = open(); super::$shared(&*storage); } )*
+            $( #[test] fn $concurrent() { let (_dir, storage) = open(); super::$concurrent(storage); } )*
+        }
+        mod postgresql {
+            use super::*;
+            fn open() -> (common::pg::PgCluster, Arc<PostgresStorage>) {
+                let cluster = common::pg::PgCluster::start();
+                let storage = PostgresStorage::connect(&cluster.url(), 8).unwrap();
+                (cluster, Arc::new(storage))
+            }
+            $( #[test] fn $shared() { let (_cluster, storage) = open(); super::$shared(&*storage); } )*
+            $( #[test] fn $concurrent() { let (_cluster, storage) = open(); super::$concurrent(storage); } )*
+        }
+    };
+}
+
+suite!(
+    shared: [
+        terminals_are_registered_and_rekeyed,
+        records_are_stored_exactly_and_linked_to_their_chain,
+        a_gap_in_the_chain_is_accepted_and_flagged,
+        the_same_record_again_gets_the_stored_receipt,
+        the_same_id_with_other_bytes_is_a_conflict,
+        a_300_kb_payload_comes_back_byte_for_byte
+    ],
+    concurrent: [
+        one_record_sent_by_many_at_once_is_stored_once,
+        terminals_sending_in_parallel_keep_their_chains
+    ]
+);
+
+/// Several registry instances behind a load balancer share one PostgreSQL database: both create
+/// the schema at once, and every record, sent to both, is stored exactly once and stays linked.
+#[test]
+fn postgresql_two_registry_instances_share_one_database() {
+    let cluster = common::pg::PgCluster::start();
+    let url = cluster.url();
+    let instances: Vec<Arc<PostgresStorage>> = {
+        let barrier = Arc::new(Barrier::new(2));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let (url, barrier) = (url.clone(), barrier.clone());
+                spawn("storage-test", move || {
+                    barrier.wait();
+                    Arc::new(PostgresStorage::connect(&url, 4).unwrap())
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    };
+    register(&*instances[0], "T-1");
+    let chain = Arc::new(Sample::chain("T-1", 40));
+    let threads: Vec<_> = instances
+        .iter()
+        .map(|instance| {
+            let (instance, chain) = (instance.clone(), chain.clone());
+            spawn("storage-test", move || {
+                chain
+                    .iter()
+                    .map(|sample| ingest(&*instance, sample))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let outcomes: Vec<Ingested> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let stored: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Ingested::Stored { chain, .. } => Some(*chain),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        stored.len(),
+        40,
+        "each record stored once by one of the two"
+    );
+    assert!(stored.iter().all(|chain| *chain == ChainStatus::Linked));
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Ingested::Duplicate { .. }))
+            .count(),
+        40
+    );
+    assert_eq!(instances[1].record_count().unwrap(), 40);
+}
+
+#[test]
+fn an_unreachable_postgresql_names_where_it_looked() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://enroll:secret-password@127.0.0.1:{port}/registry");
+    let error = PostgresStorage::connect(&url, 2).err().unwrap().to_string();
+    assert!(
+        error.contains(&format!("postgres://127.0.0.1:{port}/registry")),
+        "{error}"
+    );
+    assert!(!error.contains("secret-password"), "{error}");
+}
