@@ -369,7 +369,8 @@ pub fn audit(command: AuditCommand, config_path: Option<&Path>) -> anyhow::Resul
 /// Arguments of `kiosk sync`.
 #[derive(clap::Args)]
 pub struct SyncArgs {
-    /// Send what is due once and exit (exit 1 when records remain unsent)
+    /// Send every unsent record once, without waiting out retry delays, and exit (exit 1 when
+    /// records remain unsent)
     #[arg(long)]
     once: bool,
     /// Send to this registry instead of the configured registry.url
@@ -425,11 +426,14 @@ pub fn sync(args: SyncArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCo
     if !args.once {
         return sync_forever(outbox, client, settings, runtime);
     }
+    // An operator asked for it now: records waiting out a retry delay go too.
+    let now_ms = unix_now_ms();
+    outbox.make_due(now_ms)?;
     let report = runtime.block_on(sync_pass(
         &mut outbox,
         &client,
         &settings,
-        unix_now_ms(),
+        now_ms,
         &mut random,
     ))?;
     writeln!(

@@ -8,17 +8,16 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::sync::Arc;
 
-use enroll_kiosk::crypto::records::{TerminalPublicKey, TerminalSigningKey};
+use enroll_kiosk::crypto::records::TerminalSigningKey;
 use enroll_kiosk::domain::record::RecordEnvelope;
 use enroll_kiosk::registry::server::Metrics;
 use enroll_kiosk::registry::storage::{SqliteStorage, Storage};
 use enroll_kiosk::registry::verify_receipt;
 
-use common::root;
+use common::terminal::{Terminal, text};
 
 /// A registry serving on a free loopback port until dropped, with its storage at hand.
 struct Registry {
@@ -48,155 +47,6 @@ impl Registry {
     }
 }
 
-/// A terminal with its own keys and outbox, and the registry's keys beside it.
-struct Terminal {
-    dir: tempfile::TempDir,
-}
-
-impl Terminal {
-    fn new() -> Terminal {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = dir.path().join("keys");
-        assert!(
-            kiosk(&["keygen", "--out", keys.to_str().unwrap()])
-                .status
-                .success()
-        );
-        assert!(
-            Command::new(env!("CARGO_BIN_EXE_registry"))
-                .args(["keygen", "--out", keys.to_str().unwrap()])
-                .output()
-                .unwrap()
-                .status
-                .success()
-        );
-        let config = std::fs::read_to_string(root().join("kiosk-config/demo.toml"))
-            .unwrap()
-            .replace("demo-keys/", "keys/")
-            .replace("../target/demo/outbox.sqlite", "outbox.sqlite")
-            .replace(
-                "\"../assets/models\"",
-                &format!("\"{}\"", root().join("assets/models").display()),
-            )
-            .replace(
-                "\"face-engine.toml\"",
-                &format!(
-                    "\"{}\"",
-                    root().join("kiosk-config/face-engine.toml").display()
-                ),
-            );
-        std::fs::write(dir.path().join("kiosk.toml"), config).unwrap();
-        Terminal { dir }
-    }
-
-    fn key(&self, name: &str) -> PathBuf {
-        self.dir.path().join("keys").join(name)
-    }
-
-    fn receipt_key(&self) -> TerminalSigningKey {
-        TerminalSigningKey::from_pem(
-            &std::fs::read_to_string(self.key("registry-receipt.key")).unwrap(),
-        )
-        .unwrap()
-    }
-
-    fn terminal_public(&self) -> TerminalPublicKey {
-        TerminalPublicKey::from_pem(
-            &std::fs::read_to_string(self.key("terminal-signing.pub")).unwrap(),
-        )
-        .unwrap()
-    }
-
-    fn register(&self, registry: &Registry) {
-        registry
-            .storage
-            .add_terminal("DEMO-0001", self.terminal_public().to_bytes(), 0)
-            .unwrap();
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let config = self.dir.path().join("kiosk.toml");
-        let mut all = vec!["--config", config.to_str().unwrap()];
-        all.extend_from_slice(args);
-        kiosk(&all)
-    }
-
-    fn enroll(&self, count: u32) -> Vec<String> {
-        let output = self.run(&[
-            "enroll",
-            "--document",
-            root()
-                .join("tests/fixtures/card-read-resident.json")
-                .to_str()
-                .unwrap(),
-            "--portrait",
-            root()
-                .join("tests/fixtures/faces/Anders_Fogh_Rasmussen_0001.jpg")
-                .to_str()
-                .unwrap(),
-            "--card-photo",
-            root()
-                .join("tests/fixtures/faces/Anders_Fogh_Rasmussen_0003.jpg")
-                .to_str()
-                .unwrap(),
-            "--count",
-            &count.to_string(),
-        ]);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn sync_once(&self, registry: &Registry) -> Output {
-        self.run(&["sync", "--once", "--registry", &registry.url()])
-    }
-
-    fn status(&self) -> serde_json::Value {
-        let output = self.run(&["queue", "status", "--json"]);
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-
-    fn outbox_rows(&self) -> Vec<OutboxRow> {
-        let connection = rusqlite::Connection::open(self.dir.path().join("outbox.sqlite")).unwrap();
-        let mut statement = connection
-            .prepare("SELECT id, body, signature, sealed_payload FROM records ORDER BY seq")
-            .unwrap();
-        statement
-            .query_map([], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
-}
-
-/// (id, body, signature, sealed payload) of a stored record.
-type OutboxRow = (String, Vec<u8>, Vec<u8>, Vec<u8>);
-
-fn kiosk(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiosk"))
-        .current_dir(root())
-        .env_remove("KIOSK_CONFIG")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// POSTs raw bytes and returns (status, body).
 fn post(registry: &Registry, bytes: Vec<u8>) -> (u16, String) {
     use std::io::{Read as _, Write as _};
@@ -220,10 +70,10 @@ fn enrolled_records_arrive_once_with_verified_receipts_and_resending_changes_not
     let dir = tempfile::tempdir().unwrap();
     let terminal = Terminal::new();
     let registry = Registry::start(&dir.path().join("registry.sqlite"), terminal.receipt_key());
-    terminal.register(&registry);
+    terminal.register(&*registry.storage);
     let ids = terminal.enroll(4);
 
-    let sync = terminal.sync_once(&registry);
+    let sync = terminal.sync_once(&registry.url());
     assert!(sync.status.success(), "{}", text(&sync));
     assert!(
         text(&sync).contains("sent 4, acknowledged 4"),
@@ -247,7 +97,7 @@ fn enrolled_records_arrive_once_with_verified_receipts_and_resending_changes_not
     }
 
     // Syncing again sends nothing; the same envelope sent again returns the same receipt.
-    assert!(text(&terminal.sync_once(&registry)).contains("sent 0"));
+    assert!(text(&terminal.sync_once(&registry.url())).contains("sent 0"));
     let (id, body, signature, sealed_payload) = terminal.outbox_rows().remove(0);
     let envelope = RecordEnvelope {
         body,
@@ -292,7 +142,7 @@ fn forged_records_are_refused_with_their_reason_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let terminal = Terminal::new();
     let registry = Registry::start(&dir.path().join("registry.sqlite"), terminal.receipt_key());
-    terminal.register(&registry);
+    terminal.register(&*registry.storage);
     terminal.enroll(1);
     let (id, body, signature, sealed_payload) = terminal.outbox_rows().remove(0);
 
@@ -371,7 +221,7 @@ fn forged_records_are_refused_with_their_reason_and_nothing_is_stored() {
         0,
         "nothing forged is stored"
     );
-    let honest = terminal.sync_once(&registry);
+    let honest = terminal.sync_once(&registry.url());
     assert!(honest.status.success(), "{}", text(&honest));
     assert_eq!(registry.storage.record_count().unwrap(), 1);
 }
@@ -383,9 +233,9 @@ fn a_receipt_with_a_bad_signature_does_not_acknowledge_the_record() {
     // The registry signs receipts with a key the terminal was not configured with.
     let impostor = TerminalSigningKey::from_seed([7; 32]);
     let registry = Registry::start(&dir.path().join("registry.sqlite"), impostor);
-    terminal.register(&registry);
+    terminal.register(&*registry.storage);
     terminal.enroll(2);
-    let sync = terminal.sync_once(&registry);
+    let sync = terminal.sync_once(&registry.url());
     assert_eq!(
         sync.status.code(),
         Some(1),
@@ -407,9 +257,9 @@ fn a_different_record_under_a_stored_id_is_a_conflict() {
     let dir = tempfile::tempdir().unwrap();
     let first = Terminal::new();
     let registry = Registry::start(&dir.path().join("registry.sqlite"), first.receipt_key());
-    first.register(&registry);
+    first.register(&*registry.storage);
     first.enroll(1);
-    assert!(first.sync_once(&registry).status.success());
+    assert!(first.sync_once(&registry.url()).status.success());
 
     // The same terminal id and key on a second outbox (a restored backup) making another record
     // that reuses the first record's id: the registry must refuse to overwrite.
@@ -442,7 +292,7 @@ fn a_record_the_registry_refuses_is_marked_rejected_with_the_reason_and_not_retr
     let dir = tempfile::tempdir().unwrap();
     let terminal = Terminal::new();
     let registry = Registry::start(&dir.path().join("registry.sqlite"), terminal.receipt_key());
-    terminal.register(&registry);
+    terminal.register(&*registry.storage);
     terminal.enroll(2);
     // A broken disk (or an attacker) changed the first record after it was signed.
     let connection = rusqlite::Connection::open(terminal.dir.path().join("outbox.sqlite")).unwrap();
@@ -452,7 +302,7 @@ fn a_record_the_registry_refuses_is_marked_rejected_with_the_reason_and_not_retr
              UPDATE records SET signature = zeroblob(64) WHERE seq = 1;",
         )
         .unwrap();
-    let sync = terminal.sync_once(&registry);
+    let sync = terminal.sync_once(&registry.url());
     assert!(text(&sync).contains("rejected 1"), "{}", text(&sync));
     let status = terminal.status();
     assert_eq!(status["rejected"], 1);
@@ -460,7 +310,7 @@ fn a_record_the_registry_refuses_is_marked_rejected_with_the_reason_and_not_retr
     let list = terminal.run(&["queue", "list"]);
     assert!(text(&list).contains("bad signature"), "{}", text(&list));
     assert!(
-        text(&terminal.sync_once(&registry)).contains("sent 0"),
+        text(&terminal.sync_once(&registry.url())).contains("sent 0"),
         "not retried"
     );
 }

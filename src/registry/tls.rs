@@ -84,11 +84,10 @@ pub fn client_config(ca_pem: &[u8]) -> Result<ClientConfig, TlsError> {
             detail: "none of its certificates can serve as a trust anchor".into(),
         });
     }
-    let mut config = ClientConfig::builder_with_provider(provider())
+    // ALPN is left to the HTTP connector, which announces the protocols it speaks.
+    Ok(ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|error| TlsError::Config(error.to_string()))?
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+        .with_no_client_auth())
 }

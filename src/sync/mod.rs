@@ -70,7 +70,7 @@ pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<B
 /// A client for the worker. `tls` says which CAs an `https://` registry's certificate must
 /// chain to (see [`crate::registry::tls::client_config`]); without it only `http://` works.
 pub fn http_client(tls: Option<rustls::ClientConfig>) -> HttpClient {
-    let tls = tls.unwrap_or_else(|| {
+    let mut tls = tls.unwrap_or_else(|| {
         // No trust anchors: every https:// connection fails its certificate check.
         rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -87,6 +87,8 @@ pub fn http_client(tls: Option<rustls::ClientConfig>) -> HttpClient {
                 .with_no_client_auth()
         })
     });
+    // The connector announces HTTP/1.1 itself and insists on an empty ALPN list.
+    tls.alpn_protocols.clear();
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -96,6 +98,23 @@ pub fn http_client(tls: Option<rustls::ClientConfig>) -> HttpClient {
         .enable_http1()
         .wrap_connector(http);
     Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// Why a request failed, with the causes hyper keeps behind "client error (Connect)", and what
+/// to do when the registry's certificate is the problem.
+fn unreachable(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = format!("the registry is unreachable: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    if text.contains("certificate") {
+        text.push_str(
+            " (the registry's TLS certificate is not trusted: check registry.tls_ca_file)",
+        );
+    }
+    text
 }
 
 /// The outcome of sending one record.
@@ -121,7 +140,7 @@ async fn send(client: &HttpClient, settings: &SyncSettings, record: &Outgoing) -
     let timeout = Duration::from_millis(settings.request_timeout_ms);
     let response = match tokio::time::timeout(timeout, client.request(request)).await {
         Err(_) => return Sent::Retry("the registry did not answer in time".to_owned()),
-        Ok(Err(error)) => return Sent::Retry(format!("the registry is unreachable: {error}")),
+        Ok(Err(error)) => return Sent::Retry(unreachable(&error)),
         Ok(Ok(response)) => response,
     };
     let status = response.status();

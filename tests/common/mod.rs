@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 pub mod pg;
+pub mod terminal;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -1,0 +1,180 @@
+//! A terminal for end-to-end tests: its own keys (made by `kiosk keygen` and `registry keygen`),
+//! the demo configuration pointed at them and at its own outbox, and the `kiosk` commands run
+//! against it.
+
+#![allow(dead_code)] // not every test file uses every helper
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use enroll_kiosk::crypto::records::{TerminalPublicKey, TerminalSigningKey};
+use enroll_kiosk::registry::storage::Storage;
+
+use super::root;
+
+/// A terminal with its own keys and outbox, and the registry's keys beside it.
+pub struct Terminal {
+    pub dir: tempfile::TempDir,
+}
+
+impl Terminal {
+    pub fn new() -> Terminal {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        assert!(
+            kiosk(&["keygen", "--out", keys.to_str().unwrap()])
+                .status
+                .success()
+        );
+        assert!(
+            Command::new(env!("CARGO_BIN_EXE_registry"))
+                .args(["keygen", "--out", keys.to_str().unwrap()])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        );
+        let config = std::fs::read_to_string(root().join("kiosk-config/demo.toml"))
+            .unwrap()
+            .replace("demo-keys/", "keys/")
+            .replace("../target/demo/outbox.sqlite", "outbox.sqlite")
+            .replace(
+                "\"../assets/models\"",
+                &format!("\"{}\"", root().join("assets/models").display()),
+            )
+            .replace(
+                "\"face-engine.toml\"",
+                &format!(
+                    "\"{}\"",
+                    root().join("kiosk-config/face-engine.toml").display()
+                ),
+            );
+        std::fs::write(dir.path().join("kiosk.toml"), config).unwrap();
+        Terminal { dir }
+    }
+
+    /// Makes the terminal trust the CA certificates in `ca_file` for an https:// registry.
+    pub fn trust_registry_ca(&self, ca_file: &std::path::Path) {
+        let path = self.dir.path().join("kiosk.toml");
+        let config: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .filter(|line| !line.starts_with("tls_ca_file"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let config = config.replace(
+            "[registry]\n",
+            &format!("[registry]\ntls_ca_file = \"{}\"\n", ca_file.display()),
+        );
+        std::fs::write(path, config).unwrap();
+    }
+
+    pub fn key(&self, name: &str) -> PathBuf {
+        self.dir.path().join("keys").join(name)
+    }
+
+    pub fn receipt_key(&self) -> TerminalSigningKey {
+        TerminalSigningKey::from_pem(
+            &std::fs::read_to_string(self.key("registry-receipt.key")).unwrap(),
+        )
+        .unwrap()
+    }
+
+    pub fn terminal_public(&self) -> TerminalPublicKey {
+        TerminalPublicKey::from_pem(
+            &std::fs::read_to_string(self.key("terminal-signing.pub")).unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// Registers the terminal's key with the registry's storage directly (as
+    /// `registry terminal add` does).
+    pub fn register(&self, storage: &dyn Storage) {
+        storage
+            .add_terminal("DEMO-0001", self.terminal_public().to_bytes(), 0)
+            .unwrap();
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let config = self.dir.path().join("kiosk.toml");
+        let mut all = vec!["--config", config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        kiosk(&all)
+    }
+
+    pub fn enroll(&self, count: u32) -> Vec<String> {
+        let output = self.run(&[
+            "enroll",
+            "--document",
+            root()
+                .join("tests/fixtures/card-read-resident.json")
+                .to_str()
+                .unwrap(),
+            "--portrait",
+            root()
+                .join("tests/fixtures/faces/Anders_Fogh_Rasmussen_0001.jpg")
+                .to_str()
+                .unwrap(),
+            "--card-photo",
+            root()
+                .join("tests/fixtures/faces/Anders_Fogh_Rasmussen_0003.jpg")
+                .to_str()
+                .unwrap(),
+            "--count",
+            &count.to_string(),
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub fn sync_once(&self, registry_url: &str) -> Output {
+        self.run(&["sync", "--once", "--registry", registry_url])
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let output = self.run(&["queue", "status", "--json"]);
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    pub fn outbox_rows(&self) -> Vec<OutboxRow> {
+        let connection = rusqlite::Connection::open(self.dir.path().join("outbox.sqlite")).unwrap();
+        let mut statement = connection
+            .prepare("SELECT id, body, signature, sealed_payload FROM records ORDER BY seq")
+            .unwrap();
+        statement
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+}
+
+/// (id, body, signature, sealed payload) of a stored record.
+pub type OutboxRow = (String, Vec<u8>, Vec<u8>, Vec<u8>);
+
+pub fn kiosk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiosk"))
+        .current_dir(root())
+        .env_remove("KIOSK_CONFIG")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

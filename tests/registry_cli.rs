@@ -1,0 +1,400 @@
+//! The `registry` binary as an operator runs it: HTTPS with a certificate from a throw-away CA
+//! (made with openssl per test), PostgreSQL storage in a throw-away cluster, terminals registered
+//! from the command line or over HTTPS with the admin token, and the `kiosk` binary syncing to it.
+//! Nothing here talks to anything but loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
+mod common;
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+
+use common::pg::PgCluster;
+use common::terminal::{Terminal, text};
+
+/// A CA and a server certificate for 127.0.0.1 and localhost, made with the openssl command.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        openssl(
+            p,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=Test Registry CA",
+            ],
+        );
+        openssl(
+            p,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=registry.test",
+            ],
+        );
+        std::fs::write(
+            p.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             extendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            p,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+            ],
+        );
+        Pki { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// A `registry serve` process, stopped with SIGTERM when dropped.
+struct Served {
+    child: Child,
+    url: String,
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Served {
+    fn start(args: &[&str]) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("REGISTRY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("registry listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Served {
+            child,
+            url,
+            _stdout: stdout,
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn registry(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_registry"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn keys(terminal: &Terminal) -> String {
+    terminal.dir.path().join("keys").display().to_string()
+}
+
+#[test]
+fn the_registry_serves_https_from_postgresql_and_the_kiosk_syncs_over_it() {
+    let cluster = PgCluster::start();
+    let db = cluster.url();
+    let pki = Pki::new();
+    let terminal = Terminal::new();
+    terminal.trust_registry_ca(&pki.path("ca.pem"));
+    let add = registry(&[
+        "terminal",
+        "add",
+        "--db",
+        &db,
+        "--id",
+        "DEMO-0001",
+        "--public-key",
+        terminal.key("terminal-signing.pub").to_str().unwrap(),
+    ]);
+    assert!(add.status.success(), "{}", text(&add));
+    let served = Served::start(&[
+        "--db",
+        &db,
+        "--keys",
+        &keys(&terminal),
+        "--tls-cert",
+        pki.path("server.pem").to_str().unwrap(),
+        "--tls-key",
+        pki.path("server.key").to_str().unwrap(),
+    ]);
+    assert!(
+        served.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        served.url
+    );
+
+    let ids = terminal.enroll(3);
+    let sync = terminal.sync_once(&served.url);
+    assert!(sync.status.success(), "{}", text(&sync));
+    assert!(
+        text(&sync).contains("sent 3, acknowledged 3"),
+        "{}",
+        text(&sync)
+    );
+    assert_eq!(terminal.status()["acknowledged"], 3);
+
+    // The records are in PostgreSQL: the registry opens the sealed biometrics of one of them.
+    let open = registry(&["open", &ids[1], "--db", &db, "--keys", &keys(&terminal)]);
+    assert!(open.status.success(), "{}", text(&open));
+    let content: serde_json::Value = serde_json::from_slice(&open.stdout).unwrap();
+    assert_eq!(content["format"], "enroll-kiosk/sealed");
+    let flagged = registry(&["flagged", "--db", &db]);
+    assert!(flagged.status.success(), "{}", text(&flagged));
+    assert!(flagged.stdout.is_empty(), "{}", text(&flagged));
+}
+
+#[test]
+fn a_registry_certificate_from_another_ca_is_refused_and_the_records_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("registry.sqlite").display());
+    let (pki, other) = (Pki::new(), Pki::new());
+    let terminal = Terminal::new();
+    terminal.trust_registry_ca(&other.path("ca.pem"));
+    assert!(
+        registry(&[
+            "terminal",
+            "add",
+            "--db",
+            &db,
+            "--id",
+            "DEMO-0001",
+            "--public-key",
+            terminal.key("terminal-signing.pub").to_str().unwrap(),
+        ])
+        .status
+        .success()
+    );
+    let served = Served::start(&[
+        "--db",
+        &db,
+        "--keys",
+        &keys(&terminal),
+        "--tls-cert",
+        pki.path("server.pem").to_str().unwrap(),
+        "--tls-key",
+        pki.path("server.key").to_str().unwrap(),
+    ]);
+    terminal.enroll(2);
+    let sync = terminal.sync_once(&served.url);
+    assert!(!sync.status.success());
+    assert!(text(&sync).contains("certificate"), "{}", text(&sync));
+    assert_eq!(terminal.status()["pending"], 2);
+
+    // Trusting the right CA, the same records go through.
+    terminal.trust_registry_ca(&pki.path("ca.pem"));
+    let sync = terminal.sync_once(&served.url);
+    assert!(sync.status.success(), "{}", text(&sync));
+    assert_eq!(terminal.status()["acknowledged"], 2);
+}
+
+#[test]
+fn plain_http_is_refused_off_loopback_and_https_needs_a_ca_on_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("registry.sqlite").display());
+    let refused = registry(&[
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--db",
+        &db,
+        "--keys",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("--tls-cert"), "{}", text(&refused));
+
+    let terminal = Terminal::new();
+    terminal.enroll(1);
+    let sync = terminal.sync_once("https://127.0.0.1:9");
+    assert!(!sync.status.success());
+    assert!(
+        text(&sync).contains("registry.tls_ca_file"),
+        "{}",
+        text(&sync)
+    );
+    assert_eq!(terminal.status()["pending"], 1);
+}
+
+/// POSTs JSON over HTTPS trusting `ca`; returns (status, body).
+fn post_json(url: &str, ca: &Path, token: Option<&str>, json: &serde_json::Value) -> (u16, String) {
+    let tls = enroll_kiosk::registry::tls::client_config(&std::fs::read(ca).unwrap()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = enroll_kiosk::sync::http_client(Some(tls));
+        let mut request = hyper::Request::post(format!("{url}/v1/terminals"))
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request
+            .body(Full::new(Bytes::from(json.to_string())))
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
+#[test]
+fn terminals_are_registered_over_https_only_with_the_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("registry.sqlite").display());
+    let pki = Pki::new();
+    let terminal = Terminal::new();
+    terminal.trust_registry_ca(&pki.path("ca.pem"));
+    let token = "9f2c4e1a7b3d5f6e8a0c2b4d6f8e0a1c3b5d7f9e";
+    let token_file = dir.path().join("admin-token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let keys_dir = keys(&terminal);
+    let base = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--db",
+            &db,
+            "--keys",
+            &keys_dir,
+            "--tls-cert",
+            pki.path("server.pem").to_str().unwrap(),
+            "--tls-key",
+            pki.path("server.key").to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+
+    // A token too short to be safe is refused at start-up.
+    let short = dir.path().join("short-token");
+    std::fs::write(&short, "letmein\n").unwrap();
+    let mut refused_args = vec!["serve".to_owned()];
+    refused_args.extend(base(&["--admin-token-file", short.to_str().unwrap()]));
+    let refused = registry(&refused_args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("at least 32 characters"),
+        "{}",
+        text(&refused)
+    );
+
+    let serve_args = base(&["--admin-token-file", token_file.to_str().unwrap()]);
+    let served = Served::start(&serve_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let registration = serde_json::json!({
+        "id": "DEMO-0001",
+        "public_key_pem": std::fs::read_to_string(terminal.key("terminal-signing.pub")).unwrap(),
+    });
+    let ca = pki.path("ca.pem");
+    assert_eq!(post_json(&served.url, &ca, None, &registration).0, 401);
+    assert_eq!(
+        post_json(
+            &served.url,
+            &ca,
+            Some("0000000000000000000000000000000000000000"),
+            &registration
+        )
+        .0,
+        401
+    );
+    let bad_key = serde_json::json!({ "id": "DEMO-0001", "public_key_pem": "not a key" });
+    let (status, body) = post_json(&served.url, &ca, Some(token), &bad_key);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("public_key_pem"), "{body}");
+
+    // Before registration the terminal is unknown; after it, its records are accepted.
+    terminal.enroll(1);
+    assert!(!terminal.sync_once(&served.url).status.success());
+    let (status, body) = post_json(&served.url, &ca, Some(token), &registration);
+    assert_eq!(status, 201, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["id"], "DEMO-0001");
+    let sync = terminal.sync_once(&served.url);
+    assert!(sync.status.success(), "{}", text(&sync));
+    assert_eq!(terminal.status()["acknowledged"], 1);
+    drop(served);
+
+    // Without --admin-token-file the endpoint is off.
+    let serve_args = base(&[]);
+    let served = Served::start(&serve_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (status, body) = post_json(&served.url, &ca, Some(token), &registration);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--admin-token-file"), "{body}");
+}
