@@ -5,18 +5,14 @@
 //!
 //! usage: cargo run --release --example bench_outbox -- DIR [N]
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use enroll_kiosk::crypto::records::{SealingPrivateKey, TerminalSigningKey, seal};
-use enroll_kiosk::domain::card_read::Verification;
-use enroll_kiosk::domain::document::{CalendarDate, DocumentKind, Sex, Validity};
-use enroll_kiosk::domain::record::{
-    CardEvidenceSummary, DocumentData, FaceEvidence, RecordDraft, RecordId,
-};
-use enroll_kiosk::domain::tier::Tier;
+use enroll_kiosk::domain::record::RecordId;
 use enroll_kiosk::store::{GuardLimits, Outbox};
 
 const PAYLOAD_BYTES: usize = 300 * 1024;
@@ -39,7 +35,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_unsent_records: u64::MAX,
         max_unsent_age_days: 3650,
     };
-    let birth = CalendarDate::new(1980, 1, 1).map_err(|e| e.to_string())?;
     let payload: Vec<u8> = (0..PAYLOAD_BYTES).map(|i| (i * 7919 % 251) as u8).collect();
     let mut commit_ms = Vec::with_capacity(n);
     let mut raw_ms = Vec::with_capacity(n);
@@ -58,46 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let seal_started = Instant::now();
         let sealed = seal(&registry, &id, &payload, [3; 32])?;
         seal_ms.push(seal_started.elapsed().as_secs_f64() * 1000.0);
-        let draft = RecordDraft {
-            id,
-            terminal_id: "bench".into(),
-            created_at_unix_ms: now_ms,
-            tier: Tier::Officer,
-            officer_id: Some("badge".into()),
-            supervisor_id: None,
-            document: DocumentData {
-                kind: DocumentKind::IcaoTd3,
-                document_number: "X0000000".into(),
-                name: "BENCH, RECORD".into(),
-                name_latin: None,
-                sex: Sex::Unspecified,
-                nationality: Some("UTO".into()),
-                birth,
-                valid_from: None,
-                valid_to: Validity::LongTerm,
-                issuing_authority: None,
-            },
-            card_verification: Verification::NotVerified {
-                reason: "benchmark".into(),
-            },
-            card_evidence: CardEvidenceSummary {
-                ef_sod_sha256: None,
-                data_groups: vec![1, 2],
-                sam_text_block: false,
-            },
-            face: FaceEvidence {
-                compared: true,
-                score_cosine: Some(0.7),
-                threshold_cosine: 0.314,
-                is_match: true,
-                models_sha256: BTreeMap::new(),
-                quality_passed: true,
-                quality_reasons: vec![],
-                quality_components: vec![],
-                live_probability: None,
-                override_by: None,
-            },
-        };
+        let draft = common::draft(id, "bench", now_ms)?;
         outbox.commit_enrollment(draft, sealed, &key, "bench", now_ms as i64, &limits)?;
         commit_ms.push(started.elapsed().as_secs_f64() * 1000.0);
     }

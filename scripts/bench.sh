@@ -2,7 +2,7 @@
 # Benchmarks (never timed tests): whole-process runs and criterion benches, each printing its
 # figures and the ratio to the reference its issue names, in one run.
 #
-#   scripts/bench.sh [startup] [sam] [pcsc] [face] [outbox] [crash] ...     default: all of them
+#   scripts/bench.sh [startup] [sam] [pcsc] [face] [outbox] [ingest] [crash] ...     default: all of them
 #
 #   startup  `kiosk run --config kiosk-config/demo.toml` to the first drawn frame, release binary,
 #            under Xvfb with a window manager; 10 runs; target (issue 7): <= 1500 ms.
@@ -24,13 +24,22 @@
 #   outbox   commit latency p50/p99 of one enrollment with a 300 KB sealed payload (seal + sign +
 #            insert + fsync, `Outbox::commit_enrollment`, 300 runs) beside a raw 300 KB write + fsync
 #            on the same disk (target/), same run; target (issue 5): p50 ratio <= 1.5.
+#   ingest   the registry under load (examples/bench_ingest.rs): the release `registry serve` process
+#            on loopback (plain HTTP), 1,000 simulated terminals (own Ed25519 keys, registered
+#            through the admin endpoint, one keep-alive connection each) sending signed records with
+#            a 300 KB sealed payload, every receipt verified; for SQLite and for PostgreSQL (a
+#            throw-away cluster with fsync on). Phase "steady": 2,000 records offered open-loop at
+#            300/s, latency from each record's scheduled time; phase "backlog drain": 2,000 more
+#            sent back to back (capacity). Prints records/s, p50/p99, errors, duplicates, registry
+#            peak RSS; target (issue 6, PostgreSQL): >= 300 records/s, p99 <= 1 s, 0 errors,
+#            0 duplicates.
 #   crash    the crash test with 1,000 SIGKILL cycles (tests/crash.rs, CRASH_CYCLES=1000): every
 #            printed id present and verified, chains intact, integrity_check ok; prints the counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 benches=("$@")
-[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face outbox crash)
+[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face outbox ingest crash)
 
 cargo build --release --locked --bins >/dev/null 2>&1 || cargo build --release --locked --bins
 
@@ -187,6 +196,19 @@ bench_outbox() {
     rm -rf "$dir"
 }
 
+bench_ingest() {
+    local dir=target/bench-ingest
+    cargo build --release --locked --example bench_ingest >/dev/null 2>&1 ||
+        cargo build --release --locked --example bench_ingest
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    for db in sqlite postgres; do
+        rm -rf "$dir"
+        target/release/examples/bench_ingest --registry-bin target/release/registry --db "$db" \
+            --work "$dir" --terminals 1000 --per-terminal 2 --rate 300 --payload-kb 300
+    done
+    rm -rf "$dir"
+}
+
 bench_crash() {
     CRASH_CYCLES=1000 cargo nextest run --profile soak --release --locked --no-capture -E 'binary(crash)' 2>&1 |
         grep -E '^crash test|PASS|FAIL|panicked|printed but lost|committed nothing|problem'
@@ -199,7 +221,8 @@ for bench in "${benches[@]}"; do
         pcsc) bench_pcsc ;;
         face) bench_face ;;
         outbox) bench_outbox ;;
+        ingest) bench_ingest ;;
         crash) bench_crash ;;
-        *) echo "unknown benchmark: $bench (known: startup, sam, pcsc, face, outbox, crash)" >&2; exit 2 ;;
+        *) echo "unknown benchmark: $bench (known: startup, sam, pcsc, face, outbox, ingest, crash)" >&2; exit 2 ;;
     esac
 done

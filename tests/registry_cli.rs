@@ -144,6 +144,16 @@ impl Served {
     }
 }
 
+impl Served {
+    /// SIGTERM, then the exit status: the registry drains and exits cleanly.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = Command::new("kill")
@@ -216,6 +226,10 @@ fn the_registry_serves_https_from_postgresql_and_the_kiosk_syncs_over_it() {
     let flagged = registry(&["flagged", "--db", &db]);
     assert!(flagged.status.success(), "{}", text(&flagged));
     assert!(flagged.stdout.is_empty(), "{}", text(&flagged));
+
+    // SIGTERM: the server drains and exits 0 (its PostgreSQL connections close cleanly).
+    let status = served.stop();
+    assert!(status.success(), "registry exited with {status}");
 }
 
 #[test]

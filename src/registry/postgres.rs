@@ -191,6 +191,26 @@ impl PostgresStorage {
     }
 }
 
+impl Drop for PostgresStorage {
+    fn drop(&mut self) {
+        let idle = match self.pool.get_mut() {
+            Ok(pool) => std::mem::take(&mut pool.idle),
+            Err(poisoned) => std::mem::take(&mut poisoned.into_inner().idle),
+        };
+        if idle.is_empty() {
+            return;
+        }
+        // A postgres::Client blocks on a runtime of its own when dropped, which is not allowed
+        // on a thread that drives async tasks (the server's last reference may go there).
+        if let Ok(closer) = std::thread::Builder::new()
+            .name("postgres-close".into())
+            .spawn(move || drop(idle))
+        {
+            let _ = closer.join();
+        }
+    }
+}
+
 /// One attempt at [`Storage::ingest`]; `Ok(None)` means another instance stored the same id
 /// concurrently and the attempt should be repeated.
 fn ingest_once(
