@@ -36,6 +36,9 @@ use hyper::body::Bytes;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// A record ready to send: (id, body SHA-256, encoded envelope).
+type Prepared = (String, String, Bytes);
+
 struct Options {
     registry_bin: PathBuf,
     db: String,
@@ -93,7 +96,7 @@ impl Terminal {
         &mut self,
         registry: &SealingPublicKey,
         payload: &[u8],
-    ) -> Result<(String, String, Bytes), Error> {
+    ) -> Result<Prepared, Error> {
         self.sequence += 1;
         let now_ms = 1_790_000_000_000 + self.sequence;
         let mut random = [0u8; 10];
@@ -220,7 +223,7 @@ struct PhaseResult {
 /// (`None`: at once, back to back).
 async fn phase(
     url: &str,
-    records: Vec<Vec<(String, String, Bytes)>>,
+    records: Vec<Vec<Prepared>>,
     receipt_key: &Arc<TerminalPublicKey>,
     schedule: Option<(f64, usize)>,
 ) -> PhaseResult {
@@ -368,7 +371,7 @@ fn main() -> Result<(), Error> {
     let payload: Vec<u8> = (0..options.payload_bytes)
         .map(|i| (i * 7919 % 251) as u8)
         .collect();
-    let make = |terminals: &mut Vec<Terminal>| -> Result<Vec<Vec<(String, String, Bytes)>>, Error> {
+    let make = |terminals: &mut Vec<Terminal>| -> Result<Vec<Vec<Prepared>>, Error> {
         terminals
             .iter_mut()
             .map(|terminal| {

@@ -573,6 +573,33 @@ impl Outbox {
         Ok(())
     }
 
+    /// Puts claimed records that were not sent back to `pending`, due at `due_at_unix_ms`, in
+    /// one transaction; their claim does not count as an attempt.
+    pub fn release_unsent(
+        &mut self,
+        ids: &[String],
+        due_at_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| error_for(&self.path, e))?;
+        for id in ids {
+            transaction
+                .execute(
+                    "UPDATE records SET state = 'pending', attempts = max(attempts - 1, 0),
+                                        next_attempt_at_unix_ms = ?2
+                     WHERE id = ?1 AND state = 'sending'",
+                    rusqlite::params![id, due_at_unix_ms],
+                )
+                .map_err(|e| error_for(&self.path, e))?;
+        }
+        transaction.commit().map_err(|e| error_for(&self.path, e))
+    }
+
     /// Makes every waiting record due at `now_unix_ms` (the registry is reachable again).
     pub fn make_due(&mut self, now_unix_ms: i64) -> Result<u64, StoreError> {
         let changed = self

@@ -178,14 +178,10 @@ pub async fn sync_pass(
             return Ok(report);
         }
         let mut stop = false;
+        let mut unsent = Vec::new();
         for record in batch {
             if stop {
-                // After a connection failure the rest of the batch waits for the next pass.
-                outbox.mark_retry(
-                    &record.id,
-                    "not sent: the registry was unreachable",
-                    now_unix_ms,
-                )?;
+                unsent.push(record.id);
                 continue;
             }
             report.sent += 1;
@@ -240,6 +236,8 @@ pub async fn sync_pass(
             }
         }
         if stop {
+            // After a connection failure the rest of the batch waits for the next pass.
+            outbox.release_unsent(&unsent, now_unix_ms)?;
             return Ok(report);
         }
     }
