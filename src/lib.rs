@@ -10,7 +10,8 @@
 //! - [`devices`]: hardware behind small traits (card readers; later the camera), real and simulated.
 //! - [`face`]: on-device face engine: detect, landmarks, align, embed, compare, liveness, quality.
 //! - [`keys`]: key files on disk (mode 0600, never overwritten) and the OS random source.
-//! - [`registry`]: the central registry: verification, receipts, storage (SQLite), HTTP server.
+//! - [`registry`]: the central registry: verification, receipts, storage (SQLite, PostgreSQL),
+//!   HTTP(S) server.
 //! - [`store`]: the SQLite outbox of signed records and the hash-chained audit log.
 //! - [`sync`]: the sync worker: sends due records, verifies receipts, backs off with jitter.
 //! - [`config`]: the typed, validated configuration; the only reader of config files.
