@@ -17,6 +17,7 @@ pub mod landmarks;
 pub mod liveness;
 pub mod onnx;
 pub mod portrait;
+pub mod prelu;
 pub mod quality;
 pub mod settings;
 

@@ -71,7 +71,9 @@ impl OnnxModel {
             input.height_px as usize,
             input.width_px as usize,
         ];
-        let plan = tract_onnx::onnx()
+        let mut onnx = tract_onnx::onnx();
+        super::prelu::register(&mut onnx);
+        let plan = onnx
             .model_for_read(&mut std::io::Cursor::new(bytes))
             .map_err(load_err)?
             .with_input_fact(0, f32::fact(shape).into())
