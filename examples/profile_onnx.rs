@@ -1,6 +1,8 @@
 //! Per-operator time of an ONNX model in tract, to see where a model's time goes.
 //!
-//! usage: profile_onnx MODEL.onnx C H W [RUNS]
+//! usage: profile_onnx MODEL.onnx C H W [RUNS]   (TRACT_PRELU=1: tract-onnx's own PRelu)
+
+#![allow(clippy::print_stdout, clippy::indexing_slicing)] // a developer's tool printing a table
 
 use std::collections::BTreeMap;
 use std::time::Instant;

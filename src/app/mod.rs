@@ -22,6 +22,13 @@ pub enum AppError {
     Window(String),
 }
 
+/// How long quality must hold before the capture is taken (PRODUCT.md: about a second).
+const AUTO_CAPTURE_HOLD_MS: u64 = 1_000;
+/// Failed checks before a self-service applicant is referred to an officer (PRODUCT.md: three).
+const MAX_FAILED_MATCHES: u8 = 3;
+/// How long the receipt stays on screen before the terminal is ready for the next person.
+const RECEIPT_SHOWN_MS: u64 = 30_000;
+
 /// The parts of the configuration the GUI uses.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AppSettings {
@@ -39,6 +46,9 @@ impl AppSettings {
                 default_language: config.ui.default_language,
                 applicant_timeout_ms: u64::from(config.idle.applicant_timeout_s) * 1000,
                 exit_allowed: config.ui.escape_closes,
+                auto_capture_hold_ms: AUTO_CAPTURE_HOLD_MS,
+                max_failed_matches: MAX_FAILED_MATCHES,
+                receipt_shown_ms: RECEIPT_SHOWN_MS,
             },
             languages: config.ui.languages.clone(),
         }
@@ -141,6 +151,12 @@ impl eframe::App for KioskApp {
             let command = match effect {
                 Effect::CloseProgram => egui::ViewportCommand::Close,
                 Effect::RefuseClose => egui::ViewportCommand::CancelClose,
+                // The device, engine and outbox effects are carried out by the device wiring
+                // (issue 7, in progress): until it lands the GUI stops at "place your card".
+                other => {
+                    tracing::debug!(effect = ?other, "effect not wired yet");
+                    continue;
+                }
             };
             ui.ctx().send_viewport_cmd(command);
         }

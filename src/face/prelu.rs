@@ -69,6 +69,14 @@ impl Expansion for PreluExpansion {
     }
 }
 
+/// The single output of a node just wired.
+fn first(outlets: TVec<OutletId>) -> TractResult<OutletId> {
+    outlets
+        .first()
+        .copied()
+        .ok_or_else(|| format_err!("a wired node has no output"))
+}
+
 /// tract-onnx's own expansion: `x > 0 ? x : x * slope` as three operators.
 fn wire_generic(
     name: &str,
@@ -78,21 +86,21 @@ fn wire_generic(
 ) -> TractResult<TVec<OutletId>> {
     let rank = model.outlet_fact(x)?.rank();
     while model.outlet_fact(slope)?.rank() < rank {
-        slope = model.wire_node(
+        slope = first(model.wire_node(
             format!("{name}.add-axis-{}", model.outlet_fact(slope)?.rank()),
             AxisOp::Add(0),
             &[slope],
-        )?[0];
+        )?)?;
     }
     let zero = tensor0(0.0)
         .cast_to_dt(model.outlet_fact(x)?.datum_type)?
         .into_owned()
         .broadcast_into_rank(rank)?;
-    let scaled = model.wire_node(
+    let scaled = first(model.wire_node(
         format!("{name}.mul"),
         tract_onnx::tract_hir::ops::math::mul(),
         &[x, slope],
-    )?[0];
+    )?)?;
     let zero = model.add_const(format!("{name}.zero"), zero)?;
     let test = model.wire_node(
         format!("{name}.test"),
@@ -102,10 +110,7 @@ fn wire_generic(
         ),
         &[zero, x],
     )?;
-    let test = test
-        .first()
-        .copied()
-        .ok_or_else(|| format_err!("no output"))?;
+    let test = first(test)?;
     model.wire_node(
         format!("{name}.iff"),
         tract_onnx::tract_core::ops::logic::Iff,

@@ -5,6 +5,7 @@ pub mod attract;
 pub mod consent;
 pub mod i18n;
 pub mod place_card;
+pub mod session;
 pub mod theme;
 
 use crate::domain::language::Language;
@@ -42,6 +43,7 @@ pub fn screen_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
                 Screen::Attract => attract::attract_ui(ui, view),
                 Screen::Consent => consent::consent_ui(ui, view),
                 Screen::PlaceCard => place_card::place_card_ui(ui, view),
+                _ => session::session_ui(ui, view),
             }
         })
         .inner

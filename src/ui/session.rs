@@ -1,0 +1,173 @@
+//! The applicant's screens after the card is placed: reading, card problems, capture guidance,
+//! checking, confirm, saving, receipt and "see an officer". Each is text, a progress sign and
+//! large buttons from one layout; they draw the flow state and return what the person asked for,
+//! and decide nothing. The live camera picture and the receipt's QR code are drawn into the space
+//! these screens leave for them by the app (they are not part of the flow state).
+
+use super::View;
+use super::i18n::Msg;
+use crate::flows::applicant::{CardProblem, Guidance, Screen, UiEvent};
+
+/// One screen: a title, an optional body, an optional spinner, and buttons (label, intent,
+/// primary?).
+struct Layout {
+    title: Msg,
+    body: Vec<String>,
+    spinner: bool,
+    buttons: Vec<(Msg, UiEvent, bool)>,
+}
+
+fn problem_text(problem: CardProblem) -> Msg {
+    match problem {
+        CardProblem::NoCard => Msg::CardProblemNoCard,
+        CardProblem::Unreadable => Msg::CardProblemUnreadable,
+        CardProblem::Expired => Msg::CardProblemExpired,
+        CardProblem::Unsupported => Msg::CardProblemUnsupported,
+        CardProblem::RemovedTooEarly => Msg::CardProblemRemoved,
+        CardProblem::ReaderUnavailable => Msg::CardProblemReader,
+    }
+}
+
+/// The sentence for one guidance code.
+pub fn guidance_text(guidance: Option<Guidance>) -> Msg {
+    match guidance {
+        None => Msg::GuidanceGood,
+        Some(Guidance::LookAtCamera) => Msg::GuidanceLook,
+        Some(Guidance::OnlyOnePerson) => Msg::GuidanceOnePerson,
+        Some(Guidance::ComeCloser) => Msg::GuidanceCloser,
+        Some(Guidance::MoveBack) => Msg::GuidanceBack,
+        Some(Guidance::CentreYourFace) => Msg::GuidanceCentre,
+        Some(Guidance::FaceTheCamera) => Msg::GuidanceFaceCamera,
+        Some(Guidance::MoreLight) => Msg::GuidanceMoreLight,
+        Some(Guidance::LessLight) => Msg::GuidanceLessLight,
+        Some(Guidance::HoldStill) => Msg::GuidanceHoldStill,
+        Some(Guidance::OpenYourEyes) => Msg::GuidanceEyes,
+    }
+}
+
+fn layout(view: &View<'_>) -> Option<Layout> {
+    let state = view.state;
+    Some(match state.screen {
+        Screen::ReadingCard => Layout {
+            title: Msg::ReadingCardTitle,
+            body: vec![view.text(Msg::ReadingCardBody)],
+            spinner: true,
+            buttons: vec![(Msg::Cancel, UiEvent::Cancel, false)],
+        },
+        Screen::CardProblem(problem) => {
+            let mut body = vec![view.text(problem_text(problem))];
+            let mut buttons = Vec::new();
+            if problem != CardProblem::ReaderUnavailable {
+                body.push(view.text(Msg::CardProblemHint));
+                buttons.push((Msg::TryAgain, UiEvent::TryAgain, true));
+            }
+            buttons.push((Msg::Cancel, UiEvent::Cancel, false));
+            Layout {
+                title: Msg::PlaceCardTitle,
+                body,
+                spinner: false,
+                buttons,
+            }
+        }
+        Screen::Capture => {
+            let mut body = Vec::new();
+            if state.failed_matches > 0 {
+                body.push(view.text(Msg::CaptureRetry));
+            }
+            body.push(view.text(guidance_text(state.guidance)));
+            Layout {
+                title: Msg::CaptureTitle,
+                body,
+                spinner: false,
+                buttons: vec![(Msg::Cancel, UiEvent::Cancel, false)],
+            }
+        }
+        Screen::Checking => Layout {
+            title: Msg::CheckingTitle,
+            body: vec![view.text(Msg::CheckingBody)],
+            spinner: true,
+            buttons: vec![],
+        },
+        Screen::Confirm => Layout {
+            title: Msg::ConfirmTitle,
+            body: vec![view.text(Msg::ConfirmBody)],
+            spinner: false,
+            buttons: vec![
+                (Msg::ConfirmAccept, UiEvent::Confirm, true),
+                (Msg::ConfirmRetake, UiEvent::TryAgain, false),
+                (Msg::Cancel, UiEvent::Cancel, false),
+            ],
+        },
+        Screen::Saving => Layout {
+            title: Msg::SavingTitle,
+            body: vec![],
+            spinner: true,
+            buttons: vec![],
+        },
+        Screen::Receipt => {
+            let mut body = Vec::new();
+            if let Some(receipt) = &state.receipt {
+                body.push(format!(
+                    "{}: {}",
+                    view.text(Msg::ReceiptReference),
+                    receipt.record_id
+                ));
+                body.push(view.text(Msg::ReceiptKeep));
+                if receipt.awaiting_network {
+                    body.push(view.text(Msg::ReceiptOffline));
+                }
+            }
+            Layout {
+                title: Msg::ReceiptTitle,
+                body,
+                spinner: false,
+                buttons: vec![(Msg::Done, UiEvent::Done, true)],
+            }
+        }
+        Screen::SeeOfficer => Layout {
+            title: Msg::SeeOfficerTitle,
+            body: vec![view.text(Msg::SeeOfficerBody)],
+            spinner: false,
+            buttons: vec![(Msg::Done, UiEvent::Done, true)],
+        },
+        Screen::Attract | Screen::Consent | Screen::PlaceCard => return None,
+    })
+}
+
+/// Draws one of the session screens; `None` for screens drawn elsewhere.
+pub fn session_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
+    let layout = layout(view)?;
+    let theme = view.theme;
+    let mut intent = None;
+    ui.vertical_centered(|ui| {
+        ui.add_space(ui.available_height() * 0.08);
+        ui.label(
+            egui::RichText::new(view.text(layout.title))
+                .size(theme.heading_size)
+                .strong(),
+        );
+        ui.add_space(24.0);
+        ui.set_max_width(ui.available_width().min(1000.0));
+        for line in &layout.body {
+            ui.label(egui::RichText::new(line).size(theme.body_size));
+            ui.add_space(12.0);
+        }
+        if layout.spinner {
+            ui.add_space(20.0);
+            ui.add(egui::Spinner::new().size(96.0).color(theme.primary_fill));
+        }
+        ui.add_space(36.0);
+        for (label, event, primary) in layout.buttons {
+            let button = if primary {
+                theme.primary_button(view.text(label))
+            } else {
+                theme.secondary_button(view.text(label), false)
+            };
+            if ui.add(button).clicked() {
+                intent = Some(event);
+            }
+            ui.add_space(16.0);
+        }
+    });
+    intent
+}
