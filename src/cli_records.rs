@@ -514,3 +514,95 @@ fn sync_forever(
     })?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Subcommand)]
+pub enum ReceiptCommand {
+    /// Print the QR text of an applicant's receipt for a record in the outbox (a reprint)
+    Make {
+        /// The record id (the reference number)
+        record_id: String,
+    },
+    /// Check a receipt's QR text offline against a terminal's public key
+    Verify {
+        /// The text the QR code holds (EKRCPT1.…)
+        text: String,
+        /// The terminal's public key [default: the .pub beside terminal.signing_key_file]
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+    },
+}
+
+/// The QR text of the applicant's receipt for one committed record.
+pub fn applicant_receipt_text(
+    key: &TerminalSigningKey,
+    body: &[u8],
+    body_sha256: &str,
+) -> anyhow::Result<String> {
+    use enroll_kiosk::domain::applicant_receipt::ApplicantReceipt;
+    use enroll_kiosk::domain::record::RecordBody;
+    let body = RecordBody::from_bytes(body)?;
+    let receipt = ApplicantReceipt {
+        terminal_id: body.terminal_id,
+        record_id: body.id,
+        created_at_unix_ms: body.created_at_unix_ms,
+        body_sha256: body_sha256.to_owned(),
+    };
+    Ok(receipt.to_text(&key.sign(&receipt.signed_bytes())))
+}
+
+/// `kiosk receipt …`
+pub fn receipt(command: ReceiptCommand, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use enroll_kiosk::domain::applicant_receipt::ApplicantReceipt;
+    let mut stdout = std::io::stdout();
+    match command {
+        ReceiptCommand::Make { record_id } => {
+            let config = load_config(config_path)?;
+            let outbox = open_outbox(&config)?;
+            let (body, body_sha256) = outbox
+                .signed_body(&record_id)?
+                .with_context(|| format!("no record {record_id} in this terminal's outbox"))?;
+            let key = keys::read_signing_key(&config.terminal.signing_key_file)?;
+            writeln!(
+                stdout,
+                "{}",
+                applicant_receipt_text(&key, &body, &body_sha256)?
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ReceiptCommand::Verify { text, public_key } => {
+            let public_key = match public_key {
+                Some(path) => path,
+                None => load_config(config_path)?
+                    .terminal
+                    .signing_key_file
+                    .with_extension("pub"),
+            };
+            let key = keys::read_ed25519_public(&public_key)?;
+            let (receipt, signature) = match ApplicantReceipt::parse(&text) {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    writeln!(stdout, "invalid: {error}")?;
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            if key.verify(&receipt.signed_bytes(), &signature).is_err() {
+                writeln!(
+                    stdout,
+                    "invalid: the signature does not verify with {} (altered, or from another \
+                     terminal)",
+                    public_key.display()
+                )?;
+                return Ok(ExitCode::FAILURE);
+            }
+            writeln!(
+                stdout,
+                "valid: record {} from terminal {}, created at unix ms {}, body sha256 {}",
+                receipt.record_id,
+                receipt.terminal_id,
+                receipt.created_at_unix_ms,
+                receipt.body_sha256
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

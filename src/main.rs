@@ -56,6 +56,9 @@ enum Command {
     Audit(cli_records::AuditCommand),
     /// Send queued records to the registry and verify its receipts
     Sync(cli_records::SyncArgs),
+    /// Applicants' receipts: reprint one, or check a QR text offline
+    #[command(subcommand)]
+    Receipt(cli_records::ReceiptCommand),
 }
 
 #[derive(Subcommand)]
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Queue(command) => cli_records::queue(command, cli.config.as_deref()),
         Command::Audit(command) => cli_records::audit(command, cli.config.as_deref()),
         Command::Sync(args) => cli_records::sync(args, cli.config.as_deref()),
+        Command::Receipt(command) => cli_records::receipt(command, cli.config.as_deref()),
     };
     match result {
         Ok(code) => code,

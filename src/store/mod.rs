@@ -700,6 +700,18 @@ impl Outbox {
         Ok(status)
     }
 
+    /// A record's signed body and its SHA-256, when the record exists.
+    pub fn signed_body(&self, id: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT body, body_sha256 FROM records WHERE id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
     /// Every record's delivery state, in commit order.
     pub fn list(&self) -> Result<Vec<QueueEntry>, StoreError> {
         let mut statement = self

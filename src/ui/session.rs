@@ -1,8 +1,8 @@
 //! The applicant's screens after the card is placed: reading, card problems, capture guidance,
 //! checking, confirm, saving, receipt and "see an officer". Each is text, a progress sign and
 //! large buttons from one layout; they draw the flow state and return what the person asked for,
-//! and decide nothing. The live camera picture and the receipt's QR code are drawn into the space
-//! these screens leave for them by the app (they are not part of the flow state).
+//! and decide nothing. The receipt screen draws its QR code; the live camera picture is drawn by
+//! the app into the space the capture screen leaves for it.
 
 use super::View;
 use super::i18n::Msg;
@@ -152,6 +152,9 @@ pub fn session_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
             ui.label(egui::RichText::new(line).size(theme.body_size));
             ui.add_space(12.0);
         }
+        if let (Screen::Receipt, Some(receipt)) = (view.state.screen, &view.state.receipt) {
+            qr_code_ui(ui, &receipt.qr_text, 280.0);
+        }
         if layout.spinner {
             ui.add_space(20.0);
             ui.add(egui::Spinner::new().size(96.0).color(theme.primary_fill));
@@ -170,4 +173,36 @@ pub fn session_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
         }
     });
     intent
+}
+
+/// Draws `text` as a QR code (error correction M), `side_px` wide with a quiet zone, dark on
+/// white whatever the theme. A text too long for a QR code is shown as nothing but a warning in
+/// the log (the reference number above it still stands).
+pub fn qr_code_ui(ui: &mut egui::Ui, text: &str, side_px: f32) {
+    let code = match qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M) {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::warn!(%error, "the receipt does not fit a QR code");
+            return;
+        }
+    };
+    let modules = code.width();
+    let colors = code.to_colors();
+    let quiet = 4usize;
+    let cells = modules + 2 * quiet;
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(side_px, side_px), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 0.0, egui::Color32::WHITE);
+    let cell = side_px / cells as f32;
+    for (index, color) in colors.iter().enumerate() {
+        if *color == qrcode::Color::Dark {
+            let (x, y) = (index % modules + quiet, index / modules + quiet);
+            let min = rect.min + egui::vec2(x as f32 * cell, y as f32 * cell);
+            painter.rect_filled(
+                egui::Rect::from_min_size(min, egui::vec2(cell, cell)),
+                0.0,
+                egui::Color32::BLACK,
+            );
+        }
+    }
 }
