@@ -115,6 +115,9 @@ pub struct TerminalConfig {
     pub tier: Tier,
     /// The terminal's Ed25519 signing key file.
     pub signing_key_file: PathBuf,
+    /// The officer list (badges, roles, Argon2id PIN hashes); default `officers.toml` beside the
+    /// configuration.
+    pub officers_file: PathBuf,
 }
 
 /// Screen, languages and keyboard behaviour.
@@ -308,6 +311,12 @@ struct RawTerminal {
     id: String,
     tier: Tier,
     signing_key_file: PathBuf,
+    #[serde(default = "default_officers_file")]
+    officers_file: PathBuf,
+}
+
+fn default_officers_file() -> PathBuf {
+    PathBuf::from("officers.toml")
 }
 
 #[derive(Deserialize)]
@@ -835,6 +844,7 @@ fn validate(
             id: raw.terminal.id,
             tier: raw.terminal.tier,
             signing_key_file: resolve(base_dir, raw.terminal.signing_key_file),
+            officers_file: resolve(base_dir, raw.terminal.officers_file),
         },
         ui: UiConfig {
             languages: raw.ui.languages,

@@ -10,6 +10,7 @@
 //! - [`devices`]: hardware behind small traits (card readers; later the camera), real and simulated.
 //! - [`face`]: on-device face engine: detect, landmarks, align, embed, compare, liveness, quality.
 //! - [`keys`]: key files on disk (mode 0600, never overwritten) and the OS random source.
+//! - [`officers`]: the officer list: badges, roles, Argon2id PIN hashes.
 //! - [`registry`]: the central registry: verification, receipts, storage (SQLite, PostgreSQL),
 //!   HTTP(S) server.
 //! - [`store`]: the SQLite outbox of signed records and the hash-chained audit log.
@@ -24,6 +25,7 @@ pub mod domain;
 pub mod face;
 pub mod flows;
 pub mod keys;
+pub mod officers;
 pub mod registry;
 pub mod store;
 pub mod sync;

@@ -12,6 +12,7 @@ use enroll_kiosk::config::Config;
 
 mod cli_card;
 mod cli_face;
+mod cli_officer;
 mod cli_pcsc;
 mod cli_records;
 
@@ -56,6 +57,9 @@ enum Command {
     Audit(cli_records::AuditCommand),
     /// Send queued records to the registry and verify its receipts
     Sync(cli_records::SyncArgs),
+    /// The officers who may sign in at this terminal (badges, roles, PINs as Argon2id hashes)
+    #[command(subcommand)]
+    Officer(cli_officer::OfficerCommand),
     /// Applicants' receipts: reprint one, or check a QR text offline
     #[command(subcommand)]
     Receipt(cli_records::ReceiptCommand),
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
         Command::Queue(command) => cli_records::queue(command, cli.config.as_deref()),
         Command::Audit(command) => cli_records::audit(command, cli.config.as_deref()),
         Command::Sync(args) => cli_records::sync(args, cli.config.as_deref()),
+        Command::Officer(command) => cli_officer::run(command, cli.config.as_deref()),
         Command::Receipt(command) => cli_records::receipt(command, cli.config.as_deref()),
     };
     match result {

@@ -21,19 +21,21 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("crypto", &["domain"]),
     ("store", &["domain", "crypto"]),
     ("keys", &["domain", "crypto"]),
+    ("officers", &["domain"]),
     ("registry", &["domain", "crypto"]),
     ("sync", &["domain", "crypto", "store", "registry"]),
     (
         "diag",
         &[
             "domain", "config", "devices", "face", "crypto", "keys", "store", "sync", "registry",
+            "officers",
         ],
     ),
     (
         "app",
         &[
             "ui", "flows", "domain", "config", "devices", "face", "crypto", "keys", "store",
-            "sync", "registry", "diag",
+            "sync", "registry", "diag", "officers",
         ],
     ),
 ];

@@ -10,6 +10,7 @@ pub mod id_text;
 pub mod language;
 pub mod mrz;
 pub mod mrz_scan;
+pub mod officer;
 pub mod record;
 pub mod sam_frame;
 pub mod tier;

@@ -2,3 +2,4 @@
 //! Nothing here draws, touches devices or reads the clock.
 
 pub mod applicant;
+pub mod officer_auth;

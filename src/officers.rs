@@ -1,0 +1,207 @@
+//! The officer list (`officers.toml`, named by `terminal.officers_file`): badges, roles and Argon2id
+//! hashes of their PINs; adding, disabling and listing badges, and checking a PIN. The only code
+//! that names `argon2`. A PIN is never stored, logged or put in an error; lockouts are the
+//! `flows::officer_auth` rules, not this file's.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::officer::{PinOutcome, Role, is_valid_badge, pin_problem};
+
+/// One badge in the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfficerEntry {
+    pub badge: String,
+    pub role: Role,
+    /// PHC string of the PIN's Argon2id hash.
+    pin_argon2id: String,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OfficerFile {
+    #[serde(default, rename = "officer")]
+    officers: Vec<OfficerEntry>,
+}
+
+/// Why the officer list cannot be used or changed. No PIN or hash appears in the text.
+#[derive(Debug, thiserror::Error)]
+pub enum OfficersError {
+    #[error("cannot read the officer list {path}: {detail}")]
+    Read { path: String, detail: String },
+    #[error("the officer list {path} is not valid: {detail}")]
+    Parse { path: String, detail: String },
+    #[error("cannot write the officer list {path}: {detail}")]
+    Write { path: String, detail: String },
+    #[error("badge id {0:?} is not valid: 1 to 32 of A-Z, a-z, 0-9, '-' and '_'")]
+    BadBadge(String),
+    #[error("the PIN is refused: {0}")]
+    WeakPin(&'static str),
+    #[error("badge {0} is already on the list (disable it first to replace it)")]
+    Exists(String),
+    #[error("badge {0} is not on the list")]
+    Unknown(String),
+    #[error("cannot hash the PIN: {0}")]
+    Hash(String),
+}
+
+/// The officer list of one terminal.
+#[derive(Debug)]
+pub struct OfficerList {
+    path: PathBuf,
+    entries: Vec<OfficerEntry>,
+}
+
+/// A well-formed Argon2id string (default parameters) that no known PIN matches: an unknown badge
+/// is checked against it, so it takes as long to refuse as a wrong PIN.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZHVtbXlzYWx0ZHVtbXk$KtFTUe3zWJrEUpeh6hmZ4u8pmnUSvlXhaQypWkrO0eQ";
+
+impl OfficerList {
+    /// Reads the list; a missing file is an empty list (no officer can sign in yet).
+    pub fn load(path: &Path) -> Result<OfficerList, OfficersError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(error) => {
+                return Err(OfficersError::Read {
+                    path: path.display().to_string(),
+                    detail: error.to_string(),
+                });
+            }
+        };
+        let file: OfficerFile = toml::from_str(&text).map_err(|error| OfficersError::Parse {
+            path: path.display().to_string(),
+            detail: error.message().to_owned(),
+        })?;
+        for entry in &file.officers {
+            if !is_valid_badge(&entry.badge) || PasswordHash::new(&entry.pin_argon2id).is_err() {
+                return Err(OfficersError::Parse {
+                    path: path.display().to_string(),
+                    detail: format!("the entry for badge {:?} is malformed", entry.badge),
+                });
+            }
+        }
+        Ok(OfficerList {
+            path: path.to_path_buf(),
+            entries: file.officers,
+        })
+    }
+
+    /// Every badge, in the order added.
+    pub fn entries(&self) -> &[OfficerEntry] {
+        &self.entries
+    }
+
+    /// Adds a badge with the Argon2id hash of `pin`; `salt` is 16 random bytes.
+    pub fn add(
+        &mut self,
+        badge: &str,
+        role: Role,
+        pin: &str,
+        salt: [u8; 16],
+    ) -> Result<(), OfficersError> {
+        if !is_valid_badge(badge) {
+            return Err(OfficersError::BadBadge(badge.to_owned()));
+        }
+        if let Some(problem) = pin_problem(pin) {
+            return Err(OfficersError::WeakPin(problem));
+        }
+        if self.entries.iter().any(|e| e.badge == badge && !e.disabled) {
+            return Err(OfficersError::Exists(badge.to_owned()));
+        }
+        let salt = SaltString::encode_b64(&salt).map_err(|e| OfficersError::Hash(e.to_string()))?;
+        let hash = Argon2::default()
+            .hash_password(pin.as_bytes(), &salt)
+            .map_err(|e| OfficersError::Hash(e.to_string()))?
+            .to_string();
+        self.entries.retain(|e| e.badge != badge);
+        self.entries.push(OfficerEntry {
+            badge: badge.to_owned(),
+            role,
+            pin_argon2id: hash,
+            disabled: false,
+        });
+        Ok(())
+    }
+
+    /// Disables a badge: it can no longer sign in (the entry stays, for the record).
+    pub fn disable(&mut self, badge: &str) -> Result<(), OfficersError> {
+        let entry = self
+            .entries
+            .iter_mut()
+            .find(|e| e.badge == badge)
+            .ok_or_else(|| OfficersError::Unknown(badge.to_owned()))?;
+        entry.disabled = true;
+        Ok(())
+    }
+
+    /// Checks a PIN. Unknown and disabled badges cost one Argon2id computation too, and answer
+    /// like an unknown badge.
+    pub fn check_pin(&self, badge: &str, pin: &str) -> PinOutcome {
+        let entry = self
+            .entries
+            .iter()
+            .find(|e| e.badge == badge && !e.disabled);
+        let hash = entry.map_or(DUMMY_HASH, |e| e.pin_argon2id.as_str());
+        let matches = PasswordHash::new(hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(pin.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        match (entry, matches) {
+            (Some(entry), true) => PinOutcome::Correct(entry.role),
+            (Some(_), false) => PinOutcome::Wrong,
+            (None, _) => PinOutcome::UnknownBadge,
+        }
+    }
+
+    /// Writes the list: a new file beside the old one (mode 0600), synced, then renamed over it.
+    pub fn save(&self) -> Result<(), OfficersError> {
+        let write_error = |detail: String| OfficersError::Write {
+            path: self.path.display().to_string(),
+            detail,
+        };
+        let body = toml::to_string(&OfficerFile {
+            officers: self.entries.clone(),
+        })
+        .map_err(|e| write_error(e.to_string()))?;
+        let text = format!(
+            "# Officers who may sign in at this terminal. Managed with `kiosk officer \
+             add|disable|list`;\n# PINs are kept only as Argon2id hashes.\n\n{body}"
+        );
+        let temporary = self.path.with_extension("toml.new");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let mut file = options
+            .open(&temporary)
+            .map_err(|e| write_error(e.to_string()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| write_error(e.to_string()))?;
+        std::fs::rename(&temporary, &self.path).map_err(|e| write_error(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_is_a_valid_argon2id_string() {
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+}
