@@ -2,4 +2,5 @@
 //! Nothing here draws, touches devices or reads the clock.
 
 pub mod applicant;
+pub mod officer;
 pub mod officer_auth;
