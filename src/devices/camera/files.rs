@@ -1,0 +1,136 @@
+//! The simulated camera: plays the JPEG and PNG files of a directory in name order, looping, at a
+//! fixed rate, each letterboxed onto the configured frame size (as a webcam delivers one size). A
+//! file that cannot be decoded is reported once as a bad frame, naming the file, and skipped.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use image::{RgbImage, imageops};
+
+use super::{Camera, CameraError, CameraErrorKind, Frame};
+
+/// A camera that plays image files.
+pub struct FileCamera {
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+    next_index: usize,
+    width_px: u32,
+    height_px: u32,
+    frame_interval: Duration,
+    next_due: Option<Instant>,
+    sequence: u64,
+}
+
+fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+}
+
+/// `image` scaled to fit `width` x `height` without distortion, centred on black.
+pub fn letterbox(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+    if image.width() == width && image.height() == height {
+        return image.clone();
+    }
+    let scale = f64::min(
+        f64::from(width) / f64::from(image.width().max(1)),
+        f64::from(height) / f64::from(image.height().max(1)),
+    );
+    let scaled_w = ((f64::from(image.width()) * scale).round() as u32).clamp(1, width);
+    let scaled_h = ((f64::from(image.height()) * scale).round() as u32).clamp(1, height);
+    let scaled = imageops::resize(image, scaled_w, scaled_h, imageops::FilterType::Triangle);
+    let mut canvas = RgbImage::new(width, height);
+    imageops::replace(
+        &mut canvas,
+        &scaled,
+        i64::from((width - scaled_w) / 2),
+        i64::from((height - scaled_h) / 2),
+    );
+    canvas
+}
+
+impl FileCamera {
+    /// Opens the directory; it must hold at least one JPEG or PNG file.
+    pub fn open(
+        dir: &Path,
+        width_px: u32,
+        height_px: u32,
+        frame_rate_fps: u32,
+    ) -> Result<FileCamera, CameraError> {
+        let not_found = |detail: String| CameraError {
+            kind: CameraErrorKind::NotFound,
+            message: format!(
+                "the simulated camera has no frames: {detail}; put JPEG or PNG files in \
+                 camera.frames_dir, or use camera.backend = \"v4l2\""
+            ),
+        };
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| not_found(format!("cannot read {} ({e})", dir.display())))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| is_image(path))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(not_found(format!("{} holds no image files", dir.display())));
+        }
+        Ok(FileCamera {
+            dir: dir.to_path_buf(),
+            files,
+            next_index: 0,
+            width_px: width_px.max(1),
+            height_px: height_px.max(1),
+            frame_interval: Duration::from_secs_f64(1.0 / f64::from(frame_rate_fps.max(1))),
+            next_due: None,
+            sequence: 0,
+        })
+    }
+
+    /// The files played, in order.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+}
+
+impl Camera for FileCamera {
+    fn describe(&self) -> String {
+        format!(
+            "files: {} ({} frames, {}x{})",
+            self.dir.display(),
+            self.files.len(),
+            self.width_px,
+            self.height_px
+        )
+    }
+
+    fn next_frame(&mut self) -> Result<Frame, CameraError> {
+        let now = Instant::now();
+        let due = self.next_due.unwrap_or(now);
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        // Keep the rate without drifting, but never try to catch up a backlog.
+        self.next_due = Some(due.max(now) + self.frame_interval);
+        let path = self
+            .files
+            .get(self.next_index % self.files.len().max(1))
+            .cloned()
+            .unwrap_or_default();
+        self.next_index = (self.next_index + 1) % self.files.len().max(1);
+        let decoded = image::open(&path).map_err(|e| CameraError {
+            kind: CameraErrorKind::BadFrame,
+            message: format!(
+                "frame file {} cannot be decoded ({e}); it is skipped",
+                path.display()
+            ),
+        })?;
+        let image = letterbox(&decoded.to_rgb8(), self.width_px, self.height_px);
+        let frame = Frame {
+            image,
+            sequence: self.sequence,
+            captured_at: Instant::now(),
+        };
+        self.sequence += 1;
+        Ok(frame)
+    }
+}

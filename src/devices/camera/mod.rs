@@ -1,0 +1,101 @@
+//! Cameras behind one small trait: frames of a fixed size, at a paced rate, with errors that say
+//! what is wrong and what to do. The simulated backend ([`files::FileCamera`]) plays image files;
+//! the V4L2 webcam backend comes with the device wiring. [`spawn`] runs a camera on a named thread
+//! that hands the newest frame to a bounded channel and drops frames nobody took, so a slow
+//! consumer never makes the camera fall behind. Nothing here analyses faces or draws.
+
+pub mod files;
+
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::Instant;
+
+use image::RgbImage;
+
+/// One picture from the camera.
+#[derive(Clone)]
+pub struct Frame {
+    /// The picture, RGB, at the camera's configured size.
+    pub image: RgbImage,
+    /// Counts frames from 0 since the camera opened.
+    pub sequence: u64,
+    /// When it was taken (monotonic).
+    pub captured_at: Instant,
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frame")
+            .field("sequence", &self.sequence)
+            .field("width", &self.image.width())
+            .field("height", &self.image.height())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What kind of camera problem this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CameraErrorKind {
+    /// No camera (or no frames) where the configuration points.
+    NotFound,
+    /// The camera is there but cannot be used (busy, permission).
+    Unavailable,
+    /// One frame could not be decoded; the next may be fine.
+    BadFrame,
+    /// The camera went away while in use.
+    Disconnected,
+}
+
+/// A camera problem: what is wrong and what to do, without image content.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CameraError {
+    pub kind: CameraErrorKind,
+    pub message: String,
+}
+
+/// A frame source.
+pub trait Camera: Send {
+    /// A short description (backend and device; no personal data).
+    fn describe(&self) -> String;
+
+    /// Waits for the next frame (paced at the camera's rate) and returns it.
+    fn next_frame(&mut self) -> Result<Frame, CameraError>;
+}
+
+/// What the camera thread reports.
+#[derive(Debug)]
+pub enum CameraReport {
+    Frame(Frame),
+    Error(CameraError),
+}
+
+/// Runs `camera` on a thread named `camera` until the receiver is dropped or the camera is
+/// disconnected. The channel holds `capacity` reports; a frame that finds it full is dropped
+/// (errors wait for room, so none is lost).
+pub fn spawn(
+    mut camera: Box<dyn Camera>,
+    capacity: usize,
+) -> std::io::Result<(Receiver<CameraReport>, std::thread::JoinHandle<()>)> {
+    let (sender, receiver): (SyncSender<CameraReport>, _) =
+        std::sync::mpsc::sync_channel(capacity.max(1));
+    let thread = std::thread::Builder::new()
+        .name("camera".into())
+        .spawn(move || {
+            loop {
+                match camera.next_frame() {
+                    Ok(frame) => match sender.try_send(CameraReport::Frame(frame)) {
+                        Ok(()) | Err(TrySendError::Full(_)) => {}
+                        Err(TrySendError::Disconnected(_)) => return,
+                    },
+                    Err(error) => {
+                        let end = error.kind == CameraErrorKind::Disconnected
+                            || error.kind == CameraErrorKind::NotFound;
+                        if sender.send(CameraReport::Error(error)).is_err() || end {
+                            return;
+                        }
+                    }
+                }
+            }
+        })?;
+    Ok((receiver, thread))
+}
