@@ -1,6 +1,8 @@
 //! The composition root of the GUI: builds the window, feeds person and clock events into the
 //! flows, draws the screens and runs the effects. It owns no rules of its own.
 
+pub mod analysis;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
