@@ -22,6 +22,7 @@ card-problem-expired = Diese Karte ist abgelaufen. Bitte verwenden Sie einen gü
 card-problem-unsupported = Diese Art von Karte wird hier nicht angenommen.
 card-problem-removed = Die Karte wurde zu früh weggenommen.
 card-problem-reader = Das Kartenlesegerät funktioniert nicht. Bitte wenden Sie sich an einen Beamten.
+card-problem-not-verified = Diese Karte konnte nicht geprüft werden. Bitte wenden Sie sich an einen Beamten.
 card-problem-hint = Legen Sie die Karte flach auf das Lesegerät und tippen Sie auf „Erneut versuchen“.
 capture-title = Jetzt ein Foto Ihres Gesichts
 guidance-look = Schauen Sie in die Kamera

@@ -22,6 +22,7 @@ card-problem-expired = This card has expired. Please use a valid identity card.
 card-problem-unsupported = This kind of card is not accepted here.
 card-problem-removed = The card was taken away too early.
 card-problem-reader = The card reader is not working. Please ask an officer for help.
+card-problem-not-verified = This card could not be verified. Please see an officer.
 card-problem-hint = Place the card flat on the reader and press Try again.
 capture-title = Now a photo of your face
 guidance-look = Look at the camera

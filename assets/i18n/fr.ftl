@@ -22,6 +22,7 @@ card-problem-expired = Cette carte a expiré. Veuillez utiliser une carte d’id
 card-problem-unsupported = Ce type de carte n’est pas accepté ici.
 card-problem-removed = La carte a été retirée trop tôt.
 card-problem-reader = Le lecteur de carte ne fonctionne pas. Veuillez demander de l’aide à un agent.
+card-problem-not-verified = Cette carte n’a pas pu être vérifiée. Veuillez vous adresser à un agent.
 card-problem-hint = Posez la carte à plat sur le lecteur et appuyez sur Réessayer.
 capture-title = Maintenant, une photo de votre visage
 guidance-look = Regardez la caméra

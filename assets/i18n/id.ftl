@@ -22,6 +22,7 @@ card-problem-expired = Kartu ini sudah kedaluwarsa. Gunakan kartu identitas yang
 card-problem-unsupported = Jenis kartu ini tidak diterima di sini.
 card-problem-removed = Kartu diambil terlalu cepat.
 card-problem-reader = Pembaca kartu tidak berfungsi. Silakan minta bantuan petugas.
+card-problem-not-verified = Kartu ini tidak dapat diverifikasi. Silakan temui petugas.
 card-problem-hint = Letakkan kartu mendatar di atas pembaca lalu tekan Coba lagi.
 capture-title = Sekarang foto wajah Anda
 guidance-look = Lihat ke kamera

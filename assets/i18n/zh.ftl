@@ -22,6 +22,7 @@ card-problem-expired = 该证件已过期，请使用有效的身份证。
 card-problem-unsupported = 本终端不受理此类证件。
 card-problem-removed = 证件移开得太早了。
 card-problem-reader = 读卡器无法工作，请向工作人员求助。
+card-problem-not-verified = 该证件未能通过验证，请联系工作人员。
 card-problem-hint = 请将证件平放在读卡器上，然后点击“重试”。
 capture-title = 现在拍摄您的面部照片
 guidance-look = 请看摄像头

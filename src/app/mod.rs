@@ -2,6 +2,7 @@
 //! flows, draws the screens and runs the effects. It owns no rules of its own.
 
 pub mod analysis;
+pub mod card_worker;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

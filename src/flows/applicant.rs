@@ -27,6 +27,9 @@ pub enum CardProblem {
     RemovedTooEarly,
     /// The reader itself does not answer (unplugged, broken).
     ReaderUnavailable,
+    /// The card was read but did not pass verification (it may not be genuine): an officer
+    /// must look at it.
+    NotVerified,
 }
 
 /// The one sentence of guidance shown during capture (from the face engine's quality reasons).

@@ -57,6 +57,7 @@ messages! {
     CardProblemUnsupported => "card-problem-unsupported",
     CardProblemRemoved => "card-problem-removed",
     CardProblemReader => "card-problem-reader",
+    CardProblemNotVerified => "card-problem-not-verified",
     CardProblemHint => "card-problem-hint",
     CaptureTitle => "capture-title",
     GuidanceLook => "guidance-look",

@@ -25,6 +25,7 @@ fn problem_text(problem: CardProblem) -> Msg {
         CardProblem::Unsupported => Msg::CardProblemUnsupported,
         CardProblem::RemovedTooEarly => Msg::CardProblemRemoved,
         CardProblem::ReaderUnavailable => Msg::CardProblemReader,
+        CardProblem::NotVerified => Msg::CardProblemNotVerified,
     }
 }
 
@@ -57,7 +58,10 @@ fn layout(view: &View<'_>) -> Option<Layout> {
         Screen::CardProblem(problem) => {
             let mut body = vec![view.text(problem_text(problem))];
             let mut buttons = Vec::new();
-            if problem != CardProblem::ReaderUnavailable {
+            if !matches!(
+                problem,
+                CardProblem::ReaderUnavailable | CardProblem::NotVerified
+            ) {
                 body.push(view.text(Msg::CardProblemHint));
                 buttons.push((Msg::TryAgain, UiEvent::TryAgain, true));
             }
