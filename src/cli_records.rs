@@ -9,16 +9,12 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
+use enroll_kiosk::app::enrollment::{CommitParams, card_photo_image, check, commit};
 use enroll_kiosk::config::Config;
-use enroll_kiosk::crypto::records::{TerminalSigningKey, seal};
-use enroll_kiosk::devices::card::photo::decode_photo;
+use enroll_kiosk::crypto::records::TerminalSigningKey;
 use enroll_kiosk::domain::card_read::CardRead;
 use enroll_kiosk::domain::document::Photo;
-use enroll_kiosk::domain::record::{
-    CardEvidenceSummary, DocumentData, RecordDraft, RecordId, SEALED_FORMAT, SealedContent,
-};
-use enroll_kiosk::face::evidence::face_evidence;
-use enroll_kiosk::face::{FaceAnalyzer, FaceEngine, FaceMatcher, PortraitMaker, decode_image};
+use enroll_kiosk::face::{FaceEngine, decode_image};
 use enroll_kiosk::keys;
 use enroll_kiosk::store::{GuardLimits, Outbox};
 
@@ -128,19 +124,7 @@ fn card_image(card_photo: Option<&Path>, photo: &Photo) -> anyhow::Result<Option
     if let Some(path) = card_photo {
         return read_image(path).map(Some);
     }
-    Ok(match photo {
-        Photo::Jpeg(bytes) | Photo::Bmp(bytes) => {
-            Some(decode_image(bytes, 8192).context("the card photo inside --document")?)
-        }
-        Photo::Jpeg2000(_) => {
-            let decoded = decode_photo(photo).context("the card photo inside --document")?;
-            Some(
-                image::RgbImage::from_raw(decoded.width_px, decoded.height_px, decoded.rgb)
-                    .context("the decoded card photo has an inconsistent size")?,
-            )
-        }
-        Photo::Undecoded { .. } | Photo::Absent => None,
-    })
+    card_photo_image(photo).context("the card photo inside --document")
 }
 
 /// `kiosk enroll …`
@@ -166,27 +150,10 @@ pub fn enroll(args: EnrollArgs, config_path: Option<&Path>) -> anyhow::Result<Ex
     let engine = FaceEngine::load(&config.face.engine)
         .context("cannot load the face models (run scripts/setup.sh to fetch them)")?;
     let live = read_image(&args.portrait)?;
-    let analysis = engine
-        .analyze_still(&live)
+    let card_photo = card_image(args.card_photo.as_deref(), &card.identity.photo)?;
+    let checked = check(&engine, &live, card_photo.as_ref())
         .with_context(|| format!("portrait {}", args.portrait.display()))?;
-    if analysis.face.is_none() {
-        bail!(
-            "no usable face in the portrait {}; capture the applicant again",
-            args.portrait.display()
-        );
-    }
-    let portrait = engine.portrait(&live, &analysis)?;
-    let decision = match card_image(args.card_photo.as_deref(), &card.identity.photo)? {
-        Some(card_image) => {
-            let live_embedding = engine.embed_analyzed(&live, &analysis)?;
-            let card_embedding = engine
-                .embed_still(&card_image)
-                .context("no usable face in the card photo")?;
-            Some(engine.compare(&live_embedding, &card_embedding)?)
-        }
-        None => None,
-    };
-    if let Some(decision) = &decision
+    if let Some(decision) = &checked.decision
         && !decision.is_match
         && args.supervisor.is_none()
     {
@@ -197,26 +164,6 @@ pub fn enroll(args: EnrollArgs, config_path: Option<&Path>) -> anyhow::Result<Ex
             decision.threshold_cosine
         );
     }
-    let override_by = decision
-        .as_ref()
-        .filter(|d| !d.is_match)
-        .and(args.supervisor.clone());
-    let face = face_evidence(
-        &analysis,
-        decision.as_ref(),
-        engine.threshold_cosine(),
-        engine.models_sha256(),
-        override_by,
-    );
-    let evidence = CardEvidenceSummary {
-        ef_sod_sha256: card
-            .evidence
-            .ef_sod
-            .as_deref()
-            .map(enroll_kiosk::crypto::records::sha256_hex),
-        data_groups: card.evidence.data_groups.iter().map(|g| g.number).collect(),
-        sam_text_block: card.evidence.sam_text_block.is_some(),
-    };
     let limits = GuardLimits {
         min_free_disk_mb: config.store.min_free_disk_mb,
         max_unsent_records: u64::from(config.store.max_unsent_records),
@@ -226,41 +173,33 @@ pub fn enroll(args: EnrollArgs, config_path: Option<&Path>) -> anyhow::Result<Ex
         Some(officer) => format!("officer:{officer}"),
         None => "applicant".to_owned(),
     };
+    let params = CommitParams {
+        terminal_id: &config.terminal.id,
+        tier: config.terminal.tier,
+        officer_id: args.officer.clone(),
+        supervisor_id: args.supervisor.clone(),
+        actor: &actor,
+        limits: &limits,
+        terminal_key: &terminal_key,
+        registry_key: &registry_key,
+        threshold_cosine: engine.threshold_cosine(),
+        models_sha256: engine.models_sha256(),
+    };
     let mut outbox = open_outbox(&config)?;
     let mut stdout = std::io::stdout();
     for _ in 0..args.count {
-        let now_ms = unix_now_ms();
-        let id = RecordId::v7(u64::try_from(now_ms).unwrap_or(0), keys::random_bytes()?);
-        let content = SealedContent {
-            format: SEALED_FORMAT.to_owned(),
-            version: 1,
-            record_id: id,
-            portrait_jpeg: portrait.jpeg_bytes().to_vec(),
-            card_photo: card.identity.photo.clone(),
-            card_evidence: card.evidence.clone(),
-        };
-        let sealed = seal(
-            &registry_key,
-            &id,
-            &content.to_bytes(),
+        let now_ms = u64::try_from(unix_now_ms()).unwrap_or(0);
+        let enrolled = commit(
+            &mut outbox,
+            &card,
+            &checked,
+            &params,
+            now_ms,
+            keys::random_bytes()?,
             keys::random_seed()?,
         )?;
-        let draft = RecordDraft {
-            id,
-            terminal_id: config.terminal.id.clone(),
-            created_at_unix_ms: u64::try_from(now_ms).unwrap_or(0),
-            tier: config.terminal.tier,
-            officer_id: args.officer.clone(),
-            supervisor_id: args.supervisor.clone(),
-            document: DocumentData::from(&card.identity),
-            card_verification: card.verification.clone(),
-            card_evidence: evidence.clone(),
-            face: face.clone(),
-        };
-        let committed =
-            outbox.commit_enrollment(draft, sealed, &terminal_key, &actor, now_ms, &limits)?;
         // Printed only after the commit (and its fsync) returned.
-        writeln!(stdout, "{}", committed.id)?;
+        writeln!(stdout, "{}", enrolled.committed.id)?;
         stdout.flush()?;
     }
     Ok(ExitCode::SUCCESS)

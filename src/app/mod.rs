@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod card_worker;
+pub mod enrollment;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

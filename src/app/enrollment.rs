@@ -1,0 +1,204 @@
+//! One enrollment from a card read and a live capture, shared by `kiosk enroll` and the GUI's
+//! workers: [`check`] (analysis of the capture, the ICAO token portrait, the match with the card
+//! photo) and [`commit`] (seal, sign, store, and the applicant's receipt text). It reads no files
+//! and no clock: keys, time and randomness come in. It decides no flow step.
+
+use std::collections::BTreeMap;
+
+use image::RgbImage;
+
+use crate::crypto::records::{
+    RecordCryptoError, SealingPublicKey, TerminalSigningKey, seal, sha256_hex,
+};
+use crate::devices::card::photo::decode_photo;
+use crate::domain::applicant_receipt::ApplicantReceipt;
+use crate::domain::card_read::CardRead;
+use crate::domain::document::Photo;
+use crate::domain::record::{
+    CardEvidenceSummary, DocumentData, RecordDraft, RecordId, SEALED_FORMAT, SealedContent,
+};
+use crate::domain::tier::Tier;
+use crate::face::compare::Decision;
+use crate::face::evidence::face_evidence;
+use crate::face::portrait::Portrait;
+use crate::face::{
+    Analysis, FaceAnalyzer as _, FaceEngine, FaceError, FaceMatcher as _, PortraitMaker as _,
+    decode_image,
+};
+use crate::store::{Committed, GuardLimits, Outbox, StoreError};
+
+/// Why an enrollment could not be checked or committed. No personal data in the text.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrollError {
+    /// No usable face in the live capture.
+    #[error("no usable face in the capture; capture the applicant again")]
+    NoFaceInCapture,
+    /// The card's photo cannot be used for the comparison.
+    #[error("the card photo cannot be used: {0}")]
+    CardPhoto(String),
+    /// The face engine failed.
+    #[error(transparent)]
+    Face(#[from] FaceError),
+    /// Sealing failed.
+    #[error(transparent)]
+    Crypto(#[from] RecordCryptoError),
+    /// The outbox refused or failed (a guard, a full disk).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The card photo as an image, when the card carries a decodable one.
+pub fn card_photo_image(photo: &Photo) -> Result<Option<RgbImage>, EnrollError> {
+    Ok(match photo {
+        Photo::Jpeg(bytes) | Photo::Bmp(bytes) => {
+            Some(decode_image(bytes, 8192).map_err(|e| EnrollError::CardPhoto(e.to_string()))?)
+        }
+        Photo::Jpeg2000(_) => {
+            let decoded = decode_photo(photo).map_err(|e| EnrollError::CardPhoto(e.to_string()))?;
+            Some(
+                RgbImage::from_raw(decoded.width_px, decoded.height_px, decoded.rgb).ok_or_else(
+                    || EnrollError::CardPhoto("the decoded photo has an inconsistent size".into()),
+                )?,
+            )
+        }
+        Photo::Undecoded { .. } | Photo::Absent => None,
+    })
+}
+
+/// A checked capture: its analysis, the portrait to store and the comparison with the card photo
+/// (`None` when the card has no usable photo).
+pub struct Checked {
+    pub analysis: Analysis,
+    pub portrait: Portrait,
+    pub decision: Option<Decision>,
+}
+
+impl Checked {
+    /// Passive liveness of the capture, when the engine measured it.
+    pub fn live_probability(&self) -> Option<f32> {
+        self.analysis
+            .face
+            .as_ref()
+            .and_then(|face| face.liveness.as_ref())
+            .map(|score| score.live_probability)
+    }
+}
+
+/// Analyses the capture, crops the token portrait and compares it with the card photo.
+pub fn check(
+    engine: &FaceEngine,
+    live: &RgbImage,
+    card_photo: Option<&RgbImage>,
+) -> Result<Checked, EnrollError> {
+    let analysis = engine.analyze_still(live)?;
+    if analysis.face.is_none() {
+        return Err(EnrollError::NoFaceInCapture);
+    }
+    let portrait = engine.portrait(live, &analysis)?;
+    let decision = match card_photo {
+        Some(card_photo) => {
+            let live_embedding = engine.embed_analyzed(live, &analysis)?;
+            let card_embedding = engine
+                .embed_still(card_photo)
+                .map_err(|e| EnrollError::CardPhoto(format!("no usable face in it ({e})")))?;
+            Some(engine.compare(&live_embedding, &card_embedding)?)
+        }
+        None => None,
+    };
+    Ok(Checked {
+        analysis,
+        portrait,
+        decision,
+    })
+}
+
+/// Who records the enrollment, with which keys and limits.
+pub struct CommitParams<'a> {
+    pub terminal_id: &'a str,
+    pub tier: Tier,
+    pub officer_id: Option<String>,
+    pub supervisor_id: Option<String>,
+    /// The audit log's actor ("applicant" or "officer:ID").
+    pub actor: &'a str,
+    pub limits: &'a GuardLimits,
+    pub terminal_key: &'a TerminalSigningKey,
+    pub registry_key: &'a SealingPublicKey,
+    pub threshold_cosine: f32,
+    pub models_sha256: &'a BTreeMap<String, String>,
+}
+
+/// A committed enrollment and the applicant's receipt text (for the QR code).
+pub struct Enrolled {
+    pub committed: Committed,
+    pub receipt_text: String,
+}
+
+/// Seals the biometrics and card evidence to the registry, signs the record and commits it.
+/// `id_random` and `seal_seed` are fresh random bytes.
+pub fn commit(
+    outbox: &mut Outbox,
+    card: &CardRead,
+    checked: &Checked,
+    params: &CommitParams<'_>,
+    now_unix_ms: u64,
+    id_random: [u8; 10],
+    seal_seed: [u8; 32],
+) -> Result<Enrolled, EnrollError> {
+    let id = RecordId::v7(now_unix_ms, id_random);
+    let content = SealedContent {
+        format: SEALED_FORMAT.to_owned(),
+        version: 1,
+        record_id: id,
+        portrait_jpeg: checked.portrait.jpeg_bytes().to_vec(),
+        card_photo: card.identity.photo.clone(),
+        card_evidence: card.evidence.clone(),
+    };
+    let sealed = seal(params.registry_key, &id, &content.to_bytes(), seal_seed)?;
+    let override_by = checked
+        .decision
+        .as_ref()
+        .filter(|d| !d.is_match)
+        .and(params.supervisor_id.clone());
+    let face = face_evidence(
+        &checked.analysis,
+        checked.decision.as_ref(),
+        params.threshold_cosine,
+        params.models_sha256,
+        override_by,
+    );
+    let draft = RecordDraft {
+        id,
+        terminal_id: params.terminal_id.to_owned(),
+        created_at_unix_ms: now_unix_ms,
+        tier: params.tier,
+        officer_id: params.officer_id.clone(),
+        supervisor_id: params.supervisor_id.clone(),
+        document: DocumentData::from(&card.identity),
+        card_verification: card.verification.clone(),
+        card_evidence: CardEvidenceSummary {
+            ef_sod_sha256: card.evidence.ef_sod.as_deref().map(sha256_hex),
+            data_groups: card.evidence.data_groups.iter().map(|g| g.number).collect(),
+            sam_text_block: card.evidence.sam_text_block.is_some(),
+        },
+        face,
+    };
+    let committed = outbox.commit_enrollment(
+        draft,
+        sealed,
+        params.terminal_key,
+        params.actor,
+        i64::try_from(now_unix_ms).unwrap_or(i64::MAX),
+        params.limits,
+    )?;
+    let receipt = ApplicantReceipt {
+        terminal_id: params.terminal_id.to_owned(),
+        record_id: committed.id,
+        created_at_unix_ms: now_unix_ms,
+        body_sha256: committed.body_sha256.clone(),
+    };
+    let receipt_text = receipt.to_text(&params.terminal_key.sign(&receipt.signed_bytes()));
+    Ok(Enrolled {
+        committed,
+        receipt_text,
+    })
+}
