@@ -480,13 +480,15 @@ pub fn applicant_receipt_text(
     use enroll_kiosk::domain::applicant_receipt::ApplicantReceipt;
     use enroll_kiosk::domain::record::RecordBody;
     let body = RecordBody::from_bytes(body)?;
-    let receipt = ApplicantReceipt {
-        terminal_id: body.terminal_id,
-        record_id: body.id,
-        created_at_unix_ms: body.created_at_unix_ms,
-        body_sha256: body_sha256.to_owned(),
-    };
-    Ok(receipt.to_text(&key.sign(&receipt.signed_bytes())))
+    Ok(enroll_kiosk::app::enrollment::receipt_text(
+        key,
+        ApplicantReceipt {
+            terminal_id: body.terminal_id,
+            record_id: body.id,
+            created_at_unix_ms: body.created_at_unix_ms,
+            body_sha256: body_sha256.to_owned(),
+        },
+    ))
 }
 
 /// `kiosk receipt …`

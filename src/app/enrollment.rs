@@ -190,15 +190,22 @@ pub fn commit(
         i64::try_from(now_unix_ms).unwrap_or(i64::MAX),
         params.limits,
     )?;
-    let receipt = ApplicantReceipt {
-        terminal_id: params.terminal_id.to_owned(),
-        record_id: committed.id,
-        created_at_unix_ms: now_unix_ms,
-        body_sha256: committed.body_sha256.clone(),
-    };
-    let receipt_text = receipt.to_text(&params.terminal_key.sign(&receipt.signed_bytes()));
+    let receipt_text = receipt_text(
+        params.terminal_key,
+        ApplicantReceipt {
+            terminal_id: params.terminal_id.to_owned(),
+            record_id: committed.id,
+            created_at_unix_ms: now_unix_ms,
+            body_sha256: committed.body_sha256.clone(),
+        },
+    );
     Ok(Enrolled {
         committed,
         receipt_text,
     })
+}
+
+/// The applicant's receipt as QR text, signed with the terminal key.
+pub fn receipt_text(terminal_key: &TerminalSigningKey, receipt: ApplicantReceipt) -> String {
+    receipt.to_text(&terminal_key.sign(&receipt.signed_bytes()))
 }

@@ -11,8 +11,10 @@ use std::time::Duration;
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
-use super::storage::{Incoming, Ingested, Storage, StorageError, StoredRecord, chain_from_name};
-use crate::domain::record::{CHAIN_START, ChainStatus};
+use super::storage::{
+    Incoming, Ingested, Storage, StorageError, StoredRecord, chain_from_name, chain_status,
+};
+use crate::domain::record::ChainStatus;
 
 /// How long a request waits for a free connection before it fails (and the terminal retries).
 const CHECKOUT_TIMEOUT_MS: u64 = 30_000;
@@ -239,15 +241,7 @@ fn ingest_once(
             Ingested::Conflict
         }));
     }
-    let linked = match &head {
-        Some(head) => head == record.previous_record_sha256,
-        None => record.previous_record_sha256 == CHAIN_START,
-    };
-    let chain = if linked {
-        ChainStatus::Linked
-    } else {
-        ChainStatus::GapFlagged
-    };
+    let chain = chain_status(head.as_deref(), record.previous_record_sha256);
     let receipt = make_receipt(chain);
     let inserted = transaction.execute(
         "INSERT INTO records (id, terminal_id, body, body_sha256, previous_record_sha256,

@@ -148,6 +148,20 @@ CREATE TABLE IF NOT EXISTS chain_heads (
 );
 ";
 
+/// Whether a record links to its terminal's chain head (`None`: the terminal has no record
+/// yet, so the record must name the chain start); anything else is a gap, flagged for review.
+pub(super) fn chain_status(head: Option<&str>, previous_record_sha256: &str) -> ChainStatus {
+    let linked = match head {
+        Some(head) => head == previous_record_sha256,
+        None => previous_record_sha256 == crate::domain::record::CHAIN_START,
+    };
+    if linked {
+        ChainStatus::Linked
+    } else {
+        ChainStatus::GapFlagged
+    }
+}
+
 /// How a chain status is stored.
 pub(super) fn chain_name(chain: ChainStatus) -> &'static str {
     match chain {
@@ -261,15 +275,7 @@ impl Storage for SqliteStorage {
                 |row| row.get(0),
             )
             .optional()?;
-        let linked = match &head {
-            Some(head) => head == record.previous_record_sha256,
-            None => record.previous_record_sha256 == crate::domain::record::CHAIN_START,
-        };
-        let chain = if linked {
-            ChainStatus::Linked
-        } else {
-            ChainStatus::GapFlagged
-        };
+        let chain = chain_status(head.as_deref(), record.previous_record_sha256);
         let receipt = make_receipt(chain);
         transaction.execute(
             "INSERT INTO records (id, terminal_id, body, body_sha256, previous_record_sha256,
