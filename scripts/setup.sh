@@ -125,5 +125,13 @@ if [ "$build" -eq 1 ]; then
     say "building release binaries (cold: 10-18 minutes on 2 cores)"
     cargo build --release --locked --bins
     ls -l target/release/kiosk target/release/registry
+    # The demo's camera frames and card photo, made from the development face set (its terms
+    # allow testing only, so they are made here and git-ignored, never committed or shipped).
+    faces="${KIOSK_DEV_FACES:-../shared/data/faces}"
+    if [ -d "$faces/lfw" ]; then
+        target/release/kiosk demo-assets --faces "$faces" --out assets/demo
+    else
+        say "WARNING: no development face set at $faces (set KIOSK_DEV_FACES): the demo camera has no pictures"
+    fi
 fi
 say "setup done"

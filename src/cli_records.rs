@@ -319,38 +319,10 @@ pub struct SyncArgs {
 
 /// `kiosk sync …`
 pub fn sync(args: SyncArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
-    use enroll_kiosk::sync::{SyncSettings, http_client, sync_pass};
+    use enroll_kiosk::sync::{http_client, sync_pass};
     let config = load_config(config_path)?;
-    let url = args
-        .registry
-        .unwrap_or_else(|| config.registry.url.clone())
-        .trim_end_matches('/')
-        .to_owned();
-    enroll_kiosk::config::check_registry_url(&url)
-        .map_err(|problem| anyhow::anyhow!("--registry {url}: {problem}"))?;
-    let tls = match &config.registry.tls_ca_file {
-        Some(file) => {
-            let pem = std::fs::read(file)
-                .with_context(|| format!("cannot read registry.tls_ca_file {}", file.display()))?;
-            Some(
-                enroll_kiosk::registry::tls::client_config(&pem)
-                    .with_context(|| format!("registry.tls_ca_file {}", file.display()))?,
-            )
-        }
-        None if url.starts_with("https://") => bail!(
-            "{url} is https: set registry.tls_ca_file to the PEM file of the CA that signed the \
-             registry's certificate"
-        ),
-        None => None,
-    };
-    let settings = SyncSettings {
-        registry_url: url,
-        registry_receipt_key: keys::read_ed25519_public(&config.registry.receipt_public_key_file)?,
-        backoff_base_ms: config.sync.backoff_base_ms,
-        backoff_cap_ms: config.sync.backoff_cap_ms,
-        batch_size: usize::try_from(config.sync.batch_size).unwrap_or(1),
-        request_timeout_ms: 30_000,
-    };
+    let url = args.registry.unwrap_or_else(|| config.registry.url.clone());
+    let (settings, tls) = enroll_kiosk::app::sync_runner::sync_setup(&config, &url)?;
     let mut outbox = open_outbox(&config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -104,6 +104,19 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// The sync worker's retry policy.
     pub sync: SyncConfig,
+    /// Demo services the kiosk starts itself (absent on real terminals).
+    pub demo: Option<DemoConfig>,
+}
+
+/// Services the demo starts by itself so a newcomer can walk through an enrollment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoConfig {
+    /// With a registry key folder (made by `registry keygen`), `kiosk run` starts a local
+    /// registry at `registry.url` (a loopback address) when nothing answers there, and allows
+    /// this terminal's key in it.
+    pub registry_keys_dir: Option<PathBuf>,
+    /// The local registry's SQLite file.
+    pub registry_database_path: PathBuf,
 }
 
 /// Who this terminal is.
@@ -186,6 +199,13 @@ pub enum CardReaderConfig {
     SamEmulator {
         /// Where the emulator links its pseudo-terminal.
         link_path: PathBuf,
+        /// The emulated card (the TOML of `kiosk card emulate-sam --card FILE`); the built-in
+        /// sample resident card when absent.
+        card_file: Option<PathBuf>,
+        /// The picture the emulated card's photo stands for. A real terminal turns the card's
+        /// WLT photo into a picture with a licensed decoder; the emulator's fake WLT decodes to
+        /// this file instead, so the demo can compare faces. Without it the photo stays undecoded.
+        card_photo_file: Option<PathBuf>,
     },
     /// An NFC reader through PC/SC for ICAO 9303 documents.
     Pcsc {
@@ -303,6 +323,15 @@ struct RawConfig {
     store: RawStore,
     retention: RawRetention,
     sync: RawSync,
+    #[serde(default)]
+    demo: Option<RawDemo>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDemo {
+    registry_keys_dir: Option<PathBuf>,
+    registry_database_path: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -371,6 +400,8 @@ struct RawCardReader {
     link_path: Option<PathBuf>,
     reader_name: Option<String>,
     csca_dir: Option<PathBuf>,
+    card_file: Option<PathBuf>,
+    card_photo_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -713,6 +744,12 @@ fn validate(
     let card_reader = match reader.backend {
         RawCardBackend::SamSerial => {
             check.forbid("card_reader.link_path", &reader.link_path, "sam-serial");
+            check.forbid("card_reader.card_file", &reader.card_file, "sam-serial");
+            check.forbid(
+                "card_reader.card_photo_file",
+                &reader.card_photo_file,
+                "sam-serial",
+            );
             check.forbid("card_reader.reader_name", &reader.reader_name, "sam-serial");
             check.forbid("card_reader.csca_dir", &reader.csca_dir, "sam-serial");
             let port = check.require("card_reader.port", &reader.port, "sam-serial");
@@ -743,12 +780,20 @@ fn validate(
                 check.require("card_reader.link_path", &reader.link_path, "sam-emulator");
             CardReaderConfig::SamEmulator {
                 link_path: resolve(base_dir, link_path.unwrap_or_default()),
+                card_file: reader.card_file.clone().map(|p| resolve(base_dir, p)),
+                card_photo_file: reader.card_photo_file.clone().map(|p| resolve(base_dir, p)),
             }
         }
         RawCardBackend::Pcsc => {
             check.forbid("card_reader.port", &reader.port, "pcsc");
             check.forbid("card_reader.baud", &reader.baud, "pcsc");
             check.forbid("card_reader.link_path", &reader.link_path, "pcsc");
+            check.forbid("card_reader.card_file", &reader.card_file, "pcsc");
+            check.forbid(
+                "card_reader.card_photo_file",
+                &reader.card_photo_file,
+                "pcsc",
+            );
             CardReaderConfig::Pcsc {
                 reader_name: reader.reader_name.clone(),
                 csca_dir: reader.csca_dir.clone().map(|dir| resolve(base_dir, dir)),
@@ -828,6 +873,29 @@ fn validate(
     }
     check.range_u64("sync.batch_size", raw.sync.batch_size.into(), 1, 1000);
 
+    // demo
+    let demo = raw.demo.map(|demo| DemoConfig {
+        registry_keys_dir: demo.registry_keys_dir.map(|dir| resolve(base_dir, dir)),
+        registry_database_path: resolve(
+            base_dir,
+            demo.registry_database_path
+                .unwrap_or_else(|| PathBuf::from("demo-registry.sqlite")),
+        ),
+    });
+    if demo.as_ref().is_some_and(|d| d.registry_keys_dir.is_some())
+        && !(raw.registry.url.starts_with("http://")
+            && check_registry_url(&raw.registry.url).is_ok())
+    {
+        check.fail(
+            "demo.registry_keys_dir",
+            format!(
+                "a demo registry is started only on this machine, but registry.url is {:?}; \
+                 use http://127.0.0.1:PORT or remove demo.registry_keys_dir",
+                raw.registry.url
+            ),
+        );
+    }
+
     let engine = match engine {
         Some(engine) if check.issues.is_empty() => engine,
         _ => {
@@ -889,6 +957,7 @@ fn validate(
             backoff_cap_ms: raw.sync.backoff_cap_ms,
             batch_size: raw.sync.batch_size,
         },
+        demo,
     })
 }
 

@@ -63,6 +63,15 @@ enum Command {
     /// Applicants' receipts: reprint one, or check a QR text offline
     #[command(subcommand)]
     Receipt(cli_records::ReceiptCommand),
+    /// Make the demo's camera frames and card photo from the development face set (set-up)
+    DemoAssets {
+        /// The development face set (with lfw/ inside)
+        #[arg(long, value_name = "DIR")]
+        faces: PathBuf,
+        /// Where to write them
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,6 +99,7 @@ fn main() -> ExitCode {
         Command::Sync(args) => cli_records::sync(args, cli.config.as_deref()),
         Command::Officer(command) => cli_officer::run(command, cli.config.as_deref()),
         Command::Receipt(command) => cli_records::receipt(command, cli.config.as_deref()),
+        Command::DemoAssets { faces, out } => demo_assets(&faces, &out),
     };
     match result {
         Ok(code) => code,
@@ -119,6 +129,16 @@ fn run_gui(config_path: Option<PathBuf>, process_started: Instant) -> anyhow::Re
         "starting kiosk"
     );
     enroll_kiosk::app::run(&config, process_started)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo_assets(faces: &std::path::Path, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let frames = enroll_kiosk::app::demo_assets::make(faces, out)?;
+    writeln!(
+        std::io::stdout(),
+        "demo pictures written to {}: {frames} camera frames and the card photo",
+        out.display()
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -56,6 +56,7 @@ fn harness(state: ApplicantState) -> Harness<'static, Screenful> {
                     catalog: &s.catalog,
                     languages: &Language::ALL,
                     theme: &s.theme,
+                    camera: None,
                 };
                 if let Some(event) = ui::screen_ui(ui, &view) {
                     s.asked = Some(event);

@@ -140,6 +140,14 @@ impl AnalysisWorker {
     }
 }
 
+impl AnalysisWorker {
+    /// Lets the thread end on its own after the frame in hand, without waiting for it (the UI
+    /// thread must not wait on the models).
+    pub fn detach(mut self) {
+        drop(self.thread.take());
+    }
+}
+
 impl Drop for AnalysisWorker {
     fn drop(&mut self) {
         // Closing the frame channel ends the thread after the frame in hand.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::Duration;
 
-use crate::devices::card::{CardErrorKind, CardReader, Presence};
+use crate::devices::card::{CardError, CardErrorKind, CardReader, Presence};
 use crate::domain::card_read::AccessKey;
 use crate::flows::applicant::{CardEvent, CardProblem};
 
@@ -130,20 +130,54 @@ fn run(
     }
 }
 
+/// Opens a reader on the worker's thread (opening may wait on the device).
+pub type ReaderOpener = Box<dyn FnOnce() -> Result<Box<dyn CardReader>, CardError> + Send>;
+
 impl CardWorker {
     /// Starts the `card-reader` thread with `reader`, reading with `key`.
     pub fn spawn(reader: Box<dyn CardReader>, key: AccessKey) -> std::io::Result<CardWorker> {
+        Self::spawn_opening(Box::new(move || Ok(reader)), key, None)
+    }
+
+    /// Starts the `card-reader` thread, which first waits for `after` (an earlier worker's thread
+    /// still letting go of the device), then opens the reader with `open` (a reader that cannot
+    /// be opened is reported as unavailable) and reads with `key`.
+    pub fn spawn_opening(
+        open: ReaderOpener,
+        key: AccessKey,
+        after: Option<std::thread::JoinHandle<()>>,
+    ) -> std::io::Result<CardWorker> {
         let (sender, events) = std::sync::mpsc::sync_channel(16);
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("card-reader".into())
-            .spawn(move || run(reader, key, sender, thread_stop))?;
+            .spawn(move || {
+                if let Some(earlier) = after {
+                    let _ = earlier.join();
+                }
+                match open() {
+                    Ok(reader) => run(reader, key, sender, thread_stop),
+                    Err(error) => {
+                        tracing::warn!(kind = ?error.kind(), %error, "card reader cannot be opened");
+                        let problem =
+                            problem_for(error.kind()).unwrap_or(CardProblem::ReaderUnavailable);
+                        let _ = deliver(&sender, &thread_stop, CardEvent::Failed(problem));
+                    }
+                }
+            })?;
         Ok(CardWorker {
             events,
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// Asks the thread to stop without waiting for it; returns its handle so the next worker can
+    /// wait for the device to be free.
+    pub fn retire(mut self) -> Option<std::thread::JoinHandle<()>> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take()
     }
 
     /// The next event, if one is waiting.

@@ -3,14 +3,37 @@
 
 pub mod analysis;
 pub mod card_worker;
+pub mod demo;
+pub mod demo_assets;
+pub mod devices;
 pub mod enrollment;
+pub mod enrollment_worker;
+pub mod sync_runner;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
+use crate::app::analysis::{AnalysisReport, AnalysisWorker};
+use crate::app::card_worker::{CardWorker, ReaderOpener};
+use crate::app::demo::DemoServices;
+use crate::app::devices::{ConfiguredDevices, Devices};
+use crate::app::enrollment_worker::{
+    EngineSlot, EnrollmentWorker, Job, Operators, Outcome, WorkerSettings,
+};
+use crate::app::sync_runner::SyncRunner;
 use crate::config::Config;
+use crate::devices::camera::{
+    self, CameraError, CameraErrorKind, CameraOpener, CameraReport, Frame,
+};
+use crate::devices::card::{CardError, CardErrorKind};
+use crate::domain::card_read::AccessKey;
+use crate::domain::document::CalendarDate;
 use crate::domain::language::Language;
-use crate::flows::applicant::{self, ApplicantState, Effect, Event, FlowSettings, UiEvent};
+use crate::flows::applicant::{
+    self, ApplicantState, Effect, Event, FlowSettings, MatchOutcome, ReceiptView, Screen, UiEvent,
+};
 use crate::ui::{self, View, i18n::Catalog, theme::Theme};
 
 /// Why the GUI could not run.
@@ -59,7 +82,103 @@ impl AppSettings {
     }
 }
 
-/// The running kiosk: flow state plus what it needs to draw.
+/// What the app talks to: devices, the enrollment worker (face models, outbox), the sync worker
+/// and, in a demo, the emulators. Each part is optional so the screens can run without hardware.
+pub struct Services {
+    /// Where cameras and card readers come from.
+    pub devices: Option<Arc<dyn Devices>>,
+    /// The face engine, once loaded.
+    pub engine: EngineSlot,
+    /// Checks and commits.
+    pub enrollment: Option<EnrollmentWorker>,
+    /// The registry sync.
+    pub sync: Option<SyncRunner>,
+    /// Demo emulators and registry.
+    pub demo: DemoServices,
+}
+
+impl Services {
+    /// Nothing attached (screens only).
+    pub fn none() -> Services {
+        Services {
+            devices: None,
+            engine: EngineSlot::default(),
+            enrollment: None,
+            sync: None,
+            demo: DemoServices::none(),
+        }
+    }
+
+    /// Starts everything `config` names. A part that cannot start is logged with its remedy and
+    /// left out; the kiosk still opens (and the flow shows the problem where it meets it).
+    pub fn start(config: &Config, engine: EngineSlot) -> Services {
+        let demo = DemoServices::start(config).unwrap_or_else(|error| {
+            tracing::error!(%error, "demo services not started");
+            DemoServices::none()
+        });
+        let devices: Option<Arc<dyn Devices>> = match ConfiguredDevices::new(config) {
+            Ok(devices) => Some(Arc::new(devices)),
+            Err(error) => {
+                tracing::error!(%error, "devices not available");
+                None
+            }
+        };
+        let enrollment =
+            match EnrollmentWorker::spawn(WorkerSettings::from_config(config), engine.clone()) {
+                Ok(worker) => Some(worker),
+                Err(error) => {
+                    tracing::error!(%error, "the enrollment thread cannot start");
+                    None
+                }
+            };
+        let sync = match SyncRunner::start(config) {
+            Ok(sync) => Some(sync),
+            Err(error) => {
+                tracing::error!(%error, "records will not be sent until this is fixed");
+                None
+            }
+        };
+        Services {
+            devices,
+            engine,
+            enrollment,
+            sync,
+            demo,
+        }
+    }
+}
+
+/// The camera side of a session: the camera thread's channel, the analysis worker and the frames
+/// and report the UI holds. Everything here is applicant data and goes at a wipe.
+#[derive(Default)]
+struct Live {
+    camera: Option<Receiver<CameraReport>>,
+    analysis: Option<AnalysisWorker>,
+    /// The newest frame shown.
+    latest: Option<Arc<Frame>>,
+    /// The frame the analysis is working on.
+    in_analysis: Option<Arc<Frame>>,
+    /// The newest frame whose analysis said quality holds (what a capture takes).
+    good: Option<Arc<Frame>>,
+    report: Option<AnalysisReport>,
+    texture: Option<egui::TextureHandle>,
+    camera_error: Option<String>,
+}
+
+impl Live {
+    fn stop(&mut self) {
+        self.camera = None;
+        if let Some(analysis) = self.analysis.take() {
+            analysis.detach();
+        }
+        self.latest = None;
+        self.in_analysis = None;
+        self.report = None;
+        self.texture = None;
+    }
+}
+
+/// The running kiosk: flow state, the workers it feeds, and what it needs to draw.
 pub struct KioskApp {
     settings: AppSettings,
     catalog: Catalog,
@@ -68,11 +187,30 @@ pub struct KioskApp {
     clock_origin: Instant,
     process_started: Instant,
     first_frame_logged: bool,
+    services: Services,
+    live: Live,
+    card_worker: Option<CardWorker>,
+    retired_card_thread: Option<std::thread::JoinHandle<()>>,
+    /// Whether the enrollment worker holds a checked capture of this session.
+    worker_holds_capture: bool,
+    /// UI-thread time of the last frames, for the frame budget (ms).
+    frame_times_ms: Vec<f64>,
 }
 
 impl KioskApp {
-    /// Starts at the attract screen. Call [`prepare_context`] on the egui context first.
+    /// Starts at the attract screen with no devices (screens only). Call [`prepare_context`] on
+    /// the egui context first.
     pub fn new(settings: AppSettings, catalog: Catalog, process_started: Instant) -> KioskApp {
+        Self::with_services(settings, catalog, process_started, Services::none())
+    }
+
+    /// Starts at the attract screen with `services`.
+    pub fn with_services(
+        settings: AppSettings,
+        catalog: Catalog,
+        process_started: Instant,
+        services: Services,
+    ) -> KioskApp {
         let theme = Theme::high_contrast();
         let clock_origin = Instant::now();
         let state = ApplicantState::idle(&settings.flow, 0);
@@ -84,6 +222,12 @@ impl KioskApp {
             clock_origin,
             process_started,
             first_frame_logged: false,
+            services,
+            live: Live::default(),
+            card_worker: None,
+            retired_card_thread: None,
+            worker_holds_capture: false,
+            frame_times_ms: Vec::new(),
         }
     }
 
@@ -92,16 +236,52 @@ impl KioskApp {
         &self.state
     }
 
+    /// The services (tests reach the demo's emulator through them).
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Whether anything about an applicant is held: in the flow state, in camera frames or
+    /// analysis, or a checked capture in the enrollment worker.
+    pub fn holds_applicant_data(&self) -> bool {
+        self.state.holds_applicant_data()
+            || self.live.latest.is_some()
+            || self.live.good.is_some()
+            || self.live.in_analysis.is_some()
+            || self.live.report.is_some()
+            || self.live.texture.is_some()
+            || self.worker_holds_capture
+    }
+
+    /// Whether the camera is running.
+    pub fn camera_running(&self) -> bool {
+        self.live.camera.is_some()
+    }
+
+    /// UI-thread time of every frame drawn so far, in milliseconds.
+    pub fn frame_times_ms(&self) -> &[f64] {
+        &self.frame_times_ms
+    }
+
     fn now_ms(&self) -> u64 {
         u64::try_from(self.clock_origin.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// One frame: tick the flow, draw, feed what the person did back in; returns the effects the
-    /// window shell must carry out.
+    /// One frame: collect what the devices and workers reported, tick the flow, draw, feed what
+    /// the person did back in, and carry out the effects. Returns the effects only the window
+    /// shell can carry out (closing, refusing to close).
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) -> Vec<Effect> {
-        let mut effects = self.apply(Event::Tick {
+        let started = Instant::now();
+        let mut window_effects = Vec::new();
+        for event in self.collect_events(ui.ctx()) {
+            let effects = self.apply(event);
+            window_effects.extend(self.carry_out(effects));
+        }
+        let tick = Event::Tick {
             now_ms: self.now_ms(),
-        });
+        };
+        let effects = self.apply(tick);
+        window_effects.extend(self.carry_out(effects));
 
         let (escape, close_requested) = ui.input(|input| {
             (
@@ -109,11 +289,13 @@ impl KioskApp {
                 input.viewport().close_requested(),
             )
         });
+        let camera = self.camera_view();
         let view = View {
             state: &self.state,
             catalog: &self.catalog,
             languages: &self.settings.languages,
             theme: &self.theme,
+            camera,
         };
         let drawn = ui::screen_ui(ui, &view);
 
@@ -124,7 +306,8 @@ impl KioskApp {
         ];
         for intent in intents.into_iter().flatten() {
             let now_ms = self.now_ms();
-            effects.extend(self.apply(Event::Ui { intent, now_ms }));
+            let effects = self.apply(Event::Ui { intent, now_ms });
+            window_effects.extend(self.carry_out(effects));
         }
 
         if !self.first_frame_logged {
@@ -134,9 +317,166 @@ impl KioskApp {
                 "first frame drawn"
             );
         }
-        // Idle timeouts need ticks even when nobody touches the screen.
-        ui.ctx().request_repaint_after(Duration::from_millis(500));
-        effects
+        // Devices and workers report through channels: look again soon while any is busy;
+        // idle timeouts need ticks even when nobody touches the screen.
+        let busy = self.live.camera.is_some()
+            || self.card_worker.is_some()
+            || matches!(self.state.screen, Screen::Checking | Screen::Saving);
+        ui.ctx()
+            .request_repaint_after(Duration::from_millis(if busy { 15 } else { 250 }));
+        self.frame_times_ms
+            .push(started.elapsed().as_secs_f64() * 1000.0);
+        window_effects
+    }
+
+    /// Everything the devices and workers reported since the last frame, as flow events.
+    fn collect_events(&mut self, ctx: &egui::Context) -> Vec<Event> {
+        let mut events = Vec::new();
+        let now_ms = self.now_ms();
+        if let Some(worker) = &self.card_worker {
+            while let Some(event) = worker.next_event() {
+                let Some(today) = today_utc() else {
+                    tracing::error!("the system clock is unusable; set the time (kiosk diag)");
+                    break;
+                };
+                events.push(Event::Card {
+                    event,
+                    today,
+                    now_ms,
+                });
+            }
+        }
+        self.collect_camera(ctx);
+        if let Some(analysis) = &self.live.analysis
+            && let Some(report) = analysis.latest_report()
+        {
+            if report.guidance.is_none()
+                && let Some(frame) = &self.live.in_analysis
+                && frame.sequence == report.sequence
+            {
+                self.live.good = Some(Arc::clone(frame));
+            }
+            self.live.in_analysis = None;
+            events.push(Event::Frame {
+                guidance: report.guidance,
+                face_present: report.face_present,
+                now_ms,
+            });
+            self.live.report = Some(report);
+        }
+        if let Some(worker) = &self.services.enrollment {
+            while let Some(outcome) = worker.next_outcome() {
+                match outcome {
+                    Outcome::ModelsLoaded(Ok(())) => {}
+                    Outcome::ModelsLoaded(Err(error)) => {
+                        tracing::error!(%error, "faces cannot be checked on this terminal");
+                    }
+                    Outcome::Checked(Ok(summary)) => events.push(Event::Checked {
+                        outcome: MatchOutcome {
+                            score_cosine: summary.score_cosine.unwrap_or(f32::NAN),
+                            is_match: summary.is_match,
+                            live: summary.live,
+                        },
+                        now_ms,
+                    }),
+                    Outcome::Checked(Err(error)) => {
+                        tracing::warn!(%error, "the capture could not be checked");
+                        self.worker_holds_capture = false;
+                        events.push(Event::CheckFailed { now_ms });
+                    }
+                    Outcome::Committed(Ok(committed)) => {
+                        self.worker_holds_capture = false;
+                        let online = self
+                            .services
+                            .sync
+                            .as_ref()
+                            .is_some_and(|sync| sync.state().online);
+                        events.push(Event::Saved {
+                            receipt: ReceiptView {
+                                record_id: committed.record_id.to_string(),
+                                qr_text: committed.receipt_text,
+                                awaiting_network: !online,
+                            },
+                            now_ms,
+                        });
+                    }
+                    Outcome::Committed(Err(reason)) => {
+                        self.worker_holds_capture = false;
+                        tracing::warn!(%reason, "the record could not be saved");
+                        events.push(Event::SaveFailed { reason, now_ms });
+                    }
+                }
+            }
+        }
+        events
+    }
+
+    /// Takes the newest camera frame: shows it and offers it to the analysis.
+    fn collect_camera(&mut self, ctx: &egui::Context) {
+        let Some(camera) = &self.live.camera else {
+            return;
+        };
+        let mut newest = None;
+        let mut ended = false;
+        loop {
+            match camera.try_recv() {
+                Ok(CameraReport::Frame(frame)) => newest = Some(frame),
+                Ok(CameraReport::Error(error)) => {
+                    if self.live.camera_error.as_deref() != Some(error.message.as_str()) {
+                        tracing::warn!(kind = ?error.kind, %error, "camera problem");
+                    }
+                    self.live.camera_error = Some(error.message);
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if ended {
+            self.live.camera = None;
+        }
+        let Some(frame) = newest else {
+            return;
+        };
+        let frame = Arc::new(frame);
+        let size = [frame.image.width() as usize, frame.image.height() as usize];
+        let picture = egui::ColorImage::from_rgb(size, frame.image.as_raw());
+        match &mut self.live.texture {
+            Some(texture) => texture.set(picture, egui::TextureOptions::LINEAR),
+            None => {
+                self.live.texture =
+                    Some(ctx.load_texture("camera", picture, egui::TextureOptions::LINEAR));
+            }
+        }
+        if self.live.analysis.is_none()
+            && let Some(engine) = self.services.engine.engine()
+        {
+            match AnalysisWorker::spawn(engine) {
+                Ok(worker) => self.live.analysis = Some(worker),
+                Err(error) => tracing::error!(%error, "the analysis thread cannot start"),
+            }
+        }
+        if self.live.in_analysis.is_none()
+            && let Some(analysis) = &self.live.analysis
+            && analysis.offer(Arc::clone(&frame))
+        {
+            self.live.in_analysis = Some(Arc::clone(&frame));
+        }
+        self.live.latest = Some(frame);
+    }
+
+    fn camera_view(&self) -> Option<ui::CameraView> {
+        let texture = self.live.texture.as_ref()?;
+        let frame = self.live.latest.as_ref()?;
+        let report = self.live.report.as_ref();
+        Some(ui::CameraView {
+            texture: texture.id(),
+            frame_size_px: [frame.image.width() as f32, frame.image.height() as f32],
+            face_box_px: report.and_then(|r| r.face_box),
+            quality_holds: report.is_some_and(|r| r.guidance.is_none()),
+        })
     }
 
     fn apply(&mut self, event: Event) -> Vec<Effect> {
@@ -147,6 +487,114 @@ impl KioskApp {
         self.state = next;
         effects
     }
+
+    /// Carries out the device and worker effects (never waiting on them); returns the window's.
+    fn carry_out(&mut self, effects: Vec<Effect>) -> Vec<Effect> {
+        let mut window = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::CloseProgram | Effect::RefuseClose => window.push(effect),
+                Effect::WatchCard => self.watch_card(),
+                Effect::StopCard => {
+                    if let Some(worker) = self.card_worker.take() {
+                        self.retired_card_thread = worker.retire();
+                    }
+                }
+                Effect::StartCamera => self.start_camera(),
+                Effect::StopCamera => self.live.stop(),
+                Effect::CaptureAndCheck => self.capture_and_check(),
+                Effect::SaveRecord => self.save_record(),
+                Effect::WipeApplicantData => {
+                    self.live.stop();
+                    self.live.good = None;
+                    self.live.camera_error = None;
+                    if let Some(worker) = &self.services.enrollment {
+                        worker.submit(Job::Wipe);
+                    }
+                    self.worker_holds_capture = false;
+                }
+            }
+        }
+        window
+    }
+
+    fn watch_card(&mut self) {
+        if self.card_worker.is_some() {
+            return;
+        }
+        let devices = self.services.devices.clone();
+        let open: ReaderOpener = Box::new(move || match devices {
+            Some(devices) => devices.open_card_reader(),
+            None => Err(CardError::new(
+                CardErrorKind::DeviceGone,
+                "no card reader is configured",
+            )),
+        });
+        match CardWorker::spawn_opening(open, AccessKey::None, self.retired_card_thread.take()) {
+            Ok(worker) => self.card_worker = Some(worker),
+            Err(error) => tracing::error!(%error, "the card thread cannot start"),
+        }
+    }
+
+    fn start_camera(&mut self) {
+        if self.live.camera.is_some() {
+            return;
+        }
+        self.live.good = None;
+        let devices = self.services.devices.clone();
+        let open: CameraOpener = Box::new(move || match devices {
+            Some(devices) => devices.open_camera(),
+            None => Err(CameraError {
+                kind: CameraErrorKind::NotFound,
+                message: "no camera is configured".into(),
+            }),
+        });
+        match camera::spawn_opening(open, 2) {
+            Ok((receiver, _thread)) => self.live.camera = Some(receiver),
+            Err(error) => tracing::error!(%error, "the camera thread cannot start"),
+        }
+    }
+
+    fn capture_and_check(&mut self) {
+        let now_ms = self.now_ms();
+        let frame = self.live.good.take().or_else(|| self.live.latest.clone());
+        match (frame, &self.state.card, &self.services.enrollment) {
+            (Some(frame), Some(card), Some(worker)) => {
+                worker.submit(Job::Check {
+                    capture: frame.image.clone(),
+                    card: card.clone(),
+                });
+                self.worker_holds_capture = true;
+            }
+            _ => {
+                tracing::warn!("nothing to check: no frame, card or enrollment worker");
+                let effects = self.apply(Event::CheckFailed { now_ms });
+                let _ = self.carry_out(effects);
+            }
+        }
+    }
+
+    fn save_record(&mut self) {
+        let now_ms = self.now_ms();
+        match (&self.state.card, &self.services.enrollment) {
+            (Some(card), Some(worker)) => worker.submit(Job::Commit {
+                card: card.clone(),
+                operators: Operators::default(),
+            }),
+            _ => {
+                let effects = self.apply(Event::SaveFailed {
+                    reason: "the outbox is not available on this terminal".into(),
+                    now_ms,
+                });
+                let _ = self.carry_out(effects);
+            }
+        }
+    }
+}
+
+/// Today's date (UTC) for the card's expiry check.
+fn today_utc() -> Option<CalendarDate> {
+    crate::devices::card::pcsc_icao::utc_date(sync_runner::unix_now_ms() / 1000)
 }
 
 impl eframe::App for KioskApp {
@@ -155,12 +603,7 @@ impl eframe::App for KioskApp {
             let command = match effect {
                 Effect::CloseProgram => egui::ViewportCommand::Close,
                 Effect::RefuseClose => egui::ViewportCommand::CancelClose,
-                // The device, engine and outbox effects are carried out by the device wiring
-                // (issue 7, in progress): until it lands the GUI stops at "place your card".
-                other => {
-                    tracing::debug!(effect = ?other, "effect not wired yet");
-                    continue;
-                }
+                _ => continue,
             };
             ui.ctx().send_viewport_cmd(command);
         }
@@ -197,6 +640,8 @@ pub fn run(config: &Config, process_started: Instant) -> Result<(), AppError> {
     let catalog = Catalog::load_all()?;
     let cjk_font = read_cjk_font(&config.ui.cjk_font_path);
     let settings = AppSettings::from_config(config);
+    // The models load on the enrollment thread while the window opens.
+    let services = Services::start(config, EngineSlot::default());
     let viewport = egui::ViewportBuilder::default()
         .with_title("enroll-kiosk")
         .with_app_id("enroll-kiosk")
@@ -211,7 +656,12 @@ pub fn run(config: &Config, process_started: Instant) -> Result<(), AppError> {
         options,
         Box::new(move |cc| {
             prepare_context(&cc.egui_ctx, cjk_font);
-            Ok(Box::new(KioskApp::new(settings, catalog, process_started)))
+            Ok(Box::new(KioskApp::with_services(
+                settings,
+                catalog,
+                process_started,
+                services,
+            )))
         }),
     )
     .map_err(|error| AppError::Window(error.to_string()))

@@ -317,7 +317,7 @@ pub fn step(
                 ..state
             }
             .on(Screen::Receipt, now_ms),
-            vec![Effect::StopCard],
+            Vec::new(),
         ),
         Event::SaveFailed { reason, now_ms } if state.screen == Screen::Saving => (
             ApplicantState {
@@ -396,7 +396,8 @@ fn on_card(
                         ..touched
                     }
                     .on(Screen::Capture, now_ms),
-                    vec![Effect::StartCamera],
+                    // The card has done its part: free the reader for the next applicant.
+                    vec![Effect::StopCard, Effect::StartCamera],
                 )
             }
         }
@@ -834,11 +835,11 @@ mod tests {
             effects,
             [
                 Effect::WatchCard,
+                Effect::StopCard,
                 Effect::StartCamera,
                 Effect::CaptureAndCheck,
                 Effect::StopCamera,
                 Effect::SaveRecord,
-                Effect::StopCard,
             ]
         );
         // The receipt stays for receipt_shown_ms, then everything is wiped.

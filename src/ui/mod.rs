@@ -22,6 +22,21 @@ pub struct View<'a> {
     pub languages: &'a [Language],
     /// Colours and sizes.
     pub theme: &'a theme::Theme,
+    /// The live camera picture, while the camera runs.
+    pub camera: Option<CameraView>,
+}
+
+/// The live camera picture as the capture screen draws it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CameraView {
+    /// The uploaded frame.
+    pub texture: egui::TextureId,
+    /// The frame's size in pixels.
+    pub frame_size_px: [f32; 2],
+    /// The face box (x, y, width, height) in frame pixels, when a face was found.
+    pub face_box_px: Option<[f32; 4]>,
+    /// Whether quality holds (the guide turns green).
+    pub quality_holds: bool,
 }
 
 impl View<'_> {

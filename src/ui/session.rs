@@ -4,8 +4,8 @@
 //! and decide nothing. The receipt screen draws its QR code; the live camera picture is drawn by
 //! the app into the space the capture screen leaves for it.
 
-use super::View;
 use super::i18n::Msg;
+use super::{CameraView, View};
 use crate::flows::applicant::{CardProblem, Guidance, Screen, UiEvent};
 
 /// One screen: a title, an optional body, an optional spinner, and buttons (label, intent,
@@ -156,6 +156,10 @@ pub fn session_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
             ui.label(egui::RichText::new(line).size(theme.body_size));
             ui.add_space(12.0);
         }
+        if let (Screen::Capture, Some(camera)) = (view.state.screen, view.camera) {
+            camera_ui(ui, &camera, theme);
+            ui.add_space(12.0);
+        }
         if let (Screen::Receipt, Some(receipt)) = (view.state.screen, &view.state.receipt) {
             qr_code_ui(ui, &receipt.qr_text, 280.0);
         }
@@ -177,6 +181,44 @@ pub fn session_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
         }
     });
     intent
+}
+
+/// The live picture, mirrored like a mirror (people move the right way), with the oval the face
+/// should fill and the box around the face found; the guide turns green while quality holds.
+pub fn camera_ui(ui: &mut egui::Ui, camera: &CameraView, theme: &super::theme::Theme) {
+    let [frame_w, frame_h] = camera.frame_size_px;
+    if frame_w <= 0.0 || frame_h <= 0.0 {
+        return;
+    }
+    let height = (ui.available_height() * 0.55).clamp(180.0, 420.0);
+    let size = egui::vec2(height * frame_w / frame_h, height);
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    // Mirrored: u runs from 1 to 0.
+    let uv = egui::Rect::from_min_max(egui::pos2(1.0, 0.0), egui::pos2(0.0, 1.0));
+    painter.image(camera.texture, rect, uv, egui::Color32::WHITE);
+    let guide_colour = if camera.quality_holds {
+        egui::Color32::from_rgb(0x3c, 0xd0, 0x70)
+    } else {
+        theme.primary_fill
+    };
+    painter.add(egui::Shape::ellipse_stroke(
+        rect.center(),
+        egui::vec2(rect.width() * 0.2, rect.height() * 0.38),
+        egui::Stroke::new(4.0, guide_colour),
+    ));
+    if let Some([x, y, w, h]) = camera.face_box_px {
+        let scale = rect.width() / frame_w;
+        // Mirror the box like the picture.
+        let left = rect.min.x + (frame_w - x - w) * scale;
+        let top = rect.min.y + y * scale;
+        painter.rect_stroke(
+            egui::Rect::from_min_size(egui::pos2(left, top), egui::vec2(w * scale, h * scale)),
+            4.0,
+            egui::Stroke::new(2.0, egui::Color32::from_rgb(0xf0, 0xf0, 0xf0)),
+            egui::StrokeKind::Middle,
+        );
+    }
 }
 
 /// Draws `text` as a QR code (error correction M), `side_px` wide with a quiet zone, dark on

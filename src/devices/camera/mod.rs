@@ -69,33 +69,58 @@ pub enum CameraReport {
     Error(CameraError),
 }
 
-/// Runs `camera` on a thread named `camera` until the receiver is dropped or the camera is
-/// disconnected. The channel holds `capacity` reports; a frame that finds it full is dropped
-/// (errors wait for room, so none is lost).
-pub fn spawn(
-    mut camera: Box<dyn Camera>,
+/// Opens a camera on the camera thread (opening may wait on the device).
+pub type CameraOpener = Box<dyn FnOnce() -> Result<Box<dyn Camera>, CameraError> + Send>;
+
+/// Like [`spawn`], but the thread opens the camera itself first; a camera that cannot be opened
+/// is reported as the channel's only message.
+pub fn spawn_opening(
+    open: CameraOpener,
     capacity: usize,
 ) -> std::io::Result<(Receiver<CameraReport>, std::thread::JoinHandle<()>)> {
     let (sender, receiver): (SyncSender<CameraReport>, _) =
         std::sync::mpsc::sync_channel(capacity.max(1));
     let thread = std::thread::Builder::new()
         .name("camera".into())
-        .spawn(move || {
-            loop {
-                match camera.next_frame() {
-                    Ok(frame) => match sender.try_send(CameraReport::Frame(frame)) {
-                        Ok(()) | Err(TrySendError::Full(_)) => {}
-                        Err(TrySendError::Disconnected(_)) => return,
-                    },
-                    Err(error) => {
-                        let end = error.kind == CameraErrorKind::Disconnected
-                            || error.kind == CameraErrorKind::NotFound;
-                        if sender.send(CameraReport::Error(error)).is_err() || end {
-                            return;
-                        }
-                    }
-                }
+        .spawn(move || match open() {
+            Ok(camera) => pump(camera, &sender),
+            Err(error) => {
+                let _ = sender.send(CameraReport::Error(error));
             }
         })?;
     Ok((receiver, thread))
+}
+
+/// Runs `camera` on a thread named `camera` until the receiver is dropped or the camera is
+/// disconnected. The channel holds `capacity` reports; a frame that finds it full is dropped
+/// (errors wait for room, so none is lost).
+pub fn spawn(
+    camera: Box<dyn Camera>,
+    capacity: usize,
+) -> std::io::Result<(Receiver<CameraReport>, std::thread::JoinHandle<()>)> {
+    let (sender, receiver): (SyncSender<CameraReport>, _) =
+        std::sync::mpsc::sync_channel(capacity.max(1));
+    let thread = std::thread::Builder::new()
+        .name("camera".into())
+        .spawn(move || pump(camera, &sender))?;
+    Ok((receiver, thread))
+}
+
+/// Hands frames on until the receiver is gone or the camera is gone.
+fn pump(mut camera: Box<dyn Camera>, sender: &SyncSender<CameraReport>) {
+    loop {
+        match camera.next_frame() {
+            Ok(frame) => match sender.try_send(CameraReport::Frame(frame)) {
+                Ok(()) | Err(TrySendError::Full(_)) => {}
+                Err(TrySendError::Disconnected(_)) => return,
+            },
+            Err(error) => {
+                let end = error.kind == CameraErrorKind::Disconnected
+                    || error.kind == CameraErrorKind::NotFound;
+                if sender.send(CameraReport::Error(error)).is_err() || end {
+                    return;
+                }
+            }
+        }
+    }
 }

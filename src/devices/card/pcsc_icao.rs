@@ -598,7 +598,8 @@ fn run_bac(card: &Card, key: &MrzAccessKey) -> Result<SecureMessaging, CardError
     auth.finish(&answer.data).map_err(|_| access_denied())
 }
 
-fn today(now_unix_s: i64) -> Option<CalendarDate> {
+/// The UTC calendar date of a Unix time (for expiry checks).
+pub fn utc_date(now_unix_s: i64) -> Option<CalendarDate> {
     let (year, month, day) = civil_from_days(now_unix_s.div_euclid(86_400));
     CalendarDate::new(
         u16::try_from(year).ok()?,
@@ -819,7 +820,7 @@ impl PcscIcaoReader {
         ef_sod: Option<Vec<u8>>,
     ) -> Result<CardRead, CardError> {
         let now_unix_s = (self.clock)();
-        let today = today(now_unix_s)
+        let today = utc_date(now_unix_s)
             .ok_or_else(|| CardError::new(CardErrorKind::Protocol, "the clock is out of range"))?;
         let mrz = icao_lds::parse_dg1(&dg1)
             .map_err(|e| CardError::new(CardErrorKind::Protocol, e.to_string()))?;
@@ -958,7 +959,7 @@ mod tests {
 
     #[test]
     fn unix_days_become_calendar_dates() {
-        let date = today(1_790_000_000).unwrap();
+        let date = utc_date(1_790_000_000).unwrap();
         assert_eq!((date.year(), date.month(), date.day()), (2026, 9, 21));
     }
 }

@@ -16,7 +16,7 @@ pub const BMP_MAGIC: &[u8; 2] = b"BM";
 pub const MAX_BITMAP_BYTES: usize = 4 * 1024 * 1024;
 
 /// How the terminal handles WLT photos.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub enum WltDecoder {
     /// No decoder on this terminal: the WLT bytes are kept as evidence, undecoded.
     #[default]
@@ -27,6 +27,13 @@ pub enum WltDecoder {
         path: PathBuf,
         /// How long it may run before it is killed.
         timeout: Duration,
+    },
+    /// The emulator's stand-in for a decoder (demo and tests only): the emulated card's fake WLT
+    /// stands for a known picture, and every WLT "decodes" to that picture's bitmap. Built only
+    /// for the `sam-emulator` backend, never for a real reader.
+    Emulated {
+        /// The bitmap (BMP bytes) of the emulated card's photo.
+        bitmap: Vec<u8>,
     },
 }
 
@@ -67,12 +74,28 @@ pub enum WltDecodeError {
     },
 }
 
+impl std::fmt::Debug for WltDecoder {
+    // By hand: the emulated photo's bytes are a face picture and stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::ExternalCommand { path, timeout } => f
+                .debug_struct("ExternalCommand")
+                .field("path", path)
+                .field("timeout", timeout)
+                .finish(),
+            Self::Emulated { bitmap } => write!(f, "Emulated({} bytes)", bitmap.len()),
+        }
+    }
+}
+
 impl WltDecoder {
     /// Decodes `wlt` into a BMP, or `Ok(None)` when this terminal has no decoder.
     pub fn decode(&self, wlt: &[u8]) -> Result<Option<Vec<u8>>, WltDecodeError> {
         match self {
             Self::None => Ok(None),
             Self::ExternalCommand { path, timeout } => run_helper(path, *timeout, wlt).map(Some),
+            Self::Emulated { bitmap } => Ok(Some(bitmap.clone())),
         }
     }
 }

@@ -1,0 +1,354 @@
+//! The enrollment worker: a named thread that loads the face models (once, in the background, so
+//! the window opens at once), checks captures against the card photo and commits records to the
+//! outbox, one job at a time. It keeps the last checked capture (the biometrics) to itself until it
+//! is committed or wiped; the UI gets only scores and reference numbers. It decides no flow step.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
+use std::sync::{Arc, OnceLock};
+
+use image::RgbImage;
+
+use crate::app::enrollment::{
+    Checked, CommitParams, EnrollError, card_photo_image, check as check_capture, commit,
+};
+use crate::config::Config;
+use crate::crypto::records::{SealingPublicKey, TerminalSigningKey};
+use crate::domain::card_read::CardRead;
+use crate::domain::record::RecordId;
+use crate::domain::tier::Tier;
+use crate::face::EngineSettings;
+use crate::face::FaceEngine;
+use crate::face::quality::{QualityComponent, QualityReason};
+use crate::keys;
+use crate::store::{GuardLimits, Outbox};
+
+/// The face engine once it is loaded, or why it could not be (shared with the live analysis).
+#[derive(Clone, Default)]
+pub struct EngineSlot(Arc<OnceLock<Result<Arc<FaceEngine>, String>>>);
+
+impl EngineSlot {
+    /// The engine, when loading finished and succeeded.
+    pub fn engine(&self) -> Option<Arc<FaceEngine>> {
+        self.0
+            .get()
+            .and_then(|loaded| loaded.as_ref().ok().cloned())
+    }
+
+    /// Why loading failed, when it did.
+    pub fn failure(&self) -> Option<String> {
+        self.0
+            .get()
+            .and_then(|loaded| loaded.as_ref().err().cloned())
+    }
+
+    /// Puts an already loaded engine in (tests share one engine between apps).
+    pub fn preloaded(engine: Arc<FaceEngine>) -> EngineSlot {
+        let slot = EngineSlot::default();
+        let _ = slot.0.set(Ok(engine));
+        slot
+    }
+
+    fn load(&self, settings: &EngineSettings) -> Result<Arc<FaceEngine>, String> {
+        self.0
+            .get_or_init(|| {
+                let started = std::time::Instant::now();
+                let loaded = FaceEngine::load(settings)
+                    .map(Arc::new)
+                    .map_err(|error| format!("the face models cannot be loaded: {error}"));
+                match &loaded {
+                    Ok(_) => tracing::info!(
+                        took_ms = started.elapsed().as_millis(),
+                        "face models loaded"
+                    ),
+                    Err(error) => tracing::error!(%error, "face models not loaded"),
+                }
+                loaded
+            })
+            .clone()
+    }
+}
+
+/// Who records an enrollment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Operators {
+    /// The officer signed in, if any.
+    pub officer_id: Option<String>,
+    /// The supervisor who approved an override, if any.
+    pub supervisor_id: Option<String>,
+}
+
+/// Work for the enrollment thread.
+pub enum Job {
+    /// Check this capture against the card's photo; keeps the result for a commit.
+    Check {
+        /// The live frame taken.
+        capture: RgbImage,
+        /// The card read (its photo is compared).
+        card: Box<CardRead>,
+    },
+    /// Seal, sign and commit the last checked capture with this card.
+    Commit {
+        /// The card read.
+        card: Box<CardRead>,
+        /// Officer and supervisor.
+        operators: Operators,
+    },
+    /// Forget the last checked capture.
+    Wipe,
+}
+
+/// The measurable result of a check (no picture, no embedding).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckSummary {
+    /// The cosine score with the card photo; `None` when the card has no usable photo.
+    pub score_cosine: Option<f32>,
+    /// The threshold used.
+    pub threshold_cosine: f32,
+    /// Whether the score passed.
+    pub is_match: bool,
+    /// Whether passive liveness passed (where configured).
+    pub live: bool,
+    /// The quality components of the capture (for the officer's screen).
+    pub components: Vec<QualityComponent>,
+}
+
+/// A committed record as the UI shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitSummary {
+    /// The record id (the applicant's reference number).
+    pub record_id: RecordId,
+    /// The applicant's receipt as QR text.
+    pub receipt_text: String,
+}
+
+/// What the thread reports.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The face models finished loading (`Err`: why not).
+    ModelsLoaded(Result<(), String>),
+    /// A check finished (`Err`: why it could not run; no personal data).
+    Checked(Result<CheckSummary, String>),
+    /// A commit finished (`Err`: why it failed, e.g. a guard or a full disk).
+    Committed(Result<CommitSummary, String>),
+}
+
+/// What the thread needs from the configuration.
+#[derive(Clone)]
+pub struct WorkerSettings {
+    engine: EngineSettings,
+    outbox_path: PathBuf,
+    terminal_id: String,
+    tier: Tier,
+    signing_key_file: PathBuf,
+    sealing_key_file: PathBuf,
+    limits: GuardLimits,
+}
+
+impl WorkerSettings {
+    /// Takes the worker's settings from the configuration.
+    pub fn from_config(config: &Config) -> WorkerSettings {
+        WorkerSettings {
+            engine: config.face.engine.clone(),
+            outbox_path: config.store.database_path.clone(),
+            terminal_id: config.terminal.id.clone(),
+            tier: config.terminal.tier,
+            signing_key_file: config.terminal.signing_key_file.clone(),
+            sealing_key_file: config.registry.sealing_public_key_file.clone(),
+            limits: GuardLimits {
+                min_free_disk_mb: config.store.min_free_disk_mb,
+                max_unsent_records: u64::from(config.store.max_unsent_records),
+                max_unsent_age_days: u64::from(config.store.max_unsent_age_days),
+            },
+        }
+    }
+}
+
+/// The UI's end of the worker.
+pub struct EnrollmentWorker {
+    jobs: Sender<Job>,
+    outcomes: Receiver<Outcome>,
+}
+
+struct Resources {
+    outbox: Outbox,
+    terminal_key: TerminalSigningKey,
+    registry_key: SealingPublicKey,
+}
+
+fn open_resources(settings: &WorkerSettings) -> Result<Resources, String> {
+    let terminal_key = keys::read_signing_key(&settings.signing_key_file)
+        .map_err(|e| format!("{e}; run scripts/setup.sh or `kiosk keygen`"))?;
+    let registry_key = keys::read_sealing_public(&settings.sealing_key_file)
+        .map_err(|e| format!("{e}; configure the registry's sealing key"))?;
+    if let Some(parent) = settings
+        .outbox_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            format!(
+                "cannot create the outbox directory {}: {e}",
+                parent.display()
+            )
+        })?;
+    }
+    let outbox = Outbox::open(&settings.outbox_path).map_err(|e| e.to_string())?;
+    Ok(Resources {
+        outbox,
+        terminal_key,
+        registry_key,
+    })
+}
+
+fn unix_now_ms() -> u64 {
+    u64::try_from(crate::app::sync_runner::unix_now_ms()).unwrap_or(0)
+}
+
+fn summary(checked: &Checked, threshold_cosine: f32) -> CheckSummary {
+    let live = !checked
+        .analysis
+        .quality
+        .reasons
+        .contains(&QualityReason::LivenessFailed);
+    CheckSummary {
+        score_cosine: checked.decision.as_ref().map(|d| d.score_cosine),
+        threshold_cosine,
+        is_match: checked.decision.as_ref().is_some_and(|d| d.is_match),
+        live,
+        components: checked.analysis.quality.components.clone(),
+    }
+}
+
+struct Thread {
+    settings: WorkerSettings,
+    slot: EngineSlot,
+    resources: Option<Result<Resources, String>>,
+    last_checked: Option<Checked>,
+}
+
+impl Thread {
+    fn check(&mut self, capture: &RgbImage, card: &CardRead) -> Result<CheckSummary, String> {
+        self.last_checked = None;
+        let engine = self.slot.load(&self.settings.engine)?;
+        let card_photo = card_photo_image(&card.identity.photo).map_err(|e| e.to_string())?;
+        let checked =
+            check_capture(&engine, capture, card_photo.as_ref()).map_err(|e| e.to_string())?;
+        let result = summary(&checked, engine.threshold_cosine());
+        self.last_checked = Some(checked);
+        Ok(result)
+    }
+
+    fn commit(&mut self, card: &CardRead, operators: Operators) -> Result<CommitSummary, String> {
+        let engine = self.slot.load(&self.settings.engine)?;
+        let checked = self
+            .last_checked
+            .take()
+            .ok_or_else(|| "no checked capture to record; capture again".to_owned())?;
+        let settings = &self.settings;
+        let resources = self
+            .resources
+            .get_or_insert_with(|| open_resources(settings))
+            .as_mut()
+            .map_err(|e| e.clone())?;
+        let actor = match &operators.officer_id {
+            Some(officer) => format!("officer:{officer}"),
+            None => "applicant".to_owned(),
+        };
+        let params = CommitParams {
+            terminal_id: &settings.terminal_id,
+            tier: settings.tier,
+            officer_id: operators.officer_id.clone(),
+            supervisor_id: operators.supervisor_id.clone(),
+            actor: &actor,
+            limits: &settings.limits,
+            terminal_key: &resources.terminal_key,
+            registry_key: &resources.registry_key,
+            threshold_cosine: engine.threshold_cosine(),
+            models_sha256: engine.models_sha256(),
+        };
+        let id_random = keys::random_bytes().map_err(|e| e.to_string())?;
+        let seal_seed = keys::random_seed().map_err(|e| e.to_string())?;
+        let enrolled = commit(
+            &mut resources.outbox,
+            card,
+            &checked,
+            &params,
+            unix_now_ms(),
+            id_random,
+            seal_seed,
+        )
+        .map_err(|e: EnrollError| e.to_string())?;
+        Ok(CommitSummary {
+            record_id: enrolled.committed.id,
+            receipt_text: enrolled.receipt_text,
+        })
+    }
+}
+
+impl EnrollmentWorker {
+    /// Starts the `enrollment` thread; it loads the models into `slot` first (unless they are
+    /// there already).
+    pub fn spawn(settings: WorkerSettings, slot: EngineSlot) -> std::io::Result<EnrollmentWorker> {
+        let (jobs, job_rx) = std::sync::mpsc::channel::<Job>();
+        let (outcome_tx, outcomes) = std::sync::mpsc::sync_channel::<Outcome>(8);
+        std::thread::Builder::new()
+            .name("enrollment".into())
+            .spawn(move || {
+                let mut thread = Thread {
+                    settings,
+                    slot,
+                    resources: None,
+                    last_checked: None,
+                };
+                let loaded = thread.slot.load(&thread.settings.engine).map(|_| ());
+                if !send(&outcome_tx, Outcome::ModelsLoaded(loaded)) {
+                    return;
+                }
+                while let Ok(job) = job_rx.recv() {
+                    let outcome = match job {
+                        Job::Check { capture, card } => {
+                            Outcome::Checked(thread.check(&capture, &card))
+                        }
+                        Job::Commit { card, operators } => {
+                            Outcome::Committed(thread.commit(&card, operators))
+                        }
+                        Job::Wipe => {
+                            thread.last_checked = None;
+                            continue;
+                        }
+                    };
+                    if !send(&outcome_tx, outcome) {
+                        return;
+                    }
+                }
+            })?;
+        Ok(EnrollmentWorker { jobs, outcomes })
+    }
+
+    /// Hands a job to the thread (never waits).
+    pub fn submit(&self, job: Job) {
+        if self.jobs.send(job).is_err() {
+            tracing::error!("the enrollment thread has stopped");
+        }
+    }
+
+    /// The next outcome, if one is waiting.
+    pub fn next_outcome(&self) -> Option<Outcome> {
+        self.outcomes.try_recv().ok()
+    }
+}
+
+/// Sends an outcome, waiting while the UI catches up; `false` once the UI is gone.
+fn send(sender: &SyncSender<Outcome>, mut outcome: Outcome) -> bool {
+    loop {
+        match sender.try_send(outcome) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                outcome = back;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+}
