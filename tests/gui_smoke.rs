@@ -1,7 +1,10 @@
 //! The real `kiosk` binary in a real X window (Xvfb + a window manager), as a person would see it:
 //! the demo opens fullscreen on the attract screen with the Chinese greeting drawn as glyphs, Escape
-//! closes the demo, and Escape does not close a production kiosk. Screenshots are kept under
-//! `target/gui-smoke/`. Needs `xvfb matchbox-window-manager xdotool imagemagick` (scripts/setup.sh).
+//! closes the demo, and Escape does not close a production kiosk; a whole self-service enrollment
+//! in the demo (its own SAM emulator, file camera and local registry), clicked through with
+//! `xdotool` in Chinese and in English, reaches the receipt and the record reaches the registry.
+//! Screenshots are kept under `target/gui-smoke/`. Needs `xvfb matchbox-window-manager xdotool
+//! imagemagick` (scripts/setup.sh).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
@@ -101,6 +104,70 @@ fn start_display(processes: &mut Processes) -> String {
     display
 }
 
+/// A copy of the demo configuration for one test: its own emulator link, outbox, registry port
+/// and database under `dir`, and the camera pictures in `pictures` (absolute paths elsewhere).
+fn demo_config(dir: &Path, pictures: &Path, language: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let text = std::fs::read_to_string(root.join("kiosk-config/demo.toml"))
+        .unwrap()
+        .replace(
+            "\"../assets/demo/camera\"",
+            &format!("\"{}\"", pictures.join("camera").display()),
+        )
+        .replace(
+            "\"../assets/demo/card-photo.jpg\"",
+            &format!("\"{}\"", pictures.join("card-photo.jpg").display()),
+        )
+        .replace(
+            "\"../target/demo/sam-reader\"",
+            &format!("\"{}\"", dir.join("sam-reader").display()),
+        )
+        .replace(
+            "\"../target/demo/outbox.sqlite\"",
+            &format!("\"{}\"", dir.join("outbox.sqlite").display()),
+        )
+        .replace(
+            "\"../target/demo/registry.sqlite\"",
+            &format!("\"{}\"", dir.join("registry.sqlite").display()),
+        )
+        .replace("http://127.0.0.1:8443", &format!("http://127.0.0.1:{port}"))
+        .replace(
+            "default_language = \"zh\"",
+            &format!("default_language = \"{language}\""),
+        )
+        .replace("\"../", &format!("\"{}/", root.display()))
+        .replace(
+            "\"demo-keys",
+            &format!("\"{}/kiosk-config/demo-keys", root.display()),
+        )
+        .replace(
+            "\"face-engine.toml\"",
+            &format!("\"{}/kiosk-config/face-engine.toml\"", root.display()),
+        );
+    let path = dir.join("demo.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The demo's pictures, made by `kiosk demo-assets` from the development face set.
+fn demo_pictures(dir: &Path) -> PathBuf {
+    let out = dir.join("pictures");
+    let status = Command::new(env!("CARGO_BIN_EXE_kiosk"))
+        .args(["demo-assets", "--faces"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/faces"))
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kiosk demo-assets failed");
+    out
+}
+
 fn artifacts_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/gui-smoke");
     std::fs::create_dir_all(&dir).unwrap();
@@ -108,10 +175,14 @@ fn artifacts_dir() -> PathBuf {
 }
 
 /// Starts the kiosk and waits until its window exists and it has drawn its first frame.
-fn start_kiosk(display: &str, config: &str, log: &Path) -> Child {
+fn start_kiosk(display: &str, config: impl AsRef<std::ffi::OsStr>, log: &Path) -> Child {
     let log_file = std::fs::File::create(log).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_kiosk"))
-        .args(["run", "--config", config])
+        .args([
+            std::ffi::OsStr::new("run"),
+            std::ffi::OsStr::new("--config"),
+            config.as_ref(),
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("DISPLAY", display)
         .env("KIOSK_LOG", "info")
@@ -234,7 +305,9 @@ fn the_demo_opens_fullscreen_on_the_attract_screen_with_the_chinese_greeting_dra
     let display = start_display(&mut processes);
     let dir = artifacts_dir();
     let log = dir.join("demo.log");
-    let kiosk = start_kiosk(&display, "kiosk-config/demo.toml", &log);
+    let work = tempfile::tempdir().unwrap();
+    let config = demo_config(work.path(), &dir.join("no-pictures"), "zh");
+    let kiosk = start_kiosk(&display, &config, &log);
     processes.0.push(kiosk);
 
     let shot = Screenshot::take(&display, &dir.join("attract-zh.png"));
@@ -336,11 +409,9 @@ fn escape_closes_the_demo_but_not_a_production_kiosk() {
     assert!(still_running, "Escape closed the production kiosk");
 
     // Demo configuration: Escape ends the program cleanly.
-    let mut demo = start_kiosk(
-        &display,
-        "kiosk-config/demo.toml",
-        &dir.join("escape-demo.log"),
-    );
+    let work = tempfile::tempdir().unwrap();
+    let config = demo_config(work.path(), &dir.join("no-pictures"), "zh");
+    let mut demo = start_kiosk(&display, &config, &dir.join("escape-demo.log"));
     press_escape(&display);
     let mut exited = None;
     wait_until(
@@ -378,4 +449,138 @@ fn press_escape(display: &str) {
         .status()
         .unwrap();
     assert!(status.success(), "xdotool could not press Escape");
+}
+
+/// Clicks the centre of the yellow primary button (each screen has at most one).
+fn click_primary_button(display: &str, shot: &Screenshot, what: &str) {
+    let (mut min_x, mut min_y, mut max_x, mut max_y, mut count) = (usize::MAX, usize::MAX, 0, 0, 0);
+    for y in 0..shot.height {
+        for x in 0..shot.width {
+            let [r, g, b] = shot.pixel(x, y);
+            if r > 240 && g > 190 && b < 40 {
+                min_x = min_x.min(x);
+                min_y = min_y.min(y);
+                max_x = max_x.max(x);
+                max_y = max_y.max(y);
+                count += 1;
+            }
+        }
+    }
+    assert!(
+        count > 5_000,
+        "no {what} button on screen ({count} yellow pixels)"
+    );
+    let (x, y) = ((min_x + max_x) / 2, (min_y + max_y) / 2);
+    let status = Command::new("xdotool")
+        .args([
+            "mousemove",
+            "--sync",
+            &x.to_string(),
+            &y.to_string(),
+            "click",
+            "1",
+        ])
+        .env("DISPLAY", display)
+        .status()
+        .unwrap();
+    assert!(status.success(), "xdotool could not click {what}");
+}
+
+/// Waits until the kiosk's log says it moved to `screen`.
+fn wait_for_screen(log: &Path, screen: &str, timeout: Duration) {
+    let needle = format!("to={screen}");
+    wait_until(&format!("the {screen} screen"), timeout, || {
+        std::fs::read_to_string(log).is_ok_and(|text| text.contains(&needle))
+    });
+    // Let the screen draw.
+    std::thread::sleep(Duration::from_millis(700));
+}
+
+fn count_pixels(shot: &Screenshot, wanted: impl Fn([u8; 3]) -> bool) -> usize {
+    shot.rgb
+        .chunks(3)
+        .filter(|p| wanted([p[0], p[1], p[2]]))
+        .count()
+}
+
+fn queue_status(config: &Path) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_kiosk"))
+        .args(["queue", "status", "--json", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// One whole self-service enrollment in the demo, clicked through like a person would; the
+/// screenshots are written as `<step>-<language>.png`.
+fn walk_through_the_demo(language: &str) {
+    let mut processes = Processes(Vec::new());
+    let display = start_display(&mut processes);
+    let dir = artifacts_dir();
+    let work = tempfile::tempdir().unwrap();
+    let pictures = demo_pictures(work.path());
+    let config = demo_config(work.path(), &pictures, language);
+    let log = dir.join(format!("walkthrough-{language}.log"));
+    processes.0.push(start_kiosk(&display, &config, &log));
+
+    let attract = Screenshot::take(&display, &dir.join(format!("attract-{language}.png")));
+    assert!(
+        count_pixels(&attract, |p| p.iter().all(|&c| c > 180)) > 5_000,
+        "the attract screen is nearly blank"
+    );
+    click_primary_button(&display, &attract, "Start");
+    wait_for_screen(&log, "Consent", Duration::from_secs(10));
+    let consent = Screenshot::take(&display, &dir.join(format!("consent-{language}.png")));
+    click_primary_button(&display, &consent, "I agree");
+
+    // The emulated card lies on the reader; the camera starts once it is read.
+    wait_for_screen(&log, "Capture", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    let capture = Screenshot::take(&display, &dir.join(format!("capture-{language}.png")));
+    // The live picture is drawn: the grey wall behind the test person fills a large area.
+    let wall = count_pixels(&capture, |[r, g, b]| {
+        (80..=112).contains(&r) && (82..=114).contains(&g) && (84..=116).contains(&b)
+    });
+    assert!(
+        wall > 20_000,
+        "no camera picture on the capture screen ({wall} wall pixels)"
+    );
+
+    // Quality holds for a second: the capture is taken and checked by itself.
+    wait_for_screen(&log, "Confirm", Duration::from_secs(60));
+    let confirm = Screenshot::take(&display, &dir.join(format!("confirm-{language}.png")));
+    click_primary_button(&display, &confirm, "Confirm");
+
+    wait_for_screen(&log, "Receipt", Duration::from_secs(30));
+    let receipt = Screenshot::take(&display, &dir.join(format!("receipt-{language}.png")));
+    // The QR code: a large white square with dark modules.
+    let white = count_pixels(&receipt, |p| p == [255, 255, 255]);
+    assert!(
+        white > 25_000,
+        "no QR code on the receipt ({white} white pixels)"
+    );
+
+    // The record was committed, and the demo's own registry acknowledged it.
+    wait_until("the registry's receipt", Duration::from_secs(30), || {
+        queue_status(&config)["acknowledged"] == 1
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(text.contains("demo: local registry started"), "{text}");
+}
+
+#[test]
+fn a_whole_enrollment_in_the_chinese_demo_reaches_the_receipt_and_the_registry() {
+    walk_through_the_demo("zh");
+}
+
+#[test]
+fn a_whole_enrollment_in_the_english_demo_reaches_the_receipt_and_the_registry() {
+    walk_through_the_demo("en");
 }

@@ -120,7 +120,7 @@ fn start_emulator(link_path: &Path, card_file: Option<&Path>) -> Result<SamEmula
 }
 
 /// The address in an `http://HOST:PORT` URL.
-fn registry_address(url: &str) -> Option<SocketAddr> {
+fn registry_socket(url: &str) -> Option<SocketAddr> {
     let authority = url.strip_prefix("http://")?.split('/').next()?;
     authority.to_socket_addrs().ok()?.next()
 }
@@ -130,10 +130,11 @@ fn start_registry(
     keys_dir: &Path,
 ) -> Result<Option<tokio::sync::watch::Sender<bool>>, DemoError> {
     let url = &config.registry.url;
-    let address = registry_address(url)
-        .ok_or_else(|| DemoError::Registry(format!("{url} is not an http://HOST:PORT address")))?;
-    if TcpStream::connect_timeout(&address, Duration::from_millis(300)).is_ok() {
-        tracing::info!(%address, "demo: a registry already answers; not starting one");
+    let listen_at = registry_socket(url).ok_or_else(|| {
+        DemoError::Registry(format!("{url} is not an http://HOST:PORT listen_at"))
+    })?;
+    if TcpStream::connect_timeout(&listen_at, Duration::from_millis(300)).is_ok() {
+        tracing::info!(listen = %listen_at, "demo: a registry already answers; not starting one");
         return Ok(None);
     }
     let failed = |detail: String| DemoError::Registry(detail);
@@ -159,8 +160,8 @@ fn start_registry(
             now_ms,
         )
         .map_err(|e| failed(e.to_string()))?;
-    let listener = std::net::TcpListener::bind(address)
-        .map_err(|e| failed(format!("cannot listen on {address}: {e}")))?;
+    let listener = std::net::TcpListener::bind(listen_at)
+        .map_err(|e| failed(format!("cannot listen on {listen_at}: {e}")))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| failed(e.to_string()))?;
@@ -197,6 +198,6 @@ fn start_registry(
             }
         })
         .map_err(|e| failed(e.to_string()))?;
-    tracing::info!(%address, database = %database.display(), "demo: local registry started");
+    tracing::info!(listen = %listen_at, database = %database.display(), "demo: local registry started");
     Ok(Some(stop))
 }
