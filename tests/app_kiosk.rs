@@ -8,153 +8,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::root;
-use common::terminal::Terminal;
+use common::booth::{Booth, demo_pictures, harness, impostor_frames, run_until};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use enroll_kiosk::app::enrollment_worker::EngineSlot;
-use enroll_kiosk::app::{self, AppSettings, KioskApp, Services};
-use enroll_kiosk::config::Config;
-use enroll_kiosk::domain::language::Language;
-use enroll_kiosk::face::FaceEngine;
+use enroll_kiosk::app::KioskApp;
 use enroll_kiosk::flows::applicant::Screen;
 use enroll_kiosk::store::Outbox;
-use enroll_kiosk::ui::i18n::Catalog;
-
-/// The models are loaded once for all tests in this file (the app would load them itself).
-fn engine(config: &Config) -> EngineSlot {
-    static ENGINE: OnceLock<Arc<FaceEngine>> = OnceLock::new();
-    EngineSlot::preloaded(Arc::clone(
-        ENGINE.get_or_init(|| Arc::new(FaceEngine::load(&config.face.engine).unwrap())),
-    ))
-}
-
-/// A port nothing listens on: the registry is down.
-fn dead_registry_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
-}
-
-/// A terminal whose camera plays `frames_dir` and whose emulated card's photo is `card_photo`.
-struct Booth {
-    /// Keeps the terminal's folder (keys, outbox) for the test's length.
-    _terminal: Terminal,
-    config: Config,
-}
-
-impl Booth {
-    fn new(frames_dir: &Path, card_photo: &Path) -> Booth {
-        let terminal = Terminal::new();
-        let path = terminal.dir.path().join("kiosk.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let text = text.split("\n[demo]").next().unwrap().to_owned();
-        let link = terminal.dir.path().join("sam-reader");
-        let text = text
-            .replace(
-                "\"../assets/demo/camera\"",
-                &format!("\"{}\"", frames_dir.display()),
-            )
-            .replace(
-                "\"../assets/demo/card-photo.jpg\"",
-                &format!("\"{}\"", card_photo.display()),
-            )
-            .replace(
-                "\"../target/demo/sam-reader\"",
-                &format!("\"{}\"", link.display()),
-            )
-            .replace("http://127.0.0.1:8443", &dead_registry_url());
-        std::fs::write(&path, text).unwrap();
-        let config = Config::load(&path).unwrap();
-        Booth {
-            _terminal: terminal,
-            config,
-        }
-    }
-
-    fn outbox(&self) -> PathBuf {
-        self.config.store.database_path.clone()
-    }
-}
-
-/// The demo pictures, made once per test run into a temporary folder.
-fn demo_pictures() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        app::demo_assets::make(&root().join("../shared/data/faces"), dir.path()).unwrap();
-        dir
-    })
-    .path()
-}
-
-/// A camera that shows only someone else: another person from the development set (LFW
-/// `Andre_Agassi_0001.jpg`, a frontal picture), close to the camera.
-fn impostor_frames() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let picture =
-            image::open(root().join("../shared/data/faces/lfw/Andre_Agassi/Andre_Agassi_0001.jpg"))
-                .unwrap()
-                .to_rgb8();
-        app::demo_assets::close_up_frame(&picture)
-            .save(dir.path().join("frame_000.png"))
-            .unwrap();
-        dir
-    })
-    .path()
-}
-
-fn harness(booth: &Booth, applicant_timeout_ms: Option<u64>) -> Harness<'static, KioskApp> {
-    let font = std::fs::read(&booth.config.ui.cjk_font_path).ok();
-    let mut settings = AppSettings::from_config(&booth.config);
-    settings.flow.default_language = Language::En;
-    if let Some(timeout) = applicant_timeout_ms {
-        settings.flow.applicant_timeout_ms = timeout;
-    }
-    let services = Services::start(&booth.config, engine(&booth.config));
-    let kiosk = KioskApp::with_services(
-        settings,
-        Catalog::load_all().unwrap(),
-        Instant::now(),
-        services,
-    );
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .with_context_setup(move |ctx| app::prepare_context(ctx, font))
-        .build_ui_state(
-            |ui, kiosk: &mut KioskApp| {
-                kiosk.frame_ui(ui);
-            },
-            kiosk,
-        )
-}
-
-/// Runs frames (real time passes between them) until `done` holds.
-fn run_until(
-    harness: &mut Harness<'static, KioskApp>,
-    what: &str,
-    timeout: Duration,
-    done: impl Fn(&KioskApp) -> bool,
-) {
-    let start = Instant::now();
-    while !done(harness.state()) {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}; on screen {:?}, guidance {:?}",
-            harness.state().state().screen,
-            harness.state().state().guidance
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn on(screen: Screen) -> impl Fn(&KioskApp) -> bool {
     move |app| app.state().screen == screen
@@ -171,7 +32,11 @@ fn start_and_consent(harness: &mut Harness<'static, KioskApp>) {
 #[test]
 fn the_self_service_happy_path_ends_on_the_receipt_with_a_committed_record() {
     let pictures = demo_pictures();
-    let booth = Booth::new(&pictures.join("camera"), &pictures.join("card-photo.jpg"));
+    let booth = Booth::new(
+        "self-service",
+        &pictures.join("camera"),
+        &pictures.join("card-photo.jpg"),
+    );
     let mut harness = harness(&booth, None);
     start_and_consent(&mut harness);
 
@@ -255,7 +120,11 @@ fn the_self_service_happy_path_ends_on_the_receipt_with_a_committed_record() {
 #[test]
 fn three_failed_matches_refer_the_applicant_to_an_officer() {
     let pictures = demo_pictures();
-    let booth = Booth::new(impostor_frames(), &pictures.join("card-photo.jpg"));
+    let booth = Booth::new(
+        "self-service",
+        impostor_frames(),
+        &pictures.join("card-photo.jpg"),
+    );
     let mut harness = harness(&booth, None);
     start_and_consent(&mut harness);
     run_until(
@@ -289,7 +158,11 @@ fn idle_timeout_mid_capture_returns_to_attract_and_wipes_the_applicant() {
     image::RgbImage::from_pixel(640, 480, image::Rgb([96, 98, 100]))
         .save(empty.path().join("frame_000.png"))
         .unwrap();
-    let booth = Booth::new(empty.path(), &pictures.join("card-photo.jpg"));
+    let booth = Booth::new(
+        "self-service",
+        empty.path(),
+        &pictures.join("card-photo.jpg"),
+    );
     let mut harness = harness(&booth, Some(3_000));
     start_and_consent(&mut harness);
     run_until(

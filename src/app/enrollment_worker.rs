@@ -76,6 +76,8 @@ pub struct Operators {
     pub officer_id: Option<String>,
     /// The supervisor who approved an override, if any.
     pub supervisor_id: Option<String>,
+    /// The officer's reason for the override (kept in the audit log with the record id).
+    pub override_reason: Option<String>,
 }
 
 /// Work for the enrollment thread.
@@ -279,6 +281,19 @@ impl Thread {
             seal_seed,
         )
         .map_err(|e: EnrollError| e.to_string())?;
+        if let Some(reason) = &operators.override_reason {
+            let subject = enrolled.committed.id.to_string();
+            let now_ms = i64::try_from(unix_now_ms()).unwrap_or(i64::MAX);
+            if let Err(error) = resources.outbox.audit(
+                now_ms,
+                &actor,
+                crate::store::AuditAction::Override,
+                Some(&subject),
+                Some(reason),
+            ) {
+                tracing::error!(%error, "the override reason could not be written to the audit log");
+            }
+        }
         Ok(CommitSummary {
             record_id: enrolled.committed.id,
             receipt_text: enrolled.receipt_text,

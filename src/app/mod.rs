@@ -8,6 +8,7 @@ pub mod demo_assets;
 pub mod devices;
 pub mod enrollment;
 pub mod enrollment_worker;
+mod officer_desk;
 pub mod sync_runner;
 
 use std::path::Path;
@@ -23,17 +24,22 @@ use crate::app::enrollment_worker::{
     EngineSlot, EnrollmentWorker, Job, Operators, Outcome, WorkerSettings,
 };
 use crate::app::sync_runner::SyncRunner;
+use crate::config::CardReaderConfig;
 use crate::config::Config;
 use crate::devices::camera::{
     self, CameraError, CameraErrorKind, CameraOpener, CameraReport, Frame,
 };
 use crate::devices::card::{CardError, CardErrorKind};
-use crate::domain::card_read::AccessKey;
+use crate::domain::card_read::{AccessKey, CardRead};
 use crate::domain::document::CalendarDate;
 use crate::domain::language::Language;
+use crate::domain::tier::Tier;
 use crate::flows::applicant::{
-    self, ApplicantState, Effect, Event, FlowSettings, MatchOutcome, ReceiptView, Screen, UiEvent,
+    self, ApplicantState, CardEvent, Effect, Event, FlowSettings, MatchOutcome, ReceiptView,
+    Screen, UiEvent,
 };
+use crate::flows::officer_auth::AuthSettings;
+use crate::officers::OfficerList;
 use crate::ui::{self, View, i18n::Catalog, theme::Theme};
 
 /// Why the GUI could not run.
@@ -56,6 +62,11 @@ const MAX_FAILED_MATCHES: u8 = 3;
 /// How long the receipt stays on screen before the terminal is ready for the next person.
 const RECEIPT_SHOWN_MS: u64 = 30_000;
 
+/// Wrong PINs before a badge locks (PRODUCT.md: five).
+const MAX_PIN_FAILURES: u8 = 5;
+/// How long a badge stays locked (PRODUCT.md: ten minutes).
+const PIN_LOCKOUT_MS: u64 = 10 * 60 * 1000;
+
 /// The parts of the configuration the GUI uses.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AppSettings {
@@ -63,6 +74,12 @@ pub struct AppSettings {
     pub flow: FlowSettings,
     /// The languages offered, in order.
     pub languages: Vec<Language>,
+    /// Self-service kiosk (the applicant flow) or officer terminal (the officer flow).
+    pub tier: Tier,
+    /// Officer sign-in rules.
+    pub auth: AuthSettings,
+    /// Whether the card reader reads chips (PC/SC): the officer may type the MRZ.
+    pub chip_reader: bool,
 }
 
 impl AppSettings {
@@ -78,6 +95,13 @@ impl AppSettings {
                 receipt_shown_ms: RECEIPT_SHOWN_MS,
             },
             languages: config.ui.languages.clone(),
+            tier: config.terminal.tier,
+            auth: AuthSettings {
+                max_failures: MAX_PIN_FAILURES,
+                lockout_ms: PIN_LOCKOUT_MS,
+                session_lock_ms: u64::from(config.idle.officer_lock_s) * 1000,
+            },
+            chip_reader: matches!(config.card_reader, CardReaderConfig::Pcsc { .. }),
         }
     }
 }
@@ -95,6 +119,8 @@ pub struct Services {
     pub sync: Option<SyncRunner>,
     /// Demo emulators and registry.
     pub demo: DemoServices,
+    /// The officers who may sign in (officer terminals).
+    pub officers: Option<Arc<OfficerList>>,
 }
 
 impl Services {
@@ -106,6 +132,7 @@ impl Services {
             enrollment: None,
             sync: None,
             demo: DemoServices::none(),
+            officers: None,
         }
     }
 
@@ -138,12 +165,20 @@ impl Services {
                 None
             }
         };
+        let officers = match OfficerList::load(&config.terminal.officers_file) {
+            Ok(list) => Some(Arc::new(list)),
+            Err(error) => {
+                tracing::error!(%error, "officers cannot sign in until the officer list is fixed");
+                None
+            }
+        };
         Services {
             devices,
             engine,
             enrollment,
             sync,
             demo,
+            officers,
         }
     }
 }
@@ -178,6 +213,15 @@ impl Live {
     }
 }
 
+/// What the devices and workers reported since the last frame.
+#[derive(Default)]
+struct Reports {
+    card: Vec<CardEvent>,
+    /// A new live analysis arrived (it is in `Live::report`).
+    new_analysis: bool,
+    outcomes: Vec<Outcome>,
+}
+
 /// The running kiosk: flow state, the workers it feeds, and what it needs to draw.
 pub struct KioskApp {
     settings: AppSettings,
@@ -195,6 +239,8 @@ pub struct KioskApp {
     worker_holds_capture: bool,
     /// UI-thread time of the last frames, for the frame budget (ms).
     frame_times_ms: Vec<f64>,
+    /// The officer terminal, when this terminal's tier is "officer".
+    officer: Option<officer_desk::OfficerDesk>,
 }
 
 impl KioskApp {
@@ -214,6 +260,7 @@ impl KioskApp {
         let theme = Theme::high_contrast();
         let clock_origin = Instant::now();
         let state = ApplicantState::idle(&settings.flow, 0);
+        let settings_tier = settings.tier;
         KioskApp {
             settings,
             catalog,
@@ -228,6 +275,7 @@ impl KioskApp {
             retired_card_thread: None,
             worker_holds_capture: false,
             frame_times_ms: Vec::new(),
+            officer: (settings_tier == Tier::Officer).then(officer_desk::OfficerDesk::default),
         }
     }
 
@@ -245,6 +293,10 @@ impl KioskApp {
     /// analysis, or a checked capture in the enrollment worker.
     pub fn holds_applicant_data(&self) -> bool {
         self.state.holds_applicant_data()
+            || self
+                .officer
+                .as_ref()
+                .is_some_and(officer_desk::OfficerDesk::holds_applicant_data)
             || self.live.latest.is_some()
             || self.live.good.is_some()
             || self.live.in_analysis.is_some()
@@ -271,6 +323,9 @@ impl KioskApp {
     /// the person did back in, and carry out the effects. Returns the effects only the window
     /// shell can carry out (closing, refusing to close).
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) -> Vec<Effect> {
+        if let Some(desk) = self.officer.take() {
+            return self.officer_frame(ui, desk);
+        }
         let started = Instant::now();
         let mut window_effects = Vec::new();
         for event in self.collect_events(ui.ctx()) {
@@ -310,13 +365,7 @@ impl KioskApp {
             window_effects.extend(self.carry_out(effects));
         }
 
-        if !self.first_frame_logged {
-            self.first_frame_logged = true;
-            tracing::info!(
-                elapsed_ms = self.process_started.elapsed().as_millis(),
-                "first frame drawn"
-            );
-        }
+        self.log_first_frame();
         // Devices and workers report through channels: look again soon while any is busy;
         // idle timeouts need ticks even when nobody touches the screen.
         let busy = self.live.camera.is_some()
@@ -329,21 +378,82 @@ impl KioskApp {
         window_effects
     }
 
+    fn log_first_frame(&mut self) {
+        if !self.first_frame_logged {
+            self.first_frame_logged = true;
+            tracing::info!(
+                elapsed_ms = self.process_started.elapsed().as_millis(),
+                "first frame drawn"
+            );
+        }
+    }
+
     /// Everything the devices and workers reported since the last frame, as flow events.
     fn collect_events(&mut self, ctx: &egui::Context) -> Vec<Event> {
+        let reports = self.collect_reports(ctx);
         let mut events = Vec::new();
         let now_ms = self.now_ms();
+        for event in reports.card {
+            let Some(today) = today_utc() else {
+                tracing::error!("the system clock is unusable; set the time (kiosk diag)");
+                break;
+            };
+            events.push(Event::Card {
+                event,
+                today,
+                now_ms,
+            });
+        }
+        if let Some(report) = &self.live.report
+            && reports.new_analysis
+        {
+            events.push(Event::Frame {
+                guidance: report.guidance,
+                face_present: report.face_present,
+                now_ms,
+            });
+        }
+        for outcome in reports.outcomes {
+            match outcome {
+                Outcome::ModelsLoaded(_) => {}
+                Outcome::Checked(Ok(summary)) => events.push(Event::Checked {
+                    outcome: MatchOutcome {
+                        score_cosine: summary.score_cosine.unwrap_or(f32::NAN),
+                        is_match: summary.is_match,
+                        live: summary.live,
+                    },
+                    now_ms,
+                }),
+                Outcome::Checked(Err(_)) => events.push(Event::CheckFailed { now_ms }),
+                Outcome::Committed(Ok(committed)) => {
+                    let online = self
+                        .services
+                        .sync
+                        .as_ref()
+                        .is_some_and(|sync| sync.state().online);
+                    events.push(Event::Saved {
+                        receipt: ReceiptView {
+                            record_id: committed.record_id.to_string(),
+                            qr_text: committed.receipt_text,
+                            awaiting_network: !online,
+                        },
+                        now_ms,
+                    });
+                }
+                Outcome::Committed(Err(reason)) => {
+                    events.push(Event::SaveFailed { reason, now_ms });
+                }
+            }
+        }
+        events
+    }
+
+    /// What the devices and workers reported since the last frame (for either flow).
+    fn collect_reports(&mut self, ctx: &egui::Context) -> Reports {
+        let mut reports = Reports::default();
         if let Some(worker) = &self.card_worker {
             while let Some(event) = worker.next_event() {
-                let Some(today) = today_utc() else {
-                    tracing::error!("the system clock is unusable; set the time (kiosk diag)");
-                    break;
-                };
-                events.push(Event::Card {
-                    event,
-                    today,
-                    now_ms,
-                });
+                reports.card.push(event);
             }
         }
         self.collect_camera(ctx);
@@ -357,58 +467,31 @@ impl KioskApp {
                 self.live.good = Some(Arc::clone(frame));
             }
             self.live.in_analysis = None;
-            events.push(Event::Frame {
-                guidance: report.guidance,
-                face_present: report.face_present,
-                now_ms,
-            });
             self.live.report = Some(report);
+            reports.new_analysis = true;
         }
         if let Some(worker) = &self.services.enrollment {
             while let Some(outcome) = worker.next_outcome() {
-                match outcome {
+                match &outcome {
                     Outcome::ModelsLoaded(Ok(())) => {}
                     Outcome::ModelsLoaded(Err(error)) => {
                         tracing::error!(%error, "faces cannot be checked on this terminal");
                     }
-                    Outcome::Checked(Ok(summary)) => events.push(Event::Checked {
-                        outcome: MatchOutcome {
-                            score_cosine: summary.score_cosine.unwrap_or(f32::NAN),
-                            is_match: summary.is_match,
-                            live: summary.live,
-                        },
-                        now_ms,
-                    }),
+                    Outcome::Checked(Ok(_)) => {}
                     Outcome::Checked(Err(error)) => {
                         tracing::warn!(%error, "the capture could not be checked");
                         self.worker_holds_capture = false;
-                        events.push(Event::CheckFailed { now_ms });
                     }
-                    Outcome::Committed(Ok(committed)) => {
-                        self.worker_holds_capture = false;
-                        let online = self
-                            .services
-                            .sync
-                            .as_ref()
-                            .is_some_and(|sync| sync.state().online);
-                        events.push(Event::Saved {
-                            receipt: ReceiptView {
-                                record_id: committed.record_id.to_string(),
-                                qr_text: committed.receipt_text,
-                                awaiting_network: !online,
-                            },
-                            now_ms,
-                        });
-                    }
+                    Outcome::Committed(Ok(_)) => self.worker_holds_capture = false,
                     Outcome::Committed(Err(reason)) => {
                         self.worker_holds_capture = false;
                         tracing::warn!(%reason, "the record could not be saved");
-                        events.push(Event::SaveFailed { reason, now_ms });
                     }
                 }
+                reports.outcomes.push(outcome);
             }
         }
-        events
+        reports
     }
 
     /// Takes the newest camera frame: shows it and offers it to the analysis.
@@ -494,31 +577,52 @@ impl KioskApp {
         for effect in effects {
             match effect {
                 Effect::CloseProgram | Effect::RefuseClose => window.push(effect),
-                Effect::WatchCard => self.watch_card(),
-                Effect::StopCard => {
-                    if let Some(worker) = self.card_worker.take() {
-                        self.retired_card_thread = worker.retire();
-                    }
-                }
+                Effect::WatchCard => self.watch_card(AccessKey::None),
+                Effect::StopCard => self.stop_card(),
                 Effect::StartCamera => self.start_camera(),
                 Effect::StopCamera => self.live.stop(),
-                Effect::CaptureAndCheck => self.capture_and_check(),
-                Effect::SaveRecord => self.save_record(),
-                Effect::WipeApplicantData => {
-                    self.live.stop();
-                    self.live.good = None;
-                    self.live.camera_error = None;
-                    if let Some(worker) = &self.services.enrollment {
-                        worker.submit(Job::Wipe);
+                Effect::CaptureAndCheck => {
+                    let card = self.state.card.clone();
+                    if !self.capture_and_check(card) {
+                        let now_ms = self.now_ms();
+                        let effects = self.apply(Event::CheckFailed { now_ms });
+                        window.extend(self.carry_out(effects));
                     }
-                    self.worker_holds_capture = false;
                 }
+                Effect::SaveRecord => {
+                    let card = self.state.card.clone();
+                    if !self.save_record(card, Operators::default()) {
+                        let now_ms = self.now_ms();
+                        let effects = self.apply(Event::SaveFailed {
+                            reason: "the outbox is not available on this terminal".into(),
+                            now_ms,
+                        });
+                        window.extend(self.carry_out(effects));
+                    }
+                }
+                Effect::WipeApplicantData => self.wipe_applicant_data(),
             }
         }
         window
     }
 
-    fn watch_card(&mut self) {
+    fn wipe_applicant_data(&mut self) {
+        self.live.stop();
+        self.live.good = None;
+        self.live.camera_error = None;
+        if let Some(worker) = &self.services.enrollment {
+            worker.submit(Job::Wipe);
+        }
+        self.worker_holds_capture = false;
+    }
+
+    fn stop_card(&mut self) {
+        if let Some(worker) = self.card_worker.take() {
+            self.retired_card_thread = worker.retire();
+        }
+    }
+
+    fn watch_card(&mut self, key: AccessKey) {
         if self.card_worker.is_some() {
             return;
         }
@@ -530,7 +634,7 @@ impl KioskApp {
                 "no card reader is configured",
             )),
         });
-        match CardWorker::spawn_opening(open, AccessKey::None, self.retired_card_thread.take()) {
+        match CardWorker::spawn_opening(open, key, self.retired_card_thread.take()) {
             Ok(worker) => self.card_worker = Some(worker),
             Err(error) => tracing::error!(%error, "the card thread cannot start"),
         }
@@ -555,39 +659,34 @@ impl KioskApp {
         }
     }
 
-    fn capture_and_check(&mut self) {
-        let now_ms = self.now_ms();
+    /// Hands the best recent frame and the card to the enrollment worker; `false` when there is
+    /// nothing to check (no frame, no card, no worker).
+    fn capture_and_check(&mut self, card: Option<Box<CardRead>>) -> bool {
         let frame = self.live.good.take().or_else(|| self.live.latest.clone());
-        match (frame, &self.state.card, &self.services.enrollment) {
+        match (frame, card, &self.services.enrollment) {
             (Some(frame), Some(card), Some(worker)) => {
                 worker.submit(Job::Check {
                     capture: frame.image.clone(),
-                    card: card.clone(),
+                    card,
                 });
                 self.worker_holds_capture = true;
+                true
             }
             _ => {
                 tracing::warn!("nothing to check: no frame, card or enrollment worker");
-                let effects = self.apply(Event::CheckFailed { now_ms });
-                let _ = self.carry_out(effects);
+                false
             }
         }
     }
 
-    fn save_record(&mut self) {
-        let now_ms = self.now_ms();
-        match (&self.state.card, &self.services.enrollment) {
-            (Some(card), Some(worker)) => worker.submit(Job::Commit {
-                card: card.clone(),
-                operators: Operators::default(),
-            }),
-            _ => {
-                let effects = self.apply(Event::SaveFailed {
-                    reason: "the outbox is not available on this terminal".into(),
-                    now_ms,
-                });
-                let _ = self.carry_out(effects);
+    /// Hands the commit to the enrollment worker; `false` when there is no worker or card.
+    fn save_record(&mut self, card: Option<Box<CardRead>>, operators: Operators) -> bool {
+        match (card, &self.services.enrollment) {
+            (Some(card), Some(worker)) => {
+                worker.submit(Job::Commit { card, operators });
+                true
             }
+            _ => false,
         }
     }
 }

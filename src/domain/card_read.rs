@@ -11,9 +11,10 @@ use crate::domain::document::Identity;
 use crate::domain::mrz::MrzAccessKey;
 
 /// What unlocks an ICAO chip (BAC or PACE). SAM cards need none.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub enum AccessKey {
     /// No key: SAM readers, or a chip without access control.
+    #[default]
     None,
     /// Document number, birth date and expiry from the MRZ (BAC, or PACE with the MRZ password).
     Mrz(MrzAccessKey),

@@ -99,6 +99,10 @@ pub enum OfficerEvent {
         outcome: CheckOutcome,
         now_ms: u64,
     },
+    /// The check could not run (no usable face, engine failure): capture again.
+    CheckFailed {
+        now_ms: u64,
+    },
     Saved {
         record_id: String,
         now_ms: u64,
@@ -136,6 +140,8 @@ pub enum OfficerNotice {
     },
     /// Only a live match can be approved.
     NotApprovable,
+    /// The capture could not be checked; take it again.
+    CheckFailed,
     Saved {
         record_id: String,
     },
@@ -280,6 +286,14 @@ pub fn step(state: OfficerState, event: OfficerEvent, settings: &AuthSettings) -
             },
             Vec::new(),
             None,
+        ),
+        OfficerEvent::CheckFailed { .. } if state.screen == Screen::Checking => (
+            OfficerState {
+                screen: Screen::Capture,
+                ..state
+            },
+            vec![OfficerEffect::StartCamera],
+            Some(OfficerNotice::CheckFailed),
         ),
         OfficerEvent::Saved { record_id, .. } if state.screen == Screen::Saving => (
             state.without_applicant(Screen::Dashboard),

@@ -19,6 +19,8 @@ pub enum AuditAction {
     RetentionDelete,
     /// The outbox was opened by a kiosk process.
     Open,
+    /// A supervisor overrode a failed face match; the detail is the officer's stated reason.
+    Override,
 }
 
 impl AuditAction {
@@ -29,6 +31,7 @@ impl AuditAction {
             AuditAction::EnrollRefused => "enroll-refused",
             AuditAction::RetentionDelete => "retention-delete",
             AuditAction::Open => "open",
+            AuditAction::Override => "override",
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod attract;
 pub mod consent;
 pub mod i18n;
+pub mod officer;
 pub mod place_card;
 pub mod session;
 pub mod theme;

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // not every test file uses every helper
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
+pub mod booth;
 pub mod pg;
 pub mod terminal;
 

@@ -1,0 +1,392 @@
+//! The officer terminal: feeds the officer flow with what the officer typed and pressed, with the
+//! card reader's reads, the checks and commits of the enrollment worker and the PIN checks (each
+//! Argon2id check on its own named thread), and carries out the flow's effects on the shared
+//! devices. The rules are the flow's; this file only wires them.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+use super::KioskApp;
+use super::enrollment_worker::{Operators, Outcome};
+use crate::domain::card_read::AccessKey;
+use crate::domain::mrz::MrzAccessKey;
+use crate::face::quality::QualityComponent;
+use crate::flows::applicant::{CardEvent, CardProblem, Effect};
+use crate::flows::officer::{
+    self, CheckOutcome, Decision, OfficerEffect, OfficerEvent, OfficerNotice, OfficerState,
+    OfficerUi, PinPurpose, Screen,
+};
+use crate::flows::officer_auth::{AuthNotice, PinOutcome, Session};
+use crate::officers::OfficerList;
+use crate::ui::officer::{
+    CheckFigures, ComponentLine, OfficerForm, OfficerIntent, OfficerView, QueueLine, officer_ui,
+};
+
+/// The components as the officer's screen lists them.
+fn component_lines(components: &[QualityComponent]) -> Vec<ComponentLine> {
+    components
+        .iter()
+        .map(|component| ComponentLine {
+            // The check's configuration name (snake_case), as `kiosk face analyze` prints it.
+            name: serde_json::to_string(&component.check)
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_owned(),
+            value: component.value,
+            passed: component.passed,
+        })
+        .collect()
+}
+
+/// A PIN check's answer.
+struct PinResult {
+    purpose: PinPurpose,
+    badge: String,
+    outcome: PinOutcome,
+}
+
+/// The officer terminal's own state beside the flow's.
+#[derive(Default)]
+pub(super) struct OfficerDesk {
+    state: OfficerState,
+    form: OfficerForm,
+    notice: Option<OfficerNotice>,
+    pin_check: Option<Receiver<PinResult>>,
+    check: Option<CheckFigures>,
+    components: Vec<ComponentLine>,
+    card_problem: Option<CardProblem>,
+    access_key: AccessKey,
+}
+
+impl OfficerDesk {
+    /// The flow state (tests).
+    pub(super) fn state(&self) -> &OfficerState {
+        &self.state
+    }
+
+    /// Whether anything about an applicant is held here.
+    pub(super) fn holds_applicant_data(&self) -> bool {
+        self.state.holds_applicant_data()
+            || self.check.is_some()
+            || !self.components.is_empty()
+            || !self.form.document_number.is_empty()
+            || !self.form.reason.is_empty()
+            || !matches!(self.access_key, AccessKey::None)
+    }
+}
+
+/// Checks `pin` for `badge` on a `pin-check` thread (Argon2id is slow on purpose).
+fn spawn_pin_check(
+    officers: &Arc<OfficerList>,
+    purpose: PinPurpose,
+    badge: String,
+    pin: String,
+) -> Option<Receiver<PinResult>> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    let officers = Arc::clone(officers);
+    let spawned = std::thread::Builder::new()
+        .name("pin-check".into())
+        .spawn(move || {
+            let outcome = officers.check_pin(&badge, &pin);
+            drop(pin);
+            let _ = sender.send(PinResult {
+                purpose,
+                badge,
+                outcome,
+            });
+        });
+    match spawned {
+        Ok(_) => Some(receiver),
+        Err(error) => {
+            tracing::error!(%error, "the PIN check thread cannot start");
+            None
+        }
+    }
+}
+
+impl KioskApp {
+    /// The officer flow's state, on an officer terminal.
+    pub fn officer_state(&self) -> Option<&OfficerState> {
+        self.officer.as_ref().map(OfficerDesk::state)
+    }
+
+    /// The last notice shown to the officer.
+    pub fn officer_notice(&self) -> Option<&OfficerNotice> {
+        self.officer.as_ref().and_then(|desk| desk.notice.as_ref())
+    }
+
+    /// One frame of the officer terminal; returns the window's effects.
+    pub(super) fn officer_frame(
+        &mut self,
+        ui: &mut egui::Ui,
+        mut desk: OfficerDesk,
+    ) -> Vec<Effect> {
+        let started = Instant::now();
+        let mut window = Vec::new();
+        let now_ms = self.now_ms();
+        let reports = self.collect_reports(ui.ctx());
+        let mut events = Vec::new();
+        for event in reports.card {
+            match event {
+                CardEvent::Read(card) => events.push(OfficerEvent::CardRead { card, now_ms }),
+                CardEvent::Failed(problem) => desk.card_problem = Some(problem),
+                CardEvent::Present | CardEvent::Removed => {}
+            }
+        }
+        if let Some(report) = &self.live.report {
+            desk.components = component_lines(&report.components);
+        }
+        for outcome in reports.outcomes {
+            match outcome {
+                Outcome::ModelsLoaded(_) => {}
+                Outcome::Checked(Ok(summary)) => {
+                    desk.check = Some(CheckFigures {
+                        score_cosine: summary.score_cosine,
+                        threshold_cosine: summary.threshold_cosine,
+                        is_match: summary.is_match,
+                        live: summary.live,
+                    });
+                    desk.components = component_lines(&summary.components);
+                    events.push(OfficerEvent::Checked {
+                        outcome: CheckOutcome {
+                            score_cosine: summary.score_cosine.unwrap_or(f32::NAN),
+                            is_match: summary.is_match,
+                            live: summary.live,
+                        },
+                        now_ms,
+                    });
+                }
+                Outcome::Checked(Err(_)) => events.push(OfficerEvent::CheckFailed { now_ms }),
+                Outcome::Committed(Ok(committed)) => events.push(OfficerEvent::Saved {
+                    record_id: committed.record_id.to_string(),
+                    now_ms,
+                }),
+                Outcome::Committed(Err(reason)) => {
+                    events.push(OfficerEvent::SaveFailed { reason, now_ms });
+                }
+            }
+        }
+        if let Some(receiver) = &desk.pin_check {
+            match receiver.try_recv() {
+                Ok(result) => {
+                    desk.pin_check = None;
+                    events.push(OfficerEvent::PinChecked {
+                        purpose: result.purpose,
+                        badge: result.badge,
+                        outcome: result.outcome,
+                        now_ms,
+                    });
+                }
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => desk.pin_check = None,
+            }
+        }
+        events.push(OfficerEvent::Tick { now_ms });
+        for event in events {
+            self.officer_step(&mut desk, event);
+        }
+
+        let camera = self.camera_view();
+        let sync = self.services.sync.as_ref().map(|sync| {
+            let state = sync.state();
+            QueueLine {
+                unsent: state.unsent,
+                online: state.online,
+                last_error: state.last_error,
+            }
+        });
+        let view = OfficerView {
+            state: &desk.state,
+            catalog: &self.catalog,
+            language: self.settings.flow.default_language,
+            theme: &self.theme,
+            camera,
+            components: &desk.components,
+            check: desk.check,
+            notice: desk.notice.as_ref(),
+            sync: sync.as_ref(),
+            officers_configured: self
+                .services
+                .officers
+                .as_ref()
+                .is_some_and(|list| !list.entries().is_empty()),
+            card_problem: desk.card_problem,
+            chip_reader: self.settings.chip_reader,
+            checking_pin: desk.pin_check.is_some(),
+        };
+        let intent = officer_ui(ui, &view, &mut desk.form);
+        if let Some(intent) = intent {
+            self.officer_intent(&mut desk, intent);
+        }
+
+        let (escape, close_requested) = ui.input(|input| {
+            (
+                input.key_pressed(egui::Key::Escape),
+                input.viewport().close_requested(),
+            )
+        });
+        let exit_allowed = self.settings.flow.exit_allowed;
+        if exit_allowed && (escape || close_requested) {
+            window.push(Effect::CloseProgram);
+        } else if close_requested {
+            window.push(Effect::RefuseClose);
+        }
+        self.log_first_frame();
+        let busy = self.live.camera.is_some()
+            || self.card_worker.is_some()
+            || desk.pin_check.is_some()
+            || matches!(desk.state.screen, Screen::Checking | Screen::Saving);
+        ui.ctx()
+            .request_repaint_after(Duration::from_millis(if busy { 15 } else { 250 }));
+        self.officer = Some(desk);
+        self.frame_times_ms
+            .push(started.elapsed().as_secs_f64() * 1000.0);
+        window
+    }
+
+    fn officer_intent(&mut self, desk: &mut OfficerDesk, intent: OfficerIntent) {
+        let now_ms = self.now_ms();
+        let Some(officers) = self.services.officers.clone() else {
+            return;
+        };
+        let check_pin = |desk: &mut OfficerDesk, purpose, badge: String, pin: String| {
+            if badge.is_empty() || pin.is_empty() {
+                return;
+            }
+            if let Err(until_ms) = desk.state.auth.may_try(&badge, now_ms) {
+                desk.notice = Some(OfficerNotice::Auth(AuthNotice::BadgeLocked { until_ms }));
+                return;
+            }
+            // The answer to an earlier attempt no longer applies.
+            desk.notice = None;
+            desk.pin_check = spawn_pin_check(&officers, purpose, badge, pin);
+        };
+        match intent {
+            OfficerIntent::Flow(ui_intent) => {
+                self.officer_step(
+                    desk,
+                    OfficerEvent::Ui {
+                        intent: ui_intent,
+                        now_ms,
+                    },
+                );
+            }
+            OfficerIntent::SignIn => {
+                let badge = desk.form.badge.trim().to_owned();
+                let pin = std::mem::take(&mut desk.form.pin);
+                check_pin(desk, PinPurpose::SignIn, badge, pin);
+            }
+            OfficerIntent::Unlock => {
+                let badge = match &desk.state.auth.session {
+                    Session::Locked { badge, .. } => badge.clone(),
+                    _ => desk.form.badge.trim().to_owned(),
+                };
+                let pin = std::mem::take(&mut desk.form.pin);
+                check_pin(desk, PinPurpose::SignIn, badge, pin);
+            }
+            OfficerIntent::SupervisorApproves => {
+                let reason = desk.form.reason.clone();
+                self.officer_step(
+                    desk,
+                    OfficerEvent::Ui {
+                        intent: OfficerUi::OverrideReason(reason),
+                        now_ms,
+                    },
+                );
+                let badge = desk.form.supervisor_badge.trim().to_owned();
+                let pin = std::mem::take(&mut desk.form.supervisor_pin);
+                check_pin(desk, PinPurpose::Supervisor, badge, pin);
+            }
+            OfficerIntent::ReadWithMrz => {
+                let typed = format!(
+                    "{},{},{}",
+                    desk.form.document_number, desk.form.birth_date, desk.form.expiry_date
+                );
+                match MrzAccessKey::parse_typed(&typed) {
+                    Ok(key) => {
+                        desk.access_key = AccessKey::Mrz(key);
+                        desk.card_problem = None;
+                        self.stop_card();
+                        self.watch_card(desk.access_key.clone());
+                    }
+                    Err(_) => desk.card_problem = Some(CardProblem::Unreadable),
+                }
+            }
+        }
+    }
+
+    fn officer_step(&mut self, desk: &mut OfficerDesk, event: OfficerEvent) {
+        let read_card = matches!(event, OfficerEvent::CardRead { .. });
+        let (next, effects, notice) = officer::step(desk.state.clone(), event, &self.settings.auth);
+        if next.screen != desk.state.screen {
+            tracing::info!(from = ?desk.state.screen, to = ?next.screen, "officer screen changed");
+            // A notice belongs to the screen it was given on (a saved record's stays).
+            if !matches!(desk.notice, Some(OfficerNotice::Saved { .. })) || notice.is_some() {
+                desk.notice = None;
+            }
+        }
+        if let Some(notice) = notice {
+            desk.notice = Some(notice);
+        }
+        desk.state = next;
+        if read_card {
+            // The card has done its part: free the reader.
+            self.stop_card();
+        }
+        for effect in effects {
+            match effect {
+                OfficerEffect::WatchCard => {
+                    desk.card_problem = None;
+                    self.watch_card(desk.access_key.clone());
+                }
+                OfficerEffect::StartCamera => self.start_camera(),
+                OfficerEffect::StopCamera => self.live.stop(),
+                OfficerEffect::CaptureAndCheck => {
+                    if !self.capture_and_check(desk.state.card.clone()) {
+                        let now_ms = self.now_ms();
+                        self.officer_step(desk, OfficerEvent::CheckFailed { now_ms });
+                    }
+                }
+                OfficerEffect::SaveRecord {
+                    officer_badge,
+                    decision,
+                } => {
+                    let operators = match decision {
+                        Decision::Approved => Operators {
+                            officer_id: Some(officer_badge),
+                            ..Operators::default()
+                        },
+                        Decision::Overridden {
+                            reason,
+                            supervisor_badge,
+                        } => Operators {
+                            officer_id: Some(officer_badge),
+                            supervisor_id: Some(supervisor_badge),
+                            override_reason: Some(reason),
+                        },
+                    };
+                    if !self.save_record(desk.state.card.clone(), operators) {
+                        let now_ms = self.now_ms();
+                        self.officer_step(
+                            desk,
+                            OfficerEvent::SaveFailed {
+                                reason: "the outbox is not available on this terminal".into(),
+                                now_ms,
+                            },
+                        );
+                    }
+                }
+                OfficerEffect::WipeApplicantData => {
+                    self.stop_card();
+                    self.wipe_applicant_data();
+                    desk.form.wipe_applicant();
+                    desk.check = None;
+                    desk.components.clear();
+                    desk.card_problem = None;
+                    desk.access_key = AccessKey::None;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! The officer's screens: sign-in (badge + PIN), the queue dashboard, reading the card (with the
+//! MRZ fields for chips), capture with the quality components, the decision with the score, the
+//! supervisor override and the locked session. They draw the officer flow's state and the form
+//! being typed, and return what the officer asked for; they check no PIN and decide nothing.
+
+use super::CameraView;
+use super::i18n::{Catalog, Msg};
+use super::session::camera_ui;
+use super::theme::Theme;
+use crate::domain::language::Language;
+use crate::flows::applicant::CardProblem;
+use crate::flows::officer::{OfficerNotice, OfficerState, OfficerUi, Screen};
+use crate::flows::officer_auth::AuthNotice;
+
+/// What is being typed on the officer's screens. PINs are cleared as soon as they are submitted.
+#[derive(Default)]
+pub struct OfficerForm {
+    pub badge: String,
+    pub pin: String,
+    pub document_number: String,
+    pub birth_date: String,
+    pub expiry_date: String,
+    pub reason: String,
+    pub supervisor_badge: String,
+    pub supervisor_pin: String,
+}
+
+impl OfficerForm {
+    /// Forgets everything about the applicant (the MRZ and the override reason).
+    pub fn wipe_applicant(&mut self) {
+        self.document_number.clear();
+        self.birth_date.clear();
+        self.expiry_date.clear();
+        self.reason.clear();
+        self.supervisor_badge.clear();
+        self.supervisor_pin.clear();
+    }
+}
+
+/// What the officer asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OfficerIntent {
+    /// A step of the flow.
+    Flow(OfficerUi),
+    /// Sign in with the typed badge and PIN.
+    SignIn,
+    /// Open the locked session with the typed PIN.
+    Unlock,
+    /// Record the override with the typed reason and supervisor badge + PIN.
+    SupervisorApproves,
+    /// Read the chip with the typed MRZ fields.
+    ReadWithMrz,
+}
+
+/// One quality component as the capture screen lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComponentLine {
+    /// The check's configuration name (e.g. `inter_eye_distance`).
+    pub name: String,
+    pub value: f32,
+    pub passed: bool,
+}
+
+/// The queue as the dashboard shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueLine {
+    pub unsent: u64,
+    pub online: bool,
+    pub last_error: Option<String>,
+}
+
+/// The check's figures as the decision screen shows them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CheckFigures {
+    pub score_cosine: Option<f32>,
+    pub threshold_cosine: f32,
+    pub is_match: bool,
+    pub live: bool,
+}
+
+/// Everything the officer's screens may read.
+pub struct OfficerView<'a> {
+    pub state: &'a OfficerState,
+    pub catalog: &'a Catalog,
+    pub language: Language,
+    pub theme: &'a Theme,
+    pub camera: Option<CameraView>,
+    pub components: &'a [ComponentLine],
+    pub check: Option<CheckFigures>,
+    pub notice: Option<&'a OfficerNotice>,
+    pub sync: Option<&'a QueueLine>,
+    pub officers_configured: bool,
+    pub card_problem: Option<CardProblem>,
+    /// The terminal reads chips (PC/SC): show the MRZ fields.
+    pub chip_reader: bool,
+    /// A PIN is being checked (the buttons wait).
+    pub checking_pin: bool,
+}
+
+impl OfficerView<'_> {
+    fn text(&self, msg: Msg) -> String {
+        self.catalog.text(self.language, msg)
+    }
+}
+
+fn field(ui: &mut egui::Ui, label: String, value: &mut String, password: bool, size: f32) {
+    let label = ui.label(egui::RichText::new(label).size(size));
+    ui.add(
+        egui::TextEdit::singleline(value)
+            .password(password)
+            .font(egui::FontId::proportional(size))
+            .desired_width(420.0),
+    )
+    .labelled_by(label.id);
+    ui.add_space(8.0);
+}
+
+fn notice_text(view: &OfficerView<'_>, notice: &OfficerNotice) -> String {
+    match notice {
+        OfficerNotice::Auth(AuthNotice::WrongPin { attempts_left }) => {
+            format!("{}: {attempts_left}", view.text(Msg::OfficerWrongPin))
+        }
+        OfficerNotice::Auth(AuthNotice::BadgeLocked { .. }) => view.text(Msg::OfficerBadgeLocked),
+        OfficerNotice::Auth(AuthNotice::OtherBadge) => view.text(Msg::OfficerOtherBadge),
+        OfficerNotice::Auth(_) => String::new(),
+        OfficerNotice::SupervisorNeeded => view.text(Msg::OfficerSupervisorNeeded),
+        OfficerNotice::ReasonNeeded { .. } => view.text(Msg::OfficerReasonNeeded),
+        OfficerNotice::NotApprovable => view.text(Msg::OfficerNotApprovable),
+        OfficerNotice::CheckFailed => view.text(Msg::OfficerCheckFailed),
+        OfficerNotice::Saved { record_id } => {
+            format!("{}: {record_id}", view.text(Msg::OfficerSaved))
+        }
+        OfficerNotice::SaveFailed { reason } => {
+            format!("{}: {reason}", view.text(Msg::OfficerSaveFailed))
+        }
+    }
+}
+
+fn button(ui: &mut egui::Ui, view: &OfficerView<'_>, msg: Msg, primary: bool) -> bool {
+    let label = view.text(msg);
+    let widget = if primary {
+        view.theme.primary_button(label)
+    } else {
+        view.theme.secondary_button(label, false)
+    };
+    let clicked = ui.add_enabled(!view.checking_pin, widget).clicked();
+    ui.add_space(10.0);
+    clicked
+}
+
+/// Draws the officer's current screen; returns what the officer asked for.
+pub fn officer_ui(
+    ui: &mut egui::Ui,
+    view: &OfficerView<'_>,
+    form: &mut OfficerForm,
+) -> Option<OfficerIntent> {
+    let theme = view.theme;
+    let frame = egui::Frame::central_panel(ui.style())
+        .fill(theme.background)
+        .inner_margin(egui::Margin::same(24));
+    frame
+        .show(ui, |ui| {
+            ui.set_min_size(ui.available_size());
+            ui.vertical_centered(|ui| {
+                ui.set_max_width(ui.available_width().min(1000.0));
+                screen_ui(ui, view, form)
+            })
+            .inner
+        })
+        .inner
+}
+
+fn title(ui: &mut egui::Ui, view: &OfficerView<'_>, msg: Msg) {
+    ui.label(
+        egui::RichText::new(view.text(msg))
+            .size(view.theme.heading_size * 0.8)
+            .strong(),
+    );
+    ui.add_space(16.0);
+    if let Some(notice) = view.notice {
+        let text = notice_text(view, notice);
+        if !text.is_empty() {
+            ui.label(egui::RichText::new(text).size(view.theme.body_size * 0.9));
+            ui.add_space(12.0);
+        }
+    }
+}
+
+fn screen_ui(
+    ui: &mut egui::Ui,
+    view: &OfficerView<'_>,
+    form: &mut OfficerForm,
+) -> Option<OfficerIntent> {
+    let size = view.theme.body_size * 0.9;
+    let mut intent = None;
+    match view.state.screen {
+        Screen::SignIn => {
+            title(ui, view, Msg::OfficerSignInTitle);
+            if !view.officers_configured {
+                ui.label(egui::RichText::new(view.text(Msg::OfficerNoOfficers)).size(size));
+                return None;
+            }
+            field(
+                ui,
+                view.text(Msg::OfficerBadge),
+                &mut form.badge,
+                false,
+                size,
+            );
+            field(ui, view.text(Msg::OfficerPin), &mut form.pin, true, size);
+            if button(ui, view, Msg::OfficerSignIn, true) {
+                intent = Some(OfficerIntent::SignIn);
+            }
+        }
+        Screen::Locked => {
+            title(ui, view, Msg::OfficerLockedTitle);
+            field(ui, view.text(Msg::OfficerPin), &mut form.pin, true, size);
+            if button(ui, view, Msg::OfficerUnlock, true) {
+                intent = Some(OfficerIntent::Unlock);
+            }
+        }
+        Screen::Dashboard => {
+            title(ui, view, Msg::OfficerDashboardTitle);
+            if let Some(sync) = view.sync {
+                ui.label(
+                    egui::RichText::new(format!(
+                        "{}: {}",
+                        view.text(Msg::OfficerUnsent),
+                        sync.unsent
+                    ))
+                    .size(size),
+                );
+                let online = if sync.online {
+                    Msg::OfficerRegistryOnline
+                } else {
+                    Msg::OfficerRegistryOffline
+                };
+                ui.label(egui::RichText::new(view.text(online)).size(size));
+                if let Some(error) = &sync.last_error {
+                    ui.label(
+                        egui::RichText::new(format!(
+                            "{}: {error}",
+                            view.text(Msg::OfficerLastError)
+                        ))
+                        .size(size * 0.8),
+                    );
+                }
+                ui.add_space(16.0);
+            }
+            if button(ui, view, Msg::OfficerNewEnrollment, true) {
+                intent = Some(OfficerIntent::Flow(OfficerUi::NewEnrollment));
+            }
+            if button(ui, view, Msg::OfficerSignOut, false) {
+                intent = Some(OfficerIntent::Flow(OfficerUi::SignOut));
+            }
+        }
+        Screen::ReadCard => {
+            title(ui, view, Msg::OfficerReadCardTitle);
+            if let Some(problem) = view.card_problem {
+                ui.label(
+                    egui::RichText::new(format!(
+                        "{}: {problem:?}",
+                        view.text(Msg::OfficerCardProblem)
+                    ))
+                    .size(size),
+                );
+            }
+            ui.add(
+                egui::Spinner::new()
+                    .size(48.0)
+                    .color(view.theme.primary_fill),
+            );
+            ui.add_space(12.0);
+            if view.chip_reader {
+                ui.label(egui::RichText::new(view.text(Msg::OfficerMrzHint)).size(size * 0.8));
+                let mrz_size = size * 0.8;
+                field(
+                    ui,
+                    view.text(Msg::OfficerDocumentNumber),
+                    &mut form.document_number,
+                    false,
+                    mrz_size,
+                );
+                field(
+                    ui,
+                    view.text(Msg::OfficerBirthDate),
+                    &mut form.birth_date,
+                    false,
+                    mrz_size,
+                );
+                field(
+                    ui,
+                    view.text(Msg::OfficerExpiryDate),
+                    &mut form.expiry_date,
+                    false,
+                    mrz_size,
+                );
+                if button(ui, view, Msg::OfficerUseMrz, false) {
+                    intent = Some(OfficerIntent::ReadWithMrz);
+                }
+            }
+            if button(ui, view, Msg::OfficerReject, false) {
+                intent = Some(OfficerIntent::Flow(OfficerUi::Reject));
+            }
+        }
+        Screen::Capture => {
+            title(ui, view, Msg::OfficerCaptureTitle);
+            if let Some(camera) = view.camera {
+                camera_ui(ui, &camera, view.theme);
+            }
+            components_ui(ui, view.components);
+            if button(ui, view, Msg::OfficerTakePhoto, true) {
+                intent = Some(OfficerIntent::Flow(OfficerUi::Approve));
+            }
+            if button(ui, view, Msg::OfficerReject, false) {
+                intent = Some(OfficerIntent::Flow(OfficerUi::Reject));
+            }
+        }
+        Screen::Checking | Screen::Saving => {
+            ui.add_space(60.0);
+            ui.add(
+                egui::Spinner::new()
+                    .size(96.0)
+                    .color(view.theme.primary_fill),
+            );
+        }
+        Screen::Decision => {
+            title(ui, view, Msg::OfficerDecisionTitle);
+            if let Some(check) = view.check {
+                let score = check
+                    .score_cosine
+                    .map_or_else(|| "-".to_owned(), |s| format!("{s:.3}"));
+                ui.label(
+                    egui::RichText::new(format!(
+                        "{}: {score} ({} {:.3})",
+                        view.text(Msg::OfficerScore),
+                        view.text(Msg::OfficerThreshold),
+                        check.threshold_cosine
+                    ))
+                    .size(size),
+                );
+                let verdict = if check.is_match {
+                    Msg::OfficerMatch
+                } else {
+                    Msg::OfficerNoMatch
+                };
+                let live = if check.live {
+                    Msg::OfficerLive
+                } else {
+                    Msg::OfficerNotLive
+                };
+                ui.label(egui::RichText::new(view.text(verdict)).size(size));
+                ui.label(egui::RichText::new(view.text(live)).size(size));
+                ui.add_space(16.0);
+                if check.is_match && check.live {
+                    if button(ui, view, Msg::OfficerApprove, true) {
+                        intent = Some(OfficerIntent::Flow(OfficerUi::Approve));
+                    }
+                } else if button(ui, view, Msg::OfficerOverride, true) {
+                    intent = Some(OfficerIntent::Flow(OfficerUi::Override));
+                }
+            }
+            if button(ui, view, Msg::OfficerReject, false) {
+                intent = Some(OfficerIntent::Flow(OfficerUi::Reject));
+            }
+        }
+        Screen::Override => {
+            title(ui, view, Msg::OfficerOverrideTitle);
+            field(
+                ui,
+                view.text(Msg::OfficerOverrideReason),
+                &mut form.reason,
+                false,
+                size,
+            );
+            field(
+                ui,
+                view.text(Msg::OfficerSupervisorBadge),
+                &mut form.supervisor_badge,
+                false,
+                size,
+            );
+            field(
+                ui,
+                view.text(Msg::OfficerSupervisorPin),
+                &mut form.supervisor_pin,
+                true,
+                size,
+            );
+            if button(ui, view, Msg::OfficerOverrideSubmit, true) {
+                intent = Some(OfficerIntent::SupervisorApproves);
+            }
+            if button(ui, view, Msg::OfficerBack, false) {
+                intent = Some(OfficerIntent::Flow(OfficerUi::Back));
+            }
+        }
+    }
+    intent
+}
+
+/// The capture's quality components, one line each, for the officer to judge.
+fn components_ui(ui: &mut egui::Ui, components: &[ComponentLine]) {
+    for component in components {
+        let mark = if component.passed { "ok" } else { "FAIL" };
+        ui.label(
+            egui::RichText::new(format!(
+                "{:<22} {:>8.2}  {mark}",
+                component.name, component.value
+            ))
+            .monospace()
+            .size(15.0),
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! The officer terminal as officers meet it, headless with egui_kittest: the real officer flow and
+//! app, officers in a real `officers.toml` (Argon2id), the SAM emulator on a real pty, the file
+//! camera, the real face engine and outbox. Five wrong PINs lock a badge; a non-match cannot be
+//! recorded without a supervisor's PIN, and with it the record names officer and supervisor.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
+mod common;
+
+use std::time::Duration;
+
+use common::booth::{Booth, demo_pictures, harness, impostor_frames, run_until};
+use egui::accesskit::Role as A11yRole;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use enroll_kiosk::app::KioskApp;
+use enroll_kiosk::domain::officer::Role;
+use enroll_kiosk::flows::officer::{OfficerNotice, Screen};
+use enroll_kiosk::flows::officer_auth::AuthNotice;
+use enroll_kiosk::officers::OfficerList;
+use enroll_kiosk::store::Outbox;
+
+const OFFICER: (&str, &str) = ("B1001", "482915");
+const SUPERVISOR: (&str, &str) = ("S2001", "730264");
+
+fn officer_booth() -> Booth {
+    let booth = Booth::new(
+        "officer",
+        impostor_frames(),
+        &demo_pictures().join("card-photo.jpg"),
+    );
+    let mut list = OfficerList::load(&booth.config.terminal.officers_file).unwrap();
+    list.add(OFFICER.0, Role::Officer, OFFICER.1, [7; 16])
+        .unwrap();
+    list.add(SUPERVISOR.0, Role::Supervisor, SUPERVISOR.1, [9; 16])
+        .unwrap();
+    list.save().unwrap();
+    booth
+}
+
+fn type_into(harness: &mut Harness<'static, KioskApp>, label: &str, text: &str) {
+    // PIN fields are password inputs.
+    let field = harness
+        .query_by_role_and_label(A11yRole::TextInput, label)
+        .unwrap_or_else(|| harness.get_by_role_and_label(A11yRole::PasswordInput, label));
+    field.focus();
+    harness.run_steps(1);
+    // Replace what is there, as a person would (select all, then type).
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.run_steps(1);
+    let field = harness
+        .query_by_role_and_label(A11yRole::TextInput, label)
+        .unwrap_or_else(|| harness.get_by_role_and_label(A11yRole::PasswordInput, label));
+    field.type_text(text);
+    harness.run_steps(2);
+}
+
+fn screen(app: &KioskApp) -> Screen {
+    app.officer_state().unwrap().screen
+}
+
+fn sign_in(harness: &mut Harness<'static, KioskApp>, badge: &str, pin: &str) {
+    type_into(harness, "Badge", badge);
+    type_into(harness, "PIN", pin);
+    harness.get_by_label("Sign in").click();
+    harness.run_steps(2);
+    // The Argon2id check runs on its own thread.
+    run_until(harness, "the PIN check", Duration::from_secs(20), |app| {
+        app.officer_notice().is_some() || screen(app) != Screen::SignIn
+    });
+}
+
+#[test]
+fn five_wrong_pins_lock_the_badge_even_against_the_right_pin() {
+    let booth = officer_booth();
+    let mut harness = harness(&booth, None);
+    harness.run_steps(2);
+    harness.get_by_label("Officer sign-in");
+    for attempt in 1..=5u8 {
+        sign_in(&mut harness, OFFICER.0, "000000");
+        let notice = harness.state().officer_notice().cloned();
+        if attempt < 5 {
+            assert_eq!(
+                notice,
+                Some(OfficerNotice::Auth(AuthNotice::WrongPin {
+                    attempts_left: 5 - attempt
+                })),
+                "attempt {attempt}"
+            );
+            harness.get_by_label_contains("Wrong PIN");
+        } else {
+            assert!(
+                matches!(
+                    notice,
+                    Some(OfficerNotice::Auth(AuthNotice::BadgeLocked { .. }))
+                ),
+                "{notice:?}"
+            );
+        }
+        harness.run_steps(1);
+    }
+    // Now even the right PIN is refused for this badge.
+    sign_in(&mut harness, OFFICER.0, OFFICER.1);
+    assert_eq!(screen(harness.state()), Screen::SignIn);
+    harness.get_by_label_contains("locked for 10 minutes");
+    // Another badge still signs in.
+    sign_in(&mut harness, SUPERVISOR.0, SUPERVISOR.1);
+    assert_eq!(screen(harness.state()), Screen::Dashboard);
+}
+
+#[test]
+fn a_non_match_is_recorded_only_with_a_supervisors_pin_and_names_both() {
+    let booth = officer_booth();
+    let mut harness = harness(&booth, None);
+    harness.run_steps(2);
+    sign_in(&mut harness, OFFICER.0, OFFICER.1);
+    assert_eq!(screen(harness.state()), Screen::Dashboard);
+    harness.get_by_label("New enrollment").click();
+    harness.run_steps(2);
+
+    // The card is read from the emulator; the camera shows someone else.
+    run_until(
+        &mut harness,
+        "the capture",
+        Duration::from_secs(20),
+        |app| screen(app) == Screen::Capture && app.camera_running(),
+    );
+    run_until(
+        &mut harness,
+        "a live picture",
+        Duration::from_secs(20),
+        |app| app.holds_applicant_data(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    harness.run_steps(2);
+    harness.get_by_label("Take the photo").click();
+    harness.run_steps(2);
+    run_until(
+        &mut harness,
+        "the decision",
+        Duration::from_secs(30),
+        |app| screen(app) == Screen::Decision,
+    );
+    harness.get_by_label("The faces do not match");
+    assert!(
+        harness.query_by_label("Approve").is_none(),
+        "a non-match offers no Approve"
+    );
+
+    harness.get_by_label("Override with a supervisor").click();
+    harness.run_steps(2);
+    assert_eq!(screen(harness.state()), Screen::Override);
+    type_into(
+        &mut harness,
+        "Reason (at least 10 characters)",
+        "Card photo is twelve years old",
+    );
+    type_into(&mut harness, "Supervisor badge", SUPERVISOR.0);
+
+    // Without a PIN nothing happens; with a wrong one the override stays open.
+    harness
+        .get_by_label("Record with supervisor approval")
+        .click();
+    harness.run_steps(3);
+    assert_eq!(screen(harness.state()), Screen::Override);
+    type_into(&mut harness, "Supervisor PIN", "111111");
+    harness
+        .get_by_label("Record with supervisor approval")
+        .click();
+    harness.run_steps(2);
+    run_until(
+        &mut harness,
+        "the wrong PIN's answer",
+        Duration::from_secs(20),
+        |app| app.officer_notice().is_some(),
+    );
+    assert_eq!(screen(harness.state()), Screen::Override);
+    assert!(
+        matches!(
+            harness.state().officer_notice(),
+            Some(OfficerNotice::Auth(AuthNotice::WrongPin { .. }))
+        ),
+        "{:?}",
+        harness.state().officer_notice()
+    );
+    // The officer's own badge does not approve an override either.
+    assert_eq!(
+        Outbox::open(&booth.outbox())
+            .unwrap()
+            .status()
+            .unwrap()
+            .pending,
+        0
+    );
+
+    type_into(&mut harness, "Supervisor PIN", SUPERVISOR.1);
+    harness
+        .get_by_label("Record with supervisor approval")
+        .click();
+    harness.run_steps(2);
+    run_until(&mut harness, "the record", Duration::from_secs(30), |app| {
+        matches!(app.officer_notice(), Some(OfficerNotice::Saved { .. }))
+    });
+    assert_eq!(screen(harness.state()), Screen::Dashboard);
+    assert!(!harness.state().holds_applicant_data());
+
+    let outbox = Outbox::open(&booth.outbox()).unwrap();
+    let entries = outbox.list().unwrap();
+    assert_eq!(entries.len(), 1);
+    let (body, _) = outbox.signed_body(&entries[0].id).unwrap().unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["officer_id"], OFFICER.0, "{body}");
+    assert_eq!(body["supervisor_id"], SUPERVISOR.0, "{body}");
+    let audit = outbox.audit_entries().unwrap();
+    assert!(
+        audit.iter().any(|entry| entry.action == "override"
+            && entry.subject.as_deref() == Some(entries[0].id.as_str())
+            && entry.actor == format!("officer:{}", OFFICER.0)),
+        "{audit:?}"
+    );
+}
