@@ -118,3 +118,32 @@ fn escape_closes_the_demo() {
     harness.run();
     assert_eq!(harness.state().effects, [Effect::CloseProgram]);
 }
+
+#[test]
+fn larger_text_and_high_contrast_are_switched_on_the_attract_screen_and_reset_for_the_next_person()
+{
+    let mut harness = harness_for("kiosk-config/demo.toml", Some(Language::En));
+    harness.run();
+    harness.get_by_label("Larger text").click();
+    harness.run();
+    harness.get_by_label("High contrast").click();
+    harness.run();
+    let state = harness.state().app.state();
+    assert!(
+        state.large_text && state.max_contrast,
+        "large {} contrast {}",
+        state.large_text,
+        state.max_contrast
+    );
+    // Still drawn, in the larger theme, and the choices carry into the session.
+    harness.get_by_label(GREETING_EN);
+    harness.get_by_label("Start").click();
+    harness.run();
+    assert!(harness.state().app.state().large_text);
+    // Cancelling ends the session: the next applicant starts with the defaults.
+    harness.get_by_label("Cancel").click();
+    harness.run();
+    let state = harness.state().app.state();
+    assert_eq!(state.screen, Screen::Attract);
+    assert!(!state.large_text && !state.max_contrast);
+}

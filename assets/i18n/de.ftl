@@ -101,3 +101,7 @@ officer-check-failed = Das Foto konnte nicht geprüft werden. Bitte neu aufnehme
 officer-saved = Erfasst
 officer-save-failed = Nicht erfasst
 officer-card-problem = Problem mit dem Ausweis
+
+# Display choices on the attract screen
+attract-large-text = Größere Schrift
+attract-contrast = Hoher Kontrast

@@ -101,3 +101,7 @@ officer-check-failed = The photo could not be checked. Take it again.
 officer-saved = Recorded
 officer-save-failed = Not recorded
 officer-card-problem = Card problem
+
+# Display choices on the attract screen
+attract-large-text = Larger text
+attract-contrast = High contrast

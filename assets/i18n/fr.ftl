@@ -101,3 +101,7 @@ officer-check-failed = La photo n'a pas pu être vérifiée. Reprenez-la.
 officer-saved = Enregistré
 officer-save-failed = Non enregistré
 officer-card-problem = Problème de carte
+
+# Display choices on the attract screen
+attract-large-text = Texte plus grand
+attract-contrast = Contraste élevé

@@ -101,3 +101,7 @@ officer-check-failed = Foto tidak dapat diperiksa. Ambil lagi.
 officer-saved = Tercatat
 officer-save-failed = Tidak tercatat
 officer-card-problem = Masalah kartu
+
+# Display choices on the attract screen
+attract-large-text = Teks lebih besar
+attract-contrast = Kontras tinggi

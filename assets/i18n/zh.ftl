@@ -101,3 +101,7 @@ officer-check-failed = 照片无法检查，请重新拍照。
 officer-saved = 已记录
 officer-save-failed = 未记录
 officer-card-problem = 证件问题
+
+# Display choices on the attract screen
+attract-large-text = 大字体
+attract-contrast = 高对比度

@@ -344,6 +344,11 @@ impl KioskApp {
                 input.viewport().close_requested(),
             )
         });
+        let theme = Theme::for_display(self.state.large_text, self.state.max_contrast);
+        if theme != self.theme {
+            theme.apply(ui.ctx());
+            self.theme = theme;
+        }
         let camera = self.camera_view();
         let view = View {
             state: &self.state,

@@ -121,6 +121,10 @@ pub struct ApplicantState {
     pub receipt: Option<ReceiptView>,
     /// Why saving failed, if it did (no personal data).
     pub save_error: Option<String>,
+    /// The applicant asked for larger text (until the session ends).
+    pub large_text: bool,
+    /// The applicant asked for the maximum-contrast theme (until the session ends).
+    pub max_contrast: bool,
 }
 
 impl ApplicantState {
@@ -138,6 +142,8 @@ impl ApplicantState {
             last_match: None,
             receipt: None,
             save_error: None,
+            large_text: false,
+            max_contrast: false,
         }
     }
 
@@ -160,6 +166,10 @@ impl ApplicantState {
 pub enum UiEvent {
     /// Chose a language on the attract screen.
     ChooseLanguage(Language),
+    /// Switched larger text on or off (attract screen).
+    ToggleLargeText,
+    /// Switched the maximum-contrast theme on or off (attract screen).
+    ToggleContrast,
     /// Pressed "Start".
     Start,
     /// Agreed to the consent text.
@@ -493,6 +503,20 @@ fn on_ui(
         (Screen::Attract, UiEvent::ChooseLanguage(language)) => (
             ApplicantState {
                 language,
+                ..touched
+            },
+            Vec::new(),
+        ),
+        (Screen::Attract, UiEvent::ToggleLargeText) => (
+            ApplicantState {
+                large_text: !state.large_text,
+                ..touched
+            },
+            Vec::new(),
+        ),
+        (Screen::Attract, UiEvent::ToggleContrast) => (
+            ApplicantState {
+                max_contrast: !state.max_contrast,
                 ..touched
             },
             Vec::new(),

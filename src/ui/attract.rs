@@ -1,5 +1,5 @@
-//! The attract screen: greeting, "Start" and the language choice; it does not change the language
-//! itself (it returns the choice to the flow).
+//! The attract screen: greeting, "Start", the language choice and the display choices (larger
+//! text, high contrast); it changes none of them itself (it returns the choice to the flow).
 
 use super::View;
 use super::i18n::Msg;
@@ -9,8 +9,25 @@ use crate::flows::applicant::UiEvent;
 pub fn attract_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
     let theme = view.theme;
     let mut intent = None;
+    // Display choices in the top corner, where they stay on screen whatever the text size; in the
+    // applicant's language, each showing whether it is on.
+    ui.with_layout(egui::Layout::right_to_left(egui::Align::Min), |ui| {
+        let size = egui::vec2(260.0, 60.0);
+        let contrast = theme
+            .secondary_button(view.text(Msg::AttractContrast), view.state.max_contrast)
+            .min_size(size);
+        if ui.add(contrast).clicked() {
+            intent = Some(UiEvent::ToggleContrast);
+        }
+        let large = theme
+            .secondary_button(view.text(Msg::AttractLargeText), view.state.large_text)
+            .min_size(size);
+        if ui.add(large).clicked() {
+            intent = Some(UiEvent::ToggleLargeText);
+        }
+    });
     ui.vertical_centered(|ui| {
-        ui.add_space(ui.available_height() * 0.08);
+        ui.add_space(ui.available_height() * 0.04);
         ui.label(
             egui::RichText::new(view.text(Msg::AppTitle))
                 .size(theme.body_size)

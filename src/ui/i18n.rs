@@ -40,6 +40,8 @@ messages! {
     AttractSubtitle => "attract-subtitle",
     AttractStart => "attract-start",
     AttractChooseLanguage => "attract-choose-language",
+    AttractLargeText => "attract-large-text",
+    AttractContrast => "attract-contrast",
     ConsentTitle => "consent-title",
     ConsentBody => "consent-body",
     ConsentAccept => "consent-accept",

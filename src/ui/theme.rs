@@ -60,6 +60,26 @@ impl Theme {
     }
 
     /// Applies the colours and text sizes to a context.
+    /// The theme for the applicant's display choices: larger text scales every text size by a
+    /// third; maximum contrast is pure white on black with thicker outlines.
+    pub fn for_display(large_text: bool, max_contrast: bool) -> Theme {
+        let mut theme = Theme::high_contrast();
+        if max_contrast {
+            theme.background = Color32::BLACK;
+            theme.muted_text = Color32::WHITE;
+            theme.primary_text = Color32::BLACK;
+            theme.secondary_fill = Color32::BLACK;
+        }
+        if large_text {
+            let scale = 4.0 / 3.0;
+            theme.heading_size *= scale;
+            theme.greeting_size *= scale;
+            theme.body_size *= scale;
+            theme.button_size *= scale;
+        }
+        theme
+    }
+
     pub fn apply(&self, ctx: &egui::Context) {
         let mut style = (*ctx.global_style()).clone();
         style.visuals = egui::Visuals::dark();
