@@ -444,12 +444,25 @@ fn press_escape(display: &str) {
         .next()
         .unwrap_or_default()
         .to_owned();
-    let status = Command::new("xdotool")
-        .args(["windowactivate", "--sync", &id, "key", "Escape"])
-        .env("DISPLAY", display)
-        .status()
-        .unwrap();
-    assert!(status.success(), "xdotool could not press Escape");
+    // Activating needs the window manager's _NET_ACTIVE_WINDOW, which matchbox may not announce
+    // yet while it starts under load; focusing the window directly works without it.
+    let pressed = |how: &str| {
+        Command::new("xdotool")
+            .args([how, "--sync", &id, "key", "Escape"])
+            .env("DISPLAY", display)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    let mut done = false;
+    for _ in 0..10 {
+        if pressed("windowactivate") || pressed("windowfocus") {
+            done = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(done, "xdotool could not press Escape");
 }
 
 /// Clicks the centre of the yellow primary button (each screen has at most one).

@@ -134,7 +134,9 @@ impl KioskApp {
                 CardEvent::Present | CardEvent::Removed => {}
             }
         }
-        if let Some(report) = &self.live.report {
+        if reports.new_analysis
+            && let Some(report) = &self.live.report
+        {
             desk.components = component_lines(&report.components);
         }
         for outcome in reports.outcomes {

@@ -98,12 +98,7 @@ pub fn spawn(
     camera: Box<dyn Camera>,
     capacity: usize,
 ) -> std::io::Result<(Receiver<CameraReport>, std::thread::JoinHandle<()>)> {
-    let (sender, receiver): (SyncSender<CameraReport>, _) =
-        std::sync::mpsc::sync_channel(capacity.max(1));
-    let thread = std::thread::Builder::new()
-        .name("camera".into())
-        .spawn(move || pump(camera, &sender))?;
-    Ok((receiver, thread))
+    spawn_opening(Box::new(move || Ok(camera)), capacity)
 }
 
 /// Hands frames on until the receiver is gone or the camera is gone.
