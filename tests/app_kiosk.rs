@@ -191,3 +191,43 @@ fn idle_timeout_mid_capture_returns_to_attract_and_wipes_the_applicant() {
     assert!(app.state().card.is_none());
     assert!(!app.camera_running());
 }
+
+#[test]
+fn a_dead_camera_is_told_to_the_applicant_and_try_again_uses_it_once_it_is_back() {
+    let pictures = demo_pictures();
+    // The camera gives nothing: a folder without pictures (as a webcam that cannot be opened).
+    let camera = tempfile::tempdir().unwrap();
+    let booth = Booth::new(
+        "self-service",
+        camera.path(),
+        &pictures.join("card-photo.jpg"),
+    );
+    let mut harness = harness(&booth, None);
+    start_and_consent(&mut harness);
+    run_until(
+        &mut harness,
+        "the camera problem",
+        Duration::from_secs(20),
+        on(Screen::CameraProblem),
+    );
+    harness.get_by_label("The camera is not working");
+    assert!(!harness.state().camera_running());
+    assert!(
+        harness.state().state().card.is_some(),
+        "the card read is kept"
+    );
+
+    // The camera is back (here: pictures appear); Try again returns to the live capture.
+    std::fs::copy(
+        pictures.join("camera/frame_000.jpg"),
+        camera.path().join("frame_000.jpg"),
+    )
+    .unwrap();
+    harness.get_by_label("Try again").click();
+    run_until(
+        &mut harness,
+        "the live picture after Try again",
+        Duration::from_secs(10),
+        |app| app.state().screen == Screen::Capture && app.camera_running(),
+    );
+}

@@ -61,6 +61,9 @@ const AUTO_CAPTURE_HOLD_MS: u64 = 1_000;
 const MAX_FAILED_MATCHES: u8 = 3;
 /// How long the receipt stays on screen before the terminal is ready for the next person.
 const RECEIPT_SHOWN_MS: u64 = 30_000;
+/// A running camera that gives no picture for this long has failed (a frozen driver, a stream of
+/// undecodable frames); webcams deliver their first frame well within it.
+const CAMERA_STALL_MS: u64 = 4_000;
 
 /// Wrong PINs before a badge locks (PRODUCT.md: five).
 const MAX_PIN_FAILURES: u8 = 5;
@@ -197,12 +200,16 @@ struct Live {
     good: Option<Arc<Frame>>,
     report: Option<AnalysisReport>,
     texture: Option<egui::TextureHandle>,
+    /// The camera's last problem (its own words: device and remedy, no picture content).
     camera_error: Option<String>,
+    /// When the running camera last gave a picture (or was started).
+    last_picture_at: Option<Instant>,
 }
 
 impl Live {
     fn stop(&mut self) {
         self.camera = None;
+        self.last_picture_at = None;
         if let Some(analysis) = self.analysis.take() {
             analysis.detach();
         }
@@ -219,6 +226,8 @@ struct Reports {
     card: Vec<CardEvent>,
     /// A new live analysis arrived (it is in `Live::report`).
     new_analysis: bool,
+    /// The camera failed (could not open, went away, stopped giving pictures).
+    camera_failed: bool,
     outcomes: Vec<Outcome>,
 }
 
@@ -409,6 +418,9 @@ impl KioskApp {
                 now_ms,
             });
         }
+        if reports.camera_failed {
+            events.push(Event::CameraFailed { now_ms });
+        }
         if let Some(report) = &self.live.report
             && reports.new_analysis
         {
@@ -461,7 +473,7 @@ impl KioskApp {
                 reports.card.push(event);
             }
         }
-        self.collect_camera(ctx);
+        reports.camera_failed = self.collect_camera(ctx);
         if let Some(analysis) = &self.live.analysis
             && let Some(report) = analysis.latest_report()
         {
@@ -499,13 +511,15 @@ impl KioskApp {
         reports
     }
 
-    /// Takes the newest camera frame: shows it and offers it to the analysis.
-    fn collect_camera(&mut self, ctx: &egui::Context) {
+    /// Takes the newest camera frame: shows it and offers it to the analysis. Returns whether
+    /// the camera failed: it could not open, went away, ended, or gave no picture for
+    /// [`CAMERA_STALL_MS`] (one bad frame is only logged).
+    fn collect_camera(&mut self, ctx: &egui::Context) -> bool {
         let Some(camera) = &self.live.camera else {
-            return;
+            return false;
         };
         let mut newest = None;
-        let mut ended = false;
+        let mut failed = false;
         loop {
             match camera.try_recv() {
                 Ok(CameraReport::Frame(frame)) => newest = Some(frame),
@@ -513,21 +527,40 @@ impl KioskApp {
                     if self.live.camera_error.as_deref() != Some(error.message.as_str()) {
                         tracing::warn!(kind = ?error.kind, %error, "camera problem");
                     }
+                    failed |= error.kind != CameraErrorKind::BadFrame;
                     self.live.camera_error = Some(error.message);
                 }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
-                    ended = true;
+                    failed = true;
                     break;
                 }
             }
         }
-        if ended {
+        let now = Instant::now();
+        let stalled = newest.is_none()
+            && self
+                .live
+                .last_picture_at
+                .is_some_and(|at| now.duration_since(at) >= Duration::from_millis(CAMERA_STALL_MS));
+        if stalled && !failed {
+            let message = format!(
+                "the camera gave no picture for {} s; check its cable, or restart the terminal",
+                CAMERA_STALL_MS / 1000
+            );
+            tracing::warn!(%message, "camera problem");
+            self.live.camera_error = Some(message);
+        }
+        if failed || stalled {
+            // The flow stops the camera; until then, no second report.
             self.live.camera = None;
+            self.live.last_picture_at = None;
+            return true;
         }
         let Some(frame) = newest else {
-            return;
+            return false;
         };
+        self.live.last_picture_at = Some(now);
         let frame = Arc::new(frame);
         let size = [frame.image.width() as usize, frame.image.height() as usize];
         let picture = egui::ColorImage::from_rgb(size, frame.image.as_raw());
@@ -553,6 +586,7 @@ impl KioskApp {
             self.live.in_analysis = Some(Arc::clone(&frame));
         }
         self.live.latest = Some(frame);
+        false
     }
 
     fn camera_view(&self) -> Option<ui::CameraView> {
@@ -577,8 +611,12 @@ impl KioskApp {
     }
 
     /// Carries out the device and worker effects (never waiting on them); returns the window's.
+    /// An effect that cannot be started (no frame to check, no outbox) becomes an event that is
+    /// stepped only after the whole list ran, so its own effects are not undone by the rest of
+    /// the list (a restarted camera stopped by a later `StopCamera`).
     fn carry_out(&mut self, effects: Vec<Effect>) -> Vec<Effect> {
         let mut window = Vec::new();
+        let mut follow_ups = Vec::new();
         for effect in effects {
             match effect {
                 Effect::CloseProgram | Effect::RefuseClose => window.push(effect),
@@ -589,24 +627,26 @@ impl KioskApp {
                 Effect::CaptureAndCheck => {
                     let card = self.state.card.clone();
                     if !self.capture_and_check(card) {
-                        let now_ms = self.now_ms();
-                        let effects = self.apply(Event::CheckFailed { now_ms });
-                        window.extend(self.carry_out(effects));
+                        follow_ups.push(Event::CheckFailed {
+                            now_ms: self.now_ms(),
+                        });
                     }
                 }
                 Effect::SaveRecord => {
                     let card = self.state.card.clone();
                     if !self.save_record(card, Operators::default()) {
-                        let now_ms = self.now_ms();
-                        let effects = self.apply(Event::SaveFailed {
+                        follow_ups.push(Event::SaveFailed {
                             reason: "the outbox is not available on this terminal".into(),
-                            now_ms,
+                            now_ms: self.now_ms(),
                         });
-                        window.extend(self.carry_out(effects));
                     }
                 }
                 Effect::WipeApplicantData => self.wipe_applicant_data(),
             }
+        }
+        for event in follow_ups {
+            let effects = self.apply(event);
+            window.extend(self.carry_out(effects));
         }
         window
     }
@@ -658,8 +698,12 @@ impl KioskApp {
                 message: "no camera is configured".into(),
             }),
         });
+        self.live.camera_error = None;
         match camera::spawn_opening(open, 2) {
-            Ok((receiver, _thread)) => self.live.camera = Some(receiver),
+            Ok((receiver, _thread)) => {
+                self.live.camera = Some(receiver);
+                self.live.last_picture_at = Some(Instant::now());
+            }
             Err(error) => tracing::error!(%error, "the camera thread cannot start"),
         }
     }

@@ -134,6 +134,9 @@ impl KioskApp {
                 CardEvent::Present | CardEvent::Removed => {}
             }
         }
+        if reports.camera_failed {
+            events.push(OfficerEvent::CameraFailed { now_ms });
+        }
         if reports.new_analysis
             && let Some(report) = &self.live.report
         {
@@ -214,6 +217,7 @@ impl KioskApp {
                 .as_ref()
                 .is_some_and(|list| !list.entries().is_empty()),
             card_problem: desk.card_problem,
+            camera_problem: self.live.camera_error.as_deref(),
             chip_reader: self.settings.chip_reader,
             checking_pin: desk.pin_check.is_some(),
         };
@@ -336,6 +340,8 @@ impl KioskApp {
             // The card has done its part: free the reader.
             self.stop_card();
         }
+        // Effects that cannot start become events stepped after the whole list (see carry_out).
+        let mut follow_ups = Vec::new();
         for effect in effects {
             match effect {
                 OfficerEffect::WatchCard => {
@@ -346,8 +352,9 @@ impl KioskApp {
                 OfficerEffect::StopCamera => self.live.stop(),
                 OfficerEffect::CaptureAndCheck => {
                     if !self.capture_and_check(desk.state.card.clone()) {
-                        let now_ms = self.now_ms();
-                        self.officer_step(desk, OfficerEvent::CheckFailed { now_ms });
+                        follow_ups.push(OfficerEvent::CheckFailed {
+                            now_ms: self.now_ms(),
+                        });
                     }
                 }
                 OfficerEffect::SaveRecord {
@@ -369,14 +376,10 @@ impl KioskApp {
                         },
                     };
                     if !self.save_record(desk.state.card.clone(), operators) {
-                        let now_ms = self.now_ms();
-                        self.officer_step(
-                            desk,
-                            OfficerEvent::SaveFailed {
-                                reason: "the outbox is not available on this terminal".into(),
-                                now_ms,
-                            },
-                        );
+                        follow_ups.push(OfficerEvent::SaveFailed {
+                            reason: "the outbox is not available on this terminal".into(),
+                            now_ms: self.now_ms(),
+                        });
                     }
                 }
                 OfficerEffect::WipeApplicantData => {
@@ -389,6 +392,9 @@ impl KioskApp {
                     desk.access_key = AccessKey::None;
                 }
             }
+        }
+        for event in follow_ups {
+            self.officer_step(desk, event);
         }
     }
 }

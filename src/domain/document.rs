@@ -415,6 +415,11 @@ pub enum Photo {
 }
 
 impl Photo {
+    /// Whether this is a picture a face can be compared with (a decodable image format).
+    pub fn comparable(&self) -> bool {
+        matches!(self, Self::Jpeg(_) | Self::Jpeg2000(_) | Self::Bmp(_))
+    }
+
     /// The image bytes, if any.
     pub fn bytes(&self) -> Option<&[u8]> {
         match self {

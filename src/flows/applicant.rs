@@ -30,6 +30,9 @@ pub enum CardProblem {
     /// The card was read but did not pass verification (it may not be genuine): an officer
     /// must look at it.
     NotVerified,
+    /// The card was read but its photo cannot be compared here (no photo, or one this terminal
+    /// cannot decode, such as a WLT photo without the licensed decoder): an officer must look.
+    NoPhoto,
 }
 
 /// The one sentence of guidance shown during capture (from the face engine's quality reasons).
@@ -62,6 +65,8 @@ pub enum Screen {
     CardProblem(CardProblem),
     /// Live camera with guidance; captures by itself when quality holds.
     Capture,
+    /// The camera could not be opened, stopped, or gives no pictures; try again or get help.
+    CameraProblem,
     /// The capture is being checked (liveness and the match with the card photo).
     Checking,
     /// A match: the applicant confirms the enrollment.
@@ -233,6 +238,8 @@ pub enum Event {
     Checked { outcome: MatchOutcome, now_ms: u64 },
     /// The check could not run (engine failure); the applicant may try again.
     CheckFailed { now_ms: u64 },
+    /// The camera could not be opened, went away or stopped giving pictures.
+    CameraFailed { now_ms: u64 },
     /// The record was committed to the outbox.
     Saved { receipt: ReceiptView, now_ms: u64 },
     /// The record could not be committed (disk full, guard); the reason has no personal data.
@@ -320,6 +327,16 @@ pub fn step(
             (state.on(Screen::Capture, now_ms), vec![Effect::StartCamera])
         }
         Event::CheckFailed { .. } => (state, Vec::new()),
+        Event::CameraFailed { now_ms } if state.screen == Screen::Capture => (
+            ApplicantState {
+                guidance: None,
+                quality_held_since_ms: None,
+                ..state
+            }
+            .on(Screen::CameraProblem, now_ms),
+            vec![Effect::StopCamera],
+        ),
+        Event::CameraFailed { .. } => (state, Vec::new()),
         Event::Saved { receipt, now_ms } if state.screen == Screen::Saving => (
             ApplicantState {
                 receipt: Some(receipt),
@@ -396,6 +413,13 @@ fn on_card(
                 (
                     touched.on(Screen::CardProblem(CardProblem::Expired), now_ms),
                     Vec::new(),
+                )
+            } else if !card.identity.photo.comparable() {
+                // Without a photo there is nothing to compare the face with: no point in a
+                // capture that can only fail three times.
+                (
+                    touched.on(Screen::CardProblem(CardProblem::NoPhoto), now_ms),
+                    vec![Effect::StopCard],
                 )
             } else {
                 (
@@ -530,6 +554,10 @@ fn on_ui(
             touched.on(Screen::PlaceCard, now_ms),
             vec![Effect::WatchCard],
         ),
+        (Screen::CameraProblem, UiEvent::TryAgain) => (
+            touched.on(Screen::Capture, now_ms),
+            vec![Effect::StartCamera],
+        ),
         (Screen::Confirm, UiEvent::Confirm) => {
             (touched.on(Screen::Saving, now_ms), vec![Effect::SaveRecord])
         }
@@ -557,6 +585,7 @@ fn on_ui(
 mod tests {
     use super::*;
     use crate::domain::card_read::CardRead;
+    use crate::domain::document::Photo;
 
     const SETTINGS: FlowSettings = FlowSettings {
         default_language: Language::Zh,
@@ -585,12 +614,21 @@ mod tests {
         CalendarDate::new(2026, 11, 23).unwrap_or_else(|_| unreachable!())
     }
 
-    /// The SAM emulator's sample card (valid until 2035), from tests/fixtures.
-    fn card_read() -> Box<CardRead> {
+    /// The SAM emulator's sample card (valid until 2035), from tests/fixtures, as the reader
+    /// hands it over without a WLT decoder: the photo undecoded.
+    fn card_read_undecoded() -> Box<CardRead> {
         let card: CardRead =
             serde_json::from_str(include_str!("../../tests/fixtures/card-read-resident.json"))
                 .unwrap_or_else(|e| panic!("fixture: {e}"));
         Box::new(card)
+    }
+
+    /// The same card with its photo decoded (what a licensed WLT decoder hands over; the bytes
+    /// are never looked at by the flow).
+    fn card_read() -> Box<CardRead> {
+        let mut card = card_read_undecoded();
+        card.identity.photo = Photo::Bmp(b"BM".to_vec());
+        card
     }
 
     fn card(event: CardEvent, now_ms: u64) -> Event {
@@ -761,6 +799,42 @@ mod tests {
                 Zh,
             ),
             (
+                "a card whose photo cannot be compared here refers to an officer at once",
+                vec![
+                    ui(Start, 1),
+                    ui(AcceptConsent, 2),
+                    card(CardEvent::Present, 3),
+                    card(CardEvent::Read(card_read_undecoded()), 4),
+                ],
+                CardProblem(super::CardProblem::NoPhoto),
+                Zh,
+            ),
+            (
+                "a camera that fails during the capture says so",
+                with(vec![Event::CameraFailed { now_ms: 5_000 }]),
+                CameraProblem,
+                Zh,
+            ),
+            (
+                "after a camera problem, try again starts the capture again",
+                with(vec![
+                    Event::CameraFailed { now_ms: 5_000 },
+                    ui(TryAgain, 6_000),
+                ]),
+                Capture,
+                Zh,
+            ),
+            (
+                "a camera report after the capture screen is gone changes nothing",
+                with(vec![
+                    frame(None, 5_000),
+                    tick(6_000),
+                    Event::CameraFailed { now_ms: 6_010 },
+                ]),
+                Checking,
+                Zh,
+            ),
+            (
                 "taking the card away after the read is fine",
                 with(vec![card(CardEvent::Removed, 5_000)]),
                 Capture,
@@ -891,6 +965,25 @@ mod tests {
         assert_eq!(done.screen, Screen::Attract);
         assert!(!done.holds_applicant_data());
         assert_eq!(effects, WIPE);
+    }
+
+    #[test]
+    fn a_failed_camera_is_stopped_and_try_again_starts_it_once_more() {
+        let mut events = to_capture();
+        events.push(Event::CameraFailed { now_ms: 5_000 });
+        let card_and_camera = [Effect::WatchCard, Effect::StopCard, Effect::StartCamera];
+        let mut expected = card_and_camera.to_vec();
+        expected.push(Effect::StopCamera);
+        check(
+            &SETTINGS,
+            &events,
+            Screen::CameraProblem,
+            Language::Zh,
+            &expected,
+        );
+        events.push(ui(UiEvent::TryAgain, 6_000));
+        expected.push(Effect::StartCamera);
+        check(&SETTINGS, &events, Screen::Capture, Language::Zh, &expected);
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub enum OfficerUi {
     OverrideReason(String),
     /// Back from the override to the decision.
     Back,
+    /// Start the camera again after a camera problem.
+    RestartCamera,
     SignOut,
 }
 
@@ -101,6 +103,10 @@ pub enum OfficerEvent {
     },
     /// The check could not run (no usable face, engine failure): capture again.
     CheckFailed {
+        now_ms: u64,
+    },
+    /// The camera could not be opened, went away or stopped giving pictures.
+    CameraFailed {
         now_ms: u64,
     },
     Saved {
@@ -142,6 +148,8 @@ pub enum OfficerNotice {
     NotApprovable,
     /// The capture could not be checked; take it again.
     CheckFailed,
+    /// The camera stopped; the app has the device's own message.
+    CameraFailed,
     Saved {
         record_id: String,
     },
@@ -294,6 +302,11 @@ pub fn step(state: OfficerState, event: OfficerEvent, settings: &AuthSettings) -
             },
             vec![OfficerEffect::StartCamera],
             Some(OfficerNotice::CheckFailed),
+        ),
+        OfficerEvent::CameraFailed { .. } if state.screen == Screen::Capture => (
+            state,
+            vec![OfficerEffect::StopCamera],
+            Some(OfficerNotice::CameraFailed),
         ),
         OfficerEvent::Saved { record_id, .. } if state.screen == Screen::Saving => (
             state.without_applicant(Screen::Dashboard),
@@ -463,6 +476,9 @@ fn on_ui(state: OfficerState, intent: OfficerUi, now_ms: u64, settings: &AuthSet
             Vec::new(),
             None,
         ),
+        (Screen::Capture, OfficerUi::RestartCamera) => {
+            (state, vec![OfficerEffect::StartCamera], None)
+        }
         (Screen::Override, OfficerUi::Back) => (
             OfficerState {
                 screen: Screen::Decision,
@@ -590,6 +606,34 @@ mod tests {
             Some(OfficerNotice::Saved {
                 record_id: "r-1".into()
             })
+        );
+    }
+
+    #[test]
+    fn a_camera_failure_is_told_to_the_officer_who_can_restart_the_camera() {
+        let mut events = vec![
+            sign_in("B-1", Role::Officer, 0),
+            ui(OfficerUi::NewEnrollment, 1_000),
+            OfficerEvent::CardRead {
+                card: card(),
+                now_ms: 2_000,
+            },
+            OfficerEvent::CameraFailed { now_ms: 2_500 },
+        ];
+        let (state, effects, notice) = run(&events);
+        assert_eq!(
+            (state.screen, effects.last(), notice),
+            (
+                Screen::Capture,
+                Some(&OfficerEffect::StopCamera),
+                Some(OfficerNotice::CameraFailed)
+            )
+        );
+        events.push(ui(OfficerUi::RestartCamera, 3_000));
+        let (state, effects, _) = run(&events);
+        assert_eq!(
+            (state.screen, effects.last()),
+            (Screen::Capture, Some(&OfficerEffect::StartCamera))
         );
     }
 

@@ -91,6 +91,8 @@ pub struct OfficerView<'a> {
     pub sync: Option<&'a QueueLine>,
     pub officers_configured: bool,
     pub card_problem: Option<CardProblem>,
+    /// The camera's own description of its last problem (device and remedy).
+    pub camera_problem: Option<&'a str>,
     /// The terminal reads chips (PC/SC): show the MRZ fields.
     pub chip_reader: bool,
     /// A PIN is being checked (the buttons wait).
@@ -127,6 +129,10 @@ fn notice_text(view: &OfficerView<'_>, notice: &OfficerNotice) -> String {
         OfficerNotice::ReasonNeeded { .. } => view.text(Msg::OfficerReasonNeeded),
         OfficerNotice::NotApprovable => view.text(Msg::OfficerNotApprovable),
         OfficerNotice::CheckFailed => view.text(Msg::OfficerCheckFailed),
+        OfficerNotice::CameraFailed => match view.camera_problem {
+            Some(detail) => format!("{}: {detail}", view.text(Msg::OfficerCameraProblem)),
+            None => view.text(Msg::OfficerCameraProblem),
+        },
         OfficerNotice::Saved { record_id } => {
             format!("{}: {record_id}", view.text(Msg::OfficerSaved))
         }
@@ -309,7 +315,11 @@ fn screen_ui(
                 camera_ui(ui, &camera, view.theme);
             }
             components_ui(ui, view.components);
-            if button(ui, view, Msg::OfficerTakePhoto, true) {
+            if view.notice == Some(&OfficerNotice::CameraFailed) {
+                if button(ui, view, Msg::OfficerRestartCamera, true) {
+                    intent = Some(OfficerIntent::Flow(OfficerUi::RestartCamera));
+                }
+            } else if button(ui, view, Msg::OfficerTakePhoto, true) {
                 intent = Some(OfficerIntent::Flow(OfficerUi::Approve));
             }
             if button(ui, view, Msg::OfficerReject, false) {

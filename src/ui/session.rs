@@ -26,6 +26,7 @@ fn problem_text(problem: CardProblem) -> Msg {
         CardProblem::RemovedTooEarly => Msg::CardProblemRemoved,
         CardProblem::ReaderUnavailable => Msg::CardProblemReader,
         CardProblem::NotVerified => Msg::CardProblemNotVerified,
+        CardProblem::NoPhoto => Msg::CardProblemNoPhoto,
     }
 }
 
@@ -60,7 +61,7 @@ fn layout(view: &View<'_>) -> Option<Layout> {
             let mut buttons = Vec::new();
             if !matches!(
                 problem,
-                CardProblem::ReaderUnavailable | CardProblem::NotVerified
+                CardProblem::ReaderUnavailable | CardProblem::NotVerified | CardProblem::NoPhoto
             ) {
                 body.push(view.text(Msg::CardProblemHint));
                 buttons.push((Msg::TryAgain, UiEvent::TryAgain, true));
@@ -73,6 +74,15 @@ fn layout(view: &View<'_>) -> Option<Layout> {
                 buttons,
             }
         }
+        Screen::CameraProblem => Layout {
+            title: Msg::CameraProblemTitle,
+            body: vec![view.text(Msg::CameraProblemBody)],
+            spinner: false,
+            buttons: vec![
+                (Msg::TryAgain, UiEvent::TryAgain, true),
+                (Msg::Cancel, UiEvent::Cancel, false),
+            ],
+        },
         Screen::Capture => {
             let mut body = Vec::new();
             if state.failed_matches > 0 {
