@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{CameraConfig, CameraSource, CardReaderConfig, Config};
 use crate::devices::camera::files::FileCamera;
-use crate::devices::camera::{Camera, CameraError, CameraErrorKind};
+use crate::devices::camera::v4l2::V4l2Camera;
+use crate::devices::camera::{Camera, CameraError};
 use crate::devices::card::pcsc_icao::{PcscIcaoReader, load_csca_dir};
 use crate::devices::card::sam_serial::{SamReaderOptions, SamSerialReader};
 use crate::devices::card::wlt::WltDecoder;
@@ -91,13 +92,12 @@ impl Devices for ConfiguredDevices {
                 camera.height_px,
                 camera.frame_rate_fps,
             )?)),
-            CameraSource::V4l2 { device_index } => Err(CameraError {
-                kind: CameraErrorKind::Unavailable,
-                message: format!(
-                    "camera /dev/video{device_index}: this build has no V4L2 camera backend yet; \
-                     use camera.backend = \"files\" or a build with the webcam backend"
-                ),
-            }),
+            CameraSource::V4l2 { device_index } => Ok(Box::new(V4l2Camera::open(
+                *device_index,
+                camera.width_px,
+                camera.height_px,
+                camera.frame_rate_fps,
+            )?)),
         }
     }
 

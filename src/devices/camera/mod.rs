@@ -1,10 +1,11 @@
 //! Cameras behind one small trait: frames of a fixed size, at a paced rate, with errors that say
 //! what is wrong and what to do. The simulated backend ([`files::FileCamera`]) plays image files;
-//! the V4L2 webcam backend comes with the device wiring. [`spawn`] runs a camera on a named thread
+//! [`v4l2::V4l2Camera`] is a USB webcam through V4L2. [`spawn`] runs a camera on a named thread
 //! that hands the newest frame to a bounded channel and drops frames nobody took, so a slow
 //! consumer never makes the camera fall behind. Nothing here analyses faces or draws.
 
 pub mod files;
+pub mod v4l2;
 
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::Instant;
@@ -53,8 +54,9 @@ pub struct CameraError {
     pub message: String,
 }
 
-/// A frame source.
-pub trait Camera: Send {
+/// A frame source. Not `Send`: a device stays on the thread that opened it (V4L2 buffers are
+/// mapped for that thread's use), which is why the camera thread opens it itself.
+pub trait Camera {
     /// A short description (backend and device; no personal data).
     fn describe(&self) -> String;
 
@@ -95,10 +97,10 @@ pub fn spawn_opening(
 /// disconnected. The channel holds `capacity` reports; a frame that finds it full is dropped
 /// (errors wait for room, so none is lost).
 pub fn spawn(
-    camera: Box<dyn Camera>,
+    camera: Box<dyn Camera + Send>,
     capacity: usize,
 ) -> std::io::Result<(Receiver<CameraReport>, std::thread::JoinHandle<()>)> {
-    spawn_opening(Box::new(move || Ok(camera)), capacity)
+    spawn_opening(Box::new(move || Ok(camera as Box<dyn Camera>)), capacity)
 }
 
 /// Hands frames on until the receiver is gone or the camera is gone.
