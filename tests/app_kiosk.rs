@@ -14,7 +14,7 @@ use common::booth::{Booth, demo_pictures, harness, impostor_frames, run_until};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use enroll_kiosk::app::KioskApp;
-use enroll_kiosk::flows::applicant::Screen;
+use enroll_kiosk::flows::applicant::{Delivery, Screen};
 use enroll_kiosk::store::Outbox;
 
 fn on(screen: Screen) -> impl Fn(&KioskApp) -> bool {
@@ -81,7 +81,7 @@ fn the_self_service_happy_path_ends_on_the_receipt_with_a_committed_record() {
     harness.get_by_label("Done!");
     let receipt = harness.state().state().receipt.clone().unwrap();
     assert!(
-        receipt.awaiting_network,
+        receipt.delivery == Delivery::WhenOnline,
         "the registry is down: the receipt says it will be sent"
     );
     assert!(receipt.qr_text.contains(&receipt.record_id));

@@ -13,7 +13,7 @@ use enroll_kiosk::app;
 use enroll_kiosk::config::Config;
 use enroll_kiosk::domain::language::Language;
 use enroll_kiosk::flows::applicant::{
-    ApplicantState, CardProblem, FlowSettings, Guidance, ReceiptView, Screen, UiEvent,
+    ApplicantState, CardProblem, Delivery, FlowSettings, Guidance, ReceiptView, Screen, UiEvent,
 };
 use enroll_kiosk::ui::{self, View, i18n::Catalog, theme::Theme};
 
@@ -106,7 +106,7 @@ fn the_receipt_shows_the_reference_and_says_when_it_waits_for_the_network() {
             "ab".repeat(32),
             "cd".repeat(64)
         ),
-        awaiting_network: true,
+        delivery: Delivery::WhenOnline,
     });
     let mut harness = harness(state);
     harness.run();

@@ -35,8 +35,8 @@ use crate::domain::document::CalendarDate;
 use crate::domain::language::Language;
 use crate::domain::tier::Tier;
 use crate::flows::applicant::{
-    self, ApplicantState, CardEvent, Effect, Event, FlowSettings, MatchOutcome, ReceiptView,
-    Screen, UiEvent,
+    self, ApplicantState, CardEvent, Delivery, Effect, Event, FlowSettings, MatchOutcome,
+    ReceiptView, Screen, UiEvent,
 };
 use crate::flows::officer_auth::AuthSettings;
 use crate::officers::OfficerList;
@@ -246,6 +246,8 @@ pub struct KioskApp {
     retired_card_thread: Option<std::thread::JoinHandle<()>>,
     /// Whether the enrollment worker holds a checked capture of this session.
     worker_holds_capture: bool,
+    /// When the record on the receipt was committed (Unix ms), to see it acknowledged.
+    committed_at_unix_ms: Option<i64>,
     /// UI-thread time of the last frames, for the frame budget (ms).
     frame_times_ms: Vec<f64>,
     /// The officer terminal, when this terminal's tier is "officer".
@@ -283,6 +285,7 @@ impl KioskApp {
             card_worker: None,
             retired_card_thread: None,
             worker_holds_capture: false,
+            committed_at_unix_ms: None,
             frame_times_ms: Vec::new(),
             officer: (settings_tier == Tier::Officer).then(officer_desk::OfficerDesk::default),
         }
@@ -448,11 +451,16 @@ impl KioskApp {
                         .sync
                         .as_ref()
                         .is_some_and(|sync| sync.state().online);
+                    self.committed_at_unix_ms = Some(sync_runner::unix_now_ms());
                     events.push(Event::Saved {
                         receipt: ReceiptView {
                             record_id: committed.record_id.to_string(),
                             qr_text: committed.receipt_text,
-                            awaiting_network: !online,
+                            delivery: if online {
+                                Delivery::Sending
+                            } else {
+                                Delivery::WhenOnline
+                            },
                         },
                         now_ms,
                     });
@@ -462,7 +470,32 @@ impl KioskApp {
                 }
             }
         }
+        if self.receipt_reached_registry() {
+            events.push(Event::RecordSent);
+        }
         events
+    }
+
+    /// Whether the record on the receipt has been acknowledged: the sync worker has sent
+    /// everything since it was committed (one applicant at a time, so the queue holds no other
+    /// new record) and had no problem doing so.
+    fn receipt_reached_registry(&self) -> bool {
+        let waiting = self
+            .state
+            .receipt
+            .as_ref()
+            .is_some_and(|receipt| receipt.delivery != Delivery::Sent);
+        match (waiting, self.committed_at_unix_ms, &self.services.sync) {
+            (true, Some(committed_at), Some(sync)) => {
+                let state = sync.state();
+                state.unsent == 0
+                    && state.last_error.is_none()
+                    && state
+                        .last_success_unix_ms
+                        .is_some_and(|at| at >= committed_at)
+            }
+            _ => false,
+        }
     }
 
     /// What the devices and workers reported since the last frame (for either flow).
@@ -659,6 +692,7 @@ impl KioskApp {
             worker.submit(Job::Wipe);
         }
         self.worker_holds_capture = false;
+        self.committed_at_unix_ms = None;
     }
 
     fn stop_card(&mut self) {

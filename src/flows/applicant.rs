@@ -97,8 +97,19 @@ pub struct ReceiptView {
     pub record_id: String,
     /// The QR code's text (record id and terminal signature).
     pub qr_text: String,
-    /// Whether the registry has not acknowledged it yet ("will be sent when the network is there").
-    pub awaiting_network: bool,
+    /// Where the record is on its way to the registry.
+    pub delivery: Delivery,
+}
+
+/// What the receipt says about sending the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// The registry does not answer: "will be sent when the network is there".
+    WhenOnline,
+    /// The registry answers; the record is on its way.
+    Sending,
+    /// The registry acknowledged it.
+    Sent,
 }
 
 /// Everything the flow remembers about the applicant in front of the terminal.
@@ -244,6 +255,8 @@ pub enum Event {
     Saved { receipt: ReceiptView, now_ms: u64 },
     /// The record could not be committed (disk full, guard); the reason has no personal data.
     SaveFailed { reason: String, now_ms: u64 },
+    /// The registry acknowledged the record on the receipt.
+    RecordSent,
 }
 
 /// What the app must do after a step.
@@ -355,6 +368,13 @@ pub fn step(
             vec![Effect::StopCamera, Effect::StopCard],
         ),
         Event::Saved { .. } | Event::SaveFailed { .. } => (state, Vec::new()),
+        Event::RecordSent => {
+            let receipt = state.receipt.clone().map(|receipt| ReceiptView {
+                delivery: Delivery::Sent,
+                ..receipt
+            });
+            (ApplicantState { receipt, ..state }, Vec::new())
+        }
     }
 }
 
@@ -920,7 +940,7 @@ mod tests {
         let receipt = ReceiptView {
             record_id: "01a2b3c4-0000-7000-8000-000000000001".into(),
             qr_text: "EKR1:…".into(),
-            awaiting_network: true,
+            delivery: Delivery::WhenOnline,
         };
         events.push(Event::Saved {
             receipt: receipt.clone(),
@@ -928,7 +948,7 @@ mod tests {
         });
         let (state, effects) = run(&SETTINGS, &events);
         assert_eq!(state.screen, Screen::Receipt);
-        assert_eq!(state.receipt, Some(receipt));
+        assert_eq!(state.receipt, Some(receipt.clone()));
         assert_eq!(
             effects,
             [
@@ -939,6 +959,12 @@ mod tests {
                 Effect::StopCamera,
                 Effect::SaveRecord,
             ]
+        );
+        // The registry acknowledges while the receipt shows: it says so.
+        let (sent, _) = step(state.clone(), Event::RecordSent, &SETTINGS);
+        assert_eq!(
+            sent.receipt.map(|r| (r.delivery, r.record_id)),
+            Some((Delivery::Sent, receipt.record_id))
         );
         // The receipt stays for receipt_shown_ms, then everything is wiped.
         let (shown, _) = step(state.clone(), tick(7_200 + 29_999), &SETTINGS);

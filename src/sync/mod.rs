@@ -267,6 +267,9 @@ pub struct WorkerTiming {
     pub probe_ms: u64,
 }
 
+/// How often an idle worker (nothing to send) checks that the registry answers.
+const IDLE_PROBE_INTERVAL_MS: u64 = 30_000;
+
 async fn registry_answers(client: &HttpClient, settings: &SyncSettings) -> bool {
     let Ok(request) = hyper::Request::get(format!("{}/healthz", settings.registry_url))
         .body(Full::new(Bytes::new()))
@@ -299,6 +302,9 @@ impl Worker {
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), SyncError> {
         let mut current = SyncState::default();
+        // An idle queue still asks the registry now and then, so "online" means something
+        // before the first record goes (the officer's dashboard, the applicant's receipt).
+        let mut last_idle_probe: Option<tokio::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return Ok(());
@@ -321,6 +327,12 @@ impl Worker {
             if report.sent > 0 {
                 current.online = report.retried == 0 || report.acknowledged > 0;
                 current.last_error = report.last_error.clone();
+            } else if current.unsent == 0
+                && last_idle_probe
+                    .is_none_or(|at| at.elapsed() >= Duration::from_millis(IDLE_PROBE_INTERVAL_MS))
+            {
+                last_idle_probe = Some(tokio::time::Instant::now());
+                current.online = registry_answers(&self.client, &self.settings).await;
             }
             let _ = state.send(current.clone());
             let waiting = report.retried > 0 || (current.unsent > 0 && !current.online);

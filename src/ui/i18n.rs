@@ -87,6 +87,8 @@ messages! {
     ReceiptTitle => "receipt-title",
     ReceiptReference => "receipt-reference",
     ReceiptOffline => "receipt-offline",
+    ReceiptSending => "receipt-sending",
+    ReceiptSent => "receipt-sent",
     ReceiptKeep => "receipt-keep",
     Done => "done",
     SeeOfficerTitle => "see-officer-title",

@@ -6,7 +6,7 @@
 
 use super::i18n::Msg;
 use super::{CameraView, View};
-use crate::flows::applicant::{CardProblem, Guidance, Screen, UiEvent};
+use crate::flows::applicant::{CardProblem, Delivery, Guidance, Screen, UiEvent};
 
 /// One screen: a title, an optional body, an optional spinner, and buttons (label, intent,
 /// primary?).
@@ -127,9 +127,11 @@ fn layout(view: &View<'_>) -> Option<Layout> {
                     receipt.record_id
                 ));
                 body.push(view.text(Msg::ReceiptKeep));
-                if receipt.awaiting_network {
-                    body.push(view.text(Msg::ReceiptOffline));
-                }
+                body.push(view.text(match receipt.delivery {
+                    Delivery::WhenOnline => Msg::ReceiptOffline,
+                    Delivery::Sending => Msg::ReceiptSending,
+                    Delivery::Sent => Msg::ReceiptSent,
+                }));
             }
             Layout {
                 title: Msg::ReceiptTitle,
