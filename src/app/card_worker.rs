@@ -19,10 +19,10 @@ const POLL_MS: u64 = 300;
 pub fn problem_for(kind: CardErrorKind) -> Option<CardProblem> {
     match kind {
         CardErrorKind::NoCard | CardErrorKind::MustRemoveCard | CardErrorKind::CardRemoved => None,
-        CardErrorKind::Timeout
-        | CardErrorKind::Protocol
-        | CardErrorKind::ReaderStatus
-        | CardErrorKind::AccessDenied => Some(CardProblem::Unreadable),
+        CardErrorKind::Timeout | CardErrorKind::Protocol | CardErrorKind::ReaderStatus => {
+            Some(CardProblem::Unreadable)
+        }
+        CardErrorKind::AccessDenied => Some(CardProblem::AccessDenied),
         CardErrorKind::Unsupported => Some(CardProblem::Unsupported),
         CardErrorKind::DeviceGone | CardErrorKind::PermissionDenied => {
             Some(CardProblem::ReaderUnavailable)

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::KioskApp;
 use super::enrollment_worker::{Operators, Outcome};
 use crate::domain::card_read::AccessKey;
-use crate::domain::mrz::MrzAccessKey;
+use crate::domain::mrz::{MrzAccessKey, MrzError};
 use crate::face::quality::QualityComponent;
 use crate::flows::applicant::{CardEvent, CardProblem, Effect};
 use crate::flows::officer::{
@@ -56,6 +56,8 @@ pub(super) struct OfficerDesk {
     check: Option<CheckFigures>,
     components: Vec<ComponentLine>,
     card_problem: Option<CardProblem>,
+    /// What is wrong with the typed MRZ details (which field, never the value).
+    mrz_problem: Option<String>,
     access_key: AccessKey,
 }
 
@@ -217,6 +219,7 @@ impl KioskApp {
                 .as_ref()
                 .is_some_and(|list| !list.entries().is_empty()),
             card_problem: desk.card_problem,
+            mrz_problem: desk.mrz_problem.as_deref(),
             camera_problem: self.live.camera_error.as_deref(),
             chip_reader: self.settings.chip_reader,
             checking_pin: desk.pin_check.is_some(),
@@ -313,10 +316,14 @@ impl KioskApp {
                     Ok(key) => {
                         desk.access_key = AccessKey::Mrz(key);
                         desk.card_problem = None;
+                        desk.mrz_problem = None;
                         self.stop_card();
                         self.watch_card(desk.access_key.clone());
                     }
-                    Err(_) => desk.card_problem = Some(CardProblem::Unreadable),
+                    Err(MrzError::TypedKey { problem }) => {
+                        desk.mrz_problem = Some(problem.to_owned());
+                    }
+                    Err(error) => desk.mrz_problem = Some(error.to_string()),
                 }
             }
         }
@@ -346,6 +353,7 @@ impl KioskApp {
             match effect {
                 OfficerEffect::WatchCard => {
                     desk.card_problem = None;
+                    desk.mrz_problem = None;
                     self.watch_card(desk.access_key.clone());
                 }
                 OfficerEffect::StartCamera => self.start_camera(),
@@ -389,6 +397,7 @@ impl KioskApp {
                     desk.check = None;
                     desk.components.clear();
                     desk.card_problem = None;
+                    desk.mrz_problem = None;
                     desk.access_key = AccessKey::None;
                 }
             }

@@ -30,6 +30,8 @@ pub enum CardProblem {
     /// The card was read but did not pass verification (it may not be genuine): an officer
     /// must look at it.
     NotVerified,
+    /// The chip refused the access key (the MRZ details do not match the document).
+    AccessDenied,
     /// The card was read but its photo cannot be compared here (no photo, or one this terminal
     /// cannot decode, such as a WLT photo without the licensed decoder): an officer must look.
     NoPhoto,

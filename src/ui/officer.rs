@@ -91,6 +91,8 @@ pub struct OfficerView<'a> {
     pub sync: Option<&'a QueueLine>,
     pub officers_configured: bool,
     pub card_problem: Option<CardProblem>,
+    /// What is wrong with the typed MRZ details (which field; never the value).
+    pub mrz_problem: Option<&'a str>,
     /// The camera's own description of its last problem (device and remedy).
     pub camera_problem: Option<&'a str>,
     /// The terminal reads chips (PC/SC): show the MRZ fields.
@@ -265,10 +267,17 @@ fn screen_ui(
             if let Some(problem) = view.card_problem {
                 ui.label(
                     egui::RichText::new(format!(
-                        "{}: {problem:?}",
-                        view.text(Msg::OfficerCardProblem)
+                        "{}: {}",
+                        view.text(Msg::OfficerCardProblem),
+                        view.text(super::session::problem_text(problem))
                     ))
                     .size(size),
+                );
+            }
+            if let Some(detail) = view.mrz_problem {
+                ui.label(
+                    egui::RichText::new(format!("{}: {detail}", view.text(Msg::OfficerMrzInvalid)))
+                        .size(size),
                 );
             }
             ui.add(

@@ -17,7 +17,8 @@ struct Layout {
     buttons: Vec<(Msg, UiEvent, bool)>,
 }
 
-fn problem_text(problem: CardProblem) -> Msg {
+/// The sentence for one card problem (the officer's screens use it too).
+pub fn problem_text(problem: CardProblem) -> Msg {
     match problem {
         CardProblem::NoCard => Msg::CardProblemNoCard,
         CardProblem::Unreadable => Msg::CardProblemUnreadable,
@@ -27,6 +28,7 @@ fn problem_text(problem: CardProblem) -> Msg {
         CardProblem::ReaderUnavailable => Msg::CardProblemReader,
         CardProblem::NotVerified => Msg::CardProblemNotVerified,
         CardProblem::NoPhoto => Msg::CardProblemNoPhoto,
+        CardProblem::AccessDenied => Msg::CardProblemAccess,
     }
 }
 
