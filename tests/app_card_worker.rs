@@ -13,8 +13,9 @@ use enroll_kiosk::devices::card::sam_emulator::{
     EmulatorTiming, SamEmulator, SamFault, SampleCard,
 };
 use enroll_kiosk::devices::card::sam_serial::{SamReaderOptions, SamSerialReader, SamTimeouts};
+use enroll_kiosk::devices::card::wlt::WltDecoder;
 use enroll_kiosk::domain::card_read::AccessKey;
-use enroll_kiosk::domain::document::CalendarDate;
+use enroll_kiosk::domain::document::{CalendarDate, Photo};
 use enroll_kiosk::domain::language::Language;
 use enroll_kiosk::flows::applicant::{
     self, ApplicantState, CardEvent, CardProblem, Event, FlowSettings, Screen, UiEvent,
@@ -43,6 +44,14 @@ fn bench() -> Bench {
     }
 }
 
+fn grey_bitmap() -> Vec<u8> {
+    let mut bitmap = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(2, 2, image::Rgb([128, 128, 128]))
+        .write_to(&mut bitmap, image::ImageFormat::Bmp)
+        .unwrap();
+    bitmap.into_inner()
+}
+
 fn worker(bench: &Bench) -> CardWorker {
     let options = SamReaderOptions {
         timeouts: SamTimeouts {
@@ -52,6 +61,11 @@ fn worker(bench: &Bench) -> CardWorker {
             read_base_ms: 5000,
             read_fingerprint_ms: 5000,
             frame_gap_ms: 1000,
+        },
+        // The photo as a licensed WLT decoder hands it over (a 2x2 grey bitmap), so the flow
+        // goes on to the camera instead of referring a photo-less card to an officer.
+        wlt_decoder: WltDecoder::Emulated {
+            bitmap: grey_bitmap(),
         },
         ..SamReaderOptions::default()
     };
@@ -81,7 +95,9 @@ fn a_placed_card_is_read_once_and_read_again_only_when_placed_again() {
     assert_eq!(next(&worker), CardEvent::Present);
     match next(&worker) {
         CardEvent::Read(card) => {
-            assert_eq!(card.identity, SampleCard::Resident.card().identity)
+            let mut expected = SampleCard::Resident.card().identity;
+            expected.photo = Photo::Bmp(grey_bitmap());
+            assert_eq!(card.identity, expected)
         }
         other => panic!("expected a read, got {other:?}"),
     }
