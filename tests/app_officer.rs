@@ -131,7 +131,20 @@ fn a_non_match_is_recorded_only_with_a_supervisors_pin_and_names_both() {
         Duration::from_secs(20),
         |app| app.holds_applicant_data(),
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // The quality components are listed in the officer's language as the analysis comes in.
+    let started = std::time::Instant::now();
+    while harness
+        .query_by_label("Distance between the eyes (px)")
+        .is_none()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no quality components on the capture screen"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    harness.get_by_label("Faces in view");
     harness.run_steps(2);
     harness.get_by_label("Take the photo").click();
     harness.run_steps(2);

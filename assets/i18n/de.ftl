@@ -114,3 +114,21 @@ officer-card-problem = Problem mit dem Ausweis
 # Display choices on the attract screen
 attract-large-text = Größere Schrift
 attract-contrast = Hoher Kontrast
+
+# Quality components on the officer's capture screen
+officer-component-ok = ok
+officer-component-failed = nicht erfüllt
+component-face-count = Gesichter im Bild
+component-inter-eye-distance = Augenabstand (px)
+component-yaw = Kopf gedreht (Gieren, °)
+component-pitch = Kopf gehoben/gesenkt (Nicken, °)
+component-roll = Kopf geneigt (Rollen, °)
+component-face-size = Gesichtsgröße
+component-face-position = Gesichtsposition
+component-luminance = Helligkeit
+component-dynamic-range = Kontrast
+component-dark-clipping = Dunkle Bereiche
+component-bright-clipping = Helle Bereiche
+component-sharpness = Schärfe
+component-eyes-open = Augen offen
+component-liveness = Lebenderkennung

@@ -114,3 +114,21 @@ officer-card-problem = Card problem
 # Display choices on the attract screen
 attract-large-text = Larger text
 attract-contrast = High contrast
+
+# Quality components on the officer's capture screen
+officer-component-ok = ok
+officer-component-failed = not met
+component-face-count = Faces in view
+component-inter-eye-distance = Distance between the eyes (px)
+component-yaw = Head turned (yaw, °)
+component-pitch = Head up/down (pitch, °)
+component-roll = Head tilted (roll, °)
+component-face-size = Face size
+component-face-position = Face position
+component-luminance = Brightness
+component-dynamic-range = Contrast
+component-dark-clipping = Dark areas
+component-bright-clipping = Bright areas
+component-sharpness = Sharpness
+component-eyes-open = Eyes open
+component-liveness = Liveness

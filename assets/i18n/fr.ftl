@@ -114,3 +114,21 @@ officer-card-problem = Problème de carte
 # Display choices on the attract screen
 attract-large-text = Texte plus grand
 attract-contrast = Contraste élevé
+
+# Quality components on the officer's capture screen
+officer-component-ok = ok
+officer-component-failed = non atteint
+component-face-count = Visages dans l’image
+component-inter-eye-distance = Distance entre les yeux (px)
+component-yaw = Tête tournée (lacet, °)
+component-pitch = Tête levée/baissée (tangage, °)
+component-roll = Tête inclinée (roulis, °)
+component-face-size = Taille du visage
+component-face-position = Position du visage
+component-luminance = Luminosité
+component-dynamic-range = Contraste
+component-dark-clipping = Zones sombres
+component-bright-clipping = Zones claires
+component-sharpness = Netteté
+component-eyes-open = Yeux ouverts
+component-liveness = Détection du vivant

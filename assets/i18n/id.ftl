@@ -114,3 +114,21 @@ officer-card-problem = Masalah kartu
 # Display choices on the attract screen
 attract-large-text = Teks lebih besar
 attract-contrast = Kontras tinggi
+
+# Quality components on the officer's capture screen
+officer-component-ok = ok
+officer-component-failed = tidak terpenuhi
+component-face-count = Wajah dalam gambar
+component-inter-eye-distance = Jarak antarmata (px)
+component-yaw = Kepala menoleh (yaw, °)
+component-pitch = Kepala naik/turun (pitch, °)
+component-roll = Kepala miring (roll, °)
+component-face-size = Ukuran wajah
+component-face-position = Posisi wajah
+component-luminance = Kecerahan
+component-dynamic-range = Kontras
+component-dark-clipping = Area gelap
+component-bright-clipping = Area terang
+component-sharpness = Ketajaman
+component-eyes-open = Mata terbuka
+component-liveness = Liveness

@@ -114,3 +114,21 @@ officer-card-problem = 证件问题
 # Display choices on the attract screen
 attract-large-text = 大字体
 attract-contrast = 高对比度
+
+# Quality components on the officer's capture screen
+officer-component-ok = 合格
+officer-component-failed = 不合格
+component-face-count = 画面中的人脸数
+component-inter-eye-distance = 两眼间距（像素）
+component-yaw = 左右转头（偏航，°）
+component-pitch = 抬头/低头（俯仰，°）
+component-roll = 头部倾斜（横滚，°）
+component-face-size = 人脸大小
+component-face-position = 人脸位置
+component-luminance = 亮度
+component-dynamic-range = 对比度
+component-dark-clipping = 过暗区域
+component-bright-clipping = 过亮区域
+component-sharpness = 清晰度
+component-eyes-open = 睁眼
+component-liveness = 活体

@@ -11,7 +11,7 @@ use super::KioskApp;
 use super::enrollment_worker::{Operators, Outcome};
 use crate::domain::card_read::AccessKey;
 use crate::domain::mrz::{MrzAccessKey, MrzError};
-use crate::face::quality::QualityComponent;
+use crate::face::quality::{QualityCheck, QualityComponent};
 use crate::flows::applicant::{CardEvent, CardProblem, Effect};
 use crate::flows::officer::{
     self, CheckOutcome, Decision, OfficerEffect, OfficerEvent, OfficerNotice, OfficerState,
@@ -19,6 +19,7 @@ use crate::flows::officer::{
 };
 use crate::flows::officer_auth::{AuthNotice, PinOutcome, Session};
 use crate::officers::OfficerList;
+use crate::ui::i18n::Msg;
 use crate::ui::officer::{
     CheckFigures, ComponentLine, OfficerForm, OfficerIntent, OfficerView, QueueLine, officer_ui,
 };
@@ -28,6 +29,7 @@ fn component_lines(components: &[QualityComponent]) -> Vec<ComponentLine> {
     components
         .iter()
         .map(|component| ComponentLine {
+            label: component_label(component.check),
             // The check's configuration name (snake_case), as `kiosk face analyze` prints it.
             name: serde_json::to_string(&component.check)
                 .unwrap_or_default()
@@ -37,6 +39,26 @@ fn component_lines(components: &[QualityComponent]) -> Vec<ComponentLine> {
             passed: component.passed,
         })
         .collect()
+}
+
+/// The officer's name for a quality check.
+fn component_label(check: QualityCheck) -> Msg {
+    match check {
+        QualityCheck::FaceCount => Msg::ComponentFaceCount,
+        QualityCheck::InterEyeDistance => Msg::ComponentInterEyeDistance,
+        QualityCheck::Yaw => Msg::ComponentYaw,
+        QualityCheck::Pitch => Msg::ComponentPitch,
+        QualityCheck::Roll => Msg::ComponentRoll,
+        QualityCheck::FaceSize => Msg::ComponentFaceSize,
+        QualityCheck::FacePosition => Msg::ComponentFacePosition,
+        QualityCheck::Luminance => Msg::ComponentLuminance,
+        QualityCheck::DynamicRange => Msg::ComponentDynamicRange,
+        QualityCheck::DarkClipping => Msg::ComponentDarkClipping,
+        QualityCheck::BrightClipping => Msg::ComponentBrightClipping,
+        QualityCheck::Sharpness => Msg::ComponentSharpness,
+        QualityCheck::EyesOpen => Msg::ComponentEyesOpen,
+        QualityCheck::Liveness => Msg::ComponentLiveness,
+    }
 }
 
 /// A PIN check's answer.

@@ -55,7 +55,9 @@ pub enum OfficerIntent {
 /// One quality component as the capture screen lists it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ComponentLine {
-    /// The check's configuration name (e.g. `inter_eye_distance`).
+    /// What the check measures, in the officer's language.
+    pub label: Msg,
+    /// The check's configuration name (e.g. `inter_eye_distance`), for the technician.
     pub name: String,
     pub value: f32,
     pub passed: bool,
@@ -320,10 +322,14 @@ fn screen_ui(
         }
         Screen::Capture => {
             title(ui, view, Msg::OfficerCaptureTitle);
-            if let Some(camera) = view.camera {
-                camera_ui(ui, &camera, view.theme);
-            }
-            components_ui(ui, view.components);
+            // The picture and the components side by side, so the buttons stay on screen.
+            ui.horizontal_top(|ui| {
+                if let Some(camera) = view.camera {
+                    camera_ui(ui, &camera, view.theme);
+                }
+                ui.add_space(16.0);
+                ui.vertical(|ui| components_ui(ui, view));
+            });
             if view.notice == Some(&OfficerNotice::CameraFailed) {
                 if button(ui, view, Msg::OfficerRestartCamera, true) {
                     intent = Some(OfficerIntent::Flow(OfficerUi::RestartCamera));
@@ -418,16 +424,29 @@ fn screen_ui(
 }
 
 /// The capture's quality components, one line each, for the officer to judge.
-fn components_ui(ui: &mut egui::Ui, components: &[ComponentLine]) {
-    for component in components {
-        let mark = if component.passed { "ok" } else { "FAIL" };
-        ui.label(
-            egui::RichText::new(format!(
-                "{:<22} {:>8.2}  {mark}",
-                component.name, component.value
-            ))
-            .monospace()
-            .size(15.0),
-        );
-    }
+fn components_ui(ui: &mut egui::Ui, view: &OfficerView<'_>) {
+    egui::Grid::new("quality-components")
+        .num_columns(3)
+        .spacing([24.0, 4.0])
+        .show(ui, |ui| {
+            for component in view.components {
+                let (mark, colour) = if component.passed {
+                    (view.text(Msg::OfficerComponentOk), view.theme.text)
+                } else {
+                    (
+                        view.text(Msg::OfficerComponentFailed),
+                        view.theme.primary_fill,
+                    )
+                };
+                ui.label(egui::RichText::new(view.text(component.label)).size(16.0))
+                    .on_hover_text(&component.name);
+                ui.label(
+                    egui::RichText::new(format!("{:.2}", component.value))
+                        .monospace()
+                        .size(16.0),
+                );
+                ui.label(egui::RichText::new(mark).size(16.0).color(colour));
+                ui.end_row();
+            }
+        });
 }
