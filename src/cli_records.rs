@@ -322,7 +322,7 @@ pub fn sync(args: SyncArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCo
     use enroll_kiosk::sync::{http_client, sync_pass};
     let config = load_config(config_path)?;
     let url = args.registry.unwrap_or_else(|| config.registry.url.clone());
-    let (settings, tls) = enroll_kiosk::app::sync_runner::sync_setup(&config, &url)?;
+    let (settings, tls) = enroll_kiosk::configured::sync_setup(&config, &url)?;
     let mut outbox = open_outbox(&config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

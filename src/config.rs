@@ -271,6 +271,9 @@ pub struct SyncConfig {
     pub backoff_cap_ms: u64,
     /// Records sent per batch.
     pub batch_size: u32,
+    /// The diagnostics warn when the terminal's clock and the registry's differ by more than
+    /// this many minutes (default 5).
+    pub clock_skew_warn_min: u32,
 }
 
 impl Config {
@@ -292,6 +295,32 @@ impl Config {
         let raw = parse_raw(text).map_err(|issue| invalid(vec![issue]))?;
         let base_dir = path.parent().unwrap_or_else(|| Path::new("."));
         validate(raw, path, base_dir, text).map_err(invalid)
+    }
+
+    /// The dotted keys this configuration's file sets itself, in file order (every other key has
+    /// its documented default); for the technician's "where did this value come from".
+    pub fn keys_in_file(&self) -> Result<Vec<String>, ConfigError> {
+        let path = &self.source_path;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let table: toml::Table = toml::from_str(&text).map_err(|error| ConfigError::Invalid {
+            path: path.clone(),
+            issues: vec![ConfigIssue {
+                key: String::new(),
+                line: None,
+                problem: format!("not valid TOML: {}", error.message().trim_end()),
+            }],
+        })?;
+        let mut keys = Vec::new();
+        for (section, value) in &table {
+            match value.as_table() {
+                Some(inner) => keys.extend(inner.keys().map(|key| format!("{section}.{key}"))),
+                None => keys.push(section.clone()),
+            }
+        }
+        Ok(keys)
     }
 
     /// The configuration path to use: the `--config` argument, else [`CONFIG_ENV_VAR`], else
@@ -442,6 +471,12 @@ struct RawSync {
     backoff_base_ms: u64,
     backoff_cap_ms: u64,
     batch_size: u32,
+    #[serde(default = "default_clock_skew_warn_min")]
+    clock_skew_warn_min: u32,
+}
+
+fn default_clock_skew_warn_min() -> u32 {
+    5
 }
 
 /// Parses the file's syntax and types, turning serde's message into a key, a line and a problem.
@@ -872,6 +907,12 @@ fn validate(
         );
     }
     check.range_u64("sync.batch_size", raw.sync.batch_size.into(), 1, 1000);
+    check.range_u64(
+        "sync.clock_skew_warn_min",
+        raw.sync.clock_skew_warn_min.into(),
+        1,
+        1440,
+    );
 
     // demo
     let demo = raw.demo.map(|demo| DemoConfig {
@@ -956,6 +997,7 @@ fn validate(
             backoff_base_ms: raw.sync.backoff_base_ms,
             backoff_cap_ms: raw.sync.backoff_cap_ms,
             batch_size: raw.sync.batch_size,
+            clock_skew_warn_min: raw.sync.clock_skew_warn_min,
         },
         demo,
     })

@@ -16,11 +16,15 @@
 //! - [`store`]: the SQLite outbox of signed records and the hash-chained audit log.
 //! - [`sync`]: the sync worker: sends due records, verifies receipts, backs off with jitter.
 //! - [`config`]: the typed, validated configuration; the only reader of config files.
+//! - [`configured`]: the camera and card reader a configuration names, opened behind one trait.
+//! - [`diag`]: the technician's offline checks of every device, model, store, key and link.
 
 pub mod app;
 pub mod config;
+pub mod configured;
 pub mod crypto;
 pub mod devices;
+pub mod diag;
 pub mod domain;
 pub mod face;
 pub mod flows;

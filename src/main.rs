@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use enroll_kiosk::config::Config;
 
 mod cli_card;
+mod cli_diag;
 mod cli_face;
 mod cli_officer;
 mod cli_pcsc;
@@ -63,6 +64,9 @@ enum Command {
     /// Applicants' receipts: reprint one, or check a QR text offline
     #[command(subcommand)]
     Receipt(cli_records::ReceiptCommand),
+    /// Technician diagnostics: check every device, model, store, key and link (exit 0 ok,
+    /// 1 warnings, 2 failures)
+    Diag(cli_diag::DiagArgs),
     /// Make the demo's camera frames and card photo from the development face set (set-up)
     DemoAssets {
         /// The development face set (with lfw/ inside)
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
         Command::Sync(args) => cli_records::sync(args, cli.config.as_deref()),
         Command::Officer(command) => cli_officer::run(command, cli.config.as_deref()),
         Command::Receipt(command) => cli_records::receipt(command, cli.config.as_deref()),
+        Command::Diag(args) => cli_diag::run(args, cli.config.as_deref()),
         Command::DemoAssets { faces, out } => demo_assets(&faces, &out),
     };
     match result {

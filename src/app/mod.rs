@@ -5,7 +5,6 @@ pub mod analysis;
 pub mod card_worker;
 pub mod demo;
 pub mod demo_assets;
-pub mod devices;
 pub mod enrollment;
 pub mod enrollment_worker;
 mod officer_desk;
@@ -19,13 +18,13 @@ use std::time::{Duration, Instant};
 use crate::app::analysis::{AnalysisReport, AnalysisWorker};
 use crate::app::card_worker::{CardWorker, ReaderOpener};
 use crate::app::demo::DemoServices;
-use crate::app::devices::{ConfiguredDevices, Devices};
 use crate::app::enrollment_worker::{
     EngineSlot, EnrollmentWorker, Job, Operators, Outcome, WorkerSettings,
 };
 use crate::app::sync_runner::SyncRunner;
 use crate::config::CardReaderConfig;
 use crate::config::Config;
+use crate::configured::{ConfiguredDevices, Devices};
 use crate::devices::camera::{
     self, CameraError, CameraErrorKind, CameraOpener, CameraReport, Frame,
 };
@@ -146,13 +145,10 @@ impl Services {
             tracing::error!(%error, "demo services not started");
             DemoServices::none()
         });
-        let devices: Option<Arc<dyn Devices>> = match ConfiguredDevices::new(config) {
-            Ok(devices) => Some(Arc::new(devices)),
-            Err(error) => {
-                tracing::error!(%error, "devices not available");
-                None
-            }
-        };
+        let devices: Option<Arc<dyn Devices>> = Some(Arc::new(ConfiguredDevices::new(
+            config,
+            Arc::new(sync_runner::unix_now_ms),
+        )));
         let enrollment =
             match EnrollmentWorker::spawn(WorkerSettings::from_config(config), engine.clone()) {
                 Ok(worker) => Some(worker),

@@ -1,86 +1,15 @@
 //! Runs the sync worker for the GUI on a named thread with its own tokio runtime, and hands its
 //! state (unsent, online, last error) to the UI through a watch channel the UI reads without
-//! waiting. It also builds the sync settings from the configuration for `kiosk sync`. It sends
-//! nothing itself (that is `sync`).
+//! waiting. It sends nothing itself (that is `sync`) and builds no settings (that is
+//! `configured::sync_setup`).
 
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::configured::{SyncSetupError, sync_setup};
 use crate::keys;
 use crate::store::Outbox;
-use crate::sync::{SyncSettings, SyncState, Worker, WorkerTiming, http_client};
-
-/// How long one registry request may take.
-pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
-
-/// Why syncing cannot be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncSetupError {
-    /// The URL is not allowed.
-    #[error("registry {url}: {problem}")]
-    Url {
-        /// The URL.
-        url: String,
-        /// What is wrong.
-        problem: String,
-    },
-    /// The CA file cannot be read or parsed.
-    #[error("registry.tls_ca_file {path}: {detail}")]
-    TlsCa {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        detail: String,
-    },
-    /// An https registry without a CA file.
-    #[error(
-        "{0} is https: set registry.tls_ca_file to the PEM file of the CA that signed the registry's certificate"
-    )]
-    NoTlsCa(String),
-    /// A key file cannot be read.
-    #[error(transparent)]
-    Key(#[from] keys::KeyFileError),
-    /// The outbox cannot be opened.
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    /// The thread or runtime cannot start.
-    #[error("the sync worker cannot start: {0}")]
-    Start(String),
-}
-
-/// The sync settings and TLS client configuration for `url` (the configured registry unless
-/// overridden).
-pub fn sync_setup(
-    config: &Config,
-    url: &str,
-) -> Result<(SyncSettings, Option<rustls::ClientConfig>), SyncSetupError> {
-    let url = url.trim_end_matches('/').to_owned();
-    crate::config::check_registry_url(&url).map_err(|problem| SyncSetupError::Url {
-        url: url.clone(),
-        problem,
-    })?;
-    let tls = match &config.registry.tls_ca_file {
-        Some(file) => {
-            let tls_error = |detail: String| SyncSetupError::TlsCa {
-                path: file.display().to_string(),
-                detail,
-            };
-            let pem = std::fs::read(file).map_err(|e| tls_error(e.to_string()))?;
-            Some(crate::registry::tls::client_config(&pem).map_err(|e| tls_error(e.to_string()))?)
-        }
-        None if url.starts_with("https://") => return Err(SyncSetupError::NoTlsCa(url)),
-        None => None,
-    };
-    let settings = SyncSettings {
-        registry_url: url,
-        registry_receipt_key: keys::read_ed25519_public(&config.registry.receipt_public_key_file)?,
-        backoff_base_ms: config.sync.backoff_base_ms,
-        backoff_cap_ms: config.sync.backoff_cap_ms,
-        batch_size: usize::try_from(config.sync.batch_size).unwrap_or(1),
-        request_timeout_ms: REQUEST_TIMEOUT_MS,
-    };
-    Ok((settings, tls))
-}
+use crate::sync::{SyncState, Worker, WorkerTiming, http_client};
 
 /// Wall-clock time in Unix milliseconds: the app's one reading of the system clock.
 #[allow(clippy::disallowed_methods)] // the app's edge reads the clock and passes it in

@@ -129,6 +129,12 @@ struct Certificate {
     public_key: Option<PublicKey>,
 }
 
+/// The validity period (not before, not after) of an X.509 certificate in DER, as Unix seconds;
+/// `None` when the bytes are not a certificate.
+pub fn certificate_validity(der_bytes: &[u8]) -> Option<(i64, i64)> {
+    parse_certificate(der_bytes).map(|c| (c.not_before_unix_s, c.not_after_unix_s))
+}
+
 fn parse_certificate(der_bytes: &[u8]) -> Option<Certificate> {
     let (certificate, _) = Tlv::parse(der_bytes).ok()?;
     let tbs = der::child(&certificate, 0, SEQUENCE, "certificate").ok()?;

@@ -215,6 +215,17 @@ impl std::fmt::Debug for Outgoing {
     }
 }
 
+/// A registry receipt as the outbox keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredReceipt {
+    pub record_id: String,
+    pub body_sha256: String,
+    /// The signed receipt's bytes.
+    pub receipt: Vec<u8>,
+    /// When this terminal stored it (its own clock, Unix ms).
+    pub stored_at_unix_ms: i64,
+}
+
 /// A committed enrollment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Committed {
@@ -776,6 +787,35 @@ impl Outbox {
             .map_err(|e| self.error(e))?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.error(e))
+    }
+
+    /// The newest acknowledged record's receipt; `None` before the first acknowledgement.
+    pub fn last_receipt(&self) -> Result<Option<StoredReceipt>, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT id, body_sha256, receipt, acknowledged_at_unix_ms FROM records
+                 WHERE state = 'acknowledged' AND receipt IS NOT NULL
+                   AND acknowledged_at_unix_ms IS NOT NULL
+                 ORDER BY acknowledged_at_unix_ms DESC, seq DESC LIMIT 1",
+                [],
+                |row| {
+                    Ok(StoredReceipt {
+                        record_id: row.get(0)?,
+                        body_sha256: row.get(1)?,
+                        receipt: row.get(2)?,
+                        stored_at_unix_ms: row.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
+    /// The write-ahead log's size in bytes (0 when there is none).
+    pub fn wal_bytes(&self) -> u64 {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
     }
 
     /// `PRAGMA integrity_check` (full); `Ok(())` when it says "ok".

@@ -1,8 +1,10 @@
 //! Opens the camera and the card reader the configuration names, behind one trait so tests and the
-//! demo can hand the app other devices. It starts no threads and no emulators (the demo services
-//! do that) and decides nothing about the flow.
+//! demo can hand the app other devices, and builds the registry link's settings (URL, TLS trust,
+//! receipt key); the GUI, `kiosk sync` and the technician's diagnostics all go through it. It starts no threads and no emulators (the demo services do that), reads
+//! no clock (the caller passes one in) and decides nothing about the flow.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::{CameraConfig, CameraSource, CardReaderConfig, Config};
 use crate::devices::camera::files::FileCamera;
@@ -11,7 +13,9 @@ use crate::devices::camera::{Camera, CameraError};
 use crate::devices::card::pcsc_icao::{PcscIcaoReader, load_csca_dir};
 use crate::devices::card::sam_serial::{SamReaderOptions, SamSerialReader};
 use crate::devices::card::wlt::WltDecoder;
-use crate::devices::card::{CardError, CardReader};
+use crate::devices::card::{CardError, CardErrorKind, CardReader};
+use crate::keys;
+use crate::sync::SyncSettings;
 
 /// The line speed of the SAM emulator's pseudo-terminal (any rate works on a pty).
 const EMULATOR_BAUD: u32 = 115_200;
@@ -29,8 +33,14 @@ pub trait Devices: Send + Sync {
 pub struct ConfiguredDevices {
     camera: CameraConfig,
     card_reader: CardReaderConfig,
-    wlt_decoder: WltDecoder,
+    /// The emulated card's photo decoder, or why it cannot be made (reported when the card
+    /// reader is opened; the camera does not depend on it).
+    wlt_decoder: Result<WltDecoder, DevicesError>,
+    clock_unix_ms: UnixClock,
 }
+
+/// Wall-clock time in Unix milliseconds (for certificate validity on chip reads).
+pub type UnixClock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// Why the configured devices cannot be prepared (before anything is opened).
 #[derive(Debug, thiserror::Error)]
@@ -63,22 +73,22 @@ fn emulated_photo_bitmap(path: &Path) -> Result<Vec<u8>, DevicesError> {
 }
 
 impl ConfiguredDevices {
-    /// Prepares the devices of `config` (reads the emulated card's picture, if one is named).
-    pub fn new(config: &Config) -> Result<ConfiguredDevices, DevicesError> {
+    /// Prepares the devices of `config` (reads the emulated card's picture, if one is named);
+    /// `clock_unix_ms` tells chip readers the time for certificate validity.
+    pub fn new(config: &Config, clock_unix_ms: UnixClock) -> ConfiguredDevices {
         let wlt_decoder = match &config.card_reader {
             CardReaderConfig::SamEmulator {
                 card_photo_file: Some(path),
                 ..
-            } => WltDecoder::Emulated {
-                bitmap: emulated_photo_bitmap(path)?,
-            },
-            _ => WltDecoder::None,
+            } => emulated_photo_bitmap(path).map(|bitmap| WltDecoder::Emulated { bitmap }),
+            _ => Ok(WltDecoder::None),
         };
-        Ok(ConfiguredDevices {
+        ConfiguredDevices {
             camera: config.camera.clone(),
             card_reader: config.card_reader.clone(),
             wlt_decoder,
-        })
+            clock_unix_ms,
+        }
     }
 }
 
@@ -107,8 +117,14 @@ impl Devices for ConfiguredDevices {
                 SamSerialReader::open_serial(port, *baud, SamReaderOptions::default())?,
             )),
             CardReaderConfig::SamEmulator { link_path, .. } => {
+                let wlt_decoder = match &self.wlt_decoder {
+                    Ok(decoder) => decoder.clone(),
+                    Err(error) => {
+                        return Err(CardError::new(CardErrorKind::DeviceGone, error.to_string()));
+                    }
+                };
                 let options = SamReaderOptions {
-                    wlt_decoder: self.wlt_decoder.clone(),
+                    wlt_decoder,
                     ..SamReaderOptions::default()
                 };
                 Ok(Box::new(SamSerialReader::open_serial(
@@ -125,7 +141,8 @@ impl Devices for ConfiguredDevices {
                     Some(dir) => load_csca_dir(dir)?,
                     None => Vec::new(),
                 };
-                let clock = Box::new(|| crate::app::sync_runner::unix_now_ms() / 1000);
+                let clock_unix_ms = Arc::clone(&self.clock_unix_ms);
+                let clock = Box::new(move || clock_unix_ms() / 1000);
                 Ok(Box::new(PcscIcaoReader::new(
                     reader_name.clone(),
                     csca,
@@ -134,4 +151,76 @@ impl Devices for ConfiguredDevices {
             }
         }
     }
+}
+
+/// How long one registry request may take.
+pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+
+/// Why syncing cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncSetupError {
+    /// The URL is not allowed.
+    #[error("registry {url}: {problem}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The CA file cannot be read or parsed.
+    #[error("registry.tls_ca_file {path}: {detail}")]
+    TlsCa {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// An https registry without a CA file.
+    #[error(
+        "{0} is https: set registry.tls_ca_file to the PEM file of the CA that signed the registry's certificate"
+    )]
+    NoTlsCa(String),
+    /// A key file cannot be read.
+    #[error(transparent)]
+    Key(#[from] keys::KeyFileError),
+    /// The outbox cannot be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The thread or runtime cannot start.
+    #[error("the sync worker cannot start: {0}")]
+    Start(String),
+}
+
+/// The sync settings and TLS client configuration for `url` (the configured registry unless
+/// overridden).
+pub fn sync_setup(
+    config: &Config,
+    url: &str,
+) -> Result<(SyncSettings, Option<rustls::ClientConfig>), SyncSetupError> {
+    let url = url.trim_end_matches('/').to_owned();
+    crate::config::check_registry_url(&url).map_err(|problem| SyncSetupError::Url {
+        url: url.clone(),
+        problem,
+    })?;
+    let tls = match &config.registry.tls_ca_file {
+        Some(file) => {
+            let tls_error = |detail: String| SyncSetupError::TlsCa {
+                path: file.display().to_string(),
+                detail,
+            };
+            let pem = std::fs::read(file).map_err(|e| tls_error(e.to_string()))?;
+            Some(crate::registry::tls::client_config(&pem).map_err(|e| tls_error(e.to_string()))?)
+        }
+        None if url.starts_with("https://") => return Err(SyncSetupError::NoTlsCa(url)),
+        None => None,
+    };
+    let settings = SyncSettings {
+        registry_url: url,
+        registry_receipt_key: keys::read_ed25519_public(&config.registry.receipt_public_key_file)?,
+        backoff_base_ms: config.sync.backoff_base_ms,
+        backoff_cap_ms: config.sync.backoff_cap_ms,
+        batch_size: usize::try_from(config.sync.batch_size).unwrap_or(1),
+        request_timeout_ms: REQUEST_TIMEOUT_MS,
+    };
+    Ok((settings, tls))
 }

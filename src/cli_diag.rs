@@ -1,0 +1,78 @@
+//! `kiosk diag`: runs the technician's checks and prints the table or the JSON report; exit
+//! status 0 all ok, 1 some warning, 2 some failure.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use enroll_kiosk::config::{CardReaderConfig, Config};
+use enroll_kiosk::diag::{self, CheckId, DiagOptions};
+
+/// Arguments of `kiosk diag`.
+#[derive(clap::Args)]
+pub struct DiagArgs {
+    /// Run only this check: config, camera, card-reader, face-engine, storage, queue, crypto,
+    /// clock, network or audit
+    #[arg(value_name = "CHECK")]
+    check: Option<String>,
+    /// Print the report as JSON (schema enroll-kiosk.diag/1, see README)
+    #[arg(long)]
+    json: bool,
+    /// Write a test frame from the camera to this PNG file
+    #[arg(long, value_name = "FILE")]
+    save_frame: Option<PathBuf>,
+    /// How long the camera check measures the frame rate, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = diag::CAMERA_SAMPLE_MS)]
+    camera_sample_ms: u64,
+}
+
+/// `kiosk diag …`
+pub fn run(args: DiagArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let only = match args.check.as_deref() {
+        None => None,
+        Some(name) => Some(CheckId::parse(name).ok_or_else(|| {
+            let names: Vec<&str> = CheckId::ALL.iter().map(|c| c.as_str()).collect();
+            anyhow::anyhow!(
+                "no check named {name:?}; the checks are {}",
+                names.join(", ")
+            )
+        })?),
+    };
+    let path = Config::resolve_path(config_path);
+    // A demo terminal's emulated reader and registry live inside `kiosk run`; when it is not
+    // running, start them for the checks (a real terminal has none of this).
+    let _demo = Config::load(&path)
+        .ok()
+        .and_then(|config| demo_for_checks(&config));
+    let options = DiagOptions {
+        save_frame: args.save_frame,
+        camera_sample_ms: args.camera_sample_ms,
+        only,
+        ..DiagOptions::at(enroll_kiosk::app::sync_runner::unix_now_ms())
+    };
+    let report = diag::run(&path, &options);
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        write!(stdout, "{}", diag::table(&report))?;
+    }
+    Ok(ExitCode::from(report.overall.exit_code()))
+}
+
+fn demo_for_checks(config: &Config) -> Option<enroll_kiosk::app::demo::DemoServices> {
+    let CardReaderConfig::SamEmulator { link_path, .. } = &config.card_reader else {
+        return None;
+    };
+    if link_path.exists() {
+        // A running kiosk owns the emulator.
+        return None;
+    }
+    match enroll_kiosk::app::demo::DemoServices::start(config) {
+        Ok(services) => Some(services),
+        Err(error) => {
+            tracing::warn!(%error, "demo services not started for the checks");
+            None
+        }
+    }
+}

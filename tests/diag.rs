@@ -1,0 +1,403 @@
+//! The technician's diagnostics on real parts: a terminal with its own keys and SQLite outbox, a
+//! file camera, the SAM reader emulator on a real pseudo-terminal, the real face models and a
+//! real registry over loopback HTTP. Every check passes on the healthy terminal and fails on the
+//! fault a technician meets: a camera that gives nothing, a reader whose pty went away, a model
+//! file that was damaged, a corrupted SQLite file, a queue past its guard, a key file readable
+//! by others, a clock two days off, a registry that is down, an audit log changed behind the
+//! kiosk's back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use common::terminal::Terminal;
+use common::{Registry, root};
+use enroll_kiosk::devices::card::sam_emulator::{EmulatorTiming, SamEmulator, SampleCard};
+use enroll_kiosk::diag::{self, CheckId, DiagOptions, Finding, Report, Status};
+use enroll_kiosk::registry::server::Metrics;
+use enroll_kiosk::registry::storage::SqliteStorage;
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+#[allow(clippy::disallowed_methods)] // the test reads the clock as the CLI does
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A healthy terminal: camera frames, the SAM emulator, a registry that knows the terminal,
+/// two records enrolled and acknowledged.
+struct Bench {
+    terminal: Terminal,
+    emulator: Option<SamEmulator>,
+    registry: Option<Registry>,
+    frames: tempfile::TempDir,
+}
+
+impl Bench {
+    fn new() -> Bench {
+        let terminal = Terminal::new();
+        let frames = tempfile::tempdir().unwrap();
+        for n in 0..3u8 {
+            image::RgbImage::from_pixel(320, 240, image::Rgb([90 + n * 20, 100, 110]))
+                .save(frames.path().join(format!("frame_{n}.png")))
+                .unwrap();
+        }
+        let link = terminal.dir.path().join("sam-reader");
+        let emulator = SamEmulator::start(
+            &link,
+            Some(SampleCard::Resident.card()),
+            EmulatorTiming::default(),
+        )
+        .unwrap();
+        let storage =
+            Arc::new(SqliteStorage::open(&terminal.dir.path().join("registry.sqlite")).unwrap());
+        terminal.register(storage.as_ref());
+        let registry = Registry::start(
+            "127.0.0.1:0".parse().unwrap(),
+            storage,
+            &terminal.receipt_key(),
+            &Arc::new(Metrics::default()),
+        );
+        let path = terminal.dir.path().join("kiosk.toml");
+        let config = std::fs::read_to_string(&path).unwrap();
+        let config = config.split("\n[demo]").next().unwrap().to_owned();
+        let config = config
+            .replace(
+                "\"../assets/demo/camera\"",
+                &format!("\"{}\"", frames.path().display()),
+            )
+            .replace(
+                "\"../target/demo/sam-reader\"",
+                &format!("\"{}\"", link.display()),
+            )
+            .replace("http://127.0.0.1:8443", &registry.url())
+            .replace("frame_rate_fps = 25", "frame_rate_fps = 20")
+            // The demo's card photo is not needed here: the card's photo stays undecoded.
+            .replace("card_photo_file = \"../assets/demo/card-photo.jpg\"", "");
+        std::fs::write(&path, config).unwrap();
+        terminal.enroll(2);
+        assert!(terminal.sync_once(&registry.url()).status.success());
+        Bench {
+            terminal,
+            emulator: Some(emulator),
+            registry: Some(registry),
+            frames,
+        }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.terminal.dir.path().join("kiosk.toml")
+    }
+
+    fn edit_config(&self, from: &str, to: &str) {
+        let path = self.config_path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from:?} not in the configuration");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    }
+
+    fn outbox(&self) -> PathBuf {
+        self.terminal.dir.path().join("outbox.sqlite")
+    }
+
+    fn run(&self, check: CheckId, now_unix_ms: i64) -> Finding {
+        let options = DiagOptions {
+            only: Some(check),
+            camera_sample_ms: 1_000,
+            ..DiagOptions::at(now_unix_ms)
+        };
+        let report = diag::run(&self.config_path(), &options);
+        assert_eq!(report.checks.len(), 1, "{report:#?}");
+        report.checks.into_iter().next().unwrap()
+    }
+
+    fn run_all(&self) -> Report {
+        let options = DiagOptions {
+            camera_sample_ms: 1_000,
+            ..DiagOptions::at(now_ms())
+        };
+        diag::run(&self.config_path(), &options)
+    }
+}
+
+fn assert_status(finding: &Finding, status: Status, advice_names: &str) {
+    assert_eq!(finding.status, status, "{finding:#?}");
+    if status == Status::Ok {
+        assert_eq!(finding.advice, None, "{finding:#?}");
+    } else {
+        let advice = finding.advice.as_deref().unwrap_or_default();
+        assert!(
+            advice.contains(advice_names),
+            "advice for {:?} should name {advice_names:?}: {advice}",
+            finding.check
+        );
+    }
+}
+
+#[test]
+fn a_healthy_terminal_passes_every_check() {
+    let bench = Bench::new();
+    let report = bench.run_all();
+    for finding in &report.checks {
+        assert_status(finding, Status::Ok, "");
+    }
+    assert_eq!(report.overall, Status::Ok);
+    assert_eq!(
+        report.checks.iter().map(|f| f.check).collect::<Vec<_>>(),
+        CheckId::ALL.to_vec(),
+        "every check, in order"
+    );
+    let queue = &report.checks[5];
+    assert_eq!(queue.value, "0 unsent, 0 rejected");
+    let audit = &report.checks[9];
+    assert!(audit.value.contains("2 records"), "{}", audit.value);
+}
+
+#[test]
+fn a_configuration_that_does_not_load_fails_and_nothing_else_runs() {
+    let bench = Bench::new();
+    bench.edit_config("[camera]", "[camera\n");
+    let report = bench.run_all();
+    assert_status(&report.checks[0], Status::Fail, "kiosk config check");
+    assert!(
+        report.checks[1..]
+            .iter()
+            .all(|f| f.status == Status::Fail && f.value == "not run")
+    );
+    assert_eq!(report.overall.exit_code(), 2);
+}
+
+#[test]
+fn a_camera_that_gives_no_picture_fails() {
+    let bench = Bench::new();
+    let finding = bench.run(CheckId::Camera, now_ms());
+    assert_status(&finding, Status::Ok, "");
+    assert!(finding.value.contains("fps"), "{}", finding.value);
+    for entry in std::fs::read_dir(bench.frames.path()).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let finding = bench.run(CheckId::Camera, now_ms());
+    assert_status(&finding, Status::Fail, "camera.frames_dir");
+}
+
+#[test]
+fn a_card_reader_whose_pty_went_away_fails() {
+    let mut bench = Bench::new();
+    let finding = bench.run(CheckId::CardReader, now_ms());
+    assert_status(&finding, Status::Ok, "");
+    assert!(
+        finding.details.iter().any(|d| d.name == "SAM id"),
+        "{finding:#?}"
+    );
+    bench.emulator.take().unwrap().stop();
+    let finding = bench.run(CheckId::CardReader, now_ms());
+    assert_status(&finding, Status::Fail, "sam-reader");
+}
+
+#[test]
+fn a_damaged_model_file_fails_the_face_engine() {
+    let bench = Bench::new();
+    let finding = bench.run(CheckId::FaceEngine, now_ms());
+    assert_status(&finding, Status::Ok, "");
+    assert!(
+        finding.value.contains("self-test score"),
+        "{}",
+        finding.value
+    );
+    // A models folder whose feature model was damaged (the others are the real files).
+    let models = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root().join("assets/models")).unwrap() {
+        let path = entry.unwrap().path();
+        let target = models.path().join(path.file_name().unwrap());
+        if path.to_string_lossy().contains("fr_feature") {
+            let mut bytes = std::fs::read(&path).unwrap();
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0xff;
+            std::fs::write(target, bytes).unwrap();
+        } else {
+            std::os::unix::fs::symlink(&path, target).unwrap();
+        }
+    }
+    bench.edit_config(
+        &format!("\"{}\"", root().join("assets/models").display()),
+        &format!("\"{}\"", models.path().display()),
+    );
+    let finding = bench.run(CheckId::FaceEngine, now_ms());
+    assert_status(&finding, Status::Fail, "scripts/setup.sh");
+}
+
+#[test]
+fn a_corrupted_outbox_fails_storage() {
+    let bench = Bench::new();
+    assert_status(&bench.run(CheckId::Storage, now_ms()), Status::Ok, "");
+    // Damage the copy's pages after the header (as a failing disk would).
+    let mut bytes = std::fs::read(bench.outbox()).unwrap();
+    for byte in bytes.iter_mut().skip(4096).step_by(7) {
+        *byte ^= 0x5a;
+    }
+    std::fs::remove_file(bench.outbox().with_extension("sqlite-wal")).ok();
+    std::fs::remove_file(bench.outbox().with_extension("sqlite-shm")).ok();
+    std::fs::write(bench.outbox(), bytes).unwrap();
+    let finding = bench.run(CheckId::Storage, now_ms());
+    assert_status(&finding, Status::Fail, "");
+    assert!(finding.advice.is_some());
+}
+
+#[test]
+fn a_queue_past_its_guard_fails() {
+    let bench = Bench::new();
+    bench.terminal.enroll(3);
+    let finding = bench.run(CheckId::Queue, now_ms());
+    assert!(
+        finding.value.starts_with("3 unsent, oldest ") && finding.value.ends_with(", 0 rejected"),
+        "{}",
+        finding.value
+    );
+    assert_status(&finding, Status::Ok, "");
+    // The same queue, seen eight days later: the oldest waits past max_unsent_age_days (7).
+    let finding = bench.run(CheckId::Queue, now_ms() + 8 * DAY_MS);
+    assert_status(
+        &finding,
+        Status::Fail,
+        "connect the terminal to the network",
+    );
+}
+
+#[test]
+fn a_key_file_readable_by_others_fails_crypto() {
+    let bench = Bench::new();
+    assert_status(&bench.run(CheckId::Crypto, now_ms()), Status::Ok, "");
+    let key = bench.terminal.key("terminal-signing.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let finding = bench.run(CheckId::Crypto, now_ms());
+    assert_status(&finding, Status::Fail, "chmod 600");
+}
+
+#[test]
+fn a_clock_two_days_off_fails_against_the_registry() {
+    let bench = Bench::new();
+    let finding = bench.run(CheckId::Clock, now_ms());
+    assert_status(&finding, Status::Ok, "");
+    assert!(finding.value.contains("the registry"), "{}", finding.value);
+    let finding = bench.run(CheckId::Clock, now_ms() + 2 * DAY_MS);
+    assert_status(&finding, Status::Fail, "set the system time");
+    assert!(finding.value.starts_with("2 d"), "{}", finding.value);
+}
+
+#[test]
+fn a_registry_that_is_down_fails_the_network_and_the_clock_falls_back_to_the_last_receipt() {
+    let mut bench = Bench::new();
+    assert_status(&bench.run(CheckId::Network, now_ms()), Status::Ok, "");
+    drop(bench.registry.take());
+    let finding = bench.run(CheckId::Network, now_ms());
+    assert_status(&finding, Status::Fail, "records wait safely in the outbox");
+    // Offline, the clock is judged by the last receipt (the test registry signs receipts at a
+    // fixed time in September 2026, before now: the clock did not go back).
+    let clock = bench.run(CheckId::Clock, now_ms());
+    assert!(clock.value.contains("last receipt"), "{clock:#?}");
+}
+
+#[test]
+fn an_audit_log_changed_behind_the_kiosks_back_fails() {
+    let bench = Bench::new();
+    assert_status(&bench.run(CheckId::Audit, now_ms()), Status::Ok, "");
+    let connection = rusqlite::Connection::open(bench.outbox()).unwrap();
+    connection
+        .execute_batch(
+            "DROP TRIGGER audit_is_append_only_update;
+             UPDATE audit SET actor = 'someone-else' WHERE seq = 1;",
+        )
+        .unwrap();
+    drop(connection);
+    let finding = bench.run(CheckId::Audit, now_ms());
+    assert_status(&finding, Status::Fail, "diagnostic bundle");
+}
+
+/// The shape of a JSON value: object keys with the shapes of their values, the first element of
+/// arrays, and the type of everything else.
+fn shape(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, value)| (key.clone(), shape(value)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.first().map(shape).into_iter().collect()),
+        Value::String(_) => Value::String("string".into()),
+        Value::Number(_) => Value::String("number".into()),
+        Value::Bool(_) => Value::String("bool".into()),
+        Value::Null => Value::String("null".into()),
+    }
+}
+
+#[test]
+fn the_json_report_keeps_its_documented_schema() {
+    let bench = Bench::new();
+    let output = bench
+        .terminal
+        .run(&["diag", "--json", "--camera-sample-ms", "500"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        common::terminal::text(&output)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["schema"], "enroll-kiosk.diag/1");
+    let ids: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "config",
+            "camera",
+            "card-reader",
+            "face-engine",
+            "storage",
+            "queue",
+            "crypto",
+            "clock",
+            "network",
+            "audit"
+        ]
+    );
+    // The shape, with the first check (config, ok: no advice) standing for all of them.
+    let snapshot_path = root().join("tests/snapshots/diag-report-shape.json");
+    let actual = serde_json::to_string_pretty(&shape(&report)).unwrap() + "\n";
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&snapshot_path, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&snapshot_path).unwrap();
+    assert_eq!(
+        actual, expected,
+        "the --json schema changed: update README's schema, bump diag::SCHEMA if a field changed \
+         meaning, and rerun with UPDATE_SNAPSHOTS=1"
+    );
+}
+
+#[test]
+fn the_command_exits_two_on_a_failure_and_prints_the_advice() {
+    let mut bench = Bench::new();
+    drop(bench.registry.take());
+    let output = bench.terminal.run(&["diag", "network"]);
+    assert_eq!(output.status.code(), Some(2));
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains("network      FAIL"), "{table}");
+    assert!(table.contains("records wait safely"), "{table}");
+    assert!(table.contains("overall: fail"), "{table}");
+    let unknown = bench.terminal.run(&["diag", "printer"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("card-reader"));
+}
