@@ -221,6 +221,11 @@ pub fn sync_setup(
         backoff_cap_ms: config.sync.backoff_cap_ms,
         batch_size: usize::try_from(config.sync.batch_size).unwrap_or(1),
         request_timeout_ms: REQUEST_TIMEOUT_MS,
+        guard_limits: Some(crate::store::GuardLimits {
+            min_free_disk_mb: config.store.min_free_disk_mb,
+            max_unsent_records: u64::from(config.store.max_unsent_records),
+            max_unsent_age_days: u64::from(config.store.max_unsent_age_days),
+        }),
     };
     Ok((settings, tls))
 }

@@ -231,4 +231,19 @@ fn a_non_match_is_recorded_only_with_a_supervisors_pin_and_names_both() {
             && entry.actor == format!("officer:{}", OFFICER.0)),
         "{audit:?}"
     );
+
+    // The dashboard counts it as waiting (the registry is down) once the sync worker looked.
+    let started = std::time::Instant::now();
+    while harness
+        .query_by_label_contains("Waiting to be sent: 1    Sent: 0    Refused by the registry: 0")
+        .is_none()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the dashboard does not count the waiting record"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.get_by_label("Registry not reachable: records are kept and sent later");
 }

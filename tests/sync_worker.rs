@@ -79,6 +79,7 @@ fn worker(
             backoff_cap_ms: cap_ms,
             batch_size: 10,
             request_timeout_ms: 3_600_000,
+            guard_limits: None,
         },
         timing,
         clock,

@@ -19,6 +19,7 @@ use crate::flows::officer::{
 };
 use crate::flows::officer_auth::{AuthNotice, PinOutcome, Session};
 use crate::officers::OfficerList;
+use crate::store::GuardRefusal;
 use crate::ui::i18n::Msg;
 use crate::ui::officer::{
     CheckFigures, ComponentLine, OfficerForm, OfficerIntent, OfficerView, QueueLine, officer_ui,
@@ -59,6 +60,16 @@ fn component_label(check: QualityCheck) -> Msg {
         QualityCheck::EyesOpen => Msg::ComponentEyesOpen,
         QualityCheck::Liveness => Msg::ComponentLiveness,
     }
+}
+
+/// `HH:MM` (UTC) of a Unix time in milliseconds.
+fn utc_hh_mm(unix_ms: i64) -> String {
+    let minutes = unix_ms.div_euclid(60_000);
+    format!(
+        "{:02}:{:02} UTC",
+        minutes.div_euclid(60).rem_euclid(24),
+        minutes.rem_euclid(60)
+    )
 }
 
 /// A PIN check's answer.
@@ -221,8 +232,17 @@ impl KioskApp {
             let state = sync.state();
             QueueLine {
                 unsent: state.unsent,
+                acknowledged: state.acknowledged,
+                rejected: state.rejected,
+                last_sent_utc: state.last_success_unix_ms.map(utc_hh_mm),
                 online: state.online,
                 last_error: state.last_error,
+                paused: state.guard.map(|refusal| match refusal {
+                    GuardRefusal::LowDisk { .. } => Msg::OfficerPausedDisk,
+                    GuardRefusal::TooManyUnsent { .. } | GuardRefusal::UnsentTooOld { .. } => {
+                        Msg::OfficerPausedQueue
+                    }
+                }),
             }
         });
         let view = OfficerView {

@@ -27,6 +27,9 @@ pub struct SyncSettings {
     pub backoff_cap_ms: u64,
     pub batch_size: usize,
     pub request_timeout_ms: u64,
+    /// The outbox's guards, to tell the officer when new enrollments are paused (none: not
+    /// reported).
+    pub guard_limits: Option<crate::store::GuardLimits>,
 }
 
 /// What one pass did.
@@ -248,6 +251,12 @@ pub async fn sync_pass(
 pub struct SyncState {
     /// Records not yet acknowledged or rejected.
     pub unsent: u64,
+    /// Records the registry acknowledged.
+    pub acknowledged: u64,
+    /// Records the registry refused.
+    pub rejected: u64,
+    /// Why new enrollments are paused (a guard's refusal), if they are.
+    pub guard: Option<crate::store::GuardRefusal>,
     /// When a record was last acknowledged.
     pub last_success_unix_ms: Option<i64>,
     /// The last problem, with its reason; cleared by a clean pass.
@@ -321,6 +330,15 @@ impl Worker {
             let status = self.outbox.status()?;
             current.passes += 1;
             current.unsent = status.pending + status.sending;
+            current.acknowledged = status.acknowledged;
+            current.rejected = status.rejected;
+            current.guard = match &self.settings.guard_limits {
+                Some(limits) => match self.outbox.check_guards((self.clock)(), limits) {
+                    Err(crate::store::StoreError::Refused(refusal)) => Some(refusal),
+                    _ => None,
+                },
+                None => None,
+            };
             if report.acknowledged > 0 {
                 current.last_success_unix_ms = Some((self.clock)());
             }

@@ -67,8 +67,14 @@ pub struct ComponentLine {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueLine {
     pub unsent: u64,
+    pub acknowledged: u64,
+    pub rejected: u64,
+    /// When a record was last acknowledged, as `HH:MM` UTC.
+    pub last_sent_utc: Option<String>,
     pub online: bool,
     pub last_error: Option<String>,
+    /// Why new enrollments are paused, if they are.
+    pub paused: Option<Msg>,
 }
 
 /// The check's figures as the decision screen shows them.
@@ -232,14 +238,31 @@ fn screen_ui(
         Screen::Dashboard => {
             title(ui, view, Msg::OfficerDashboardTitle);
             if let Some(sync) = view.sync {
+                if let Some(paused) = sync.paused {
+                    ui.label(
+                        egui::RichText::new(view.text(paused))
+                            .size(size)
+                            .color(view.theme.primary_fill),
+                    );
+                }
                 ui.label(
                     egui::RichText::new(format!(
-                        "{}: {}",
+                        "{}: {}    {}: {}    {}: {}",
                         view.text(Msg::OfficerUnsent),
-                        sync.unsent
+                        sync.unsent,
+                        view.text(Msg::OfficerSent),
+                        sync.acknowledged,
+                        view.text(Msg::OfficerRejected),
+                        sync.rejected
                     ))
                     .size(size),
                 );
+                if let Some(at) = &sync.last_sent_utc {
+                    ui.label(
+                        egui::RichText::new(format!("{}: {at}", view.text(Msg::OfficerLastSent)))
+                            .size(size * 0.8),
+                    );
+                }
                 let online = if sync.online {
                     Msg::OfficerRegistryOnline
                 } else {
