@@ -131,6 +131,9 @@ pub struct TerminalConfig {
     /// The officer list (badges, roles, Argon2id PIN hashes); default `officers.toml` beside the
     /// configuration.
     pub officers_file: PathBuf,
+    /// The PC/SC reader officers tap their badge card on (its UID is the badge id); badges are
+    /// typed when absent.
+    pub badge_reader: Option<String>,
 }
 
 /// Screen, languages and keyboard behaviour.
@@ -371,6 +374,8 @@ struct RawTerminal {
     signing_key_file: PathBuf,
     #[serde(default = "default_officers_file")]
     officers_file: PathBuf,
+    #[serde(default)]
+    badge_reader: Option<String>,
 }
 
 fn default_officers_file() -> PathBuf {
@@ -954,6 +959,10 @@ fn validate(
             tier: raw.terminal.tier,
             signing_key_file: resolve(base_dir, raw.terminal.signing_key_file),
             officers_file: resolve(base_dir, raw.terminal.officers_file),
+            badge_reader: raw
+                .terminal
+                .badge_reader
+                .filter(|name| !name.trim().is_empty()),
         },
         ui: UiConfig {
             languages: raw.ui.languages,

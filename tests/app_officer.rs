@@ -14,6 +14,14 @@ use egui::accesskit::Role as A11yRole;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use enroll_kiosk::app::KioskApp;
+use enroll_kiosk::crypto::sod_issuer::TestPki;
+use enroll_kiosk::devices::card::CardReader;
+use enroll_kiosk::devices::card::pcsc_icao::PcscIcaoReader;
+use enroll_kiosk::devices::card::vpcd_passport::{
+    PassportFault, PassportFiles, SPECIMEN_MRZ, VirtualPassport,
+};
+use enroll_kiosk::domain::document::Photo;
+use enroll_kiosk::domain::mrz::MrzAccessKey;
 use enroll_kiosk::domain::officer::Role;
 use enroll_kiosk::flows::officer::{OfficerNotice, Screen};
 use enroll_kiosk::flows::officer_auth::AuthNotice;
@@ -246,4 +254,62 @@ fn a_non_match_is_recorded_only_with_a_supervisors_pin_and_names_both() {
         std::thread::sleep(Duration::from_millis(20));
     }
     harness.get_by_label("Registry not reachable: records are kept and sent later");
+}
+
+#[test]
+fn pcsc_a_badge_tapped_on_the_reader_fills_the_badge_and_the_pin_signs_in() {
+    let _pcscd = common::pcsc::pcscd();
+    // The badge is a contactless card whose UID is 04 A1 B2 C3 D4 E5 F6.
+    const BADGE_ID: &str = "04A1B2C3D4E5F6";
+    let mut booth = officer_booth();
+    let mut list = OfficerList::load(&booth.config.terminal.officers_file).unwrap();
+    list.add(BADGE_ID, Role::Officer, "561038", [5; 16])
+        .unwrap();
+    list.save().unwrap();
+    booth.config.terminal.badge_reader = Some(common::pcsc::SLOT_READER.into());
+    let mut harness = harness(&booth, None);
+    harness.run_steps(2);
+
+    // Wait until the slot is empty, then place the badge.
+    let mut slot = PcscIcaoReader::new(
+        Some(common::pcsc::SLOT_READER.into()),
+        Vec::new(),
+        Box::new(|| 1_790_000_000),
+    );
+    slot.wait_for_removal(Duration::from_secs(10)).unwrap();
+    let pki = TestPki::utopia(1_790_000_000).unwrap();
+    let files =
+        PassportFiles::build(SPECIMEN_MRZ, Photo::Jpeg(vec![0xff, 0xd8]), &pki, false).unwrap();
+    let key = MrzAccessKey::parse_typed("L898902C,740812,341231").unwrap();
+    let badge = VirtualPassport::new(files, &key, PassportFault::None)
+        .with_uid(&[0x04, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6])
+        .insert(common::pcsc::SLOT_ADDRESS)
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    loop {
+        let filled = harness
+            .query_by_role_and_label(A11yRole::TextInput, "Badge")
+            .and_then(|field| field.value())
+            .is_some_and(|value| value == BADGE_ID);
+        if filled {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the badge field was not filled from the reader"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    badge.remove().unwrap();
+    type_into(&mut harness, "PIN", "561038");
+    harness.get_by_label("Sign in").click();
+    harness.run_steps(2);
+    run_until(
+        &mut harness,
+        "the dashboard",
+        Duration::from_secs(20),
+        |app| screen(app) == Screen::Dashboard,
+    );
 }

@@ -6,13 +6,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
-use std::sync::{Mutex, MutexGuard};
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::pcsc::{SLOT_ADDRESS, SLOT_READER, pcscd};
 
 use enroll_kiosk::crypto::pace::PaceCurve;
 use enroll_kiosk::crypto::sod_issuer::TestPki;
+use enroll_kiosk::devices::card::badge::BadgeReader;
 use enroll_kiosk::devices::card::pcsc_icao::{
-    self, ACCESS_DENIED_MESSAGE, AccessControl, PcscIcaoReader,
+    ACCESS_DENIED_MESSAGE, AccessControl, PcscIcaoReader,
 };
 use enroll_kiosk::devices::card::vpcd_passport::{
     InsertedCard, PassportFault, PassportFiles, SPECIMEN_MRZ, VirtualPassport,
@@ -24,44 +28,8 @@ use enroll_kiosk::domain::mrz::MrzAccessKey;
 
 /// 2026-09-21, the reader's and the PKI's "now".
 const NOW_S: i64 = 1_790_000_000;
-const SLOT_ADDRESS: &str = "127.0.0.1:35963";
-const SLOT_READER: &str = "Virtual PCD 00 00";
 const FACE_JPEG: &[u8] = include_bytes!("fixtures/face-48x64.jpg");
 const FACE_JP2: &[u8] = include_bytes!("fixtures/face-48x64.jp2");
-
-static PCSCD: Mutex<()> = Mutex::new(());
-
-/// Takes the machine-wide lock and makes sure pcscd runs with the vpcd readers.
-fn pcscd() -> MutexGuard<'static, ()> {
-    let guard = PCSCD
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let has_vpcd = || {
-        pcsc_icao::list_readers()
-            .map(|names| names.iter().any(|n| n.contains(SLOT_READER)))
-            .unwrap_or(false)
-    };
-    if !has_vpcd() {
-        // Without --foreground pcscd daemonizes: the command returns once the daemon runs, and
-        // the daemon outlives this test process like a system service would.
-        let status = std::process::Command::new("pcscd")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("pcscd is not installed: run scripts/setup.sh (pcscd, vsmartcard-vpcd)");
-        assert!(status.success(), "pcscd did not start: {status}");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !has_vpcd() {
-            assert!(
-                Instant::now() < deadline,
-                "pcscd did not list {SLOT_READER}; is vsmartcard-vpcd installed?"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    guard
-}
 
 fn key() -> MrzAccessKey {
     MrzAccessKey::parse_typed("L898902C,740812,341231").unwrap()
@@ -509,4 +477,31 @@ fn pcsc_cli_reads_with_the_access_key_from_an_mrz_scanner() {
         String::from_utf8_lossy(&output.stderr).contains("scan the document's data page"),
         "the officer is told to scan"
     );
+}
+
+#[test]
+fn pcsc_a_badge_on_the_reader_gives_its_uid_as_the_badge_id_and_no_badge_gives_none() {
+    let _pcscd = pcscd();
+    let pki = TestPki::utopia(NOW_S).unwrap();
+    let mut slot = reader(&pki);
+    slot.wait_for_removal(Duration::from_secs(10)).unwrap();
+    let mut badges = BadgeReader::new(Some(SLOT_READER.into()));
+    assert_eq!(badges.read_badge().unwrap(), None, "an empty reader");
+
+    // A contactless card whose UID is 04 A1 B2 C3 D4 E5 F6 (7 bytes, as ISO 14443 cards have).
+    let badge = jpeg_passport(&pki, PassportFault::None)
+        .with_uid(&[0x04, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6]);
+    let card = insert(&mut slot, badge);
+    assert_eq!(
+        badges.read_badge().unwrap().as_deref(),
+        Some("04A1B2C3D4E5F6")
+    );
+    card.remove().unwrap();
+
+    // A card the reader reports no UID for is told apart from "no badge".
+    let no_uid = insert(&mut slot, jpeg_passport(&pki, PassportFault::None));
+    let error = badges.read_badge().unwrap_err();
+    assert_eq!(error.kind(), CardErrorKind::Unsupported, "{error}");
+    assert!(error.to_string().contains("type the badge id"), "{error}");
+    no_uid.remove().unwrap();
 }

@@ -2,6 +2,7 @@
 //! flows, draws the screens and runs the effects. It owns no rules of its own.
 
 pub mod analysis;
+mod badge_worker;
 pub mod card_worker;
 pub mod demo;
 pub mod demo_assets;
@@ -82,6 +83,8 @@ pub struct AppSettings {
     pub auth: AuthSettings,
     /// Whether the card reader reads chips (PC/SC): the officer may type the MRZ.
     pub chip_reader: bool,
+    /// The PC/SC reader officers tap their badges on (none: badges are typed).
+    pub badge_reader: Option<String>,
 }
 
 impl AppSettings {
@@ -104,6 +107,7 @@ impl AppSettings {
                 session_lock_ms: u64::from(config.idle.officer_lock_s) * 1000,
             },
             chip_reader: matches!(config.card_reader, CardReaderConfig::Pcsc { .. }),
+            badge_reader: config.terminal.badge_reader.clone(),
         }
     }
 }
@@ -267,7 +271,8 @@ impl KioskApp {
         let theme = Theme::high_contrast();
         let clock_origin = Instant::now();
         let state = ApplicantState::idle(&settings.flow, 0);
-        let settings_tier = settings.tier;
+        let officer = (settings.tier == Tier::Officer)
+            .then(|| officer_desk::OfficerDesk::new(settings.badge_reader.clone()));
         KioskApp {
             settings,
             catalog,
@@ -283,7 +288,7 @@ impl KioskApp {
             worker_holds_capture: false,
             committed_at_unix_ms: None,
             frame_times_ms: Vec::new(),
-            officer: (settings_tier == Tier::Officer).then(officer_desk::OfficerDesk::default),
+            officer,
         }
     }
 

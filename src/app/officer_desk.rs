@@ -8,6 +8,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use super::KioskApp;
+use super::badge_worker::BadgeWorker;
 use super::enrollment_worker::{Operators, Outcome};
 use crate::domain::card_read::AccessKey;
 use crate::domain::mrz::{MrzAccessKey, MrzError};
@@ -86,6 +87,8 @@ pub(super) struct OfficerDesk {
     form: OfficerForm,
     notice: Option<OfficerNotice>,
     pin_check: Option<Receiver<PinResult>>,
+    /// The badge reader, when one is configured.
+    badges: Option<BadgeWorker>,
     check: Option<CheckFigures>,
     components: Vec<ComponentLine>,
     card_problem: Option<CardProblem>,
@@ -140,6 +143,37 @@ fn spawn_pin_check(
     }
 }
 
+impl OfficerDesk {
+    /// A desk at the sign-in screen, watching `badge_reader` for badges when one is configured.
+    pub(super) fn new(badge_reader: Option<String>) -> OfficerDesk {
+        let badges = badge_reader.and_then(|name| match BadgeWorker::spawn(name) {
+            Ok(worker) => Some(worker),
+            Err(error) => {
+                tracing::error!(%error, "the badge reader thread cannot start; badges are typed");
+                None
+            }
+        });
+        OfficerDesk {
+            badges,
+            ..OfficerDesk::default()
+        }
+    }
+
+    /// A badge placed on the reader fills the badge field of the screen that asks for one.
+    fn take_badges(&mut self) {
+        let Some(worker) = &self.badges else {
+            return;
+        };
+        while let Some(badge) = worker.next_badge() {
+            match self.state.screen {
+                Screen::SignIn => self.form.badge = badge,
+                Screen::Override => self.form.supervisor_badge = badge,
+                _ => {}
+            }
+        }
+    }
+}
+
 impl KioskApp {
     /// The officer flow's state, on an officer terminal.
     pub fn officer_state(&self) -> Option<&OfficerState> {
@@ -161,6 +195,7 @@ impl KioskApp {
         let mut window = Vec::new();
         let now_ms = self.now_ms();
         let reports = self.collect_reports(ui.ctx());
+        desk.take_badges();
         let mut events = Vec::new();
         for event in reports.card {
             match event {

@@ -111,6 +111,7 @@ pub trait CardReader: Send {
     fn wait_for_removal(&mut self, timeout: Duration) -> Result<(), CardError>;
 }
 
+pub mod badge;
 pub mod pcsc_icao;
 pub mod photo;
 pub mod vpcd_passport;

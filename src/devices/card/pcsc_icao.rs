@@ -52,7 +52,7 @@ fn device_gone(detail: &str) -> CardError {
     )
 }
 
-fn map_pcsc(error: pcsc::Error) -> CardError {
+pub(crate) fn map_pcsc(error: pcsc::Error) -> CardError {
     use pcsc::Error as E;
     match error {
         E::RemovedCard

@@ -172,6 +172,8 @@ pub struct VirtualPassport {
     pace: Option<PaceCurve>,
     can: Option<String>,
     fault: PassportFault,
+    /// The UID the reader reports for this card (GET DATA `FF CA`); none: the reader refuses.
+    uid: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for VirtualPassport {
@@ -312,7 +314,15 @@ impl VirtualPassport {
             pace: None,
             can: None,
             fault,
+            uid: None,
         }
+    }
+
+    /// Gives the card a UID, as a contactless reader reports it for GET DATA (`FF CA 00 00 00`):
+    /// an officer's badge.
+    pub fn with_uid(mut self, uid: &[u8]) -> Self {
+        self.uid = Some(uid.to_vec());
+        self
     }
 
     /// Also offers PACE (ECDH generic mapping, AES-128) on `curve` in EF.CardAccess, with the
@@ -378,6 +388,17 @@ impl VirtualPassport {
     }
 
     fn answer(&self, state: &mut ChipState, apdu: &[u8]) -> io::Result<Reply> {
+        // GET DATA (UID) is the reader's own command (class FF), never secure messaging.
+        if apdu == [0xFF, 0xCA, 0x00, 0x00, 0x00] {
+            return Ok(match &self.uid {
+                Some(uid) => {
+                    let mut reply = uid.clone();
+                    reply.extend_from_slice(&SW_OK.to_be_bytes());
+                    Reply::Send(reply)
+                }
+                None => plain(SW_NOT_FOUND),
+            });
+        }
         let is_sm = apdu.first().is_some_and(|cla| cla & 0x0C == 0x0C);
         if is_sm {
             let Some(sm) = state.sm.as_mut() else {
