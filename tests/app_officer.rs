@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::booth::{Booth, demo_pictures, harness, impostor_frames, run_until};
+use common::booth::{Booth, demo_pictures, harness, impostor_frames, run_until, run_until_label};
 use egui::accesskit::Role as A11yRole;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -140,18 +140,11 @@ fn a_non_match_is_recorded_only_with_a_supervisors_pin_and_names_both() {
         |app| app.holds_applicant_data(),
     );
     // The quality components are listed in the officer's language as the analysis comes in.
-    let started = std::time::Instant::now();
-    while harness
-        .query_by_label("Distance between the eyes (px)")
-        .is_none()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no quality components on the capture screen"
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    run_until_label(
+        &mut harness,
+        "Distance between the eyes (px)",
+        Duration::from_secs(20),
+    );
     harness.get_by_label("Faces in view");
     harness.run_steps(2);
     harness.get_by_label("Take the photo").click();
@@ -241,18 +234,11 @@ fn a_non_match_is_recorded_only_with_a_supervisors_pin_and_names_both() {
     );
 
     // The dashboard counts it as waiting (the registry is down) once the sync worker looked.
-    let started = std::time::Instant::now();
-    while harness
-        .query_by_label_contains("Waiting to be sent: 1    Sent: 0    Refused by the registry: 0")
-        .is_none()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the dashboard does not count the waiting record"
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    run_until_label(
+        &mut harness,
+        "Waiting to be sent: 1    Sent: 0    Refused by the registry: 0",
+        Duration::from_secs(20),
+    );
     harness.get_by_label("Registry not reachable: records are kept and sent later");
 }
 

@@ -462,38 +462,34 @@ pub fn queue(config: &Config, options: &DiagOptions) -> Finding {
 pub fn crypto(config: &Config) -> Finding {
     let mut problems = Vec::new();
     let mut details = Vec::new();
-    match keys::read_signing_key(&config.terminal.signing_key_file) {
-        Ok(key) => details.push((
+    let key_files = [
+        (
             "terminal signing key",
-            format!(
-                "{} (fingerprint {})",
-                config.terminal.signing_key_file.display(),
-                key.public().fingerprint()
-            ),
-        )),
-        Err(error) => problems.push(error.to_string()),
-    }
-    match keys::read_sealing_public(&config.registry.sealing_public_key_file) {
-        Ok(key) => details.push((
+            &config.terminal.signing_key_file,
+            keys::read_signing_key(&config.terminal.signing_key_file)
+                .map(|key| key.public().fingerprint()),
+        ),
+        (
             "registry sealing key",
-            format!(
-                "{} (fingerprint {})",
-                config.registry.sealing_public_key_file.display(),
-                key.fingerprint()
-            ),
-        )),
-        Err(error) => problems.push(error.to_string()),
-    }
-    match keys::read_ed25519_public(&config.registry.receipt_public_key_file) {
-        Ok(key) => details.push((
+            &config.registry.sealing_public_key_file,
+            keys::read_sealing_public(&config.registry.sealing_public_key_file)
+                .map(|key| key.fingerprint()),
+        ),
+        (
             "registry receipt key",
-            format!(
-                "{} (fingerprint {})",
-                config.registry.receipt_public_key_file.display(),
-                key.fingerprint()
-            ),
-        )),
-        Err(error) => problems.push(error.to_string()),
+            &config.registry.receipt_public_key_file,
+            keys::read_ed25519_public(&config.registry.receipt_public_key_file)
+                .map(|key| key.fingerprint()),
+        ),
+    ];
+    for (name, path, fingerprint) in key_files {
+        match fingerprint {
+            Ok(fingerprint) => details.push((
+                name,
+                format!("{} (fingerprint {fingerprint})", path.display()),
+            )),
+            Err(error) => problems.push(error.to_string()),
+        }
     }
     if let Some(ca) = &config.registry.tls_ca_file {
         details.push((

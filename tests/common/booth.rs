@@ -153,3 +153,17 @@ pub fn run_until(
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Runs frames until a label containing `text` is on screen.
+pub fn run_until_label(harness: &mut Harness<'static, KioskApp>, text: &str, timeout: Duration) {
+    use egui_kittest::kittest::Queryable;
+    let start = Instant::now();
+    while harness.query_by_label_contains(text).is_none() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {text:?} on screen"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
