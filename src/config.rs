@@ -25,6 +25,8 @@ pub const DEFAULT_CONFIG_PATH: &str = "kiosk-config/kiosk.toml";
 
 /// Baud rates a SAM reader can be switched to (card-readers.md §1.1).
 pub const ALLOWED_BAUD_RATES: [u32; 5] = [9600, 19200, 38400, 57600, 115200];
+/// The MRZ scanner's line speed when the configuration names none (the common factory setting).
+pub const DEFAULT_MRZ_SCANNER_BAUD: u32 = 9600;
 
 /// A configuration file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -217,7 +219,19 @@ pub enum CardReaderConfig {
         /// Directory of trusted CSCA certificates (`*.der`, `*.cer`, `*.crt`, `*.pem`) for
         /// passive authentication; without it chips are read but reported as not verified.
         csca_dir: Option<PathBuf>,
+        /// The serial MRZ line scanner that gives the chip's access key from the data page;
+        /// without it the officer types the MRZ details.
+        mrz_scanner: Option<MrzScannerConfig>,
     },
+}
+
+/// A serial MRZ line scanner (8N1, no flow control).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MrzScannerConfig {
+    /// The serial device, e.g. `/dev/ttyACM0`.
+    pub port: PathBuf,
+    /// The line speed; 9600 when not configured.
+    pub baud: u32,
 }
 
 /// Face models and thresholds (PRODUCT.md "Standards and numbers").
@@ -436,6 +450,8 @@ struct RawCardReader {
     csca_dir: Option<PathBuf>,
     card_file: Option<PathBuf>,
     card_photo_file: Option<PathBuf>,
+    mrz_scanner_port: Option<PathBuf>,
+    mrz_scanner_baud: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -594,6 +610,29 @@ impl Checker<'_> {
                 format!("{value} is out of range; allowed: {min} to {max}"),
             );
         }
+    }
+
+    fn baud(&mut self, key: &str, baud: u32) {
+        if !ALLOWED_BAUD_RATES.contains(&baud) {
+            self.fail(
+                key,
+                format!("{baud} is not supported; allowed: 9600, 19200, 38400, 57600, 115200"),
+            );
+        }
+    }
+
+    /// The MRZ scanner only feeds chip readers.
+    fn forbid_scanner(&mut self, reader: &RawCardReader, backend: &str) {
+        self.forbid(
+            "card_reader.mrz_scanner_port",
+            &reader.mrz_scanner_port,
+            backend,
+        );
+        self.forbid(
+            "card_reader.mrz_scanner_baud",
+            &reader.mrz_scanner_baud,
+            backend,
+        );
     }
 
     fn forbid<T>(&mut self, key: &str, value: &Option<T>, backend: &str) {
@@ -792,15 +831,11 @@ fn validate(
             );
             check.forbid("card_reader.reader_name", &reader.reader_name, "sam-serial");
             check.forbid("card_reader.csca_dir", &reader.csca_dir, "sam-serial");
+            check.forbid_scanner(reader, "sam-serial");
             let port = check.require("card_reader.port", &reader.port, "sam-serial");
             let baud = check.require("card_reader.baud", &reader.baud, "sam-serial");
-            if let Some(baud) = baud
-                && !ALLOWED_BAUD_RATES.contains(&baud)
-            {
-                check.fail(
-                    "card_reader.baud",
-                    format!("{baud} is not supported; allowed: 9600, 19200, 38400, 57600, 115200"),
-                );
+            if let Some(baud) = baud {
+                check.baud("card_reader.baud", baud);
             }
             CardReaderConfig::SamSerial {
                 port: port.unwrap_or_default(),
@@ -811,6 +846,7 @@ fn validate(
             check.forbid("card_reader.port", &reader.port, "sam-emulator");
             check.forbid("card_reader.baud", &reader.baud, "sam-emulator");
             check.forbid("card_reader.csca_dir", &reader.csca_dir, "sam-emulator");
+            check.forbid_scanner(reader, "sam-emulator");
             check.forbid(
                 "card_reader.reader_name",
                 &reader.reader_name,
@@ -834,9 +870,29 @@ fn validate(
                 &reader.card_photo_file,
                 "pcsc",
             );
+            let mrz_scanner = match (&reader.mrz_scanner_port, reader.mrz_scanner_baud) {
+                (None, None) => None,
+                (None, Some(_)) => {
+                    check.fail(
+                        "card_reader.mrz_scanner_baud",
+                        "is set without card_reader.mrz_scanner_port; name the scanner's port too"
+                            .to_owned(),
+                    );
+                    None
+                }
+                (Some(port), baud) => {
+                    let baud = baud.unwrap_or(DEFAULT_MRZ_SCANNER_BAUD);
+                    check.baud("card_reader.mrz_scanner_baud", baud);
+                    Some(MrzScannerConfig {
+                        port: port.clone(),
+                        baud,
+                    })
+                }
+            };
             CardReaderConfig::Pcsc {
                 reader_name: reader.reader_name.clone(),
                 csca_dir: reader.csca_dir.clone().map(|dir| resolve(base_dir, dir)),
+                mrz_scanner,
             }
         }
     };

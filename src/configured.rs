@@ -136,6 +136,7 @@ impl Devices for ConfiguredDevices {
             CardReaderConfig::Pcsc {
                 reader_name,
                 csca_dir,
+                ..
             } => {
                 let csca = match csca_dir {
                     Some(dir) => load_csca_dir(dir)?,

@@ -14,8 +14,10 @@ use egui::accesskit::Role as A11yRole;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use enroll_kiosk::app::KioskApp;
+use enroll_kiosk::config::{CardReaderConfig, MrzScannerConfig};
 use enroll_kiosk::crypto::sod_issuer::TestPki;
 use enroll_kiosk::devices::card::CardReader;
+use enroll_kiosk::devices::card::mrz_scanner::MrzScannerEmulator;
 use enroll_kiosk::devices::card::pcsc_icao::PcscIcaoReader;
 use enroll_kiosk::devices::card::vpcd_passport::{
     PassportFault, PassportFiles, SPECIMEN_MRZ, VirtualPassport,
@@ -298,4 +300,73 @@ fn pcsc_a_badge_tapped_on_the_reader_fills_the_badge_and_the_pin_signs_in() {
         Duration::from_secs(20),
         |app| screen(app) == Screen::Dashboard,
     );
+}
+
+/// The officer scans a passport's data page on the serial MRZ scanner (an emulator on a real pty):
+/// a smudged scan asks for another, a clean one fills the MRZ fields and unlocks the chip in the
+/// real pcscd + vpcd reader, and the enrollment moves on to the capture.
+#[test]
+fn pcsc_a_data_page_scanned_on_the_mrz_scanner_unlocks_the_chip_for_the_officer() {
+    let _pcscd = common::pcsc::pcscd();
+    let mut booth = officer_booth();
+    let scanner_dir = tempfile::tempdir().unwrap();
+    let scanner_link = scanner_dir.path().join("ttyMRZ");
+    let scanner = MrzScannerEmulator::start(&scanner_link).unwrap();
+    booth.config.card_reader = CardReaderConfig::Pcsc {
+        reader_name: Some(common::pcsc::SLOT_READER.into()),
+        csca_dir: None,
+        mrz_scanner: Some(MrzScannerConfig {
+            port: scanner_link.clone(),
+            baud: 9600,
+        }),
+    };
+    let mut harness = harness(&booth, None);
+    harness.run_steps(2);
+    sign_in(&mut harness, OFFICER.0, OFFICER.1);
+    harness.get_by_label("New enrollment").click();
+    harness.run_steps(2);
+    harness.get_by_label("Or scan the data page on the MRZ scanner");
+
+    // The passport lies on the chip reader; without its MRZ the chip stays shut.
+    let mut slot = PcscIcaoReader::new(
+        Some(common::pcsc::SLOT_READER.into()),
+        Vec::new(),
+        Box::new(|| 1_790_000_000),
+    );
+    slot.wait_for_removal(Duration::from_secs(10)).unwrap();
+    let pki = TestPki::utopia(1_790_000_000).unwrap();
+    let face = std::fs::read(demo_pictures().join("card-photo.jpg")).unwrap();
+    let files = PassportFiles::build(SPECIMEN_MRZ, Photo::Jpeg(face), &pki, false).unwrap();
+    let key = MrzAccessKey::parse_typed("L898902C,740812,341231").unwrap();
+    let passport = VirtualPassport::new(files, &key, PassportFault::None)
+        .insert(common::pcsc::SLOT_ADDRESS)
+        .unwrap();
+    let (line1, line2) = SPECIMEN_MRZ.split_at(44);
+
+    // A smudged birth date fails its check digit: scan again.
+    let smudged = line2.replacen("7408122", "7408172", 1);
+    scanner.scan(&[line1, &smudged]).unwrap();
+    run_until_label(
+        &mut harness,
+        "The scan could not be read: scan the data page again, or type the details",
+        Duration::from_secs(10),
+    );
+    assert_eq!(screen(harness.state()), Screen::ReadCard);
+
+    scanner.scan(&[line1, line2]).unwrap();
+    run_until(
+        &mut harness,
+        "the chip read with the scanned MRZ",
+        Duration::from_secs(30),
+        |app| screen(app) == Screen::Capture,
+    );
+    let card = harness
+        .state()
+        .officer_state()
+        .unwrap()
+        .card
+        .clone()
+        .unwrap();
+    assert_eq!(card.identity.document_number, "L898902C");
+    passport.remove().unwrap();
 }

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use enroll_kiosk::config::{CameraSource, CardReaderConfig, Config, ConfigError};
+use enroll_kiosk::config::{CameraSource, CardReaderConfig, Config, ConfigError, MrzScannerConfig};
 
 const KIOSK_TOML: &str = include_str!("../kiosk-config/kiosk.toml");
 const DEMO_TOML: &str = include_str!("../kiosk-config/demo.toml");
@@ -289,6 +289,57 @@ fn each_kind_of_mistake_gets_its_documented_error() {
             "{name}:\n  expected: {expected}\n  actual:   {actual}"
         );
     }
+}
+
+#[test]
+fn an_mrz_scanner_belongs_to_the_chip_reader_and_defaults_to_9600_baud() {
+    let chip_reader = replace_line(
+        KIOSK_TOML,
+        "backend = \"sam-serial\"\nport = \"/dev/ttyUSB0\"\n# 9600, 19200, 38400, 57600 or 115200\nbaud = 115200\n",
+        "backend = \"pcsc\"\nmrz_scanner_port = \"/dev/ttyACM0\"\n",
+    );
+    let config = Config::parse(Path::new("kiosk-config/kiosk.toml"), &chip_reader).unwrap();
+    let CardReaderConfig::Pcsc { mrz_scanner, .. } = config.card_reader else {
+        panic!("expected the PC/SC reader");
+    };
+    assert_eq!(
+        mrz_scanner,
+        Some(MrzScannerConfig {
+            port: "/dev/ttyACM0".into(),
+            baud: 9600
+        })
+    );
+
+    let odd_speed = replace_line(
+        &chip_reader,
+        "mrz_scanner_port = \"/dev/ttyACM0\"\n",
+        "mrz_scanner_port = \"/dev/ttyACM0\"\nmrz_scanner_baud = 4800\n",
+    );
+    assert!(
+        errors_of(&odd_speed).contains("card_reader.mrz_scanner_baud: 4800 is not supported"),
+        "{}",
+        errors_of(&odd_speed)
+    );
+    let speed_alone = replace_line(
+        &chip_reader,
+        "mrz_scanner_port = \"/dev/ttyACM0\"\n",
+        "mrz_scanner_baud = 9600\n",
+    );
+    assert!(errors_of(&speed_alone).contains("name the scanner's port too"));
+
+    // A SAM reader reads its cards without an access key.
+    let on_sam = replace_line(
+        KIOSK_TOML,
+        "baud = 115200\n",
+        "baud = 115200\nmrz_scanner_port = \"/dev/ttyACM0\"\n",
+    );
+    assert!(
+        errors_of(&on_sam).contains(
+            "card_reader.mrz_scanner_port: not used with backend = \"sam-serial\"; remove it"
+        ),
+        "{}",
+        errors_of(&on_sam)
+    );
 }
 
 #[test]

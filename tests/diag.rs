@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use common::terminal::Terminal;
 use common::{Registry, root};
+use enroll_kiosk::devices::card::mrz_scanner::MrzScannerEmulator;
 use enroll_kiosk::devices::card::sam_emulator::{EmulatorTiming, SamEmulator, SampleCard};
 use enroll_kiosk::diag::{self, CheckId, DiagOptions, Finding, Report, Status};
 use enroll_kiosk::registry::server::Metrics;
@@ -199,6 +200,41 @@ fn a_card_reader_whose_pty_went_away_fails() {
     bench.emulator.take().unwrap().stop();
     let finding = bench.run(CheckId::CardReader, now_ms());
     assert_status(&finding, Status::Fail, "sam-reader");
+}
+
+/// A chip reader through the real pcscd (vpcd slot) whose MRZ scanner is unplugged still reads
+/// chips with a typed MRZ: a warning that names the port, not a failure.
+#[test]
+fn pcsc_an_unplugged_mrz_scanner_warns_and_names_its_port() {
+    let _pcscd = common::pcsc::pcscd();
+    let bench = Bench::new();
+    let link = bench.terminal.dir.path().join("sam-reader");
+    let scanner_link = bench.terminal.dir.path().join("ttyMRZ");
+    bench.edit_config(
+        &format!(
+            "backend = \"sam-emulator\"\nlink_path = \"{}\"",
+            link.display()
+        ),
+        &format!(
+            "backend = \"pcsc\"\nreader_name = \"{}\"\nmrz_scanner_port = \"{}\"",
+            common::pcsc::SLOT_READER,
+            scanner_link.display()
+        ),
+    );
+    let finding = bench.run(CheckId::CardReader, now_ms());
+    assert_status(&finding, Status::Warn, "ttyMRZ");
+    assert!(
+        finding.value.contains("MRZ scanner does not open"),
+        "{finding:#?}"
+    );
+
+    let _scanner = MrzScannerEmulator::start(&scanner_link).unwrap();
+    let finding = bench.run(CheckId::CardReader, now_ms());
+    assert_status(&finding, Status::Ok, "");
+    assert!(
+        finding.details.iter().any(|d| d.name == "MRZ scanner"),
+        "{finding:#?}"
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod demo_assets;
 pub mod enrollment;
 pub mod enrollment_worker;
+mod mrz_worker;
 mod officer_desk;
 pub mod sync_runner;
 
@@ -23,8 +24,8 @@ use crate::app::enrollment_worker::{
     EngineSlot, EnrollmentWorker, Job, Operators, Outcome, WorkerSettings,
 };
 use crate::app::sync_runner::SyncRunner;
-use crate::config::CardReaderConfig;
 use crate::config::Config;
+use crate::config::{CardReaderConfig, MrzScannerConfig};
 use crate::configured::{ConfiguredDevices, Devices};
 use crate::devices::camera::{
     self, CameraError, CameraErrorKind, CameraOpener, CameraReport, Frame,
@@ -85,6 +86,8 @@ pub struct AppSettings {
     pub chip_reader: bool,
     /// The PC/SC reader officers tap their badges on (none: badges are typed).
     pub badge_reader: Option<String>,
+    /// The serial MRZ line scanner beside the chip reader (none: the MRZ is typed).
+    pub mrz_scanner: Option<MrzScannerConfig>,
 }
 
 impl AppSettings {
@@ -108,6 +111,10 @@ impl AppSettings {
             },
             chip_reader: matches!(config.card_reader, CardReaderConfig::Pcsc { .. }),
             badge_reader: config.terminal.badge_reader.clone(),
+            mrz_scanner: match &config.card_reader {
+                CardReaderConfig::Pcsc { mrz_scanner, .. } => mrz_scanner.clone(),
+                _ => None,
+            },
         }
     }
 }
@@ -271,8 +278,12 @@ impl KioskApp {
         let theme = Theme::high_contrast();
         let clock_origin = Instant::now();
         let state = ApplicantState::idle(&settings.flow, 0);
-        let officer = (settings.tier == Tier::Officer)
-            .then(|| officer_desk::OfficerDesk::new(settings.badge_reader.clone()));
+        let officer = (settings.tier == Tier::Officer).then(|| {
+            officer_desk::OfficerDesk::new(
+                settings.badge_reader.clone(),
+                settings.mrz_scanner.clone(),
+            )
+        });
         KioskApp {
             settings,
             catalog,

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use super::KioskApp;
 use super::badge_worker::BadgeWorker;
 use super::enrollment_worker::{Operators, Outcome};
+use super::mrz_worker::{MrzScanWorker, Scan};
+use crate::config::MrzScannerConfig;
 use crate::domain::card_read::AccessKey;
 use crate::domain::mrz::{MrzAccessKey, MrzError};
 use crate::face::quality::{QualityCheck, QualityComponent};
@@ -23,7 +25,8 @@ use crate::officers::OfficerList;
 use crate::store::GuardRefusal;
 use crate::ui::i18n::Msg;
 use crate::ui::officer::{
-    CheckFigures, ComponentLine, OfficerForm, OfficerIntent, OfficerView, QueueLine, officer_ui,
+    CheckFigures, ComponentLine, OfficerForm, OfficerIntent, OfficerView, QueueLine, ScannerLine,
+    officer_ui,
 };
 
 /// The components as the officer's screen lists them.
@@ -89,6 +92,10 @@ pub(super) struct OfficerDesk {
     pin_check: Option<Receiver<PinResult>>,
     /// The badge reader, when one is configured.
     badges: Option<BadgeWorker>,
+    /// The MRZ line scanner, when one is configured.
+    scanner: Option<MrzScanWorker>,
+    /// What the scanner last said.
+    scanner_line: Option<ScannerLine>,
     check: Option<CheckFigures>,
     components: Vec<ComponentLine>,
     card_problem: Option<CardProblem>,
@@ -144,8 +151,12 @@ fn spawn_pin_check(
 }
 
 impl OfficerDesk {
-    /// A desk at the sign-in screen, watching `badge_reader` for badges when one is configured.
-    pub(super) fn new(badge_reader: Option<String>) -> OfficerDesk {
+    /// A desk at the sign-in screen, watching `badge_reader` for badges and `mrz_scanner` for
+    /// data pages when they are configured.
+    pub(super) fn new(
+        badge_reader: Option<String>,
+        mrz_scanner: Option<MrzScannerConfig>,
+    ) -> OfficerDesk {
         let badges = badge_reader.and_then(|name| match BadgeWorker::spawn(name) {
             Ok(worker) => Some(worker),
             Err(error) => {
@@ -153,10 +164,51 @@ impl OfficerDesk {
                 None
             }
         });
+        let scanner = mrz_scanner.and_then(|MrzScannerConfig { port, baud }| {
+            match MrzScanWorker::spawn(port, baud) {
+                Ok(worker) => Some(worker),
+                Err(error) => {
+                    tracing::error!(%error, "the MRZ scanner thread cannot start; MRZs are typed");
+                    None
+                }
+            }
+        });
         OfficerDesk {
+            scanner_line: scanner.as_ref().map(|_| ScannerLine::Ready),
             badges,
+            scanner,
             ..OfficerDesk::default()
         }
+    }
+
+    /// A data page scanned while the card screen shows fills the MRZ fields and gives the access
+    /// key to read the chip with; scans at other screens are dropped (they would belong to no
+    /// one).
+    fn take_scans(&mut self) -> Option<AccessKey> {
+        let worker = self.scanner.as_ref()?;
+        let mut key = None;
+        while let Some(scan) = worker.next_scan() {
+            let reading = self.state.screen == Screen::ReadCard;
+            match scan {
+                Scan::Key(scanned) if reading => {
+                    self.form.document_number = scanned.document_number().to_owned();
+                    self.form.birth_date = scanned.birth().to_yymmdd();
+                    self.form.expiry_date = scanned.expiry().to_yymmdd();
+                    self.mrz_problem = None;
+                    self.card_problem = None;
+                    self.scanner_line = Some(ScannerLine::Scanned);
+                    key = Some(AccessKey::Mrz(scanned));
+                }
+                Scan::Unreadable if reading => self.scanner_line = Some(ScannerLine::Unreadable),
+                Scan::Key(_) | Scan::Unreadable => {}
+                Scan::ScannerDown => self.scanner_line = Some(ScannerLine::Down),
+                Scan::ScannerUp => self.scanner_line = Some(ScannerLine::Ready),
+            }
+        }
+        if let Some(key) = &key {
+            self.access_key = key.clone();
+        }
+        key
     }
 
     /// A badge placed on the reader fills the badge field of the screen that asks for one.
@@ -196,6 +248,10 @@ impl KioskApp {
         let now_ms = self.now_ms();
         let reports = self.collect_reports(ui.ctx());
         desk.take_badges();
+        if let Some(key) = desk.take_scans() {
+            self.stop_card();
+            self.watch_card(key);
+        }
         let mut events = Vec::new();
         for event in reports.card {
             match event {
@@ -299,6 +355,7 @@ impl KioskApp {
             mrz_problem: desk.mrz_problem.as_deref(),
             camera_problem: self.live.camera_error.as_deref(),
             chip_reader: self.settings.chip_reader,
+            scanner: desk.scanner_line,
             checking_pin: desk.pin_check.is_some(),
         };
         let intent = officer_ui(ui, &view, &mut desk.form);
@@ -476,6 +533,12 @@ impl KioskApp {
                     desk.card_problem = None;
                     desk.mrz_problem = None;
                     desk.access_key = AccessKey::None;
+                    if matches!(
+                        desk.scanner_line,
+                        Some(ScannerLine::Scanned | ScannerLine::Unreadable)
+                    ) {
+                        desk.scanner_line = Some(ScannerLine::Ready);
+                    }
                 }
             }
         }

@@ -12,10 +12,11 @@ use image::RgbImage;
 
 use super::verdicts::{self, ReceiptTimes, Verdict, duration_words};
 use super::{CheckId, DiagOptions, Finding, Status, device_deadline};
-use crate::config::{CameraSource, CardReaderConfig, Config};
+use crate::config::{CameraSource, CardReaderConfig, Config, MrzScannerConfig};
 use crate::configured::{ConfiguredDevices, Devices};
 use crate::devices::camera::{self, CameraReport, v4l2};
 use crate::devices::card::Presence;
+use crate::devices::card::mrz_scanner::MrzScanner;
 use crate::face::{FaceEngine, FaceMatcher};
 use crate::keys;
 use crate::store::{GuardLimits, GuardRefusal, Outbox, StoreError};
@@ -249,7 +250,27 @@ pub fn card_reader(config: &Config, options: &DiagOptions) -> Finding {
         Presence::CardPresent => "a card is on the reader",
         Presence::MustRemove => "a card already read is on the reader",
     };
-    let mut finding = Finding::ok(CheckId::CardReader, format!("{backend}: answers, {card}"))
+    let scanner = match &config.card_reader {
+        CardReaderConfig::Pcsc {
+            mrz_scanner: Some(MrzScannerConfig { port, baud }),
+            ..
+        } => Some(MrzScanner::open(port.clone(), *baud).map(|_| port.display().to_string())),
+        _ => None,
+    };
+    let value = format!("{backend}: answers, {card}");
+    let mut finding = match &scanner {
+        Some(Err(error)) => Finding::problem(
+            CheckId::CardReader,
+            Status::Warn,
+            format!("{value}; the MRZ scanner does not open"),
+            error.to_string(),
+        ),
+        _ => Finding::ok(CheckId::CardReader, value),
+    };
+    if let Some(Ok(port)) = scanner {
+        finding = finding.detail("MRZ scanner", format!("{port} opens"));
+    }
+    finding = finding
         .detail("backend", info.backend)
         .detail("device", info.device);
     if let Some(sam_id) = info.sam_id {

@@ -86,6 +86,19 @@ pub struct CheckFigures {
     pub live: bool,
 }
 
+/// What the MRZ line scanner last said, for the card screen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScannerLine {
+    /// Waiting for a data page.
+    Ready,
+    /// A data page was scanned and its key is in use.
+    Scanned,
+    /// The last scan failed its check digits.
+    Unreadable,
+    /// The scanner cannot be opened or stopped answering.
+    Down,
+}
+
 /// Everything the officer's screens may read.
 pub struct OfficerView<'a> {
     pub state: &'a OfficerState,
@@ -105,6 +118,8 @@ pub struct OfficerView<'a> {
     pub camera_problem: Option<&'a str>,
     /// The terminal reads chips (PC/SC): show the MRZ fields.
     pub chip_reader: bool,
+    /// The MRZ line scanner's last word, when one is configured.
+    pub scanner: Option<ScannerLine>,
     /// A PIN is being checked (the buttons wait).
     pub checking_pin: bool,
 }
@@ -312,6 +327,15 @@ fn screen_ui(
             );
             ui.add_space(12.0);
             if view.chip_reader {
+                if let Some(line) = view.scanner {
+                    let msg = match line {
+                        ScannerLine::Ready => Msg::OfficerScannerReady,
+                        ScannerLine::Scanned => Msg::OfficerScanned,
+                        ScannerLine::Unreadable => Msg::OfficerScanUnreadable,
+                        ScannerLine::Down => Msg::OfficerScannerDown,
+                    };
+                    ui.label(egui::RichText::new(view.text(msg)).size(size * 0.8));
+                }
                 ui.label(egui::RichText::new(view.text(Msg::OfficerMrzHint)).size(size * 0.8));
                 let mrz_size = size * 0.8;
                 field(
