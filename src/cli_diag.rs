@@ -10,7 +10,10 @@ use enroll_kiosk::diag::{self, CheckId, DiagOptions};
 
 /// Arguments of `kiosk diag`.
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct DiagArgs {
+    #[command(subcommand)]
+    action: Option<DiagAction>,
     /// Run only this check: config, camera, card-reader, face-engine, storage, queue, crypto,
     /// clock, network or audit
     #[arg(value_name = "CHECK")]
@@ -26,8 +29,23 @@ pub struct DiagArgs {
     camera_sample_ms: u64,
 }
 
+/// `kiosk diag bundle`, `kiosk diag inject`.
+#[derive(clap::Subcommand)]
+enum DiagAction {
+    /// Run every check and write a .tar.gz for the help desk: the report, recent logs, the
+    /// configuration without secrets, the queue, versions and model hashes; no personal data
+    Bundle {
+        /// The archive to write (its folder must exist, e.g. a mounted USB stick)
+        #[arg(long, value_name = "FILE.tar.gz")]
+        out: PathBuf,
+    },
+}
+
 /// `kiosk diag …`
 pub fn run(args: DiagArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    if let Some(DiagAction::Bundle { out }) = &args.action {
+        return bundle(out, config_path);
+    }
     let only = match args.check.as_deref() {
         None => None,
         Some(name) => Some(CheckId::parse(name).ok_or_else(|| {
@@ -58,6 +76,27 @@ pub fn run(args: DiagArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCod
         write!(stdout, "{}", diag::table(&report))?;
     }
     Ok(ExitCode::from(report.overall.exit_code()))
+}
+
+fn bundle(out: &Path, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let path = Config::resolve_path(config_path);
+    let _demo = Config::load(&path)
+        .ok()
+        .and_then(|config| demo_for_checks(&config));
+    let options = DiagOptions::at(enroll_kiosk::app::sync_runner::unix_now_ms());
+    let report = diag::run(&path, &options);
+    let summary = diag::bundle::write_bundle(&path, &report, out)?;
+    let mut stdout = std::io::stdout().lock();
+    write!(stdout, "{}", diag::table(&report))?;
+    writeln!(
+        stdout,
+        "wrote {} ({} files, {} bytes; {} personal strings removed)",
+        summary.path.display(),
+        summary.files.len(),
+        summary.bytes,
+        summary.removed
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn demo_for_checks(config: &Config) -> Option<enroll_kiosk::app::demo::DemoServices> {

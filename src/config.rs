@@ -25,6 +25,8 @@ pub const DEFAULT_CONFIG_PATH: &str = "kiosk-config/kiosk.toml";
 
 /// Baud rates a SAM reader can be switched to (card-readers.md §1.1).
 pub const ALLOWED_BAUD_RATES: [u32; 5] = [9600, 19200, 38400, 57600, 115200];
+/// The kiosk's log file name beside the outbox when `terminal.log_file` is not set.
+pub const DEFAULT_LOG_FILE: &str = "kiosk.log";
 /// The MRZ scanner's line speed when the configuration names none (the common factory setting).
 pub const DEFAULT_MRZ_SCANNER_BAUD: u32 = 9600;
 
@@ -136,6 +138,9 @@ pub struct TerminalConfig {
     /// The PC/SC reader officers tap their badge card on (its UID is the badge id); badges are
     /// typed when absent.
     pub badge_reader: Option<String>,
+    /// The kiosk's own log (besides standard error); default `kiosk.log` beside the outbox.
+    /// Personal data never goes into it; the diagnostic bundle takes its tail.
+    pub log_file: PathBuf,
 }
 
 /// Screen, languages and keyboard behaviour.
@@ -390,6 +395,8 @@ struct RawTerminal {
     officers_file: PathBuf,
     #[serde(default)]
     badge_reader: Option<String>,
+    #[serde(default)]
+    log_file: Option<PathBuf>,
 }
 
 fn default_officers_file() -> PathBuf {
@@ -1008,6 +1015,11 @@ fn validate(
         }
     };
 
+    let database_path = resolve(base_dir, raw.store.database_path);
+    let log_file = match raw.terminal.log_file {
+        Some(file) => resolve(base_dir, file),
+        None => database_path.with_file_name(DEFAULT_LOG_FILE),
+    };
     Ok(Config {
         source_path: path.to_path_buf(),
         terminal: TerminalConfig {
@@ -1019,6 +1031,7 @@ fn validate(
                 .terminal
                 .badge_reader
                 .filter(|name| !name.trim().is_empty()),
+            log_file,
         },
         ui: UiConfig {
             languages: raw.ui.languages,
@@ -1050,7 +1063,7 @@ fn validate(
             receipt_public_key_file: resolve(base_dir, raw.registry.receipt_public_key_file),
         },
         store: StoreConfig {
-            database_path: resolve(base_dir, raw.store.database_path),
+            database_path,
             min_free_disk_mb: raw.store.min_free_disk_mb,
             max_unsent_records: raw.store.max_unsent_records,
             max_unsent_age_days: raw.store.max_unsent_age_days,

@@ -29,6 +29,7 @@ pub mod domain;
 pub mod face;
 pub mod flows;
 pub mod keys;
+pub mod logs;
 pub mod officers;
 pub mod registry;
 pub mod store;

@@ -1,7 +1,7 @@
 //! The `kiosk` command line: parses arguments, calls the library, reports the outcome. Thin.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -89,8 +89,8 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let process_started = Instant::now();
-    init_logging();
     let cli = Cli::parse();
+    init_logging(cli.config.as_deref());
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => run_gui(cli.config, process_started),
         Command::Config(ConfigCommand::Check { file }) => config_check(file.or(cli.config)),
@@ -115,13 +115,41 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs to standard error and, when the configuration loads, to the terminal's log file too
+/// (`terminal.log_file`; the diagnostic bundle takes its tail).
+fn init_logging(config_path: Option<&Path>) {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("KIOSK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let log_file = Config::load(&Config::resolve_path(config_path))
+        .ok()
+        .map(|config| config.terminal.log_file);
+    let opened = log_file
+        .as_deref()
+        .map(|path| enroll_kiosk::logs::open_log_file(path).map_err(|error| (path, error)));
+    match opened {
+        Some(Ok(file)) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .with_writer(std::io::stderr.and(std::sync::Mutex::new(file)))
+                .init();
+        }
+        problem => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+            if let Some(Err((path, error))) = problem {
+                tracing::warn!(
+                    log_file = %path.display(),
+                    %error,
+                    "logging to standard error only; create the log file's folder or set \
+                     terminal.log_file"
+                );
+            }
+        }
+    }
 }
 
 fn run_gui(config_path: Option<PathBuf>, process_started: Instant) -> anyhow::Result<ExitCode> {

@@ -22,6 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &["domain", "crypto"]),
     ("keys", &["domain", "crypto"]),
     ("officers", &["domain"]),
+    ("logs", &[]),
     ("registry", &["domain", "crypto"]),
     ("sync", &["domain", "crypto", "store", "registry"]),
     (
@@ -44,6 +45,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sync",
             "registry",
             "officers",
+            "logs",
         ],
     ),
     (

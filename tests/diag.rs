@@ -437,3 +437,139 @@ fn the_command_exits_two_on_a_failure_and_prints_the_advice() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("card-reader"));
 }
+
+/// Every file of a `.tar.gz`, by name, with nested gzip files opened too.
+fn unpack(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut tar_bytes = Vec::new();
+    flate2::read::GzDecoder::new(archive)
+        .read_to_end(&mut tar_bytes)
+        .unwrap();
+    let mut files = vec![("(the tar stream)".to_owned(), tar_bytes.clone())];
+    let mut tar = tar::Archive::new(tar_bytes.as_slice());
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().display().to_string();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut inner = Vec::new();
+            flate2::read::GzDecoder::new(bytes.as_slice())
+                .read_to_end(&mut inner)
+                .unwrap();
+            files.push((format!("{name} (decompressed)"), inner));
+        }
+        files.push((name, bytes));
+    }
+    files
+}
+
+/// The records hold the resident card of tests/fixtures/card-read-resident.json (张三, document
+/// number 11010519491231002X). Even a log line that carried them (a careless future change)
+/// must not carry them into the bundle.
+#[test]
+fn the_bundle_holds_the_report_logs_and_versions_but_no_personal_data() {
+    const NAME: &str = "张三";
+    const DOCUMENT_NUMBER: &str = "11010519491231002X";
+    let bench = Bench::new();
+    let log = bench.terminal.dir.path().join("kiosk.log");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("enroll"),
+        "the kiosk commands log to terminal.log_file: {logged}"
+    );
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    use std::io::Write;
+    writeln!(file, "WARN careless line: card {DOCUMENT_NUMBER} of {NAME}").unwrap();
+    drop(file);
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("PS-0001-diag.tar.gz");
+    let output = bench
+        .terminal
+        .run(&["diag", "bundle", "--out", out.to_str().unwrap()]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("personal strings removed"), "{said}");
+
+    let archive = std::fs::read(&out).unwrap();
+    let files = unpack(&archive);
+    let names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
+    for expected in [
+        "enroll-kiosk-diag/manifest.json",
+        "enroll-kiosk-diag/diag.json",
+        "enroll-kiosk-diag/versions.json",
+        "enroll-kiosk-diag/config/kiosk.toml",
+        "enroll-kiosk-diag/config/face-engine.toml",
+        "enroll-kiosk-diag/logs/kiosk.log",
+        "enroll-kiosk-diag/logs/audit.tsv",
+        "enroll-kiosk-diag/queue.tsv",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("officers") || n.ends_with(".key")),
+        "{names:?}"
+    );
+    let forbidden = [
+        NAME.as_bytes().to_vec(),
+        DOCUMENT_NUMBER.as_bytes().to_vec(),
+        DOCUMENT_NUMBER.to_lowercase().into_bytes(),
+        // JSON's escaped form of the name.
+        b"\\u5f20\\u4e09".to_vec(),
+    ];
+    for (name, bytes) in files.iter().chain([&("(the .tar.gz)".to_owned(), archive)]) {
+        for needle in &forbidden {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                "{name} carries personal data"
+            );
+        }
+    }
+    let text = |wanted: &str| {
+        let (_, bytes) = files
+            .iter()
+            .find(|(name, _)| name.ends_with(wanted))
+            .unwrap();
+        String::from_utf8(bytes.clone()).unwrap()
+    };
+    let kiosk_log = text("logs/kiosk.log");
+    assert!(
+        kiosk_log.contains("careless line: card <removed> of <removed>"),
+        "{kiosk_log}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&text("diag.json")).unwrap();
+    assert_eq!(report["schema"], "enroll-kiosk.diag/1");
+    let versions: serde_json::Value = serde_json::from_str(&text("versions.json")).unwrap();
+    let models = versions["models"].as_array().unwrap();
+    assert_eq!(models.len(), 7);
+    assert!(
+        models
+            .iter()
+            .all(|m| m["expected_sha256"] == m["actual_sha256"]),
+        "{models:#?}"
+    );
+    assert_eq!(
+        text("queue.tsv").lines().count(),
+        3,
+        "a header and two records"
+    );
+
+    // A USB stick that is not mounted: the technician is told, nothing half-written stays.
+    let missing = out_dir.path().join("usb/PS-0001-diag.tar.gz");
+    let output = bench
+        .terminal
+        .run(&["diag", "bundle", "--out", missing.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("choose a folder that exists"), "{said}");
+}

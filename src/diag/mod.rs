@@ -7,6 +7,7 @@
 //! Nothing personal is ever reported: no names, document numbers, images or embeddings (a test
 //! frame is written only where the technician asks, and never into a bundle).
 
+pub mod bundle;
 mod checks;
 mod network;
 pub mod verdicts;

@@ -361,6 +361,19 @@ impl EngineSettings {
         self
     }
 
+    /// Every model file, named by its role (the diagnostic bundle lists their hashes).
+    pub fn models(&self) -> [(&'static str, &ModelFile); 7] {
+        [
+            ("seeta", &self.seeta.model),
+            ("ultraface", &self.ultraface.model),
+            ("landmark", &self.landmark.model),
+            ("feature", &self.feature.model),
+            ("liveness", &self.liveness.model),
+            ("eye", &self.eye.model),
+            ("pose", &self.pose.model),
+        ]
+    }
+
     fn models_mut(&mut self) -> [&mut ModelFile; 7] {
         [
             &mut self.seeta.model,
