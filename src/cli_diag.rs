@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use enroll_kiosk::config::{CardReaderConfig, Config};
 use enroll_kiosk::diag::{self, CheckId, DiagOptions};
+use enroll_kiosk::faults::Fault;
 
 /// Arguments of `kiosk diag`.
 #[derive(clap::Args)]
@@ -39,12 +40,26 @@ enum DiagAction {
         #[arg(long, value_name = "FILE.tar.gz")]
         out: PathBuf,
     },
+    /// Demo terminals only ([demo] faults_dir): make a simulated part fail, for training and
+    /// tests, until cleared; without arguments, list the faults that are on
+    Inject {
+        /// camera-freeze, reader-gone, card-pulled, disk-full or registry-down
+        #[arg(value_name = "FAULT")]
+        fault: Option<String>,
+        /// Clear FAULT (every fault when none is named) instead of injecting it
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 /// `kiosk diag …`
 pub fn run(args: DiagArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
-    if let Some(DiagAction::Bundle { out }) = &args.action {
-        return bundle(out, config_path);
+    match &args.action {
+        Some(DiagAction::Bundle { out }) => return bundle(out, config_path),
+        Some(DiagAction::Inject { fault, clear }) => {
+            return inject(fault.as_deref(), *clear, config_path);
+        }
+        None => {}
     }
     let only = match args.check.as_deref() {
         None => None,
@@ -76,6 +91,55 @@ pub fn run(args: DiagArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCod
         write!(stdout, "{}", diag::table(&report))?;
     }
     Ok(ExitCode::from(report.overall.exit_code()))
+}
+
+fn inject(
+    fault: Option<&str>,
+    clear: bool,
+    config_path: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let path = Config::resolve_path(config_path);
+    let config = Config::load(&path)?;
+    let switch = config.faults();
+    if switch.dir().is_none() {
+        anyhow::bail!(
+            "{} has no [demo] faults_dir: faults are injected on demo terminals only (e.g. \
+             --config kiosk-config/demo.toml)",
+            path.display()
+        );
+    }
+    let fault = match fault {
+        None => None,
+        Some(name) => Some(Fault::parse(name).ok_or_else(|| {
+            let names: Vec<&str> = Fault::ALL.iter().map(|f| f.as_str()).collect();
+            anyhow::anyhow!(
+                "no fault named {name:?}; the faults are {}",
+                names.join(", ")
+            )
+        })?),
+    };
+    match (fault, clear) {
+        (Some(fault), false) => switch.set(fault, true)?,
+        (Some(fault), true) => switch.set(fault, false)?,
+        (None, true) => {
+            for fault in Fault::ALL {
+                switch.set(fault, false)?;
+            }
+        }
+        (None, false) => {}
+    }
+    let active: Vec<&str> = switch.active().iter().map(|f| f.as_str()).collect();
+    let mut stdout = std::io::stdout().lock();
+    if active.is_empty() {
+        writeln!(stdout, "no fault injected")?;
+    } else {
+        writeln!(
+            stdout,
+            "injected: {} (kiosk diag shows it; clear with kiosk diag inject --clear)",
+            active.join(", ")
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bundle(out: &Path, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {

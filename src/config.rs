@@ -16,6 +16,7 @@ use serde::Deserialize;
 use crate::domain::language::Language;
 use crate::domain::tier::Tier;
 use crate::face::EngineSettings;
+use crate::faults::FaultSwitch;
 
 /// The environment variable that names the configuration file when `--config` is not given.
 pub const CONFIG_ENV_VAR: &str = "KIOSK_CONFIG";
@@ -121,6 +122,9 @@ pub struct DemoConfig {
     pub registry_keys_dir: Option<PathBuf>,
     /// The local registry's SQLite file.
     pub registry_database_path: PathBuf,
+    /// The folder of fault flags (`kiosk diag inject`) the simulated devices, the outbox's disk
+    /// measure and the demo registry obey; no fault injection without it.
+    pub faults_dir: Option<PathBuf>,
 }
 
 /// Who this terminal is.
@@ -299,6 +303,16 @@ pub struct SyncConfig {
 }
 
 impl Config {
+    /// The demo's fault switch (`[demo] faults_dir`); a switch that is never on otherwise.
+    pub fn faults(&self) -> FaultSwitch {
+        self.demo
+            .as_ref()
+            .and_then(|demo| demo.faults_dir.clone())
+            .map_or_else(FaultSwitch::none, FaultSwitch::at)
+    }
+}
+
+impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -383,6 +397,7 @@ struct RawConfig {
 struct RawDemo {
     registry_keys_dir: Option<PathBuf>,
     registry_database_path: Option<PathBuf>,
+    faults_dir: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -990,6 +1005,7 @@ fn validate(
             demo.registry_database_path
                 .unwrap_or_else(|| PathBuf::from("demo-registry.sqlite")),
         ),
+        faults_dir: demo.faults_dir.map(|dir| resolve(base_dir, dir)),
     });
     if demo.as_ref().is_some_and(|d| d.registry_keys_dir.is_some())
         && !(raw.registry.url.starts_with("http://")

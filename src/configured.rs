@@ -14,7 +14,9 @@ use crate::devices::card::pcsc_icao::{PcscIcaoReader, load_csca_dir};
 use crate::devices::card::sam_serial::{SamReaderOptions, SamSerialReader};
 use crate::devices::card::wlt::WltDecoder;
 use crate::devices::card::{CardError, CardErrorKind, CardReader};
+use crate::faults::{Fault, FaultSwitch};
 use crate::keys;
+use crate::store::{Outbox, StoreError};
 use crate::sync::SyncSettings;
 
 /// The line speed of the SAM emulator's pseudo-terminal (any rate works on a pty).
@@ -37,6 +39,8 @@ pub struct ConfiguredDevices {
     /// reader is opened; the camera does not depend on it).
     wlt_decoder: Result<WltDecoder, DevicesError>,
     clock_unix_ms: UnixClock,
+    /// The demo's injected faults (never on for a real terminal).
+    faults: FaultSwitch,
 }
 
 /// Wall-clock time in Unix milliseconds (for certificate validity on chip reads).
@@ -88,6 +92,7 @@ impl ConfiguredDevices {
             card_reader: config.card_reader.clone(),
             wlt_decoder,
             clock_unix_ms,
+            faults: config.faults(),
         }
     }
 }
@@ -96,12 +101,15 @@ impl Devices for ConfiguredDevices {
     fn open_camera(&self) -> Result<Box<dyn Camera>, CameraError> {
         let camera = &self.camera;
         match &camera.source {
-            CameraSource::Files { frames_dir } => Ok(Box::new(FileCamera::open(
-                frames_dir,
-                camera.width_px,
-                camera.height_px,
-                camera.frame_rate_fps,
-            )?)),
+            CameraSource::Files { frames_dir } => Ok(Box::new(
+                FileCamera::open(
+                    frames_dir,
+                    camera.width_px,
+                    camera.height_px,
+                    camera.frame_rate_fps,
+                )?
+                .with_faults(self.faults.clone()),
+            )),
             CameraSource::V4l2 { device_index } => Ok(Box::new(V4l2Camera::open(
                 *device_index,
                 camera.width_px,
@@ -229,4 +237,14 @@ pub fn sync_setup(
         }),
     };
     Ok((settings, tls))
+}
+
+/// Opens the outbox at `path`, obeying the demo's `disk-full` fault when `faults` has a folder.
+pub fn open_outbox(path: &Path, faults: &FaultSwitch) -> Result<Outbox, StoreError> {
+    let mut outbox = Outbox::open(path)?;
+    if faults.dir().is_some() {
+        let faults = faults.clone();
+        outbox.set_disk_full_signal(Box::new(move || faults.is_on(Fault::DiskFull)));
+    }
+    Ok(outbox)
 }

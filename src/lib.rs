@@ -27,6 +27,7 @@ pub mod devices;
 pub mod diag;
 pub mod domain;
 pub mod face;
+pub mod faults;
 pub mod flows;
 pub mod keys;
 pub mod logs;

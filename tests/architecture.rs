@@ -15,8 +15,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("domain", &[]),
     ("flows", &["domain"]),
     ("ui", &["flows", "domain"]),
-    ("config", &["domain", "face"]),
-    ("devices", &["domain", "crypto"]),
+    ("faults", &[]),
+    ("config", &["domain", "face", "faults"]),
+    ("devices", &["domain", "crypto", "faults"]),
     ("face", &["domain"]),
     ("crypto", &["domain"]),
     ("store", &["domain", "crypto"]),
@@ -28,7 +29,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "configured",
         &[
-            "domain", "config", "devices", "keys", "registry", "store", "sync",
+            "domain", "config", "devices", "keys", "registry", "store", "sync", "faults",
         ],
     ),
     (
@@ -46,6 +47,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "registry",
             "officers",
             "logs",
+            "faults",
         ],
     ),
     (
@@ -65,6 +67,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "registry",
             "diag",
             "officers",
+            "faults",
         ],
     ),
 ];

@@ -573,3 +573,164 @@ fn the_bundle_holds_the_report_logs_and_versions_but_no_personal_data() {
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(said.contains("choose a folder that exists"), "{said}");
 }
+
+/// A demo terminal as `kiosk run` has it: the demo services (SAM emulator, local registry, the
+/// fault thread) running in this process, one record enrolled and acknowledged.
+struct DemoBench {
+    bench_dir: tempfile::TempDir,
+    terminal: Terminal,
+    _services: enroll_kiosk::app::demo::DemoServices,
+}
+
+impl DemoBench {
+    fn new() -> DemoBench {
+        let terminal = Terminal::new();
+        let bench_dir = tempfile::tempdir().unwrap();
+        let frames = bench_dir.path().join("frames");
+        std::fs::create_dir(&frames).unwrap();
+        for n in 0..3u8 {
+            image::RgbImage::from_pixel(320, 240, image::Rgb([90 + n * 20, 100, 110]))
+                .save(frames.join(format!("frame_{n}.png")))
+                .unwrap();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let path = terminal.dir.path().join("kiosk.toml");
+        let quoted = |name: &str| format!("\"{}\"", bench_dir.path().join(name).display());
+        let config = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"../assets/demo/camera\"", &quoted("frames"))
+            .replace("\"../target/demo/sam-reader\"", &quoted("sam-reader"))
+            .replace(
+                "\"../target/demo/registry.sqlite\"",
+                &quoted("registry.sqlite"),
+            )
+            .replace("\"../target/demo/faults\"", &quoted("faults"))
+            .replace(
+                "registry_keys_dir = \"demo-keys\"",
+                "registry_keys_dir = \"keys\"",
+            )
+            .replace("127.0.0.1:8443", &format!("127.0.0.1:{port}"))
+            .replace("frame_rate_fps = 25", "frame_rate_fps = 20")
+            .replace("card_photo_file = \"../assets/demo/card-photo.jpg\"", "");
+        std::fs::write(&path, config).unwrap();
+        let config = enroll_kiosk::config::Config::load(&path).unwrap();
+        let services = enroll_kiosk::app::demo::DemoServices::start(&config).unwrap();
+        terminal.enroll(1);
+        let synced = terminal.sync_once(&format!("http://127.0.0.1:{port}"));
+        assert!(
+            synced.status.success(),
+            "{}",
+            String::from_utf8_lossy(&synced.stderr)
+        );
+        DemoBench {
+            bench_dir,
+            terminal,
+            _services: services,
+        }
+    }
+
+    /// Every check's status and advice, from `kiosk diag --json`.
+    fn statuses(&self) -> Vec<(String, String, String)> {
+        let output = self
+            .terminal
+            .run(&["diag", "--json", "--camera-sample-ms", "1000"]);
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|check| {
+                (
+                    check["check"].as_str().unwrap().to_owned(),
+                    check["status"].as_str().unwrap().to_owned(),
+                    check["advice"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn inject(&self, fault: &str, clear: bool) {
+        let mut args = vec!["diag", "inject", fault];
+        if clear {
+            args.push("--clear");
+        }
+        let output = self.terminal.run(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The demo's fault thread looks every 200 ms.
+        std::thread::sleep(std::time::Duration::from_millis(700));
+    }
+}
+
+/// `kiosk diag inject` on a demo terminal: each fault turns exactly its check to warn or fail,
+/// with advice that names the remedy, and clearing it brings the terminal back to all ok.
+#[test]
+fn every_injected_fault_turns_exactly_its_check_and_clearing_it_heals() {
+    let bench = DemoBench::new();
+    let all_ok = |statuses: &[(String, String, String)]| {
+        let bad: Vec<_> = statuses.iter().filter(|(_, s, _)| s != "ok").collect();
+        assert!(bad.is_empty(), "not all ok: {bad:?}");
+    };
+    all_ok(&bench.statuses());
+
+    let cases = [
+        ("camera-freeze", "camera", "fail", "plug it in again"),
+        (
+            "reader-gone",
+            "card-reader",
+            "fail",
+            "check that it is plugged in",
+        ),
+        (
+            "card-pulled",
+            "card-reader",
+            "warn",
+            "place the card on the reader again",
+        ),
+        ("disk-full", "storage", "fail", "must free space"),
+        ("registry-down", "network", "fail", "records wait safely"),
+    ];
+    for (fault, check, status, remedy) in cases {
+        bench.inject(fault, false);
+        let statuses = bench.statuses();
+        let changed: Vec<_> = statuses.iter().filter(|(_, s, _)| s != "ok").collect();
+        assert_eq!(changed.len(), 1, "{fault}: {changed:?}");
+        let (name, actual, advice) = changed[0];
+        assert_eq!((name.as_str(), actual.as_str()), (check, status), "{fault}");
+        assert!(advice.contains(remedy), "{fault}: {advice}");
+        bench.inject(fault, true);
+    }
+    all_ok(&bench.statuses());
+    assert!(
+        std::fs::read_dir(bench.bench_dir.path().join("faults"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "every flag is cleared"
+    );
+}
+
+#[test]
+fn faults_are_refused_on_a_terminal_without_a_fault_folder() {
+    let terminal = Terminal::new();
+    let path = terminal.dir.path().join("kiosk.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let config = config.split("\n[demo]").next().unwrap().to_owned();
+    std::fs::write(&path, config).unwrap();
+    let output = terminal.run(&["diag", "inject", "disk-full"]);
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("faults are injected on demo terminals only"),
+        "{said}"
+    );
+    let unknown = Terminal::new().run(&["diag", "inject", "printer-jam"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("registry-down"));
+}

@@ -2,15 +2,19 @@
 //! enrollment with the mouse: the SAM reader emulator on a pseudo-terminal (with its card placed
 //! and re-placed after every read), and a local registry on the configured loopback address
 //! (in this process, real HTTP, its own SQLite file) with this terminal's key allowed. Real
-//! terminals configure none of this. It opens no window and reads no card itself.
+//! terminals configure none of this. It opens no window and reads no card itself. The faults
+//! injected with `kiosk diag inject` that concern these services (`reader-gone`, `card-pulled`,
+//! `registry-down`) are applied here by a `demo-faults` thread.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::{CardReaderConfig, Config};
 use crate::devices::card::sam_emulator::{EmulatedCard, EmulatorTiming, SamEmulator, SampleCard};
+use crate::faults::{Fault, FaultSwitch};
 use crate::keys;
 use crate::registry::server::{Metrics, RegistryState, serve};
 
@@ -40,55 +44,182 @@ pub enum DemoError {
 
 /// The running demo services; dropping it stops them.
 pub struct DemoServices {
-    emulator: Option<SamEmulator>,
-    registry_stop: Option<tokio::sync::watch::Sender<bool>>,
+    parts: Arc<Parts>,
+    watcher_stop: Arc<AtomicBool>,
+    watcher: Option<std::thread::JoinHandle<()>>,
 }
+
+/// What the demo runs, shared with the `demo-faults` thread.
+struct Parts {
+    emulator: Option<SamEmulator>,
+    /// Stops the running registry; `None` when none runs here.
+    registry_stop: Mutex<Option<tokio::sync::watch::Sender<bool>>>,
+    /// What a registry restarted after `registry-down` needs.
+    registry_setup: Option<(Config, PathBuf)>,
+    faults: FaultSwitch,
+}
+
+impl Parts {
+    /// Makes the running services match `fault` being `on`.
+    fn apply(&self, fault: Fault, on: bool) {
+        let result = match fault {
+            Fault::ReaderGone => self
+                .emulator
+                .as_ref()
+                .map_or(Ok(()), |emulator| {
+                    if on {
+                        emulator.unplug()
+                    } else {
+                        emulator.replug()
+                    }
+                })
+                .map_err(|e| e.to_string()),
+            Fault::CardPulled => {
+                if let Some(emulator) = &self.emulator {
+                    emulator.set_pull_every_read(on);
+                }
+                Ok(())
+            }
+            Fault::RegistryDown => self.set_registry_running(!on),
+            // The file camera and the outbox's disk measure read these themselves.
+            Fault::CameraFreeze | Fault::DiskFull => Ok(()),
+        };
+        match result {
+            Ok(()) => tracing::info!(fault = fault.as_str(), on, "demo: fault switched"),
+            Err(error) => {
+                tracing::warn!(fault = fault.as_str(), on, %error, "demo: fault not applied");
+            }
+        }
+    }
+
+    fn set_registry_running(&self, running: bool) -> Result<(), String> {
+        let Some((config, keys_dir)) = &self.registry_setup else {
+            return Ok(());
+        };
+        let mut stop = self
+            .registry_stop
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if running && stop.is_none() {
+            *stop = start_registry(config, keys_dir).map_err(|e| e.to_string())?;
+        } else if !running && let Some(sender) = stop.take() {
+            let _ = sender.send(true);
+        }
+        Ok(())
+    }
+}
+
+/// How often the `demo-faults` thread looks at the fault folder.
+const FAULT_POLL_MS: u64 = 200;
 
 impl DemoServices {
     /// Nothing running (a real terminal).
     pub fn none() -> DemoServices {
         DemoServices {
-            emulator: None,
-            registry_stop: None,
+            parts: Arc::new(Parts {
+                emulator: None,
+                registry_stop: Mutex::new(None),
+                registry_setup: None,
+                faults: FaultSwitch::none(),
+            }),
+            watcher_stop: Arc::new(AtomicBool::new(false)),
+            watcher: None,
         }
     }
 
     /// Starts what `config` asks for: the SAM emulator for the `sam-emulator` backend, and the
     /// local registry when `demo.registry_keys_dir` is set and nothing answers at the URL yet.
+    /// Faults already injected (`[demo] faults_dir`) hold from the start, and a `demo-faults`
+    /// thread follows them while the services run.
     pub fn start(config: &Config) -> Result<DemoServices, DemoError> {
-        let mut services = DemoServices::none();
-        if let CardReaderConfig::SamEmulator {
-            link_path,
-            card_file,
-            ..
-        } = &config.card_reader
-        {
-            services.emulator = Some(start_emulator(link_path, card_file.as_deref())?);
+        let faults = config.faults();
+        let active = faults.active();
+        if !active.is_empty() {
+            let injected: Vec<&str> = active.iter().map(|fault| fault.as_str()).collect();
+            tracing::warn!(
+                faults = %injected.join(", "),
+                "demo: injected faults are on (kiosk diag inject --clear ends them)"
+            );
         }
-        if let Some(keys_dir) = config
+        let emulator = match &config.card_reader {
+            CardReaderConfig::SamEmulator {
+                link_path,
+                card_file,
+                ..
+            } => Some(start_emulator(link_path, card_file.as_deref())?),
+            _ => None,
+        };
+        let registry_setup = config
             .demo
             .as_ref()
-            .and_then(|demo| demo.registry_keys_dir.as_deref())
+            .and_then(|demo| demo.registry_keys_dir.clone())
+            .map(|keys_dir| (config.clone(), keys_dir));
+        let registry_stop = match &registry_setup {
+            Some((config, keys_dir)) if !active.contains(&Fault::RegistryDown) => {
+                start_registry(config, keys_dir)?
+            }
+            _ => None,
+        };
+        let parts = Arc::new(Parts {
+            emulator,
+            registry_stop: Mutex::new(registry_stop),
+            registry_setup,
+            faults,
+        });
+        for fault in active
+            .iter()
+            .filter(|fault| matches!(fault, Fault::ReaderGone | Fault::CardPulled))
         {
-            services.registry_stop = start_registry(config, keys_dir)?;
+            parts.apply(*fault, true);
         }
-        Ok(services)
+        let watcher_stop = Arc::new(AtomicBool::new(false));
+        let watcher = if parts.faults.dir().is_some() {
+            let parts = Arc::clone(&parts);
+            let stop = Arc::clone(&watcher_stop);
+            std::thread::Builder::new()
+                .name("demo-faults".into())
+                .spawn(move || follow_faults(&parts, &stop, active))
+                .map_err(|e| DemoError::Registry(format!("the fault thread cannot start: {e}")))
+                .map(Some)?
+        } else {
+            None
+        };
+        Ok(DemoServices {
+            parts,
+            watcher_stop,
+            watcher,
+        })
     }
 
     /// The emulator, when this demo runs one (tests and fault injection use it).
     pub fn emulator(&self) -> Option<&SamEmulator> {
-        self.emulator.as_ref()
+        self.parts.emulator.as_ref()
+    }
+}
+
+/// Applies each change of the fault folder until `stop`.
+fn follow_faults(parts: &Parts, stop: &AtomicBool, mut applied: Vec<Fault>) {
+    while !stop.load(Ordering::Relaxed) {
+        let active = parts.faults.active();
+        for fault in Fault::ALL {
+            let on = active.contains(&fault);
+            if on != applied.contains(&fault) {
+                parts.apply(fault, on);
+            }
+        }
+        applied = active;
+        std::thread::sleep(Duration::from_millis(FAULT_POLL_MS));
     }
 }
 
 impl Drop for DemoServices {
     fn drop(&mut self) {
-        if let Some(stop) = self.registry_stop.take() {
-            let _ = stop.send(true);
+        self.watcher_stop.store(true, Ordering::Relaxed);
+        if let Some(watcher) = self.watcher.take() {
+            let _ = watcher.join();
         }
-        if let Some(emulator) = self.emulator.take() {
-            emulator.stop();
-        }
+        let _ = self.parts.set_registry_running(false);
+        // The emulator stops when the last holder of the parts drops it.
     }
 }
 

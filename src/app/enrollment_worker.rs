@@ -20,6 +20,7 @@ use crate::domain::tier::Tier;
 use crate::face::EngineSettings;
 use crate::face::FaceEngine;
 use crate::face::quality::{QualityComponent, QualityReason};
+use crate::faults::FaultSwitch;
 use crate::keys;
 use crate::store::{GuardLimits, Outbox};
 
@@ -145,6 +146,7 @@ pub struct WorkerSettings {
     signing_key_file: PathBuf,
     sealing_key_file: PathBuf,
     limits: GuardLimits,
+    faults: FaultSwitch,
 }
 
 impl WorkerSettings {
@@ -157,6 +159,7 @@ impl WorkerSettings {
             tier: config.terminal.tier,
             signing_key_file: config.terminal.signing_key_file.clone(),
             sealing_key_file: config.registry.sealing_public_key_file.clone(),
+            faults: config.faults(),
             limits: GuardLimits {
                 min_free_disk_mb: config.store.min_free_disk_mb,
                 max_unsent_records: u64::from(config.store.max_unsent_records),
@@ -195,7 +198,8 @@ fn open_resources(settings: &WorkerSettings) -> Result<Resources, String> {
             )
         })?;
     }
-    let outbox = Outbox::open(&settings.outbox_path).map_err(|e| e.to_string())?;
+    let outbox = crate::configured::open_outbox(&settings.outbox_path, &settings.faults)
+        .map_err(|e| e.to_string())?;
     Ok(Resources {
         outbox,
         terminal_key,

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::configured::{SyncSetupError, sync_setup};
 use crate::keys;
-use crate::store::Outbox;
 use crate::sync::{SyncState, Worker, WorkerTiming, http_client};
 
 /// Wall-clock time in Unix milliseconds: the app's one reading of the system clock.
@@ -34,7 +33,7 @@ impl SyncRunner {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| SyncSetupError::Start(e.to_string()))?;
         }
-        let outbox = Outbox::open(path)?;
+        let outbox = crate::configured::open_outbox(path, &config.faults())?;
         let (state_tx, state) = tokio::sync::watch::channel(SyncState::default());
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         std::thread::Builder::new()

@@ -17,6 +17,7 @@ use crate::configured::{ConfiguredDevices, Devices};
 use crate::devices::camera::{self, CameraReport, v4l2};
 use crate::devices::card::Presence;
 use crate::devices::card::mrz_scanner::MrzScanner;
+use crate::domain::card_read::AccessKey;
 use crate::face::{FaceEngine, FaceMatcher};
 use crate::keys;
 use crate::store::{GuardLimits, GuardRefusal, Outbox, StoreError};
@@ -126,6 +127,7 @@ pub fn camera(config: &Config, options: &DiagOptions) -> Finding {
     let mut last_at = None;
     let mut last_frame = None;
     let mut problem = None;
+    let mut stalled = false;
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match receiver.recv_timeout(left) {
             Ok(CameraReport::Frame(frame)) => {
@@ -140,6 +142,7 @@ pub fn camera(config: &Config, options: &DiagOptions) -> Finding {
             }
             Ok(CameraReport::Error(error)) => {
                 let fatal = error.kind != camera::CameraErrorKind::BadFrame;
+                stalled = error.kind == camera::CameraErrorKind::Stalled;
                 problem = Some(error.message);
                 if fatal {
                     break;
@@ -159,7 +162,11 @@ pub fn camera(config: &Config, options: &DiagOptions) -> Finding {
         (Some(message), 0) => Finding::problem(
             CheckId::Camera,
             Status::Fail,
-            "does not open",
+            if stalled {
+                "opens but gives no picture"
+            } else {
+                "does not open"
+            },
             message.clone(),
         ),
         _ => from_verdict(
@@ -257,16 +264,41 @@ pub fn card_reader(config: &Config, options: &DiagOptions) -> Finding {
         } => Some(MrzScanner::open(port.clone(), *baud).map(|_| port.display().to_string())),
         _ => None,
     };
+    // A card on a SAM reader is read once (and forgotten) to show the whole path works; chips
+    // need an access key, so PC/SC readers stop at the ATR.
+    let sam = matches!(
+        config.card_reader,
+        CardReaderConfig::SamSerial { .. } | CardReaderConfig::SamEmulator { .. }
+    );
+    let test_read = (sam && presence == Presence::CardPresent).then(|| {
+        let started = Instant::now();
+        reader
+            .read(&AccessKey::None)
+            .map(|_| started.elapsed().as_millis())
+    });
     let value = format!("{backend}: answers, {card}");
-    let mut finding = match &scanner {
+    let mut finding = match &test_read {
         Some(Err(error)) => Finding::problem(
             CheckId::CardReader,
             Status::Warn,
-            format!("{value}; the MRZ scanner does not open"),
-            error.to_string(),
+            format!("{value}, but the test read failed"),
+            format!(
+                "{error}; if every card fails, clean the reader's contacts or replace the reader"
+            ),
         ),
-        _ => Finding::ok(CheckId::CardReader, value),
+        _ => match &scanner {
+            Some(Err(error)) => Finding::problem(
+                CheckId::CardReader,
+                Status::Warn,
+                format!("{value}; the MRZ scanner does not open"),
+                error.to_string(),
+            ),
+            _ => Finding::ok(CheckId::CardReader, value),
+        },
     };
+    if let Some(Ok(read_ms)) = test_read {
+        finding = finding.detail("test read", format!("the card was read in {read_ms} ms"));
+    }
     if let Some(Ok(port)) = scanner {
         finding = finding.detail("MRZ scanner", format!("{port} opens"));
     }
@@ -368,7 +400,7 @@ fn existing_outbox(config: &Config) -> Result<Option<Outbox>, StoreError> {
     if !config.store.database_path.exists() {
         return Ok(None);
     }
-    Outbox::open(&config.store.database_path).map(Some)
+    crate::configured::open_outbox(&config.store.database_path, &config.faults()).map(Some)
 }
 
 fn limits(config: &Config) -> GuardLimits {

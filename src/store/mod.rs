@@ -238,7 +238,12 @@ pub struct Committed {
 pub struct Outbox {
     connection: Connection,
     path: PathBuf,
+    /// Says the disk is full whatever it measures (the demo's `disk-full` fault).
+    disk_full_signal: Option<DiskFullSignal>,
 }
+
+/// A source that can declare the outbox's disk full (fault injection on demo terminals).
+pub type DiskFullSignal = Box<dyn Fn() -> bool + Send>;
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -319,6 +324,7 @@ impl Outbox {
         Ok(Outbox {
             connection,
             path: path.to_path_buf(),
+            disk_full_signal: None,
         })
     }
 
@@ -331,8 +337,17 @@ impl Outbox {
         error_for(&self.path, error)
     }
 
+    /// Lets `signal` declare the disk full: free space then reads as 0 and the disk guard
+    /// refuses enrollments, exactly as on a full disk (demo fault injection).
+    pub fn set_disk_full_signal(&mut self, signal: DiskFullSignal) {
+        self.disk_full_signal = Some(signal);
+    }
+
     /// Free bytes on the file system holding the outbox.
     pub fn free_disk_bytes(&self) -> Result<u64, StoreError> {
+        if self.disk_full_signal.as_ref().is_some_and(|full| full()) {
+            return Ok(0);
+        }
         let directory = self
             .path
             .parent()

@@ -1,6 +1,7 @@
 //! The simulated camera: plays the JPEG and PNG files of a directory in name order, looping, at a
 //! fixed rate, each letterboxed onto the configured frame size (as a webcam delivers one size). A
 //! file that cannot be decoded is reported once as a bad frame, naming the file, and skipped.
+//! On a demo terminal the `camera-freeze` fault stops the pictures until it is cleared.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 use image::{RgbImage, imageops};
 
 use super::{Camera, CameraError, CameraErrorKind, Frame};
+use crate::faults::{Fault, FaultSwitch};
 
 /// A camera that plays image files.
 pub struct FileCamera {
@@ -19,6 +21,7 @@ pub struct FileCamera {
     frame_interval: Duration,
     next_due: Option<Instant>,
     sequence: u64,
+    faults: FaultSwitch,
 }
 
 fn is_image(path: &Path) -> bool {
@@ -83,7 +86,14 @@ impl FileCamera {
             frame_interval: Duration::from_secs_f64(1.0 / f64::from(frame_rate_fps.max(1))),
             next_due: None,
             sequence: 0,
+            faults: FaultSwitch::none(),
         })
+    }
+
+    /// Obeys `faults` (`camera-freeze`).
+    pub fn with_faults(mut self, faults: FaultSwitch) -> FileCamera {
+        self.faults = faults;
+        self
     }
 
     /// The files played, in order.
@@ -111,6 +121,17 @@ impl Camera for FileCamera {
         }
         // Keep the rate without drifting, but never try to catch up a backlog.
         self.next_due = Some(due.max(now) + self.frame_interval);
+        if self.faults.is_on(Fault::CameraFreeze) {
+            return Err(CameraError {
+                kind: CameraErrorKind::Stalled,
+                message: format!(
+                    "the camera ({}) gives no new picture: unplug it and plug it in again, or \
+                     restart the kiosk (demo fault camera-freeze: clear it with kiosk diag \
+                     inject --clear camera-freeze)",
+                    self.dir.display()
+                ),
+            });
+        }
         let path = self
             .files
             .get(self.next_index % self.files.len().max(1))

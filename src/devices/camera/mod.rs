@@ -44,6 +44,8 @@ pub enum CameraErrorKind {
     BadFrame,
     /// The camera went away while in use.
     Disconnected,
+    /// The camera is open but gives no new picture (frozen); it may come back.
+    Stalled,
 }
 
 /// A camera problem: what is wrong and what to do, without image content.

@@ -473,6 +473,8 @@ struct Control {
     plugged: bool,
     reads_served: u64,
     auto_replace: bool,
+    /// Every read is cut off mid-frame and the card stays (the demo's `card-pulled` fault).
+    pull_every_read: bool,
 }
 
 struct Shared {
@@ -560,6 +562,7 @@ impl SamEmulator {
                 plugged: true,
                 reads_served: 0,
                 auto_replace: false,
+                pull_every_read: false,
             }),
             stop: AtomicBool::new(false),
         });
@@ -608,6 +611,12 @@ impl SamEmulator {
     /// succeeds (benchmarks and demos that read in a loop); the removal rule is then not exercised.
     pub fn set_auto_replace(&self, auto_replace: bool) {
         self.shared.lock().auto_replace = auto_replace;
+    }
+
+    /// With `true`, every read is cut off half-way as if the card were pulled, and the card is
+    /// found again on the next try (the demo's `card-pulled` fault); `false` ends that.
+    pub fn set_pull_every_read(&self, pull: bool) {
+        self.shared.lock().pull_every_read = pull;
     }
 
     /// Successful reads served so far.
@@ -736,7 +745,11 @@ impl Worker {
 
     fn reply(&self, command: Result<CommandFrame, FrameError>) -> Reply {
         let mut control = self.shared.lock();
-        let fault = control.fault;
+        let fault = if control.pull_every_read {
+            Some(SamFault::PullCardMidFrame)
+        } else {
+            control.fault
+        };
         let status_reply = |status: SamStatus| Reply {
             card_time_ms: 0,
             bytes: ResponseFrame::status_only(status)
@@ -810,9 +823,11 @@ impl Worker {
                             Ok(response) => {
                                 read_fault = fault;
                                 if fault == Some(SamFault::PullCardMidFrame) {
-                                    control.card = None;
+                                    if !control.pull_every_read {
+                                        control.card = None;
+                                        control.fault = None;
+                                    }
                                     control.card_state = CardState::Idle;
-                                    control.fault = None;
                                     cut_at = response.encode().ok().map(|bytes| bytes.len() / 2);
                                 } else {
                                     control.card_state = if control.auto_replace {
