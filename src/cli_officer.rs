@@ -40,6 +40,8 @@ pub enum OfficerCommand {
 pub enum RoleArg {
     Officer,
     Supervisor,
+    /// The technician's screen only (diagnostics, bundle); cannot enroll
+    Technician,
 }
 
 fn officers_file(config_path: Option<&Path>) -> anyhow::Result<std::path::PathBuf> {
@@ -69,6 +71,7 @@ pub fn run(command: OfficerCommand, config_path: Option<&Path>) -> anyhow::Resul
             let role = match role {
                 RoleArg::Officer => Role::Officer,
                 RoleArg::Supervisor => Role::Supervisor,
+                RoleArg::Technician => Role::Technician,
             };
             list.add(&badge, role, pin, keys::random_bytes::<16>()?)?;
             list.save()?;

@@ -9,7 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::booth::{Booth, demo_pictures, harness, impostor_frames, run_until, run_until_label};
+use common::booth::{
+    Booth, demo_pictures, harness, impostor_frames, run_until, run_until_label, type_into,
+};
 use egui::accesskit::Role as A11yRole;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -46,23 +48,6 @@ fn officer_booth() -> Booth {
         .unwrap();
     list.save().unwrap();
     booth
-}
-
-fn type_into(harness: &mut Harness<'static, KioskApp>, label: &str, text: &str) {
-    // PIN fields are password inputs.
-    let field = harness
-        .query_by_role_and_label(A11yRole::TextInput, label)
-        .unwrap_or_else(|| harness.get_by_role_and_label(A11yRole::PasswordInput, label));
-    field.focus();
-    harness.run_steps(1);
-    // Replace what is there, as a person would (select all, then type).
-    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    harness.run_steps(1);
-    let field = harness
-        .query_by_role_and_label(A11yRole::TextInput, label)
-        .unwrap_or_else(|| harness.get_by_role_and_label(A11yRole::PasswordInput, label));
-    field.type_text(text);
-    harness.run_steps(2);
 }
 
 fn screen(app: &KioskApp) -> Screen {

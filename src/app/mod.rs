@@ -11,8 +11,9 @@ pub mod enrollment_worker;
 mod mrz_worker;
 mod officer_desk;
 pub mod sync_runner;
+mod technician_desk;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
@@ -132,8 +133,10 @@ pub struct Services {
     pub sync: Option<SyncRunner>,
     /// Demo emulators and registry.
     pub demo: DemoServices,
-    /// The officers who may sign in (officer terminals).
+    /// The officers who may sign in (officer terminals), and the technicians.
     pub officers: Option<Arc<OfficerList>>,
+    /// The configuration file, for the technician's checks.
+    pub config_path: Option<PathBuf>,
 }
 
 impl Services {
@@ -146,6 +149,7 @@ impl Services {
             sync: None,
             demo: DemoServices::none(),
             officers: None,
+            config_path: None,
         }
     }
 
@@ -189,6 +193,7 @@ impl Services {
             sync,
             demo,
             officers,
+            config_path: Some(config.source_path.clone()),
         }
     }
 }
@@ -259,6 +264,8 @@ pub struct KioskApp {
     frame_times_ms: Vec<f64>,
     /// The officer terminal, when this terminal's tier is "officer".
     officer: Option<officer_desk::OfficerDesk>,
+    /// The technician's screens, while open.
+    technician: Option<technician_desk::TechnicianDesk>,
 }
 
 impl KioskApp {
@@ -300,6 +307,7 @@ impl KioskApp {
             committed_at_unix_ms: None,
             frame_times_ms: Vec::new(),
             officer,
+            technician: None,
         }
     }
 
@@ -347,6 +355,9 @@ impl KioskApp {
     /// the person did back in, and carry out the effects. Returns the effects only the window
     /// shell can carry out (closing, refusing to close).
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) -> Vec<Effect> {
+        if let Some(desk) = self.technician.take() {
+            return self.technician_frame(ui, desk);
+        }
         if let Some(desk) = self.officer.take() {
             return self.officer_frame(ui, desk);
         }
@@ -382,6 +393,11 @@ impl KioskApp {
             camera,
         };
         let drawn = ui::screen_ui(ui, &view);
+        if self.state.screen == Screen::Attract
+            && ui::technician::service_button(ui, &self.catalog, self.state.language, &self.theme)
+        {
+            self.open_technician();
+        }
 
         let intents = [
             drawn,

@@ -359,6 +359,13 @@ impl KioskApp {
             checking_pin: desk.pin_check.is_some(),
         };
         let intent = officer_ui(ui, &view, &mut desk.form);
+        let service = desk.state.screen == Screen::SignIn
+            && crate::ui::technician::service_button(
+                ui,
+                &self.catalog,
+                self.settings.flow.default_language,
+                &self.theme,
+            );
         if let Some(intent) = intent {
             self.officer_intent(&mut desk, intent);
         }
@@ -383,6 +390,9 @@ impl KioskApp {
         ui.ctx()
             .request_repaint_after(Duration::from_millis(if busy { 15 } else { 250 }));
         self.officer = Some(desk);
+        if service {
+            self.open_technician();
+        }
         self.frame_times_ms
             .push(started.elapsed().as_secs_f64() * 1000.0);
         window

@@ -11,6 +11,9 @@ pub enum Role {
     Officer,
     /// Runs enrollments and approves overrides.
     Supervisor,
+    /// Keeps terminals running: opens the technician's screen only (no enrollments, no
+    /// overrides).
+    Technician,
 }
 
 /// The result of checking one PIN against the officer list.

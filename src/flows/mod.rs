@@ -4,3 +4,4 @@
 pub mod applicant;
 pub mod officer;
 pub mod officer_auth;
+pub mod technician;

@@ -138,6 +138,8 @@ pub enum OfficerEffect {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OfficerNotice {
     Auth(AuthNotice),
+    /// A technician's badge opens the technician's screen ("Service"), not enrollments.
+    TechnicianBadge,
     /// An override needs a supervisor's badge (an officer's badge, or one's own, does not do).
     SupervisorNeeded,
     /// An override needs a reason of at least this many characters.
@@ -241,6 +243,11 @@ pub fn step(state: OfficerState, event: OfficerEvent, settings: &AuthSettings) -
             }
             (state, Vec::new(), None)
         }
+        OfficerEvent::PinChecked {
+            purpose: PinPurpose::SignIn,
+            outcome: PinOutcome::Correct(Role::Technician),
+            ..
+        } => (state, Vec::new(), Some(OfficerNotice::TechnicianBadge)),
         OfficerEvent::PinChecked {
             purpose: PinPurpose::SignIn,
             badge,
@@ -570,6 +577,39 @@ mod tests {
             last = notice;
         }
         (state, effects, last)
+    }
+
+    #[test]
+    fn a_technicians_badge_does_not_open_the_officer_desk() {
+        let (state, effects, notice) = step(
+            OfficerState::default(),
+            sign_in("T-1", Role::Technician, 0),
+            &SETTINGS,
+        );
+        assert_eq!(state.screen, Screen::SignIn);
+        assert_eq!(state.auth.signed_in(), None);
+        assert!(effects.is_empty());
+        assert_eq!(notice, Some(OfficerNotice::TechnicianBadge));
+        // Nor does it approve an override.
+        let (state, _, _) = to_decision(false)
+            .into_iter()
+            .chain([
+                ui(OfficerUi::Override, 4_000),
+                ui(
+                    OfficerUi::OverrideReason("photo is twenty years old".into()),
+                    4_100,
+                ),
+            ])
+            .fold(
+                (OfficerState::default(), Vec::new(), None),
+                |(s, _, _), e| step(s, e, &SETTINGS),
+            );
+        let (_, _, notice) = step(
+            state,
+            supervisor("T-1", PinOutcome::Correct(Role::Technician), 5_000),
+            &SETTINGS,
+        );
+        assert_eq!(notice, Some(OfficerNotice::SupervisorNeeded));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod i18n;
 pub mod officer;
 pub mod place_card;
 pub mod session;
+pub mod technician;
 pub mod theme;
 
 use crate::domain::language::Language;

@@ -130,7 +130,13 @@ impl OfficerView<'_> {
     }
 }
 
-fn field(ui: &mut egui::Ui, label: String, value: &mut String, password: bool, size: f32) {
+pub(super) fn field(
+    ui: &mut egui::Ui,
+    label: String,
+    value: &mut String,
+    password: bool,
+    size: f32,
+) {
     let label = ui.label(egui::RichText::new(label).size(size));
     ui.add(
         egui::TextEdit::singleline(value)
@@ -151,6 +157,7 @@ fn notice_text(view: &OfficerView<'_>, notice: &OfficerNotice) -> String {
         OfficerNotice::Auth(AuthNotice::OtherBadge) => view.text(Msg::OfficerOtherBadge),
         OfficerNotice::Auth(_) => String::new(),
         OfficerNotice::SupervisorNeeded => view.text(Msg::OfficerSupervisorNeeded),
+        OfficerNotice::TechnicianBadge => view.text(Msg::OfficerTechnicianBadge),
         OfficerNotice::ReasonNeeded { .. } => view.text(Msg::OfficerReasonNeeded),
         OfficerNotice::NotApprovable => view.text(Msg::OfficerNotApprovable),
         OfficerNotice::CheckFailed => view.text(Msg::OfficerCheckFailed),

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use egui::accesskit::Role as A11yRole;
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 use enroll_kiosk::app::enrollment_worker::EngineSlot;
 use enroll_kiosk::app::{self, AppSettings, KioskApp, Services};
 use enroll_kiosk::config::Config;
@@ -156,7 +158,6 @@ pub fn run_until(
 
 /// Runs frames until a label containing `text` is on screen.
 pub fn run_until_label(harness: &mut Harness<'static, KioskApp>, text: &str, timeout: Duration) {
-    use egui_kittest::kittest::Queryable;
     let start = Instant::now();
     while harness.query_by_label_contains(text).is_none() {
         assert!(
@@ -166,4 +167,22 @@ pub fn run_until_label(harness: &mut Harness<'static, KioskApp>, text: &str, tim
         harness.step();
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Types `text` into the field labelled `label`, replacing what is there (PIN fields are
+/// password inputs).
+pub fn type_into(harness: &mut Harness<'static, KioskApp>, label: &str, text: &str) {
+    let field = harness
+        .query_by_role_and_label(A11yRole::TextInput, label)
+        .unwrap_or_else(|| harness.get_by_role_and_label(A11yRole::PasswordInput, label));
+    field.focus();
+    harness.run_steps(1);
+    // Replace what is there, as a person would (select all, then type).
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.run_steps(1);
+    let field = harness
+        .query_by_role_and_label(A11yRole::TextInput, label)
+        .unwrap_or_else(|| harness.get_by_role_and_label(A11yRole::PasswordInput, label));
+    field.type_text(text);
+    harness.run_steps(2);
 }
