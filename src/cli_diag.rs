@@ -61,16 +61,19 @@ pub fn run(args: DiagArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCod
         }
         None => {}
     }
-    let only = match args.check.as_deref() {
-        None => None,
-        Some(name) => Some(CheckId::parse(name).ok_or_else(|| {
-            let names: Vec<&str> = CheckId::ALL.iter().map(|c| c.as_str()).collect();
-            anyhow::anyhow!(
-                "no check named {name:?}; the checks are {}",
-                names.join(", ")
+    let only = args
+        .check
+        .as_deref()
+        .map(|name| {
+            named(
+                name,
+                "check",
+                &CheckId::ALL,
+                CheckId::parse,
+                CheckId::as_str,
             )
-        })?),
-    };
+        })
+        .transpose()?;
     let path = Config::resolve_path(config_path);
     // A demo terminal's emulated reader and registry live inside `kiosk run`; when it is not
     // running, start them for the checks (a real terminal has none of this).
@@ -93,6 +96,23 @@ pub fn run(args: DiagArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCod
     Ok(ExitCode::from(report.overall.exit_code()))
 }
 
+/// The item of `all` called `name`, or an error listing every name.
+fn named<T: Copy>(
+    name: &str,
+    what: &str,
+    all: &[T],
+    parse: impl Fn(&str) -> Option<T>,
+    as_str: impl Fn(T) -> &'static str,
+) -> anyhow::Result<T> {
+    parse(name).ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(|item| as_str(*item)).collect();
+        anyhow::anyhow!(
+            "no {what} named {name:?}; the {what}s are {}",
+            names.join(", ")
+        )
+    })
+}
+
 fn inject(
     fault: Option<&str>,
     clear: bool,
@@ -108,16 +128,9 @@ fn inject(
             path.display()
         );
     }
-    let fault = match fault {
-        None => None,
-        Some(name) => Some(Fault::parse(name).ok_or_else(|| {
-            let names: Vec<&str> = Fault::ALL.iter().map(|f| f.as_str()).collect();
-            anyhow::anyhow!(
-                "no fault named {name:?}; the faults are {}",
-                names.join(", ")
-            )
-        })?),
-    };
+    let fault = fault
+        .map(|name| named(name, "fault", &Fault::ALL, Fault::parse, Fault::as_str))
+        .transpose()?;
     match (fault, clear) {
         (Some(fault), false) => switch.set(fault, true)?,
         (Some(fault), true) => switch.set(fault, false)?,

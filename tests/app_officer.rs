@@ -50,6 +50,21 @@ fn officer_booth() -> Booth {
     booth
 }
 
+/// Once the vpcd slot is empty: the ICAO specimen (L898902C, Utopia test PKI) with `photo` as
+/// its face, ready to be placed.
+fn specimen_card(photo: Vec<u8>) -> VirtualPassport {
+    let mut slot = PcscIcaoReader::new(
+        Some(common::pcsc::SLOT_READER.into()),
+        Vec::new(),
+        Box::new(|| 1_790_000_000),
+    );
+    slot.wait_for_removal(Duration::from_secs(10)).unwrap();
+    let pki = TestPki::utopia(1_790_000_000).unwrap();
+    let files = PassportFiles::build(SPECIMEN_MRZ, Photo::Jpeg(photo), &pki, false).unwrap();
+    let key = MrzAccessKey::parse_typed("L898902C,740812,341231").unwrap();
+    VirtualPassport::new(files, &key, PassportFault::None)
+}
+
 fn screen(app: &KioskApp) -> Screen {
     app.officer_state().unwrap().screen
 }
@@ -244,17 +259,7 @@ fn pcsc_a_badge_tapped_on_the_reader_fills_the_badge_and_the_pin_signs_in() {
     harness.run_steps(2);
 
     // Wait until the slot is empty, then place the badge.
-    let mut slot = PcscIcaoReader::new(
-        Some(common::pcsc::SLOT_READER.into()),
-        Vec::new(),
-        Box::new(|| 1_790_000_000),
-    );
-    slot.wait_for_removal(Duration::from_secs(10)).unwrap();
-    let pki = TestPki::utopia(1_790_000_000).unwrap();
-    let files =
-        PassportFiles::build(SPECIMEN_MRZ, Photo::Jpeg(vec![0xff, 0xd8]), &pki, false).unwrap();
-    let key = MrzAccessKey::parse_typed("L898902C,740812,341231").unwrap();
-    let badge = VirtualPassport::new(files, &key, PassportFault::None)
+    let badge = specimen_card(vec![0xff, 0xd8])
         .with_uid(&[0x04, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6])
         .insert(common::pcsc::SLOT_ADDRESS)
         .unwrap();
@@ -313,17 +318,8 @@ fn pcsc_a_data_page_scanned_on_the_mrz_scanner_unlocks_the_chip_for_the_officer(
     harness.get_by_label("Or scan the data page on the MRZ scanner");
 
     // The passport lies on the chip reader; without its MRZ the chip stays shut.
-    let mut slot = PcscIcaoReader::new(
-        Some(common::pcsc::SLOT_READER.into()),
-        Vec::new(),
-        Box::new(|| 1_790_000_000),
-    );
-    slot.wait_for_removal(Duration::from_secs(10)).unwrap();
-    let pki = TestPki::utopia(1_790_000_000).unwrap();
     let face = std::fs::read(demo_pictures().join("card-photo.jpg")).unwrap();
-    let files = PassportFiles::build(SPECIMEN_MRZ, Photo::Jpeg(face), &pki, false).unwrap();
-    let key = MrzAccessKey::parse_typed("L898902C,740812,341231").unwrap();
-    let passport = VirtualPassport::new(files, &key, PassportFault::None)
+    let passport = specimen_card(face)
         .insert(common::pcsc::SLOT_ADDRESS)
         .unwrap();
     let (line1, line2) = SPECIMEN_MRZ.split_at(44);
