@@ -1,5 +1,7 @@
-//! Face-engine stage timings for `scripts/bench.sh face` (single thread, release build): tract
-//! inference of each model on a fixed input, the detectors on a 640x480 frame and a 250x250
+//! Face-engine stage timings for `scripts/bench.sh face` (single thread, release build):
+//! inference of each model on a fixed input as the kiosk runs it (the built-in executor where it
+//! takes the graph, else tract), with tract alone, and with the built-in executor on every
+//! instruction set this processor has, the detectors on a 640x480 frame and a 250x250
 //! photo, and the whole live-guidance analysis of one 640x480 frame. It also writes every model
 //! input it timed to OUT_DIR (raw little-endian f32 plus manifest.json) so that
 //! `scripts/bench_face_ort.py` runs onnxruntime on the very same tensors. Prints JSON.
@@ -10,10 +12,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use enroll_kiosk::config::Config;
+use enroll_kiosk::face::cnn::{Isa, Network};
 use enroll_kiosk::face::detect::{SeetaDetector, UltraFaceDetector};
 use enroll_kiosk::face::imaging::resize_area;
 use enroll_kiosk::face::onnx::{OnnxModel, patch_to_nchw};
-use enroll_kiosk::face::settings::{ModelFile, TensorInput};
+use enroll_kiosk::face::settings::{ModelFile, OnnxExecutor, TensorInput};
 use enroll_kiosk::face::{FaceAnalyzer, FaceEngine, decode_image};
 use image::{Rgb, RgbImage};
 
@@ -77,7 +80,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     ];
     let mut manifest = Vec::new();
+    let mut kiosk = serde_json::Map::new();
     let mut tract = serde_json::Map::new();
+    let mut built_in = serde_json::Map::new();
     for (role, file, input, source) in models {
         let patch = resize_area(source, input.width_px, input.height_px);
         let data = patch_to_nchw(&patch, input);
@@ -88,11 +93,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "model": file.path.display().to_string(),
             "shape": [1, input.channels(), input.height_px, input.width_px],
         }));
-        let model = OnnxModel::load(role, file, input)?;
+        let model = OnnxModel::load(role, file, input, settings.executor)?;
+        let ms = median_ms(n, || {
+            let _ = model.run_raw(data.clone());
+        });
+        kiosk.insert(
+            role.to_owned(),
+            serde_json::json!({ "ms": ms, "runtime": model.runtime_name() }),
+        );
+        let model = OnnxModel::load(role, file, input, OnnxExecutor::Tract)?;
         let ms = median_ms(n, || {
             let _ = model.run_raw(data.clone());
         });
         tract.insert(role.to_owned(), ms.into());
+        let bytes = std::fs::read(&file.path)?;
+        let shape = [
+            input.channels(),
+            input.height_px as usize,
+            input.width_px as usize,
+        ];
+        let mut per_isa = serde_json::Map::new();
+        for isa in Isa::all_available() {
+            if let Ok(network) = Network::from_onnx(&bytes, shape, isa) {
+                let ms = median_ms(n, || {
+                    let _ = network.run(data.clone());
+                });
+                per_isa.insert(isa.name().to_owned(), ms.into());
+            }
+        }
+        if !per_isa.is_empty() {
+            built_in.insert(role.to_owned(), per_isa.into());
+        }
     }
     std::fs::write(
         out.join("manifest.json"),
@@ -100,7 +131,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     let seeta = SeetaDetector::load(&settings.seeta)?;
-    let ultra = UltraFaceDetector::load(&settings.ultraface)?;
+    let ultra = UltraFaceDetector::load(&settings.ultraface, settings.executor)?;
     let photo_250 = resize_area(&photo, 250, 250);
     let detectors = serde_json::json!({
         "rustface_live_640x480": median_ms(n, || { let _ = seeta.detect_live(&frame); }),
@@ -122,7 +153,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
             "iterations": n,
+            "kiosk_inference": kiosk,
             "tract_inference_ms": tract,
+            "built_in_inference_ms": built_in,
             "detectors_ms": detectors,
             "analyze_frame_640x480_ms": analyze_frame,
             "analyze_frame_found_face": found,

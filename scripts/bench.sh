@@ -15,7 +15,9 @@
 #            pcscd + vsmartcard-vpcd, whole process each time; 10 runs each; target (issue 4):
 #            <= 1500 ms. Starts pcscd if none runs.
 #   face     per-model inference (UltraFace detector, landmarks, embedding, liveness), single
-#            thread, tract (release) side by side with onnxruntime on the same input tensors
+#            thread, as the kiosk runs it (built-in executor where it takes the graph, else
+#            tract; release) side by side with onnxruntime on the same input tensors; for
+#            comparison tract alone and the built-in executor on each instruction set
 #            (onnxruntime at the faster of ENABLE_EXTENDED / ENABLE_ALL per model); plus the
 #            detectors on a 640x480 frame and a 250x250 photo and the whole live-guidance analysis
 #            of one 640x480 frame. Targets (issue 3): embedding and landmarks <= 1.0x onnxruntime;
@@ -183,13 +185,16 @@ bench_face() {
 import json, sys
 tract = json.load(open(sys.argv[1]))
 ort = json.load(open(sys.argv[2]))
-print(f"face: single thread, median of {tract['iterations']} runs; tract (release) vs onnxruntime {ort['onnxruntime']} on the same tensors")
+print(f"face: single thread, median of {tract['iterations']} runs; the kiosk's runtime vs onnxruntime {ort['onnxruntime']} on the same tensors")
 targets = {"feature": 1.0, "landmark": 1.0}
-for role, ms in tract["tract_inference_ms"].items():
+for role, run in tract["kiosk_inference"].items():
     ref = ort["models"][role]
-    ratio = ms / ref["ms"]
+    ratio = run["ms"] / ref["ms"]
     goal = f"; target <= {targets[role]:.1f}" if role in targets else ""
-    print(f"face: {role:<9} inference  tract {ms:7.2f} ms  onnxruntime {ref['ms']:7.2f} ms ({ref['level']})  ratio {ratio:.2f}{goal}")
+    print(f"face: {role:<9} inference  kiosk {run['ms']:7.2f} ms ({run['runtime']})  onnxruntime {ref['ms']:7.2f} ms ({ref['level']})  ratio {ratio:.2f}{goal}")
+for role, ms in tract["tract_inference_ms"].items():
+    others = "  ".join(f"built-in/{isa} {v:.2f} ms" for isa, v in tract["built_in_inference_ms"].get(role, {}).items())
+    print(f"face: {role:<9} for comparison: tract {ms:.2f} ms (ratio {ms / ort['models'][role]['ms']:.2f})  {others}")
 for name, ms in tract["detectors_ms"].items():
     print(f"face: detector {name:<24} {ms:7.2f} ms")
 frame = tract["analyze_frame_640x480_ms"]

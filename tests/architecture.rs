@@ -390,3 +390,47 @@ fn logging_a_name_is_caught() {
     let good = "//! x\nfn f() { tracing::info!(record_id = %id, \"committed\"); }\n";
     assert!(logged_personal_data(Path::new("devices/x.rs"), good).is_empty());
 }
+
+/// Lines of `text` that open an `unsafe` block or allow `unsafe_code`, outside `face/cnn/exec.rs`;
+/// and, inside it, `unsafe` blocks not preceded (within five lines) by the feature check.
+fn unsafe_outside_dispatch(path: &Path, text: &str) -> Vec<String> {
+    let dispatch = path == Path::new("face/cnn/exec.rs");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut violations = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        let opens_unsafe = code.contains("unsafe {") || code.contains("unsafe fn");
+        let allows = code.contains("allow(unsafe_code)");
+        if !(opens_unsafe || allows) {
+            continue;
+        }
+        let checked = lines[index.saturating_sub(5)..index]
+            .iter()
+            .any(|l| l.contains("is_x86_feature_detected!"));
+        if !dispatch || (opens_unsafe && !checked) {
+            violations.push(format!("{}:{}: {}", path.display(), index + 1, line.trim()));
+        }
+    }
+    violations
+}
+
+#[test]
+fn the_only_unsafe_is_the_checked_call_into_the_simd_kernels() {
+    let violations: Vec<String> = sources()
+        .iter()
+        .flat_map(|source| unsafe_outside_dispatch(&source.path, &source.text))
+        .collect();
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+    assert!(
+        !unsafe_outside_dispatch(Path::new("store/mod.rs"), "let p = unsafe { x() };\n").is_empty(),
+        "the check must catch unsafe elsewhere"
+    );
+    assert!(
+        !unsafe_outside_dispatch(
+            Path::new("face/cnn/exec.rs"),
+            "fn f() {\n    unsafe { run() }\n}\n"
+        )
+        .is_empty(),
+        "the check must catch an unchecked call in the dispatch"
+    );
+}

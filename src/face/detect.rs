@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::error::FaceError;
 use super::imaging::{Border, RectPx, crop_resize, resize_area, to_grey};
 use super::onnx::{OnnxModel, read_checked};
-use super::settings::{SeetaSettings, UltraFaceSettings};
+use super::settings::{OnnxExecutor, SeetaSettings, UltraFaceSettings};
 
 /// Which detector produced a detection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -208,9 +208,9 @@ pub struct UltraFaceDetector {
 }
 
 impl UltraFaceDetector {
-    pub fn load(settings: &UltraFaceSettings) -> Result<Self, FaceError> {
+    pub fn load(settings: &UltraFaceSettings, executor: OnnxExecutor) -> Result<Self, FaceError> {
         Ok(UltraFaceDetector {
-            model: OnnxModel::load("ultraface", &settings.model, &settings.input)?,
+            model: OnnxModel::load("ultraface", &settings.model, &settings.input, executor)?,
             settings: settings.clone(),
         })
     }

@@ -5,7 +5,7 @@ use image::RgbImage;
 
 use super::error::FaceError;
 use super::onnx::OnnxModel;
-use super::settings::FeatureSettings;
+use super::settings::{FeatureSettings, OnnxExecutor};
 
 /// An L2-normalised face embedding, tagged with the SHA-256 of the model that made it.
 ///
@@ -87,9 +87,9 @@ pub struct Embedder {
 }
 
 impl Embedder {
-    pub fn load(settings: &FeatureSettings) -> Result<Self, FaceError> {
+    pub fn load(settings: &FeatureSettings, executor: OnnxExecutor) -> Result<Self, FaceError> {
         Ok(Embedder {
-            model: OnnxModel::load("feature", &settings.model, &settings.input)?,
+            model: OnnxModel::load("feature", &settings.model, &settings.input, executor)?,
             settings: settings.clone(),
         })
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::error::FaceError;
 use super::imaging::{Border, RectPx, crop_resize};
 use super::onnx::OnnxModel;
-use super::settings::LandmarkSettings;
+use super::settings::{LandmarkSettings, OnnxExecutor};
 
 /// A point in image pixel coordinates.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
@@ -119,9 +119,9 @@ pub struct LandmarkModel {
 }
 
 impl LandmarkModel {
-    pub fn load(settings: &LandmarkSettings) -> Result<Self, FaceError> {
+    pub fn load(settings: &LandmarkSettings, executor: OnnxExecutor) -> Result<Self, FaceError> {
         Ok(LandmarkModel {
-            model: OnnxModel::load("landmark", &settings.model, &settings.input)?,
+            model: OnnxModel::load("landmark", &settings.model, &settings.input, executor)?,
             settings: settings.clone(),
         })
     }

@@ -16,7 +16,7 @@ use super::error::FaceError;
 use super::imaging::{Border, RectPx, crop_resize};
 use super::landmarks::{FivePoints, Landmarks68};
 use super::onnx::{OnnxModel, softmax};
-use super::settings::{EyeSettings, LivenessSettings, PoseSettings};
+use super::settings::{EyeSettings, LivenessSettings, OnnxExecutor, PoseSettings};
 
 /// Passive liveness result.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -60,9 +60,9 @@ pub struct LivenessModel {
 }
 
 impl LivenessModel {
-    pub fn load(settings: &LivenessSettings) -> Result<Self, FaceError> {
+    pub fn load(settings: &LivenessSettings, executor: OnnxExecutor) -> Result<Self, FaceError> {
         Ok(LivenessModel {
-            model: OnnxModel::load("liveness", &settings.model, &settings.input)?,
+            model: OnnxModel::load("liveness", &settings.model, &settings.input, executor)?,
             settings: settings.clone(),
         })
     }
@@ -116,9 +116,9 @@ pub struct EyeModel {
 }
 
 impl EyeModel {
-    pub fn load(settings: &EyeSettings) -> Result<Self, FaceError> {
+    pub fn load(settings: &EyeSettings, executor: OnnxExecutor) -> Result<Self, FaceError> {
         Ok(EyeModel {
-            model: OnnxModel::load("eye", &settings.model, &settings.input)?,
+            model: OnnxModel::load("eye", &settings.model, &settings.input, executor)?,
             settings: settings.clone(),
         })
     }
@@ -181,12 +181,12 @@ pub struct PoseModel {
 }
 
 impl PoseModel {
-    pub fn load(settings: &PoseSettings) -> Result<Self, FaceError> {
+    pub fn load(settings: &PoseSettings, executor: OnnxExecutor) -> Result<Self, FaceError> {
         if settings.bins == 0 {
             return Err(FaceError::InvalidSettings("pose.bins must be > 0".into()));
         }
         Ok(PoseModel {
-            model: OnnxModel::load("pose", &settings.model, &settings.input)?,
+            model: OnnxModel::load("pose", &settings.model, &settings.input, executor)?,
             settings: settings.clone(),
         })
     }

@@ -6,6 +6,7 @@
 //! UI code can be tested with a fake.
 
 pub mod align;
+pub mod cnn;
 pub mod compare;
 pub mod detect;
 pub mod embed;
@@ -177,12 +178,12 @@ impl FaceEngine {
             ));
         }
         let seeta = SeetaDetector::load(&settings.seeta)?;
-        let ultraface = UltraFaceDetector::load(&settings.ultraface)?;
-        let landmark = LandmarkModel::load(&settings.landmark)?;
-        let embedder = Embedder::load(&settings.feature)?;
-        let liveness = LivenessModel::load(&settings.liveness)?;
-        let eye = EyeModel::load(&settings.eye)?;
-        let pose = PoseModel::load(&settings.pose)?;
+        let ultraface = UltraFaceDetector::load(&settings.ultraface, settings.executor)?;
+        let landmark = LandmarkModel::load(&settings.landmark, settings.executor)?;
+        let embedder = Embedder::load(&settings.feature, settings.executor)?;
+        let liveness = LivenessModel::load(&settings.liveness, settings.executor)?;
+        let eye = EyeModel::load(&settings.eye, settings.executor)?;
+        let pose = PoseModel::load(&settings.pose, settings.executor)?;
         let mut models_sha256 = BTreeMap::new();
         models_sha256.insert("seeta".to_string(), seeta.sha256().to_string());
         models_sha256.insert("ultraface".to_string(), ultraface.sha256().to_string());

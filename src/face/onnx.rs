@@ -1,17 +1,24 @@
-//! Owns model files: reading them, checking their SHA-256, preparing tract plans with a fixed
-//! input shape, and turning image patches into NCHW tensors. It knows nothing about what the
-//! outputs mean.
+//! Owns model files: reading them, checking their SHA-256, preparing them for a fixed input
+//! shape (the built-in executor when it takes the graph, else a tract plan), and turning image
+//! patches into NCHW tensors. It knows nothing about what the outputs mean.
 
 use image::RgbImage;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 
+use super::cnn::{Isa, Network};
 use super::error::FaceError;
 use super::imaging::luma;
-use super::settings::{ChannelOrder, ModelFile, TensorInput};
+use super::settings::{ChannelOrder, ModelFile, OnnxExecutor, TensorInput};
 
 type Plan = Arc<TypedRunnableModel>;
+
+/// What runs a model.
+enum Runtime {
+    BuiltIn(Network),
+    Tract(Plan),
+}
 
 /// Reads a model file and checks its hash; returns the bytes and their SHA-256 (hex).
 pub fn read_checked(role: &str, file: &ModelFile) -> Result<(Vec<u8>, String), FaceError> {
@@ -43,7 +50,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// An optimised ONNX model with one fixed-shape image input.
 pub struct OnnxModel {
     role: String,
-    plan: Plan,
+    runtime: Runtime,
     input: TensorInput,
     sha256: String,
 }
@@ -53,41 +60,56 @@ impl std::fmt::Debug for OnnxModel {
         f.debug_struct("OnnxModel")
             .field("role", &self.role)
             .field("sha256", &self.sha256)
+            .field("runtime", &self.runtime_name())
             .finish_non_exhaustive()
     }
 }
 
 impl OnnxModel {
-    /// Loads, hash-checks and optimises a model for a `1 x C x H x W` f32 input.
-    pub fn load(role: &str, file: &ModelFile, input: &TensorInput) -> Result<Self, FaceError> {
+    /// Loads, hash-checks and prepares a model for a `1 x C x H x W` f32 input: with the
+    /// built-in executor when `executor` allows and the graph is one it fully understands,
+    /// otherwise optimised by tract.
+    pub fn load(
+        role: &str,
+        file: &ModelFile,
+        input: &TensorInput,
+        executor: OnnxExecutor,
+    ) -> Result<Self, FaceError> {
         let (bytes, sha256) = read_checked(role, file)?;
-        let load_err = |e: TractError| FaceError::ModelLoad {
-            role: role.to_string(),
-            detail: format!("{e:#}"),
-        };
         let shape = [
-            1usize,
             input.channels(),
             input.height_px as usize,
             input.width_px as usize,
         ];
-        let mut onnx = tract_onnx::onnx();
-        super::prelu::register(&mut onnx);
-        let plan = onnx
-            .model_for_read(&mut std::io::Cursor::new(bytes))
-            .map_err(load_err)?
-            .with_input_fact(0, f32::fact(shape).into())
-            .map_err(load_err)?
-            .into_optimized()
-            .map_err(load_err)?
-            .into_runnable()
-            .map_err(load_err)?;
+        let runtime = match executor {
+            OnnxExecutor::Auto => match Network::from_onnx(&bytes, shape, Isa::detect()) {
+                Ok(network) => Some(Runtime::BuiltIn(network)),
+                Err(reason) => {
+                    tracing::debug!(role, %reason, "model runs on tract");
+                    None
+                }
+            },
+            OnnxExecutor::Tract => None,
+        };
+        let runtime = match runtime {
+            Some(runtime) => runtime,
+            None => Runtime::Tract(tract_plan(role, bytes, shape)?),
+        };
         Ok(OnnxModel {
             role: role.to_string(),
-            plan,
+            runtime,
             input: input.clone(),
             sha256,
         })
+    }
+
+    /// What runs this model: `built-in/avx512`, `built-in/avx2-fma`, `built-in/portable` or
+    /// `tract`.
+    pub fn runtime_name(&self) -> String {
+        match &self.runtime {
+            Runtime::BuiltIn(network) => format!("built-in/{}", network.isa()),
+            Runtime::Tract(_) => "tract".to_string(),
+        }
     }
 
     pub fn sha256(&self) -> &str {
@@ -120,23 +142,12 @@ impl OnnxModel {
                 got: data.len(),
             });
         }
-        let tensor =
-            Tensor::from_shape(&shape, &data).map_err(|e| FaceError::inference(&self.role, e))?;
-        let outputs = self
-            .plan
-            .run(tvec!(tensor.into()))
-            .map_err(|e| FaceError::inference(&self.role, e))?;
-        let mut result = Vec::with_capacity(outputs.len());
-        for out in outputs.iter() {
-            let view = out
-                .try_as_plain_ram()
-                .map_err(|e| FaceError::inference(&self.role, e))?;
-            let slice = view
-                .as_slice::<f32>()
-                .map_err(|e| FaceError::inference(&self.role, e))?;
-            result.push(slice.to_vec());
+        match &self.runtime {
+            Runtime::BuiltIn(network) => network
+                .run(data)
+                .map_err(|e| FaceError::inference(&self.role, e)),
+            Runtime::Tract(plan) => run_tract(plan, &self.role, &shape, &data),
         }
-        Ok(result)
     }
 
     /// Output `index`, checked to have exactly `len` values.
@@ -162,6 +173,46 @@ impl OnnxModel {
         }
         Ok(out.clone())
     }
+}
+
+fn tract_plan(role: &str, bytes: Vec<u8>, [c, h, w]: [usize; 3]) -> Result<Plan, FaceError> {
+    let load_err = |e: TractError| FaceError::ModelLoad {
+        role: role.to_string(),
+        detail: format!("{e:#}"),
+    };
+    let mut onnx = tract_onnx::onnx();
+    super::prelu::register(&mut onnx);
+    onnx.model_for_read(&mut std::io::Cursor::new(bytes))
+        .map_err(load_err)?
+        .with_input_fact(0, f32::fact([1, c, h, w]).into())
+        .map_err(load_err)?
+        .into_optimized()
+        .map_err(load_err)?
+        .into_runnable()
+        .map_err(load_err)
+}
+
+fn run_tract(
+    plan: &Plan,
+    role: &str,
+    shape: &[usize],
+    data: &[f32],
+) -> Result<Vec<Vec<f32>>, FaceError> {
+    let tensor = Tensor::from_shape(shape, data).map_err(|e| FaceError::inference(role, e))?;
+    let outputs = plan
+        .run(tvec!(tensor.into()))
+        .map_err(|e| FaceError::inference(role, e))?;
+    let mut result = Vec::with_capacity(outputs.len());
+    for out in outputs.iter() {
+        let view = out
+            .try_as_plain_ram()
+            .map_err(|e| FaceError::inference(role, e))?;
+        let slice = view
+            .as_slice::<f32>()
+            .map_err(|e| FaceError::inference(role, e))?;
+        result.push(slice.to_vec());
+    }
+    Ok(result)
 }
 
 /// Converts a patch (any size; only the overlapping area with the input size is read) into

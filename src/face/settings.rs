@@ -200,10 +200,25 @@ pub struct PortraitSettings {
     pub jpeg_quality: u8,
 }
 
+/// Which code runs the ONNX models.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnnxExecutor {
+    /// The built-in executor (`face::cnn`) for every model it fully understands (the landmark
+    /// and embedding models today), tract for the others.
+    #[default]
+    Auto,
+    /// tract for every model.
+    Tract,
+}
+
 /// Everything the engine needs; load from JSON or start from [`EngineSettings::for_models_dir`].
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSettings {
+    /// Which code runs the ONNX models (default `auto`).
+    #[serde(default)]
+    pub executor: OnnxExecutor,
     pub seeta: SeetaSettings,
     pub ultraface: UltraFaceSettings,
     pub still_detector: StillDetector,
@@ -250,6 +265,7 @@ impl EngineSettings {
         calibrated.insert("seeta".to_string(), known_sha256::SEETA.to_string());
         calibrated.insert("ultraface".to_string(), known_sha256::ULTRAFACE.to_string());
         EngineSettings {
+            executor: OnnxExecutor::Auto,
             seeta: SeetaSettings {
                 model: file("seeta_fd_frontal_v1.0.bin", known_sha256::SEETA),
                 score_threshold: 2.0,

@@ -1,0 +1,137 @@
+//! Runs a prepared network layer by layer: buffers from a pool, each layer's kernel in the build
+//! for the network's instruction set. Holds the crate's only `unsafe`: the call into the layer
+//! loop built for AVX-512 or AVX2 + FMA, made right after the processor reported those
+//! instructions (calling such a function on a processor without them is undefined behaviour;
+//! nothing else about the call is unsafe).
+
+use super::kernels::{self, INTERNAL_BOUNDS};
+use super::{CnnError, Isa, Network, Op};
+
+pub(super) fn run(net: &Network, input: Vec<f32>) -> Result<Vec<Vec<f32>>, CnnError> {
+    match net.isa {
+        Isa::Portable => run_portable(net, input),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => run_avx512_checked(net, input),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => run_avx2_checked(net, input),
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx512 | Isa::Avx2Fma => Err(CnnError::IsaUnavailable {
+            isa: net.isa.name(),
+        }),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)] // the one call into code built for AVX-512; see the module comment
+fn run_avx512_checked(net: &Network, input: Vec<f32>) -> Result<Vec<Vec<f32>>, CnnError> {
+    if !std::arch::is_x86_feature_detected!("avx512f") {
+        return Err(CnnError::IsaUnavailable { isa: "avx512" });
+    }
+    // SAFETY: `run_avx512` needs AVX-512F only, which the processor reported just above.
+    unsafe { run_avx512(net, input) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)] // the one call into code built for AVX2 + FMA; see the module comment
+fn run_avx2_checked(net: &Network, input: Vec<f32>) -> Result<Vec<Vec<f32>>, CnnError> {
+    if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"))
+    {
+        return Err(CnnError::IsaUnavailable { isa: "avx2-fma" });
+    }
+    // SAFETY: `run_avx2` needs AVX2 and FMA only, which the processor reported just above.
+    unsafe { run_avx2(net, input) }
+}
+
+/// The layer loop, stamped out once per build: `$gemm`, `$depthwise` and `$dense` are that
+/// build's kernels; everything else is the portable code, inlined and so compiled for the
+/// build's instructions too.
+macro_rules! layer_loop {
+    ($(#[$attr:meta])* fn $name:ident, $gemm:path, $depthwise:path, $dense:path) => {
+        $(#[$attr])*
+        fn $name(net: &Network, input: Vec<f32>) -> Result<Vec<Vec<f32>>, CnnError> {
+            let mut values: Vec<Vec<f32>> = vec![Vec::new(); net.value_count];
+            *values.get_mut(net.input_value).ok_or(INTERNAL_BOUNDS)? = input;
+            let mut pool: Vec<Vec<f32>> = Vec::new();
+            let mut scratch: Vec<f32> = Vec::new();
+            let mut unfolded: Vec<f32> = Vec::new();
+            for layer in &net.layers {
+                let mut out = pool.pop().unwrap_or_default();
+                out.clear();
+                out.resize(layer.output_shape.len(), 0.0);
+                let x = values.get(layer.input).ok_or(INTERNAL_BOUNDS)?;
+                let n = layer.output_shape.plane();
+                match &layer.op {
+                    Op::Pointwise(g) => $gemm(g, x, n, &mut out, &mut scratch)?,
+                    Op::Conv(g, window) => {
+                        kernels::unfold(
+                            x,
+                            layer.input_shape,
+                            *window,
+                            layer.output_shape,
+                            &mut unfolded,
+                        );
+                        $gemm(g, &unfolded, n, &mut out, &mut scratch)?
+                    }
+                    Op::Depthwise {
+                        weights,
+                        bias,
+                        act,
+                        window,
+                    } => $depthwise(
+                        x,
+                        layer.input_shape,
+                        weights,
+                        bias,
+                        act,
+                        *window,
+                        &mut out,
+                        layer.output_shape,
+                        &mut scratch,
+                    )?,
+                    Op::Dense(d) => $dense(d, x, &mut out)?,
+                    Op::Add { other, act } => {
+                        let y = values.get(*other).ok_or(INTERNAL_BOUNDS)?;
+                        kernels::add(x, y, act, n, &mut out)
+                    }
+                    Op::Activation(act) => kernels::activation(x, act, n, &mut out),
+                    Op::Affine { scale, shift } => kernels::affine(x, scale, shift, n, &mut out),
+                }
+                *values.get_mut(layer.output).ok_or(INTERNAL_BOUNDS)? = out;
+                for value in &layer.release {
+                    if let Some(buffer) = values.get_mut(*value) {
+                        pool.push(std::mem::take(buffer));
+                    }
+                }
+            }
+            net.outputs
+                .iter()
+                .map(|v| values.get(*v).cloned().ok_or(INTERNAL_BOUNDS))
+                .collect()
+        }
+    };
+}
+
+layer_loop!(
+    fn run_portable,
+    kernels::gemm::<false>,
+    kernels::depthwise::<false>,
+    kernels::dense::<false>
+);
+
+#[cfg(target_arch = "x86_64")]
+layer_loop!(
+    #[target_feature(enable = "avx2,fma")]
+    fn run_avx2,
+    super::x86::avx2::gemm,
+    super::x86::avx2::depthwise,
+    super::x86::avx2::dense
+);
+
+#[cfg(target_arch = "x86_64")]
+layer_loop!(
+    #[target_feature(enable = "avx512f")]
+    fn run_avx512,
+    super::x86::avx512::gemm,
+    super::x86::avx512::depthwise,
+    super::x86::avx512::dense
+);

@@ -1,0 +1,506 @@
+//! The executor's portable kernels (matrix-product tile and its driver, depthwise filter, dense
+//! layer, unfolding, element-wise layers) and the tile sizes each instruction set uses. Plain
+//! safe Rust written so the compiler vectorises it; it is inlined into the AVX2 and AVX-512
+//! builds of the layer loop, which is how it gets their instructions. The x86-64 builds use the
+//! explicit kernels of `x86` for the heavy layers.
+
+use super::{Act, CnnError, Dense, Gemm, Isa, Shape, Tile, Window};
+
+/// Width of the depthwise and dense accumulators: one AVX-512 register, two AVX2 ones.
+const LANES: usize = 16;
+
+pub(super) const INTERNAL_BOUNDS: CnnError = CnnError::Internal {
+    detail: "a kernel read past a buffer",
+};
+
+/// The register tile a matrix product with `n` output columns uses on `isa`.
+pub(super) fn tile_for(isa: Isa, n: usize) -> Tile {
+    match isa {
+        Isa::Avx512 if n <= 16 => Tile { mr: 16, cols: 16 },
+        Isa::Avx512 if n <= 32 => Tile { mr: 12, cols: 32 },
+        Isa::Avx512 => Tile { mr: 6, cols: 64 },
+        Isa::Avx2Fma if n <= 8 => Tile { mr: 8, cols: 8 },
+        Isa::Avx2Fma | Isa::Portable => Tile { mr: 6, cols: 16 },
+    }
+}
+
+/// `a · b + c`, in one rounding when the build has fused multiply-add.
+#[inline(always)]
+fn fma<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FUSED { a.mul_add(b, c) } else { a * b + c }
+}
+
+#[inline(always)]
+pub(super) fn leaky(v: f32, slope: f32) -> f32 {
+    v.max(0.0) + slope * v.min(0.0)
+}
+
+/// The slope of channel `c`, or `None` when the activation is the identity.
+#[inline(always)]
+pub(super) fn slope(act: &Act, c: usize) -> Option<f32> {
+    match act {
+        Act::Identity => None,
+        Act::Leaky(slopes) => Some(slopes.get(c).copied().unwrap_or(0.0)),
+    }
+}
+
+/// One register tile of a matrix product: up to `mr` rows of `out` over `cols` columns.
+pub(super) struct TileJob<'a> {
+    /// `k × mr` packed weights.
+    pub panel: &'a [f32],
+    /// The first column of the tile in row 0 of `X`; row `kk` starts `x_stride · kk` later.
+    pub x: &'a [f32],
+    pub x_stride: usize,
+    pub k: usize,
+    /// Bias of the tile's valid rows.
+    pub bias: &'a [f32],
+    /// Activation slopes of the tile's valid rows (`None`: identity).
+    pub slopes: Option<&'a [f32]>,
+    pub rows: usize,
+    pub valid_cols: usize,
+}
+
+/// Where the columns of one tile come from: straight from `X`, or (for the last, partial
+/// column block) from `scratch`, where they were copied and padded with zeros.
+#[inline(always)]
+pub(super) fn tile_columns<'a>(
+    x: &'a [f32],
+    n: usize,
+    k: usize,
+    col0: usize,
+    cols: usize,
+    scratch: &'a mut Vec<f32>,
+) -> Result<(&'a [f32], usize, usize), CnnError> {
+    let valid = cols.min(n - col0);
+    if valid == cols {
+        return Ok((x.get(col0..).ok_or(INTERNAL_BOUNDS)?, n, valid));
+    }
+    scratch.clear();
+    scratch.resize(k * cols, 0.0);
+    for (kk, dst) in scratch.chunks_exact_mut(cols).enumerate() {
+        let src = x
+            .get(kk * n + col0..kk * n + col0 + valid)
+            .ok_or(INTERNAL_BOUNDS)?;
+        dst.get_mut(..valid)
+            .ok_or(INTERNAL_BOUNDS)?
+            .copy_from_slice(src);
+    }
+    Ok((scratch.as_slice(), cols, valid))
+}
+
+/// The matrix product of a packed layer with `X` (`k × n`, row-major) into `out` (`m × n`).
+#[inline(always)]
+pub(super) fn gemm<const FUSED: bool>(
+    g: &Gemm,
+    x: &[f32],
+    n: usize,
+    out: &mut [f32],
+    scratch: &mut Vec<f32>,
+) -> Result<(), CnnError> {
+    const MR: usize = 6;
+    const COLS: usize = 16;
+    if g.tile != (Tile { mr: MR, cols: COLS }) {
+        return Err(CnnError::Internal {
+            detail: "weights packed for another tile",
+        });
+    }
+    let panel_len = g.k * MR;
+    for col0 in (0..n).step_by(COLS) {
+        let (xs, x_stride, valid_cols) = tile_columns(x, n, g.k, col0, COLS, scratch)?;
+        for (p, panel) in g.panels.chunks_exact(panel_len).enumerate() {
+            let row0 = p * MR;
+            let rows = MR.min(g.m - row0);
+            let job = TileJob {
+                panel,
+                x: xs,
+                x_stride,
+                k: g.k,
+                bias: g.bias.get(row0..row0 + rows).ok_or(INTERNAL_BOUNDS)?,
+                slopes: match &g.act {
+                    Act::Identity => None,
+                    Act::Leaky(s) => Some(s.get(row0..row0 + rows).ok_or(INTERNAL_BOUNDS)?),
+                },
+                rows,
+                valid_cols,
+            };
+            let dst = out.get_mut(row0 * n + col0..).ok_or(INTERNAL_BOUNDS)?;
+            tile::<MR, COLS, FUSED>(&job, dst, n)?;
+        }
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn tile<const MR: usize, const COLS: usize, const FUSED: bool>(
+    job: &TileJob<'_>,
+    out: &mut [f32],
+    out_stride: usize,
+) -> Result<(), CnnError> {
+    let mut acc = [[0f32; COLS]; MR];
+    for (row, b) in acc.iter_mut().zip(job.bias) {
+        *row = [*b; COLS];
+    }
+    for (w, xrow) in job
+        .panel
+        .chunks_exact(MR)
+        .zip(job.x.chunks(job.x_stride))
+        .take(job.k)
+    {
+        let xs: &[f32; COLS] = xrow
+            .get(..COLS)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(INTERNAL_BOUNDS)?;
+        let w: &[f32; MR] = w.try_into().map_err(|_| INTERNAL_BOUNDS)?;
+        for (accr, wv) in acc.iter_mut().zip(w) {
+            for (a, xv) in accr.iter_mut().zip(xs) {
+                *a = fma::<FUSED>(*wv, *xv, *a);
+            }
+        }
+    }
+    for (r, accr) in acc.iter().enumerate().take(job.rows) {
+        let dst = out
+            .get_mut(r * out_stride..r * out_stride + job.valid_cols)
+            .ok_or(INTERNAL_BOUNDS)?;
+        match job.slopes.and_then(|s| s.get(r)) {
+            Some(s) => dst
+                .iter_mut()
+                .zip(accr)
+                .for_each(|(d, v)| *d = leaky(*v, *s)),
+            None => dst.iter_mut().zip(accr).for_each(|(d, v)| *d = *v),
+        }
+    }
+    Ok(())
+}
+
+/// One input channel, zero-padded and split by column phase for a strided filter: for padded
+/// row `py` and phase `p < stride_w`, a segment holds padded columns `p, p + s, p + 2s, …`, so
+/// tap `kx` of output column `ox` is element `ox + kx / s` of phase `kx % s`: every tap of a
+/// block of outputs is one contiguous load. Segments are long enough for whole blocks of
+/// `lanes` outputs. Every channel of a layer writes the same positions, so the padding is
+/// zeroed once per layer ([`PhasePlane::prepare`]) and each channel only copies its values in.
+pub(super) struct PhasePlane {
+    input: Shape,
+    pad_top: usize,
+    pad_left: usize,
+    stride_w: usize,
+    rows: usize,
+    segment_len: usize,
+    /// Start of each tap `(ky, kx)` relative to the first padded row of an output row.
+    pub taps: Vec<usize>,
+    /// Distance between the first padded rows of consecutive output rows.
+    pub row_step: usize,
+}
+
+impl PhasePlane {
+    pub(super) fn new(input: Shape, window: Window, output: Shape, lanes: usize) -> Self {
+        let s = window.stride_w;
+        let segment_len = output.w.div_ceil(lanes) * lanes + (window.kw - 1) / s;
+        let taps = (0..window.kh)
+            .flat_map(|ky| (0..window.kw).map(move |kx| (ky, kx)))
+            .map(|(ky, kx)| (ky * s + kx % s) * segment_len + kx / s)
+            .collect();
+        PhasePlane {
+            input,
+            pad_top: window.pad_top,
+            pad_left: window.pad_left,
+            stride_w: s,
+            rows: (output.h - 1) * window.stride_h + window.kh,
+            segment_len,
+            taps,
+            row_step: window.stride_h * s * segment_len,
+        }
+    }
+
+    /// Sizes and zeroes `scratch` for the layer.
+    #[inline(always)]
+    pub(super) fn prepare(&self, scratch: &mut Vec<f32>) {
+        scratch.clear();
+        scratch.resize(self.rows * self.stride_w * self.segment_len, 0.0);
+    }
+
+    /// Copies one channel's values into the prepared `scratch` (the padding stays zero).
+    #[inline(always)]
+    pub(super) fn fill(&self, plane: &[f32], scratch: &mut [f32]) -> Result<(), CnnError> {
+        let s = self.stride_w;
+        for (iy, src) in plane.chunks_exact(self.input.w).enumerate() {
+            let py = iy + self.pad_top;
+            if py >= self.rows {
+                break;
+            }
+            if s == 1 {
+                let take = src
+                    .len()
+                    .min(self.segment_len.saturating_sub(self.pad_left));
+                let start = py * self.segment_len + self.pad_left;
+                let dst = scratch
+                    .get_mut(start..start + take)
+                    .ok_or(INTERNAL_BOUNDS)?;
+                for (d, v) in dst.iter_mut().zip(src) {
+                    *d = *v;
+                }
+            } else {
+                for phase in 0..s {
+                    // Padded column phase + s·j holds input column phase + s·j − pad_left.
+                    let Some(first_px) = (phase..).step_by(s).find(|px| *px >= self.pad_left)
+                    else {
+                        continue;
+                    };
+                    let row = (py * s + phase) * self.segment_len;
+                    let Some(dst) = scratch.get_mut(row + first_px / s..row + self.segment_len)
+                    else {
+                        continue;
+                    };
+                    let Some(src) = src.get(first_px - self.pad_left..) else {
+                        continue;
+                    };
+                    for (d, v) in dst.iter_mut().zip(src.iter().step_by(s)) {
+                        *d = *v;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One channel of a depthwise layer, ready for its rows to be computed.
+pub(super) struct DepthwiseChannel<'a> {
+    pub phases: &'a PhasePlane,
+    /// The channel's padded, phase-split copy.
+    pub plane: &'a [f32],
+    pub filter: &'a [f32],
+    pub output: Shape,
+    pub bias: f32,
+    pub slope: Option<f32>,
+}
+
+/// Whether a depthwise layer is a global filter: one output per channel from the whole,
+/// unpadded plane (a weighted pooling, computed as one dot product per channel).
+#[inline(always)]
+pub(super) fn is_global(input: Shape, window: Window, output: Shape) -> bool {
+    output.plane() == 1
+        && window.pad_top == 0
+        && window.pad_left == 0
+        && window.kh == input.h
+        && window.kw == input.w
+}
+
+/// A global depthwise filter: `out[c] = act(bias[c] + Σ w[c]·x[c])`.
+#[inline(always)]
+pub(super) fn depthwise_global<const FUSED: bool>(
+    x: &[f32],
+    input: Shape,
+    weights: &[f32],
+    bias: &[f32],
+    act: &Act,
+    out: &mut [f32],
+) {
+    let plane = input.plane();
+    for (c, ((dst, xs), ws)) in out
+        .iter_mut()
+        .zip(x.chunks_exact(plane))
+        .zip(weights.chunks_exact(plane))
+        .enumerate()
+    {
+        let mut acc = [0f32; LANES];
+        let (x_blocks, x_rest) = xs.split_at(plane - plane % LANES);
+        let (w_blocks, w_rest) = ws.split_at(plane - plane % LANES);
+        for (xc, wc) in x_blocks
+            .chunks_exact(LANES)
+            .zip(w_blocks.chunks_exact(LANES))
+        {
+            for ((a, v), w) in acc.iter_mut().zip(xc).zip(wc) {
+                *a = fma::<FUSED>(*w, *v, *a);
+            }
+        }
+        let tail: f32 = x_rest.iter().zip(w_rest).map(|(v, w)| v * w).sum();
+        let v = bias.get(c).copied().unwrap_or(0.0) + acc.iter().sum::<f32>() + tail;
+        *dst = match slope(act, c) {
+            Some(s) => leaky(v, s),
+            None => v,
+        };
+    }
+}
+
+/// A depthwise convolution: one `kh × kw` filter per channel.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // one layer's parts, named, beat a one-use struct
+pub(super) fn depthwise<const FUSED: bool>(
+    x: &[f32],
+    input: Shape,
+    weights: &[f32],
+    bias: &[f32],
+    act: &Act,
+    window: Window,
+    out: &mut [f32],
+    output: Shape,
+    scratch: &mut Vec<f32>,
+) -> Result<(), CnnError> {
+    if is_global(input, window, output) {
+        depthwise_global::<FUSED>(x, input, weights, bias, act, out);
+        return Ok(());
+    }
+    let phases = PhasePlane::new(input, window, output, LANES);
+    phases.prepare(scratch);
+    for (c, ((plane_in, plane_out), filter)) in x
+        .chunks_exact(input.plane())
+        .zip(out.chunks_exact_mut(output.plane()))
+        .zip(weights.chunks_exact(window.kh * window.kw))
+        .enumerate()
+    {
+        phases.fill(plane_in, scratch)?;
+        let b = bias.get(c).copied().unwrap_or(0.0);
+        let slope = slope(act, c);
+        for (oy, dst_row) in plane_out.chunks_exact_mut(output.w).enumerate() {
+            let row = oy * phases.row_step;
+            for (block, dst) in dst_row.chunks_mut(LANES).enumerate() {
+                let base = row + block * LANES;
+                let mut acc = [b; LANES];
+                for (tap, w) in phases.taps.iter().zip(filter) {
+                    let at = base + tap;
+                    let seg: &[f32; LANES] = scratch
+                        .get(at..at + LANES)
+                        .and_then(|s| s.try_into().ok())
+                        .ok_or(INTERNAL_BOUNDS)?;
+                    for (a, v) in acc.iter_mut().zip(seg) {
+                        *a = fma::<FUSED>(*w, *v, *a);
+                    }
+                }
+                match slope {
+                    Some(s) => dst
+                        .iter_mut()
+                        .zip(&acc)
+                        .for_each(|(d, v)| *d = leaky(*v, s)),
+                    None => dst.iter_mut().zip(&acc).for_each(|(d, v)| *d = *v),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A dense layer on a vector: one dot product per output.
+#[inline(always)]
+pub(super) fn dense<const FUSED: bool>(
+    d: &Dense,
+    x: &[f32],
+    out: &mut [f32],
+) -> Result<(), CnnError> {
+    let x = x.get(..d.k).ok_or(INTERNAL_BOUNDS)?;
+    let out = out.get_mut(..d.m).ok_or(INTERNAL_BOUNDS)?;
+    let (x_blocks, x_rest) = x.split_at(d.k - d.k % LANES);
+    for (o, ((row, b), dst)) in d
+        .weights
+        .chunks_exact(d.k)
+        .zip(&d.bias)
+        .zip(out.iter_mut())
+        .enumerate()
+    {
+        let (w_blocks, w_rest) = row.split_at(d.k - d.k % LANES);
+        let mut acc = [0f32; LANES];
+        for (wc, xc) in w_blocks
+            .chunks_exact(LANES)
+            .zip(x_blocks.chunks_exact(LANES))
+        {
+            for ((a, w), v) in acc.iter_mut().zip(wc).zip(xc) {
+                *a = fma::<FUSED>(*w, *v, *a);
+            }
+        }
+        let tail: f32 = w_rest.iter().zip(x_rest).map(|(w, v)| w * v).sum();
+        let v = b + acc.iter().sum::<f32>() + tail;
+        *dst = match slope(&d.act, o) {
+            Some(s) => leaky(v, s),
+            None => v,
+        };
+    }
+    Ok(())
+}
+
+/// Unfolds the input of a general convolution into the `(c · kh · kw) × (oh · ow)` matrix its
+/// weights multiply (zeros where the window hangs over the padding).
+#[inline(always)]
+pub(super) fn unfold(x: &[f32], input: Shape, window: Window, output: Shape, cols: &mut Vec<f32>) {
+    let Window {
+        kh,
+        kw,
+        stride_h,
+        stride_w,
+        pad_top,
+        pad_left,
+    } = window;
+    cols.clear();
+    cols.resize(input.c * kh * kw * output.plane(), 0.0);
+    for (r, dst) in cols.chunks_exact_mut(output.plane()).enumerate() {
+        let (ci, ky, kx) = (r / (kh * kw), (r / kw) % kh, r % kw);
+        let Some(plane) = x.get(ci * input.plane()..(ci + 1) * input.plane()) else {
+            continue;
+        };
+        for (oy, dst_row) in dst.chunks_exact_mut(output.w).enumerate() {
+            let Some(iy) = (oy * stride_h + ky).checked_sub(pad_top) else {
+                continue;
+            };
+            let Some(src_row) = plane.get(iy * input.w..(iy + 1) * input.w) else {
+                continue;
+            };
+            for (ox, d) in dst_row.iter_mut().enumerate() {
+                if let Some(v) = (ox * stride_w + kx)
+                    .checked_sub(pad_left)
+                    .and_then(|ix| src_row.get(ix))
+                {
+                    *d = *v;
+                }
+            }
+        }
+    }
+}
+
+/// `out = act(a + b)`, channel by channel.
+#[inline(always)]
+pub(super) fn add(a: &[f32], b: &[f32], act: &Act, plane: usize, out: &mut [f32]) {
+    for (c, ((dst, a), b)) in out
+        .chunks_exact_mut(plane)
+        .zip(a.chunks_exact(plane))
+        .zip(b.chunks_exact(plane))
+        .enumerate()
+    {
+        match slope(act, c) {
+            Some(s) => {
+                for ((d, x), y) in dst.iter_mut().zip(a).zip(b) {
+                    *d = leaky(x + y, s);
+                }
+            }
+            None => {
+                for ((d, x), y) in dst.iter_mut().zip(a).zip(b) {
+                    *d = x + y;
+                }
+            }
+        }
+    }
+}
+
+/// `out = act(x)`, channel by channel (a copy for the identity).
+#[inline(always)]
+pub(super) fn activation(x: &[f32], act: &Act, plane: usize, out: &mut [f32]) {
+    for (c, (dst, src)) in out
+        .chunks_exact_mut(plane)
+        .zip(x.chunks_exact(plane))
+        .enumerate()
+    {
+        match slope(act, c) {
+            Some(s) => dst.iter_mut().zip(src).for_each(|(d, v)| *d = leaky(*v, s)),
+            None => dst.copy_from_slice(src),
+        }
+    }
+}
+
+/// `out = x · scale[c] + shift[c]`.
+#[inline(always)]
+pub(super) fn affine(x: &[f32], scale: &[f32], shift: &[f32], plane: usize, out: &mut [f32]) {
+    for ((dst, src), (s, t)) in out
+        .chunks_exact_mut(plane)
+        .zip(x.chunks_exact(plane))
+        .zip(scale.iter().zip(shift))
+    {
+        dst.iter_mut().zip(src).for_each(|(d, v)| *d = v * s + t);
+    }
+}

@@ -1,0 +1,343 @@
+//! The x86-64 kernels: matrix product, depthwise filter and dense layer written with AVX-512
+//! (16 lanes, 32 registers) and AVX2 + FMA (8 lanes, 16 registers) intrinsics, one macro
+//! stamping out both builds. The product keeps a tile of outputs in registers (AVX-512: 6×64,
+//! 12×32 or 16×16; AVX2: 6×16 or 8×8) and applies bias and activation before its single store.
+//! Safe code: the intrinsics are safe inside functions built with their target feature, and
+//! vectors move in and out of slices through `bytemuck`. Only `exec` calls in here, after
+//! checking the processor.
+
+use super::kernels::{
+    DepthwiseChannel, INTERNAL_BOUNDS, PhasePlane, TileJob, depthwise_global, is_global, slope,
+    tile_columns,
+};
+use super::{Act, CnnError, Dense, Gemm, Shape, Tile, Window};
+
+macro_rules! simd_kernels {
+    (
+        mod $module:ident,
+        feature = $feature:literal,
+        vector = $vector:ident,
+        lanes = $lanes:literal,
+        tiles = [$(($mr:literal, $nv:literal)),+],
+        set1 = $set1:ident,
+        zero = $zero:ident,
+        fmadd = $fmadd:ident,
+        add = $add:ident,
+        mul = $mul:ident,
+        max = $max:ident,
+        min = $min:ident $(,)?
+    ) => {
+        pub(super) mod $module {
+            use std::arch::x86_64::{$vector, $add, $fmadd, $max, $min, $mul, $set1, $zero};
+
+            use super::*;
+
+            const LANES: usize = $lanes;
+            /// Room for the largest tile of either build (6 × 64 and 12 × 32 floats).
+            const TILE_BLOCK: usize = 384;
+
+            #[inline(always)]
+            fn load(s: &[f32]) -> Option<$vector> {
+                let a: [f32; LANES] = s.get(..LANES)?.try_into().ok()?;
+                Some(bytemuck::cast(a))
+            }
+
+            /// The matrix product of a packed layer with `X` (`k × n`, row-major) into `out`
+            /// (`m × n`).
+            #[target_feature(enable = $feature)]
+            pub(in super::super) fn gemm(
+                g: &Gemm,
+                x: &[f32],
+                n: usize,
+                out: &mut [f32],
+                scratch: &mut Vec<f32>,
+            ) -> Result<(), CnnError> {
+                let Tile { mr, cols } = g.tile;
+                let panel_len = g.k * mr;
+                for col0 in (0..n).step_by(cols) {
+                    let (xs, x_stride, valid_cols) =
+                        tile_columns(x, n, g.k, col0, cols, scratch)?;
+                    for (p, panel) in g.panels.chunks_exact(panel_len).enumerate() {
+                        let row0 = p * mr;
+                        let rows = mr.min(g.m - row0);
+                        let job = TileJob {
+                            panel,
+                            x: xs,
+                            x_stride,
+                            k: g.k,
+                            bias: g.bias.get(row0..row0 + rows).ok_or(INTERNAL_BOUNDS)?,
+                            slopes: match &g.act {
+                                Act::Identity => None,
+                                Act::Leaky(s) => {
+                                    Some(s.get(row0..row0 + rows).ok_or(INTERNAL_BOUNDS)?)
+                                }
+                            },
+                            rows,
+                            valid_cols,
+                        };
+                        let dst = out.get_mut(row0 * n + col0..).ok_or(INTERNAL_BOUNDS)?;
+                        match (mr, cols / LANES) {
+                            $(($mr, $nv) => tile::<$mr, $nv>(&job, dst, n)?,)+
+                            _ => {
+                                return Err(CnnError::Internal {
+                                    detail: "weights packed for a tile this build lacks",
+                                });
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+
+            /// One tile; a partial one (last rows or columns) is computed whole into a local
+            /// block and its valid part copied out.
+            #[target_feature(enable = $feature)]
+            fn tile<const MR: usize, const NV: usize>(
+                job: &TileJob<'_>,
+                out: &mut [f32],
+                out_stride: usize,
+            ) -> Result<(), CnnError> {
+                let width = NV * LANES;
+                if job.panel.len() < job.k * MR
+                    || job.x.len() < job.k.saturating_sub(1) * job.x_stride + width
+                {
+                    return Err(INTERNAL_BOUNDS);
+                }
+                let whole = job.rows == MR && job.valid_cols == width;
+                if whole && out.len() >= (MR - 1) * out_stride + width {
+                    full_tile::<MR, NV>(job, out, out_stride);
+                    return Ok(());
+                }
+                let mut block = [0.0f32; TILE_BLOCK];
+                full_tile::<MR, NV>(job, &mut block, width);
+                for (r, src) in block.chunks_exact(width).take(job.rows).enumerate() {
+                    let start = r * out_stride;
+                    out.get_mut(start..start + job.valid_cols)
+                        .ok_or(INTERNAL_BOUNDS)?
+                        .copy_from_slice(src.get(..job.valid_cols).ok_or(INTERNAL_BOUNDS)?);
+                }
+                Ok(())
+            }
+
+            /// `act(bias + W·X)` for a whole `MR × NV·LANES` tile, buffer lengths checked by
+            /// the caller. Straight-line code on purpose: constant trip counts, `acc` indexed
+            /// only by loop counters below its constant lengths, no early exit; that is what
+            /// lets the compiler keep every accumulator in a register (iterators, breaks or a
+            /// partial store in here made it keep a copy of `acc` in memory, updated on every
+            /// step, at half the speed).
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
+            fn full_tile<const MR: usize, const NV: usize>(
+                job: &TileJob<'_>,
+                out: &mut [f32],
+                out_stride: usize,
+            ) {
+                let mut acc = [[$zero(); NV]; MR];
+                for r in 0..MR {
+                    let b = $set1(job.bias.get(r).copied().unwrap_or(0.0));
+                    for v in 0..NV {
+                        acc[r][v] = b;
+                    }
+                }
+                let (panel, x, x_stride) = (job.panel, job.x, job.x_stride);
+                for kk in 0..job.k {
+                    let Some(w) = panel.get(kk * MR..kk * MR + MR) else {
+                        return;
+                    };
+                    let Some(xrow) = x.get(kk * x_stride..kk * x_stride + NV * LANES) else {
+                        return;
+                    };
+                    let mut xv = [$zero(); NV];
+                    for v in 0..NV {
+                        xv[v] = load(&xrow[v * LANES..]).unwrap_or($zero());
+                    }
+                    for r in 0..MR {
+                        let wb = $set1(w[r]);
+                        for v in 0..NV {
+                            acc[r][v] = $fmadd(wb, xv[v], acc[r][v]);
+                        }
+                    }
+                }
+                let zero = $zero();
+                for r in 0..MR {
+                    let slope = job.slopes.and_then(|s| s.get(r)).map(|s| $set1(*s));
+                    for v in 0..NV {
+                        let mut value = acc[r][v];
+                        if let Some(s) = slope {
+                            value = $add($max(value, zero), $mul(s, $min(value, zero)));
+                        }
+                        let lanes: [f32; LANES] = bytemuck::cast(value);
+                        let at = r * out_stride + v * LANES;
+                        if let Some(dst) = out.get_mut(at..at + LANES) {
+                            dst.copy_from_slice(&lanes);
+                        }
+                    }
+                }
+            }
+
+            /// A depthwise convolution: one `kh × kw` filter per channel, on the padded,
+            /// phase-split copy of each channel (see [`PhasePlane`]), four output rows at a
+            /// time so four accumulators are in flight.
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::too_many_arguments)] // one layer's parts, named
+            pub(in super::super) fn depthwise(
+                x: &[f32],
+                input: Shape,
+                weights: &[f32],
+                bias: &[f32],
+                act: &Act,
+                window: Window,
+                out: &mut [f32],
+                output: Shape,
+                scratch: &mut Vec<f32>,
+            ) -> Result<(), CnnError> {
+                if is_global(input, window, output) {
+                    depthwise_global::<true>(x, input, weights, bias, act, out);
+                    return Ok(());
+                }
+                let phases = PhasePlane::new(input, window, output, LANES);
+                phases.prepare(scratch);
+                for (c, ((plane_in, plane_out), filter)) in x
+                    .chunks_exact(input.plane())
+                    .zip(out.chunks_exact_mut(output.plane()))
+                    .zip(weights.chunks_exact(window.kh * window.kw))
+                    .enumerate()
+                {
+                    phases.fill(plane_in, scratch)?;
+                    let channel = DepthwiseChannel {
+                        phases: &phases,
+                        plane: scratch,
+                        filter,
+                        output,
+                        bias: bias.get(c).copied().unwrap_or(0.0),
+                        slope: slope(act, c),
+                    };
+                    let mut oy = 0;
+                    while oy < output.h {
+                        if output.h - oy >= 4 {
+                            depthwise_rows::<4>(&channel, oy, plane_out);
+                            oy += 4;
+                        } else {
+                            depthwise_rows::<1>(&channel, oy, plane_out);
+                            oy += 1;
+                        }
+                    }
+                }
+                Ok(())
+            }
+
+            /// Output rows `oy .. oy + R` of one channel. Straight-line code with constant
+            /// trip counts over `acc`, as in `full_tile`, so the accumulators stay in
+            /// registers; a read past the padded plane (impossible by construction) reads
+            /// zeros.
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
+            fn depthwise_rows<const R: usize>(
+                ch: &DepthwiseChannel<'_>,
+                oy: usize,
+                plane_out: &mut [f32],
+            ) {
+                let ow = ch.output.w;
+                let step = ch.phases.row_step;
+                let zero = [0.0f32; LANES];
+                let slope = ch.slope.map(|s| $set1(s));
+                for ox0 in (0..ow).step_by(LANES) {
+                    let mut acc = [$set1(ch.bias); R];
+                    let base = oy * step + ox0;
+                    for (tap, w) in ch.phases.taps.iter().zip(ch.filter) {
+                        let w = $set1(*w);
+                        for i in 0..R {
+                            let at = base + i * step + tap;
+                            let lanes: &[f32; LANES] = ch
+                                .plane
+                                .get(at..at + LANES)
+                                .and_then(|s| s.try_into().ok())
+                                .unwrap_or(&zero);
+                            acc[i] = $fmadd(w, bytemuck::cast(*lanes), acc[i]);
+                        }
+                    }
+                    let valid = LANES.min(ow - ox0);
+                    let z = $zero();
+                    for i in 0..R {
+                        let mut value = acc[i];
+                        if let Some(s) = slope {
+                            value = $add($max(value, z), $mul(s, $min(value, z)));
+                        }
+                        let lanes: [f32; LANES] = bytemuck::cast(value);
+                        let start = (oy + i) * ow + ox0;
+                        if let (Some(dst), Some(src)) =
+                            (plane_out.get_mut(start..start + valid), lanes.get(..valid))
+                        {
+                            dst.copy_from_slice(src);
+                        }
+                    }
+                }
+            }
+
+            /// A dense layer on a vector: one dot product per output.
+            #[target_feature(enable = $feature)]
+            pub(in super::super) fn dense(
+                d: &Dense,
+                x: &[f32],
+                out: &mut [f32],
+            ) -> Result<(), CnnError> {
+                let x = x.get(..d.k).ok_or(INTERNAL_BOUNDS)?;
+                let out = out.get_mut(..d.m).ok_or(INTERNAL_BOUNDS)?;
+                let blocks = d.k - d.k % LANES;
+                let (x_blocks, x_rest) = x.split_at(blocks);
+                for (o, ((row, b), dst)) in d
+                    .weights
+                    .chunks_exact(d.k)
+                    .zip(&d.bias)
+                    .zip(out.iter_mut())
+                    .enumerate()
+                {
+                    let (w_blocks, w_rest) = row.split_at(blocks);
+                    let mut acc = $zero();
+                    for (wc, xc) in w_blocks.chunks_exact(LANES).zip(x_blocks.chunks_exact(LANES)) {
+                        let (w, v) = (load(wc).ok_or(INTERNAL_BOUNDS)?, load(xc).ok_or(INTERNAL_BOUNDS)?);
+                        acc = $fmadd(w, v, acc);
+                    }
+                    let lanes: [f32; LANES] = bytemuck::cast(acc);
+                    let tail: f32 = w_rest.iter().zip(x_rest).map(|(w, v)| w * v).sum();
+                    let v = b + lanes.iter().sum::<f32>() + tail;
+                    *dst = match slope(&d.act, o) {
+                        Some(s) => v.max(0.0) + s * v.min(0.0),
+                        None => v,
+                    };
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+simd_kernels!(
+    mod avx512,
+    feature = "avx512f",
+    vector = __m512,
+    lanes = 16,
+    tiles = [(6, 4), (12, 2), (16, 1)],
+    set1 = _mm512_set1_ps,
+    zero = _mm512_setzero_ps,
+    fmadd = _mm512_fmadd_ps,
+    add = _mm512_add_ps,
+    mul = _mm512_mul_ps,
+    max = _mm512_max_ps,
+    min = _mm512_min_ps,
+);
+
+simd_kernels!(
+    mod avx2,
+    feature = "avx2,fma",
+    vector = __m256,
+    lanes = 8,
+    tiles = [(6, 2), (8, 1)],
+    set1 = _mm256_set1_ps,
+    zero = _mm256_setzero_ps,
+    fmadd = _mm256_fmadd_ps,
+    add = _mm256_add_ps,
+    mul = _mm256_mul_ps,
+    max = _mm256_max_ps,
+    min = _mm256_min_ps,
+);
