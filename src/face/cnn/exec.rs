@@ -5,7 +5,7 @@
 //! nothing else about the call is unsafe).
 
 use super::kernels::{self, INTERNAL_BOUNDS};
-use super::{CnnError, Isa, Network, Op};
+use super::{CnnError, Isa, Network, Op, Workspace};
 
 pub(super) fn run(net: &Network, input: Vec<f32>) -> Result<Vec<Vec<f32>>, CnnError> {
     match net.isa {
@@ -51,13 +51,23 @@ macro_rules! layer_loop {
         fn $name(net: &Network, input: Vec<f32>) -> Result<Vec<Vec<f32>>, CnnError> {
             let mut values: Vec<Vec<f32>> = vec![Vec::new(); net.value_count];
             *values.get_mut(net.input_value).ok_or(INTERNAL_BOUNDS)? = input;
-            let mut pool: Vec<Vec<f32>> = Vec::new();
-            let mut scratch: Vec<f32> = Vec::new();
-            let mut unfolded: Vec<f32> = Vec::new();
+            let Workspace {
+                mut pool,
+                mut scratch,
+                mut unfolded,
+            } = net
+                .workspace
+                .try_lock()
+                .map(|mut w| std::mem::take(&mut *w))
+                .unwrap_or_default();
             for layer in &net.layers {
-                let mut out = pool.pop().unwrap_or_default();
+                let len = layer.output_shape.len();
+                let mut out = match pool.iter().position(|b| b.capacity() >= len) {
+                    Some(index) => pool.swap_remove(index),
+                    None => pool.pop().unwrap_or_default(),
+                };
                 out.clear();
-                out.resize(layer.output_shape.len(), 0.0);
+                out.resize(len, 0.0);
                 let x = values.get(layer.input).ok_or(INTERNAL_BOUNDS)?;
                 let n = layer.output_shape.plane();
                 match &layer.op {
@@ -103,10 +113,20 @@ macro_rules! layer_loop {
                     }
                 }
             }
-            net.outputs
+            let outputs = net
+                .outputs
                 .iter()
                 .map(|v| values.get(*v).cloned().ok_or(INTERNAL_BOUNDS))
-                .collect()
+                .collect();
+            pool.extend(values.into_iter().filter(|v| v.capacity() > 0));
+            if let Ok(mut workspace) = net.workspace.try_lock() {
+                *workspace = Workspace {
+                    pool,
+                    scratch,
+                    unfolded,
+                };
+            }
+            outputs
         }
     };
 }

@@ -669,6 +669,7 @@ impl<'a> Builder<'a> {
             value_count: self.shapes.len(),
             layers,
             outputs,
+            workspace: Default::default(),
         })
     }
 }

@@ -212,8 +212,16 @@ struct Layer {
     release: Vec<usize>,
 }
 
+/// Buffers kept from one run to the next: allocating the larger activations afresh on every
+/// run cost page faults (glibc maps blocks above 128 KiB straight from the kernel).
+#[derive(Debug, Default)]
+struct Workspace {
+    pool: Vec<Vec<f32>>,
+    scratch: Vec<f32>,
+    unfolded: Vec<f32>,
+}
+
 /// A network prepared for one input shape and one instruction set.
-#[derive(Clone)]
 pub struct Network {
     isa: Isa,
     input_shape: Shape,
@@ -221,6 +229,8 @@ pub struct Network {
     value_count: usize,
     layers: Vec<Layer>,
     outputs: Vec<usize>,
+    /// Taken for the length of a run; a concurrent run on another thread uses a fresh one.
+    workspace: std::sync::Mutex<Workspace>,
 }
 
 impl fmt::Debug for Network {
