@@ -537,12 +537,21 @@ impl<'a> Builder<'a> {
             .ok_or_else(|| CnnError::unsupported("a computed Reshape shape"))?;
         let target = int64s(target)?;
         let total = shape.len() as i64;
-        let known: i64 = target.iter().filter(|d| **d > 0).product();
-        let resolved: Vec<i64> = target
+        // ONNX: 0 copies the input's dimension at that position, -1 takes what is left.
+        let input_dims = [1, shape.c as i64, shape.h as i64, shape.w as i64];
+        let copied: Vec<i64> = target
+            .iter()
+            .enumerate()
+            .map(|(i, d)| match d {
+                0 => input_dims.get(i).copied().unwrap_or(0),
+                d => *d,
+            })
+            .collect();
+        let known: i64 = copied.iter().filter(|d| **d > 0).product();
+        let resolved: Vec<i64> = copied
             .iter()
             .map(|d| match d {
                 -1 if known > 0 => total / known,
-                0 => 1,
                 d => *d,
             })
             .collect();

@@ -296,7 +296,7 @@ fn unfused_layers_and_several_outputs_match_tract() {
         weights("b0", &[8], 41, 0.1),
         weights("fc", &[8 * 5 * 5, 10], 42, 0.05),
         weights("fcb", &[10], 43, 0.1),
-        int64_tensor("shape", &[1, -1]),
+        int64_tensor("shape", &[0, -1]), // 0: copy the batch dimension
     ];
     let (bn, bn_inits) = batch_norm("sum", "bn", 8, 50, "normed");
     let mut all = inits;
