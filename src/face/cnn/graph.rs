@@ -162,7 +162,7 @@ impl<'a> Builder<'a> {
             "Add" => self.add(node, output),
             "Flatten" => {
                 let (input, shape) = self.first_input(node)?;
-                let axis = attr_int(node, "axis")?.unwrap_or(1);
+                let axis = attr_int(node, "axis").unwrap_or(1);
                 if axis != 1 {
                     return Err(CnnError::unsupported(format!("Flatten on axis {axis}")));
                 }
@@ -374,7 +374,7 @@ impl<'a> Builder<'a> {
         if shape.h != 1 || shape.w != 1 {
             return Err(CnnError::unsupported("Gemm on an unflattened input"));
         }
-        if attr_int(node, "transA")?.unwrap_or(0) != 0 {
+        if attr_int(node, "transA").unwrap_or(0) != 0 {
             return Err(CnnError::unsupported("Gemm with transA"));
         }
         let b_name = node
@@ -388,7 +388,7 @@ impl<'a> Builder<'a> {
         let b_dims = dims(b_tensor)?;
         let b = floats(b_tensor)?;
         let k = shape.c;
-        let trans_b = attr_int(node, "transB")?.unwrap_or(0) != 0;
+        let trans_b = attr_int(node, "transB").unwrap_or(0) != 0;
         let m = match (b_dims.as_slice(), trans_b) {
             ([rows, cols], true) if *cols == k => *rows,
             ([rows, cols], false) if *rows == k => *cols,
@@ -736,12 +736,12 @@ fn attr<'n>(node: &'n NodeProto, name: &str) -> Option<&'n AttributeProto> {
     node.attribute.iter().find(|a| a.name == name)
 }
 
-fn attr_int(node: &NodeProto, name: &str) -> Result<Option<i64>, CnnError> {
-    Ok(attr(node, name).map(|a| a.i))
+fn attr_int(node: &NodeProto, name: &str) -> Option<i64> {
+    attr(node, name).map(|a| a.i)
 }
 
 fn usize_attr(node: &NodeProto, name: &str) -> Result<Option<usize>, CnnError> {
-    attr_int(node, name)?
+    attr_int(node, name)
         .map(|v| {
             usize::try_from(v)
                 .map_err(|_| CnnError::malformed(format!("{} {name} is negative", node.op_type)))
@@ -790,46 +790,45 @@ fn check_inline(tensor: &TensorProto) -> Result<(), CnnError> {
 }
 
 fn floats(tensor: &TensorProto) -> Result<Vec<f32>, CnnError> {
-    check_inline(tensor)?;
     if tensor.data_type != ONNX_FLOAT {
         return Err(CnnError::unsupported(format!(
             "weights of ONNX data type {}",
             tensor.data_type
         )));
     }
-    let count = element_count(tensor)?;
-    let values: Vec<f32> = if tensor.raw_data.is_empty() {
-        tensor.float_data.clone()
-    } else {
-        tensor
-            .raw_data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap_or([0; 4])))
-            .collect()
-    };
-    if values.len() != count {
-        return Err(CnnError::malformed("a weight tensor of the wrong length"));
-    }
+    let values = decode(tensor, &tensor.float_data, f32::from_le_bytes)?;
     Ok(values.into_iter().map(flush_subnormal).collect())
 }
 
 fn int64s(tensor: &TensorProto) -> Result<Vec<i64>, CnnError> {
-    check_inline(tensor)?;
     if tensor.data_type != ONNX_INT64 {
         return Err(CnnError::unsupported("a shape tensor that is not int64"));
     }
-    let count = element_count(tensor)?;
-    let values: Vec<i64> = if tensor.raw_data.is_empty() {
-        tensor.int64_data.clone()
+    decode(tensor, &tensor.int64_data, i64::from_le_bytes)
+}
+
+/// A tensor's values: from `raw_data` (little-endian, `N` bytes each) when present, else from
+/// its typed field; checked against the tensor's dimensions.
+fn decode<T: Copy, const N: usize>(
+    tensor: &TensorProto,
+    typed: &[T],
+    from_le_bytes: fn([u8; N]) -> T,
+) -> Result<Vec<T>, CnnError> {
+    check_inline(tensor)?;
+    let values: Vec<T> = if tensor.raw_data.is_empty() {
+        typed.to_vec()
     } else {
         tensor
             .raw_data
-            .chunks_exact(8)
-            .map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+            .chunks_exact(N)
+            .map(|b| from_le_bytes(b.try_into().unwrap_or([0; N])))
             .collect()
     };
-    if values.len() != count {
-        return Err(CnnError::malformed("a shape tensor of the wrong length"));
+    if values.len() != element_count(tensor)? {
+        return Err(CnnError::malformed(format!(
+            "tensor {:?} has the wrong number of values",
+            tensor.name
+        )));
     }
     Ok(values)
 }

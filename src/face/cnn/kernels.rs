@@ -60,6 +60,35 @@ pub(super) struct TileJob<'a> {
     pub valid_cols: usize,
 }
 
+impl<'a> TileJob<'a> {
+    /// The job for panel `p` of `g` over the column block `xs` (stride `x_stride`).
+    #[inline(always)]
+    pub(super) fn for_panel(
+        g: &'a Gemm,
+        p: usize,
+        panel: &'a [f32],
+        xs: &'a [f32],
+        x_stride: usize,
+        valid_cols: usize,
+    ) -> Result<Self, CnnError> {
+        let row0 = p * g.tile.mr;
+        let rows = g.tile.mr.min(g.m - row0);
+        Ok(TileJob {
+            panel,
+            x: xs,
+            x_stride,
+            k: g.k,
+            bias: g.bias.get(row0..row0 + rows).ok_or(INTERNAL_BOUNDS)?,
+            slopes: match &g.act {
+                Act::Identity => None,
+                Act::Leaky(s) => Some(s.get(row0..row0 + rows).ok_or(INTERNAL_BOUNDS)?),
+            },
+            rows,
+            valid_cols,
+        })
+    }
+}
+
 /// Where the columns of one tile come from: straight from `X`, or (for the last, partial
 /// column block) from `scratch`, where they were copied and padded with zeros.
 #[inline(always)]
@@ -108,22 +137,8 @@ pub(super) fn gemm<const FUSED: bool>(
     for col0 in (0..n).step_by(COLS) {
         let (xs, x_stride, valid_cols) = tile_columns(x, n, g.k, col0, COLS, scratch)?;
         for (p, panel) in g.panels.chunks_exact(panel_len).enumerate() {
-            let row0 = p * MR;
-            let rows = MR.min(g.m - row0);
-            let job = TileJob {
-                panel,
-                x: xs,
-                x_stride,
-                k: g.k,
-                bias: g.bias.get(row0..row0 + rows).ok_or(INTERNAL_BOUNDS)?,
-                slopes: match &g.act {
-                    Act::Identity => None,
-                    Act::Leaky(s) => Some(s.get(row0..row0 + rows).ok_or(INTERNAL_BOUNDS)?),
-                },
-                rows,
-                valid_cols,
-            };
-            let dst = out.get_mut(row0 * n + col0..).ok_or(INTERNAL_BOUNDS)?;
+            let job = TileJob::for_panel(g, p, panel, xs, x_stride, valid_cols)?;
+            let dst = out.get_mut(p * MR * n + col0..).ok_or(INTERNAL_BOUNDS)?;
             tile::<MR, COLS, FUSED>(&job, dst, n)?;
         }
     }
@@ -322,6 +337,26 @@ pub(super) fn depthwise_global<const FUSED: bool>(
     }
 }
 
+/// One channel of a depthwise layer: index, input plane, output plane, filter.
+pub(super) type ChannelParts<'a> = (usize, &'a [f32], &'a mut [f32], &'a [f32]);
+
+/// The channels of a depthwise layer.
+#[inline(always)]
+pub(super) fn depthwise_channels<'a>(
+    x: &'a [f32],
+    input: Shape,
+    weights: &'a [f32],
+    window: Window,
+    out: &'a mut [f32],
+    output: Shape,
+) -> impl Iterator<Item = ChannelParts<'a>> {
+    x.chunks_exact(input.plane())
+        .zip(out.chunks_exact_mut(output.plane()))
+        .zip(weights.chunks_exact(window.kh * window.kw))
+        .enumerate()
+        .map(|(c, ((plane_in, plane_out), filter))| (c, plane_in, plane_out, filter))
+}
+
 /// A depthwise convolution: one `kh × kw` filter per channel.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)] // one layer's parts, named, beat a one-use struct
@@ -342,11 +377,8 @@ pub(super) fn depthwise<const FUSED: bool>(
     }
     let phases = PhasePlane::new(input, window, output, LANES);
     phases.prepare(scratch);
-    for (c, ((plane_in, plane_out), filter)) in x
-        .chunks_exact(input.plane())
-        .zip(out.chunks_exact_mut(output.plane()))
-        .zip(weights.chunks_exact(window.kh * window.kw))
-        .enumerate()
+    for (c, plane_in, plane_out, filter) in
+        depthwise_channels(x, input, weights, window, out, output)
     {
         phases.fill(plane_in, scratch)?;
         let b = bias.get(c).copied().unwrap_or(0.0);

@@ -7,8 +7,8 @@
 //! checking the processor.
 
 use super::kernels::{
-    DepthwiseChannel, INTERNAL_BOUNDS, PhasePlane, TileJob, depthwise_global, is_global, slope,
-    tile_columns,
+    DepthwiseChannel, INTERNAL_BOUNDS, PhasePlane, TileJob, depthwise_channels, depthwise_global,
+    is_global, slope, tile_columns,
 };
 use super::{Act, CnnError, Dense, Gemm, Shape, Tile, Window};
 
@@ -58,24 +58,8 @@ macro_rules! simd_kernels {
                     let (xs, x_stride, valid_cols) =
                         tile_columns(x, n, g.k, col0, cols, scratch)?;
                     for (p, panel) in g.panels.chunks_exact(panel_len).enumerate() {
-                        let row0 = p * mr;
-                        let rows = mr.min(g.m - row0);
-                        let job = TileJob {
-                            panel,
-                            x: xs,
-                            x_stride,
-                            k: g.k,
-                            bias: g.bias.get(row0..row0 + rows).ok_or(INTERNAL_BOUNDS)?,
-                            slopes: match &g.act {
-                                Act::Identity => None,
-                                Act::Leaky(s) => {
-                                    Some(s.get(row0..row0 + rows).ok_or(INTERNAL_BOUNDS)?)
-                                }
-                            },
-                            rows,
-                            valid_cols,
-                        };
-                        let dst = out.get_mut(row0 * n + col0..).ok_or(INTERNAL_BOUNDS)?;
+                        let job = TileJob::for_panel(g, p, panel, xs, x_stride, valid_cols)?;
+                        let dst = out.get_mut(p * mr * n + col0..).ok_or(INTERNAL_BOUNDS)?;
                         match (mr, cols / LANES) {
                             $(($mr, $nv) => tile::<$mr, $nv>(&job, dst, n)?,)+
                             _ => {
@@ -197,11 +181,8 @@ macro_rules! simd_kernels {
                 }
                 let phases = PhasePlane::new(input, window, output, LANES);
                 phases.prepare(scratch);
-                for (c, ((plane_in, plane_out), filter)) in x
-                    .chunks_exact(input.plane())
-                    .zip(out.chunks_exact_mut(output.plane()))
-                    .zip(weights.chunks_exact(window.kh * window.kw))
-                    .enumerate()
+                for (c, plane_in, plane_out, filter) in
+                    depthwise_channels(x, input, weights, window, out, output)
                 {
                     phases.fill(plane_in, scratch)?;
                     let channel = DepthwiseChannel {
