@@ -58,7 +58,7 @@ macro_rules! simd_kernels {
                     let (xs, x_stride, valid_cols) =
                         tile_columns(x, n, g.k, col0, cols, scratch)?;
                     for (p, panel) in g.panels.chunks_exact(panel_len).enumerate() {
-                        let job = TileJob::for_panel(g, p, panel, xs, x_stride, valid_cols)?;
+                        let job = TileJob::for_panel(g, p, mr, panel, xs, x_stride, valid_cols)?;
                         let dst = out.get_mut(p * mr * n + col0..).ok_or(INTERNAL_BOUNDS)?;
                         match (mr, cols / LANES) {
                             $(($mr, $nv) => tile::<$mr, $nv>(&job, dst, n)?,)+
