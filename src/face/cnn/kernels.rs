@@ -282,6 +282,161 @@ impl PhasePlane {
     }
 }
 
+/// The most taps a [`FlatPlane`] takes (a 5×5 filter); larger filters use [`PhasePlane`].
+pub(super) const FLAT_MAX_TAPS: usize = 25;
+
+/// One input channel of a depthwise layer whose output is its input divided by the stride
+/// ("same" padding), laid out so that consecutive outputs are consecutive lanes across row
+/// ends: the channel is split into `stride²` sub-planes (sub-plane `(ρ, φ)` holds input rows
+/// `ρ, ρ + s, …` and columns `φ, φ + s, …`, each exactly `oh × ow`), each with zeros before and
+/// after it. Tap `(ky, kx)` of output `o = oy·ow + ox` is then element `o + e·ow + d` of one
+/// sub-plane (`e`, `d` the tap's row and column shift), so a block of `lanes` outputs is one
+/// contiguous load whatever the width. Rows outside the plane read the zeros around it;
+/// columns outside it (a row's neighbour, read across the row end) are cancelled by a zero in
+/// the tap's weight vector for that lane ([`FlatPlane::masks`]). No lane is wasted on
+/// padding, which is what makes small planes (4×4, 8×8, 7×7) fast.
+pub(super) struct FlatPlane {
+    input: Shape,
+    stride: usize,
+    output_w: usize,
+    /// `margin + oh·ow + margin`.
+    sub_len: usize,
+    margin: usize,
+    /// Start of each tap `(ky, kx)` in the copy, for output 0.
+    pub taps: Vec<usize>,
+    /// Lane masks repeat every `period` vectors: `period = ow / gcd(ow, lanes)`.
+    pub period: usize,
+    /// `masks[(q · taps + t) · lanes + l]` is 1 where lane `l` of a vector `v ≡ q (mod period)`
+    /// reads a real column for tap `t`, else 0.
+    pub masks: Vec<f32>,
+}
+
+impl FlatPlane {
+    /// The layout for a layer, or `None` when the layer's shape does not fit it.
+    pub(super) fn new(input: Shape, window: Window, output: Shape, lanes: usize) -> Option<Self> {
+        let s = window.stride_w;
+        let taps = window.kh * window.kw;
+        if window.stride_h != s
+            || s == 0
+            || input.h != output.h * s
+            || input.w != output.w * s
+            || taps > FLAT_MAX_TAPS
+            || output.plane() == 0
+        {
+            return None;
+        }
+        let (s_i, ow_i) = (s as isize, output.w as isize);
+        let shifts = |k: usize, pad: usize| {
+            let offset = k as isize - pad as isize;
+            (offset.rem_euclid(s_i) as usize, offset.div_euclid(s_i))
+        };
+        let reach = (0..window.kh)
+            .map(|ky| shifts(ky, window.pad_top).1.unsigned_abs())
+            .max()?
+            * output.w
+            + (0..window.kw)
+                .map(|kx| shifts(kx, window.pad_left).1.unsigned_abs())
+                .max()?;
+        let margin = lanes + reach;
+        let sub_len = margin + output.plane() + margin;
+        let mut starts = Vec::with_capacity(taps);
+        let mut column_shifts = Vec::with_capacity(taps);
+        for ky in 0..window.kh {
+            let (rho, e) = shifts(ky, window.pad_top);
+            for kx in 0..window.kw {
+                let (phi, d) = shifts(kx, window.pad_left);
+                let start = ((rho * s + phi) * sub_len + margin) as isize + e * ow_i + d;
+                starts.push(usize::try_from(start).ok()?);
+                column_shifts.push(d);
+            }
+        }
+        let period = output.w / gcd(output.w, lanes);
+        let mut masks = Vec::with_capacity(period * taps * lanes);
+        for q in 0..period {
+            for d in &column_shifts {
+                for l in 0..lanes {
+                    let column = ((q * lanes + l) % output.w) as isize + d;
+                    masks.push(if (0..ow_i).contains(&column) {
+                        1.0
+                    } else {
+                        0.0
+                    });
+                }
+            }
+        }
+        Some(FlatPlane {
+            input,
+            stride: s,
+            output_w: output.w,
+            sub_len,
+            margin,
+            taps: starts,
+            period,
+            masks,
+        })
+    }
+
+    /// Sizes and zeroes `scratch` for the layer.
+    #[inline(always)]
+    pub(super) fn prepare(&self, scratch: &mut Vec<f32>) {
+        scratch.clear();
+        scratch.resize(self.stride * self.stride * self.sub_len, 0.0);
+    }
+
+    /// Copies one channel's values into the prepared `scratch` (the margins stay zero).
+    #[inline(always)]
+    pub(super) fn fill(&self, plane: &[f32], scratch: &mut [f32]) -> Result<(), CnnError> {
+        let s = self.stride;
+        if s == 1 {
+            let dst = scratch
+                .get_mut(self.margin..self.margin + plane.len())
+                .ok_or(INTERNAL_BOUNDS)?;
+            dst.copy_from_slice(plane);
+            return Ok(());
+        }
+        if s == 2 {
+            // The common strided case, written so that it compiles to vector shuffles.
+            for (iy, src) in plane.chunks_exact(self.input.w).enumerate() {
+                let even = (iy % 2) * 2 * self.sub_len + self.margin + (iy / 2) * self.output_w;
+                let (head, tail) = scratch.split_at_mut(even + self.sub_len);
+                let evens = head.get_mut(even..).ok_or(INTERNAL_BOUNDS)?;
+                let odds = tail.get_mut(..self.output_w).ok_or(INTERNAL_BOUNDS)?;
+                for ((e, o), pair) in evens.iter_mut().zip(odds).zip(src.chunks_exact(2)) {
+                    if let &[a, b] = pair {
+                        *e = a;
+                        *o = b;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        for (iy, src) in plane.chunks_exact(self.input.w).enumerate() {
+            let (rho, oy) = (iy % s, iy / s);
+            for phi in 0..s {
+                let start = (rho * s + phi) * self.sub_len + self.margin + oy * self.output_w;
+                let dst = scratch
+                    .get_mut(start..start + self.output_w)
+                    .ok_or(INTERNAL_BOUNDS)?;
+                for (d, v) in dst.iter_mut().zip(src.iter().skip(phi).step_by(s)) {
+                    *d = *v;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The mask of tap `t` for vectors `≡ q (mod period)`.
+    #[inline(always)]
+    pub(super) fn mask(&self, q: usize, t: usize, lanes: usize) -> Option<&[f32]> {
+        let at = (q * self.taps.len() + t) * lanes;
+        self.masks.get(at..at + lanes)
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
 /// One channel of a depthwise layer, ready for its rows to be computed.
 pub(super) struct DepthwiseChannel<'a> {
     pub phases: &'a PhasePlane,

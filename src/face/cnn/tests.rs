@@ -328,6 +328,35 @@ fn unfused_layers_and_several_outputs_match_tract() {
     assert_matches_tract(&bytes, [2, 9, 6], 200);
 }
 
+/// Depthwise filters of every kind: on the flat layout a 5×5 "same" filter (its widest) and a
+/// 3×3/2 padded only at the bottom and right, on planes whose rows end mid-vector; on the
+/// phase-split layout a 3×3/2 on an odd plane, an unpadded 3×3 and a 7×7 (more taps than the
+/// flat layout takes).
+#[test]
+fn depthwise_filters_of_every_shape_match_tract() {
+    let mut inits = Vec::new();
+    for (name, k, seed) in [
+        ("a", 5, 60),
+        ("b", 3, 62),
+        ("c", 3, 64),
+        ("d", 3, 66),
+        ("e", 7, 68),
+    ] {
+        inits.push(weights(&format!("w{name}"), &[6, 1, k, k], seed, 0.3));
+        inits.push(weights(&format!("b{name}"), &[6], seed + 1, 0.1));
+    }
+    let nodes = vec![
+        conv("input", "wa", "ba", "a", 5, 1, [2, 2, 2, 2], 6),
+        conv("a", "wb", "bb", "b", 3, 2, [0, 0, 1, 1], 6),
+        conv("b", "wc", "bc", "c", 3, 2, [1, 1, 1, 1], 6),
+        conv("input", "wd", "bd", "d", 3, 1, [0, 0, 0, 0], 6),
+        conv("input", "we", "be", "e", 7, 1, [3, 3, 3, 3], 6),
+    ];
+    let bytes = model(nodes, inits, &["c", "d", "e"]);
+    // 12×10 → a 12×10 → b 6×5 → c 3×3; d 10×8; e 12×10.
+    assert_matches_tract(&bytes, [6, 12, 10], 300);
+}
+
 fn model_path(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("assets/models")

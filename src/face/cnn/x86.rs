@@ -2,13 +2,15 @@
 //! (16 lanes, 32 registers) and AVX2 + FMA (8 lanes, 16 registers) intrinsics, one macro
 //! stamping out both builds. The product keeps a tile of outputs in registers (AVX-512: 6×64,
 //! 12×32 or 16×16; AVX2: 6×16 or 8×8) and applies bias and activation before its single store.
+//! A depthwise layer runs on the flat layout ([`FlatPlane`]) when its shape allows, else on the
+//! phase-split one ([`PhasePlane`]).
 //! Safe code: the intrinsics are safe inside functions built with their target feature, and
 //! vectors move in and out of slices through `bytemuck`. Only `exec` calls in here, after
 //! checking the processor.
 
 use super::kernels::{
-    DepthwiseChannel, INTERNAL_BOUNDS, PhasePlane, TileJob, depthwise_channels, depthwise_global,
-    is_global, slope, tile_columns,
+    DepthwiseChannel, FLAT_MAX_TAPS, FlatPlane, INTERNAL_BOUNDS, PhasePlane, TileJob,
+    depthwise_channels, depthwise_global, is_global, slope, tile_columns,
 };
 use super::{Act, CnnError, Dense, Gemm, Shape, Tile, Window};
 
@@ -105,10 +107,13 @@ macro_rules! simd_kernels {
 
             /// `act(bias + W·X)` for a whole `MR × NV·LANES` tile, buffer lengths checked by
             /// the caller. Straight-line code on purpose: constant trip counts, `acc` indexed
-            /// only by loop counters below its constant lengths, no early exit; that is what
-            /// lets the compiler keep every accumulator in a register (iterators, breaks or a
-            /// partial store in here made it keep a copy of `acc` in memory, updated on every
-            /// step, at half the speed).
+            /// only by loop counters below its constant lengths, no early exit, and no branch
+            /// per row in the epilogue (the activation is one branch around its own loop);
+            /// that is what lets the compiler keep every accumulator in a register. Iterators,
+            /// breaks, a partial store, or an `if` per row around the activation all made it
+            /// keep `acc` in memory and store every accumulator on every step: the product
+            /// then ran at half speed (found with `perf annotate`; the per-row `if` cost the
+            /// landmark model 0.65 → 0.45 ms).
             #[target_feature(enable = $feature)]
             #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
             fn full_tile<const MR: usize, const NV: usize>(
@@ -124,16 +129,16 @@ macro_rules! simd_kernels {
                     }
                 }
                 let (panel, x, x_stride) = (job.panel, job.x, job.x_stride);
+                let no_weights = [0.0f32; MR];
                 for kk in 0..job.k {
-                    let Some(w) = panel.get(kk * MR..kk * MR + MR) else {
-                        return;
-                    };
-                    let Some(xrow) = x.get(kk * x_stride..kk * x_stride + NV * LANES) else {
-                        return;
-                    };
+                    let w: &[f32; MR] = panel
+                        .get(kk * MR..kk * MR + MR)
+                        .and_then(|s| s.try_into().ok())
+                        .unwrap_or(&no_weights);
+                    let xrow = x.get(kk * x_stride..).unwrap_or(&[]);
                     let mut xv = [$zero(); NV];
                     for v in 0..NV {
-                        xv[v] = load(&xrow[v * LANES..]).unwrap_or($zero());
+                        xv[v] = xrow.get(v * LANES..).and_then(load).unwrap_or($zero());
                     }
                     for r in 0..MR {
                         let wb = $set1(w[r]);
@@ -142,15 +147,19 @@ macro_rules! simd_kernels {
                         }
                     }
                 }
-                let zero = $zero();
-                for r in 0..MR {
-                    let slope = job.slopes.and_then(|s| s.get(r)).map(|s| $set1(*s));
-                    for v in 0..NV {
-                        let mut value = acc[r][v];
-                        if let Some(s) = slope {
-                            value = $add($max(value, zero), $mul(s, $min(value, zero)));
+                if let Some(slopes) = job.slopes {
+                    let zero = $zero();
+                    for r in 0..MR {
+                        let s = $set1(slopes.get(r).copied().unwrap_or(0.0));
+                        for v in 0..NV {
+                            let value = acc[r][v];
+                            acc[r][v] = $add($max(value, zero), $mul(s, $min(value, zero)));
                         }
-                        let lanes: [f32; LANES] = bytemuck::cast(value);
+                    }
+                }
+                for r in 0..MR {
+                    for v in 0..NV {
+                        let lanes: [f32; LANES] = bytemuck::cast(acc[r][v]);
                         let at = r * out_stride + v * LANES;
                         if let Some(dst) = out.get_mut(at..at + LANES) {
                             dst.copy_from_slice(&lanes);
@@ -177,6 +186,22 @@ macro_rules! simd_kernels {
             ) -> Result<(), CnnError> {
                 if is_global(input, window, output) {
                     depthwise_global::<true>(x, input, weights, bias, act, out);
+                    return Ok(());
+                }
+                if let Some(flat) = FlatPlane::new(input, window, output, LANES) {
+                    flat.prepare(scratch);
+                    for (c, plane_in, plane_out, filter) in
+                        depthwise_channels(x, input, weights, window, out, output)
+                    {
+                        flat.fill(plane_in, scratch)?;
+                        let channel = FlatChannel {
+                            flat: &flat,
+                            plane: scratch,
+                            bias: bias.get(c).copied().unwrap_or(0.0),
+                            slope: slope(act, c),
+                        };
+                        depthwise_flat(&channel, filter, plane_out);
+                    }
                     return Ok(());
                 }
                 let phases = PhasePlane::new(input, window, output, LANES);
@@ -251,6 +276,137 @@ macro_rules! simd_kernels {
                         {
                             dst.copy_from_slice(src);
                         }
+                    }
+                }
+            }
+
+            /// One channel of a depthwise layer on its [`FlatPlane`] copy.
+            struct FlatChannel<'a> {
+                flat: &'a FlatPlane,
+                plane: &'a [f32],
+                bias: f32,
+                slope: Option<f32>,
+            }
+
+            /// A depthwise channel on its flat copy: the vectors of one mask phase at a time,
+            /// with that phase's masked weight vectors built once, four vectors in flight.
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
+            fn depthwise_flat(ch: &FlatChannel<'_>, filter: &[f32], out: &mut [f32]) {
+                let taps = ch.flat.taps.len().min(filter.len()).min(FLAT_MAX_TAPS);
+                let vectors = out.len().div_ceil(LANES);
+                let period = ch.flat.period;
+                for q in 0..period.min(vectors) {
+                    let mut weights = [$zero(); FLAT_MAX_TAPS];
+                    for (t, w) in filter.iter().enumerate().take(taps) {
+                        let mask = ch.flat.mask(q, t, LANES).and_then(load).unwrap_or($zero());
+                        weights[t] = $mul($set1(*w), mask);
+                    }
+                    let mut v = q;
+                    while period == 1 && v + 8 <= vectors {
+                        flat_block::<8>(ch, &weights, taps, v, out);
+                        v += 8;
+                    }
+                    while period == 1 && v + 4 <= vectors {
+                        flat_block::<4>(ch, &weights, taps, v, out);
+                        v += 4;
+                    }
+                    while v < vectors {
+                        if v + 3 * period < vectors {
+                            flat_vectors::<4>(ch, &weights, taps, v, out);
+                            v += 4 * period;
+                        } else {
+                            flat_vectors::<1>(ch, &weights, taps, v, out);
+                            v += period;
+                        }
+                    }
+                }
+            }
+
+            /// Output vectors `v .. v + R` of a channel whose lanes all share one mask phase
+            /// (`period` 1): each tap reads one block of `R` vectors, checked once.
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
+            fn flat_block<const R: usize>(
+                ch: &FlatChannel<'_>,
+                weights: &[$vector; FLAT_MAX_TAPS],
+                taps: usize,
+                v: usize,
+                out: &mut [f32],
+            ) {
+                let zero = [0.0f32; LANES];
+                let mut acc = [$set1(ch.bias); R];
+                for t in 0..taps {
+                    let at = ch.flat.taps.get(t).copied().unwrap_or(0) + v * LANES;
+                    let Some(block) = ch.plane.get(at..at + R * LANES) else {
+                        continue;
+                    };
+                    for i in 0..R {
+                        let lanes: &[f32; LANES] = block
+                            .get(i * LANES..(i + 1) * LANES)
+                            .and_then(|s| s.try_into().ok())
+                            .unwrap_or(&zero);
+                        acc[i] = $fmadd(weights[t], bytemuck::cast(*lanes), acc[i]);
+                    }
+                }
+                let z = $zero();
+                let slope = ch.slope.map(|s| $set1(s));
+                let Some(dst) = out.get_mut(v * LANES..(v + R) * LANES) else {
+                    return;
+                };
+                for i in 0..R {
+                    let mut value = acc[i];
+                    if let Some(s) = slope {
+                        value = $add($max(value, z), $mul(s, $min(value, z)));
+                    }
+                    let lanes: [f32; LANES] = bytemuck::cast(value);
+                    if let Some(d) = dst.get_mut(i * LANES..(i + 1) * LANES) {
+                        d.copy_from_slice(&lanes);
+                    }
+                }
+            }
+
+            /// Output vectors `v, v + period, …` (`R` of them) of one channel. Straight-line
+            /// code over `acc`, as in `full_tile`; a read past the copy (impossible by
+            /// construction) reads zeros.
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
+            fn flat_vectors<const R: usize>(
+                ch: &FlatChannel<'_>,
+                weights: &[$vector; FLAT_MAX_TAPS],
+                taps: usize,
+                v: usize,
+                out: &mut [f32],
+            ) {
+                let period = ch.flat.period;
+                let zero = [0.0f32; LANES];
+                let mut acc = [$set1(ch.bias); R];
+                for t in 0..taps {
+                    let start = ch.flat.taps.get(t).copied().unwrap_or(0);
+                    for i in 0..R {
+                        let at = start + (v + i * period) * LANES;
+                        let lanes: &[f32; LANES] = ch
+                            .plane
+                            .get(at..at + LANES)
+                            .and_then(|s| s.try_into().ok())
+                            .unwrap_or(&zero);
+                        acc[i] = $fmadd(weights[t], bytemuck::cast(*lanes), acc[i]);
+                    }
+                }
+                let z = $zero();
+                let slope = ch.slope.map(|s| $set1(s));
+                for i in 0..R {
+                    let mut value = acc[i];
+                    if let Some(s) = slope {
+                        value = $add($max(value, z), $mul(s, $min(value, z)));
+                    }
+                    let lanes: [f32; LANES] = bytemuck::cast(value);
+                    let start = (v + i * period) * LANES;
+                    if let Some(dst) = out.get_mut(start..start + LANES) {
+                        dst.copy_from_slice(&lanes);
+                    } else if let Some(dst) = out.get_mut(start..) {
+                        let valid = dst.len();
+                        dst.copy_from_slice(lanes.get(..valid).unwrap_or(&[]));
                     }
                 }
             }
