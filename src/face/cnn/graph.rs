@@ -9,7 +9,7 @@ use std::io::Cursor;
 use tract_onnx::pb::{AttributeProto, NodeProto, TensorProto};
 use tract_onnx::prelude::Framework;
 
-use super::kernels::tile_for;
+use super::kernels::{is_global, tile_for};
 use super::{Act, CnnError, Dense, Gemm, Isa, Layer, Network, Op, Shape, Window};
 
 /// ONNX `TensorProto.DataType` codes read here.
@@ -591,16 +591,23 @@ impl<'a> Builder<'a> {
                 detail: "draft output without a shape",
             })?;
             let op = match draft.draft {
+                // A convolution of a one-channel input is a depthwise layer whose channels
+                // all read that plane: same weight layout, and the depthwise kernels handle
+                // small kernels on large planes far better than an unfolded product.
                 Draft::Conv {
                     weights,
                     bias,
                     m,
                     k,
-                    depthwise: true,
+                    depthwise,
                     window,
                     act,
-                } => {
-                    let _ = (m, k);
+                } if depthwise
+                    || (input_shape.c == 1
+                        && m > 1
+                        && k == window.kh * window.kw
+                        && !is_global(input_shape, window, output_shape)) =>
+                {
                     Op::Depthwise {
                         weights,
                         bias,
@@ -613,7 +620,7 @@ impl<'a> Builder<'a> {
                     bias,
                     m,
                     k,
-                    depthwise: false,
+                    depthwise: _,
                     window,
                     act,
                 } => {

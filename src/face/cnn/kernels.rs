@@ -499,7 +499,8 @@ pub(super) fn depthwise_global<const FUSED: bool>(
 /// One channel of a depthwise layer: index, input plane, output plane, filter.
 pub(super) type ChannelParts<'a> = (usize, &'a [f32], &'a mut [f32], &'a [f32]);
 
-/// The channels of a depthwise layer.
+/// The channels of a depthwise layer. A one-channel input feeds every output channel (an
+/// ordinary convolution of a one-channel image runs as a depthwise layer).
 #[inline(always)]
 pub(super) fn depthwise_channels<'a>(
     x: &'a [f32],
@@ -510,6 +511,7 @@ pub(super) fn depthwise_channels<'a>(
     output: Shape,
 ) -> impl Iterator<Item = ChannelParts<'a>> {
     x.chunks_exact(input.plane())
+        .cycle()
         .zip(out.chunks_exact_mut(output.plane()))
         .zip(weights.chunks_exact(window.kh * window.kw))
         .enumerate()

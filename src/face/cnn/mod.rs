@@ -180,7 +180,8 @@ enum Op {
     Pointwise(Gemm),
     /// Any other ungrouped convolution: the input unfolded into columns, then a matrix product.
     Conv(Gemm, Window),
-    /// One filter per channel.
+    /// One filter per channel; with a one-channel input, one filter per output channel, all
+    /// reading that plane.
     Depthwise {
         weights: Vec<f32>,
         bias: Vec<f32>,

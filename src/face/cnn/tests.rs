@@ -329,7 +329,7 @@ fn unfused_layers_and_several_outputs_match_tract() {
 }
 
 /// Depthwise filters of every kind: on the flat layout a 5×5 "same" filter (its widest) and a
-/// 3×3/2 padded only at the bottom and right, on planes whose rows end mid-vector; on the
+/// 3×3/2 padded only at the bottom and right, on planes that end mid-vector; on the
 /// phase-split layout a 3×3/2 on an odd plane, an unpadded 3×3 and a 7×7 (more taps than the
 /// flat layout takes).
 #[test]
@@ -353,8 +353,8 @@ fn depthwise_filters_of_every_shape_match_tract() {
         conv("input", "we", "be", "e", 7, 1, [3, 3, 3, 3], 6),
     ];
     let bytes = model(nodes, inits, &["c", "d", "e"]);
-    // 12×10 → a 12×10 → b 6×5 → c 3×3; d 10×8; e 12×10.
-    assert_matches_tract(&bytes, [6, 12, 10], 300);
+    // 14×16 → a 14×16 → b 7×8 (its last vector half full) → c 4×4; d 12×14; e 14×16.
+    assert_matches_tract(&bytes, [6, 14, 16], 300);
 }
 
 fn model_path(file: &str) -> PathBuf {

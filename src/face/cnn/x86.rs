@@ -193,7 +193,9 @@ macro_rules! simd_kernels {
                     for (c, plane_in, plane_out, filter) in
                         depthwise_channels(x, input, weights, window, out, output)
                     {
-                        flat.fill(plane_in, scratch)?;
+                        if c == 0 || input.c > 1 {
+                            flat.fill(plane_in, scratch)?;
+                        }
                         let channel = FlatChannel {
                             flat: &flat,
                             plane: scratch,
@@ -288,29 +290,69 @@ macro_rules! simd_kernels {
                 slope: Option<f32>,
             }
 
-            /// A depthwise channel on its flat copy: the vectors of one mask phase at a time,
-            /// with that phase's masked weight vectors built once, four vectors in flight.
+            /// A depthwise channel on its flat copy. When the lane masks repeat every 1, 2 or 4
+            /// vectors, blocks of 8 or 4 consecutive vectors (each tap one checked load of the
+            /// block) with every phase's masked weights at hand; otherwise the vectors of one
+            /// mask phase at a time, four in flight.
+            #[target_feature(enable = $feature)]
+            fn depthwise_flat(ch: &FlatChannel<'_>, filter: &[f32], out: &mut [f32]) {
+                match ch.flat.period {
+                    1 => flat_periodic::<1>(ch, filter, out),
+                    2 => flat_periodic::<2>(ch, filter, out),
+                    4 => flat_periodic::<4>(ch, filter, out),
+                    _ => flat_by_phase(ch, filter, out),
+                }
+            }
+
+            /// The tap weights times the lane masks of phase `q`.
             #[target_feature(enable = $feature)]
             #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
-            fn depthwise_flat(ch: &FlatChannel<'_>, filter: &[f32], out: &mut [f32]) {
+            fn masked_weights(
+                ch: &FlatChannel<'_>,
+                filter: &[f32],
+                q: usize,
+            ) -> [$vector; FLAT_MAX_TAPS] {
+                let mut weights = [$zero(); FLAT_MAX_TAPS];
+                for (t, w) in filter.iter().enumerate().take(FLAT_MAX_TAPS) {
+                    let mask = ch.flat.mask(q, t, LANES).and_then(load).unwrap_or($zero());
+                    weights[t] = $mul($set1(*w), mask);
+                }
+                weights
+            }
+
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
+            fn flat_periodic<const P: usize>(ch: &FlatChannel<'_>, filter: &[f32], out: &mut [f32]) {
+                let taps = ch.flat.taps.len().min(filter.len()).min(FLAT_MAX_TAPS);
+                let vectors = out.len().div_ceil(LANES);
+                let mut weights = [[$zero(); FLAT_MAX_TAPS]; P];
+                for q in 0..P {
+                    weights[q] = masked_weights(ch, filter, q);
+                }
+                // Blocks start at multiples of 4, so vector `i` of a block has phase `i % P`.
+                let mut v = 0;
+                while v + 8 <= vectors {
+                    flat_block::<8, P>(ch, &weights, taps, v, out);
+                    v += 8;
+                }
+                while v + 4 <= vectors {
+                    flat_block::<4, P>(ch, &weights, taps, v, out);
+                    v += 4;
+                }
+                while v < vectors {
+                    flat_vectors::<1>(ch, &weights[v % P], taps, v, out);
+                    v += 1;
+                }
+            }
+
+            #[target_feature(enable = $feature)]
+            fn flat_by_phase(ch: &FlatChannel<'_>, filter: &[f32], out: &mut [f32]) {
                 let taps = ch.flat.taps.len().min(filter.len()).min(FLAT_MAX_TAPS);
                 let vectors = out.len().div_ceil(LANES);
                 let period = ch.flat.period;
                 for q in 0..period.min(vectors) {
-                    let mut weights = [$zero(); FLAT_MAX_TAPS];
-                    for (t, w) in filter.iter().enumerate().take(taps) {
-                        let mask = ch.flat.mask(q, t, LANES).and_then(load).unwrap_or($zero());
-                        weights[t] = $mul($set1(*w), mask);
-                    }
+                    let weights = masked_weights(ch, filter, q);
                     let mut v = q;
-                    while period == 1 && v + 8 <= vectors {
-                        flat_block::<8>(ch, &weights, taps, v, out);
-                        v += 8;
-                    }
-                    while period == 1 && v + 4 <= vectors {
-                        flat_block::<4>(ch, &weights, taps, v, out);
-                        v += 4;
-                    }
                     while v < vectors {
                         if v + 3 * period < vectors {
                             flat_vectors::<4>(ch, &weights, taps, v, out);
@@ -323,20 +365,21 @@ macro_rules! simd_kernels {
                 }
             }
 
-            /// Output vectors `v .. v + R` of a channel whose lanes all share one mask phase
-            /// (`period` 1): each tap reads one block of `R` vectors, checked once.
+            /// Output vectors `v .. v + R` (`v` a multiple of 4, so vector `i` has mask phase
+            /// `i % P`): each tap reads one block of `R` vectors, checked once. Straight-line
+            /// code over `acc`, as in `full_tile`.
             #[target_feature(enable = $feature)]
             #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
-            fn flat_block<const R: usize>(
+            fn flat_block<const R: usize, const P: usize>(
                 ch: &FlatChannel<'_>,
-                weights: &[$vector; FLAT_MAX_TAPS],
+                weights: &[[$vector; FLAT_MAX_TAPS]; P],
                 taps: usize,
                 v: usize,
                 out: &mut [f32],
             ) {
                 let zero = [0.0f32; LANES];
                 let mut acc = [$set1(ch.bias); R];
-                for t in 0..taps {
+                for t in 0..taps.min(FLAT_MAX_TAPS) {
                     let at = ch.flat.taps.get(t).copied().unwrap_or(0) + v * LANES;
                     let Some(block) = ch.plane.get(at..at + R * LANES) else {
                         continue;
@@ -346,22 +389,37 @@ macro_rules! simd_kernels {
                             .get(i * LANES..(i + 1) * LANES)
                             .and_then(|s| s.try_into().ok())
                             .unwrap_or(&zero);
-                        acc[i] = $fmadd(weights[t], bytemuck::cast(*lanes), acc[i]);
+                        acc[i] = $fmadd(weights[i % P][t], bytemuck::cast(*lanes), acc[i]);
                     }
                 }
+                store_vectors(&acc, ch.slope, v, 1, out);
+            }
+
+            /// Applies the activation to output vectors `v, v + step, …` and stores them; the
+            /// plane's last vector may be partial.
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
+            fn store_vectors<const R: usize>(
+                acc: &[$vector; R],
+                slope: Option<f32>,
+                v: usize,
+                step: usize,
+                out: &mut [f32],
+            ) {
                 let z = $zero();
-                let slope = ch.slope.map(|s| $set1(s));
-                let Some(dst) = out.get_mut(v * LANES..(v + R) * LANES) else {
-                    return;
-                };
+                let slope = slope.map(|s| $set1(s));
                 for i in 0..R {
                     let mut value = acc[i];
                     if let Some(s) = slope {
                         value = $add($max(value, z), $mul(s, $min(value, z)));
                     }
                     let lanes: [f32; LANES] = bytemuck::cast(value);
-                    if let Some(d) = dst.get_mut(i * LANES..(i + 1) * LANES) {
-                        d.copy_from_slice(&lanes);
+                    let start = (v + i * step) * LANES;
+                    if let Some(dst) = out.get_mut(start..start + LANES) {
+                        dst.copy_from_slice(&lanes);
+                    } else if let Some(dst) = out.get_mut(start..) {
+                        let valid = dst.len();
+                        dst.copy_from_slice(lanes.get(..valid).unwrap_or(&[]));
                     }
                 }
             }
@@ -393,22 +451,7 @@ macro_rules! simd_kernels {
                         acc[i] = $fmadd(weights[t], bytemuck::cast(*lanes), acc[i]);
                     }
                 }
-                let z = $zero();
-                let slope = ch.slope.map(|s| $set1(s));
-                for i in 0..R {
-                    let mut value = acc[i];
-                    if let Some(s) = slope {
-                        value = $add($max(value, z), $mul(s, $min(value, z)));
-                    }
-                    let lanes: [f32; LANES] = bytemuck::cast(value);
-                    let start = (v + i * period) * LANES;
-                    if let Some(dst) = out.get_mut(start..start + LANES) {
-                        dst.copy_from_slice(&lanes);
-                    } else if let Some(dst) = out.get_mut(start..) {
-                        let valid = dst.len();
-                        dst.copy_from_slice(lanes.get(..valid).unwrap_or(&[]));
-                    }
-                }
+                store_vectors(&acc, ch.slope, v, period, out);
             }
 
             /// A dense layer on a vector: one dot product per output.
