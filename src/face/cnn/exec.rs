@@ -121,6 +121,13 @@ macro_rules! layer_loop {
                 .map(|v| values.get(*v).cloned().ok_or(INTERNAL_BOUNDS))
                 .collect();
             pool.extend(values.into_iter().filter(|v| v.capacity() > 0));
+            // The caller's input joins the pool on every run; without a bound the pool (and
+            // the search through it) would grow by one buffer per frame for ever. A run never
+            // holds more buffers than it has layers plus the input, so keep the largest of those.
+            if pool.len() > net.layers.len() {
+                pool.sort_unstable_by_key(|b| std::cmp::Reverse(b.capacity()));
+                pool.truncate(net.layers.len());
+            }
             if let Ok(mut workspace) = net.workspace.try_lock() {
                 *workspace = Workspace {
                     pool,

@@ -437,3 +437,24 @@ fn garbage_and_wrong_input_sizes_are_errors_not_panics() {
         "the input has 10 values, the network takes 4096"
     );
 }
+
+/// The kiosk runs the landmark model on every camera frame: the buffers a network keeps between
+/// runs must not grow with the number of runs (each caller's input used to join the pool for
+/// good: 16 KB more per frame for the landmark model, and a slower buffer search).
+#[test]
+fn repeated_runs_keep_a_bounded_set_of_buffers() {
+    let bytes = std::fs::read(model_path("fr_landmark.onnx")).unwrap();
+    let net = Network::from_onnx(&bytes, [1, 64, 64], Isa::detect()).unwrap();
+    let input = values(7, 64 * 64);
+    let first = net.run(input.clone()).unwrap();
+    let runs = 3 * net.layers.len();
+    for _ in 0..runs {
+        assert_eq!(net.run(input.clone()).unwrap(), first);
+    }
+    let kept = net.workspace.lock().unwrap().pool.len();
+    assert!(
+        kept <= net.layers.len(),
+        "{kept} buffers kept after {runs} runs of a {}-layer network",
+        net.layers.len()
+    );
+}
