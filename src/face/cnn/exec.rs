@@ -49,7 +49,11 @@ macro_rules! layer_loop {
     ($(#[$attr:meta])* fn $name:ident, $gemm:path, $depthwise:path, $dense:path) => {
         $(#[$attr])*
         fn $name(net: &Network, input: Vec<f32>) -> Result<Vec<Vec<f32>>, CnnError> {
+            // A value's buffer may be longer than the value (buffers are reused across layers
+            // and runs without being cut or zeroed); `lens` holds each value's length.
             let mut values: Vec<Vec<f32>> = vec![Vec::new(); net.value_count];
+            let mut lens = vec![0; net.value_count];
+            *lens.get_mut(net.input_value).ok_or(INTERNAL_BOUNDS)? = input.len();
             *values.get_mut(net.input_value).ok_or(INTERNAL_BOUNDS)? = input;
             let Workspace {
                 mut pool,
@@ -62,18 +66,21 @@ macro_rules! layer_loop {
                 .unwrap_or_default();
             for layer in &net.layers {
                 let len = layer.output_shape.len();
-                let mut out = match pool.iter().position(|b| b.capacity() >= len) {
+                let mut buffer = match pool.iter().position(|b| b.len() >= len) {
                     Some(index) => pool.swap_remove(index),
                     None => pool.pop().unwrap_or_default(),
                 };
                 // Every kernel writes every element of its output, so a pooled buffer's old
-                // values need no clearing (zeroing them cost 5% of the landmark model).
-                out.truncate(len);
-                out.resize(len, 0.0);
-                let x = values.get(layer.input).ok_or(INTERNAL_BOUNDS)?;
+                // values need no clearing: a buffer is only zero-filled when it grows
+                // (clearing or regrowing it on every layer cost 5-10% of the landmark model).
+                if buffer.len() < len {
+                    buffer.resize(len, 0.0);
+                }
+                let out = buffer.get_mut(..len).ok_or(INTERNAL_BOUNDS)?;
+                let x = value(&values, &lens, layer.input)?;
                 let n = layer.output_shape.plane();
                 match &layer.op {
-                    Op::Pointwise(g) => $gemm(g, x, n, &mut out, &mut scratch)?,
+                    Op::Pointwise(g) => $gemm(g, x, n, out, &mut scratch)?,
                     Op::Conv(g, window) => {
                         kernels::unfold(
                             x,
@@ -82,7 +89,7 @@ macro_rules! layer_loop {
                             layer.output_shape,
                             &mut unfolded,
                         );
-                        $gemm(g, &unfolded, n, &mut out, &mut scratch)?
+                        $gemm(g, &unfolded, n, out, &mut scratch)?
                     }
                     Op::Depthwise {
                         weights,
@@ -96,19 +103,20 @@ macro_rules! layer_loop {
                         bias,
                         act,
                         *window,
-                        &mut out,
+                        out,
                         layer.output_shape,
                         &mut scratch,
                     )?,
-                    Op::Dense(d) => $dense(d, x, &mut out)?,
+                    Op::Dense(d) => $dense(d, x, out)?,
                     Op::Add { other, act } => {
-                        let y = values.get(*other).ok_or(INTERNAL_BOUNDS)?;
-                        kernels::add(x, y, act, n, &mut out)
+                        let y = value(&values, &lens, *other)?;
+                        kernels::add(x, y, act, n, out)
                     }
-                    Op::Activation(act) => kernels::activation(x, act, n, &mut out),
-                    Op::Affine { scale, shift } => kernels::affine(x, scale, shift, n, &mut out),
+                    Op::Activation(act) => kernels::activation(x, act, n, out),
+                    Op::Affine { scale, shift } => kernels::affine(x, scale, shift, n, out),
                 }
-                *values.get_mut(layer.output).ok_or(INTERNAL_BOUNDS)? = out;
+                *values.get_mut(layer.output).ok_or(INTERNAL_BOUNDS)? = buffer;
+                *lens.get_mut(layer.output).ok_or(INTERNAL_BOUNDS)? = len;
                 for value in &layer.release {
                     if let Some(buffer) = values.get_mut(*value) {
                         pool.push(std::mem::take(buffer));
@@ -118,14 +126,14 @@ macro_rules! layer_loop {
             let outputs = net
                 .outputs
                 .iter()
-                .map(|v| values.get(*v).cloned().ok_or(INTERNAL_BOUNDS))
+                .map(|v| value(&values, &lens, *v).map(<[f32]>::to_vec))
                 .collect();
-            pool.extend(values.into_iter().filter(|v| v.capacity() > 0));
+            pool.extend(values.into_iter().filter(|v| !v.is_empty()));
             // The caller's input joins the pool on every run; without a bound the pool (and
             // the search through it) would grow by one buffer per frame for ever. A run never
             // holds more buffers than it has layers plus the input, so keep the largest of those.
             if pool.len() > net.layers.len() {
-                pool.sort_unstable_by_key(|b| std::cmp::Reverse(b.capacity()));
+                pool.sort_unstable_by_key(|b| std::cmp::Reverse(b.len()));
                 pool.truncate(net.layers.len());
             }
             if let Ok(mut workspace) = net.workspace.try_lock() {
@@ -138,6 +146,16 @@ macro_rules! layer_loop {
             outputs
         }
     };
+}
+
+/// Value `v`: the first `lens[v]` elements of its buffer.
+#[inline(always)]
+fn value<'a>(values: &'a [Vec<f32>], lens: &[usize], v: usize) -> Result<&'a [f32], CnnError> {
+    let len = lens.get(v).copied().ok_or(INTERNAL_BOUNDS)?;
+    values
+        .get(v)
+        .and_then(|buffer| buffer.get(..len))
+        .ok_or(INTERNAL_BOUNDS)
 }
 
 layer_loop!(

@@ -380,7 +380,13 @@ impl FlatPlane {
     #[inline(always)]
     pub(super) fn prepare(&self, scratch: &mut Vec<f32>) {
         scratch.clear();
-        scratch.resize(self.stride * self.stride * self.sub_len, 0.0);
+        // Stride 2 de-interleaves the whole channel into the space after the sub-planes first.
+        let staging = if self.stride == 2 {
+            self.input.plane()
+        } else {
+            0
+        };
+        scratch.resize(self.stride * self.stride * self.sub_len + staging, 0.0);
     }
 
     /// Copies one channel's values into the prepared `scratch` (the margins stay zero).
@@ -395,20 +401,18 @@ impl FlatPlane {
             return Ok(());
         }
         if s == 2 {
-            // The common strided case, written so that it compiles to vector shuffles.
-            for (iy, src) in plane.chunks_exact(self.input.w).enumerate() {
-                let even = (iy % 2) * 2 * self.sub_len + self.margin + (iy / 2) * self.output_w;
-                let (head, tail) = scratch.split_at_mut(even + self.sub_len);
-                let evens = head.get_mut(even..).ok_or(INTERNAL_BOUNDS)?;
-                let odds = tail.get_mut(..self.output_w).ok_or(INTERNAL_BOUNDS)?;
-                for ((e, o), pair) in evens.iter_mut().zip(odds).zip(src.chunks_exact(2)) {
-                    if let &[a, b] = pair {
-                        *e = a;
-                        *o = b;
-                    }
+            let (evens, odds) = self.staging(scratch)?;
+            for ((e, o), pair) in evens
+                .iter_mut()
+                .zip(odds.iter_mut())
+                .zip(plane.chunks_exact(2))
+            {
+                if let &[a, b] = pair {
+                    *e = a;
+                    *o = b;
                 }
             }
-            return Ok(());
+            return self.spread_staged(scratch);
         }
         for (iy, src) in plane.chunks_exact(self.input.w).enumerate() {
             let (rho, oy) = (iy % s, iy / s);
@@ -419,6 +423,83 @@ impl FlatPlane {
                     .ok_or(INTERNAL_BOUNDS)?;
                 for (d, v) in dst.iter_mut().zip(src.iter().skip(phi).step_by(s)) {
                     *d = *v;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn stride(&self) -> usize {
+        self.stride
+    }
+
+    pub(super) fn input_w(&self) -> usize {
+        self.input.w
+    }
+
+    pub(super) fn output_w(&self) -> usize {
+        self.output_w
+    }
+
+    /// Where row `row` of sub-plane `k = ρ·s + φ` starts in the copy.
+    #[inline(always)]
+    pub(super) fn row_start(&self, k: usize, row: usize) -> usize {
+        k * self.sub_len + self.margin + row * self.output_w
+    }
+
+    /// Stride 2 fills in two steps. First the channel's even and odd elements go to these two
+    /// halves of the staging space after the sub-planes: the width is even, so they are its
+    /// even and odd columns, row after row, and one long loop of vector shuffles splits them
+    /// (per row it would not pay: rows are 8 to 32 wide). The SIMD builds split with their
+    /// own shuffles; [`FlatPlane::fill`] with plain code.
+    #[inline(always)]
+    pub(super) fn staging<'a>(
+        &self,
+        scratch: &'a mut [f32],
+    ) -> Result<(&'a mut [f32], &'a mut [f32]), CnnError> {
+        let half = self.input.plane() / 2;
+        let staging = scratch
+            .get_mut(4 * self.sub_len..4 * self.sub_len + 2 * half)
+            .ok_or(INTERNAL_BOUNDS)?;
+        Ok(staging.split_at_mut(half))
+    }
+
+    /// Then their rows, which alternate between even and odd input rows, go to the four
+    /// sub-planes; rows of 4, 8 or 16 are copied as fixed-size blocks (a `memcpy` call per
+    /// short row cost more than the copy).
+    #[inline(always)]
+    pub(super) fn spread_staged(&self, scratch: &mut [f32]) -> Result<(), CnnError> {
+        match self.output_w {
+            4 => self.spread_rows::<4>(scratch),
+            8 => self.spread_rows::<8>(scratch),
+            16 => self.spread_rows::<16>(scratch),
+            _ => self.spread_rows::<0>(scratch),
+        }
+    }
+
+    /// Rows of `W` floats (`W == 0`: of any width). Sub-plane `(ρ, φ)` is rows `ρ, ρ + 2, …`
+    /// of the evens (`φ = 0`) or odds (`φ = 1`), one after the other.
+    #[inline(always)]
+    fn spread_rows<const W: usize>(&self, scratch: &mut [f32]) -> Result<(), CnnError> {
+        let ow = self.output_w;
+        let half = self.input.plane() / 2;
+        let (planes, staging) = scratch.split_at_mut(4 * self.sub_len);
+        for (k, sub_plane) in planes.chunks_exact_mut(self.sub_len).enumerate() {
+            let (rho, phi) = (k / 2, k % 2);
+            let staged = staging
+                .get(phi * half..(phi + 1) * half)
+                .ok_or(INTERNAL_BOUNDS)?;
+            let dst = sub_plane
+                .get_mut(self.margin..self.margin + half / 2)
+                .ok_or(INTERNAL_BOUNDS)?;
+            let rows = staged.chunks_exact(ow).skip(rho).step_by(2);
+            for (dst, row) in dst.chunks_exact_mut(ow).zip(rows) {
+                match (
+                    <&mut [f32; W]>::try_from(&mut *dst),
+                    <&[f32; W]>::try_from(row),
+                ) {
+                    (Ok(block), Ok(row)) => *block = *row,
+                    _ => dst.copy_from_slice(row),
                 }
             }
         }

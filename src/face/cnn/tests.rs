@@ -355,6 +355,9 @@ fn depthwise_filters_of_every_shape_match_tract() {
     let bytes = model(nodes, inits, &["c", "d", "e"]);
     // 14×16 → a 14×16 → b 7×8 (its last vector half full) → c 4×4; d 12×14; e 14×16.
     assert_matches_tract(&bytes, [6, 14, 16], 300);
+    // 10×12 → a 10×12 → b 5×6 (a 120-value plane: no whole number of vector pairs to split,
+    // rows of 6) → c 3×3 (phase-split); d 8×10; e 10×12.
+    assert_matches_tract(&bytes, [6, 10, 12], 301);
 }
 
 fn model_path(file: &str) -> PathBuf {

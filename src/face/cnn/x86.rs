@@ -27,7 +27,8 @@ macro_rules! simd_kernels {
         add = $add:ident,
         mul = $mul:ident,
         max = $max:ident,
-        min = $min:ident $(,)?
+        min = $min:ident,
+        split = $split:path $(,)?
     ) => {
         pub(super) mod $module {
             use std::arch::x86_64::{$vector, $add, $fmadd, $max, $min, $mul, $set1, $zero};
@@ -194,7 +195,11 @@ macro_rules! simd_kernels {
                         depthwise_channels(x, input, weights, window, out, output)
                     {
                         if c == 0 || input.c > 1 {
-                            flat.fill(plane_in, scratch)?;
+                            if flat.stride() == 2 {
+                                fill_stride2(&flat, plane_in, scratch)?;
+                            } else {
+                                flat.fill(plane_in, scratch)?;
+                            }
                         }
                         let channel = FlatChannel {
                             flat: &flat,
@@ -296,10 +301,13 @@ macro_rules! simd_kernels {
             /// mask phase at a time, four in flight.
             #[target_feature(enable = $feature)]
             fn depthwise_flat(ch: &FlatChannel<'_>, filter: &[f32], out: &mut [f32]) {
-                match ch.flat.period {
-                    1 => flat_periodic::<1>(ch, filter, out),
-                    2 => flat_periodic::<2>(ch, filter, out),
-                    4 => flat_periodic::<4>(ch, filter, out),
+                match (ch.flat.period, ch.flat.taps.len()) {
+                    (1, 9) => flat_periodic::<1, 9>(ch, filter, out),
+                    (2, 9) => flat_periodic::<2, 9>(ch, filter, out),
+                    (4, 9) => flat_periodic::<4, 9>(ch, filter, out),
+                    (1, _) => flat_periodic::<1, FLAT_MAX_TAPS>(ch, filter, out),
+                    (2, _) => flat_periodic::<2, FLAT_MAX_TAPS>(ch, filter, out),
+                    (4, _) => flat_periodic::<4, FLAT_MAX_TAPS>(ch, filter, out),
                     _ => flat_by_phase(ch, filter, out),
                 }
             }
@@ -307,13 +315,13 @@ macro_rules! simd_kernels {
             /// The tap weights times the lane masks of phase `q`.
             #[target_feature(enable = $feature)]
             #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
-            fn masked_weights(
+            fn masked_weights<const T: usize>(
                 ch: &FlatChannel<'_>,
                 filter: &[f32],
                 q: usize,
-            ) -> [$vector; FLAT_MAX_TAPS] {
-                let mut weights = [$zero(); FLAT_MAX_TAPS];
-                for (t, w) in filter.iter().enumerate().take(FLAT_MAX_TAPS) {
+            ) -> [$vector; T] {
+                let mut weights = [$zero(); T];
+                for (t, w) in filter.iter().enumerate().take(T) {
                     let mask = ch.flat.mask(q, t, LANES).and_then(load).unwrap_or($zero());
                     weights[t] = $mul($set1(*w), mask);
                 }
@@ -322,25 +330,29 @@ macro_rules! simd_kernels {
 
             #[target_feature(enable = $feature)]
             #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
-            fn flat_periodic<const P: usize>(ch: &FlatChannel<'_>, filter: &[f32], out: &mut [f32]) {
-                let taps = ch.flat.taps.len().min(filter.len()).min(FLAT_MAX_TAPS);
+            fn flat_periodic<const P: usize, const T: usize>(
+                ch: &FlatChannel<'_>,
+                filter: &[f32],
+                out: &mut [f32],
+            ) {
+                let taps = ch.flat.taps.len().min(filter.len()).min(T);
                 let vectors = out.len().div_ceil(LANES);
-                let mut weights = [[$zero(); FLAT_MAX_TAPS]; P];
+                let mut weights = [[$zero(); T]; P];
                 for q in 0..P {
-                    weights[q] = masked_weights(ch, filter, q);
+                    weights[q] = masked_weights::<T>(ch, filter, q);
                 }
                 // Blocks start at multiples of 4, so vector `i` of a block has phase `i % P`.
                 let mut v = 0;
                 while v + 8 <= vectors {
-                    flat_block::<8, P>(ch, &weights, taps, v, out);
+                    flat_block::<8, P, T>(ch, &weights, taps, v, out);
                     v += 8;
                 }
                 while v + 4 <= vectors {
-                    flat_block::<4, P>(ch, &weights, taps, v, out);
+                    flat_block::<4, P, T>(ch, &weights, taps, v, out);
                     v += 4;
                 }
                 while v < vectors {
-                    flat_vectors::<1>(ch, &weights[v % P], taps, v, out);
+                    flat_vectors::<1, T>(ch, &weights[v % P], taps, v, out);
                     v += 1;
                 }
             }
@@ -351,14 +363,14 @@ macro_rules! simd_kernels {
                 let vectors = out.len().div_ceil(LANES);
                 let period = ch.flat.period;
                 for q in 0..period.min(vectors) {
-                    let weights = masked_weights(ch, filter, q);
+                    let weights = masked_weights::<FLAT_MAX_TAPS>(ch, filter, q);
                     let mut v = q;
                     while v < vectors {
                         if v + 3 * period < vectors {
-                            flat_vectors::<4>(ch, &weights, taps, v, out);
+                            flat_vectors::<4, FLAT_MAX_TAPS>(ch, &weights, taps, v, out);
                             v += 4 * period;
                         } else {
-                            flat_vectors::<1>(ch, &weights, taps, v, out);
+                            flat_vectors::<1, FLAT_MAX_TAPS>(ch, &weights, taps, v, out);
                             v += period;
                         }
                     }
@@ -370,16 +382,16 @@ macro_rules! simd_kernels {
             /// code over `acc`, as in `full_tile`.
             #[target_feature(enable = $feature)]
             #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
-            fn flat_block<const R: usize, const P: usize>(
+            fn flat_block<const R: usize, const P: usize, const T: usize>(
                 ch: &FlatChannel<'_>,
-                weights: &[[$vector; FLAT_MAX_TAPS]; P],
+                weights: &[[$vector; T]; P],
                 taps: usize,
                 v: usize,
                 out: &mut [f32],
             ) {
                 let zero = [0.0f32; LANES];
                 let mut acc = [$set1(ch.bias); R];
-                for t in 0..taps.min(FLAT_MAX_TAPS) {
+                for t in 0..taps.min(T) {
                     let at = ch.flat.taps.get(t).copied().unwrap_or(0) + v * LANES;
                     let Some(block) = ch.plane.get(at..at + R * LANES) else {
                         continue;
@@ -429,9 +441,9 @@ macro_rules! simd_kernels {
             /// construction) reads zeros.
             #[target_feature(enable = $feature)]
             #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
-            fn flat_vectors<const R: usize>(
+            fn flat_vectors<const R: usize, const T: usize>(
                 ch: &FlatChannel<'_>,
-                weights: &[$vector; FLAT_MAX_TAPS],
+                weights: &[$vector; T],
                 taps: usize,
                 v: usize,
                 out: &mut [f32],
@@ -439,7 +451,7 @@ macro_rules! simd_kernels {
                 let period = ch.flat.period;
                 let zero = [0.0f32; LANES];
                 let mut acc = [$set1(ch.bias); R];
-                for t in 0..taps {
+                for t in 0..taps.min(T) {
                     let start = ch.flat.taps.get(t).copied().unwrap_or(0);
                     for i in 0..R {
                         let at = start + (v + i * period) * LANES;
@@ -452,6 +464,109 @@ macro_rules! simd_kernels {
                     }
                 }
                 store_vectors(&acc, ch.slope, v, period, out);
+            }
+
+            /// Copies one channel into the four sub-planes of a stride-2 [`FlatPlane`]. When
+            /// rows split evenly into vectors (or vectors into rows), straight from the
+            /// channel: each pair of vectors split into evens and odds, each run of lanes that
+            /// belongs to one input row stored to its sub-plane row. Otherwise through the
+            /// staging space.
+            #[target_feature(enable = $feature)]
+            fn fill_stride2(
+                flat: &FlatPlane,
+                plane: &[f32],
+                scratch: &mut [f32],
+            ) -> Result<(), CnnError> {
+                let ow = flat.output_w();
+                if plane.len() % (2 * LANES) == 0 {
+                    if ow % LANES == 0 {
+                        return fill_stride2_runs::<LANES>(flat, plane, scratch);
+                    }
+                    match ow {
+                        4 if LANES % 4 == 0 => return fill_stride2_runs::<4>(flat, plane, scratch),
+                        8 if LANES % 8 == 0 => return fill_stride2_runs::<8>(flat, plane, scratch),
+                        _ => {}
+                    }
+                }
+                let (evens, odds) = flat.staging(scratch)?;
+                deinterleave(plane, evens, odds);
+                flat.spread_staged(scratch)
+            }
+
+            /// [`fill_stride2`] in runs of `G` lanes, `G` dividing both `LANES` and the output
+            /// width.
+            #[target_feature(enable = $feature)]
+            fn fill_stride2_runs<const G: usize>(
+                flat: &FlatPlane,
+                plane: &[f32],
+                scratch: &mut [f32],
+            ) -> Result<(), CnnError> {
+                let w = flat.input_w();
+                let (mut iy, mut ix) = (0, 0);
+                for pair in plane.chunks_exact(2 * LANES) {
+                    let (Some(a), Some(b)) = (load(pair), pair.get(LANES..).and_then(load)) else {
+                        return Err(INTERNAL_BOUNDS);
+                    };
+                    let (even, odd) = $split(a, b);
+                    let even: [f32; LANES] = bytemuck::cast(even);
+                    let odd: [f32; LANES] = bytemuck::cast(odd);
+                    for j in 0..LANES / G {
+                        let k = 2 * (iy % 2);
+                        let at = flat.row_start(k, iy / 2) + ix / 2;
+                        let odd_at = flat.row_start(k + 1, iy / 2) + ix / 2;
+                        store_run::<G>(&even, j * G, scratch, at)?;
+                        store_run::<G>(&odd, j * G, scratch, odd_at)?;
+                        ix += 2 * G;
+                        if ix >= w {
+                            ix = 0;
+                            iy += 1;
+                        }
+                    }
+                }
+                Ok(())
+            }
+
+            /// Lanes `from .. from + G` of `lanes` to `dst[at ..]`.
+            #[inline(always)]
+            fn store_run<const G: usize>(
+                lanes: &[f32; LANES],
+                from: usize,
+                dst: &mut [f32],
+                at: usize,
+            ) -> Result<(), CnnError> {
+                let src = lanes.get(from..from + G).and_then(|s| <&[f32; G]>::try_from(s).ok());
+                let dst = dst.get_mut(at..at + G).and_then(|d| <&mut [f32; G]>::try_from(d).ok());
+                match (src, dst) {
+                    (Some(src), Some(dst)) => {
+                        *dst = *src;
+                        Ok(())
+                    }
+                    _ => Err(INTERNAL_BOUNDS),
+                }
+            }
+
+            /// The even and odd elements of `src` into `evens` and `odds`, two vectors' worth
+            /// at a time with the build's shuffles.
+            #[target_feature(enable = $feature)]
+            fn deinterleave(src: &[f32], evens: &mut [f32], odds: &mut [f32]) {
+                let pairs = src.chunks_exact(2 * LANES);
+                let rest = pairs.remainder();
+                let done = src.len() / 2 - rest.len() / 2;
+                let halves = evens.chunks_exact_mut(LANES).zip(odds.chunks_exact_mut(LANES));
+                for (pair, (e, o)) in pairs.zip(halves) {
+                    if let (Some(a), Some(b)) = (load(pair), pair.get(LANES..).and_then(load)) {
+                        let (even, odd) = $split(a, b);
+                        e.copy_from_slice(&bytemuck::cast::<$vector, [f32; LANES]>(even));
+                        o.copy_from_slice(&bytemuck::cast::<$vector, [f32; LANES]>(odd));
+                    }
+                }
+                let tails = evens.iter_mut().skip(done).zip(odds.iter_mut().skip(done));
+                for ((e, o), pair) in tails.zip(rest.chunks_exact(2)) {
+                    if let &[a, b] = pair {
+                        *e = a;
+                        *o = b;
+                    }
+                }
             }
 
             /// A dense layer on a vector: one dot product per output.
@@ -505,6 +620,7 @@ simd_kernels!(
     mul = _mm512_mul_ps,
     max = _mm512_max_ps,
     min = _mm512_min_ps,
+    split = split_avx512,
 );
 
 simd_kernels!(
@@ -520,4 +636,38 @@ simd_kernels!(
     mul = _mm256_mul_ps,
     max = _mm256_max_ps,
     min = _mm256_min_ps,
+    split = split_avx2,
 );
+
+/// Two vectors `a`, `b` (32 consecutive floats) as their 16 even and 16 odd elements.
+#[target_feature(enable = "avx512f")]
+fn split_avx512(
+    a: std::arch::x86_64::__m512,
+    b: std::arch::x86_64::__m512,
+) -> (std::arch::x86_64::__m512, std::arch::x86_64::__m512) {
+    use std::arch::x86_64::{__m512i, _mm512_permutex2var_ps};
+    // Index 16 + i is lane i of `b`.
+    let even: __m512i = bytemuck::cast(std::array::from_fn::<i32, 16, _>(|i| 2 * i as i32));
+    let odd: __m512i = bytemuck::cast(std::array::from_fn::<i32, 16, _>(|i| 2 * i as i32 + 1));
+    (
+        _mm512_permutex2var_ps(a, even, b),
+        _mm512_permutex2var_ps(a, odd, b),
+    )
+}
+
+/// Two vectors `a`, `b` (16 consecutive floats) as their 8 even and 8 odd elements.
+#[target_feature(enable = "avx2,fma")]
+fn split_avx2(
+    a: std::arch::x86_64::__m256,
+    b: std::arch::x86_64::__m256,
+) -> (std::arch::x86_64::__m256, std::arch::x86_64::__m256) {
+    use std::arch::x86_64::{
+        _mm256_castpd_ps, _mm256_castps_pd, _mm256_permute4x64_pd, _mm256_shuffle_ps,
+    };
+    // Per 128-bit half: a0 a2 b0 b2 | a4 a6 b4 b6 (and the odds); then the 64-bit pairs in
+    // the order 0, 2, 1, 3 give a0 a2 a4 a6 b0 b2 b4 b6.
+    let even = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
+    let odd = _mm256_shuffle_ps::<0b11_01_11_01>(a, b);
+    let order = |v| _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)));
+    (order(even), order(odd))
+}
