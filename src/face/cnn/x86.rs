@@ -24,14 +24,12 @@ macro_rules! simd_kernels {
         set1 = $set1:ident,
         zero = $zero:ident,
         fmadd = $fmadd:ident,
-        add = $add:ident,
         mul = $mul:ident,
-        max = $max:ident,
-        min = $min:ident,
+        prelu = $prelu:path,
         split = $split:path $(,)?
     ) => {
         pub(super) mod $module {
-            use std::arch::x86_64::{$vector, $add, $fmadd, $max, $min, $mul, $set1, $zero};
+            use std::arch::x86_64::{$vector, $fmadd, $mul, $set1, $zero};
 
             use super::*;
 
@@ -149,12 +147,11 @@ macro_rules! simd_kernels {
                     }
                 }
                 if let Some(slopes) = job.slopes {
-                    let zero = $zero();
                     for r in 0..MR {
                         let s = $set1(slopes.get(r).copied().unwrap_or(0.0));
                         for v in 0..NV {
                             let value = acc[r][v];
-                            acc[r][v] = $add($max(value, zero), $mul(s, $min(value, zero)));
+                            acc[r][v] = $prelu(value, s);
                         }
                     }
                 }
@@ -270,11 +267,10 @@ macro_rules! simd_kernels {
                         }
                     }
                     let valid = LANES.min(ow - ox0);
-                    let z = $zero();
                     for i in 0..R {
                         let mut value = acc[i];
                         if let Some(s) = slope {
-                            value = $add($max(value, z), $mul(s, $min(value, z)));
+                            value = $prelu(value, s);
                         }
                         let lanes: [f32; LANES] = bytemuck::cast(value);
                         let start = (oy + i) * ow + ox0;
@@ -418,12 +414,11 @@ macro_rules! simd_kernels {
                 step: usize,
                 out: &mut [f32],
             ) {
-                let z = $zero();
                 let slope = slope.map(|s| $set1(s));
                 for i in 0..R {
                     let mut value = acc[i];
                     if let Some(s) = slope {
-                        value = $add($max(value, z), $mul(s, $min(value, z)));
+                        value = $prelu(value, s);
                     }
                     let lanes: [f32; LANES] = bytemuck::cast(value);
                     let start = (v + i * step) * LANES;
@@ -616,10 +611,8 @@ simd_kernels!(
     set1 = _mm512_set1_ps,
     zero = _mm512_setzero_ps,
     fmadd = _mm512_fmadd_ps,
-    add = _mm512_add_ps,
     mul = _mm512_mul_ps,
-    max = _mm512_max_ps,
-    min = _mm512_min_ps,
+    prelu = prelu_avx512,
     split = split_avx512,
 );
 
@@ -632,12 +625,42 @@ simd_kernels!(
     set1 = _mm256_set1_ps,
     zero = _mm256_setzero_ps,
     fmadd = _mm256_fmadd_ps,
-    add = _mm256_add_ps,
     mul = _mm256_mul_ps,
-    max = _mm256_max_ps,
-    min = _mm256_min_ps,
+    prelu = prelu_avx2,
     split = split_avx2,
 );
+
+/// `max(v, 0) + slope · min(v, 0)`: the lanes below zero multiplied by the slope, in one
+/// compare into a mask register and one masked multiply.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn prelu_avx512(
+    v: std::arch::x86_64::__m512,
+    slope: std::arch::x86_64::__m512,
+) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::{
+        _CMP_LT_OQ, _mm512_cmp_ps_mask, _mm512_mask_mul_ps, _mm512_setzero_ps,
+    };
+    let negative = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, _mm512_setzero_ps());
+    _mm512_mask_mul_ps(v, negative, v, slope)
+}
+
+/// `max(v, 0) + slope · min(v, 0)`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn prelu_avx2(
+    v: std::arch::x86_64::__m256,
+    slope: std::arch::x86_64::__m256,
+) -> std::arch::x86_64::__m256 {
+    use std::arch::x86_64::{
+        _mm256_add_ps, _mm256_max_ps, _mm256_min_ps, _mm256_mul_ps, _mm256_setzero_ps,
+    };
+    let zero = _mm256_setzero_ps();
+    _mm256_add_ps(
+        _mm256_max_ps(v, zero),
+        _mm256_mul_ps(slope, _mm256_min_ps(v, zero)),
+    )
+}
 
 /// Two vectors `a`, `b` (32 consecutive floats) as their 16 even and 16 odd elements.
 #[target_feature(enable = "avx512f")]
