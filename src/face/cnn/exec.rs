@@ -96,6 +96,7 @@ macro_rules! layer_loop {
                         bias,
                         act,
                         window,
+                        flat,
                     } => $depthwise(
                         x,
                         layer.input_shape,
@@ -103,6 +104,7 @@ macro_rules! layer_loop {
                         bias,
                         act,
                         *window,
+                        flat.as_ref(),
                         out,
                         layer.output_shape,
                         &mut scratch,

@@ -9,7 +9,7 @@ use std::io::Cursor;
 use tract_onnx::pb::{AttributeProto, NodeProto, TensorProto};
 use tract_onnx::prelude::Framework;
 
-use super::kernels::{is_global, tile_for};
+use super::kernels::{FlatPlane, is_global, tile_for};
 use super::{Act, CnnError, Dense, Gemm, Isa, Layer, Network, Op, Shape, Window};
 
 /// ONNX `TensorProto.DataType` codes read here.
@@ -613,6 +613,12 @@ impl<'a> Builder<'a> {
                         bias,
                         act,
                         window,
+                        flat: isa
+                            .simd_lanes()
+                            .filter(|_| !is_global(input_shape, window, output_shape))
+                            .and_then(|lanes| {
+                                FlatPlane::new(input_shape, window, output_shape, lanes)
+                            }),
                     }
                 }
                 Draft::Conv {

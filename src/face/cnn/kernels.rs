@@ -294,7 +294,9 @@ pub(super) const FLAT_MAX_TAPS: usize = 25;
 /// contiguous load whatever the width. Rows outside the plane read the zeros around it;
 /// columns outside it (a row's neighbour, read across the row end) are cancelled by a zero in
 /// the tap's weight vector for that lane ([`FlatPlane::masks`]). No lane is wasted on
-/// padding, which is what makes small planes (4×4, 8×8, 7×7) fast.
+/// padding, which is what makes small planes (4×4, 8×8, 7×7) fast. Planned once per layer
+/// when the network is loaded.
+#[derive(Clone, Debug)]
 pub(super) struct FlatPlane {
     input: Shape,
     stride: usize,
@@ -397,7 +399,12 @@ impl FlatPlane {
             let dst = scratch
                 .get_mut(self.margin..self.margin + plane.len())
                 .ok_or(INTERNAL_BOUNDS)?;
-            dst.copy_from_slice(plane);
+            // 4×4 and 8×8 planes as fixed-size blocks: a `memcpy` call cost more than them.
+            match (dst, plane.len()) {
+                (dst, 16) => copy_block::<16>(dst, plane),
+                (dst, 64) => copy_block::<64>(dst, plane),
+                (dst, _) => dst.copy_from_slice(plane),
+            }
             return Ok(());
         }
         if s == 2 {
@@ -494,13 +501,7 @@ impl FlatPlane {
                 .ok_or(INTERNAL_BOUNDS)?;
             let rows = staged.chunks_exact(ow).skip(rho).step_by(2);
             for (dst, row) in dst.chunks_exact_mut(ow).zip(rows) {
-                match (
-                    <&mut [f32; W]>::try_from(&mut *dst),
-                    <&[f32; W]>::try_from(row),
-                ) {
-                    (Ok(block), Ok(row)) => *block = *row,
-                    _ => dst.copy_from_slice(row),
-                }
+                copy_block::<W>(dst, row);
             }
         }
         Ok(())
@@ -511,6 +512,18 @@ impl FlatPlane {
     pub(super) fn mask(&self, q: usize, t: usize, lanes: usize) -> Option<&[f32]> {
         let at = (q * self.taps.len() + t) * lanes;
         self.masks.get(at..at + lanes)
+    }
+}
+
+/// `dst = src`, both `N` long.
+#[inline(always)]
+fn copy_block<const N: usize>(dst: &mut [f32], src: &[f32]) {
+    match (
+        <&mut [f32; N]>::try_from(&mut *dst),
+        <&[f32; N]>::try_from(src),
+    ) {
+        (Ok(dst), Ok(src)) => *dst = *src,
+        _ => dst.copy_from_slice(src),
     }
 }
 
@@ -609,6 +622,7 @@ pub(super) fn depthwise<const FUSED: bool>(
     bias: &[f32],
     act: &Act,
     window: Window,
+    _flat: Option<&FlatPlane>, // planned for the SIMD builds only
     out: &mut [f32],
     output: Shape,
     scratch: &mut Vec<f32>,

@@ -60,6 +60,16 @@ pub enum Isa {
 }
 
 impl Isa {
+    /// The vector width of the build's depthwise kernels (`None`: the portable build, which
+    /// has no flat layout).
+    fn simd_lanes(self) -> Option<usize> {
+        match self {
+            Isa::Avx512 => Some(16),
+            Isa::Avx2Fma => Some(8),
+            Isa::Portable => None,
+        }
+    }
+
     /// The fastest instruction set this processor has.
     pub fn detect() -> Isa {
         [Isa::Avx512, Isa::Avx2Fma]
@@ -187,6 +197,9 @@ enum Op {
         bias: Vec<f32>,
         act: Act,
         window: Window,
+        /// The flat layout the SIMD builds use when the layer's shape allows it (`None`: the
+        /// phase-split layout, which the portable build always uses).
+        flat: Option<kernels::FlatPlane>,
     },
     Dense(Dense),
     /// Element-wise sum with a second value of the same shape.

@@ -178,6 +178,7 @@ macro_rules! simd_kernels {
                 bias: &[f32],
                 act: &Act,
                 window: Window,
+                flat: Option<&FlatPlane>,
                 out: &mut [f32],
                 output: Shape,
                 scratch: &mut Vec<f32>,
@@ -186,20 +187,20 @@ macro_rules! simd_kernels {
                     depthwise_global::<true>(x, input, weights, bias, act, out);
                     return Ok(());
                 }
-                if let Some(flat) = FlatPlane::new(input, window, output, LANES) {
+                if let Some(flat) = flat {
                     flat.prepare(scratch);
                     for (c, plane_in, plane_out, filter) in
                         depthwise_channels(x, input, weights, window, out, output)
                     {
                         if c == 0 || input.c > 1 {
                             if flat.stride() == 2 {
-                                fill_stride2(&flat, plane_in, scratch)?;
+                                fill_stride2(flat, plane_in, scratch)?;
                             } else {
                                 flat.fill(plane_in, scratch)?;
                             }
                         }
                         let channel = FlatChannel {
-                            flat: &flat,
+                            flat,
                             plane: scratch,
                             bias: bias.get(c).copied().unwrap_or(0.0),
                             slope: slope(act, c),
