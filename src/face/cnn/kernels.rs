@@ -409,16 +409,7 @@ impl FlatPlane {
         }
         if s == 2 {
             let (evens, odds) = self.staging(scratch)?;
-            for ((e, o), pair) in evens
-                .iter_mut()
-                .zip(odds.iter_mut())
-                .zip(plane.chunks_exact(2))
-            {
-                if let &[a, b] = pair {
-                    *e = a;
-                    *o = b;
-                }
-            }
+            deinterleave(plane, evens, odds);
             return self.spread_staged(scratch);
         }
         for (iy, src) in plane.chunks_exact(self.input.w).enumerate() {
@@ -512,6 +503,21 @@ impl FlatPlane {
     pub(super) fn mask(&self, q: usize, t: usize, lanes: usize) -> Option<&[f32]> {
         let at = (q * self.taps.len() + t) * lanes;
         self.masks.get(at..at + lanes)
+    }
+}
+
+/// The even and odd elements of `src` into `evens` and `odds` (as far as they reach).
+#[inline(always)]
+pub(super) fn deinterleave(src: &[f32], evens: &mut [f32], odds: &mut [f32]) {
+    for ((e, o), pair) in evens
+        .iter_mut()
+        .zip(odds.iter_mut())
+        .zip(src.chunks_exact(2))
+    {
+        if let &[a, b] = pair {
+            *e = a;
+            *o = b;
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 //! checking the processor.
 
 use super::kernels::{
-    DepthwiseChannel, FLAT_MAX_TAPS, FlatPlane, INTERNAL_BOUNDS, PhasePlane, TileJob,
+    self, DepthwiseChannel, FLAT_MAX_TAPS, FlatPlane, INTERNAL_BOUNDS, PhasePlane, TileJob,
     depthwise_channels, depthwise_global, is_global, slope, tile_columns,
 };
 use super::{Act, CnnError, Dense, Gemm, Shape, Tile, Window};
@@ -556,12 +556,8 @@ macro_rules! simd_kernels {
                         o.copy_from_slice(&bytemuck::cast::<$vector, [f32; LANES]>(odd));
                     }
                 }
-                let tails = evens.iter_mut().skip(done).zip(odds.iter_mut().skip(done));
-                for ((e, o), pair) in tails.zip(rest.chunks_exact(2)) {
-                    if let &[a, b] = pair {
-                        *e = a;
-                        *o = b;
-                    }
+                if let (Some(evens), Some(odds)) = (evens.get_mut(done..), odds.get_mut(done..)) {
+                    kernels::deinterleave(rest, evens, odds);
                 }
             }
 
