@@ -4,7 +4,7 @@
 //! instructions (calling such a function on a processor without them is undefined behaviour;
 //! nothing else about the call is unsafe).
 
-use super::kernels::{self, INTERNAL_BOUNDS};
+use super::kernels::{self, Channels, INTERNAL_BOUNDS};
 use super::{CnnError, Isa, Network, Op, Workspace};
 
 pub(super) fn run(net: &Network, input: Vec<f32>) -> Result<Vec<Vec<f32>>, CnnError> {
@@ -46,7 +46,14 @@ fn run_avx2_checked(net: &Network, input: Vec<f32>) -> Result<Vec<Vec<f32>>, Cnn
 /// build's kernels; everything else is the portable code, inlined and so compiled for the
 /// build's instructions too.
 macro_rules! layer_loop {
-    ($(#[$attr:meta])* fn $name:ident, $gemm:path, $depthwise:path, $dense:path) => {
+    (
+        $(#[$attr:meta])* fn $name:ident,
+        $gemm:path,
+        $depthwise:path,
+        $dense:path,
+        $gemm_cl:path,
+        $depthwise_cl:path $(,)?
+    ) => {
         $(#[$attr])*
         fn $name(net: &Network, input: Vec<f32>) -> Result<Vec<Vec<f32>>, CnnError> {
             // A value's buffer may be longer than the value (buffers are reused across layers
@@ -79,6 +86,11 @@ macro_rules! layer_loop {
                 let out = buffer.get_mut(..len).ok_or(INTERNAL_BOUNDS)?;
                 let x = value(&values, &lens, layer.input)?;
                 let n = layer.output_shape.plane();
+                let channels = if layer.channels_last {
+                    Channels::Interleaved(layer.output_shape.c)
+                } else {
+                    Channels::Planes(n)
+                };
                 match &layer.op {
                     Op::Pointwise(g) => $gemm(g, x, n, out, &mut scratch)?,
                     Op::Conv(g, window) => {
@@ -109,12 +121,16 @@ macro_rules! layer_loop {
                         layer.output_shape,
                         &mut scratch,
                     )?,
+                    Op::PointwiseCl(g) => $gemm_cl(g, x, n, out)?,
+                    Op::DepthwiseCl(d) => {
+                        $depthwise_cl(d, x, layer.input_shape, out, layer.output_shape)?
+                    }
                     Op::Dense(d) => $dense(d, x, out)?,
                     Op::Add { other, act } => {
                         let y = value(&values, &lens, *other)?;
-                        kernels::add(x, y, act, n, out)
+                        kernels::add(x, y, act, channels, out)
                     }
-                    Op::Activation(act) => kernels::activation(x, act, n, out),
+                    Op::Activation(act) => kernels::activation(x, act, channels, out),
                     Op::Affine { scale, shift } => kernels::affine(x, scale, shift, n, out),
                 }
                 *values.get_mut(layer.output).ok_or(INTERNAL_BOUNDS)? = buffer;
@@ -164,7 +180,9 @@ layer_loop!(
     fn run_portable,
     kernels::gemm::<false>,
     kernels::depthwise::<false>,
-    kernels::dense::<false>
+    kernels::dense::<false>,
+    kernels::gemm_cl_unplanned,
+    kernels::depthwise_cl_unplanned,
 );
 
 #[cfg(target_arch = "x86_64")]
@@ -173,7 +191,9 @@ layer_loop!(
     fn run_avx2,
     super::x86::avx2::gemm,
     super::x86::avx2::depthwise,
-    super::x86::avx2::dense
+    super::x86::avx2::dense,
+    super::x86::avx2::gemm_cl,
+    super::x86::avx2::depthwise_cl,
 );
 
 #[cfg(target_arch = "x86_64")]
@@ -182,5 +202,7 @@ layer_loop!(
     fn run_avx512,
     super::x86::avx512::gemm,
     super::x86::avx512::depthwise,
-    super::x86::avx512::dense
+    super::x86::avx512::dense,
+    super::x86::avx512::gemm_cl,
+    super::x86::avx512::depthwise_cl,
 );

@@ -9,8 +9,10 @@ use std::io::Cursor;
 use tract_onnx::pb::{AttributeProto, NodeProto, TensorProto};
 use tract_onnx::prelude::Framework;
 
-use super::kernels::{FlatPlane, is_global, tile_for};
-use super::{Act, CnnError, Dense, Gemm, Isa, Layer, Network, Op, Shape, Window};
+use super::kernels::{FLAT_MAX_TAPS, FlatPlane, cl_tile_for, is_global, tile_for};
+use super::{
+    Act, ClDepthwise, ClGemm, CnnError, Dense, Gemm, Isa, Layer, Network, Op, Shape, Window,
+};
 
 /// ONNX `TensorProto.DataType` codes read here.
 const ONNX_FLOAT: i32 = 1;
@@ -665,8 +667,21 @@ impl<'a> Builder<'a> {
                 input_shape,
                 output: draft.output,
                 output_shape,
+                channels_last: false,
                 release: Vec::new(),
             });
+        }
+        let output_shapes = outputs
+            .iter()
+            .map(|v| self.shapes.get(*v).copied())
+            .collect::<Option<Vec<Shape>>>()
+            .ok_or(CnnError::Internal {
+                detail: "output without a shape",
+            })?;
+        if channels_last_fits(&layers, input_shape, &output_shapes, isa) {
+            for layer in &mut layers {
+                to_channels_last(layer, isa)?;
+            }
         }
         // A value's buffer goes back to the pool after its last reader, unless it is an output.
         let mut last_reader: HashMap<usize, usize> = HashMap::new();
@@ -694,6 +709,114 @@ impl<'a> Builder<'a> {
             workspace: Default::default(),
         })
     }
+}
+
+/// A value that reads the same in both layouts: one channel, or one pixel.
+fn layout_neutral(shape: Shape) -> bool {
+    shape.c == 1 || shape.plane() == 1
+}
+
+/// Whether the whole network can run channels-last on `isa`: every layer has a channels-last
+/// kernel there (1×1 convolutions and depthwise layers over whole vectors of channels, sums,
+/// activations, dense layers) and the input and outputs read the same in both layouts, so no
+/// value is ever transposed. Channels-last is what makes small planes fast: a depthwise filter
+/// on a 4×4 or 8×8 plane works on a vector of channels per pixel instead of on rows shorter
+/// than a vector, and needs no padded copy of each plane.
+fn channels_last_fits(layers: &[Layer], input: Shape, outputs: &[Shape], isa: Isa) -> bool {
+    let Some(lanes) = isa.simd_lanes() else {
+        return false;
+    };
+    let spatial = layers.iter().any(|l| {
+        matches!(l.op, Op::Pointwise(_) | Op::Depthwise { .. }) && l.output_shape.plane() > 1
+    });
+    spatial
+        && layout_neutral(input)
+        && outputs.iter().all(|s| layout_neutral(*s))
+        && layers.iter().all(|l| match &l.op {
+            Op::Pointwise(g) => cl_tile_for(isa, g.m).is_some(),
+            Op::Depthwise { window, .. } => {
+                l.output_shape.c.is_multiple_of(lanes)
+                    && (l.input_shape.c == 1 || l.input_shape.c == l.output_shape.c)
+                    && window.kh * window.kw <= FLAT_MAX_TAPS
+            }
+            Op::Dense(_) | Op::Add { .. } => true,
+            Op::Activation(_) => {
+                l.input_shape == l.output_shape
+                    || (layout_neutral(l.input_shape) && layout_neutral(l.output_shape))
+            }
+            Op::Conv(..) | Op::Affine { .. } | Op::PointwiseCl(_) | Op::DepthwiseCl(_) => false,
+        })
+}
+
+/// Rewrites a layer planned plane by plane for channels-last values (see
+/// [`channels_last_fits`]): 1×1 weights repacked by output-channel panels, depthwise weights
+/// made tap-major.
+fn to_channels_last(layer: &mut Layer, isa: Isa) -> Result<(), CnnError> {
+    layer.channels_last = true;
+    let op = std::mem::replace(&mut layer.op, Op::Activation(Act::Identity));
+    layer.op = match op {
+        Op::Pointwise(g) => {
+            let tile = cl_tile_for(isa, g.m).ok_or(CnnError::Internal {
+                detail: "no channels-last tile for a planned layer",
+            })?;
+            let weights = unpack(&g);
+            let mut panels = vec![0.0; g.m * g.k];
+            for (j, panel) in panels.chunks_exact_mut(g.k * tile.cols).enumerate() {
+                for (kk, row) in panel.chunks_exact_mut(tile.cols).enumerate() {
+                    for (cc, slot) in row.iter_mut().enumerate() {
+                        let c = j * tile.cols + cc;
+                        *slot = weights.get(c * g.k + kk).copied().unwrap_or(0.0);
+                    }
+                }
+            }
+            Op::PointwiseCl(ClGemm {
+                m: g.m,
+                k: g.k,
+                tile,
+                panels,
+                bias: g.bias,
+                act: g.act,
+            })
+        }
+        Op::Depthwise {
+            weights,
+            bias,
+            act,
+            window,
+            flat: _,
+        } => {
+            let (m, taps) = (layer.output_shape.c, window.kh * window.kw);
+            let mut tap_major = vec![0.0; m * taps];
+            for (t, row) in tap_major.chunks_exact_mut(m).enumerate() {
+                for (c, slot) in row.iter_mut().enumerate() {
+                    *slot = weights.get(c * taps + t).copied().unwrap_or(0.0);
+                }
+            }
+            Op::DepthwiseCl(ClDepthwise {
+                weights: tap_major,
+                bias,
+                act,
+                window,
+            })
+        }
+        other => other,
+    };
+    Ok(())
+}
+
+/// The `m × k` row-major weights of a packed layer (the inverse of [`pack`]).
+fn unpack(g: &Gemm) -> Vec<f32> {
+    let mut weights = vec![0.0; g.m * g.k];
+    for (p, panel) in g.panels.chunks_exact(g.k * g.tile.mr).enumerate() {
+        for (kk, column) in panel.chunks_exact(g.tile.mr).enumerate() {
+            for (r, w) in column.iter().enumerate() {
+                if let Some(slot) = weights.get_mut((p * g.tile.mr + r) * g.k + kk) {
+                    *slot = *w;
+                }
+            }
+        }
+    }
+    weights
 }
 
 /// Packs `m × k` row-major weights into `tile.mr`-row panels, `k`-major, zero-filled past `m`.

@@ -4,7 +4,7 @@
 //! builds of the layer loop, which is how it gets their instructions. The x86-64 builds use the
 //! explicit kernels of `x86` for the heavy layers.
 
-use super::{Act, CnnError, Dense, Gemm, Isa, Shape, Tile, Window};
+use super::{Act, ClDepthwise, ClGemm, CnnError, Dense, Gemm, Isa, Shape, Tile, Window};
 
 /// Width of the depthwise and dense accumulators: one AVX-512 register, two AVX2 ones.
 const LANES: usize = 16;
@@ -22,6 +22,29 @@ pub(super) fn tile_for(isa: Isa, n: usize) -> Tile {
         Isa::Avx2Fma if n <= 8 => Tile { mr: 8, cols: 8 },
         Isa::Avx2Fma | Isa::Portable => Tile { mr: 6, cols: 16 },
     }
+}
+
+/// The register tile of a 1×1 convolution on channels-last values with `m` output channels
+/// (pixels × channels), or `None` when `isa` has no such kernel or `m` is not a whole number of
+/// its vectors.
+pub(super) fn cl_tile_for(isa: Isa, m: usize) -> Option<Tile> {
+    let (mr, cols) = match isa {
+        Isa::Avx512 if m.is_multiple_of(64) => (4, 64),
+        Isa::Avx512 if m.is_multiple_of(32) => (8, 32),
+        Isa::Avx512 if m.is_multiple_of(16) => (8, 16),
+        Isa::Avx2Fma if m.is_multiple_of(16) => (4, 16),
+        Isa::Avx2Fma if m.is_multiple_of(8) => (4, 8),
+        Isa::Avx512 | Isa::Avx2Fma | Isa::Portable => return None,
+    };
+    Some(Tile { mr, cols })
+}
+
+/// Where a value keeps channel `c`: plane after plane (`Planes(plane size)`), or interleaved,
+/// pixel after pixel (`Interleaved(channel count)`).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Channels {
+    Planes(usize),
+    Interleaved(usize),
 }
 
 /// `a · b + c`, in one rounding when the build has fused multiply-add.
@@ -750,7 +773,23 @@ pub(super) fn unfold(x: &[f32], input: Shape, window: Window, output: Shape, col
 
 /// `out = act(a + b)`, channel by channel.
 #[inline(always)]
-pub(super) fn add(a: &[f32], b: &[f32], act: &Act, plane: usize, out: &mut [f32]) {
+pub(super) fn add(a: &[f32], b: &[f32], act: &Act, channels: Channels, out: &mut [f32]) {
+    let plane = match (act, channels) {
+        (Act::Leaky(slopes), Channels::Interleaved(count)) => {
+            let pixels = out
+                .chunks_exact_mut(count.max(1))
+                .zip(a.chunks_exact(count.max(1)))
+                .zip(b.chunks_exact(count.max(1)));
+            for ((dst, a), b) in pixels {
+                for (((d, x), y), s) in dst.iter_mut().zip(a).zip(b).zip(slopes) {
+                    *d = leaky(x + y, *s);
+                }
+            }
+            return;
+        }
+        (Act::Identity, Channels::Interleaved(_)) => out.len().max(1),
+        (_, Channels::Planes(plane)) => plane.max(1),
+    };
     for (c, ((dst, a), b)) in out
         .chunks_exact_mut(plane)
         .zip(a.chunks_exact(plane))
@@ -774,7 +813,22 @@ pub(super) fn add(a: &[f32], b: &[f32], act: &Act, plane: usize, out: &mut [f32]
 
 /// `out = act(x)`, channel by channel (a copy for the identity).
 #[inline(always)]
-pub(super) fn activation(x: &[f32], act: &Act, plane: usize, out: &mut [f32]) {
+pub(super) fn activation(x: &[f32], act: &Act, channels: Channels, out: &mut [f32]) {
+    let plane = match (act, channels) {
+        (Act::Leaky(slopes), Channels::Interleaved(count)) => {
+            let pixels = out
+                .chunks_exact_mut(count.max(1))
+                .zip(x.chunks_exact(count.max(1)));
+            for (dst, src) in pixels {
+                for ((d, v), s) in dst.iter_mut().zip(src).zip(slopes) {
+                    *d = leaky(*v, *s);
+                }
+            }
+            return;
+        }
+        (Act::Identity, Channels::Interleaved(_)) => out.len().max(1),
+        (_, Channels::Planes(plane)) => plane.max(1),
+    };
     for (c, (dst, src)) in out
         .chunks_exact_mut(plane)
         .zip(x.chunks_exact(plane))
@@ -785,6 +839,31 @@ pub(super) fn activation(x: &[f32], act: &Act, plane: usize, out: &mut [f32]) {
             None => dst.copy_from_slice(src),
         }
     }
+}
+
+const CHANNELS_LAST_UNPLANNED: CnnError = CnnError::Internal {
+    detail: "a channels-last layer in a build without channels-last kernels",
+};
+
+/// The portable build has no channels-last kernels; the plan never gives it such a layer.
+pub(super) fn gemm_cl_unplanned(
+    _: &ClGemm,
+    _: &[f32],
+    _: usize,
+    _: &mut [f32],
+) -> Result<(), CnnError> {
+    Err(CHANNELS_LAST_UNPLANNED)
+}
+
+/// See [`gemm_cl_unplanned`].
+pub(super) fn depthwise_cl_unplanned(
+    _: &ClDepthwise,
+    _: &[f32],
+    _: Shape,
+    _: &mut [f32],
+    _: Shape,
+) -> Result<(), CnnError> {
+    Err(CHANNELS_LAST_UNPLANNED)
 }
 
 /// `out = x · scale[c] + shift[c]`.

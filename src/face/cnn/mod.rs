@@ -156,6 +156,30 @@ struct Gemm {
     act: Act,
 }
 
+/// A 1×1 convolution on channels-last values: `out[P × M] = X[P × K] · W[K × M] + bias`, then
+/// the activation; `W` packed at load into panels of `cols` output channels, `k`-major.
+#[derive(Clone, Debug)]
+struct ClGemm {
+    m: usize,
+    k: usize,
+    /// Pixels and channels of the output a kernel keeps in registers.
+    tile: Tile,
+    panels: Vec<f32>,
+    bias: Vec<f32>,
+    act: Act,
+}
+
+/// A depthwise layer on channels-last values; `weights` tap-major (`weights[t · M + c]`), so
+/// one load gives a tap's weights for a vector of channels. A one-channel input feeds every
+/// output channel, as in [`Op::Depthwise`].
+#[derive(Clone, Debug)]
+struct ClDepthwise {
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+    act: Act,
+    window: Window,
+}
+
 /// Rows and columns of the output a kernel keeps in registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Tile {
@@ -201,6 +225,10 @@ enum Op {
         /// phase-split layout, which the portable build always uses).
         flat: Option<kernels::FlatPlane>,
     },
+    /// [`Op::Pointwise`] on channels-last values.
+    PointwiseCl(ClGemm),
+    /// [`Op::Depthwise`] on channels-last values.
+    DepthwiseCl(ClDepthwise),
     Dense(Dense),
     /// Element-wise sum with a second value of the same shape.
     Add {
@@ -222,6 +250,9 @@ struct Layer {
     input_shape: Shape,
     output: usize,
     output_shape: Shape,
+    /// Whether the layer's values are stored channels-last (pixel by pixel, the channels of a
+    /// pixel together) rather than plane by plane; see `graph::channels_last`.
+    channels_last: bool,
     /// Values whose last reader is this layer: their buffers are reused afterwards.
     release: Vec<usize>,
 }

@@ -286,6 +286,73 @@ fn a_mobilenet_like_graph_matches_tract_on_every_instruction_set() {
     assert_matches_tract(&bytes, [3, 27, 23], 100);
 }
 
+/// A network whose channels are whole vectors runs channels-last on the SIMD builds (one
+/// channel in, one pixel out, so nothing is transposed): a one-channel 3×3/2 convolution, 3×3/1
+/// and 5×5 depthwise layers on 5×5 planes (a row is not a whole number of 4-pixel blocks), 1×1
+/// layers of 64, 32 and 48 outputs (each tile shape, 25 pixels: partial tiles), a residual add
+/// with a fused PReLU, a PReLU and an add that cannot fuse, global pooling, a dense layer.
+#[test]
+fn a_network_of_whole_channel_vectors_runs_channels_last_and_matches_tract() {
+    let inits = vec![
+        weights("w0", &[32, 1, 3, 3], 60, 0.5),
+        weights("b0", &[32], 61, 0.1),
+        tensor("slope0", &[32, 1, 1], &values(62, 32)),
+        weights("w1", &[32, 1, 3, 3], 63, 0.5),
+        weights("b1", &[32], 64, 0.1),
+        weights("w2", &[64, 32, 1, 1], 65, 0.2),
+        weights("b2", &[64], 66, 0.1),
+        weights("w3", &[32, 64, 1, 1], 67, 0.2),
+        weights("b3", &[32], 68, 0.1),
+        tensor("slope4", &[32, 1, 1], &values(69, 32)),
+        tensor("slope5", &[32, 1, 1], &values(70, 32)),
+        weights("w6", &[48, 32, 1, 1], 71, 0.2),
+        weights("b6", &[48], 72, 0.1),
+        weights("w7", &[48, 1, 5, 5], 73, 0.2),
+        weights("b7", &[48], 74, 0.1),
+        weights("w8", &[48, 1, 5, 5], 75, 0.2),
+        weights("b8", &[48], 76, 0.1),
+        weights("fc", &[10, 48], 77, 0.3),
+        weights("fcb", &[10], 78, 0.1),
+    ];
+    let nodes = vec![
+        conv("input", "w0", "b0", "c0", 3, 2, [1, 1, 1, 1], 1),
+        node("PRelu", &["c0", "slope0"], "p0", vec![]),
+        conv("p0", "w1", "b1", "c1", 3, 1, [1, 1, 1, 1], 32),
+        node("Relu", &["c1"], "r1", vec![]),
+        conv("r1", "w2", "b2", "c2", 1, 1, [0, 0, 0, 0], 1),
+        conv("c2", "w3", "b3", "c3", 1, 1, [0, 0, 0, 0], 1),
+        node("Add", &["c3", "r1"], "sum", vec![]),
+        node("PRelu", &["sum", "slope4"], "p4", vec![]),
+        node("PRelu", &["p4", "slope5"], "p5", vec![]),
+        node("Add", &["p5", "p4"], "sum2", vec![]),
+        conv("sum2", "w6", "b6", "c6", 1, 1, [0, 0, 0, 0], 1),
+        conv("c6", "w7", "b7", "c7", 5, 1, [2, 2, 2, 2], 48),
+        node(
+            "Conv",
+            &["c7", "w8", "b8"],
+            "pooled",
+            vec![ints("kernel_shape", &[5, 5]), int("group", 48)],
+        ),
+        node("Flatten", &["pooled"], "flat", vec![int("axis", 1)]),
+        node(
+            "Gemm",
+            &["flat", "fc", "fcb"],
+            "output",
+            vec![int("transB", 1)],
+        ),
+    ];
+    let bytes = model(nodes, inits, &["output"]);
+    for isa in Isa::all_available() {
+        let Ok(net) = Network::from_onnx(&bytes, [1, 10, 10], isa) else {
+            panic!("{isa}: the executor must take this graph");
+        };
+        let channels_last = net.layers.iter().filter(|l| l.channels_last).count();
+        let expected = if isa == Isa::Portable { 0 } else { net.layers.len() };
+        assert_eq!(channels_last, expected, "{isa}: layers planned channels-last");
+    }
+    assert_matches_tract(&bytes, [1, 10, 10], 101);
+}
+
 /// Operators that cannot be folded or fused run as layers of their own: a ReLU whose input is
 /// read twice, a batch normalisation after an add, an asymmetrically padded convolution, a
 /// dense layer with untransposed weights and scaled bias, a reshape; two graph outputs.

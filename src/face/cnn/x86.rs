@@ -12,7 +12,16 @@ use super::kernels::{
     self, DepthwiseChannel, FLAT_MAX_TAPS, FlatPlane, INTERNAL_BOUNDS, PhasePlane, TileJob,
     depthwise_channels, depthwise_global, is_global, slope, tile_columns,
 };
-use super::{Act, CnnError, Dense, Gemm, Shape, Tile, Window};
+
+/// One panel of output channels of a channels-last 1×1 convolution.
+struct ClJob<'a> {
+    /// `k × cols` packed weights.
+    panel: &'a [f32],
+    k: usize,
+    bias: &'a [f32],
+    slopes: Option<&'a [f32]>,
+}
+use super::{Act, ClDepthwise, ClGemm, CnnError, Dense, Gemm, Shape, Tile, Window};
 
 macro_rules! simd_kernels {
     (
@@ -21,15 +30,17 @@ macro_rules! simd_kernels {
         vector = $vector:ident,
         lanes = $lanes:literal,
         tiles = [$(($mr:literal, $nv:literal)),+],
+        cl_tiles = [$(($cmr:literal, $cnv:literal)),+],
         set1 = $set1:ident,
         zero = $zero:ident,
         fmadd = $fmadd:ident,
         mul = $mul:ident,
+        add = $add:ident,
         prelu = $prelu:path,
         split = $split:path $(,)?
     ) => {
         pub(super) mod $module {
-            use std::arch::x86_64::{$vector, $fmadd, $mul, $set1, $zero};
+            use std::arch::x86_64::{$vector, $add, $fmadd, $mul, $set1, $zero};
 
             use super::*;
 
@@ -62,7 +73,7 @@ macro_rules! simd_kernels {
                         let job = TileJob::for_panel(g, p, mr, panel, xs, x_stride, valid_cols)?;
                         let dst = out.get_mut(p * mr * n + col0..).ok_or(INTERNAL_BOUNDS)?;
                         match (mr, cols / LANES) {
-                            $(($mr, $nv) => tile::<$mr, $nv>(&job, dst, n)?,)+
+                            $(($mr, $nv) => tile::<$mr, $nv, { $nv * LANES }>(&job, dst, n)?,)+
                             _ => {
                                 return Err(CnnError::Internal {
                                     detail: "weights packed for a tile this build lacks",
@@ -77,12 +88,17 @@ macro_rules! simd_kernels {
             /// One tile; a partial one (last rows or columns) is computed whole into a local
             /// block and its valid part copied out.
             #[target_feature(enable = $feature)]
-            fn tile<const MR: usize, const NV: usize>(
+            fn tile<const MR: usize, const NV: usize, const W: usize>(
                 job: &TileJob<'_>,
                 out: &mut [f32],
                 out_stride: usize,
             ) -> Result<(), CnnError> {
                 let width = NV * LANES;
+                if W != width {
+                    return Err(CnnError::Internal {
+                        detail: "a tile's width is not its vectors' lanes",
+                    });
+                }
                 if job.panel.len() < job.k * MR
                     || job.x.len() < job.k.saturating_sub(1) * job.x_stride + width
                 {
@@ -90,11 +106,11 @@ macro_rules! simd_kernels {
                 }
                 let whole = job.rows == MR && job.valid_cols == width;
                 if whole && out.len() >= (MR - 1) * out_stride + width {
-                    full_tile::<MR, NV>(job, out, out_stride);
+                    full_tile::<MR, NV, W>(job, out, out_stride);
                     return Ok(());
                 }
                 let mut block = [0.0f32; TILE_BLOCK];
-                full_tile::<MR, NV>(job, &mut block, width);
+                full_tile::<MR, NV, W>(job, &mut block, width);
                 for (r, src) in block.chunks_exact(width).take(job.rows).enumerate() {
                     let start = r * out_stride;
                     out.get_mut(start..start + job.valid_cols)
@@ -115,7 +131,7 @@ macro_rules! simd_kernels {
             /// landmark model 0.65 → 0.45 ms).
             #[target_feature(enable = $feature)]
             #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
-            fn full_tile<const MR: usize, const NV: usize>(
+            fn full_tile<const MR: usize, const NV: usize, const W: usize>(
                 job: &TileJob<'_>,
                 out: &mut [f32],
                 out_stride: usize,
@@ -127,14 +143,21 @@ macro_rules! simd_kernels {
                         acc[r][v] = b;
                     }
                 }
-                let (panel, x, x_stride) = (job.panel, job.x, job.x_stride);
                 let no_weights = [0.0f32; MR];
-                for kk in 0..job.k {
-                    let w: &[f32; MR] = panel
-                        .get(kk * MR..kk * MR + MR)
+                let no_row = [0.0f32; W];
+                let rows = job
+                    .panel
+                    .chunks_exact(MR)
+                    .zip(job.x.chunks(job.x_stride.max(1)))
+                    .take(job.k);
+                for (w, xrow) in rows {
+                    // One check per step, a pointer select: with a checked load per vector
+                    // half the loop's instructions were checks and it was issue-bound.
+                    let w: &[f32; MR] = w.try_into().unwrap_or(&no_weights);
+                    let xrow: &[f32; W] = xrow
+                        .get(..W)
                         .and_then(|s| s.try_into().ok())
-                        .unwrap_or(&no_weights);
-                    let xrow = x.get(kk * x_stride..).unwrap_or(&[]);
+                        .unwrap_or(&no_row);
                     let mut xv = [$zero(); NV];
                     for v in 0..NV {
                         xv[v] = xrow.get(v * LANES..).and_then(load).unwrap_or($zero());
@@ -561,6 +584,376 @@ macro_rules! simd_kernels {
                 }
             }
 
+            /// A 1×1 convolution on channels-last values: `out[P × M] = X[P × K] · W[K × M]`,
+            /// one panel of output channels at a time, `mr` pixels per tile.
+            #[target_feature(enable = $feature)]
+            pub(in super::super) fn gemm_cl(
+                g: &ClGemm,
+                x: &[f32],
+                pixels: usize,
+                out: &mut [f32],
+            ) -> Result<(), CnnError> {
+                let Tile { mr, cols } = g.tile;
+                if g.k == 0 || x.len() < pixels * g.k || out.len() < pixels * g.m {
+                    return Err(INTERNAL_BOUNDS);
+                }
+                for (j, panel) in g.panels.chunks_exact(g.k * cols).enumerate() {
+                    let c0 = j * cols;
+                    let job = ClJob {
+                        panel,
+                        k: g.k,
+                        bias: g.bias.get(c0..c0 + cols).ok_or(INTERNAL_BOUNDS)?,
+                        slopes: match &g.act {
+                            Act::Identity => None,
+                            Act::Leaky(s) => Some(s.get(c0..c0 + cols).ok_or(INTERNAL_BOUNDS)?),
+                        },
+                    };
+                    for p0 in (0..pixels).step_by(mr) {
+                        let rows = mr.min(pixels - p0);
+                        let xs = x.get(p0 * g.k..(p0 + rows) * g.k).ok_or(INTERNAL_BOUNDS)?;
+                        let dst = out.get_mut(p0 * g.m + c0..).ok_or(INTERNAL_BOUNDS)?;
+                        match (mr, cols / LANES) {
+                            $(($cmr, $cnv) => cl_tile::<$cmr, $cnv, { $cnv * LANES }>(&job, xs, dst, g.m)?,)+
+                            _ => {
+                                return Err(CnnError::Internal {
+                                    detail: "weights packed for a tile this build lacks",
+                                });
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+
+            /// One tile of [`gemm_cl`]; a partial one (the last pixels) is computed whole into
+            /// a local block (its missing pixels repeat the first) and its valid rows copied out.
+            #[target_feature(enable = $feature)]
+            fn cl_tile<const MR: usize, const NV: usize, const W: usize>(
+                job: &ClJob<'_>,
+                xs: &[f32],
+                out: &mut [f32],
+                out_stride: usize,
+            ) -> Result<(), CnnError> {
+                let k = job.k;
+                let rows = xs.len() / k;
+                if W != NV * LANES || rows == 0 || job.panel.len() < k * W || job.bias.len() < W {
+                    return Err(INTERNAL_BOUNDS);
+                }
+                if rows == MR && out.len() >= (MR - 1) * out_stride + W {
+                    cl_full_tile::<MR, NV, W>(job, xs, out, out_stride);
+                    return Ok(());
+                }
+                // The last pixels of a layer whose pixel count the tile does not divide.
+                let mut padded = vec![0.0f32; MR * k];
+                padded
+                    .get_mut(..xs.len())
+                    .ok_or(INTERNAL_BOUNDS)?
+                    .copy_from_slice(xs);
+                let mut block = [0.0f32; TILE_BLOCK];
+                cl_full_tile::<MR, NV, W>(job, &padded, &mut block, W);
+                for (r, src) in block.chunks_exact(W).take(rows).enumerate() {
+                    out.get_mut(r * out_stride..r * out_stride + W)
+                        .ok_or(INTERNAL_BOUNDS)?
+                        .copy_from_slice(src);
+                }
+                Ok(())
+            }
+
+            /// `act(bias + X·W)` for `MR` pixels × `W` channels, `xs` the `MR` pixels' rows of
+            /// `X`. Straight-line code over `acc`, as in `full_tile`. The rows are cut from
+            /// `xs` here, so the compiler knows each is `k` long and reads `X` with plain
+            /// broadcast loads (a checked read per pixel became a move and a shuffle, and the
+            /// shuffles took the port the AVX-512 multiply-adds need).
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
+            fn cl_full_tile<const MR: usize, const NV: usize, const W: usize>(
+                job: &ClJob<'_>,
+                xs: &[f32],
+                out: &mut [f32],
+                out_stride: usize,
+            ) {
+                let k = job.k.max(1);
+                let mut xrows: [&[f32]; MR] = [&[]; MR];
+                for (slot, row) in xrows.iter_mut().zip(xs.chunks_exact(k)) {
+                    *slot = row;
+                }
+                // Never taken (the caller passes `MR` rows); it lets the compiler drop the
+                // check of every read of a row below.
+                for r in 0..MR {
+                    if xrows[r].len() < k {
+                        return;
+                    }
+                }
+                let mut bias = [$zero(); NV];
+                for v in 0..NV {
+                    bias[v] = job.bias.get(v * LANES..).and_then(load).unwrap_or($zero());
+                }
+                let mut acc = [bias; MR];
+                let no_row = [0.0f32; W];
+                for (wrow, kk) in job.panel.chunks_exact(W).zip(0..k) {
+                    let wrow: &[f32; W] = wrow.try_into().unwrap_or(&no_row);
+                    let mut wv = [$zero(); NV];
+                    for v in 0..NV {
+                        wv[v] = wrow.get(v * LANES..).and_then(load).unwrap_or($zero());
+                    }
+                    for r in 0..MR {
+                        let b = $set1(xrows[r].get(kk).copied().unwrap_or(0.0));
+                        for v in 0..NV {
+                            acc[r][v] = $fmadd(b, wv[v], acc[r][v]);
+                        }
+                    }
+                }
+                if let Some(slopes) = job.slopes {
+                    let mut s = [$zero(); NV];
+                    for v in 0..NV {
+                        s[v] = slopes.get(v * LANES..).and_then(load).unwrap_or($zero());
+                    }
+                    for r in 0..MR {
+                        for v in 0..NV {
+                            let value = acc[r][v];
+                            acc[r][v] = $prelu(value, s[v]);
+                        }
+                    }
+                }
+                for r in 0..MR {
+                    for v in 0..NV {
+                        let lanes: [f32; LANES] = bytemuck::cast(acc[r][v]);
+                        let at = r * out_stride + v * LANES;
+                        if let Some(dst) = out.get_mut(at..at + LANES) {
+                            dst.copy_from_slice(&lanes);
+                        }
+                    }
+                }
+            }
+
+            /// A depthwise layer on channels-last values: a vector of channels at a time, over
+            /// the taps that fall inside the input (the padding is never read, so nothing is
+            /// copied or masked); where a row's pixels all have every tap, 4 of them at once,
+            /// so four sums are in flight (one alone waits on each multiply-add).
+            #[target_feature(enable = $feature)]
+            pub(in super::super) fn depthwise_cl(
+                d: &ClDepthwise,
+                x: &[f32],
+                input: Shape,
+                out: &mut [f32],
+                output: Shape,
+            ) -> Result<(), CnnError> {
+                if input.c == 1 {
+                    depthwise_cl_in::<true>(d, x, input, out, output)
+                } else {
+                    depthwise_cl_in::<false>(d, x, input, out, output)
+                }
+            }
+
+            /// [`depthwise_cl`]; `B`: a one-channel input, broadcast to every channel.
+            #[target_feature(enable = $feature)]
+            fn depthwise_cl_in<const B: bool>(
+                d: &ClDepthwise,
+                x: &[f32],
+                input: Shape,
+                out: &mut [f32],
+                output: Shape,
+            ) -> Result<(), CnnError> {
+                let w = d.window;
+                let m = output.c;
+                let taps = w.kh * w.kw;
+                if !m.is_multiple_of(LANES)
+                    || taps > FLAT_MAX_TAPS
+                    || (!B && input.c != m)
+                    || x.len() < input.len()
+                    || out.len() < output.len()
+                    || d.weights.len() < taps * m
+                {
+                    return Err(INTERNAL_BOUNDS);
+                }
+                let pad = w.pad_left as isize;
+                for c0 in (0..m).step_by(LANES) {
+                    let mut group = ClGroup {
+                        x,
+                        vectors: bytemuck::try_cast_slice(x.get(..x.len() - x.len() % LANES).unwrap_or(&[]))
+                            .unwrap_or(&[]),
+                        m,
+                        c0,
+                        in_w: input.w,
+                        stride: w.stride_w,
+                        kw: w.kw,
+                        weights: [$zero(); FLAT_MAX_TAPS],
+                        bias: d.bias.get(c0..).and_then(load).ok_or(INTERNAL_BOUNDS)?,
+                    };
+                    for (t, slot) in group.weights.iter_mut().enumerate().take(taps) {
+                        *slot = d.weights.get(t * m + c0..).and_then(load).ok_or(INTERNAL_BOUNDS)?;
+                    }
+                    let slope = match &d.act {
+                        Act::Identity => None,
+                        Act::Leaky(s) => Some(s.get(c0..).and_then(load).ok_or(INTERNAL_BOUNDS)?),
+                    };
+                    for oy in 0..output.h {
+                        let top = (oy * w.stride_h) as isize - w.pad_top as isize;
+                        let ky0 = (-top).max(0) as usize;
+                        let ky1 = (input.h as isize - top).clamp(0, w.kh as isize) as usize;
+                        let rows = (top, ky0, ky1);
+                        let row_out = oy * output.w;
+                        let mut ox = 0;
+                        while ox < output.w {
+                            let left = (ox * w.stride_w) as isize - pad;
+                            if ox + 4 <= output.w {
+                                let acc = match (w.kw, w.stride_w) {
+                                    (3, 1) => group.window_pixels::<4, 1, 3, 6, B>(rows, left),
+                                    (3, 2) => group.window_pixels::<4, 2, 3, 9, B>(rows, left),
+                                    _ => group.pixels::<4, B>(rows, left),
+                                };
+                                group.store(&acc, slope, row_out + ox, out)?;
+                                ox += 4;
+                            } else {
+                                let acc = group.pixels::<1, B>(rows, left);
+                                group.store(&acc, slope, row_out + ox, out)?;
+                                ox += 1;
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+
+            /// One vector of channels of a channels-last depthwise layer: its tap weights,
+            /// bias and where it reads.
+            struct ClGroup<'a> {
+                x: &'a [f32],
+                /// `x` as vectors of channels.
+                vectors: &'a [[f32; LANES]],
+                m: usize,
+                c0: usize,
+                in_w: usize,
+                stride: usize,
+                kw: usize,
+                weights: [$vector; FLAT_MAX_TAPS],
+                bias: $vector,
+            }
+
+            impl ClGroup<'_> {
+                /// The sums of `R` consecutive output pixels of one row, the first with its
+                /// window's left column at `left`, over tap rows `ky0 .. ky1` (from input row
+                /// `top`; the rows inside the input) and the tap columns inside it. Each tap row
+                /// sums apart, so the chains of dependent multiply-adds stay short.
+                #[target_feature(enable = $feature)]
+                #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
+                fn pixels<const R: usize, const B: bool>(
+                    &self,
+                    (top, ky0, ky1): (isize, usize, usize),
+                    left: isize,
+                ) -> [$vector; R] {
+                    let mut acc = [self.bias; R];
+                    let groups = self.m / LANES;
+                    let g = self.c0 / LANES;
+                    for ky in ky0..ky1 {
+                        let row = (top + ky as isize) as usize * self.in_w;
+                        let from = ky * self.kw;
+                        let taps = self.weights.get(from..from + self.kw).unwrap_or(&[]);
+                        let mut part = [$zero(); R];
+                        for (kx, w) in taps.iter().enumerate() {
+                            for i in 0..R {
+                                // A column outside the input (the padding) adds nothing.
+                                let ix = (left + (i * self.stride + kx) as isize) as usize;
+                                if ix >= self.in_w {
+                                    continue;
+                                }
+                                let xv = if B {
+                                    self.x.get(row + ix).map(|v| $set1(*v))
+                                } else {
+                                    self.vectors.get((row + ix) * groups + g).map(|v| bytemuck::cast(*v))
+                                };
+                                if let Some(xv) = xv {
+                                    part[i] = $fmadd(*w, xv, part[i]);
+                                }
+                            }
+                        }
+                        for i in 0..R {
+                            acc[i] = $add(acc[i], part[i]);
+                        }
+                    }
+                    acc
+                }
+
+                /// [`ClGroup::pixels`] for filters `KW` wide at stride `S`: each tap row loads
+                /// the `SPAN = (R - 1)·S + KW` input pixels its `R` outputs read once (zeros for
+                /// columns in the padding), then multiplies from registers; each input pixel
+                /// serves up to `KW` taps and there is one check per load, not per tap.
+                #[target_feature(enable = $feature)]
+                #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
+                fn window_pixels<
+                    const R: usize,
+                    const S: usize,
+                    const KW: usize,
+                    const SPAN: usize,
+                    const B: bool,
+                >(
+                    &self,
+                    (top, ky0, ky1): (isize, usize, usize),
+                    left: isize,
+                ) -> [$vector; R] {
+                    if SPAN != (R - 1) * S + KW || self.kw != KW || self.stride != S {
+                        return self.pixels::<R, B>((top, ky0, ky1), left);
+                    }
+                    let mut acc = [self.bias; R];
+                    let groups = self.m / LANES;
+                    let g = self.c0 / LANES;
+                    for ky in ky0..ky1 {
+                        let row = (top + ky as isize) as usize * self.in_w;
+                        let mut window = [$zero(); SPAN];
+                        for j in 0..SPAN {
+                            let ix = (left + j as isize) as usize;
+                            if ix >= self.in_w {
+                                continue;
+                            }
+                            let xv = if B {
+                                self.x.get(row + ix).map(|v| $set1(*v))
+                            } else {
+                                self.vectors.get((row + ix) * groups + g).map(|v| bytemuck::cast(*v))
+                            };
+                            window[j] = xv.unwrap_or($zero());
+                        }
+                        let mut taps = [$zero(); KW];
+                        for kx in 0..KW {
+                            taps[kx] = self.weights.get(ky * KW + kx).copied().unwrap_or($zero());
+                        }
+                        let mut part = [$zero(); R];
+                        for kx in 0..KW {
+                            for i in 0..R {
+                                part[i] = $fmadd(taps[kx], window[i * S + kx], part[i]);
+                            }
+                        }
+                        for i in 0..R {
+                            acc[i] = $add(acc[i], part[i]);
+                        }
+                    }
+                    acc
+                }
+
+                /// Applies the activation and stores `R` output pixels from `pixel` on.
+                #[target_feature(enable = $feature)]
+                #[allow(clippy::indexing_slicing)] // fixed-size arrays indexed below their const length
+                fn store<const R: usize>(
+                    &self,
+                    acc: &[$vector; R],
+                    slope: Option<$vector>,
+                    pixel: usize,
+                    out: &mut [f32],
+                ) -> Result<(), CnnError> {
+                    for i in 0..R {
+                        let mut value = acc[i];
+                        if let Some(s) = slope {
+                            value = $prelu(value, s);
+                        }
+                        let lanes: [f32; LANES] = bytemuck::cast(value);
+                        let at = (pixel + i) * self.m + self.c0;
+                        out.get_mut(at..at + LANES)
+                            .ok_or(INTERNAL_BOUNDS)?
+                            .copy_from_slice(&lanes);
+                    }
+                    Ok(())
+                }
+            }
+
             /// A dense layer on a vector: one dot product per output.
             #[target_feature(enable = $feature)]
             pub(in super::super) fn dense(
@@ -605,10 +998,12 @@ simd_kernels!(
     vector = __m512,
     lanes = 16,
     tiles = [(6, 4), (12, 2), (16, 1)],
+    cl_tiles = [(4, 4), (8, 2), (8, 1)],
     set1 = _mm512_set1_ps,
     zero = _mm512_setzero_ps,
     fmadd = _mm512_fmadd_ps,
     mul = _mm512_mul_ps,
+    add = _mm512_add_ps,
     prelu = prelu_avx512,
     split = split_avx512,
 );
@@ -619,10 +1014,12 @@ simd_kernels!(
     vector = __m256,
     lanes = 8,
     tiles = [(6, 2), (8, 1)],
+    cl_tiles = [(4, 2), (4, 1)],
     set1 = _mm256_set1_ps,
     zero = _mm256_setzero_ps,
     fmadd = _mm256_fmadd_ps,
     mul = _mm256_mul_ps,
+    add = _mm256_add_ps,
     prelu = prelu_avx2,
     split = split_avx2,
 );
