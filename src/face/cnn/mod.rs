@@ -9,6 +9,11 @@
 //! epilogue adds the bias and applies the activation, and batch normalisation is folded into the
 //! layer before it.
 //!
+//! Values are stored plane by plane (NCHW) unless the whole network can run channels-last
+//! (every channel count a whole number of vectors, a one-channel input, one-pixel outputs): then
+//! the SIMD builds keep each pixel's channels together, which is what makes depthwise layers on
+//! small planes fast (see `graph::channels_last_fits`).
+//!
 //! Kernels come in three builds, chosen at load from what the processor reports: AVX-512, AVX2
 //! with FMA, and portable Rust. The only `unsafe` of the crate is the call into the first two,
 //! made after the processor said it has those instructions (see [`exec`]).

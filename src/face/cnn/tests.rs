@@ -347,8 +347,15 @@ fn a_network_of_whole_channel_vectors_runs_channels_last_and_matches_tract() {
             panic!("{isa}: the executor must take this graph");
         };
         let channels_last = net.layers.iter().filter(|l| l.channels_last).count();
-        let expected = if isa == Isa::Portable { 0 } else { net.layers.len() };
-        assert_eq!(channels_last, expected, "{isa}: layers planned channels-last");
+        let expected = if isa == Isa::Portable {
+            0
+        } else {
+            net.layers.len()
+        };
+        assert_eq!(
+            channels_last, expected,
+            "{isa}: layers planned channels-last"
+        );
     }
     assert_matches_tract(&bytes, [1, 10, 10], 101);
 }

@@ -3,7 +3,8 @@
 //! stamping out both builds. The product keeps a tile of outputs in registers (AVX-512: 6×64,
 //! 12×32 or 16×16; AVX2: 6×16 or 8×8) and applies bias and activation before its single store.
 //! A depthwise layer runs on the flat layout ([`FlatPlane`]) when its shape allows, else on the
-//! phase-split one ([`PhasePlane`]).
+//! phase-split one ([`PhasePlane`]). Channels-last layers have their own product (a tile of
+//! pixels × output channels) and depthwise filter (a vector of channels per pixel).
 //! Safe code: the intrinsics are safe inside functions built with their target feature, and
 //! vectors move in and out of slices through `bytemuck`. Only `exec` calls in here, after
 //! checking the processor.
