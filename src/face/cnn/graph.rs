@@ -10,9 +10,7 @@ use tract_onnx::pb::{AttributeProto, NodeProto, TensorProto};
 use tract_onnx::prelude::Framework;
 
 use super::kernels::{FLAT_MAX_TAPS, FlatPlane, cl_tile_for, is_global, tile_for};
-use super::{
-    Act, ClDepthwise, ClGemm, CnnError, Dense, Gemm, Isa, Layer, Network, Op, Shape, Window,
-};
+use super::{Act, ClDepthwise, CnnError, Dense, Gemm, Isa, Layer, Network, Op, Shape, Window};
 
 /// ONNX `TensorProto.DataType` codes read here.
 const ONNX_FLOAT: i32 = 1;
@@ -769,7 +767,7 @@ fn to_channels_last(layer: &mut Layer, isa: Isa) -> Result<(), CnnError> {
                     }
                 }
             }
-            Op::PointwiseCl(ClGemm {
+            Op::PointwiseCl(Gemm {
                 m: g.m,
                 k: g.k,
                 tile,

@@ -4,7 +4,7 @@
 //! builds of the layer loop, which is how it gets their instructions. The x86-64 builds use the
 //! explicit kernels of `x86` for the heavy layers.
 
-use super::{Act, ClDepthwise, ClGemm, CnnError, Dense, Gemm, Isa, Shape, Tile, Window};
+use super::{Act, ClDepthwise, CnnError, Dense, Gemm, Isa, Shape, Tile, Window};
 
 /// Width of the depthwise and dense accumulators: one AVX-512 register, two AVX2 ones.
 const LANES: usize = 16;
@@ -847,7 +847,7 @@ const CHANNELS_LAST_UNPLANNED: CnnError = CnnError::Internal {
 
 /// The portable build has no channels-last kernels; the plan never gives it such a layer.
 pub(super) fn gemm_cl_unplanned(
-    _: &ClGemm,
+    _: &Gemm,
     _: &[f32],
     _: usize,
     _: &mut [f32],

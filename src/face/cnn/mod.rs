@@ -150,24 +150,12 @@ enum Act {
 
 /// A matrix product `out[M × N] = W[M × K] · X[K × N] + bias`, then the activation; `W` packed
 /// at load into panels of `mr` rows, `k`-major, for the kernel that handles `cols` columns at a
-/// time.
+/// time. For channels-last values ([`Op::PointwiseCl`]) the product is `out[P × M] = X[P × K] ·
+/// Wᵀ`, and the panels hold `cols` output channels, `k`-major, for a tile of `mr` pixels.
 #[derive(Clone, Debug)]
 struct Gemm {
     m: usize,
     k: usize,
-    tile: Tile,
-    panels: Vec<f32>,
-    bias: Vec<f32>,
-    act: Act,
-}
-
-/// A 1×1 convolution on channels-last values: `out[P × M] = X[P × K] · W[K × M] + bias`, then
-/// the activation; `W` packed at load into panels of `cols` output channels, `k`-major.
-#[derive(Clone, Debug)]
-struct ClGemm {
-    m: usize,
-    k: usize,
-    /// Pixels and channels of the output a kernel keeps in registers.
     tile: Tile,
     panels: Vec<f32>,
     bias: Vec<f32>,
@@ -231,7 +219,7 @@ enum Op {
         flat: Option<kernels::FlatPlane>,
     },
     /// [`Op::Pointwise`] on channels-last values.
-    PointwiseCl(ClGemm),
+    PointwiseCl(Gemm),
     /// [`Op::Depthwise`] on channels-last values.
     DepthwiseCl(ClDepthwise),
     Dense(Dense),

@@ -14,6 +14,10 @@ use super::kernels::{
     depthwise_channels, depthwise_global, is_global, slope, tile_columns,
 };
 
+const UNBUILT_TILE: CnnError = CnnError::Internal {
+    detail: "weights packed for a tile this build lacks",
+};
+
 /// One panel of output channels of a channels-last 1×1 convolution.
 struct ClJob<'a> {
     /// `k × cols` packed weights.
@@ -22,7 +26,7 @@ struct ClJob<'a> {
     bias: &'a [f32],
     slopes: Option<&'a [f32]>,
 }
-use super::{Act, ClDepthwise, ClGemm, CnnError, Dense, Gemm, Shape, Tile, Window};
+use super::{Act, ClDepthwise, CnnError, Dense, Gemm, Shape, Tile, Window};
 
 macro_rules! simd_kernels {
     (
@@ -75,11 +79,7 @@ macro_rules! simd_kernels {
                         let dst = out.get_mut(p * mr * n + col0..).ok_or(INTERNAL_BOUNDS)?;
                         match (mr, cols / LANES) {
                             $(($mr, $nv) => tile::<$mr, $nv, { $nv * LANES }>(&job, dst, n)?,)+
-                            _ => {
-                                return Err(CnnError::Internal {
-                                    detail: "weights packed for a tile this build lacks",
-                                });
-                            }
+                            _ => return Err(UNBUILT_TILE),
                         }
                     }
                 }
@@ -589,7 +589,7 @@ macro_rules! simd_kernels {
             /// one panel of output channels at a time, `mr` pixels per tile.
             #[target_feature(enable = $feature)]
             pub(in super::super) fn gemm_cl(
-                g: &ClGemm,
+                g: &Gemm,
                 x: &[f32],
                 pixels: usize,
                 out: &mut [f32],
@@ -615,11 +615,7 @@ macro_rules! simd_kernels {
                         let dst = out.get_mut(p0 * g.m + c0..).ok_or(INTERNAL_BOUNDS)?;
                         match (mr, cols / LANES) {
                             $(($cmr, $cnv) => cl_tile::<$cmr, $cnv, { $cnv * LANES }>(&job, xs, dst, g.m)?,)+
-                            _ => {
-                                return Err(CnnError::Internal {
-                                    detail: "weights packed for a tile this build lacks",
-                                });
-                            }
+                            _ => return Err(UNBUILT_TILE),
                         }
                     }
                 }
