@@ -725,8 +725,8 @@ macro_rules! simd_kernels {
 
             /// A depthwise layer on channels-last values: a vector of channels at a time, over
             /// the taps that fall inside the input (the padding is never read, so nothing is
-            /// copied or masked); where a row's pixels all have every tap, 4 of them at once,
-            /// so four sums are in flight (one alone waits on each multiply-add).
+            /// copied or masked); 4 output pixels of a row at a time, so four sums are in
+            /// flight (one alone waits on each multiply-add); a row's last `ow mod 4` alone.
             #[target_feature(enable = $feature)]
             pub(in super::super) fn depthwise_cl(
                 d: &ClDepthwise,
