@@ -100,19 +100,33 @@ impl<'a> TileJob<'a> {
     ) -> Result<Self, CnnError> {
         let row0 = p * mr;
         let rows = mr.min(g.m - row0);
+        let (bias, slopes) = g.epilogue(row0..row0 + rows)?;
         Ok(TileJob {
             panel,
             x: xs,
             x_stride,
             k: g.k,
-            bias: g.bias.get(row0..row0 + rows).ok_or(INTERNAL_BOUNDS)?,
-            slopes: match &g.act {
-                Act::Identity => None,
-                Act::Leaky(s) => Some(s.get(row0..row0 + rows).ok_or(INTERNAL_BOUNDS)?),
-            },
+            bias,
+            slopes,
             rows,
             valid_cols,
         })
+    }
+}
+
+impl Gemm {
+    /// The bias and activation slopes (`None`: identity) of output channels `channels`.
+    #[inline(always)]
+    pub(super) fn epilogue(
+        &self,
+        channels: std::ops::Range<usize>,
+    ) -> Result<(&[f32], Option<&[f32]>), CnnError> {
+        let bias = self.bias.get(channels.clone()).ok_or(INTERNAL_BOUNDS)?;
+        let slopes = match &self.act {
+            Act::Identity => None,
+            Act::Leaky(s) => Some(s.get(channels).ok_or(INTERNAL_BOUNDS)?),
+        };
+        Ok((bias, slopes))
     }
 }
 

@@ -600,14 +600,12 @@ macro_rules! simd_kernels {
                 }
                 for (j, panel) in g.panels.chunks_exact(g.k * cols).enumerate() {
                     let c0 = j * cols;
+                    let (bias, slopes) = g.epilogue(c0..c0 + cols)?;
                     let job = ClJob {
                         panel,
                         k: g.k,
-                        bias: g.bias.get(c0..c0 + cols).ok_or(INTERNAL_BOUNDS)?,
-                        slopes: match &g.act {
-                            Act::Identity => None,
-                            Act::Leaky(s) => Some(s.get(c0..c0 + cols).ok_or(INTERNAL_BOUNDS)?),
-                        },
+                        bias,
+                        slopes,
                     };
                     for p0 in (0..pixels).step_by(mr) {
                         let rows = mr.min(pixels - p0);
