@@ -4,6 +4,7 @@
 
 pub mod bac;
 pub mod der;
+pub mod hpke;
 pub mod pace;
 pub mod passive_auth;
 pub mod records;

@@ -1,22 +1,19 @@
 //! Keys and cryptography of enrollment records: the terminal's Ed25519 signing key, the registry's
 //! X25519 sealing key and Ed25519 receipt key, their PEM files (PKCS#8 / SubjectPublicKeyInfo,
-//! readable by OpenSSL), signing and verifying record bodies, and HPKE sealing of the biometric
-//! payload. Pure: randomness comes in as seeds and key files come in as text; nothing here reads
-//! files, the clock or the OS random source.
+//! readable by OpenSSL), signing and verifying record bodies, HPKE sealing of the biometric
+//! payload (through [`crate::crypto::hpke`]) and the payload's BLAKE3 digest. Pure: randomness
+//! comes in as seeds and key files come in as text; nothing here reads files, the clock or the OS
+//! random source.
 
 use std::fmt;
 
 use ed25519_dalek::{Signer as _, Verifier as _};
-use hpke::{Deserializable as _, Kem as _, Serializable as _};
-use rand_chacha::rand_core::SeedableRng as _;
+use rand_chacha::rand_core::{RngCore as _, SeedableRng as _};
 use sha2::{Digest as _, Sha256};
 
+use crate::crypto::hpke;
 use crate::domain::document::base64_bytes;
 use crate::domain::record::{RecordId, SEAL_INFO, SEAL_SUITE, SealedRef};
-
-type SealKem = hpke::kem::X25519HkdfSha256;
-type SealKdf = hpke::kdf::HkdfSha256;
-type SealAead = hpke::aead::ChaCha20Poly1305;
 
 const PKCS8_ED25519_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
@@ -240,7 +237,7 @@ impl TerminalPublicKey {
 
 /// The registry's X25519 public key that payloads are sealed to.
 #[derive(Clone)]
-pub struct SealingPublicKey(<SealKem as hpke::Kem>::PublicKey);
+pub struct SealingPublicKey(x25519_dalek::PublicKey);
 
 impl fmt::Debug for SealingPublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -253,28 +250,24 @@ impl SealingPublicKey {
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
         let der = unpem(text, "PUBLIC KEY")?;
         let bytes = key_bytes(&der, &SPKI_X25519_PREFIX, "PUBLIC KEY", "X25519")?;
-        <SealKem as hpke::Kem>::PublicKey::from_bytes(&bytes)
-            .map(SealingPublicKey)
-            .map_err(|_| KeyError::Invalid {
-                algorithm: "X25519",
-            })
+        Ok(SealingPublicKey(x25519_dalek::PublicKey::from(bytes)))
     }
 
     /// The `PUBLIC KEY` PEM.
     pub fn to_pem(&self) -> String {
         let mut der = SPKI_X25519_PREFIX.to_vec();
-        der.extend_from_slice(&self.0.to_bytes());
+        der.extend_from_slice(self.0.as_bytes());
         pem("PUBLIC KEY", &der)
     }
 
     /// Hex SHA-256 of the raw 32-byte key.
     pub fn fingerprint(&self) -> String {
-        sha256_hex(&self.0.to_bytes())
+        sha256_hex(self.0.as_bytes())
     }
 }
 
 /// The registry's X25519 private key (the registry alone holds it).
-pub struct SealingPrivateKey(<SealKem as hpke::Kem>::PrivateKey);
+pub struct SealingPrivateKey(x25519_dalek::StaticSecret);
 
 impl fmt::Debug for SealingPrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -284,8 +277,9 @@ impl fmt::Debug for SealingPrivateKey {
 
 impl SealingPrivateKey {
     /// A key pair from 32 random bytes.
+    /// (RFC 9180 `DeriveKeyPair`, so the same seed gives the same key everywhere.)
     pub fn from_seed(seed: [u8; 32]) -> (Self, SealingPublicKey) {
-        let (private, public) = SealKem::derive_keypair(&seed);
+        let (private, public) = hpke::derive_keypair(&seed);
         (SealingPrivateKey(private), SealingPublicKey(public))
     }
 
@@ -293,19 +287,15 @@ impl SealingPrivateKey {
     pub fn from_pem(text: &str) -> Result<(Self, SealingPublicKey), KeyError> {
         let der = unpem(text, "PRIVATE KEY")?;
         let bytes = key_bytes(&der, &PKCS8_X25519_PREFIX, "PRIVATE KEY", "X25519")?;
-        let private = <SealKem as hpke::Kem>::PrivateKey::from_bytes(&bytes).map_err(|_| {
-            KeyError::Invalid {
-                algorithm: "X25519",
-            }
-        })?;
-        let public = SealKem::sk_to_pk(&private);
+        let private = x25519_dalek::StaticSecret::from(bytes);
+        let public = x25519_dalek::PublicKey::from(&private);
         Ok((SealingPrivateKey(private), SealingPublicKey(public)))
     }
 
     /// The PKCS#8 `PRIVATE KEY` PEM.
     pub fn to_pem(&self) -> String {
         let mut der = PKCS8_X25519_PREFIX.to_vec();
-        der.extend_from_slice(&self.0.to_bytes());
+        der.extend_from_slice(self.0.as_bytes());
         pem("PRIVATE KEY", &der)
     }
 
@@ -316,48 +306,96 @@ impl SealingPrivateKey {
         id: &RecordId,
         ciphertext: &[u8],
     ) -> Result<Vec<u8>, RecordCryptoError> {
-        let enc_bytes = base64_bytes::decode(&sealed.enc).ok_or(RecordCryptoError::BadEnc)?;
-        let enc = <SealKem as hpke::Kem>::EncappedKey::from_bytes(&enc_bytes)
-            .map_err(|_| RecordCryptoError::BadEnc)?;
-        hpke::single_shot_open::<SealAead, SealKdf, SealKem>(
-            &hpke::OpModeR::Base,
+        let enc = base64_bytes::decode(&sealed.enc)
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .ok_or(RecordCryptoError::BadEnc)?;
+        hpke::open(
             &self.0,
             &enc,
             sealed.info.as_bytes(),
-            ciphertext,
             id.to_string().as_bytes(),
+            ciphertext,
         )
         .map_err(|_| RecordCryptoError::Open)
     }
 }
 
-/// Seals `plaintext` for the record `id` to the registry key. `seed` (32 random bytes from the
-/// OS) drives the ephemeral key. Returns the reference for the record body and the ciphertext.
+/// Lowercase hex BLAKE3 of a sealed payload: what version-2 bodies bind the payload with.
+pub fn blake3_hex(bytes: &[u8]) -> String {
+    hex(blake3::hash(bytes).as_bytes())
+}
+
+/// Whether `payload` is the sealed payload `sealed` names: its length, and its digest by the
+/// algorithm the body uses (SHA-256 in version 1, BLAKE3 in version 2).
+pub fn payload_matches(sealed: &SealedRef, payload: &[u8]) -> bool {
+    let digest_matches = match (&sealed.ciphertext_sha256, &sealed.ciphertext_blake3) {
+        (Some(sha256), None) => sha256_hex(payload) == *sha256,
+        (None, Some(blake3)) => blake3_hex(payload) == *blake3,
+        _ => false,
+    };
+    digest_matches && payload.len() as u64 == sealed.ciphertext_len
+}
+
+/// A seal set up before its payload exists: the HPKE encapsulation to the registry key (an
+/// ephemeral X25519 key, the key agreement and the key schedule, about 0.1 ms), which does not
+/// depend on the payload. The kiosk prepares one while the applicant is still at the camera, so
+/// committing an enrollment runs only the AEAD and the digest. Single use: sealing consumes it,
+/// so a key and nonce never seal two payloads.
+#[derive(Debug)]
+pub struct PreparedSeal {
+    sender: hpke::Sender,
+    registry_key_sha256: String,
+}
+
+impl PreparedSeal {
+    /// Encapsulates to `registry`; `seed` (32 random bytes from the OS) drives the ephemeral key.
+    pub fn new(registry: &SealingPublicKey, seed: [u8; 32]) -> Result<Self, RecordCryptoError> {
+        // The ephemeral key's ikm is the first 32 bytes of a ChaCha20 stream from the seed, as
+        // RFC 9180 implementations draw it from their RNG.
+        let mut ikm = [0u8; 32];
+        rand_chacha::ChaCha20Rng::from_seed(seed).fill_bytes(&mut ikm);
+        let sender = hpke::Sender::new(&registry.0, SEAL_INFO.as_bytes(), &ikm)
+            .map_err(|_| RecordCryptoError::Seal)?;
+        Ok(PreparedSeal {
+            sender,
+            registry_key_sha256: registry.fingerprint(),
+        })
+    }
+
+    /// Seals `plaintext` for the record `id` (bound as associated data). Returns the reference
+    /// for the record body and the ciphertext.
+    pub fn seal(
+        self,
+        id: &RecordId,
+        plaintext: &[u8],
+    ) -> Result<(SealedRef, Vec<u8>), RecordCryptoError> {
+        let enc = self.sender.enc();
+        let ciphertext = self
+            .sender
+            .seal(id.to_string().as_bytes(), plaintext)
+            .map_err(|_| RecordCryptoError::Seal)?;
+        let sealed = SealedRef {
+            suite: SEAL_SUITE.to_owned(),
+            info: SEAL_INFO.to_owned(),
+            enc: base64_bytes::encode(&enc),
+            registry_key_sha256: self.registry_key_sha256,
+            ciphertext_sha256: None,
+            ciphertext_blake3: Some(blake3_hex(&ciphertext)),
+            ciphertext_len: ciphertext.len() as u64,
+        };
+        Ok((sealed, ciphertext))
+    }
+}
+
+/// Seals `plaintext` for the record `id` to the registry key in one step ([`PreparedSeal::new`]
+/// then [`PreparedSeal::seal`]). `seed` (32 random bytes from the OS) drives the ephemeral key.
 pub fn seal(
     registry: &SealingPublicKey,
     id: &RecordId,
     plaintext: &[u8],
     seed: [u8; 32],
 ) -> Result<(SealedRef, Vec<u8>), RecordCryptoError> {
-    let mut rng = rand_chacha::ChaCha20Rng::from_seed(seed);
-    let (enc, ciphertext) = hpke::single_shot_seal::<SealAead, SealKdf, SealKem, _>(
-        &hpke::OpModeS::Base,
-        &registry.0,
-        SEAL_INFO.as_bytes(),
-        plaintext,
-        id.to_string().as_bytes(),
-        &mut rng,
-    )
-    .map_err(|_| RecordCryptoError::Seal)?;
-    let sealed = SealedRef {
-        suite: SEAL_SUITE.to_owned(),
-        info: SEAL_INFO.to_owned(),
-        enc: base64_bytes::encode(&enc.to_bytes()),
-        registry_key_sha256: registry.fingerprint(),
-        ciphertext_sha256: sha256_hex(&ciphertext),
-        ciphertext_len: ciphertext.len() as u64,
-    };
-    Ok((sealed, ciphertext))
+    PreparedSeal::new(registry, seed)?.seal(id, plaintext)
 }
 
 #[cfg(test)]
@@ -430,7 +468,9 @@ mod tests {
     fn a_sealed_payload_opens_only_with_the_registry_key_and_its_record_id() {
         let (private, public) = SealingPrivateKey::from_seed([6; 32]);
         let (sealed, ciphertext) = seal(&public, &id(), b"portrait bytes", [9; 32]).unwrap();
-        assert_eq!(sealed.ciphertext_sha256, sha256_hex(&ciphertext));
+        assert_eq!(sealed.ciphertext_blake3, Some(blake3_hex(&ciphertext)));
+        assert_eq!(sealed.ciphertext_sha256, None);
+        assert!(payload_matches(&sealed, &ciphertext));
         assert_eq!(
             private.open(&sealed, &id(), &ciphertext).unwrap(),
             b"portrait bytes"

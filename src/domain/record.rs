@@ -1,14 +1,15 @@
 //! The enrollment record: its fields, its exact stored bytes and the rules a verifier checks. Pure:
 //! it does not sign, seal, hash, store or read the clock (ids and times come in as arguments).
 //!
-//! # Format (version 1), for verifiers in any language
+//! # Format (version 2; version 1 differs only in the payload digest), for verifiers in any language
 //!
 //! A record travels and is stored as three byte strings that are never re-serialised:
 //!
 //! 1. **body**: UTF-8 JSON (RFC 8259), one object, exactly as the terminal wrote it. A verifier
 //!    hashes and checks the signature over these bytes *before* parsing them, and must not
 //!    re-encode them. Members (all required; `null` where marked optional):
-//!    - `format`: `"enroll-kiosk/record"`; `version`: `1`.
+//!    - `format`: `"enroll-kiosk/record"`; `version`: `2` (this software writes 2 and reads 1
+//!      and 2).
 //!    - `id`: UUIDv7 (RFC 9562) in lowercase 8-4-4-4-12 form; its 48-bit timestamp is the creation
 //!      time in Unix milliseconds. It is made before the commit and is the idempotency key end to
 //!      end.
@@ -33,7 +34,8 @@
 //!    - `sealed`: `suite` = `"HPKE-v1/base/X25519-HKDF-SHA256/HKDF-SHA256/ChaCha20Poly1305"`,
 //!      `info` = `"enroll-kiosk record v1"`, `enc` (base64 of the 32-byte encapsulated key),
 //!      `registry_key_sha256` (hex SHA-256 of the registry's 32-byte X25519 public key),
-//!      `ciphertext_sha256` (hex) and `ciphertext_len` (bytes).
+//!      `ciphertext_blake3` (hex BLAKE3-256 of the sealed payload; version 1 has
+//!      `ciphertext_sha256`, hex SHA-256, in its place) and `ciphertext_len` (bytes).
 //!    - `previous_record_sha256`: hex SHA-256 of the previous record's body bytes from this
 //!      terminal, or 64 `0` for its first record. The records of one terminal form a chain in
 //!      commit order; a deleted or reordered record breaks it.
@@ -41,9 +43,11 @@
 //!    the terminal key.
 //! 3. **sealed payload**: the HPKE (RFC 9180) base-mode ciphertext of a UTF-8 JSON
 //!    [`SealedContent`] object, sealed to the registry's X25519 key with `info` as above and the
-//!    record `id` (its 36 ASCII characters) as associated data. Its SHA-256 must equal
-//!    `sealed.ciphertext_sha256`. The terminal deletes it after the retention period once the
-//!    registry's receipt is verified; body and signature remain.
+//!    record `id` (its 36 ASCII characters) as associated data: one message, sequence number 0,
+//!    so the payload is the ChaCha20-Poly1305 ciphertext followed by its 16-byte tag. Its length
+//!    must equal `sealed.ciphertext_len` and its BLAKE3 (version 2) or SHA-256 (version 1) the
+//!    body's digest. The terminal deletes it after the retention period once the registry's
+//!    receipt is verified; body and signature remain.
 //!
 //! A verifier checks, in order: the signature over the body bytes; `format`/`version`; that
 //! `terminal_key_sha256` names the key it verified with; the chain (`previous_record_sha256`);
@@ -61,8 +65,10 @@ use crate::domain::tier::Tier;
 
 /// `format` of every record body.
 pub const RECORD_FORMAT: &str = "enroll-kiosk/record";
-/// The body version this code writes.
-pub const RECORD_VERSION: u32 = 1;
+/// The body version this code writes (version 2: the payload digest is BLAKE3).
+pub const RECORD_VERSION: u32 = 2;
+/// The body versions this code reads (version 1: the payload digest is SHA-256).
+pub const READABLE_RECORD_VERSIONS: [u32; 2] = [1, 2];
 /// `sealed.suite`.
 pub const SEAL_SUITE: &str = "HPKE-v1/base/X25519-HKDF-SHA256/HKDF-SHA256/ChaCha20Poly1305";
 /// `sealed.info`, the HPKE info string.
@@ -285,7 +291,12 @@ pub struct SealedRef {
     /// Base64 of the encapsulated key.
     pub enc: String,
     pub registry_key_sha256: String,
-    pub ciphertext_sha256: String,
+    /// Hex SHA-256 of the sealed payload: version 1 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ciphertext_sha256: Option<String>,
+    /// Hex BLAKE3 of the sealed payload: version 2 on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ciphertext_blake3: Option<String>,
     pub ciphertext_len: u64,
 }
 
@@ -310,7 +321,7 @@ pub struct RecordBody {
     pub previous_record_sha256: String,
 }
 
-/// Why body bytes are not a version-1 record.
+/// Why body bytes are not a record this software reads.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordFormatError {
     /// Not JSON of the record shape.
@@ -318,7 +329,7 @@ pub enum RecordFormatError {
     Malformed(String),
     /// Another format or version.
     #[error(
-        "the record body has format {format:?} version {version}; this software reads {RECORD_FORMAT:?} version {RECORD_VERSION}"
+        "the record body has format {format:?} version {version}; this software reads {RECORD_FORMAT:?} versions 1 and 2"
     )]
     Unsupported {
         /// What the body says.
@@ -341,11 +352,26 @@ impl RecordBody {
             // serde_json's message names the position, never the content.
             RecordFormatError::Malformed(format!("line {} column {}", error.line(), error.column()))
         })?;
-        if body.format != RECORD_FORMAT || body.version != RECORD_VERSION {
+        if body.format != RECORD_FORMAT || !READABLE_RECORD_VERSIONS.contains(&body.version) {
             return Err(RecordFormatError::Unsupported {
                 format: body.format,
                 version: body.version,
             });
+        }
+        let digest_of_its_version = match body.version {
+            1 => body.sealed.ciphertext_sha256.is_some() && body.sealed.ciphertext_blake3.is_none(),
+            _ => body.sealed.ciphertext_blake3.is_some() && body.sealed.ciphertext_sha256.is_none(),
+        };
+        if !digest_of_its_version {
+            return Err(RecordFormatError::Malformed(format!(
+                "a version {} body names its payload by {}",
+                body.version,
+                if body.version == 1 {
+                    "ciphertext_sha256"
+                } else {
+                    "ciphertext_blake3"
+                }
+            )));
         }
         Ok(body)
     }

@@ -8,7 +8,7 @@ pub mod server;
 pub mod storage;
 pub mod tls;
 
-use crate::crypto::records::{TerminalPublicKey, TerminalSigningKey, sha256_hex};
+use crate::crypto::records::{TerminalPublicKey, TerminalSigningKey, payload_matches, sha256_hex};
 use crate::domain::document::base64_bytes;
 use crate::domain::record::{
     ChainStatus, RECEIPT_FORMAT, ReceiptBody, RecordBody, RecordEnvelope, SignedReceipt,
@@ -77,9 +77,7 @@ pub fn verify_envelope(
     if body.terminal_key_sha256 != key.fingerprint() {
         return Err(Rejection::KeyMismatch);
     }
-    if sha256_hex(&envelope.sealed_payload) != body.sealed.ciphertext_sha256
-        || envelope.sealed_payload.len() as u64 != body.sealed.ciphertext_len
-    {
+    if !payload_matches(&body.sealed, &envelope.sealed_payload) {
         return Err(Rejection::PayloadMismatch);
     }
     let body_sha256 = sha256_hex(&envelope.body);

@@ -5,7 +5,7 @@
 use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::crypto::records::{TerminalPublicKey, sha256_hex};
+use crate::crypto::records::{TerminalPublicKey, payload_matches, sha256_hex};
 use crate::domain::record::{CHAIN_START, RecordBody};
 
 /// One problem with one stored record.
@@ -90,8 +90,7 @@ pub(crate) fn verify_records(
                     });
                 }
                 if let Some(payload) = &row.sealed_payload
-                    && (sha256_hex(payload) != body.sealed.ciphertext_sha256
-                        || payload.len() as u64 != body.sealed.ciphertext_len)
+                    && !payload_matches(&body.sealed, payload)
                 {
                     problems.push(
                         "the sealed payload does not match the hash in the signed body".to_owned(),
