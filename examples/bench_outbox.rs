@@ -3,6 +3,12 @@
 //! raw cost of writing 300 KB to a new file and fsyncing it, on the same disk in the same run.
 //! Prints p50/p99 of each and the ratio.
 //!
+//! The HPKE encapsulation (ephemeral X25519 key, key agreement, key schedule) does not depend on
+//! the payload; the kiosk prepares it when the applicant reaches the camera (`PreparedSeal`), so
+//! it runs before the timed commit here too and is reported on its own line. The timed part seals
+//! the payload (ChaCha20-Poly1305 and its BLAKE3 digest), builds and signs the body, inserts and
+//! commits with fsync.
+//!
 //! usage: cargo run --release --example bench_outbox -- DIR [N]
 
 mod common;
@@ -11,7 +17,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use enroll_kiosk::crypto::records::{SealingPrivateKey, TerminalSigningKey, seal};
+use enroll_kiosk::crypto::records::{PreparedSeal, SealingPrivateKey, TerminalSigningKey};
 use enroll_kiosk::domain::record::RecordId;
 use enroll_kiosk::store::{GuardLimits, Outbox};
 
@@ -39,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut commit_ms = Vec::with_capacity(n);
     let mut raw_ms = Vec::with_capacity(n);
     let mut seal_ms = Vec::with_capacity(n);
+    let mut prepare_ms = Vec::with_capacity(n);
     for i in 0..n {
         // Raw: a new 300 KB file, written and fsynced.
         let started = Instant::now();
@@ -48,10 +55,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         raw_ms.push(started.elapsed().as_secs_f64() * 1000.0);
 
         let now_ms = 1_790_000_000_000 + i as u64;
+        let prepare_started = Instant::now();
+        let prepared = PreparedSeal::new(&registry, [(i % 251) as u8; 32])?;
+        prepare_ms.push(prepare_started.elapsed().as_secs_f64() * 1000.0);
+
         let started = Instant::now();
         let id = RecordId::v7(now_ms, [(i % 251) as u8; 10]);
         let seal_started = Instant::now();
-        let sealed = seal(&registry, &id, &payload, [3; 32])?;
+        let sealed = prepared.seal(&id, &payload)?;
         seal_ms.push(seal_started.elapsed().as_secs_f64() * 1000.0);
         let draft = common::draft(id, "bench", now_ms)?;
         outbox.commit_enrollment(draft, sealed, &key, "bench", now_ms as i64, &limits)?;
@@ -60,6 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     commit_ms.sort_by(f64::total_cmp);
     raw_ms.sort_by(f64::total_cmp);
     seal_ms.sort_by(f64::total_cmp);
+    prepare_ms.sort_by(f64::total_cmp);
     let (c50, c99) = (percentile(&commit_ms, 0.5), percentile(&commit_ms, 0.99));
     let (r50, r99) = (percentile(&raw_ms, 0.5), percentile(&raw_ms, 0.99));
     let mut out = std::io::stdout();
@@ -73,8 +85,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     writeln!(
         out,
-        "outbox: of which sealing 300 KB (HPKE + SHA-256): p50 {:.2} ms",
+        "outbox: of which sealing 300 KB (ChaCha20-Poly1305 + BLAKE3): p50 {:.2} ms",
         percentile(&seal_ms, 0.5)
+    )?;
+    writeln!(
+        out,
+        "outbox: HPKE encapsulation, prepared before the commit (X25519 + key schedule): p50 {:.2} ms",
+        percentile(&prepare_ms, 0.5)
     )?;
     writeln!(
         out,

@@ -9,8 +9,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use enroll_kiosk::crypto::records::{SealingPrivateKey, SealingPublicKey, TerminalSigningKey};
-use enroll_kiosk::domain::record::RecordId;
+use enroll_kiosk::crypto::records::{
+    SealingPrivateKey, SealingPublicKey, TerminalSigningKey, seal, sha256_hex,
+};
+use enroll_kiosk::domain::record::{CHAIN_START, RecordEnvelope, RecordId};
+use enroll_kiosk::registry::{Rejection, verify_envelope};
 use enroll_kiosk::store::{GuardLimits, GuardRefusal, Outbox, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
@@ -295,4 +298,74 @@ fn on_a_nearly_full_disk_the_guard_refuses_before_the_file_system_does() {
             .unwrap()
             .is_intact()
     );
+}
+
+/// Records written before body version 2 bound the sealed payload by SHA-256 (version 1). An
+/// outbox holding one, and the registry receiving one, still verify it and still catch a changed
+/// payload; a body that names its payload by the other version's digest is refused.
+#[test]
+fn a_version_1_record_bound_by_sha256_still_verifies_in_the_outbox_and_at_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.sqlite");
+    let keys = keys();
+    drop(Outbox::open(&path).unwrap());
+    let id = RecordId::v7(T0_MS as u64, [3; 10]);
+    let (mut sealed, ciphertext) = seal(&keys.registry, &id, b"portrait", [4; 32]).unwrap();
+    sealed.ciphertext_sha256 = Some(sha256_hex(&ciphertext));
+    sealed.ciphertext_blake3 = None;
+    let mut body = common::sample_draft(id, "test-01", T0_MS).into_body(
+        keys.terminal.public().fingerprint(),
+        sealed,
+        CHAIN_START.to_owned(),
+    );
+    body.version = 1;
+    let bytes = body.to_bytes();
+    let signature = keys.terminal.sign(&bytes);
+
+    // Stored as the earlier software stored it.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO records (id, created_at_unix_ms, body, body_sha256, signature,
+                                  sealed_payload, state, next_attempt_at_unix_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?2)",
+            rusqlite::params![
+                id.to_string(),
+                T0_MS,
+                bytes,
+                sha256_hex(&bytes),
+                signature.as_slice(),
+                ciphertext
+            ],
+        )
+        .unwrap();
+    let report = Outbox::open(&path)
+        .unwrap()
+        .verify_records(&keys.terminal.public())
+        .unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.records, 1);
+
+    let terminal_key = |_: &str| Some(keys.terminal.public().to_bytes());
+    let envelope = |body: &[u8], payload: &[u8]| {
+        RecordEnvelope {
+            body: body.to_vec(),
+            signature: keys.terminal.sign(body).to_vec(),
+            sealed_payload: payload.to_vec(),
+        }
+        .encode()
+    };
+    let verified = verify_envelope(&envelope(&bytes, &ciphertext), terminal_key).unwrap();
+    assert_eq!(verified.body.version, 1);
+    let mut changed = ciphertext.clone();
+    changed[3] ^= 0x10;
+    assert!(matches!(
+        verify_envelope(&envelope(&bytes, &changed), terminal_key),
+        Err(Rejection::PayloadMismatch)
+    ));
+    body.version = 2;
+    assert!(matches!(
+        verify_envelope(&envelope(&body.to_bytes(), &ciphertext), terminal_key),
+        Err(Rejection::Malformed(_))
+    ));
 }

@@ -79,11 +79,8 @@ pub fn append(
     detail: Option<&str>,
 ) -> rusqlite::Result<()> {
     let last: Option<(i64, String)> = transaction
-        .query_row(
-            "SELECT seq, entry_sha256 FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, entry_sha256 FROM audit ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
     let (seq, previous) = match last {
         Some((seq, hash)) => (seq + 1, hash),
@@ -98,11 +95,12 @@ pub fn append(
         detail,
         &previous,
     );
-    transaction.execute(
-        "INSERT INTO audit (seq, at_unix_ms, actor, action, subject, detail, previous_sha256, entry_sha256)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![seq, at_unix_ms, actor, action.as_str(), subject, detail, previous, hash],
-    )?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO audit (seq, at_unix_ms, actor, action, subject, detail, previous_sha256, entry_sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![seq, at_unix_ms, actor, action.as_str(), subject, detail, previous, hash])?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Version 1: records, their delivery state, and the audit log. Bodies, signatures and audit
 /// entries are immutable (triggers refuse changes); only delivery columns and the sealed payload
@@ -54,6 +54,15 @@ CREATE TRIGGER audit_is_append_only_delete
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 ";
 
+/// Version 2: the state index also carries the creation time, so it answers the enrollment guards
+/// (how many records are unsent, and the oldest one's age) without reading the records, and a
+/// commit still updates only one index besides the id's.
+const V2: &str = "
+DROP INDEX records_by_state;
+CREATE INDEX records_by_state_due_age
+    ON records (state, next_attempt_at_unix_ms, created_at_unix_ms);
+";
+
 /// What the file's schema version says.
 pub enum Migration {
     /// The file is current (after migrating it if it was older).
@@ -75,7 +84,64 @@ pub fn migrate(connection: &mut Connection) -> rusqlite::Result<Migration> {
     if version < 1 {
         transaction.execute_batch(V1)?;
     }
+    if version < 2 {
+        transaction.execute_batch(V2)?;
+    }
     transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     transaction.commit()?;
     Ok(Migration::Current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_names(connection: &Connection) -> Vec<String> {
+        let mut statement = connection
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records' AND sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_version_1_file_migrates_to_the_guard_index_and_keeps_its_records() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        connection.execute_batch(V1).unwrap();
+        connection
+            .execute(
+                "INSERT INTO records (id, created_at_unix_ms, body, body_sha256, signature,
+                                      next_attempt_at_unix_ms)
+                 VALUES ('r', 1, x'00', 'h', x'00', 1)",
+                [],
+            )
+            .unwrap();
+        connection.pragma_update(None, "user_version", 1).unwrap();
+
+        assert!(matches!(migrate(&mut connection), Ok(Migration::Current)));
+        let version: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(index_names(&connection), ["records_by_state_due_age"]);
+        let plan: String = connection
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT count(*), min(created_at_unix_ms) FROM records
+                 WHERE state IN ('pending', 'sending')",
+                [],
+                |row| row.get(3),
+            )
+            .unwrap();
+        assert!(
+            plan.contains("COVERING INDEX records_by_state_due_age"),
+            "{plan}"
+        );
+        let records: i64 = connection
+            .query_row("SELECT count(*) FROM records", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(records, 1);
+    }
 }

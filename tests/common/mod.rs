@@ -126,22 +126,10 @@ pub fn card() -> CardRead {
     serde_json::from_str(include_str!("../fixtures/card-read-resident.json")).unwrap()
 }
 
-#[allow(clippy::too_many_arguments)] // a test fixture with every knob spelled out
-/// Commits one record for terminal `terminal_id`, created at `now_ms`, with an incompressible
-/// sealed payload of `payload_len` bytes; `n` varies the id and payload.
-pub fn commit_sample(
-    outbox: &mut Outbox,
-    terminal: &TerminalSigningKey,
-    registry: &SealingPublicKey,
-    terminal_id: &str,
-    n: u8,
-    now_ms: i64,
-    payload_len: usize,
-    limits: &GuardLimits,
-) -> Result<Committed, StoreError> {
-    let id = RecordId::v7(u64::try_from(now_ms).unwrap(), [n; 10]);
+/// A record draft for terminal `terminal_id` with the fixture card, created at `now_ms`.
+pub fn sample_draft(id: RecordId, terminal_id: &str, now_ms: i64) -> RecordDraft {
     let card = card();
-    let draft = RecordDraft {
+    RecordDraft {
         id,
         terminal_id: terminal_id.into(),
         created_at_unix_ms: u64::try_from(now_ms).unwrap(),
@@ -167,7 +155,24 @@ pub fn commit_sample(
             live_probability: Some(0.9),
             override_by: None,
         },
-    };
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // a test fixture with every knob spelled out
+/// Commits one record for terminal `terminal_id`, created at `now_ms`, with an incompressible
+/// sealed payload of `payload_len` bytes; `n` varies the id and payload.
+pub fn commit_sample(
+    outbox: &mut Outbox,
+    terminal: &TerminalSigningKey,
+    registry: &SealingPublicKey,
+    terminal_id: &str,
+    n: u8,
+    now_ms: i64,
+    payload_len: usize,
+    limits: &GuardLimits,
+) -> Result<Committed, StoreError> {
+    let id = RecordId::v7(u64::try_from(now_ms).unwrap(), [n; 10]);
+    let draft = sample_draft(id, terminal_id, now_ms);
     let plaintext: Vec<u8> = (0..payload_len)
         .map(|i| (i * 7919 % 251) as u8 ^ n)
         .collect();
