@@ -11,7 +11,7 @@ use clap::Subcommand;
 
 use enroll_kiosk::app::enrollment::{CommitParams, card_photo_image, check, commit};
 use enroll_kiosk::config::Config;
-use enroll_kiosk::crypto::records::TerminalSigningKey;
+use enroll_kiosk::crypto::records::{PreparedSeal, TerminalSigningKey};
 use enroll_kiosk::domain::card_read::CardRead;
 use enroll_kiosk::domain::document::Photo;
 use enroll_kiosk::face::{FaceEngine, decode_image};
@@ -181,13 +181,13 @@ pub fn enroll(args: EnrollArgs, config_path: Option<&Path>) -> anyhow::Result<Ex
         actor: &actor,
         limits: &limits,
         terminal_key: &terminal_key,
-        registry_key: &registry_key,
         threshold_cosine: engine.threshold_cosine(),
         models_sha256: engine.models_sha256(),
     };
     let mut outbox = open_outbox(&config)?;
     let mut stdout = std::io::stdout();
     for _ in 0..args.count {
+        let seal = PreparedSeal::new(&registry_key, keys::random_seed()?)?;
         let now_ms = u64::try_from(unix_now_ms()).unwrap_or(0);
         let enrolled = commit(
             &mut outbox,
@@ -196,7 +196,7 @@ pub fn enroll(args: EnrollArgs, config_path: Option<&Path>) -> anyhow::Result<Ex
             &params,
             now_ms,
             keys::random_bytes()?,
-            keys::random_seed()?,
+            seal,
         )?;
         // Printed only after the commit (and its fsync) returned.
         writeln!(stdout, "{}", enrolled.committed.id)?;

@@ -8,7 +8,7 @@
 mod common;
 
 use enroll_kiosk::app::enrollment::{CommitParams, EnrollError, check, commit};
-use enroll_kiosk::crypto::records::{SealingPrivateKey, TerminalSigningKey};
+use enroll_kiosk::crypto::records::{PreparedSeal, SealingPrivateKey, TerminalSigningKey};
 use enroll_kiosk::domain::applicant_receipt::ApplicantReceipt;
 use enroll_kiosk::domain::tier::Tier;
 use enroll_kiosk::face::FaceEngine;
@@ -51,7 +51,6 @@ fn a_matching_capture_is_committed_with_a_receipt_the_terminal_key_verifies() {
         actor: "applicant",
         limits: &limits,
         terminal_key: &terminal_key,
-        registry_key: &registry_key,
         threshold_cosine: engine.threshold_cosine(),
         models_sha256: engine.models_sha256(),
     };
@@ -63,7 +62,7 @@ fn a_matching_capture_is_committed_with_a_receipt_the_terminal_key_verifies() {
         &params,
         1_790_000_000_000,
         [9; 10],
-        [8; 32],
+        PreparedSeal::new(&registry_key, [8; 32]).unwrap(),
     )
     .unwrap();
     assert_eq!(outbox.status().unwrap().pending, 1);

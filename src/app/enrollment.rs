@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 
 use image::RgbImage;
 
-use crate::crypto::records::{
-    RecordCryptoError, SealingPublicKey, TerminalSigningKey, seal, sha256_hex,
-};
+use crate::crypto::records::{PreparedSeal, RecordCryptoError, TerminalSigningKey, sha256_hex};
 use crate::devices::card::photo::decode_photo;
 use crate::domain::applicant_receipt::ApplicantReceipt;
 use crate::domain::card_read::CardRead;
@@ -122,7 +120,6 @@ pub struct CommitParams<'a> {
     pub actor: &'a str,
     pub limits: &'a GuardLimits,
     pub terminal_key: &'a TerminalSigningKey,
-    pub registry_key: &'a SealingPublicKey,
     pub threshold_cosine: f32,
     pub models_sha256: &'a BTreeMap<String, String>,
 }
@@ -133,8 +130,9 @@ pub struct Enrolled {
     pub receipt_text: String,
 }
 
-/// Seals the biometrics and card evidence to the registry, signs the record and commits it.
-/// `id_random` and `seal_seed` are fresh random bytes.
+/// Seals the biometrics and card evidence to the registry with `seal` (prepared to the registry
+/// key ahead, see [`PreparedSeal`]), signs the record and commits it. `id_random` is fresh random
+/// bytes.
 pub fn commit(
     outbox: &mut Outbox,
     card: &CardRead,
@@ -142,7 +140,7 @@ pub fn commit(
     params: &CommitParams<'_>,
     now_unix_ms: u64,
     id_random: [u8; 10],
-    seal_seed: [u8; 32],
+    seal: PreparedSeal,
 ) -> Result<Enrolled, EnrollError> {
     let id = RecordId::v7(now_unix_ms, id_random);
     let content = SealedContent {
@@ -153,7 +151,7 @@ pub fn commit(
         card_photo: card.identity.photo.clone(),
         card_evidence: card.evidence.clone(),
     };
-    let sealed = seal(params.registry_key, &id, &content.to_bytes(), seal_seed)?;
+    let sealed = seal.seal(&id, &content.to_bytes())?;
     let override_by = checked
         .decision
         .as_ref()

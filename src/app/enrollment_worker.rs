@@ -13,7 +13,7 @@ use crate::app::enrollment::{
     Checked, CommitParams, EnrollError, card_photo_image, check as check_capture, commit,
 };
 use crate::config::Config;
-use crate::crypto::records::{SealingPublicKey, TerminalSigningKey};
+use crate::crypto::records::{PreparedSeal, SealingPublicKey, TerminalSigningKey};
 use crate::domain::card_read::CardRead;
 use crate::domain::record::RecordId;
 use crate::domain::tier::Tier;
@@ -207,6 +207,17 @@ fn open_resources(settings: &WorkerSettings) -> Result<Resources, String> {
     })
 }
 
+/// The worker's resources, opened on first use (an opening error stays until restart).
+fn opened<'a>(
+    resources: &'a mut Option<Result<Resources, String>>,
+    settings: &WorkerSettings,
+) -> Result<&'a mut Resources, String> {
+    resources
+        .get_or_insert_with(|| open_resources(settings))
+        .as_mut()
+        .map_err(|e| e.clone())
+}
+
 fn unix_now_ms() -> u64 {
     u64::try_from(crate::app::sync_runner::unix_now_ms()).unwrap_or(0)
 }
@@ -231,6 +242,9 @@ struct Thread {
     slot: EngineSlot,
     resources: Option<Result<Resources, String>>,
     last_checked: Option<Checked>,
+    /// The HPKE encapsulation for the next record, made while the applicant reviews the check so
+    /// the commit runs only the AEAD (single use; dropped with the capture on a wipe).
+    prepared_seal: Option<PreparedSeal>,
 }
 
 impl Thread {
@@ -242,7 +256,18 @@ impl Thread {
             check_capture(&engine, capture, card_photo.as_ref()).map_err(|e| e.to_string())?;
         let result = summary(&checked, engine.threshold_cosine());
         self.last_checked = Some(checked);
+        if self.prepared_seal.is_none() {
+            // Best effort: a missing key or random source is reported by the commit itself.
+            self.prepared_seal = self.prepare_seal().ok();
+        }
         Ok(result)
+    }
+
+    /// A seal to the registry key for the next record (opens the resources on first use).
+    fn prepare_seal(&mut self) -> Result<PreparedSeal, String> {
+        let seed = keys::random_seed().map_err(|e| e.to_string())?;
+        let resources = opened(&mut self.resources, &self.settings)?;
+        PreparedSeal::new(&resources.registry_key, seed).map_err(|e| e.to_string())
     }
 
     fn commit(&mut self, card: &CardRead, operators: Operators) -> Result<CommitSummary, String> {
@@ -251,12 +276,12 @@ impl Thread {
             .last_checked
             .take()
             .ok_or_else(|| "no checked capture to record; capture again".to_owned())?;
+        let seal = match self.prepared_seal.take() {
+            Some(seal) => seal,
+            None => self.prepare_seal()?,
+        };
         let settings = &self.settings;
-        let resources = self
-            .resources
-            .get_or_insert_with(|| open_resources(settings))
-            .as_mut()
-            .map_err(|e| e.clone())?;
+        let resources = opened(&mut self.resources, settings)?;
         let actor = match &operators.officer_id {
             Some(officer) => format!("officer:{officer}"),
             None => "applicant".to_owned(),
@@ -269,12 +294,10 @@ impl Thread {
             actor: &actor,
             limits: &settings.limits,
             terminal_key: &resources.terminal_key,
-            registry_key: &resources.registry_key,
             threshold_cosine: engine.threshold_cosine(),
             models_sha256: engine.models_sha256(),
         };
         let id_random = keys::random_bytes().map_err(|e| e.to_string())?;
-        let seal_seed = keys::random_seed().map_err(|e| e.to_string())?;
         let enrolled = commit(
             &mut resources.outbox,
             card,
@@ -282,7 +305,7 @@ impl Thread {
             &params,
             unix_now_ms(),
             id_random,
-            seal_seed,
+            seal,
         )
         .map_err(|e: EnrollError| e.to_string())?;
         if let Some(reason) = &operators.override_reason {
@@ -319,6 +342,7 @@ impl EnrollmentWorker {
                     slot,
                     resources: None,
                     last_checked: None,
+                    prepared_seal: None,
                 };
                 let loaded = thread.slot.load(&thread.settings.engine).map(|_| ());
                 if !send(&outcome_tx, Outcome::ModelsLoaded(loaded)) {
@@ -334,6 +358,7 @@ impl EnrollmentWorker {
                         }
                         Job::Wipe => {
                             thread.last_checked = None;
+                            thread.prepared_seal = None;
                             continue;
                         }
                     };
