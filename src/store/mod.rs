@@ -3,7 +3,9 @@
 //! `rusqlite`. It does not seal, decide flows or talk to the registry; times come in as arguments.
 //!
 //! An enrollment is complete only when [`Outbox::commit_enrollment`] has returned: the chain link,
-//! the signature, the record and its audit entry are written in one immediate transaction.
+//! the signature, the record and its audit entry are written in one immediate transaction. SQLite
+//! is built with `HAVE_FDATASYNC` (`.cargo/config.toml`), so a commit's sync is one fdatasync of
+//! the WAL; new files use 16 KiB pages (a 300 KB payload is 19 WAL frames, not 75).
 
 pub mod audit;
 pub mod schema;
