@@ -337,8 +337,8 @@ pub fn payload_matches(sealed: &SealedRef, payload: &[u8]) -> bool {
 }
 
 /// A seal set up before its payload exists: the HPKE encapsulation to the registry key (an
-/// ephemeral X25519 key, the key agreement and the key schedule, about 0.1 ms), which does not
-/// depend on the payload. The kiosk prepares one while the applicant is still at the camera, so
+/// ephemeral X25519 key, the key agreement and the key schedule, about 0.06 ms), which does not
+/// depend on the payload. The kiosk prepares one while the applicant reviews the check, so
 /// committing an enrollment runs only the AEAD and the digest. Single use: sealing consumes it,
 /// so a key and nonce never seal two payloads.
 #[derive(Debug)]
