@@ -328,12 +328,13 @@ pub fn blake3_hex(bytes: &[u8]) -> String {
 /// Whether `payload` is the sealed payload `sealed` names: its length, and its digest by the
 /// algorithm the body uses (SHA-256 in version 1, BLAKE3 in version 2).
 pub fn payload_matches(sealed: &SealedRef, payload: &[u8]) -> bool {
-    let digest_matches = match (&sealed.ciphertext_sha256, &sealed.ciphertext_blake3) {
-        (Some(sha256), None) => sha256_hex(payload) == *sha256,
-        (None, Some(blake3)) => blake3_hex(payload) == *blake3,
-        _ => false,
-    };
-    digest_matches && payload.len() as u64 == sealed.ciphertext_len
+    // The length first: a payload of the wrong length is not hashed at all.
+    payload.len() as u64 == sealed.ciphertext_len
+        && match (&sealed.ciphertext_sha256, &sealed.ciphertext_blake3) {
+            (Some(sha256), None) => sha256_hex(payload) == *sha256,
+            (None, Some(blake3)) => blake3_hex(payload) == *blake3,
+            _ => false,
+        }
 }
 
 /// A seal set up before its payload exists: the HPKE encapsulation to the registry key (an

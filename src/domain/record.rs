@@ -364,7 +364,7 @@ impl RecordBody {
         };
         if !digest_of_its_version {
             return Err(RecordFormatError::Malformed(format!(
-                "a version {} body names its payload by {}",
+                "a version {} body must name its payload by {} alone",
                 body.version,
                 if body.version == 1 {
                     "ciphertext_sha256"
