@@ -92,6 +92,49 @@ fn the_oldest_unsent_record_pauses_enrollment_once_it_is_too_old() {
 }
 
 #[test]
+fn the_unsent_limit_counts_what_other_connections_enroll_and_deliver() {
+    // The kiosk and, say, `kiosk enroll` or the sync worker each hold a connection to one file;
+    // the kiosk's guard must see what the others changed since its last count.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.sqlite");
+    let mut kiosk = Outbox::open(&path).unwrap();
+    let mut other = Outbox::open(&path).unwrap();
+    let keys = keys();
+    let three = GuardLimits {
+        max_unsent_records: 3,
+        ..ROOMY
+    };
+    let first = commit(&mut kiosk, &keys, 1, T0_MS, 1000, &three).unwrap();
+    let second = commit(&mut kiosk, &keys, 2, T0_MS + 1, 1000, &three).unwrap();
+    commit(&mut other, &keys, 3, T0_MS + 2, 1000, &three).unwrap();
+    match commit(&mut kiosk, &keys, 4, T0_MS + 3, 1000, &three).unwrap_err() {
+        StoreError::Refused(GuardRefusal::TooManyUnsent { unsent, max }) => {
+            assert_eq!((unsent, max), (3, 3));
+        }
+        other => panic!("expected the unsent-count guard, got {other}"),
+    }
+    other
+        .mark_acknowledged(&first, b"receipt", T0_MS + 4)
+        .unwrap();
+    other
+        .mark_acknowledged(&second, b"receipt", T0_MS + 4)
+        .unwrap();
+    commit(&mut kiosk, &keys, 4, T0_MS + 5, 1000, &three).unwrap();
+    commit(&mut kiosk, &keys, 5, T0_MS + 6, 1000, &three).unwrap();
+    match commit(&mut kiosk, &keys, 6, T0_MS + 7, 1000, &three).unwrap_err() {
+        StoreError::Refused(GuardRefusal::TooManyUnsent { unsent, .. }) => assert_eq!(unsent, 3),
+        other => panic!("expected the unsent-count guard, got {other}"),
+    }
+    assert_eq!(kiosk.list().unwrap().len(), 5);
+    assert!(
+        kiosk
+            .verify_records(&keys.terminal.public())
+            .unwrap()
+            .is_intact()
+    );
+}
+
+#[test]
 fn retention_deletes_only_acknowledged_payloads_past_their_time_and_the_records_still_verify() {
     let dir = tempfile::tempdir().unwrap();
     let mut outbox = Outbox::open(&dir.path().join("outbox.sqlite")).unwrap();

@@ -151,7 +151,7 @@ pub fn commit(
         card_photo: card.identity.photo.clone(),
         card_evidence: card.evidence.clone(),
     };
-    let sealed = seal.seal(&id, &content.to_bytes())?;
+    let sealed = seal.seal(&id, content.to_bytes())?;
     let override_by = checked
         .decision
         .as_ref()

@@ -11,7 +11,8 @@
 //! The output is byte for byte what any RFC 9180 implementation produces for the same ephemeral
 //! key (the tests check it against the `hpke` crate in both directions).
 
-use openssl::symm::{Cipher, Crypter, Mode};
+use openssl::cipher::Cipher;
+use openssl::cipher_ctx::CipherCtx;
 use ring::hmac;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
@@ -28,6 +29,9 @@ const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
 /// The AEAD tag's length.
 pub const TAG_LEN: usize = 16;
+/// How much the AEAD turns over at a time: small enough that the observer of a seal (the record
+/// digest) reads each piece from cache, and far below the C API's `int` length.
+const PIECE_BYTES: usize = 64 * 1024;
 
 /// Why sealing or opening failed. Names no key or message bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -138,54 +142,74 @@ fn key_schedule(shared_secret: &[u8; HASH_LEN], info: &[u8]) -> AeadKey {
 }
 
 impl AeadKey {
-    /// A ChaCha20-Poly1305 (RFC 8439) crypter for the first message (nonce = base nonce).
-    fn crypter(&self, mode: Mode, aad: &[u8]) -> Result<Crypter, openssl::error::ErrorStack> {
-        let mut crypter = Crypter::new(
-            Cipher::chacha20_poly1305(),
-            mode,
-            self.key.as_slice(),
-            Some(&self.base_nonce),
-        )?;
-        crypter.aad_update(aad)?;
-        Ok(crypter)
+    /// A ChaCha20-Poly1305 (RFC 8439) context for the first message (nonce = base nonce), with
+    /// the associated data already absorbed.
+    fn context(&self, encrypt: bool, aad: &[u8]) -> Result<CipherCtx, openssl::error::ErrorStack> {
+        let mut context = CipherCtx::new()?;
+        let (key, nonce) = (Some(self.key.as_slice()), Some(self.base_nonce.as_slice()));
+        if encrypt {
+            context.encrypt_init(Some(Cipher::chacha20_poly1305()), key, nonce)?;
+        } else {
+            context.decrypt_init(Some(Cipher::chacha20_poly1305()), key, nonce)?;
+        }
+        context.cipher_update(aad, None)?;
+        Ok(context)
     }
 
-    /// Ciphertext || tag of `plaintext`.
-    fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, HpkeError> {
-        let mut crypter = self
-            .crypter(Mode::Encrypt, aad)
-            .map_err(|_| HpkeError::Aead)?;
-        let mut sealed = vec![0u8; plaintext.len() + TAG_LEN];
-        let (body, tag) = sealed.split_at_mut(plaintext.len());
-        let written = crypter
-            .update(plaintext, body)
-            .map_err(|_| HpkeError::Aead)?;
+    /// Turns the plaintext in `buffer` into ciphertext || tag, in place, showing each piece of
+    /// the result to `observe` while it is still in cache.
+    fn seal_in_place(
+        &self,
+        aad: &[u8],
+        buffer: &mut Vec<u8>,
+        mut observe: impl FnMut(&[u8]),
+    ) -> Result<(), HpkeError> {
+        let mut context = self.context(true, aad).map_err(|_| HpkeError::Aead)?;
+        for piece in buffer.chunks_mut(PIECE_BYTES) {
+            let written = context
+                .cipher_update_inplace(piece, piece.len())
+                .map_err(|_| HpkeError::Aead)?;
+            if written != piece.len() {
+                return Err(HpkeError::Aead);
+            }
+            observe(piece);
+        }
         // A stream cipher has nothing left at the end; the buffer only satisfies the API.
         let mut rest = [0u8; TAG_LEN];
-        let finished = crypter.finalize(&mut rest).map_err(|_| HpkeError::Aead)?;
-        if written != plaintext.len() || finished != 0 {
+        let finished = context
+            .cipher_final(&mut rest)
+            .map_err(|_| HpkeError::Aead)?;
+        let mut tag = [0u8; TAG_LEN];
+        context.tag(&mut tag).map_err(|_| HpkeError::Aead)?;
+        if finished != 0 {
             return Err(HpkeError::Aead);
         }
-        crypter.get_tag(tag).map_err(|_| HpkeError::Aead)?;
-        Ok(sealed)
+        buffer.extend_from_slice(&tag);
+        observe(&tag);
+        Ok(())
     }
 
     /// The plaintext of ciphertext || tag, if the tag holds.
     fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, HpkeError> {
         let body_len = sealed.len().checked_sub(TAG_LEN).ok_or(HpkeError::Open)?;
         let (body, tag) = sealed.split_at(body_len);
-        let mut crypter = self
-            .crypter(Mode::Decrypt, aad)
-            .map_err(|_| HpkeError::Open)?;
-        crypter.set_tag(tag).map_err(|_| HpkeError::Open)?;
-        let mut plaintext = vec![0u8; body_len];
-        let written = crypter
-            .update(body, &mut plaintext)
-            .map_err(|_| HpkeError::Open)?;
+        let mut context = self.context(false, aad).map_err(|_| HpkeError::Open)?;
+        context.set_tag(tag).map_err(|_| HpkeError::Open)?;
+        let mut plaintext = body.to_vec();
+        for piece in plaintext.chunks_mut(PIECE_BYTES) {
+            let written = context
+                .cipher_update_inplace(piece, piece.len())
+                .map_err(|_| HpkeError::Open)?;
+            if written != piece.len() {
+                return Err(HpkeError::Open);
+            }
+        }
         let mut rest = [0u8; TAG_LEN];
         // The tag is checked here.
-        let finished = crypter.finalize(&mut rest).map_err(|_| HpkeError::Open)?;
-        if written != body_len || finished != 0 {
+        let finished = context
+            .cipher_final(&mut rest)
+            .map_err(|_| HpkeError::Open)?;
+        if finished != 0 {
             return Err(HpkeError::Open);
         }
         Ok(plaintext)
@@ -224,7 +248,24 @@ impl Sender {
 
     /// Seals the context's one message: ciphertext || 16-byte tag.
     pub fn seal(self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, HpkeError> {
-        self.key.seal(aad, plaintext)
+        let mut buffer = Vec::with_capacity(plaintext.len() + TAG_LEN);
+        buffer.extend_from_slice(plaintext);
+        self.seal_in_place(aad, &mut buffer, |_| {})?;
+        Ok(buffer)
+    }
+
+    /// Seals the context's one message where it lies: the plaintext in `buffer` becomes
+    /// ciphertext || 16-byte tag (no copy of the plaintext is made), and
+    /// `observe` sees each piece of that output in order, while it is still in cache, so a digest
+    /// of the ciphertext costs no second pass over memory. `buffer` grows by [`TAG_LEN`] bytes;
+    /// give it that capacity to spare a reallocation.
+    pub fn seal_in_place(
+        self,
+        aad: &[u8],
+        buffer: &mut Vec<u8>,
+        observe: impl FnMut(&[u8]),
+    ) -> Result<(), HpkeError> {
+        self.key.seal_in_place(aad, buffer, observe)
     }
 }
 
@@ -366,6 +407,22 @@ mod tests {
             open(&secret, &enc, INFO, AAD, &sealed).unwrap(),
             b"payload".to_vec()
         );
+    }
+
+    #[test]
+    fn sealing_in_place_shows_every_piece_of_the_output_once_in_order() {
+        let (secret, public) = recipient();
+        let plaintext: Vec<u8> = (0..2 * PIECE_BYTES + 5).map(|i| (i % 251) as u8).collect();
+        let sender = Sender::new(&public, INFO, &[4; 32]).unwrap();
+        let enc = sender.enc();
+        let mut buffer = plaintext.clone();
+        let mut seen = Vec::new();
+        sender
+            .seal_in_place(AAD, &mut buffer, |piece| seen.extend_from_slice(piece))
+            .unwrap();
+        assert_eq!(buffer.len(), plaintext.len() + TAG_LEN);
+        assert_eq!(seen, buffer);
+        assert_eq!(open(&secret, &enc, INFO, AAD, &buffer).unwrap(), plaintext);
     }
 
     #[test]

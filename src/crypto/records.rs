@@ -363,17 +363,22 @@ impl PreparedSeal {
         })
     }
 
-    /// Seals `plaintext` for the record `id` (bound as associated data). Returns the reference
-    /// for the record body and the ciphertext.
+    /// Seals `plaintext` for the record `id` (bound as associated data), in place: the buffer
+    /// becomes the ciphertext (the seal makes no copy of the plaintext), and its BLAKE3 digest is taken piece by piece as the AEAD produces it. Returns the
+    /// reference for the record body and the ciphertext.
     pub fn seal(
         self,
         id: &RecordId,
-        plaintext: &[u8],
+        plaintext: Vec<u8>,
     ) -> Result<(SealedRef, Vec<u8>), RecordCryptoError> {
         let enc = self.sender.enc();
-        let ciphertext = self
-            .sender
-            .seal(id.to_string().as_bytes(), plaintext)
+        let mut buffer = plaintext;
+        buffer.reserve_exact(hpke::TAG_LEN);
+        let mut digest = blake3::Hasher::new();
+        self.sender
+            .seal_in_place(id.to_string().as_bytes(), &mut buffer, |piece| {
+                digest.update(piece);
+            })
             .map_err(|_| RecordCryptoError::Seal)?;
         let sealed = SealedRef {
             suite: SEAL_SUITE.to_owned(),
@@ -381,10 +386,10 @@ impl PreparedSeal {
             enc: base64_bytes::encode(&enc),
             registry_key_sha256: self.registry_key_sha256,
             ciphertext_sha256: None,
-            ciphertext_blake3: Some(blake3_hex(&ciphertext)),
-            ciphertext_len: ciphertext.len() as u64,
+            ciphertext_blake3: Some(hex(digest.finalize().as_bytes())),
+            ciphertext_len: buffer.len() as u64,
         };
-        Ok((sealed, ciphertext))
+        Ok((sealed, buffer))
     }
 }
 
@@ -396,7 +401,7 @@ pub fn seal(
     plaintext: &[u8],
     seed: [u8; 32],
 ) -> Result<(SealedRef, Vec<u8>), RecordCryptoError> {
-    PreparedSeal::new(registry, seed)?.seal(id, plaintext)
+    PreparedSeal::new(registry, seed)?.seal(id, plaintext.to_vec())
 }
 
 #[cfg(test)]
@@ -490,5 +495,23 @@ mod tests {
         let (stranger, _) = SealingPrivateKey::from_seed([8; 32]);
         assert!(stranger.open(&sealed, &id(), &ciphertext).is_err());
         assert!(!String::from_utf8_lossy(&ciphertext).contains("portrait"));
+    }
+
+    #[test]
+    fn a_payload_of_many_aead_pieces_is_bound_by_the_digest_of_all_its_ciphertext() {
+        // 300 KB, as a portrait and a chip photo make: the digest is taken piece by piece while
+        // sealing and must equal the digest of the whole stored ciphertext.
+        let plaintext: Vec<u8> = (0..300 * 1024u32).map(|i| (i % 253) as u8).collect();
+        let (private, public) = SealingPrivateKey::from_seed([6; 32]);
+        let (sealed, ciphertext) = PreparedSeal::new(&public, [9; 32])
+            .unwrap()
+            .seal(&id(), plaintext.clone())
+            .unwrap();
+        assert_eq!(sealed.ciphertext_blake3, Some(blake3_hex(&ciphertext)));
+        assert_eq!(sealed.ciphertext_len, ciphertext.len() as u64);
+        assert_eq!(
+            private.open(&sealed, &id(), &ciphertext).unwrap(),
+            plaintext
+        );
     }
 }

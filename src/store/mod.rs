@@ -12,6 +12,8 @@ pub mod schema;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension as _, TransactionBehavior};
 use serde::Serialize;
@@ -246,6 +248,28 @@ pub struct Outbox {
     path: PathBuf,
     /// Says the disk is full whatever it measures (the demo's `disk-full` fault).
     disk_full_signal: Option<DiskFullSignal>,
+    /// What the guards last counted, kept so that an enrollment does not count the whole queue
+    /// again (see [`UnsentMemo`]).
+    unsent_memo: Option<UnsentMemo>,
+    /// Set by SQLite's commit hook whenever this connection commits anything.
+    committed_here: Arc<AtomicBool>,
+}
+
+/// The unsent records as the guards last counted them, with the `PRAGMA data_version` of that
+/// moment. It stays true while no other connection has committed (the data version is
+/// unchanged) and this one has committed nothing but the enrollments it added to it (the commit
+/// hook clears it otherwise), so an enrollment's guards need not count the whole queue again.
+#[derive(Clone, Copy, Debug)]
+struct UnsentMemo {
+    data_version: i64,
+    unsent: UnsentSummary,
+}
+
+/// How many records wait for the registry and when the oldest of them was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct UnsentSummary {
+    count: u64,
+    oldest_created_at_unix_ms: Option<i64>,
 }
 
 /// A source that can declare the outbox's disk full (fault injection on demo terminals).
@@ -255,6 +279,48 @@ impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox").field("path", &self.path).finish()
     }
+}
+
+/// Counts the records that wait for the registry (pending or sending) and finds the oldest.
+fn count_unsent(connection: &Connection) -> rusqlite::Result<UnsentSummary> {
+    let (count, oldest): (i64, Option<i64>) = connection
+        .prepare_cached(
+            "SELECT count(*), min(created_at_unix_ms) FROM records
+             WHERE state IN ('pending', 'sending')",
+        )?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(UnsentSummary {
+        count: u64::try_from(count).unwrap_or(0),
+        oldest_created_at_unix_ms: oldest,
+    })
+}
+
+/// Which guard refuses a new enrollment, if any: free disk first, then the unsent count, then
+/// the age of the oldest unsent record.
+fn refusal(
+    limits: &GuardLimits,
+    free_mb: u64,
+    unsent: UnsentSummary,
+    now_unix_ms: i64,
+) -> Option<GuardRefusal> {
+    if free_mb < limits.min_free_disk_mb {
+        return Some(GuardRefusal::LowDisk {
+            free_mb,
+            floor_mb: limits.min_free_disk_mb,
+        });
+    }
+    if unsent.count >= limits.max_unsent_records {
+        return Some(GuardRefusal::TooManyUnsent {
+            unsent: unsent.count,
+            max: limits.max_unsent_records,
+        });
+    }
+    let oldest = unsent.oldest_created_at_unix_ms?;
+    let age_days = u64::try_from((now_unix_ms - oldest).max(0) / DAY_MS).unwrap_or(0);
+    (age_days >= limits.max_unsent_age_days).then_some(GuardRefusal::UnsentTooOld {
+        age_days,
+        max_days: limits.max_unsent_age_days,
+    })
 }
 
 fn is_corruption(error: &rusqlite::Error) -> bool {
@@ -343,10 +409,20 @@ impl Outbox {
                 });
             }
         }
+        let committed_here = Arc::new(AtomicBool::new(true));
+        let flag = Arc::clone(&committed_here);
+        connection
+            .commit_hook(Some(move || {
+                flag.store(true, Ordering::Relaxed);
+                false
+            }))
+            .map_err(outbox_error)?;
         Ok(Outbox {
             connection,
             path: path.to_path_buf(),
             disk_full_signal: None,
+            unsent_memo: None,
+            committed_here,
         })
     }
 
@@ -385,37 +461,11 @@ impl Outbox {
     /// Checks the guards: free disk, unsent count, age of the oldest unsent record.
     pub fn check_guards(&self, now_unix_ms: i64, limits: &GuardLimits) -> Result<(), StoreError> {
         let free_mb = self.free_disk_bytes()? / (1024 * 1024);
-        if free_mb < limits.min_free_disk_mb {
-            return Err(StoreError::Refused(GuardRefusal::LowDisk {
-                free_mb,
-                floor_mb: limits.min_free_disk_mb,
-            }));
+        let unsent = count_unsent(&self.connection).map_err(|e| self.error(e))?;
+        match refusal(limits, free_mb, unsent, now_unix_ms) {
+            Some(reason) => Err(StoreError::Refused(reason)),
+            None => Ok(()),
         }
-        let (unsent, oldest): (i64, Option<i64>) = self
-            .connection
-            .prepare_cached(
-                "SELECT count(*), min(created_at_unix_ms) FROM records
-                 WHERE state IN ('pending', 'sending')",
-            )
-            .and_then(|mut statement| statement.query_row([], |row| Ok((row.get(0)?, row.get(1)?))))
-            .map_err(|e| self.error(e))?;
-        let unsent = u64::try_from(unsent).unwrap_or(0);
-        if unsent >= limits.max_unsent_records {
-            return Err(StoreError::Refused(GuardRefusal::TooManyUnsent {
-                unsent,
-                max: limits.max_unsent_records,
-            }));
-        }
-        if let Some(oldest) = oldest {
-            let age_days = u64::try_from((now_unix_ms - oldest).max(0) / DAY_MS).unwrap_or(0);
-            if age_days >= limits.max_unsent_age_days {
-                return Err(StoreError::Refused(GuardRefusal::UnsentTooOld {
-                    age_days,
-                    max_days: limits.max_unsent_age_days,
-                }));
-            }
-        }
-        Ok(())
     }
 
     /// Commits one enrollment: checks the guards, links the draft to the previous record, signs
@@ -430,25 +480,39 @@ impl Outbox {
         now_unix_ms: i64,
         limits: &GuardLimits,
     ) -> Result<Committed, StoreError> {
-        if let Err(refusal) = self.check_guards(now_unix_ms, limits) {
-            if let StoreError::Refused(reason) = &refusal {
-                // Best effort: a full disk may refuse this entry too.
-                let _ = self.audit(
-                    now_unix_ms,
-                    actor,
-                    AuditAction::EnrollRefused,
-                    None,
-                    Some(reason.code()),
-                );
-            }
-            return Err(refusal);
-        }
-        let (sealed_ref, ciphertext) = sealed;
-        let id = draft.id;
+        let free_mb = self.free_disk_bytes()? / (1024 * 1024);
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| error_for(&self.path, e))?;
+        // The guards are checked inside the write transaction, so no other writer can change the
+        // queue between the check and the insert.
+        let data_version: i64 = transaction
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+            .map_err(|e| error_for(&self.path, e))?;
+        let remembered = self
+            .unsent_memo
+            .filter(|memo| memo.data_version == data_version)
+            .filter(|_| !self.committed_here.load(Ordering::Relaxed));
+        let unsent = match remembered {
+            Some(memo) => memo.unsent,
+            None => count_unsent(&transaction).map_err(|e| error_for(&self.path, e))?,
+        };
+        if let Some(reason) = refusal(limits, free_mb, unsent, now_unix_ms) {
+            drop(transaction);
+            // Best effort: a full disk may refuse this entry too.
+            let _ = self.audit(
+                now_unix_ms,
+                actor,
+                AuditAction::EnrollRefused,
+                None,
+                Some(reason.code()),
+            );
+            return Err(StoreError::Refused(reason));
+        }
+        let (sealed_ref, ciphertext) = sealed;
+        let id = draft.id;
         let previous: Option<String> = transaction
             .prepare_cached("SELECT body_sha256 FROM records ORDER BY seq DESC LIMIT 1")
             .and_then(|mut statement| statement.query_row([], |row| row.get(0)).optional())
@@ -489,6 +553,18 @@ impl Outbox {
         )
         .map_err(|e| error_for(&self.path, e))?;
         transaction.commit().map_err(|e| error_for(&self.path, e))?;
+        self.committed_here.store(false, Ordering::Relaxed);
+        self.unsent_memo = Some(UnsentMemo {
+            data_version,
+            unsent: UnsentSummary {
+                count: unsent.count.saturating_add(1),
+                oldest_created_at_unix_ms: Some(
+                    unsent
+                        .oldest_created_at_unix_ms
+                        .map_or(created, |oldest| oldest.min(created)),
+                ),
+            },
+        });
         Ok(Committed {
             id,
             seq,
