@@ -201,6 +201,7 @@ pub fn enroll(args: EnrollArgs, config_path: Option<&Path>) -> anyhow::Result<Ex
         // Printed only after the commit (and its fsync) returned.
         writeln!(stdout, "{}", enrolled.committed.id)?;
         stdout.flush()?;
+        outbox.checkpoint_if_due()?;
     }
     Ok(ExitCode::SUCCESS)
 }

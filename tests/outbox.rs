@@ -135,6 +135,53 @@ fn the_unsent_limit_counts_what_other_connections_enroll_and_deliver() {
 }
 
 #[test]
+fn the_wal_is_checkpointed_when_the_kiosk_asks_after_4_mb_and_by_itself_only_at_16_mb() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.sqlite");
+    let mut outbox = Outbox::open(&path).unwrap();
+    let keys = keys();
+    let database_bytes = || std::fs::metadata(&path).unwrap().len();
+    // 300 KB enrollments: about 24 WAL frames of 16 KiB (~0.4 MB) each.
+    let enroll = |outbox: &mut Outbox, n: u8| {
+        commit(outbox, &keys, n, T0_MS + i64::from(n), 300 * 1024, &ROOMY).unwrap();
+    };
+    let mut n = 1u8;
+    enroll(&mut outbox, n);
+    assert!(!outbox.checkpoint_if_due().unwrap(), "0.4 MB is not due");
+    let before = database_bytes();
+    while !outbox.checkpoint_if_due().unwrap() {
+        n += 1;
+        enroll(&mut outbox, n);
+        assert!(n < 14, "4 MB of WAL must make a checkpoint due");
+    }
+    assert!(n >= 10, "a checkpoint ran after only {n} enrollments");
+    assert!(
+        database_bytes() > before + 3 * 1024 * 1024,
+        "the checkpoint copied the records into the database file"
+    );
+    // A writer that never asks (say a script) still keeps the WAL bounded.
+    let wal = dir.path().join("outbox.sqlite-wal");
+    for _ in 0..80 {
+        n += 1;
+        enroll(&mut outbox, n);
+        let wal_bytes = std::fs::metadata(&wal).unwrap().len();
+        assert!(
+            wal_bytes < 17 * 1024 * 1024,
+            "WAL grew to {wal_bytes} bytes"
+        );
+    }
+    drop(outbox);
+    let outbox = Outbox::open(&path).unwrap();
+    assert_eq!(outbox.list().unwrap().len(), usize::from(n));
+    assert!(
+        outbox
+            .verify_records(&keys.terminal.public())
+            .unwrap()
+            .is_intact()
+    );
+}
+
+#[test]
 fn retention_deletes_only_acknowledged_payloads_past_their_time_and_the_records_still_verify() {
     let dir = tempfile::tempdir().unwrap();
     let mut outbox = Outbox::open(&dir.path().join("outbox.sqlite")).unwrap();

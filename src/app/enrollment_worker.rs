@@ -270,6 +270,16 @@ impl Thread {
         PreparedSeal::new(&resources.registry_key, seed).map_err(|e| e.to_string())
     }
 
+    /// Copies the outbox's WAL into its database file when due, once the result is on its way
+    /// to the screen (a failure is logged: the records are safe in the WAL either way).
+    fn checkpoint_if_due(&mut self) {
+        if let Some(Ok(resources)) = self.resources.as_mut()
+            && let Err(error) = resources.outbox.checkpoint_if_due()
+        {
+            tracing::warn!(%error, "the outbox could not checkpoint its write-ahead log");
+        }
+    }
+
     fn commit(&mut self, card: &CardRead, operators: Operators) -> Result<CommitSummary, String> {
         let engine = self.slot.load(&self.settings.engine)?;
         let checked = self
@@ -349,12 +359,12 @@ impl EnrollmentWorker {
                     return;
                 }
                 while let Ok(job) = job_rx.recv() {
-                    let outcome = match job {
+                    let (outcome, committed) = match job {
                         Job::Check { capture, card } => {
-                            Outcome::Checked(thread.check(&capture, &card))
+                            (Outcome::Checked(thread.check(&capture, &card)), false)
                         }
                         Job::Commit { card, operators } => {
-                            Outcome::Committed(thread.commit(&card, operators))
+                            (Outcome::Committed(thread.commit(&card, operators)), true)
                         }
                         Job::Wipe => {
                             thread.last_checked = None;
@@ -364,6 +374,9 @@ impl EnrollmentWorker {
                     };
                     if !send(&outcome_tx, outcome) {
                         return;
+                    }
+                    if committed {
+                        thread.checkpoint_if_due();
                     }
                 }
             })?;
