@@ -165,25 +165,11 @@ impl AeadKey {
         mut observe: impl FnMut(&[u8]),
     ) -> Result<(), HpkeError> {
         let mut context = self.context(true, aad).map_err(|_| HpkeError::Aead)?;
-        for piece in buffer.chunks_mut(PIECE_BYTES) {
-            let written = context
-                .cipher_update_inplace(piece, piece.len())
-                .map_err(|_| HpkeError::Aead)?;
-            if written != piece.len() {
-                return Err(HpkeError::Aead);
-            }
-            observe(piece);
-        }
-        // A stream cipher has nothing left at the end; the buffer only satisfies the API.
-        let mut rest = [0u8; TAG_LEN];
-        let finished = context
-            .cipher_final(&mut rest)
-            .map_err(|_| HpkeError::Aead)?;
-        let mut tag = [0u8; TAG_LEN];
-        context.tag(&mut tag).map_err(|_| HpkeError::Aead)?;
-        if finished != 0 {
+        if !run_in_place(&mut context, buffer, &mut observe) {
             return Err(HpkeError::Aead);
         }
+        let mut tag = [0u8; TAG_LEN];
+        context.tag(&mut tag).map_err(|_| HpkeError::Aead)?;
         buffer.extend_from_slice(&tag);
         observe(&tag);
         Ok(())
@@ -196,24 +182,31 @@ impl AeadKey {
         let mut context = self.context(false, aad).map_err(|_| HpkeError::Open)?;
         context.set_tag(tag).map_err(|_| HpkeError::Open)?;
         let mut plaintext = body.to_vec();
-        for piece in plaintext.chunks_mut(PIECE_BYTES) {
-            let written = context
-                .cipher_update_inplace(piece, piece.len())
-                .map_err(|_| HpkeError::Open)?;
-            if written != piece.len() {
-                return Err(HpkeError::Open);
-            }
-        }
-        let mut rest = [0u8; TAG_LEN];
-        // The tag is checked here.
-        let finished = context
-            .cipher_final(&mut rest)
-            .map_err(|_| HpkeError::Open)?;
-        if finished != 0 {
+        // The tag is checked as the run finishes.
+        if !run_in_place(&mut context, &mut plaintext, |_| {}) {
             return Err(HpkeError::Open);
         }
         Ok(plaintext)
     }
+}
+
+/// Runs the AEAD over `buffer` in place, piece by piece, showing each finished piece to
+/// `observe`, and finishes the run (which checks the tag when opening). `false` if OpenSSL
+/// refused any step.
+fn run_in_place(
+    context: &mut CipherCtx,
+    buffer: &mut [u8],
+    mut observe: impl FnMut(&[u8]),
+) -> bool {
+    for piece in buffer.chunks_mut(PIECE_BYTES) {
+        match context.cipher_update_inplace(piece, piece.len()) {
+            Ok(written) if written == piece.len() => observe(piece),
+            _ => return false,
+        }
+    }
+    // A stream cipher has nothing left at the end; the buffer only satisfies the API.
+    let mut rest = [0u8; TAG_LEN];
+    matches!(context.cipher_final(&mut rest), Ok(0))
 }
 
 /// A sender context for one message, set up before the message exists.
