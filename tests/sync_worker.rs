@@ -1,6 +1,7 @@
 //! The sync worker loop: with the registry down it backs off exponentially (checked with paused
-//! tokio time: a virtual minute takes no real minute), and when the registry answers again it
-//! sends at once instead of waiting out its backoff.
+//! tokio time: a virtual minute takes no real minute), when the registry answers again it sends
+//! at once instead of waiting out its backoff, and a draining backlog keeps the outbox's WAL near
+//! its checkpoint size.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
@@ -36,6 +37,11 @@ struct Setup {
 }
 
 fn setup(records: u8) -> Setup {
+    setup_with(records, 1000)
+}
+
+/// `records` enrollments with `payload_len`-byte payloads.
+fn setup_with(records: u8, payload_len: usize) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let terminal = TerminalSigningKey::from_seed([21; 32]);
     let receipt = TerminalSigningKey::from_seed([22; 32]);
@@ -49,7 +55,7 @@ fn setup(records: u8) -> Setup {
             "T-1",
             n,
             T0_MS + i64::from(n),
-            1000,
+            payload_len,
             &LIMITS,
         )
         .unwrap();
@@ -124,16 +130,16 @@ async fn with_the_registry_down_retries_back_off_exponentially_to_the_cap() {
     task.await.unwrap().unwrap();
 }
 
-#[test]
-fn when_the_registry_answers_again_waiting_records_are_sent_at_once() {
-    let setup = setup(3);
-    let address = closed_port();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn real_time_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-        .unwrap();
-    let clock: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(|| {
+        .unwrap()
+}
+
+fn wall_clock() -> Arc<dyn Fn() -> i64 + Send + Sync> {
+    Arc::new(|| {
         #[allow(clippy::disallowed_methods)] // a real-time test reads the real clock
         let now = std::time::SystemTime::now();
         i64::try_from(
@@ -142,7 +148,15 @@ fn when_the_registry_answers_again_waiting_records_are_sent_at_once() {
                 .as_millis(),
         )
         .unwrap()
-    });
+    })
+}
+
+#[test]
+fn when_the_registry_answers_again_waiting_records_are_sent_at_once() {
+    let setup = setup(3);
+    let address = closed_port();
+    let runtime = real_time_runtime();
+    let clock = wall_clock();
     // A first retry waits 30 s (base and cap): arriving within seconds proves the probe path.
     let timing = WorkerTiming {
         idle_poll_ms: 100,
@@ -194,4 +208,70 @@ fn when_the_registry_answers_again_waiting_records_are_sent_at_once() {
     assert!(state_rx.borrow().online);
     stop_tx.send(true).unwrap();
     runtime.block_on(task).unwrap().unwrap();
+}
+
+#[test]
+fn draining_a_backlog_of_300_kb_records_keeps_the_wal_near_its_4_mb_checkpoint_size() {
+    // 16 records of 300 KB. Each acknowledgement rewrites its record's row, payload included
+    // (~0.6 MB of WAL), so the backlog's acknowledgements alone write ~10 MB of WAL: without
+    // checkpoints along the way the WAL file would grow that large (SQLite's own 16 MB backstop
+    // would not stop it).
+    let setup = setup_with(16, 300 * 1024);
+    let address = closed_port();
+    let storage = Arc::new(SqliteStorage::open(&setup.dir.path().join("registry.sqlite")).unwrap());
+    storage
+        .add_terminal("T-1", setup.terminal.public().to_bytes(), 0)
+        .unwrap();
+    let _registry = common::Registry::start(
+        address,
+        storage.clone(),
+        &setup.receipt,
+        &Arc::new(Metrics::default()),
+    );
+    let runtime = real_time_runtime();
+    let timing = WorkerTiming {
+        idle_poll_ms: 100,
+        probe_ms: 100,
+    };
+    let (state_tx, mut state_rx) = tokio::sync::watch::channel(SyncState::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = runtime.spawn(
+        worker(
+            &setup,
+            format!("http://{address}"),
+            1000,
+            1000,
+            timing,
+            wall_clock(),
+        )
+        .run(state_tx, stop_rx),
+    );
+    let delivered = runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            state_rx.wait_for(|state| state.unsent == 0 && state.acknowledged == 16),
+        )
+        .await
+        .is_ok()
+    });
+    // The WAL file never shrinks while the worker's connection is open: its size is the most
+    // the WAL held.
+    let wal_bytes = std::fs::metadata(setup.dir.path().join("outbox.sqlite-wal"))
+        .map(|metadata| metadata.len())
+        .unwrap_or(0);
+    stop_tx.send(true).unwrap();
+    runtime.block_on(task).unwrap().unwrap();
+    assert!(delivered, "the backlog was not delivered within 30 s");
+    assert_eq!(storage.record_count().unwrap(), 16);
+    assert!(
+        wal_bytes < 6 * 1024 * 1024,
+        "the WAL grew to {wal_bytes} bytes while the backlog drained"
+    );
+    let outbox = Outbox::open(&setup.dir.path().join("outbox.sqlite")).unwrap();
+    assert!(
+        outbox
+            .verify_records(&setup.terminal.public())
+            .unwrap()
+            .is_intact()
+    );
 }

@@ -7,7 +7,8 @@
 //! is built with `HAVE_FDATASYNC` (`.cargo/config.toml`), so a commit's sync is one fdatasync of
 //! the WAL; new files use 16 KiB pages (a 300 KB payload is 19 WAL frames, not 75). The WAL is
 //! copied into the database file by [`Outbox::checkpoint_if_due`], which the kiosk calls after an
-//! enrollment's result is on the screen, so no commit waits for a checkpoint.
+//! enrollment's result is on the screen and the sync worker after each acknowledgement, so no
+//! enrollment waits for a checkpoint.
 
 pub mod audit;
 pub mod schema;
