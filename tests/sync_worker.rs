@@ -130,51 +130,79 @@ async fn with_the_registry_down_retries_back_off_exponentially_to_the_cap() {
     task.await.unwrap().unwrap();
 }
 
-fn real_time_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
+/// The real registry on `address`, knowing the setup's terminal, and its storage.
+fn start_registry(setup: &Setup, address: SocketAddr) -> (Arc<SqliteStorage>, common::Registry) {
+    let storage = Arc::new(SqliteStorage::open(&setup.dir.path().join("registry.sqlite")).unwrap());
+    storage
+        .add_terminal("T-1", setup.terminal.public().to_bytes(), 0)
+        .unwrap();
+    let registry = common::Registry::start(
+        address,
+        storage.clone(),
+        &setup.receipt,
+        &Arc::new(Metrics::default()),
+    );
+    (storage, registry)
 }
 
-fn wall_clock() -> Arc<dyn Fn() -> i64 + Send + Sync> {
-    Arc::new(|| {
-        #[allow(clippy::disallowed_methods)] // a real-time test reads the real clock
-        let now = std::time::SystemTime::now();
-        i64::try_from(
-            now.duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis(),
-        )
-        .unwrap()
-    })
+/// A worker on a real-time tokio runtime and the wall clock, polling every 100 ms, with the
+/// retry backoff fixed at `backoff_ms` (base and cap).
+struct RealTimeWorker {
+    runtime: tokio::runtime::Runtime,
+    state: tokio::sync::watch::Receiver<SyncState>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), enroll_kiosk::sync::SyncError>>,
+}
+
+impl RealTimeWorker {
+    fn start(setup: &Setup, registry: SocketAddr, backoff_ms: u64) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let clock: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(|| {
+            #[allow(clippy::disallowed_methods)] // a real-time test reads the real clock
+            let now = std::time::SystemTime::now();
+            i64::try_from(
+                now.duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis(),
+            )
+            .unwrap()
+        });
+        let timing = WorkerTiming {
+            idle_poll_ms: 100,
+            probe_ms: 100,
+        };
+        let (state_tx, state) = tokio::sync::watch::channel(SyncState::default());
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let url = format!("http://{registry}");
+        let task = runtime.spawn(
+            worker(setup, url, backoff_ms, backoff_ms, timing, clock).run(state_tx, stop_rx),
+        );
+        Self {
+            runtime,
+            state,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops the worker and waits for it; it must end without an error.
+    fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.runtime.block_on(self.task).unwrap().unwrap();
+    }
 }
 
 #[test]
 fn when_the_registry_answers_again_waiting_records_are_sent_at_once() {
     let setup = setup(3);
     let address = closed_port();
-    let runtime = real_time_runtime();
-    let clock = wall_clock();
     // A first retry waits 30 s (base and cap): arriving within seconds proves the probe path.
-    let timing = WorkerTiming {
-        idle_poll_ms: 100,
-        probe_ms: 100,
-    };
-    let (state_tx, mut state_rx) = tokio::sync::watch::channel(SyncState::default());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let task = runtime.spawn(
-        worker(
-            &setup,
-            format!("http://{address}"),
-            30_000,
-            30_000,
-            timing,
-            clock,
-        )
-        .run(state_tx, stop_rx),
-    );
+    let running = RealTimeWorker::start(&setup, address, 30_000);
+    let (runtime, mut state_rx) = (&running.runtime, running.state.clone());
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(
         state_rx.borrow().unsent,
@@ -182,16 +210,7 @@ fn when_the_registry_answers_again_waiting_records_are_sent_at_once() {
         "nothing can be sent while the registry is down"
     );
 
-    let storage = Arc::new(SqliteStorage::open(&setup.dir.path().join("registry.sqlite")).unwrap());
-    storage
-        .add_terminal("T-1", setup.terminal.public().to_bytes(), 0)
-        .unwrap();
-    let _registry = common::Registry::start(
-        address,
-        storage.clone(),
-        &setup.receipt,
-        &Arc::new(Metrics::default()),
-    );
+    let (storage, _registry) = start_registry(&setup, address);
     let delivered = runtime.block_on(async {
         tokio::time::timeout(
             Duration::from_secs(5),
@@ -206,8 +225,7 @@ fn when_the_registry_answers_again_waiting_records_are_sent_at_once() {
     );
     assert_eq!(storage.record_count().unwrap(), 3);
     assert!(state_rx.borrow().online);
-    stop_tx.send(true).unwrap();
-    runtime.block_on(task).unwrap().unwrap();
+    running.stop();
 }
 
 #[test]
@@ -218,34 +236,9 @@ fn draining_a_backlog_of_300_kb_records_keeps_the_wal_near_its_4_mb_checkpoint_s
     // would not stop it).
     let setup = setup_with(16, 300 * 1024);
     let address = closed_port();
-    let storage = Arc::new(SqliteStorage::open(&setup.dir.path().join("registry.sqlite")).unwrap());
-    storage
-        .add_terminal("T-1", setup.terminal.public().to_bytes(), 0)
-        .unwrap();
-    let _registry = common::Registry::start(
-        address,
-        storage.clone(),
-        &setup.receipt,
-        &Arc::new(Metrics::default()),
-    );
-    let runtime = real_time_runtime();
-    let timing = WorkerTiming {
-        idle_poll_ms: 100,
-        probe_ms: 100,
-    };
-    let (state_tx, mut state_rx) = tokio::sync::watch::channel(SyncState::default());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let task = runtime.spawn(
-        worker(
-            &setup,
-            format!("http://{address}"),
-            1000,
-            1000,
-            timing,
-            wall_clock(),
-        )
-        .run(state_tx, stop_rx),
-    );
+    let (storage, _registry) = start_registry(&setup, address);
+    let running = RealTimeWorker::start(&setup, address, 1000);
+    let (runtime, mut state_rx) = (&running.runtime, running.state.clone());
     let delivered = runtime.block_on(async {
         tokio::time::timeout(
             Duration::from_secs(30),
@@ -259,8 +252,7 @@ fn draining_a_backlog_of_300_kb_records_keeps_the_wal_near_its_4_mb_checkpoint_s
     let wal_bytes = std::fs::metadata(setup.dir.path().join("outbox.sqlite-wal"))
         .map(|metadata| metadata.len())
         .unwrap_or(0);
-    stop_tx.send(true).unwrap();
-    runtime.block_on(task).unwrap().unwrap();
+    running.stop();
     assert!(delivered, "the backlog was not delivered within 30 s");
     assert_eq!(storage.record_count().unwrap(), 16);
     assert!(
