@@ -1,7 +1,7 @@
 //! Runs a prepared network layer by layer: buffers from a pool, each layer's kernel in the build
-//! for the network's instruction set. Holds the crate's only `unsafe`: the call into the layer
-//! loop built for AVX-512 or AVX2 + FMA, made right after the processor reported those
-//! instructions (calling such a function on a processor without them is undefined behaviour;
+//! for the network's instruction set. Holds one of the crate's two `unsafe` places (the other is
+//! `store::wal_vfs`): the call into the layer loop built for AVX-512 or AVX2 + FMA, made right
+//! after the processor reported those instructions (calling such a function on a processor without them is undefined behaviour;
 //! nothing else about the call is unsafe).
 
 use super::kernels::{self, Channels, INTERNAL_BOUNDS};
