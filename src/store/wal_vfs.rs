@@ -1,14 +1,15 @@
-//! A SQLite VFS shim, `enroll-kiosk-wal`, that hands a commit's WAL frames to the kernel in one
-//! few `pwrite`s (one per 124 KiB) instead of two per page (a 24-byte frame header, then the page). It owns only the
-//! write-ahead log's write path; every other file, and everything else about the WAL, is the
-//! stock `unix` VFS untouched. It does not decide durability: SQLite still decides when to sync.
+//! A SQLite VFS shim, `enroll-kiosk-wal`, that hands a commit's WAL frames to the kernel in a few
+//! large writes (124 KiB each) instead of two per page (a 24-byte frame header, then the page).
+//! It owns only the write-ahead log's write path; every other file, and everything else about the
+//! WAL, is the stock `unix` VFS untouched. It does not decide durability: SQLite still decides
+//! when to sync.
 //!
 //! Why: a 300 KB enrollment is 24 WAL frames, and on this kernel each `pwrite` costs ~4 µs of
 //! system-call and page-cache overhead, so 48 small writes took about as long as the AEAD over
-//! the whole payload. Gathering them makes the commit ~40 µs faster (`scripts/bench.sh outbox`).
+//! the whole payload. Gathering them makes the commit ~30 µs faster (`scripts/bench.sh outbox`).
 //!
 //! How: writes to a WAL file that continue the previous one are appended to a buffer owned by
-//! the open file; the buffer goes to the real file in one write before anything can observe the
+//! the open file; the buffer goes to the real file before anything can observe the
 //! file: before `xSync` (so a commit is on disk exactly when SQLite asked, and only then does
 //! SQLite publish it in the WAL index for other connections), before any read, size query or
 //! truncation, before a write elsewhere in the file, at 4 MiB, and at close. A failed hand-over
@@ -38,9 +39,9 @@ pub const NAME: &CStr = c"enroll-kiosk-wal";
 /// transaction, such as a migration, still writes in large pieces instead of growing a buffer).
 const MAX_PENDING_BYTES: usize = 4 * 1024 * 1024;
 
-/// The largest write the `unix` VFS takes in one call: it masks each `pwrite`'s length with
-/// `0x1ffff` (`seekAndWriteFd`), so a longer write would come back short and read as a full
-/// disk. 31 pages of 4 KiB.
+/// The largest write the `unix` VFS takes in one call: `seekAndWriteFd` asserts that a length
+/// fits in 17 bits and masks it with `0x1ffff`, so a longer write would come back short and
+/// read as a full disk. 31 pages of 4 KiB.
 const REAL_WRITE_BYTES: usize = 31 * 4096;
 const _: () = assert!(REAL_WRITE_BYTES <= 0x1ffff);
 
