@@ -28,7 +28,6 @@
 
 use std::ffi::{CStr, c_int, c_void};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use libsqlite3_sys as ffi;
 
@@ -45,12 +44,15 @@ const MAX_PENDING_BYTES: usize = 4 * 1024 * 1024;
 const REAL_WRITE_BYTES: usize = 31 * 4096;
 const _: () = assert!(REAL_WRITE_BYTES <= 0x1ffff);
 
-/// Writes handed to the real WAL files by this process, for tests.
-static WAL_WRITES: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Writes handed to real WAL files on this thread (SQLite runs a connection's file methods
+    /// on the thread that steps its statements), for tests.
+    static WAL_WRITES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
-/// How many writes this process has handed to real WAL files through the shim so far.
+/// How many writes this thread has handed to real WAL files through the shim so far.
 pub fn wal_writes_handed_over() -> u64 {
-    WAL_WRITES.load(Ordering::Relaxed)
+    WAL_WRITES.with(std::cell::Cell::get)
 }
 
 /// Registers the shim (once per process) and returns its name, or SQLite's result code if the
@@ -221,7 +223,7 @@ unsafe fn hand_over(pending: &mut Pending, real: *mut ffi::sqlite3_file) -> c_in
             Some(write) => unsafe { write(real, piece.as_ptr().cast(), amount, offset) },
             None => ffi::SQLITE_IOERR_WRITE,
         };
-        WAL_WRITES.fetch_add(1, Ordering::Relaxed);
+        WAL_WRITES.with(|writes| writes.set(writes.get().saturating_add(1)));
         if code != ffi::SQLITE_OK {
             break;
         }
