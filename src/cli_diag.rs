@@ -40,7 +40,7 @@ enum DiagAction {
         #[arg(long, value_name = "FILE.tar.gz")]
         out: PathBuf,
     },
-    /// Demo terminals only ([demo] faults_dir): make a simulated part fail, for training and
+    /// Demo terminals only (`[demo] faults_dir`): make a simulated part fail, for training and
     /// tests, until cleared; without arguments, list the faults that are on
     Inject {
         /// camera-freeze, reader-gone, card-pulled, disk-full or registry-down

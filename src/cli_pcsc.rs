@@ -35,7 +35,7 @@ pub struct PassportArgs {
     /// The vpcd slot: 0 (`Virtual PCD 00 00`, TCP 35963) or 1 (`Virtual PCD 00 01`, 35964)
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
     slot: u8,
-    /// Inject a fault: wrong-mrz, broken-mac, short-reads, short-reads-6c, pulled[:N],
+    /// Inject a fault: wrong-mrz, broken-mac, short-reads, short-reads-6c, `pulled[:N]`,
     /// tampered-dg2
     #[arg(long, value_name = "NAME")]
     fault: Option<String>,

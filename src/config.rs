@@ -2,7 +2,7 @@
 //! variables. It parses once into [`Config`]; it does not open devices, keys or databases.
 //!
 //! A file is parsed in two steps: serde reads it into strict "raw" structs (unknown keys and wrong
-//! types are refused), then [`validate`] checks ranges and combinations and builds the typed
+//! types are refused), then `validate` checks ranges and combinations and builds the typed
 //! [`Config`]. Every problem is reported as a [`ConfigIssue`] naming the key, the line and what is
 //! allowed. Relative paths in a file are resolved against the directory of that file, so
 //! `kiosk run --config kiosk-config/demo.toml` works from any working directory.

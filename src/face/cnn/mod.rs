@@ -16,7 +16,7 @@
 //!
 //! Kernels come in three builds, chosen at load from what the processor reports: AVX-512, AVX2
 //! with FMA, and portable Rust. The only `unsafe` of the crate is the call into the first two,
-//! made after the processor said it has those instructions (see [`exec`]).
+//! made after the processor said it has those instructions (see `exec`).
 
 mod exec;
 mod graph;
