@@ -41,6 +41,12 @@ fn keys() -> Keys {
     }
 }
 
+/// Every signature, digest and chain link of `outbox`'s records holds.
+fn assert_intact(outbox: &Outbox, keys: &Keys) {
+    let report = outbox.verify_records(&keys.terminal.public()).unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+}
+
 /// Commits one record created at `now_ms` with a payload of `payload_len` bytes.
 fn commit(
     outbox: &mut Outbox,
@@ -83,12 +89,7 @@ fn the_oldest_unsent_record_pauses_enrollment_once_it_is_too_old() {
         .mark_acknowledged(&first, b"receipt", T0_MS + 7 * DAY_MS)
         .unwrap();
     commit(&mut outbox, &keys, 3, T0_MS + 7 * DAY_MS, 1000, &ROOMY).unwrap();
-    assert!(
-        outbox
-            .verify_records(&keys.terminal.public())
-            .unwrap()
-            .is_intact()
-    );
+    assert_intact(&outbox, &keys);
 }
 
 #[test]
@@ -126,12 +127,7 @@ fn the_unsent_limit_counts_what_other_connections_enroll_and_deliver() {
         other => panic!("expected the unsent-count guard, got {other}"),
     }
     assert_eq!(kiosk.list().unwrap().len(), 5);
-    assert!(
-        kiosk
-            .verify_records(&keys.terminal.public())
-            .unwrap()
-            .is_intact()
-    );
+    assert_intact(&kiosk, &keys);
 }
 
 #[test]
@@ -173,12 +169,7 @@ fn the_wal_is_checkpointed_when_the_kiosk_asks_after_4_mb_and_by_itself_only_at_
     drop(outbox);
     let outbox = Outbox::open(&path).unwrap();
     assert_eq!(outbox.list().unwrap().len(), usize::from(n));
-    assert!(
-        outbox
-            .verify_records(&keys.terminal.public())
-            .unwrap()
-            .is_intact()
-    );
+    assert_intact(&outbox, &keys);
 }
 
 #[test]
@@ -209,12 +200,7 @@ fn retention_deletes_only_acknowledged_payloads_past_their_time_and_the_records_
     );
     let status = outbox.status().unwrap();
     assert_eq!(status.payloads_deleted, 1);
-    assert!(
-        outbox
-            .verify_records(&keys.terminal.public())
-            .unwrap()
-            .is_intact()
-    );
+    assert_intact(&outbox, &keys);
     let actions: Vec<String> = outbox
         .audit_entries()
         .unwrap()
@@ -338,12 +324,7 @@ fn a_full_disk_refuses_the_enrollment_clearly_loses_nothing_and_recovers_when_sp
             .map(|id| id.to_string())
             .collect::<Vec<_>>()
     );
-    assert!(
-        outbox
-            .verify_records(&keys.terminal.public())
-            .unwrap()
-            .is_intact()
-    );
+    assert_intact(&outbox, &keys);
     outbox.integrity_check().unwrap();
     drop(outbox);
 
@@ -351,12 +332,7 @@ fn a_full_disk_refuses_the_enrollment_clearly_loses_nothing_and_recovers_when_sp
     disk.resize(8192);
     let mut outbox = Outbox::open(&database).unwrap();
     commit(&mut outbox, &keys, 250, T0_MS + 1000, 100_000, &ROOMY).unwrap();
-    assert!(
-        outbox
-            .verify_records(&keys.terminal.public())
-            .unwrap()
-            .is_intact()
-    );
+    assert_intact(&outbox, &keys);
 }
 
 #[test]
@@ -382,12 +358,7 @@ fn on_a_nearly_full_disk_the_guard_refuses_before_the_file_system_does() {
     std::fs::remove_file(disk.path("filler")).unwrap();
     commit(&mut outbox, &keys, 2, T0_MS + 1, 100_000, &limits).unwrap();
     assert_eq!(outbox.list().unwrap().len(), 2);
-    assert!(
-        outbox
-            .verify_records(&keys.terminal.public())
-            .unwrap()
-            .is_intact()
-    );
+    assert_intact(&outbox, &keys);
 }
 
 /// Records written before body version 2 bound the sealed payload by SHA-256 (version 1). An

@@ -271,12 +271,10 @@ impl Thread {
     }
 
     /// Copies the outbox's WAL into its database file when due, once the result is on its way
-    /// to the screen (a failure is logged: the records are safe in the WAL either way).
+    /// to the screen.
     fn checkpoint_if_due(&mut self) {
-        if let Some(Ok(resources)) = self.resources.as_mut()
-            && let Err(error) = resources.outbox.checkpoint_if_due()
-        {
-            tracing::warn!(%error, "the outbox could not checkpoint its write-ahead log");
+        if let Some(Ok(resources)) = self.resources.as_mut() {
+            resources.outbox.checkpoint_if_due_or_log();
         }
     }
 

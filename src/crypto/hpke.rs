@@ -248,10 +248,10 @@ impl Sender {
     }
 
     /// Seals the context's one message where it lies: the plaintext in `buffer` becomes
-    /// ciphertext || 16-byte tag (no copy of the plaintext is made), and
-    /// `observe` sees each piece of that output in order, while it is still in cache, so a digest
-    /// of the ciphertext costs no second pass over memory. `buffer` grows by [`TAG_LEN`] bytes;
-    /// give it that capacity to spare a reallocation.
+    /// ciphertext || 16-byte tag (no copy of the plaintext is made), and `observe` sees each
+    /// piece of that output in order, while it is still in cache, so a digest of the ciphertext
+    /// costs no second pass over memory. `buffer` grows by [`TAG_LEN`] bytes; give it that
+    /// capacity to spare a reallocation.
     pub fn seal_in_place(
         self,
         aad: &[u8],

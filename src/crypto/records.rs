@@ -364,8 +364,9 @@ impl PreparedSeal {
     }
 
     /// Seals `plaintext` for the record `id` (bound as associated data), in place: the buffer
-    /// becomes the ciphertext (the seal makes no copy of the plaintext), and its BLAKE3 digest is taken piece by piece as the AEAD produces it. Returns the
-    /// reference for the record body and the ciphertext.
+    /// becomes the ciphertext (the seal makes no copy of the plaintext), and its BLAKE3 digest
+    /// is taken piece by piece as the AEAD produces it. Returns the reference for the record
+    /// body and the ciphertext.
     pub fn seal(
         self,
         id: &RecordId,

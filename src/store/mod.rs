@@ -7,10 +7,10 @@
 //! is built with `HAVE_FDATASYNC` (`.cargo/config.toml`), so a commit's sync is one fdatasync of
 //! the WAL; new files use 16 KiB pages (a 300 KB payload is 19 WAL frames, not 75), and the
 //! connection goes through [`wal_vfs`], which hands those frames to the kernel in a few large
-//! writes instead of two small ones per frame. The WAL is
-//! copied into the database file by [`Outbox::checkpoint_if_due`], which the kiosk calls after an
-//! enrollment's result is on the screen and the sync worker after each acknowledgement, so no
-//! enrollment waits for a checkpoint.
+//! writes instead of two small ones per frame. The WAL is copied into the database file by
+//! [`Outbox::checkpoint_if_due`], which the kiosk calls after an enrollment's result is on the
+//! screen and the sync worker after each acknowledgement, so no enrollment waits for a
+//! checkpoint.
 
 pub mod audit;
 pub mod schema;
@@ -354,8 +354,8 @@ impl Outbox {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        // The WAL's writes go through `wal_vfs`, which gathers each commit into one write; it
-        // relies on `synchronous=FULL`, set below before anything is written.
+        // The WAL's writes go through `wal_vfs`, which gathers each commit's frames into a few
+        // large writes; it relies on `synchronous=FULL`, set below before anything is written.
         let opened = match wal_vfs::register() {
             Ok(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs),
             Err(code) => {
@@ -621,6 +621,15 @@ impl Outbox {
             .map_err(|e| self.error(e))?;
         self.wal_frames.store(0, Ordering::Relaxed);
         Ok(true)
+    }
+
+    /// [`Outbox::checkpoint_if_due`] for callers whose records are already committed (after an
+    /// enrollment's result or an acknowledgement): a failure is logged, since everything is
+    /// safe in the WAL either way and the next call tries again.
+    pub fn checkpoint_if_due_or_log(&mut self) {
+        if let Err(error) = self.checkpoint_if_due() {
+            tracing::warn!(%error, "the outbox could not checkpoint its write-ahead log");
+        }
     }
 
     /// Appends an audit entry in its own transaction.

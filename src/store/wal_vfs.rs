@@ -11,8 +11,8 @@
 //! How: writes to a WAL file that continue the previous one are appended to a buffer owned by
 //! the open file; the buffer goes to the real file before anything can observe the
 //! file: before `xSync` (so a commit is on disk exactly when SQLite asked, and only then does
-//! SQLite publish it in the WAL index for other connections), before any read, size query or
-//! truncation, before a write elsewhere in the file, at 4 MiB, and at close. A failed hand-over
+//! SQLite publish it in the WAL index for other connections), before any read, size query,
+//! truncation or file control, before a write elsewhere in the file, at 4 MiB, and at close. A failed hand-over
 //! is reported by the call that caused it (`xSync` on a commit), so SQLite abandons the
 //! commit exactly as if the `pwrite` itself had failed.
 //!
@@ -244,14 +244,11 @@ unsafe fn after_hand_over(
     // SAFETY: caller.
     let (pending, real) = unsafe { parts(file) };
     // SAFETY: `real` is the open file the buffer belongs to.
-    let code = unsafe { hand_over(pending, real) };
-    if code != ffi::SQLITE_OK {
-        return code;
+    match unsafe { hand_over(pending, real) } {
+        // SAFETY: caller.
+        ffi::SQLITE_OK => unsafe { passing_through(file, then) },
+        code => code,
     }
-    // SAFETY: `real` is open.
-    unsafe { real_methods(real) }
-        .and_then(|methods| then(methods, real))
-        .unwrap_or(ffi::SQLITE_IOERR)
 }
 
 /// Runs `then` on the real file's methods without touching the buffer (locks and constants).

@@ -204,11 +204,8 @@ pub async fn sync_pass(
                         tracing::info!(record = %record.id, "record acknowledged");
                         // Marking a record acknowledged rewrites its row, payload included (about
                         // 0.6 MB of WAL for a 300 KB payload), so a draining backlog checkpoints as
-                        // it goes rather than leaving a large WAL for an enrollment to meet. A
-                        // failure is logged: the acknowledgement is safe in the WAL either way.
-                        if let Err(error) = outbox.checkpoint_if_due() {
-                            tracing::warn!(%error, "the outbox could not checkpoint its write-ahead log");
-                        }
+                        // it goes rather than leaving a large WAL for an enrollment to meet.
+                        outbox.checkpoint_if_due_or_log();
                     }
                     Err(error) => {
                         let delay = backoff_ms(
