@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use enroll_core::domain::language::Language;
+use enroll_core::flows::applicant::Screen;
 use enroll_kiosk::app::enrollment_worker::EngineSlot;
 use enroll_kiosk::app::{self, AppSettings, KioskApp, Services};
 use enroll_kiosk::config::Config;
-use enroll_kiosk::domain::language::Language;
-use enroll_kiosk::flows::applicant::Screen;
 use enroll_kiosk::ui::i18n::Catalog;
 
 /// The demo's approach frames (12 at 25 fps) are the applicant walking up.

@@ -11,13 +11,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use enroll_cnn::{Isa, Network};
+use enroll_face::detect::{SeetaDetector, UltraFaceDetector};
+use enroll_face::imaging::resize_area;
+use enroll_face::onnx::{OnnxModel, patch_to_nchw};
+use enroll_face::settings::{ModelFile, OnnxExecutor, TensorInput};
+use enroll_face::{FaceAnalyzer, FaceEngine, decode_image};
 use enroll_kiosk::config::Config;
-use enroll_kiosk::face::cnn::{Isa, Network};
-use enroll_kiosk::face::detect::{SeetaDetector, UltraFaceDetector};
-use enroll_kiosk::face::imaging::resize_area;
-use enroll_kiosk::face::onnx::{OnnxModel, patch_to_nchw};
-use enroll_kiosk::face::settings::{ModelFile, OnnxExecutor, TensorInput};
-use enroll_kiosk::face::{FaceAnalyzer, FaceEngine, decode_image};
 use image::{Rgb, RgbImage};
 
 /// Median wall time of `f` in milliseconds over `n` runs, after two warm-up runs.

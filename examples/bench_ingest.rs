@@ -26,11 +26,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use enroll_kiosk::crypto::records::{
+use enroll_core::domain::record::{CHAIN_START, RecordEnvelope, RecordId};
+use enroll_crypto::records::{
     SealingPublicKey, TerminalPublicKey, TerminalSigningKey, seal, sha256_hex,
 };
-use enroll_kiosk::domain::record::{CHAIN_START, RecordEnvelope, RecordId};
-use enroll_kiosk::registry::verify_receipt;
+use enroll_protocol::verify_receipt;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 
@@ -323,8 +323,8 @@ fn main() -> Result<(), Error> {
         other => return Err(format!("--db {other}: use sqlite or postgres").into()),
     };
     let registry = start_registry(&options, &db_url, &keys, &token_file)?;
-    let sealing = enroll_kiosk::keys::read_sealing_public(&keys.join("registry-sealing.pub"))?;
-    let receipt_key = Arc::new(enroll_kiosk::keys::read_ed25519_public(
+    let sealing = enroll_crypto::keys::read_sealing_public(&keys.join("registry-sealing.pub"))?;
+    let receipt_key = Arc::new(enroll_crypto::keys::read_ed25519_public(
         &keys.join("registry-receipt.pub"),
     )?);
 

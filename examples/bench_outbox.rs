@@ -18,9 +18,9 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use enroll_kiosk::crypto::records::{PreparedSeal, SealingPrivateKey, TerminalSigningKey};
-use enroll_kiosk::domain::record::RecordId;
-use enroll_kiosk::store::{GuardLimits, Outbox};
+use enroll_core::domain::record::RecordId;
+use enroll_crypto::records::{PreparedSeal, SealingPrivateKey, TerminalSigningKey};
+use enroll_store::{GuardLimits, Outbox};
 
 const PAYLOAD_BYTES: usize = 300 * 1024;
 

@@ -25,7 +25,7 @@ fn main() -> TractResult<()> {
     let shape = [1, dims[0], dims[1], dims[2]];
     let mut onnx = tract_onnx::onnx();
     if std::env::var_os("TRACT_PRELU").is_none() {
-        enroll_kiosk::face::prelu::register(&mut onnx);
+        enroll_face::prelu::register(&mut onnx);
     }
     let plan = onnx
         .model_for_path(path)?

@@ -13,14 +13,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
-use enroll_kiosk::devices::card::mrz_scanner::MrzScannerEmulator;
-use enroll_kiosk::devices::card::sam_emulator::{
-    EmulatedCard, EmulatorTiming, SamEmulator, SamFault, SampleCard,
-};
-use enroll_kiosk::devices::card::sam_serial::{DEFAULT_BAUD, SamReaderOptions, SamSerialReader};
-use enroll_kiosk::devices::card::vpcd_passport::SPECIMEN_MRZ;
-use enroll_kiosk::devices::card::wlt::WltDecoder;
-use enroll_kiosk::domain::document::{DocumentKind, Identity, Photo, UndecodedFormat, Validity};
+use enroll_core::domain::document::{DocumentKind, Identity, Photo, UndecodedFormat, Validity};
+use enroll_devices::card::sam_serial::{DEFAULT_BAUD, SamReaderOptions, SamSerialReader};
+use enroll_devices::card::wlt::WltDecoder;
+use enroll_sim::mrz_scanner_emulator::MrzScannerEmulator;
+use enroll_sim::sam_emulator::{EmulatedCard, EmulatorTiming, SamEmulator, SamFault, SampleCard};
+use enroll_sim::vpcd_passport::SPECIMEN_MRZ;
 
 /// `kiosk card …`
 #[derive(Subcommand)]
@@ -342,7 +340,7 @@ fn read(
         )?;
     }
     match &read.card_read.verification {
-        enroll_kiosk::domain::card_read::Verification::Sam { sam_id } => {
+        enroll_core::domain::card_read::Verification::Sam { sam_id } => {
             writeln!(stdout, "verification:  SAM {sam_id}")?;
         }
         other => writeln!(stdout, "verification:  {other:?}")?,

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use enroll_kiosk::config::{CardReaderConfig, Config};
 use enroll_kiosk::diag::{self, CheckId, DiagOptions};
-use enroll_kiosk::faults::Fault;
+use enroll_sim::faults::Fault;
 
 /// Arguments of `kiosk diag`.
 #[derive(clap::Args)]

@@ -1,5 +1,5 @@
 //! The `kiosk face` commands (compare, analyze, eval, calibrate): read image files, call the face
-//! engine, print. The metrics and the decision live in `enroll_kiosk::face`; embeddings are never
+//! engine, print. The metrics and the decision live in `enroll_face`; embeddings are never
 //! printed.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,12 +11,12 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
-use enroll_kiosk::config::Config;
-use enroll_kiosk::face::eval::{ImageRef, Pair, Scored, card_resolution, metrics, parse_pairs};
-use enroll_kiosk::face::{
+use enroll_face::eval::{ImageRef, Pair, Scored, card_resolution, metrics, parse_pairs};
+use enroll_face::{
     Analysis, Decision, Embedding, EngineSettings, FaceAnalyzer, FaceEngine, FaceError,
     FaceMatcher, QualityReport, decode_image,
 };
+use enroll_kiosk::config::Config;
 
 #[derive(Subcommand)]
 pub enum FaceCommand {
@@ -509,7 +509,7 @@ fn calibrate(
     }
     let engine = load_engine(settings)?;
     let e = evaluate(settings, set)?;
-    let (tar, threshold) = enroll_kiosk::face::eval::tar_at_far(&e.scored, far);
+    let (tar, threshold) = enroll_face::eval::tar_at_far(&e.scored, far);
     // Evaluation accepts `score > threshold`, the engine `score >= threshold`: round up so that
     // no impostor score at the threshold is accepted.
     let threshold = (threshold * 1e4).floor() / 1e4 + 1e-4;

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
+use enroll_core::domain::officer::Role;
+use enroll_crypto::keys;
 use enroll_kiosk::config::Config;
-use enroll_kiosk::domain::officer::Role;
-use enroll_kiosk::keys;
 use enroll_kiosk::officers::OfficerList;
 
 #[derive(Subcommand)]

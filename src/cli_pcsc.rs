@@ -13,18 +13,18 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use enroll_core::domain::card_read::{AccessKey, CardRead, Verification};
+use enroll_core::domain::document::Photo;
+use enroll_core::domain::mrz::MrzAccessKey;
+use enroll_crypto::pace::PaceCurve;
+use enroll_devices::card::CardReader;
+use enroll_devices::card::mrz_scanner::MrzScanner;
+use enroll_devices::card::pcsc_icao::{self, PcscIcaoReader};
 use enroll_kiosk::config::{CardReaderConfig, Config};
-use enroll_kiosk::crypto::pace::PaceCurve;
-use enroll_kiosk::crypto::sod_issuer::TestPki;
-use enroll_kiosk::devices::card::CardReader;
-use enroll_kiosk::devices::card::mrz_scanner::MrzScanner;
-use enroll_kiosk::devices::card::pcsc_icao::{self, PcscIcaoReader};
-use enroll_kiosk::devices::card::vpcd_passport::{
+use enroll_sim::sod_issuer::TestPki;
+use enroll_sim::vpcd_passport::{
     PassportFault, PassportFiles, SPECIMEN_MRZ, VPCD_PORT_SLOT_0, VPCD_PORT_SLOT_1, VirtualPassport,
 };
-use enroll_kiosk::domain::card_read::{AccessKey, CardRead, Verification};
-use enroll_kiosk::domain::document::Photo;
-use enroll_kiosk::domain::mrz::MrzAccessKey;
 
 /// A tiny synthetic face (a gradient and an ellipse, no real person) for the virtual passport.
 const SAMPLE_FACE_JPEG: &[u8] = include_bytes!("../tests/fixtures/face-48x64.jpg");
@@ -248,7 +248,7 @@ fn emulate_passport(
         Some(path) => {
             let bytes =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            match enroll_kiosk::domain::icao_lds::classify_image(bytes) {
+            match enroll_core::domain::icao_lds::classify_image(bytes) {
                 photo @ (Photo::Jpeg(_) | Photo::Jpeg2000(_)) => photo,
                 _ => bail!("{} is neither JPEG nor JPEG 2000", path.display()),
             }

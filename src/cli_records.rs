@@ -9,14 +9,14 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
+use enroll_core::domain::card_read::CardRead;
+use enroll_core::domain::document::Photo;
+use enroll_crypto::keys;
+use enroll_crypto::records::{PreparedSeal, TerminalSigningKey};
+use enroll_face::{FaceEngine, decode_image};
 use enroll_kiosk::app::enrollment::{CommitParams, card_photo_image, check, commit};
 use enroll_kiosk::config::Config;
-use enroll_kiosk::crypto::records::{PreparedSeal, TerminalSigningKey};
-use enroll_kiosk::domain::card_read::CardRead;
-use enroll_kiosk::domain::document::Photo;
-use enroll_kiosk::face::{FaceEngine, decode_image};
-use enroll_kiosk::keys;
-use enroll_kiosk::store::{GuardLimits, Outbox};
+use enroll_store::{GuardLimits, Outbox};
 
 /// `kiosk queue …`
 #[derive(Subcommand)]
@@ -288,7 +288,7 @@ pub fn audit(command: AuditCommand, config_path: Option<&Path>) -> anyhow::Resul
     let config = load_config(config_path)?;
     let outbox = open_outbox(&config)?;
     let entries = outbox.audit_entries()?;
-    let problems = enroll_kiosk::store::audit::verify_entries(&entries);
+    let problems = enroll_store::audit::verify_entries(&entries);
     let mut stdout = std::io::stdout();
     if problems.is_empty() {
         writeln!(
@@ -320,7 +320,7 @@ pub struct SyncArgs {
 
 /// `kiosk sync …`
 pub fn sync(args: SyncArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
-    use enroll_kiosk::sync::{http_client, sync_pass};
+    use enroll_sync::{http_client, sync_pass};
     let config = load_config(config_path)?;
     let url = args.registry.unwrap_or_else(|| config.registry.url.clone());
     let (settings, tls) = enroll_kiosk::configured::sync_setup(&config, &url)?;
@@ -372,11 +372,11 @@ pub fn sync(args: SyncArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCo
 /// `kiosk sync` without `--once`: the worker loop until Ctrl-C or SIGTERM, printing its state.
 fn sync_forever(
     outbox: Outbox,
-    client: enroll_kiosk::sync::HttpClient,
-    settings: enroll_kiosk::sync::SyncSettings,
+    client: enroll_sync::HttpClient,
+    settings: enroll_sync::SyncSettings,
     runtime: tokio::runtime::Runtime,
 ) -> anyhow::Result<ExitCode> {
-    use enroll_kiosk::sync::{SyncState, Worker, WorkerTiming};
+    use enroll_sync::{SyncState, Worker, WorkerTiming};
     let worker = Worker {
         outbox,
         client,
@@ -450,8 +450,8 @@ pub fn applicant_receipt_text(
     body: &[u8],
     body_sha256: &str,
 ) -> anyhow::Result<String> {
-    use enroll_kiosk::domain::applicant_receipt::ApplicantReceipt;
-    use enroll_kiosk::domain::record::RecordBody;
+    use enroll_core::domain::applicant_receipt::ApplicantReceipt;
+    use enroll_core::domain::record::RecordBody;
     let body = RecordBody::from_bytes(body)?;
     Ok(enroll_kiosk::app::enrollment::receipt_text(
         key,
@@ -466,7 +466,7 @@ pub fn applicant_receipt_text(
 
 /// `kiosk receipt …`
 pub fn receipt(command: ReceiptCommand, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
-    use enroll_kiosk::domain::applicant_receipt::ApplicantReceipt;
+    use enroll_core::domain::applicant_receipt::ApplicantReceipt;
     let mut stdout = std::io::stdout();
     match command {
         ReceiptCommand::Make { record_id } => {

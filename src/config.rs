@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::domain::language::Language;
-use crate::domain::tier::Tier;
-use crate::face::EngineSettings;
-use crate::faults::FaultSwitch;
+use enroll_core::domain::language::Language;
+use enroll_core::domain::tier::Tier;
+use enroll_face::EngineSettings;
+use enroll_sim::faults::FaultSwitch;
 
 /// The environment variable that names the configuration file when `--config` is not given.
 pub const CONFIG_ENV_VAR: &str = "KIOSK_CONFIG";
@@ -762,7 +762,7 @@ fn validate(
     };
 
     // terminal
-    if !crate::domain::record::is_valid_terminal_id(&raw.terminal.id) {
+    if !enroll_core::domain::record::is_valid_terminal_id(&raw.terminal.id) {
         check.fail(
             "terminal.id",
             "allowed: 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'".to_owned(),

@@ -7,17 +7,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::{CameraConfig, CameraSource, CardReaderConfig, Config};
-use crate::devices::camera::files::FileCamera;
-use crate::devices::camera::v4l2::V4l2Camera;
-use crate::devices::camera::{Camera, CameraError};
-use crate::devices::card::pcsc_icao::{PcscIcaoReader, load_csca_dir};
-use crate::devices::card::sam_serial::{SamReaderOptions, SamSerialReader};
-use crate::devices::card::wlt::WltDecoder;
-use crate::devices::card::{CardError, CardErrorKind, CardReader};
-use crate::faults::{Fault, FaultSwitch};
-use crate::keys;
-use crate::store::{Outbox, StoreError};
-use crate::sync::SyncSettings;
+use enroll_crypto::keys;
+use enroll_devices::camera::v4l2::V4l2Camera;
+use enroll_devices::camera::{Camera, CameraError};
+use enroll_devices::card::pcsc_icao::{PcscIcaoReader, load_csca_dir};
+use enroll_devices::card::sam_serial::{SamReaderOptions, SamSerialReader};
+use enroll_devices::card::wlt::WltDecoder;
+use enroll_devices::card::{CardError, CardErrorKind, CardReader};
+use enroll_sim::faults::{Fault, FaultSwitch};
+use enroll_sim::file_camera::FileCamera;
+use enroll_store::{Outbox, StoreError};
+use enroll_sync::SyncSettings;
 
 /// The line speed of the SAM emulator's pseudo-terminal (any rate works on a pty).
 const EMULATOR_BAUD: u32 = 115_200;
@@ -194,7 +194,7 @@ pub enum SyncSetupError {
     Key(#[from] keys::KeyFileError),
     /// The outbox cannot be opened.
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] enroll_store::StoreError),
     /// The thread or runtime cannot start.
     #[error("the sync worker cannot start: {0}")]
     Start(String),
@@ -218,7 +218,7 @@ pub fn sync_setup(
                 detail,
             };
             let pem = std::fs::read(file).map_err(|e| tls_error(e.to_string()))?;
-            Some(crate::registry::tls::client_config(&pem).map_err(|e| tls_error(e.to_string()))?)
+            Some(enroll_protocol::tls::client_config(&pem).map_err(|e| tls_error(e.to_string()))?)
         }
         None if url.starts_with("https://") => return Err(SyncSetupError::NoTlsCa(url)),
         None => None,
@@ -230,7 +230,7 @@ pub fn sync_setup(
         backoff_cap_ms: config.sync.backoff_cap_ms,
         batch_size: usize::try_from(config.sync.batch_size).unwrap_or(1),
         request_timeout_ms: REQUEST_TIMEOUT_MS,
-        guard_limits: Some(crate::store::GuardLimits {
+        guard_limits: Some(enroll_store::GuardLimits {
             min_free_disk_mb: config.store.min_free_disk_mb,
             max_unsent_records: u64::from(config.store.max_unsent_records),
             max_unsent_age_days: u64::from(config.store.max_unsent_age_days),

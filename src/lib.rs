@@ -22,17 +22,7 @@
 pub mod app;
 pub mod config;
 pub mod configured;
-pub mod crypto;
-pub mod devices;
 pub mod diag;
-pub mod domain;
-pub mod face;
-pub mod faults;
-pub mod flows;
-pub mod keys;
 pub mod logs;
 pub mod officers;
-pub mod registry;
-pub mod store;
-pub mod sync;
 pub mod ui;

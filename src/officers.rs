@@ -10,7 +10,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::officer::{PinOutcome, Role, is_valid_badge, pin_problem};
+use enroll_core::domain::officer::{PinOutcome, Role, is_valid_badge, pin_problem};
 
 /// One badge in the file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,12 +9,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use enroll_core::flows::applicant::Guidance;
+use enroll_devices::camera::Frame;
+use enroll_devices::camera::letterbox;
+use enroll_face::quality::QualityReason;
+use enroll_face::{Analysis, FaceAnalyzer, FaceEngine, FaceError};
 use enroll_kiosk::app::analysis::{AnalysisReport, AnalysisWorker, guidance_for};
-use enroll_kiosk::devices::camera::Frame;
-use enroll_kiosk::devices::camera::files::letterbox;
-use enroll_kiosk::face::quality::QualityReason;
-use enroll_kiosk::face::{Analysis, FaceAnalyzer, FaceEngine, FaceError};
-use enroll_kiosk::flows::applicant::Guidance;
 use image::RgbImage;
 
 fn root() -> PathBuf {

@@ -8,18 +8,16 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use enroll_kiosk::app::card_worker::CardWorker;
-use enroll_kiosk::devices::card::sam_emulator::{
-    EmulatorTiming, SamEmulator, SamFault, SampleCard,
-};
-use enroll_kiosk::devices::card::sam_serial::{SamReaderOptions, SamSerialReader, SamTimeouts};
-use enroll_kiosk::devices::card::wlt::WltDecoder;
-use enroll_kiosk::domain::card_read::AccessKey;
-use enroll_kiosk::domain::document::{CalendarDate, Photo};
-use enroll_kiosk::domain::language::Language;
-use enroll_kiosk::flows::applicant::{
+use enroll_core::domain::card_read::AccessKey;
+use enroll_core::domain::document::{CalendarDate, Photo};
+use enroll_core::domain::language::Language;
+use enroll_core::flows::applicant::{
     self, ApplicantState, CardEvent, CardProblem, Event, FlowSettings, Screen, UiEvent,
 };
+use enroll_devices::card::sam_serial::{SamReaderOptions, SamSerialReader, SamTimeouts};
+use enroll_devices::card::wlt::WltDecoder;
+use enroll_kiosk::app::card_worker::CardWorker;
+use enroll_sim::sam_emulator::{EmulatorTiming, SamEmulator, SamFault, SampleCard};
 
 struct Bench {
     _dir: tempfile::TempDir,

@@ -7,12 +7,12 @@
 
 mod common;
 
+use enroll_core::domain::applicant_receipt::ApplicantReceipt;
+use enroll_core::domain::tier::Tier;
+use enroll_crypto::records::{PreparedSeal, SealingPrivateKey, TerminalSigningKey};
+use enroll_face::FaceEngine;
 use enroll_kiosk::app::enrollment::{CommitParams, EnrollError, check, commit};
-use enroll_kiosk::crypto::records::{PreparedSeal, SealingPrivateKey, TerminalSigningKey};
-use enroll_kiosk::domain::applicant_receipt::ApplicantReceipt;
-use enroll_kiosk::domain::tier::Tier;
-use enroll_kiosk::face::FaceEngine;
-use enroll_kiosk::store::{GuardLimits, Outbox};
+use enroll_store::{GuardLimits, Outbox};
 use image::RgbImage;
 
 use common::root;

@@ -13,9 +13,9 @@ use std::time::Duration;
 use common::booth::{Booth, demo_pictures, harness, impostor_frames, run_until};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use enroll_core::flows::applicant::{Delivery, Screen};
 use enroll_kiosk::app::KioskApp;
-use enroll_kiosk::flows::applicant::{Delivery, Screen};
-use enroll_kiosk::store::Outbox;
+use enroll_store::Outbox;
 
 fn on(screen: Screen) -> impl Fn(&KioskApp) -> bool {
     move |app| app.state().screen == screen

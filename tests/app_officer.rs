@@ -15,22 +15,20 @@ use common::booth::{
 use egui::accesskit::Role as A11yRole;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use enroll_core::domain::document::Photo;
+use enroll_core::domain::mrz::MrzAccessKey;
+use enroll_core::domain::officer::Role;
+use enroll_core::flows::officer::{OfficerNotice, Screen};
+use enroll_core::flows::officer_auth::AuthNotice;
+use enroll_devices::card::CardReader;
+use enroll_devices::card::pcsc_icao::PcscIcaoReader;
 use enroll_kiosk::app::KioskApp;
 use enroll_kiosk::config::{CardReaderConfig, MrzScannerConfig};
-use enroll_kiosk::crypto::sod_issuer::TestPki;
-use enroll_kiosk::devices::card::CardReader;
-use enroll_kiosk::devices::card::mrz_scanner::MrzScannerEmulator;
-use enroll_kiosk::devices::card::pcsc_icao::PcscIcaoReader;
-use enroll_kiosk::devices::card::vpcd_passport::{
-    PassportFault, PassportFiles, SPECIMEN_MRZ, VirtualPassport,
-};
-use enroll_kiosk::domain::document::Photo;
-use enroll_kiosk::domain::mrz::MrzAccessKey;
-use enroll_kiosk::domain::officer::Role;
-use enroll_kiosk::flows::officer::{OfficerNotice, Screen};
-use enroll_kiosk::flows::officer_auth::AuthNotice;
 use enroll_kiosk::officers::OfficerList;
-use enroll_kiosk::store::Outbox;
+use enroll_sim::mrz_scanner_emulator::MrzScannerEmulator;
+use enroll_sim::sod_issuer::TestPki;
+use enroll_sim::vpcd_passport::{PassportFault, PassportFiles, SPECIMEN_MRZ, VirtualPassport};
+use enroll_store::Outbox;
 
 const OFFICER: (&str, &str) = ("B1001", "482915");
 const SUPERVISOR: (&str, &str) = ("S2001", "730264");

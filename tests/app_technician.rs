@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use common::booth::{Booth, demo_pictures, harness, run_until, run_until_label, type_into};
 use egui_kittest::kittest::Queryable;
-use enroll_kiosk::domain::officer::Role;
-use enroll_kiosk::flows::applicant::Screen;
-use enroll_kiosk::flows::technician::TechScreen;
+use enroll_core::domain::officer::Role;
+use enroll_core::flows::applicant::Screen;
+use enroll_core::flows::technician::TechScreen;
 use enroll_kiosk::officers::OfficerList;
 use enroll_kiosk::ui::technician::LineStatus;
 

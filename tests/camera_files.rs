@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use enroll_kiosk::devices::camera::files::FileCamera;
-use enroll_kiosk::devices::camera::{Camera, CameraErrorKind, CameraReport, spawn};
+use enroll_devices::camera::{Camera, CameraErrorKind, CameraReport, spawn};
+use enroll_sim::file_camera::FileCamera;
 
 fn frames_dir() -> (tempfile::TempDir, Vec<PathBuf>) {
     let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use enroll_kiosk::devices::card::mrz_scanner::{MrzScanner, MrzScannerEmulator, MrzScannerError};
+use enroll_devices::card::mrz_scanner::{MrzScanner, MrzScannerError};
+use enroll_sim::mrz_scanner_emulator::MrzScannerEmulator;
 
 const TD3: [&str; 2] = [
     "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",

@@ -12,19 +12,17 @@ use std::time::{Duration, Instant};
 
 use common::pcsc::{SLOT_ADDRESS, SLOT_READER, pcscd};
 
-use enroll_kiosk::crypto::pace::PaceCurve;
-use enroll_kiosk::crypto::sod_issuer::TestPki;
-use enroll_kiosk::devices::card::badge::BadgeReader;
-use enroll_kiosk::devices::card::pcsc_icao::{
-    ACCESS_DENIED_MESSAGE, AccessControl, PcscIcaoReader,
-};
-use enroll_kiosk::devices::card::vpcd_passport::{
+use enroll_core::domain::card_read::{AccessKey, Verification};
+use enroll_core::domain::document::Photo;
+use enroll_core::domain::mrz::MrzAccessKey;
+use enroll_crypto::pace::PaceCurve;
+use enroll_devices::card::badge::BadgeReader;
+use enroll_devices::card::pcsc_icao::{ACCESS_DENIED_MESSAGE, AccessControl, PcscIcaoReader};
+use enroll_devices::card::{CardErrorKind, CardReader, Presence};
+use enroll_sim::sod_issuer::TestPki;
+use enroll_sim::vpcd_passport::{
     InsertedCard, PassportFault, PassportFiles, SPECIMEN_MRZ, VirtualPassport,
 };
-use enroll_kiosk::devices::card::{CardErrorKind, CardReader, Presence};
-use enroll_kiosk::domain::card_read::{AccessKey, Verification};
-use enroll_kiosk::domain::document::Photo;
-use enroll_kiosk::domain::mrz::MrzAccessKey;
 
 /// 2026-09-21, the reader's and the PKI's "now".
 const NOW_S: i64 = 1_790_000_000;

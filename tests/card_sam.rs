@@ -9,17 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use enroll_kiosk::devices::card::sam_emulator::{
-    EmulatedCard, EmulatorTiming, SamEmulator, SamFault, SampleCard,
-};
-use enroll_kiosk::devices::card::sam_serial::{
+use enroll_core::domain::card_read::{AccessKey, CardRead, Verification};
+use enroll_core::domain::document::{Photo, UndecodedFormat, Validity};
+use enroll_core::domain::sam_frame::SamStatus;
+use enroll_devices::card::sam_serial::{
     SamReaderOptions, SamSerialReader, SamTimeouts, SerialPortOpener,
 };
-use enroll_kiosk::devices::card::wlt::WltDecoder;
-use enroll_kiosk::devices::card::{CardErrorKind, CardReader, Presence};
-use enroll_kiosk::domain::card_read::{AccessKey, CardRead, Verification};
-use enroll_kiosk::domain::document::{Photo, UndecodedFormat, Validity};
-use enroll_kiosk::domain::sam_frame::SamStatus;
+use enroll_devices::card::wlt::WltDecoder;
+use enroll_devices::card::{CardErrorKind, CardReader, Presence};
+use enroll_sim::sam_emulator::{EmulatedCard, EmulatorTiming, SamEmulator, SamFault, SampleCard};
 
 const SAM_ID: &str = "05.01-20101018-0123456789-1234567890";
 
@@ -179,7 +177,7 @@ fn every_sw3_failure_code_ends_the_read_with_the_right_kind() {
     {
         bench.emulator.set_fault(Some(SamFault::Status(status)));
         let error = reader.read(&AccessKey::None).unwrap_err();
-        let expected = enroll_kiosk::devices::card::sam_serial::kind_for_status(status);
+        let expected = enroll_devices::card::sam_serial::kind_for_status(status);
         assert_eq!(error.kind(), expected, "{status}: {error}");
         assert!(
             error.to_string().contains(status.operator_action()),

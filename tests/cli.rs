@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -75,7 +77,7 @@ fn both_binaries_report_their_version() {
         String::from_utf8_lossy(&output.stdout),
         format!("kiosk {version}")
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_registry"))
+    let output = Command::new(common::registry_exe())
         .arg("--version")
         .output()
         .unwrap();

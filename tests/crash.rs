@@ -5,14 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
+mod common;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use enroll_kiosk::crypto::records::TerminalSigningKey;
-use enroll_kiosk::store::Outbox;
+use enroll_crypto::records::TerminalSigningKey;
+use enroll_store::Outbox;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -64,7 +66,7 @@ fn records_survive_sigkill_at_random_moments() {
             .success()
     );
     assert!(
-        Command::new(env!("CARGO_BIN_EXE_registry"))
+        Command::new(common::registry_exe())
             .args(["keygen", "--out"])
             .arg(&keys)
             .stdout(Stdio::null())
@@ -167,7 +169,7 @@ fn records_survive_sigkill_at_random_moments() {
     )
     .unwrap();
     let report = outbox.verify_records(&key.public()).unwrap();
-    let audit = enroll_kiosk::store::audit::verify_entries(&outbox.audit_entries().unwrap());
+    let audit = enroll_store::audit::verify_entries(&outbox.audit_entries().unwrap());
     println!(
         "crash test: {cycles} SIGKILLs in {:.0} s ({kills_before_first_commit} before the first commit of their run); \
          {} ids printed, {} records stored, {} missing, {} record problems, {} audit problems",

@@ -16,11 +16,11 @@ use std::sync::Arc;
 
 use common::terminal::Terminal;
 use common::{Registry, root};
-use enroll_kiosk::devices::card::mrz_scanner::MrzScannerEmulator;
-use enroll_kiosk::devices::card::sam_emulator::{EmulatorTiming, SamEmulator, SampleCard};
 use enroll_kiosk::diag::{self, CheckId, DiagOptions, Finding, Report, Status};
-use enroll_kiosk::registry::server::Metrics;
-use enroll_kiosk::registry::storage::SqliteStorage;
+use enroll_registry::server::Metrics;
+use enroll_registry::storage::SqliteStorage;
+use enroll_sim::mrz_scanner_emulator::MrzScannerEmulator;
+use enroll_sim::sam_emulator::{EmulatorTiming, SamEmulator, SampleCard};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 

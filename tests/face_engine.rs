@@ -1,10 +1,10 @@
 //! Specification tests for the face engine on a handful of LFW images (see
 //! tests/fixtures/faces/README.md). They load the real models from `models/`.
 
-use enroll_kiosk::face::align::umeyama;
-use enroll_kiosk::face::imaging::{decode_image, resize_area};
-use enroll_kiosk::face::settings::EngineSettings;
-use enroll_kiosk::face::{
+use enroll_face::align::umeyama;
+use enroll_face::imaging::{decode_image, resize_area};
+use enroll_face::settings::EngineSettings;
+use enroll_face::{
     Analysis, Embedding, FaceAnalyzer, FaceEngine, FaceError, FaceMatcher, PointPx, PortraitMaker,
     QualityCheck, QualityReason, QualityReport,
 };
@@ -97,7 +97,7 @@ fn embedding_matches_independent_onnxruntime_reference() -> TestResult {
         .collect();
     assert_eq!(
         reference["model_sha256"].as_str(),
-        Some(enroll_kiosk::face::settings::known_sha256::FEATURE)
+        Some(enroll_face::settings::known_sha256::FEATURE)
     );
     let ours = engine().embed_aligned(&aligned)?;
     assert_eq!(ours.len(), expected.len());
@@ -119,12 +119,12 @@ fn rotated_face_is_aligned_level() -> TestResult {
     let (s, c) = angle.sin_cos();
     let (cx, cy) = (125.0f32, 125.0f32);
     let inv = [c, -s, cx - c * cx + s * cy, s, c, cy - s * cx - c * cy];
-    let rotated = enroll_kiosk::face::imaging::warp_affine(
+    let rotated = enroll_face::imaging::warp_affine(
         &img,
         &inv,
         250,
         250,
-        enroll_kiosk::face::imaging::Border::Replicate,
+        enroll_face::imaging::Border::Replicate,
     );
     let analysis = engine().analyze_still(&rotated)?;
     let face = analysis.face.ok_or("no face in rotated image")?;
@@ -414,7 +414,7 @@ fn portrait_has_level_eyes_at_fixed_positions() -> TestResult {
 
 #[test]
 fn card_resolution_photo_still_matches() -> TestResult {
-    let card = enroll_kiosk::face::eval::card_resolution(&fixture(PERSON_A_2)?)?;
+    let card = enroll_face::eval::card_resolution(&fixture(PERSON_A_2)?)?;
     assert_eq!(card.dimensions(), (102, 126));
     let d = engine().compare(&embed(PERSON_A_1)?, &engine().embed_still(&card)?)?;
     assert!(d.is_match, "card photo scored {}", d.score_cosine);
@@ -472,8 +472,8 @@ fn a_fake_analyzer_can_stand_in_for_the_engine() -> TestResult {
                 image_height_px: image.height(),
                 detections: vec![],
                 face: None,
-                quality: enroll_kiosk::face::quality::assess(
-                    &enroll_kiosk::face::QualitySettings::live_guidance(),
+                quality: enroll_face::quality::assess(
+                    &enroll_face::QualitySettings::live_guidance(),
                     image.width(),
                     image.height(),
                     0,

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
-use enroll_kiosk::domain::language::Language;
+use enroll_core::domain::language::Language;
 use enroll_kiosk::ui::i18n::{self, Catalog, Msg};
 
 #[test]

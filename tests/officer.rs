@@ -10,7 +10,7 @@ mod common;
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
-use enroll_kiosk::domain::officer::{PinOutcome, Role};
+use enroll_core::domain::officer::{PinOutcome, Role};
 use enroll_kiosk::officers::OfficerList;
 
 use common::terminal::{Terminal, text};

@@ -9,12 +9,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use enroll_kiosk::crypto::records::{
+use enroll_core::domain::record::{CHAIN_START, RecordEnvelope, RecordId};
+use enroll_crypto::records::{
     SealingPrivateKey, SealingPublicKey, TerminalSigningKey, seal, sha256_hex,
 };
-use enroll_kiosk::domain::record::{CHAIN_START, RecordEnvelope, RecordId};
-use enroll_kiosk::registry::{Rejection, verify_envelope};
-use enroll_kiosk::store::{GuardLimits, GuardRefusal, Outbox, StoreError};
+use enroll_protocol::{Rejection, verify_envelope};
+use enroll_store::{GuardLimits, GuardRefusal, Outbox, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
 /// 2026-09-21.

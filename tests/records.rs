@@ -8,12 +8,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use enroll_kiosk::crypto::records::SealingPrivateKey;
-use enroll_kiosk::domain::record::{RecordBody, RecordId, SealedContent};
+use enroll_core::domain::record::{RecordBody, RecordId, SealedContent};
+use enroll_crypto::records::SealingPrivateKey;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -42,7 +44,7 @@ impl Terminal {
                 .status
                 .success()
         );
-        let registry = Command::new(env!("CARGO_BIN_EXE_registry"))
+        let registry = Command::new(common::registry_exe())
             .args(["keygen", "--out", keys.to_str().unwrap()])
             .output()
             .unwrap();

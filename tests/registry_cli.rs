@@ -119,7 +119,7 @@ struct Served {
 
 impl Served {
     fn start(args: &[&str]) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_registry"))
+        let mut child = Command::new(common::registry_exe())
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
@@ -164,7 +164,7 @@ impl Drop for Served {
 }
 
 fn registry(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_registry"))
+    Command::new(common::registry_exe())
         .args(args)
         .output()
         .unwrap()
@@ -306,13 +306,13 @@ fn plain_http_is_refused_off_loopback_and_https_needs_a_ca_on_the_terminal() {
 
 /// POSTs JSON over HTTPS trusting `ca`; returns (status, body).
 fn post_json(url: &str, ca: &Path, token: Option<&str>, json: &serde_json::Value) -> (u16, String) {
-    let tls = enroll_kiosk::registry::tls::client_config(&std::fs::read(ca).unwrap()).unwrap();
+    let tls = enroll_protocol::tls::client_config(&std::fs::read(ca).unwrap()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let client = enroll_kiosk::sync::http_client(Some(tls));
+        let client = enroll_sync::http_client(Some(tls));
         let mut request = hyper::Request::post(format!("{url}/v1/terminals"))
             .header("content-type", "application/json");
         if let Some(token) = token {

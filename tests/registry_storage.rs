@@ -8,10 +8,10 @@ mod common;
 
 use std::sync::{Arc, Barrier};
 
-use enroll_kiosk::crypto::records::sha256_hex;
-use enroll_kiosk::domain::record::{CHAIN_START, ChainStatus};
-use enroll_kiosk::registry::postgres::PostgresStorage;
-use enroll_kiosk::registry::storage::{Incoming, Ingested, SqliteStorage, Storage};
+use enroll_core::domain::record::{CHAIN_START, ChainStatus};
+use enroll_crypto::records::sha256_hex;
+use enroll_registry::postgres::PostgresStorage;
+use enroll_registry::storage::{Incoming, Ingested, SqliteStorage, Storage};
 
 /// A record as the storage sees it: id, terminal, bytes and its link to the previous body.
 struct Sample {

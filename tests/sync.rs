@@ -11,11 +11,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use enroll_kiosk::crypto::records::TerminalSigningKey;
-use enroll_kiosk::domain::record::RecordEnvelope;
-use enroll_kiosk::registry::server::Metrics;
-use enroll_kiosk::registry::storage::{SqliteStorage, Storage};
-use enroll_kiosk::registry::verify_receipt;
+use enroll_core::domain::record::RecordEnvelope;
+use enroll_crypto::records::TerminalSigningKey;
+use enroll_protocol::verify_receipt;
+use enroll_registry::server::Metrics;
+use enroll_registry::storage::{SqliteStorage, Storage};
 
 use common::terminal::{Terminal, text};
 

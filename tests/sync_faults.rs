@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use enroll_kiosk::crypto::records::{TerminalPublicKey, TerminalSigningKey};
-use enroll_kiosk::registry::server::Metrics;
-use enroll_kiosk::registry::storage::{SqliteStorage, Storage};
+use enroll_crypto::records::{TerminalPublicKey, TerminalSigningKey};
+use enroll_registry::server::Metrics;
+use enroll_registry::storage::{SqliteStorage, Storage};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use common::{Registry, root};
@@ -157,7 +157,7 @@ fn every_record_is_stored_exactly_once_through_lost_answers_drops_delays_and_a_r
         .output()
         .unwrap();
     assert!(out.status.success());
-    let out = Command::new(env!("CARGO_BIN_EXE_registry"))
+    let out = Command::new(common::registry_exe())
         .args(["keygen", "--out"])
         .arg(&keys)
         .output()
@@ -297,9 +297,9 @@ fn every_record_is_stored_exactly_once_through_lost_answers_drops_delays_and_a_r
 /// acknowledged, within 5 minutes of the faults stopping.
 #[test]
 fn ten_thousand_records_under_lost_acknowledgements_are_stored_exactly_once() {
-    use enroll_kiosk::crypto::records::SealingPrivateKey;
-    use enroll_kiosk::store::{GuardLimits, Outbox};
-    use enroll_kiosk::sync::{SyncSettings, http_client, sync_pass};
+    use enroll_crypto::records::SealingPrivateKey;
+    use enroll_store::{GuardLimits, Outbox};
+    use enroll_sync::{SyncSettings, http_client, sync_pass};
 
     let count: u64 = std::env::var("EXACTLY_ONCE_RECORDS")
         .ok()

@@ -11,11 +11,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use enroll_kiosk::crypto::records::{SealingPrivateKey, TerminalSigningKey};
-use enroll_kiosk::registry::server::Metrics;
-use enroll_kiosk::registry::storage::{SqliteStorage, Storage};
-use enroll_kiosk::store::{GuardLimits, Outbox};
-use enroll_kiosk::sync::{SyncSettings, SyncState, Worker, WorkerTiming, http_client};
+use enroll_crypto::records::{SealingPrivateKey, TerminalSigningKey};
+use enroll_registry::server::Metrics;
+use enroll_registry::storage::{SqliteStorage, Storage};
+use enroll_store::{GuardLimits, Outbox};
+use enroll_sync::{SyncSettings, SyncState, Worker, WorkerTiming, http_client};
 
 const T0_MS: i64 = 1_790_000_000_000;
 const LIMITS: GuardLimits = GuardLimits {
@@ -151,7 +151,7 @@ struct RealTimeWorker {
     runtime: tokio::runtime::Runtime,
     state: tokio::sync::watch::Receiver<SyncState>,
     stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), enroll_kiosk::sync::SyncError>>,
+    task: tokio::task::JoinHandle<Result<(), enroll_sync::SyncError>>,
 }
 
 impl RealTimeWorker {

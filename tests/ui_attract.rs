@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use enroll_core::domain::language::Language;
+use enroll_core::flows::applicant::{Effect, Screen};
 use enroll_kiosk::app::{self, AppSettings, KioskApp};
 use enroll_kiosk::config::Config;
-use enroll_kiosk::domain::language::Language;
-use enroll_kiosk::flows::applicant::{Effect, Screen};
 use enroll_kiosk::ui::i18n::Catalog;
 
 const GREETING_EN: &str = "Welcome! Get your digital identity here.";

@@ -9,12 +9,12 @@ use std::path::Path;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use enroll_kiosk::app;
-use enroll_kiosk::config::Config;
-use enroll_kiosk::domain::language::Language;
-use enroll_kiosk::flows::applicant::{
+use enroll_core::domain::language::Language;
+use enroll_core::flows::applicant::{
     ApplicantState, CardProblem, Delivery, FlowSettings, Guidance, ReceiptView, Screen, UiEvent,
 };
+use enroll_kiosk::app;
+use enroll_kiosk::config::Config;
 use enroll_kiosk::ui::{self, View, i18n::Catalog, theme::Theme};
 
 struct Screenful {

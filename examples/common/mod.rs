@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use enroll_kiosk::domain::card_read::Verification;
-use enroll_kiosk::domain::document::{CalendarDate, DocumentKind, Sex, Validity};
-use enroll_kiosk::domain::record::{
+use enroll_core::domain::card_read::Verification;
+use enroll_core::domain::document::{CalendarDate, DocumentKind, Sex, Validity};
+use enroll_core::domain::record::{
     CardEvidenceSummary, DocumentData, FaceEvidence, RecordDraft, RecordId,
 };
-use enroll_kiosk::domain::tier::Tier;
+use enroll_core::domain::tier::Tier;
 
 /// A draft for `terminal_id` with the given id and creation time.
 pub fn draft(

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::time::Instant;
 
-use crate::devices::camera::Frame;
-use crate::face::FaceAnalyzer;
-use crate::face::quality::{QualityComponent, QualityReason};
-use crate::flows::applicant::Guidance;
+use enroll_core::flows::applicant::Guidance;
+use enroll_devices::camera::Frame;
+use enroll_face::FaceAnalyzer;
+use enroll_face::quality::{QualityComponent, QualityReason};
 
 /// What one analysed frame says.
 #[derive(Clone, Debug, PartialEq)]

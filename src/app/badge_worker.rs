@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use crate::devices::card::badge::BadgeReader;
+use enroll_devices::card::badge::BadgeReader;
 
 /// How often the reader is asked for a badge.
 const POLL_MS: u64 = 300;

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::Duration;
 
-use crate::devices::card::{CardError, CardErrorKind, CardReader, Presence};
-use crate::domain::card_read::AccessKey;
-use crate::flows::applicant::{CardEvent, CardProblem};
+use enroll_core::domain::card_read::AccessKey;
+use enroll_core::flows::applicant::{CardEvent, CardProblem};
+use enroll_devices::card::{CardError, CardErrorKind, CardReader, Presence};
 
 /// How long one wait for a card (or for its removal) lasts before the stop flag is looked at.
 const POLL_MS: u64 = 300;

@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::{CardReaderConfig, Config};
-use crate::devices::card::sam_emulator::{EmulatedCard, EmulatorTiming, SamEmulator, SampleCard};
-use crate::faults::{Fault, FaultSwitch};
-use crate::keys;
-use crate::registry::server::{Metrics, RegistryState, serve};
+use enroll_crypto::keys;
+use enroll_registry::server::{Metrics, RegistryState, serve};
+use enroll_sim::faults::{Fault, FaultSwitch};
+use enroll_sim::sam_emulator::{EmulatedCard, EmulatorTiming, SamEmulator, SampleCard};
 
 /// Why a demo service could not start. The kiosk still runs without it, and says so.
 #[derive(Debug, thiserror::Error)]
@@ -281,7 +281,7 @@ fn start_registry(
     if let Some(parent) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| failed(e.to_string()))?;
     }
-    let storage = crate::registry::storage::open(&format!("sqlite:{}", database.display()), 1)
+    let storage = enroll_registry::storage::open(&format!("sqlite:{}", database.display()), 1)
         .map_err(|e| failed(e.to_string()))?;
     let now_ms = crate::app::sync_runner::unix_now_ms();
     storage

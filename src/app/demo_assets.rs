@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use image::RgbImage;
 use sha2::{Digest, Sha256};
 
-use crate::face::eval::card_resolution;
-use crate::face::portrait::encode_jpeg;
+use enroll_face::eval::card_resolution;
+use enroll_face::portrait::encode_jpeg;
 
 /// The test person and the two pictures used, with their SHA-256 (LFW deep-funneled).
 const PERSON: &str = "Tang_Jiaxuan";
@@ -133,7 +133,7 @@ pub fn make(faces_dir: &Path, out_dir: &Path) -> Result<u32, DemoAssetsError> {
     })?;
     // The portrait window of a 250x250 LFW picture (as the chip-like photos are cut).
     let portrait = image::imageops::crop_imm(&camera_picture, 40, 20, 170, 210).to_image();
-    let jpeg_error = |e: crate::face::FaceError| DemoAssetsError::Write {
+    let jpeg_error = |e: enroll_face::FaceError| DemoAssetsError::Write {
         path: camera_dir.clone(),
         detail: e.to_string(),
     };

@@ -7,23 +7,23 @@ use std::collections::BTreeMap;
 
 use image::RgbImage;
 
-use crate::crypto::records::{PreparedSeal, RecordCryptoError, TerminalSigningKey, sha256_hex};
-use crate::devices::card::photo::decode_photo;
-use crate::domain::applicant_receipt::ApplicantReceipt;
-use crate::domain::card_read::CardRead;
-use crate::domain::document::Photo;
-use crate::domain::record::{
+use enroll_core::domain::applicant_receipt::ApplicantReceipt;
+use enroll_core::domain::card_read::CardRead;
+use enroll_core::domain::document::Photo;
+use enroll_core::domain::record::{
     CardEvidenceSummary, DocumentData, RecordDraft, RecordId, SEALED_FORMAT, SealedContent,
 };
-use crate::domain::tier::Tier;
-use crate::face::compare::Decision;
-use crate::face::evidence::face_evidence;
-use crate::face::portrait::Portrait;
-use crate::face::{
+use enroll_core::domain::tier::Tier;
+use enroll_crypto::records::{PreparedSeal, RecordCryptoError, TerminalSigningKey, sha256_hex};
+use enroll_devices::card::photo::decode_photo;
+use enroll_face::compare::Decision;
+use enroll_face::evidence::face_evidence;
+use enroll_face::portrait::Portrait;
+use enroll_face::{
     Analysis, FaceAnalyzer as _, FaceEngine, FaceError, FaceMatcher as _, PortraitMaker as _,
     decode_image,
 };
-use crate::store::{Committed, GuardLimits, Outbox, StoreError};
+use enroll_store::{Committed, GuardLimits, Outbox, StoreError};
 
 /// Why an enrollment could not be checked or committed. No personal data in the text.
 #[derive(Debug, thiserror::Error)]

@@ -13,16 +13,16 @@ use crate::app::enrollment::{
     Checked, CommitParams, EnrollError, card_photo_image, check as check_capture, commit,
 };
 use crate::config::Config;
-use crate::crypto::records::{PreparedSeal, SealingPublicKey, TerminalSigningKey};
-use crate::domain::card_read::CardRead;
-use crate::domain::record::RecordId;
-use crate::domain::tier::Tier;
-use crate::face::EngineSettings;
-use crate::face::FaceEngine;
-use crate::face::quality::{QualityComponent, QualityReason};
-use crate::faults::FaultSwitch;
-use crate::keys;
-use crate::store::{GuardLimits, Outbox};
+use enroll_core::domain::card_read::CardRead;
+use enroll_core::domain::record::RecordId;
+use enroll_core::domain::tier::Tier;
+use enroll_crypto::keys;
+use enroll_crypto::records::{PreparedSeal, SealingPublicKey, TerminalSigningKey};
+use enroll_face::EngineSettings;
+use enroll_face::FaceEngine;
+use enroll_face::quality::{QualityComponent, QualityReason};
+use enroll_sim::faults::FaultSwitch;
+use enroll_store::{GuardLimits, Outbox};
 
 /// The face engine once it is loaded, or why it could not be (shared with the live analysis).
 #[derive(Clone, Default)]
@@ -322,7 +322,7 @@ impl Thread {
             if let Err(error) = resources.outbox.audit(
                 now_ms,
                 &actor,
-                crate::store::AuditAction::Override,
+                enroll_store::AuditAction::Override,
                 Some(&subject),
                 Some(reason),
             ) {

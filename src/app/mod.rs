@@ -28,21 +28,21 @@ use crate::app::sync_runner::SyncRunner;
 use crate::config::Config;
 use crate::config::{CardReaderConfig, MrzScannerConfig};
 use crate::configured::{ConfiguredDevices, Devices};
-use crate::devices::camera::{
-    self, CameraError, CameraErrorKind, CameraOpener, CameraReport, Frame,
-};
-use crate::devices::card::{CardError, CardErrorKind};
-use crate::domain::card_read::{AccessKey, CardRead};
-use crate::domain::document::CalendarDate;
-use crate::domain::language::Language;
-use crate::domain::tier::Tier;
-use crate::flows::applicant::{
+use crate::officers::OfficerList;
+use crate::ui::{self, View, i18n::Catalog, theme::Theme};
+use enroll_core::domain::card_read::{AccessKey, CardRead};
+use enroll_core::domain::document::CalendarDate;
+use enroll_core::domain::language::Language;
+use enroll_core::domain::tier::Tier;
+use enroll_core::flows::applicant::{
     self, ApplicantState, CardEvent, Delivery, Effect, Event, FlowSettings, MatchOutcome,
     ReceiptView, Screen, UiEvent,
 };
-use crate::flows::officer_auth::AuthSettings;
-use crate::officers::OfficerList;
-use crate::ui::{self, View, i18n::Catalog, theme::Theme};
+use enroll_core::flows::officer_auth::AuthSettings;
+use enroll_devices::camera::{
+    self, CameraError, CameraErrorKind, CameraOpener, CameraReport, Frame,
+};
+use enroll_devices::card::{CardError, CardErrorKind};
 
 /// Why the GUI could not run.
 #[derive(Debug, thiserror::Error)]
@@ -804,7 +804,7 @@ impl KioskApp {
 
 /// Today's date (UTC) for the card's expiry check.
 fn today_utc() -> Option<CalendarDate> {
-    crate::devices::card::pcsc_icao::utc_date(sync_runner::unix_now_ms() / 1000)
+    enroll_devices::card::pcsc_icao::utc_date(sync_runner::unix_now_ms() / 1000)
 }
 
 impl eframe::App for KioskApp {

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Duration;
 
-use crate::devices::card::mrz_scanner::{MrzScanner, MrzScannerError};
-use crate::domain::mrz::MrzAccessKey;
+use enroll_core::domain::mrz::MrzAccessKey;
+use enroll_devices::card::mrz_scanner::{MrzScanner, MrzScannerError};
 
 /// How long one wait for a scan lasts, so the thread notices when it should stop.
 const WAIT_MS: u64 = 300;

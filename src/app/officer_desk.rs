@@ -12,22 +12,22 @@ use super::badge_worker::BadgeWorker;
 use super::enrollment_worker::{Operators, Outcome};
 use super::mrz_worker::{MrzScanWorker, Scan};
 use crate::config::MrzScannerConfig;
-use crate::domain::card_read::AccessKey;
-use crate::domain::mrz::{MrzAccessKey, MrzError};
-use crate::face::quality::{QualityCheck, QualityComponent};
-use crate::flows::applicant::{CardEvent, CardProblem, Effect};
-use crate::flows::officer::{
-    self, CheckOutcome, Decision, OfficerEffect, OfficerEvent, OfficerNotice, OfficerState,
-    OfficerUi, PinPurpose, Screen,
-};
-use crate::flows::officer_auth::{AuthNotice, PinOutcome, Session};
 use crate::officers::OfficerList;
-use crate::store::GuardRefusal;
 use crate::ui::i18n::Msg;
 use crate::ui::officer::{
     CheckFigures, ComponentLine, OfficerForm, OfficerIntent, OfficerView, QueueLine, ScannerLine,
     officer_ui,
 };
+use enroll_core::domain::card_read::AccessKey;
+use enroll_core::domain::mrz::{MrzAccessKey, MrzError};
+use enroll_core::flows::applicant::{CardEvent, CardProblem, Effect};
+use enroll_core::flows::officer::{
+    self, CheckOutcome, Decision, OfficerEffect, OfficerEvent, OfficerNotice, OfficerState,
+    OfficerUi, PinPurpose, Screen,
+};
+use enroll_core::flows::officer_auth::{AuthNotice, PinOutcome, Session};
+use enroll_face::quality::{QualityCheck, QualityComponent};
+use enroll_store::GuardRefusal;
 
 /// The components as the officer's screen lists them.
 fn component_lines(components: &[QualityComponent]) -> Vec<ComponentLine> {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::configured::{SyncSetupError, sync_setup};
-use crate::keys;
-use crate::sync::{SyncState, Worker, WorkerTiming, http_client};
+use enroll_crypto::keys;
+use enroll_sync::{SyncState, Worker, WorkerTiming, http_client};
 
 /// Wall-clock time in Unix milliseconds: the app's one reading of the system clock.
 #[allow(clippy::disallowed_methods)] // the app's edge reads the clock and passes it in

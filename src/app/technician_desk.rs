@@ -13,15 +13,15 @@ use std::time::{Duration, Instant};
 
 use super::{KioskApp, sync_runner};
 use crate::diag::{self, DiagOptions, Report, Status};
-use crate::domain::card_read::AccessKey;
-use crate::flows::applicant::CardEvent;
-use crate::flows::applicant::Effect;
-use crate::flows::officer_auth::PinOutcome;
-use crate::flows::technician::{self, TechEvent, TechNotice, TechScreen, TechState};
 use crate::officers::OfficerList;
 use crate::ui::i18n::Msg;
 use crate::ui::session::problem_text;
 use crate::ui::technician::{CheckLine, LineStatus, TechForm, TechIntent, TechView, technician_ui};
+use enroll_core::domain::card_read::AccessKey;
+use enroll_core::flows::applicant::CardEvent;
+use enroll_core::flows::applicant::Effect;
+use enroll_core::flows::officer_auth::PinOutcome;
+use enroll_core::flows::technician::{self, TechEvent, TechNotice, TechScreen, TechState};
 
 /// How many seconds of camera pictures the frame rate is measured over.
 const FPS_WINDOW_MS: u64 = 2_000;
@@ -311,7 +311,7 @@ impl KioskApp {
                 }
                 if let Err(until_ms) = desk.state.auth.may_try(&badge, self.now_ms()) {
                     desk.notice = Some(TechNotice::Auth(
-                        crate::flows::officer_auth::AuthNotice::BadgeLocked { until_ms },
+                        enroll_core::flows::officer_auth::AuthNotice::BadgeLocked { until_ms },
                     ));
                     return;
                 }

@@ -16,10 +16,10 @@ use thiserror::Error;
 
 use super::Report;
 use crate::config::Config;
-use crate::crypto::records::sha256_hex;
-use crate::domain::record::RecordBody;
 use crate::logs;
-use crate::store::Outbox;
+use enroll_core::domain::record::RecordBody;
+use enroll_crypto::records::sha256_hex;
+use enroll_store::Outbox;
 
 /// The bundle's `manifest.json` schema.
 pub const BUNDLE_SCHEMA: &str = "enroll-kiosk.bundle/1";

@@ -14,13 +14,13 @@ use super::verdicts::{self, ReceiptTimes, Verdict, duration_words};
 use super::{CheckId, DiagOptions, Finding, Status, device_deadline};
 use crate::config::{CameraSource, CardReaderConfig, Config, MrzScannerConfig};
 use crate::configured::{ConfiguredDevices, Devices};
-use crate::devices::camera::{self, CameraReport, v4l2};
-use crate::devices::card::Presence;
-use crate::devices::card::mrz_scanner::MrzScanner;
-use crate::domain::card_read::AccessKey;
-use crate::face::{FaceEngine, FaceMatcher};
-use crate::keys;
-use crate::store::{GuardLimits, GuardRefusal, Outbox, StoreError};
+use enroll_core::domain::card_read::AccessKey;
+use enroll_crypto::keys;
+use enroll_devices::camera::{self, CameraReport, v4l2};
+use enroll_devices::card::Presence;
+use enroll_devices::card::mrz_scanner::MrzScanner;
+use enroll_face::{FaceEngine, FaceMatcher};
+use enroll_store::{GuardLimits, GuardRefusal, Outbox, StoreError};
 
 // `kiosk diag` is an edge: its findings name files and devices, never people.
 
@@ -73,7 +73,7 @@ pub fn config(path: &Path) -> (Finding, Option<Config>) {
         "officers",
         config.terminal.officers_file.display().to_string(),
     );
-    if config.terminal.tier == crate::domain::tier::Tier::Officer
+    if config.terminal.tier == enroll_core::domain::tier::Tier::Officer
         && !config.terminal.officers_file.exists()
     {
         finding = Finding {
@@ -374,7 +374,7 @@ pub fn face_engine(config: &Config) -> Finding {
     finding
 }
 
-fn self_test(engine: &FaceEngine) -> Result<(f32, crate::face::StageTimings), String> {
+fn self_test(engine: &FaceEngine) -> Result<(f32, enroll_face::StageTimings), String> {
     let picture = image::load_from_memory(SELF_TEST_JPEG)
         .map_err(|e| format!("the bundled self-test picture does not decode: {e}"))?
         .to_rgb8();
@@ -585,7 +585,7 @@ pub fn clock(config: &Config, options: &DiagOptions, registry_now: Option<i64>) 
         .and_then(|outbox| outbox.last_receipt().ok().flatten())
         .and_then(|stored| {
             let key = keys::read_ed25519_public(&config.registry.receipt_public_key_file).ok()?;
-            let body = crate::registry::verify_receipt(
+            let body = enroll_protocol::verify_receipt(
                 &stored.receipt,
                 &key,
                 &stored.record_id,
@@ -610,7 +610,7 @@ pub fn clock(config: &Config, options: &DiagOptions, registry_now: Option<i64>) 
             config.sync.clock_skew_warn_min
         ),
     );
-    if let Some(date) = crate::devices::card::pcsc_icao::utc_date(options.now_unix_ms / 1000) {
+    if let Some(date) = enroll_devices::card::pcsc_icao::utc_date(options.now_unix_ms / 1000) {
         finding = finding.detail("terminal date (UTC)", date.to_string());
     }
     finding
@@ -627,7 +627,7 @@ pub fn audit(config: &Config) -> Finding {
         Ok(entries) => entries,
         Err(error) => return store_failure(CheckId::Audit, &error),
     };
-    let mut problems = crate::store::audit::verify_entries(&entries);
+    let mut problems = enroll_store::audit::verify_entries(&entries);
     let records = match keys::read_signing_key(&config.terminal.signing_key_file) {
         Ok(key) => match outbox.verify_records(&key.public()) {
             Ok(report) => {

@@ -13,7 +13,7 @@ use super::verdicts;
 use super::{CheckId, Finding, Status};
 use crate::config::Config;
 use crate::configured::sync_setup;
-use crate::sync::http_client;
+use enroll_sync::http_client;
 
 /// How long the registry may take to answer the check.
 const PROBE_TIMEOUT_MS: u64 = 5_000;
@@ -209,7 +209,7 @@ async fn tls_handshake(
     let cert_days_left = connection
         .peer_certificates()
         .and_then(|chain| chain.first())
-        .and_then(|cert| crate::crypto::passive_auth::certificate_validity(cert.as_ref()))
+        .and_then(|cert| enroll_crypto::passive_auth::certificate_validity(cert.as_ref()))
         .map(|(_, not_after_unix_s)| (not_after_unix_s - now_unix_ms / 1000).div_euclid(86_400));
     Ok(Handshake {
         protocol,

@@ -3,7 +3,7 @@
 
 use super::View;
 use super::i18n::Msg;
-use crate::flows::applicant::UiEvent;
+use enroll_core::flows::applicant::UiEvent;
 
 /// Draws the attract screen.
 pub fn attract_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
@@ -71,7 +71,7 @@ pub fn attract_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
 fn language_row_ui(
     ui: &mut egui::Ui,
     view: &View<'_>,
-) -> Option<crate::domain::language::Language> {
+) -> Option<enroll_core::domain::language::Language> {
     let theme = view.theme;
     let spacing = ui.spacing().item_spacing.x;
     let count = view.languages.len() as f32;

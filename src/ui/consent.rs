@@ -2,7 +2,7 @@
 
 use super::View;
 use super::i18n::Msg;
-use crate::flows::applicant::UiEvent;
+use enroll_core::flows::applicant::UiEvent;
 
 /// Draws the consent screen.
 pub fn consent_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {

@@ -6,7 +6,7 @@
 
 use fluent_bundle::{FluentBundle, FluentResource};
 
-use crate::domain::language::Language;
+use enroll_core::domain::language::Language;
 
 macro_rules! messages {
     ($($variant:ident => $id:literal,)*) => {

@@ -10,8 +10,8 @@ pub mod session;
 pub mod technician;
 pub mod theme;
 
-use crate::domain::language::Language;
-use crate::flows::applicant::{ApplicantState, Screen, UiEvent};
+use enroll_core::domain::language::Language;
+use enroll_core::flows::applicant::{ApplicantState, Screen, UiEvent};
 use i18n::{Catalog, Msg};
 
 /// What every screen may read.

@@ -7,10 +7,10 @@ use super::CameraView;
 use super::i18n::{Catalog, Msg};
 use super::session::camera_ui;
 use super::theme::Theme;
-use crate::domain::language::Language;
-use crate::flows::applicant::CardProblem;
-use crate::flows::officer::{OfficerNotice, OfficerState, OfficerUi, Screen};
-use crate::flows::officer_auth::AuthNotice;
+use enroll_core::domain::language::Language;
+use enroll_core::flows::applicant::CardProblem;
+use enroll_core::flows::officer::{OfficerNotice, OfficerState, OfficerUi, Screen};
+use enroll_core::flows::officer_auth::AuthNotice;
 
 /// What is being typed on the officer's screens. PINs are cleared as soon as they are submitted.
 #[derive(Default)]

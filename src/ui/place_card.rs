@@ -3,7 +3,7 @@
 
 use super::View;
 use super::i18n::Msg;
-use crate::flows::applicant::UiEvent;
+use enroll_core::flows::applicant::UiEvent;
 
 /// Draws the "place your card" screen.
 pub fn place_card_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {

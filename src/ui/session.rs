@@ -6,7 +6,7 @@
 
 use super::i18n::Msg;
 use super::{CameraView, View};
-use crate::flows::applicant::{CardProblem, Delivery, Guidance, Screen, UiEvent};
+use enroll_core::flows::applicant::{CardProblem, Delivery, Guidance, Screen, UiEvent};
 
 /// One screen: a title, an optional body, an optional spinner, and buttons (label, intent,
 /// primary?).

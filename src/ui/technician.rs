@@ -9,9 +9,9 @@ use super::i18n::{Catalog, Msg};
 use super::officer::field;
 use super::session::camera_ui;
 use super::theme::Theme;
-use crate::domain::language::Language;
-use crate::flows::officer_auth::AuthNotice;
-use crate::flows::technician::{TechNotice, TechScreen, TechState};
+use enroll_core::domain::language::Language;
+use enroll_core::flows::officer_auth::AuthNotice;
+use enroll_core::flows::technician::{TechNotice, TechScreen, TechState};
 
 /// How a check came out, for colouring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

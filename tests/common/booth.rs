@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role as A11yRole;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use enroll_core::domain::language::Language;
+use enroll_face::FaceEngine;
 use enroll_kiosk::app::enrollment_worker::EngineSlot;
 use enroll_kiosk::app::{self, AppSettings, KioskApp, Services};
 use enroll_kiosk::config::Config;
-use enroll_kiosk::domain::language::Language;
-use enroll_kiosk::face::FaceEngine;
 use enroll_kiosk::ui::i18n::Catalog;
 
 use super::root;

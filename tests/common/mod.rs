@@ -15,17 +15,30 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use enroll_kiosk::crypto::records::{SealingPublicKey, TerminalSigningKey, seal};
-use enroll_kiosk::domain::card_read::CardRead;
-use enroll_kiosk::domain::record::{
+use enroll_core::domain::card_read::CardRead;
+use enroll_core::domain::record::{
     CardEvidenceSummary, DocumentData, FaceEvidence, RecordDraft, RecordId,
 };
-use enroll_kiosk::registry::server::{Metrics, RegistryState, serve, serve_tls};
-use enroll_kiosk::registry::storage::Storage;
-use enroll_kiosk::store::{Committed, GuardLimits, Outbox, StoreError};
+use enroll_crypto::records::{SealingPublicKey, TerminalSigningKey, seal};
+use enroll_registry::server::{Metrics, RegistryState, serve, serve_tls};
+use enroll_registry::storage::Storage;
+use enroll_store::{Committed, GuardLimits, Outbox, StoreError};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `registry` binary. It belongs to the `enroll-registry` crate, so Cargo gives this package
+/// no `CARGO_BIN_EXE_registry`; it is built beside `kiosk` (`scripts/test.sh` builds every binary
+/// of the workspace before the tests).
+pub fn registry_exe() -> PathBuf {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_kiosk")).with_file_name("registry");
+    assert!(
+        exe.exists(),
+        "{} is missing: build it first (cargo build -p enroll-registry, same profile)",
+        exe.display()
+    );
+    exe
 }
 
 /// A registry serving on `bind` (e.g. `127.0.0.1:0`) from its own runtime thread until dropped.
@@ -133,7 +146,7 @@ pub fn sample_draft(id: RecordId, terminal_id: &str, now_ms: i64) -> RecordDraft
         id,
         terminal_id: terminal_id.into(),
         created_at_unix_ms: u64::try_from(now_ms).unwrap(),
-        tier: enroll_kiosk::domain::tier::Tier::Officer,
+        tier: enroll_core::domain::tier::Tier::Officer,
         officer_id: Some("badge-7".into()),
         supervisor_id: None,
         document: DocumentData::from(&card.identity),

@@ -7,7 +7,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use enroll_kiosk::devices::card::pcsc_icao;
+use enroll_devices::card::pcsc_icao;
 
 /// Where virtual cards connect to vpcd, and the reader name pcscd gives that slot.
 pub const SLOT_ADDRESS: &str = "127.0.0.1:35963";

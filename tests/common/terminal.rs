@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use enroll_kiosk::crypto::records::{TerminalPublicKey, TerminalSigningKey};
-use enroll_kiosk::registry::storage::Storage;
+use enroll_crypto::records::{TerminalPublicKey, TerminalSigningKey};
+use enroll_registry::storage::Storage;
 
 use super::root;
 
@@ -28,7 +28,7 @@ impl Terminal {
                 .success()
         );
         assert!(
-            Command::new(env!("CARGO_BIN_EXE_registry"))
+            Command::new(super::registry_exe())
                 .args(["keygen", "--out", keys.to_str().unwrap()])
                 .output()
                 .unwrap()

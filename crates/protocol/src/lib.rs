@@ -1,0 +1,150 @@
+//! The registry protocol both ends share: how the registry verifies an envelope (registered
+//! terminal key, signature over the exact bytes, format, sealed-payload hash, chain link), the
+//! receipt it signs with its Ed25519 key and how the kiosk checks it, and the TLS configurations
+//! of the link ([`tls`]). It does no I/O: no sockets, files or clock (time comes from the caller).
+
+#![forbid(unsafe_code)]
+
+pub mod tls;
+
+use enroll_core::domain::document::base64_bytes;
+use enroll_core::domain::record::{
+    ChainStatus, RECEIPT_FORMAT, ReceiptBody, RecordBody, RecordEnvelope, SignedReceipt,
+};
+use enroll_crypto::records::{TerminalPublicKey, TerminalSigningKey, payload_matches, sha256_hex};
+
+/// Why a record is refused; the text is safe to return and log (no record content).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The envelope or the body is malformed.
+    #[error("malformed record: {0}")]
+    Malformed(String),
+    /// No key is registered for the terminal the body names.
+    #[error("unknown terminal: register it with `registry terminal add`")]
+    UnknownTerminal,
+    /// The signature does not verify with the registered key.
+    #[error("bad signature: the record is not signed by the registered terminal key")]
+    BadSignature,
+    /// The body names another key than the registered one.
+    #[error("terminal key mismatch: the body names a key other than the registered one")]
+    KeyMismatch,
+    /// The sealed payload is not the one the signed body commits to.
+    #[error("sealed payload mismatch: it does not match the hash in the signed body")]
+    PayloadMismatch,
+    /// The same id was stored before with other bytes.
+    #[error("conflict: a different record with this id is already stored")]
+    Conflict,
+}
+
+impl Rejection {
+    /// A short, stable reason name for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Malformed(_) => "malformed",
+            Rejection::UnknownTerminal => "unknown-terminal",
+            Rejection::BadSignature => "bad-signature",
+            Rejection::KeyMismatch => "key-mismatch",
+            Rejection::PayloadMismatch => "payload-mismatch",
+            Rejection::Conflict => "conflict",
+        }
+    }
+}
+
+/// A record that passed every check.
+#[derive(Debug)]
+pub struct Verified {
+    pub envelope: RecordEnvelope,
+    pub body: RecordBody,
+    pub body_sha256: String,
+}
+
+/// Checks an envelope against the key registered for the terminal its body names.
+pub fn verify_envelope(
+    bytes: &[u8],
+    terminal_key: impl FnOnce(&str) -> Option<[u8; 32]>,
+) -> Result<Verified, Rejection> {
+    let envelope =
+        RecordEnvelope::decode(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    // The terminal id is needed to find the key; the body is parsed before the signature is
+    // checked, but nothing from it is trusted or stored until the signature holds.
+    let body =
+        RecordBody::from_bytes(&envelope.body).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    let key_bytes = terminal_key(&body.terminal_id).ok_or(Rejection::UnknownTerminal)?;
+    let key = TerminalPublicKey::from_bytes(&key_bytes).map_err(|_| Rejection::UnknownTerminal)?;
+    key.verify(&envelope.body, &envelope.signature)
+        .map_err(|_| Rejection::BadSignature)?;
+    if body.terminal_key_sha256 != key.fingerprint() {
+        return Err(Rejection::KeyMismatch);
+    }
+    if !payload_matches(&body.sealed, &envelope.sealed_payload) {
+        return Err(Rejection::PayloadMismatch);
+    }
+    let body_sha256 = sha256_hex(&envelope.body);
+    Ok(Verified {
+        envelope,
+        body,
+        body_sha256,
+    })
+}
+
+/// The signed receipt for a verified record (JSON bytes of [`SignedReceipt`]).
+pub fn make_receipt(
+    key: &TerminalSigningKey,
+    verified: &Verified,
+    chain: ChainStatus,
+    received_at_unix_ms: u64,
+) -> Vec<u8> {
+    let receipt = ReceiptBody {
+        format: RECEIPT_FORMAT.to_owned(),
+        version: 1,
+        record_id: verified.body.id,
+        terminal_id: verified.body.terminal_id.clone(),
+        body_sha256: verified.body_sha256.clone(),
+        received_at_unix_ms,
+        chain,
+        registry_key_sha256: key.public().fingerprint(),
+    };
+    let bytes = receipt.to_bytes();
+    let signed = SignedReceipt {
+        signature: base64_bytes::encode(&key.sign(&bytes)),
+        receipt: base64_bytes::encode(&bytes),
+    };
+    serde_json::to_vec(&signed).unwrap_or_default()
+}
+
+/// Why a receipt is not acceptable to a terminal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptError {
+    /// Not receipt JSON.
+    #[error("the registry's answer is not a receipt")]
+    Malformed,
+    /// The signature does not verify with the configured registry receipt key.
+    #[error(
+        "the registry's receipt signature does not verify with registry.receipt_public_key_file"
+    )]
+    BadSignature,
+    /// A valid receipt, but for another record or other bytes.
+    #[error("the receipt is for another record or other bytes")]
+    WrongRecord,
+}
+
+/// Checks a receipt against the registry key and the record it should acknowledge.
+pub fn verify_receipt(
+    bytes: &[u8],
+    registry_key: &TerminalPublicKey,
+    record_id: &str,
+    body_sha256: &str,
+) -> Result<ReceiptBody, ReceiptError> {
+    let signed: SignedReceipt =
+        serde_json::from_slice(bytes).map_err(|_| ReceiptError::Malformed)?;
+    let body = base64_bytes::decode(&signed.receipt).ok_or(ReceiptError::Malformed)?;
+    let signature = base64_bytes::decode(&signed.signature).ok_or(ReceiptError::Malformed)?;
+    registry_key
+        .verify(&body, &signature)
+        .map_err(|_| ReceiptError::BadSignature)?;
+    let receipt = ReceiptBody::from_bytes(&body).map_err(|_| ReceiptError::Malformed)?;
+    if receipt.record_id.to_string() != record_id || receipt.body_sha256 != body_sha256 {
+        return Err(ReceiptError::WrongRecord);
+    }
+    Ok(receipt)
+}

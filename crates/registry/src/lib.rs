@@ -1,0 +1,12 @@
+//! The central registry: receives record envelopes over HTTP(S), verifies them with the shared
+//! protocol (`enroll_protocol`), stores them exactly once and answers with signed receipts. It
+//! never uses the kiosk's UI, flows or devices, and reads no clock (time comes from its caller).
+//!
+//! Code map: [`server`] (the axum routes, plain or TLS, metrics, admin registration),
+//! [`storage`] (the `Storage` trait and its SQLite store), [`postgres`] (the PostgreSQL store).
+
+#![forbid(unsafe_code)]
+
+pub mod postgres;
+pub mod server;
+pub mod storage;

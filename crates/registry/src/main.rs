@@ -1,0 +1,324 @@
+//! The `registry` command line: the central registry that terminals sync to. Thin: it parses
+//! arguments, reads key files and the clock, and calls the library.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use anyhow::{Context, bail};
+use enroll_core::domain::record::{RecordBody, SealedContent};
+use enroll_crypto::keys;
+use enroll_crypto::records::{SealingPrivateKey, TerminalSigningKey};
+use enroll_registry::server::{MIN_ADMIN_TOKEN_CHARS, Metrics, RegistryState, serve, serve_tls};
+use enroll_registry::storage::{self, Storage};
+
+/// The central registry that receives, verifies and stores enrollment records.
+#[derive(Parser)]
+#[command(name = "registry", version, about, long_about = None, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the registry's keys: X25519 for sealed payloads (registry-sealing.key/.pub) and
+    /// Ed25519 for receipts (registry-receipt.key/.pub); private files mode 0600, never overwritten
+    Keygen {
+        /// Directory to write the four files into
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Serve the registry API until Ctrl-C or SIGTERM
+    Serve {
+        /// Address to listen on; plain HTTP (no --tls-cert) is allowed on loopback only
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+        listen: std::net::SocketAddr,
+        /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// Directory with registry-receipt.key (made by `registry keygen`)
+        #[arg(long, value_name = "DIR")]
+        keys: PathBuf,
+        /// PEM certificate chain (server certificate first) to serve HTTPS with
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of the TLS certificate
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// File holding the admin token that `POST /v1/terminals` requires (at least 32
+        /// characters); without it terminals are registered from the command line only
+        #[arg(long, value_name = "FILE")]
+        admin_token_file: Option<PathBuf>,
+        /// Database connections (PostgreSQL)
+        #[arg(long, value_name = "N", default_value_t = 16)]
+        db_connections: usize,
+    },
+    /// List records accepted with a gap in their terminal's chain, for review
+    Flagged {
+        /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
+        #[arg(long, value_name = "URL")]
+        db: String,
+    },
+    /// Terminals allowed to send records
+    #[command(subcommand)]
+    Terminal(TerminalCommand),
+    /// Decrypt a record's sealed biometrics with the registry's private key (authorised
+    /// processing only); prints the sealed content as JSON
+    Open {
+        /// The record id
+        record_id: String,
+        /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// Directory with registry-sealing.key
+        #[arg(long, value_name = "DIR")]
+        keys: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TerminalCommand {
+    /// Register a terminal's Ed25519 public key (a terminal-signing.pub from `kiosk keygen`)
+    Add {
+        /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// The terminal id (terminal.id in its kiosk.toml)
+        #[arg(long, value_name = "ID")]
+        id: String,
+        /// Its public key file
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen { out } => keygen(&out),
+        Command::Serve {
+            listen,
+            db,
+            keys,
+            tls_cert,
+            tls_key,
+            admin_token_file,
+            db_connections,
+        } => serve_command(ServeOptions {
+            listen,
+            db,
+            keys_dir: keys,
+            tls: tls_cert.zip(tls_key),
+            admin_token_file,
+            db_connections,
+        }),
+        Command::Flagged { db } => flagged(&db),
+        Command::Terminal(TerminalCommand::Add { db, id, public_key }) => {
+            terminal_add(&db, &id, &public_key)
+        }
+        Command::Open {
+            record_id,
+            db,
+            keys,
+        } => open(&record_id, &db, &keys),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "registry: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn keygen(out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)?;
+    let (sealing_key, sealing_pub) = keys::pair_paths(out, "registry-sealing");
+    let (receipt_key, receipt_pub) = keys::pair_paths(out, "registry-receipt");
+    keys::ensure_absent(&[&sealing_key, &sealing_pub, &receipt_key, &receipt_pub])?;
+    let (sealing, sealing_public) = SealingPrivateKey::from_seed(keys::random_seed()?);
+    let receipt = TerminalSigningKey::from_seed(keys::random_seed()?);
+    keys::write_new(&sealing_key, &sealing.to_pem(), true)?;
+    keys::write_new(&sealing_pub, &sealing_public.to_pem(), false)?;
+    keys::write_new(&receipt_key, &receipt.to_pem(), true)?;
+    keys::write_new(&receipt_pub, &receipt.public().to_pem(), false)?;
+    let mut stdout = std::io::stdout();
+    writeln!(
+        stdout,
+        "sealing key (X25519): {} and {}; fingerprint {}",
+        sealing_key.display(),
+        sealing_pub.display(),
+        sealing_public.fingerprint()
+    )?;
+    writeln!(
+        stdout,
+        "receipt key (Ed25519): {} and {}; fingerprint {}",
+        receipt_key.display(),
+        receipt_pub.display(),
+        receipt.public().fingerprint()
+    )?;
+    Ok(())
+}
+
+/// Unix milliseconds now: the binary is the edge where the clock is read.
+#[allow(clippy::disallowed_methods)] // the binary's edge reads the clock and passes it in
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn open_storage(db: &str, connections: usize) -> anyhow::Result<std::sync::Arc<dyn Storage>> {
+    Ok(storage::open(db, connections)?)
+}
+
+struct ServeOptions {
+    listen: std::net::SocketAddr,
+    db: String,
+    keys_dir: PathBuf,
+    /// Certificate chain and key files.
+    tls: Option<(PathBuf, PathBuf)>,
+    admin_token_file: Option<PathBuf>,
+    db_connections: usize,
+}
+
+fn read_admin_token(file: &Path) -> anyhow::Result<[u8; 32]> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the admin token file {}", file.display()))?;
+    let token = text.trim();
+    if token.chars().count() < MIN_ADMIN_TOKEN_CHARS || token.contains(char::is_whitespace) {
+        bail!(
+            "the admin token in {} must be one line of at least {MIN_ADMIN_TOKEN_CHARS} characters \
+             without spaces (for example: openssl rand -hex 32 > {})",
+            file.display(),
+            file.display()
+        );
+    }
+    Ok(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()).into())
+}
+
+fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
+    let listen = options.listen;
+    if options.tls.is_none() && !listen.ip().is_loopback() {
+        bail!(
+            "plain HTTP is only allowed on a loopback address ({listen} is not): give \
+             --tls-cert and --tls-key"
+        );
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("REGISTRY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let tls = match &options.tls {
+        Some((cert, key)) => {
+            let chain = std::fs::read(cert)
+                .with_context(|| format!("cannot read --tls-cert {}", cert.display()))?;
+            let key_pem = std::fs::read(key)
+                .with_context(|| format!("cannot read --tls-key {}", key.display()))?;
+            Some(enroll_protocol::tls::server_config(&chain, &key_pem)?)
+        }
+        None => None,
+    };
+    let admin_token_sha256 = options
+        .admin_token_file
+        .as_deref()
+        .map(read_admin_token)
+        .transpose()?;
+    let storage = open_storage(&options.db, options.db_connections)?;
+    let receipt_key = keys::read_signing_key(&options.keys_dir.join("registry-receipt.key"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("registry")
+        .max_blocking_threads(options.db_connections.max(1) * 2)
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let local = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(listen = %local, scheme, "registry listening");
+        let _ = writeln!(
+            std::io::stdout(),
+            "registry listening on {scheme}://{local}"
+        );
+        let state = RegistryState {
+            storage,
+            receipt_key: std::sync::Arc::new(receipt_key),
+            metrics: std::sync::Arc::new(Metrics::default()),
+            clock: std::sync::Arc::new(unix_now_ms),
+            admin_token_sha256,
+        };
+        let shutdown = async {
+            let mut terminate =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(signal) => signal,
+                    Err(_) => return,
+                };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        };
+        match tls {
+            Some(tls) => serve_tls(listener, state, tls, shutdown).await?,
+            None => serve(listener, state, shutdown).await?,
+        }
+        anyhow::Ok(())
+    })
+}
+
+fn flagged(db: &str) -> anyhow::Result<()> {
+    let storage = open_storage(db, 1)?;
+    let ids = storage.flagged_records()?;
+    let mut stdout = std::io::stdout();
+    for id in &ids {
+        writeln!(stdout, "{id}")?;
+    }
+    writeln!(
+        std::io::stderr(),
+        "{} record(s) accepted with a gap in their terminal's chain",
+        ids.len()
+    )?;
+    Ok(())
+}
+
+fn terminal_add(db: &str, id: &str, public_key: &Path) -> anyhow::Result<()> {
+    let storage = open_storage(db, 1)?;
+    let key = keys::read_ed25519_public(public_key)?;
+    storage.add_terminal(
+        id,
+        key.to_bytes(),
+        i64::try_from(unix_now_ms()).unwrap_or(0),
+    )?;
+    writeln!(
+        std::io::stdout(),
+        "terminal {id} registered (key fingerprint {})",
+        key.fingerprint()
+    )?;
+    Ok(())
+}
+
+fn open(record_id: &str, db: &str, keys_dir: &Path) -> anyhow::Result<()> {
+    let storage = open_storage(db, 1)?;
+    let record = storage
+        .record(record_id)?
+        .with_context(|| format!("no record {record_id} in {db}"))?;
+    let body = RecordBody::from_bytes(&record.body)?;
+    let (private, _) = keys::read_sealing_private(&keys_dir.join("registry-sealing.key"))?;
+    let plain = private.open(&body.sealed, &body.id, &record.sealed_payload)?;
+    let content = SealedContent::from_bytes(&plain)?;
+    writeln!(
+        std::io::stdout(),
+        "{}",
+        serde_json::to_string_pretty(&content)?
+    )?;
+    Ok(())
+}

@@ -1,0 +1,395 @@
+//! The registry's PostgreSQL storage (production; several registry instances may share one
+//! database): a small blocking connection pool and the same [`Storage`] contract as SQLite. A
+//! terminal's chain head row is locked (`FOR UPDATE`) while one of its records is linked, so
+//! concurrent instances link each terminal's records one at a time. It makes no verification
+//! decisions and never parses sealed payloads.
+
+use std::str::FromStr as _;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::{Client, NoTls};
+
+use super::storage::{
+    Incoming, Ingested, Storage, StorageError, StoredRecord, chain_from_name, chain_status,
+};
+use enroll_core::domain::record::ChainStatus;
+
+/// How long a request waits for a free connection before it fails (and the terminal retries).
+const CHECKOUT_TIMEOUT_MS: u64 = 30_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS terminals (
+    id TEXT PRIMARY KEY,
+    public_key BYTEA NOT NULL,
+    registered_at_unix_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL REFERENCES terminals (id),
+    body BYTEA NOT NULL,
+    body_sha256 TEXT NOT NULL,
+    previous_record_sha256 TEXT NOT NULL,
+    signature BYTEA NOT NULL,
+    sealed_payload BYTEA NOT NULL,
+    chain TEXT NOT NULL,
+    received_at_unix_ms BIGINT NOT NULL,
+    receipt BYTEA NOT NULL
+);
+-- Sealed payloads are ciphertext: compressing them is wasted work.
+ALTER TABLE records ALTER COLUMN sealed_payload SET STORAGE EXTERNAL;
+CREATE INDEX IF NOT EXISTS records_by_terminal ON records (terminal_id, received_at_unix_ms);
+CREATE INDEX IF NOT EXISTS records_flagged ON records (chain) WHERE chain <> 'linked';
+-- One row per registered terminal (made at registration, body_sha256 NULL until its first
+-- record), locked while a record of that terminal is linked.
+CREATE TABLE IF NOT EXISTS chain_heads (
+    terminal_id TEXT PRIMARY KEY REFERENCES terminals (id),
+    body_sha256 TEXT
+);
+";
+
+/// An arbitrary constant: the advisory lock that serialises schema creation between instances.
+const SCHEMA_LOCK_KEY: i64 = 0x656e_726f_6c6c;
+
+/// PostgreSQL storage with a fixed-size connection pool.
+pub struct PostgresStorage {
+    config: postgres::Config,
+    pool: Mutex<Pool>,
+    returned: Condvar,
+    max_connections: usize,
+    location: String,
+}
+
+/// Idle connections, and how many are open (idle or leased).
+struct Pool {
+    idle: Vec<Client>,
+    open: usize,
+}
+
+/// A connection borrowed from the pool; it goes back when dropped, unless it broke.
+struct Lease<'a> {
+    storage: &'a PostgresStorage,
+    client: Option<Client>,
+}
+
+impl Lease<'_> {
+    fn client(&mut self) -> Result<&mut Client, StorageError> {
+        self.client
+            .as_mut()
+            .ok_or_else(|| StorageError::Database("the connection was lost".into()))
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut pool) = self.storage.pool.lock() {
+            match self.client.take() {
+                Some(client) if !client.is_closed() => pool.idle.push(client),
+                // A broken connection is closed; the next checkout opens a new one.
+                _ => pool.open = pool.open.saturating_sub(1),
+            }
+            self.storage.returned.notify_one();
+        }
+    }
+}
+
+fn database_error(error: postgres::Error) -> StorageError {
+    StorageError::Database(error.to_string())
+}
+
+/// `host:port/dbname` of a connection string: where, without user or password.
+fn location_of(config: &postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|host| match host {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let database = config.get_dbname().unwrap_or("(default database)");
+    format!("postgres://{host}:{port}/{database}")
+}
+
+impl PostgresStorage {
+    /// Connects `connections` clients to `url` (`postgres://user@host:port/db`) and creates the
+    /// schema when it is missing.
+    pub fn connect(url: &str, connections: usize) -> Result<Self, StorageError> {
+        let config = postgres::Config::from_str(url).map_err(|error| StorageError::Open {
+            location: "the postgres:// URL".into(),
+            detail: format!("it cannot be parsed ({error}); expected postgres://USER@HOST:PORT/DB"),
+        })?;
+        let location = location_of(&config);
+        let open_error = |error: postgres::Error| StorageError::Open {
+            location: location.clone(),
+            detail: error.to_string(),
+        };
+        let mut first = config.connect(NoTls).map_err(open_error)?;
+        let mut transaction = first.transaction().map_err(open_error)?;
+        transaction
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK_KEY])
+            .map_err(open_error)?;
+        transaction.batch_execute(SCHEMA).map_err(open_error)?;
+        transaction.commit().map_err(open_error)?;
+        Ok(PostgresStorage {
+            config,
+            pool: Mutex::new(Pool {
+                idle: vec![first],
+                open: 1,
+            }),
+            returned: Condvar::new(),
+            max_connections: connections.max(1),
+            location,
+        })
+    }
+
+    /// Where the database is (no credentials), for messages.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn lease(&self) -> Result<Lease<'_>, StorageError> {
+        let poisoned = || StorageError::Database("the connection pool lock is poisoned".into());
+        let mut pool = self.pool.lock().map_err(|_| poisoned())?;
+        loop {
+            if let Some(client) = pool.idle.pop() {
+                return Ok(Lease {
+                    storage: self,
+                    client: Some(client),
+                });
+            }
+            if pool.open < self.max_connections {
+                pool.open += 1;
+                drop(pool);
+                return match self.config.connect(NoTls) {
+                    Ok(client) => Ok(Lease {
+                        storage: self,
+                        client: Some(client),
+                    }),
+                    Err(error) => {
+                        if let Ok(mut pool) = self.pool.lock() {
+                            pool.open = pool.open.saturating_sub(1);
+                        }
+                        Err(StorageError::Database(format!(
+                            "cannot connect to {}: {error}",
+                            self.location
+                        )))
+                    }
+                };
+            }
+            let (guard, timeout) = self
+                .returned
+                .wait_timeout(pool, Duration::from_millis(CHECKOUT_TIMEOUT_MS))
+                .map_err(|_| poisoned())?;
+            pool = guard;
+            if timeout.timed_out() && pool.idle.is_empty() && pool.open >= self.max_connections {
+                return Err(StorageError::Database(format!(
+                    "no free database connection within {CHECKOUT_TIMEOUT_MS} ms"
+                )));
+            }
+        }
+    }
+}
+
+impl Drop for PostgresStorage {
+    fn drop(&mut self) {
+        let idle = match self.pool.get_mut() {
+            Ok(pool) => std::mem::take(&mut pool.idle),
+            Err(poisoned) => std::mem::take(&mut poisoned.into_inner().idle),
+        };
+        if idle.is_empty() {
+            return;
+        }
+        // A postgres::Client blocks on a runtime of its own when dropped, which is not allowed
+        // on a thread that drives async tasks (the server's last reference may go there).
+        if let Ok(closer) = std::thread::Builder::new()
+            .name("postgres-close".into())
+            .spawn(move || drop(idle))
+        {
+            let _ = closer.join();
+        }
+    }
+}
+
+/// One attempt at [`Storage::ingest`]; `Ok(None)` means another instance stored the same id
+/// concurrently and the attempt should be repeated.
+fn ingest_once(
+    client: &mut Client,
+    record: &Incoming<'_>,
+    make_receipt: &dyn Fn(ChainStatus) -> Vec<u8>,
+) -> Result<Option<Ingested>, postgres::Error> {
+    let mut transaction = client.transaction()?;
+    // Lock the terminal's chain head first: records of one terminal link one at a time.
+    let head: Option<String> = match transaction.query_opt(
+        "SELECT body_sha256 FROM chain_heads WHERE terminal_id = $1 FOR UPDATE",
+        &[&record.terminal_id],
+    )? {
+        Some(row) => row.try_get(0)?,
+        None => None,
+    };
+    if let Some(row) = transaction.query_opt(
+        "SELECT body_sha256, receipt FROM records WHERE id = $1",
+        &[&record.id],
+    )? {
+        let body_sha256: String = row.try_get(0)?;
+        let receipt: Vec<u8> = row.try_get(1)?;
+        return Ok(Some(if body_sha256 == record.body_sha256 {
+            Ingested::Duplicate { receipt }
+        } else {
+            Ingested::Conflict
+        }));
+    }
+    let chain = chain_status(head.as_deref(), record.previous_record_sha256);
+    let receipt = make_receipt(chain);
+    let inserted = transaction.execute(
+        "INSERT INTO records (id, terminal_id, body, body_sha256, previous_record_sha256,
+                              signature, sealed_payload, chain, received_at_unix_ms, receipt)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            &record.id,
+            &record.terminal_id,
+            &record.body,
+            &record.body_sha256,
+            &record.previous_record_sha256,
+            &record.signature,
+            &record.sealed_payload,
+            &super::storage::chain_name(chain),
+            &record.received_at_unix_ms,
+            &receipt,
+        ],
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => return Ok(None),
+        Err(error) => return Err(error),
+    }
+    transaction.execute(
+        "INSERT INTO chain_heads (terminal_id, body_sha256) VALUES ($1, $2)
+         ON CONFLICT (terminal_id) DO UPDATE SET body_sha256 = excluded.body_sha256",
+        &[&record.terminal_id, &record.body_sha256],
+    )?;
+    transaction.commit()?;
+    Ok(Some(Ingested::Stored { receipt, chain }))
+}
+
+impl Storage for PostgresStorage {
+    fn terminal_key(&self, terminal_id: &str) -> Result<Option<[u8; 32]>, StorageError> {
+        let mut lease = self.lease()?;
+        let row = lease
+            .client()?
+            .query_opt(
+                "SELECT public_key FROM terminals WHERE id = $1",
+                &[&terminal_id],
+            )
+            .map_err(database_error)?;
+        Ok(match row {
+            Some(row) => {
+                let key: Vec<u8> = row.try_get(0).map_err(database_error)?;
+                <[u8; 32]>::try_from(key).ok()
+            }
+            None => None,
+        })
+    }
+
+    fn add_terminal(
+        &self,
+        terminal_id: &str,
+        public_key: [u8; 32],
+        now_unix_ms: i64,
+    ) -> Result<(), StorageError> {
+        let mut lease = self.lease()?;
+        let mut transaction = lease.client()?.transaction().map_err(database_error)?;
+        transaction
+            .execute(
+                "INSERT INTO terminals (id, public_key, registered_at_unix_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key",
+                &[&terminal_id, &public_key.as_slice(), &now_unix_ms],
+            )
+            .map_err(database_error)?;
+        transaction
+            .execute(
+                "INSERT INTO chain_heads (terminal_id, body_sha256) VALUES ($1, NULL)
+                 ON CONFLICT (terminal_id) DO NOTHING",
+                &[&terminal_id],
+            )
+            .map_err(database_error)?;
+        transaction.commit().map_err(database_error)
+    }
+
+    fn ingest(
+        &self,
+        record: &Incoming<'_>,
+        make_receipt: &dyn Fn(ChainStatus) -> Vec<u8>,
+    ) -> Result<Ingested, StorageError> {
+        let mut lease = self.lease()?;
+        // A concurrent insert of the same id by another instance is seen on the second attempt.
+        for _ in 0..3 {
+            if let Some(ingested) =
+                ingest_once(lease.client()?, record, make_receipt).map_err(database_error)?
+            {
+                return Ok(ingested);
+            }
+        }
+        Err(StorageError::Database(
+            "the record id kept colliding with concurrent inserts".into(),
+        ))
+    }
+
+    fn receipt(&self, id: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let mut lease = self.lease()?;
+        let row = lease
+            .client()?
+            .query_opt("SELECT receipt FROM records WHERE id = $1", &[&id])
+            .map_err(database_error)?;
+        row.map(|row| row.try_get(0).map_err(database_error))
+            .transpose()
+    }
+
+    fn record(&self, id: &str) -> Result<Option<StoredRecord>, StorageError> {
+        let mut lease = self.lease()?;
+        let row = lease
+            .client()?
+            .query_opt(
+                "SELECT terminal_id, body, signature, sealed_payload, chain FROM records WHERE id = $1",
+                &[&id],
+            )
+            .map_err(database_error)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let chain: String = row.try_get(4).map_err(database_error)?;
+        Ok(Some(StoredRecord {
+            terminal_id: row.try_get(0).map_err(database_error)?,
+            body: row.try_get(1).map_err(database_error)?,
+            signature: row.try_get(2).map_err(database_error)?,
+            sealed_payload: row.try_get(3).map_err(database_error)?,
+            chain: chain_from_name(&chain),
+        }))
+    }
+
+    fn record_count(&self) -> Result<u64, StorageError> {
+        let mut lease = self.lease()?;
+        let row = lease
+            .client()?
+            .query_one("SELECT count(*) FROM records", &[])
+            .map_err(database_error)?;
+        let count: i64 = row.try_get(0).map_err(database_error)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    fn flagged_records(&self) -> Result<Vec<String>, StorageError> {
+        let mut lease = self.lease()?;
+        let rows = lease
+            .client()?
+            .query(
+                "SELECT id FROM records WHERE chain <> 'linked' ORDER BY received_at_unix_ms, id",
+                &[],
+            )
+            .map_err(database_error)?;
+        rows.iter()
+            .map(|row| row.try_get(0).map_err(database_error))
+            .collect()
+    }
+}

@@ -1,0 +1,438 @@
+//! The registry's HTTP server (axum): `POST /v1/records`, `GET /v1/receipts/{id}`,
+//! `POST /v1/terminals` (admin token), `GET /healthz`, `GET /metrics`, over plain HTTP or TLS. It
+//! takes its listener, clock and shutdown signal from the caller, so tests bind `127.0.0.1:0`.
+//! Logs carry record ids and reasons, never record content.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::storage::{Incoming, Ingested, Storage};
+use enroll_core::domain::record::is_valid_terminal_id;
+use enroll_core::domain::record::{MAX_BODY_BYTES, MAX_PAYLOAD_BYTES};
+use enroll_crypto::records::TerminalPublicKey;
+use enroll_crypto::records::TerminalSigningKey;
+use enroll_protocol::{Rejection, make_receipt, verify_envelope};
+
+/// Upper bounds (seconds) of the request latency histogram.
+const LATENCY_BUCKETS_S: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// Prometheus counters.
+#[derive(Default)]
+pub struct Metrics {
+    received: AtomicU64,
+    stored: AtomicU64,
+    duplicates: AtomicU64,
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS_S.len()],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+}
+
+impl Metrics {
+    fn reject(&self, reason: &'static str) {
+        if let Ok(mut map) = self.rejected.lock() {
+            *map.entry(reason).or_insert(0) += 1;
+        }
+    }
+
+    fn observe(&self, seconds: f64) {
+        for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS_S) {
+            if seconds <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+            ));
+        };
+        counter(
+            &mut out,
+            "registry_records_received_total",
+            "Record envelopes received.",
+            self.received.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "registry_records_stored_total",
+            "Records newly stored.",
+            self.stored.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "registry_records_duplicate_total",
+            "Records received again with the same bytes.",
+            self.duplicates.load(Ordering::Relaxed),
+        );
+        out.push_str("# HELP registry_records_rejected_total Records refused, by reason.\n");
+        out.push_str("# TYPE registry_records_rejected_total counter\n");
+        if let Ok(map) = self.rejected.lock() {
+            for (reason, count) in map.iter() {
+                out.push_str(&format!(
+                    "registry_records_rejected_total{{reason=\"{reason}\"}} {count}\n"
+                ));
+            }
+        }
+        out.push_str("# HELP registry_request_seconds POST /v1/records latency.\n");
+        out.push_str("# TYPE registry_request_seconds histogram\n");
+        for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS_S) {
+            out.push_str(&format!(
+                "registry_request_seconds_bucket{{le=\"{bound}\"}} {}\n",
+                bucket.load(Ordering::Relaxed)
+            ));
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        out.push_str(&format!(
+            "registry_request_seconds_bucket{{le=\"+Inf\"}} {count}\nregistry_request_seconds_sum {}\nregistry_request_seconds_count {count}\n",
+            self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        ));
+        out
+    }
+}
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct RegistryState {
+    pub storage: Arc<dyn Storage>,
+    pub receipt_key: Arc<TerminalSigningKey>,
+    pub metrics: Arc<Metrics>,
+    /// Unix milliseconds now (the binary passes the system clock, tests a fixed one).
+    pub clock: Arc<dyn Fn() -> u64 + Send + Sync>,
+    /// SHA-256 of the admin token that `POST /v1/terminals` requires; `None` turns it off.
+    pub admin_token_sha256: Option<[u8; 32]>,
+}
+
+/// The shortest admin token accepted (characters).
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+/// The routes.
+pub fn router(state: RegistryState) -> Router {
+    Router::new()
+        .route("/v1/records", post(post_record))
+        .route("/v1/receipts/{id}", get(get_receipt))
+        .route("/v1/terminals", post(post_terminal))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(get_metrics))
+        .layer(DefaultBodyLimit::max(
+            MAX_BODY_BYTES + MAX_PAYLOAD_BYTES + 1024,
+        ))
+        .with_state(state)
+}
+
+/// Serves plain HTTP (loopback only, for tests and a co-located proxy) until `shutdown`
+/// completes, then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: RegistryState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// How long a client has to finish its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+/// How long requests in flight may take to finish after shutdown was asked for.
+const DRAIN_TIMEOUT_MS: u64 = 30_000;
+
+/// Serves HTTPS until `shutdown` completes, then finishes the requests in flight. Handshakes run
+/// on their own tasks, so a slow or hostile client holds up nobody else.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    state: RegistryState,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let app = router(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let handshake = tokio::time::timeout(
+                Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS),
+                acceptor.accept(stream),
+            );
+            let stream = match handshake.await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(connection).await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_millis(DRAIN_TIMEOUT_MS), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after the drain timeout were cut off");
+    }
+    Ok(())
+}
+
+fn json_error(status: StatusCode, rejection: &Rejection) -> Response {
+    let body = serde_json::json!({ "error": rejection.to_string(), "reason": rejection.reason() });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn receipt_response(receipt: Vec<u8>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        receipt,
+    )
+        .into_response()
+}
+
+fn internal(detail: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %detail, "registry storage failed");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the registry cannot store records right now; retry later\n",
+    )
+        .into_response()
+}
+
+async fn post_record(State(state): State<RegistryState>, bytes: Bytes) -> Response {
+    let started = Instant::now();
+    state.metrics.received.fetch_add(1, Ordering::Relaxed);
+    let response = ingest(&state, bytes).await;
+    state.metrics.observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn ingest(state: &RegistryState, bytes: Bytes) -> Response {
+    let worker = state.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let storage = &worker.storage;
+        let mut lookup_error = None;
+        let verified = verify_envelope(&bytes, |terminal| match storage.terminal_key(terminal) {
+            Ok(key) => key,
+            Err(error) => {
+                lookup_error = Some(error);
+                None
+            }
+        });
+        if let Some(error) = lookup_error {
+            return Err(Err(error));
+        }
+        let verified = verified.map_err(Ok)?;
+        let now_ms = (worker.clock)();
+        let id = verified.body.id.to_string();
+        let incoming = Incoming {
+            id: &id,
+            terminal_id: &verified.body.terminal_id,
+            body: &verified.envelope.body,
+            body_sha256: &verified.body_sha256,
+            previous_record_sha256: &verified.body.previous_record_sha256,
+            signature: &verified.envelope.signature,
+            sealed_payload: &verified.envelope.sealed_payload,
+            received_at_unix_ms: i64::try_from(now_ms).unwrap_or(i64::MAX),
+        };
+        let key = &worker.receipt_key;
+        let ingested = storage
+            .ingest(&incoming, &|chain| {
+                make_receipt(key, &verified, chain, now_ms)
+            })
+            .map_err(Err)?;
+        Ok((id, verified.body.terminal_id.clone(), ingested))
+    })
+    .await;
+    match outcome {
+        Err(join_error) => internal(join_error),
+        Ok(Err(Err(storage_error))) => internal(storage_error),
+        Ok(Err(Ok(rejection))) => {
+            state.metrics.reject(rejection.reason());
+            tracing::warn!(reason = rejection.reason(), "record refused");
+            let status = match rejection {
+                Rejection::UnknownTerminal => StatusCode::UNAUTHORIZED,
+                Rejection::Conflict => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            json_error(status, &rejection)
+        }
+        Ok(Ok((id, terminal, Ingested::Stored { receipt, chain }))) => {
+            state.metrics.stored.fetch_add(1, Ordering::Relaxed);
+            if chain == enroll_core::domain::record::ChainStatus::GapFlagged {
+                tracing::warn!(record = %id, terminal = %terminal, "record accepted with a chain gap; flagged for review");
+            } else {
+                tracing::info!(record = %id, terminal = %terminal, "record stored");
+            }
+            receipt_response(receipt)
+        }
+        Ok(Ok((id, _, Ingested::Duplicate { receipt }))) => {
+            state.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(record = %id, "duplicate record; the stored receipt is returned");
+            receipt_response(receipt)
+        }
+        Ok(Ok((id, terminal, Ingested::Conflict))) => {
+            state.metrics.reject(Rejection::Conflict.reason());
+            tracing::error!(record = %id, terminal = %terminal, "ALERT: a different record with a stored id was received");
+            json_error(StatusCode::CONFLICT, &Rejection::Conflict)
+        }
+    }
+}
+
+async fn get_receipt(State(state): State<RegistryState>, Path(id): Path<String>) -> Response {
+    let storage = Arc::clone(&state.storage);
+    match tokio::task::spawn_blocking(move || storage.receipt(&id)).await {
+        Ok(Ok(Some(receipt))) => receipt_response(receipt),
+        Ok(Ok(None)) => (StatusCode::NOT_FOUND, "no such record\n").into_response(),
+        Ok(Err(error)) => internal(error),
+        Err(error) => internal(error),
+    }
+}
+
+async fn get_metrics(State(state): State<RegistryState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The body of `POST /v1/terminals`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TerminalRegistration {
+    /// The terminal id (its `terminal.id`).
+    id: String,
+    /// Its Ed25519 public key, the PEM text of `terminal-signing.pub`.
+    public_key_pem: String,
+}
+
+fn text(status: StatusCode, message: &str) -> Response {
+    (status, format!("{message}\n")).into_response()
+}
+
+/// Whether the request carries the admin token (compared by SHA-256, so the comparison's
+/// timing says nothing about the token).
+fn authorised(expected_sha256: &[u8; 32], headers: &axum::http::HeaderMap) -> bool {
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let presented: [u8; 32] =
+        <sha2::Sha256 as sha2::Digest>::digest(token.trim().as_bytes()).into();
+    presented
+        .iter()
+        .zip(expected_sha256)
+        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+        == 0
+}
+
+async fn post_terminal(
+    State(state): State<RegistryState>,
+    headers: axum::http::HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let Some(expected) = state.admin_token_sha256 else {
+        return text(
+            StatusCode::FORBIDDEN,
+            "terminal registration over HTTP is off: start the registry with --admin-token-file, \
+             or use `registry terminal add`",
+        );
+    };
+    if !authorised(&expected, &headers) {
+        tracing::warn!("terminal registration refused: missing or wrong admin token");
+        return text(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin token (send Authorization: Bearer TOKEN)",
+        );
+    }
+    let registration: TerminalRegistration = match serde_json::from_slice(&bytes) {
+        Ok(registration) => registration,
+        Err(error) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                &format!("expected JSON {{\"id\": \"…\", \"public_key_pem\": \"…\"}}: {error}"),
+            );
+        }
+    };
+    if !is_valid_terminal_id(&registration.id) {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "id: allowed are 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'",
+        );
+    }
+    let key = match TerminalPublicKey::from_pem(&registration.public_key_pem) {
+        Ok(key) => key,
+        Err(error) => {
+            return text(StatusCode::BAD_REQUEST, &format!("public_key_pem: {error}"));
+        }
+    };
+    let storage = Arc::clone(&state.storage);
+    let now_ms = i64::try_from((state.clock)()).unwrap_or(i64::MAX);
+    let id = registration.id.clone();
+    let key_bytes = key.to_bytes();
+    match tokio::task::spawn_blocking(move || storage.add_terminal(&id, key_bytes, now_ms)).await {
+        Ok(Ok(())) => {
+            tracing::info!(terminal = %registration.id, key = %key.fingerprint(), "terminal registered");
+            let body = serde_json::json!({
+                "id": registration.id,
+                "key_sha256": key.fingerprint(),
+            });
+            (
+                StatusCode::CREATED,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+        Ok(Err(error)) => internal(error),
+        Err(error) => internal(error),
+    }
+}
