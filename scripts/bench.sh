@@ -51,7 +51,7 @@ cd "$(dirname "$0")/.."
 benches=("$@")
 [ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face outbox ingest demo crash)
 
-cargo build --release --locked --bins >/dev/null 2>&1 || cargo build --release --locked --bins
+cargo build --release --locked --workspace --bins >/dev/null 2>&1 || cargo build --release --locked --workspace --bins
 
 bench_demo() {
     local dir

@@ -124,7 +124,7 @@ say "demo keys: $demo_keys (terminal-signing, registry-sealing, registry-receipt
 # --- Build -----------------------------------------------------------------------------------
 if [ "$build" -eq 1 ]; then
     say "building release binaries (cold: 10-18 minutes on 2 cores)"
-    cargo build --release --locked --bins
+    cargo build --release --locked --workspace --bins
     ls -l target/release/kiosk target/release/registry
     # The demo's camera frames and card photo, made from the development face set (its terms
     # allow testing only, so they are made here and git-ignored, never committed or shipped).

@@ -8,8 +8,16 @@ cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --check
 
-echo "== cargo clippy --all-targets -- -D warnings"
-cargo clippy --locked --all-targets -- -D warnings
+echo "== cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+# The production kiosk: no simulated devices, no demo registry (the `demo` feature is off).
+echo "== cargo clippy -p enroll-kiosk --no-default-features -- -D warnings"
+cargo clippy --locked -p enroll-kiosk --no-default-features --lib --bins -- -D warnings
+
+# Every binary first: the kiosk's tests run the `registry` binary of the enroll-registry crate.
+echo "== build (release profile)"
+cargo build --locked --release --workspace --bins
 
 echo "== tests (release profile)"
-cargo nextest run --locked --release --no-fail-fast
+cargo nextest run --locked --release --workspace --no-fail-fast

@@ -1,31 +1,27 @@
-//! The `kiosk card …` commands (binary-private): `emulate sam`, `read`, `readers`. Parses their
-//! arguments, calls the library's readers and emulators, and prints for the operator. It holds no
+//! The `kiosk card …` commands (binary-private): `read`, `readers` (`emulate` is `cli_emulate`).
+//! Parses their arguments, calls the library's readers, and prints for the operator. It holds no
 //! protocol logic. Human output may show the card's personal data (it is the operator's own read);
 //! logs never do.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Subcommand;
 
 use enroll_core::domain::document::{DocumentKind, Identity, Photo, UndecodedFormat, Validity};
 use enroll_devices::card::sam_serial::{DEFAULT_BAUD, SamReaderOptions, SamSerialReader};
 use enroll_devices::card::wlt::WltDecoder;
-use enroll_sim::mrz_scanner_emulator::MrzScannerEmulator;
-use enroll_sim::sam_emulator::{EmulatedCard, EmulatorTiming, SamEmulator, SamFault, SampleCard};
-use enroll_sim::vpcd_passport::SPECIMEN_MRZ;
 
 /// `kiosk card …`
 #[derive(Subcommand)]
 pub enum CardCommand {
     /// Run a card reader emulator (for tests and demos)
+    #[cfg(feature = "demo")]
     #[command(subcommand)]
-    Emulate(EmulateCommand),
+    Emulate(crate::cli_emulate::EmulateCommand),
     /// Read the card on a reader and print it
     Read {
         /// The reader: `sam:PATH` (a SAM serial reader, e.g. sam:/dev/ttyUSB0), `pcsc` (the first
@@ -73,70 +69,11 @@ pub enum CardCommand {
     Readers,
 }
 
-/// `kiosk card emulate …`
-#[derive(Subcommand)]
-pub enum EmulateCommand {
-    /// A resident-ID SAM reader on a pseudo-terminal; runs until Ctrl-C or SIGTERM
-    Sam {
-        /// Where to link the emulated serial port (a symlink to the pty)
-        #[arg(long, value_name = "PATH")]
-        link: PathBuf,
-        /// The card in the field: a card file (TOML), or sample:NAME with NAME one of resident,
-        /// hmt, foreign-2017, foreign-2023 [default: sample:resident]
-        #[arg(long, value_name = "FILE")]
-        card: Option<String>,
-        /// Start with no card in the field
-        #[arg(long, conflicts_with = "card")]
-        no_card: bool,
-        /// Inject a fault: sw3-XX (hex status), bad-checksum, wrong-len, garbage, split-writes,
-        /// pull-mid-frame
-        #[arg(long, value_name = "NAME")]
-        fault: Option<String>,
-        /// Simulated card time of a read
-        #[arg(long, default_value_t = EmulatorTiming::default().read_ms, value_name = "MS")]
-        read_ms: u64,
-        /// Lift and place the card again after every read, so reads can repeat (benchmarks)
-        #[arg(long)]
-        auto_replace: bool,
-    },
-    /// A virtual ICAO passport (specimen ERIKSSON ANNA MARIA, L898902C, 740812, 341231) in a
-    /// vsmartcard vpcd slot of the local pcscd; runs until Ctrl-C or until pcscd closes the slot
-    Passport(crate::cli_pcsc::PassportArgs),
-    /// An MRZ line scanner on a pseudo-terminal: after --delay-ms it sends one scan of the
-    /// specimen passport (or of --line …), then waits until Ctrl-C or SIGTERM
-    MrzScanner {
-        /// Where to link the emulated serial port (a symlink to the pty)
-        #[arg(long, value_name = "PATH")]
-        link: PathBuf,
-        /// One MRZ line; give it two or three times [default: the virtual passport's MRZ,
-        /// L898902C, 740812, 341231]
-        #[arg(long = "line", value_name = "TEXT")]
-        lines: Vec<String>,
-        /// Wait this long before the scan
-        #[arg(long, default_value_t = 500, value_name = "MS")]
-        delay_ms: u64,
-    },
-}
-
 /// Runs a `kiosk card …` command.
 pub fn run(command: CardCommand, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     match command {
-        CardCommand::Emulate(EmulateCommand::Sam {
-            link,
-            card,
-            no_card,
-            fault,
-            read_ms,
-            auto_replace,
-        }) => emulate_sam(link, card, no_card, fault, read_ms, auto_replace),
-        CardCommand::Emulate(EmulateCommand::Passport(args)) => {
-            crate::cli_pcsc::emulate_passport_command(args)
-        }
-        CardCommand::Emulate(EmulateCommand::MrzScanner {
-            link,
-            lines,
-            delay_ms,
-        }) => emulate_mrz_scanner(link, lines, delay_ms),
+        #[cfg(feature = "demo")]
+        CardCommand::Emulate(command) => crate::cli_emulate::run(command),
         CardCommand::Read {
             reader,
             mrz,
@@ -194,113 +131,6 @@ pub fn run(command: CardCommand, config_path: Option<PathBuf>) -> anyhow::Result
         }
         CardCommand::Readers => readers(),
     }
-}
-
-fn load_card(spec: Option<&str>) -> anyhow::Result<EmulatedCard> {
-    let spec = spec.unwrap_or("sample:resident");
-    if let Some(name) = spec.strip_prefix("sample:") {
-        let Some(sample) = SampleCard::from_cli_name(name) else {
-            let known: Vec<&str> = SampleCard::ALL.iter().map(|s| s.cli_name()).collect();
-            bail!(
-                "unknown sample card {name:?}; known samples: {}",
-                known.join(", ")
-            );
-        };
-        return Ok(sample.card());
-    }
-    let text = std::fs::read_to_string(spec)
-        .with_context(|| format!("cannot read the card file {spec}"))?;
-    EmulatedCard::from_toml(&text).with_context(|| format!("{spec} is not a valid card file"))
-}
-
-fn emulate_mrz_scanner(
-    link: PathBuf,
-    lines: Vec<String>,
-    delay_ms: u64,
-) -> anyhow::Result<ExitCode> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("cannot install the Ctrl-C / SIGTERM handler")?;
-    }
-    let scanner = MrzScannerEmulator::start(&link).with_context(|| {
-        format!(
-            "cannot start the MRZ scanner emulator at {}",
-            link.display()
-        )
-    })?;
-    let mut stdout = std::io::stdout();
-    writeln!(
-        stdout,
-        "mrz scanner emulator at {} (Ctrl-C to stop)",
-        link.display()
-    )?;
-    stdout.flush()?;
-    let started = std::time::Instant::now();
-    let mut sent = false;
-    while !stop.load(Ordering::SeqCst) {
-        if !sent && started.elapsed() >= Duration::from_millis(delay_ms) {
-            let scan: Vec<&str> = if lines.is_empty() {
-                // The virtual passport's MRZ (`kiosk card emulate passport`), as 2 x 44.
-                let (first, second) = SPECIMEN_MRZ.split_at(SPECIMEN_MRZ.len() / 2);
-                vec![first, second]
-            } else {
-                lines.iter().map(String::as_str).collect()
-            };
-            scanner.scan(&scan).context("cannot send the scan")?;
-            sent = true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    scanner.unplug();
-    Ok(ExitCode::SUCCESS)
-}
-
-fn emulate_sam(
-    link: PathBuf,
-    card: Option<String>,
-    no_card: bool,
-    fault: Option<String>,
-    read_ms: u64,
-    auto_replace: bool,
-) -> anyhow::Result<ExitCode> {
-    let card = if no_card {
-        None
-    } else {
-        Some(load_card(card.as_deref())?)
-    };
-    let fault = fault
-        .map(|name| name.parse::<SamFault>())
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("cannot install the Ctrl-C / SIGTERM handler")?;
-    }
-    let timing = EmulatorTiming {
-        read_ms,
-        ..EmulatorTiming::default()
-    };
-    let emulator = SamEmulator::start(&link, card, timing)
-        .with_context(|| format!("cannot start the SAM emulator at {}", link.display()))?;
-    emulator.set_fault(fault);
-    emulator.set_auto_replace(auto_replace);
-    let mut stdout = std::io::stdout();
-    writeln!(
-        stdout,
-        "sam reader emulator at {} (Ctrl-C to stop)",
-        link.display()
-    )?;
-    stdout.flush()?;
-    while !stop.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let reads = emulator.reads_served();
-    emulator.stop();
-    // Best effort: whoever started us may have closed our stdout already.
-    let _ = writeln!(stdout, "stopped after {reads} reads");
-    Ok(ExitCode::SUCCESS)
 }
 
 fn read(

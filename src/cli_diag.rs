@@ -5,9 +5,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use enroll_kiosk::config::{CardReaderConfig, Config};
+use enroll_kiosk::config::Config;
 use enroll_kiosk::diag::{self, CheckId, DiagOptions};
-use enroll_sim::faults::Fault;
+#[cfg(feature = "demo")]
+use enroll_sim::faults::{Fault, FaultSwitch};
 
 /// Arguments of `kiosk diag`.
 #[derive(clap::Args)]
@@ -42,6 +43,7 @@ enum DiagAction {
     },
     /// Demo terminals only (`[demo] faults_dir`): make a simulated part fail, for training and
     /// tests, until cleared; without arguments, list the faults that are on
+    #[cfg(feature = "demo")]
     Inject {
         /// camera-freeze, reader-gone, card-pulled, disk-full or registry-down
         #[arg(value_name = "FAULT")]
@@ -56,6 +58,7 @@ enum DiagAction {
 pub fn run(args: DiagArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     match &args.action {
         Some(DiagAction::Bundle { out }) => return bundle(out, config_path),
+        #[cfg(feature = "demo")]
         Some(DiagAction::Inject { fault, clear }) => {
             return inject(fault.as_deref(), *clear, config_path);
         }
@@ -113,6 +116,7 @@ fn named<T: Copy>(
     })
 }
 
+#[cfg(feature = "demo")]
 fn inject(
     fault: Option<&str>,
     clear: bool,
@@ -120,14 +124,14 @@ fn inject(
 ) -> anyhow::Result<ExitCode> {
     let path = Config::resolve_path(config_path);
     let config = Config::load(&path)?;
-    let switch = config.faults();
-    if switch.dir().is_none() {
+    let Some(dir) = config.faults_dir() else {
         anyhow::bail!(
             "{} has no [demo] faults_dir: faults are injected on demo terminals only (e.g. \
              --config kiosk-config/demo.toml)",
             path.display()
         );
-    }
+    };
+    let switch = FaultSwitch::at(dir.to_path_buf());
     let fault = fault
         .map(|name| named(name, "fault", &Fault::ALL, Fault::parse, Fault::as_str))
         .transpose()?;
@@ -176,7 +180,9 @@ fn bundle(out: &Path, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+#[cfg(feature = "demo")]
 fn demo_for_checks(config: &Config) -> Option<enroll_kiosk::app::demo::DemoServices> {
+    use enroll_kiosk::config::CardReaderConfig;
     let CardReaderConfig::SamEmulator { link_path, .. } = &config.card_reader else {
         return None;
     };
@@ -191,4 +197,10 @@ fn demo_for_checks(config: &Config) -> Option<enroll_kiosk::app::demo::DemoServi
             None
         }
     }
+}
+
+/// A production build starts no demo services.
+#[cfg(not(feature = "demo"))]
+fn demo_for_checks(_config: &Config) -> Option<()> {
+    None
 }

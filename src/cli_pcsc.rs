@@ -1,6 +1,6 @@
-//! The PC/SC half of `kiosk card …` (binary-private): `read --reader pcsc[:NAME]`, `readers`'
-//! PC/SC listing and `emulate passport`. Parses arguments, calls the library's PC/SC reader and
-//! virtual passport, and prints for the operator. No protocol logic. Human output may show the
+//! The PC/SC half of `kiosk card …` (binary-private): `read --reader pcsc[:NAME]` and `readers`'
+//! PC/SC listing (`emulate passport` is `cli_emulate`). Parses arguments, calls the library's
+//! PC/SC reader, and prints for the operator. No protocol logic. Human output may show the
 //! card's personal data (it is the operator's own read); logs never do.
 //!
 //! Kept apart from the SAM commands (`cli_card.rs` on the SAM branch) so the two merge easily:
@@ -16,42 +16,10 @@ use anyhow::{Context, bail};
 use enroll_core::domain::card_read::{AccessKey, CardRead, Verification};
 use enroll_core::domain::document::Photo;
 use enroll_core::domain::mrz::MrzAccessKey;
-use enroll_crypto::pace::PaceCurve;
 use enroll_devices::card::CardReader;
 use enroll_devices::card::mrz_scanner::MrzScanner;
 use enroll_devices::card::pcsc_icao::{self, PcscIcaoReader};
 use enroll_kiosk::config::{CardReaderConfig, Config};
-use enroll_sim::sod_issuer::TestPki;
-use enroll_sim::vpcd_passport::{
-    PassportFault, PassportFiles, SPECIMEN_MRZ, VPCD_PORT_SLOT_0, VPCD_PORT_SLOT_1, VirtualPassport,
-};
-
-/// A tiny synthetic face (a gradient and an ellipse, no real person) for the virtual passport.
-const SAMPLE_FACE_JPEG: &[u8] = include_bytes!("../tests/fixtures/face-48x64.jpg");
-
-/// `kiosk card emulate passport` arguments.
-#[derive(clap::Args)]
-pub struct PassportArgs {
-    /// The vpcd slot: 0 (`Virtual PCD 00 00`, TCP 35963) or 1 (`Virtual PCD 00 01`, 35964)
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
-    slot: u8,
-    /// Inject a fault: wrong-mrz, broken-mac, short-reads, short-reads-6c, `pulled[:N]`,
-    /// tampered-dg2
-    #[arg(long, value_name = "NAME")]
-    fault: Option<String>,
-    /// Write the throw-away CSCA certificate (DER, public) here, for `read --csca-dir`
-    #[arg(long, value_name = "FILE")]
-    csca_out: Option<PathBuf>,
-    /// The face image for DG2, JPEG or JPEG 2000 [default: a tiny built-in synthetic face]
-    #[arg(long, value_name = "FILE")]
-    face: Option<PathBuf>,
-    /// Also offer PACE on this curve: brainpool (brainpoolP256r1) or secp256r1
-    #[arg(long, value_name = "CURVE")]
-    pace: Option<String>,
-    /// The card access number accepted by PACE
-    #[arg(long, value_name = "N", requires = "pace")]
-    can: Option<String>,
-}
 
 /// `kiosk card read --reader pcsc[:NAME]`; `config_path` is the global `--config`, if given.
 /// Where the chip's access key comes from.
@@ -100,31 +68,6 @@ fn access_key(source: KeySource) -> anyhow::Result<AccessKey> {
             AccessKey::Mrz(scanner.next_mrz(timeout)?.access_key())
         }
     })
-}
-
-/// `kiosk card emulate passport`.
-pub fn emulate_passport_command(args: PassportArgs) -> anyhow::Result<ExitCode> {
-    let PassportArgs {
-        slot,
-        fault,
-        csca_out,
-        face,
-        pace,
-        can,
-    } = args;
-    let pace = match pace.as_deref() {
-        None => None,
-        Some("brainpool" | "brainpoolP256r1") => Some(PaceCurve::BrainpoolP256r1),
-        Some("secp256r1" | "p256") => Some(PaceCurve::Secp256r1),
-        Some(other) => bail!("unknown PACE curve {other:?}; use brainpool or secp256r1"),
-    };
-    emulate_passport(
-        slot,
-        fault.as_deref(),
-        csca_out,
-        face,
-        pace.map(|c| (c, can)),
-    )
 }
 
 /// The configured CSCA directory, when the configuration loads and its reader is PC/SC.
@@ -235,63 +178,4 @@ fn print_read(out: &mut impl Write, read: &CardRead) -> std::io::Result<()> {
         Verification::Sam { sam_id } => format!("SAM {sam_id}"),
     };
     writeln!(out, "verification:     {verification}")
-}
-
-fn emulate_passport(
-    slot: u8,
-    fault: Option<&str>,
-    csca_out: Option<PathBuf>,
-    face: Option<PathBuf>,
-    pace: Option<(PaceCurve, Option<String>)>,
-) -> anyhow::Result<ExitCode> {
-    let face = match face {
-        Some(path) => {
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            match enroll_core::domain::icao_lds::classify_image(bytes) {
-                photo @ (Photo::Jpeg(_) | Photo::Jpeg2000(_)) => photo,
-                _ => bail!("{} is neither JPEG nor JPEG 2000", path.display()),
-            }
-        }
-        None => Photo::Jpeg(SAMPLE_FACE_JPEG.to_vec()),
-    };
-    let (fault, tamper_dg2) = match fault {
-        None => (PassportFault::None, false),
-        Some("tampered-dg2") => (PassportFault::None, true),
-        Some(name) => (
-            PassportFault::parse(name).with_context(|| {
-                format!("unknown fault {name:?}; known: wrong-mrz, broken-mac, short-reads, short-reads-6c, pulled[:N], tampered-dg2")
-            })?,
-            false,
-        ),
-    };
-    let pki = TestPki::utopia(unix_now_s()).context("cannot generate the test PKI")?;
-    if let Some(path) = &csca_out {
-        std::fs::write(path, &pki.csca.certificate_der)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    let files = PassportFiles::build(SPECIMEN_MRZ, face, &pki, tamper_dg2)?;
-    let key = MrzAccessKey::parse_typed("L898902C,740812,341231")?;
-    let port = if slot == 0 {
-        VPCD_PORT_SLOT_0
-    } else {
-        VPCD_PORT_SLOT_1
-    };
-    let mut passport = VirtualPassport::new(files, &key, fault);
-    if let Some((curve, can)) = pace {
-        passport = passport.with_pace(curve, can);
-    }
-    let card = passport
-        .insert(&format!("127.0.0.1:{port}"))
-        .with_context(|| {
-            format!(
-                "cannot reach vpcd on 127.0.0.1:{port}; start pcscd with vsmartcard-vpcd installed"
-            )
-        })?;
-    writeln!(
-        std::io::stderr(),
-        "virtual passport in slot {slot} (Virtual PCD 00 0{slot}); read it with --mrz L898902C,740812,341231; Ctrl-C removes it"
-    )?;
-    card.wait()?;
-    Ok(ExitCode::SUCCESS)
 }

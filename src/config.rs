@@ -16,7 +16,6 @@ use serde::Deserialize;
 use enroll_core::domain::language::Language;
 use enroll_core::domain::tier::Tier;
 use enroll_face::EngineSettings;
-use enroll_sim::faults::FaultSwitch;
 
 /// The environment variable that names the configuration file when `--config` is not given.
 pub const CONFIG_ENV_VAR: &str = "KIOSK_CONFIG";
@@ -303,12 +302,11 @@ pub struct SyncConfig {
 }
 
 impl Config {
-    /// The demo's fault switch (`[demo] faults_dir`); a switch that is never on otherwise.
-    pub fn faults(&self) -> FaultSwitch {
+    /// The demo's fault folder (`[demo] faults_dir`); none on a real terminal.
+    pub fn faults_dir(&self) -> Option<&Path> {
         self.demo
             .as_ref()
-            .and_then(|demo| demo.faults_dir.clone())
-            .map_or_else(FaultSwitch::none, FaultSwitch::at)
+            .and_then(|demo| demo.faults_dir.as_deref())
     }
 }
 
@@ -998,6 +996,14 @@ fn validate(
     );
 
     // demo
+    if !cfg!(feature = "demo") {
+        refuse_simulations(
+            &mut check,
+            raw.camera.backend,
+            raw.card_reader.backend,
+            raw.demo.is_some(),
+        );
+    }
     let demo = raw.demo.map(|demo| DemoConfig {
         registry_keys_dir: demo.registry_keys_dir.map(|dir| resolve(base_dir, dir)),
         registry_database_path: resolve(
@@ -1095,6 +1101,33 @@ fn validate(
         },
         demo,
     })
+}
+
+/// A kiosk built without the `demo` feature has no simulated devices and no demo registry: a
+/// configuration that asks for them is refused, naming each key, instead of failing later.
+fn refuse_simulations(
+    check: &mut Checker<'_>,
+    camera: RawCameraBackend,
+    card_reader: RawCardBackend,
+    has_demo: bool,
+) {
+    const REMEDY: &str = "this kiosk was built without simulated devices (the `demo` feature); \
+                          configure the real device, or use a demo build";
+    if camera == RawCameraBackend::Files {
+        check.fail(
+            "camera.backend",
+            format!("\"files\" is a simulation: {REMEDY}"),
+        );
+    }
+    if card_reader == RawCardBackend::SamEmulator {
+        check.fail(
+            "card_reader.backend",
+            format!("\"sam-emulator\" is a simulation: {REMEDY}"),
+        );
+    }
+    if has_demo {
+        check.fail("demo", format!("[demo] starts simulations: {REMEDY}"));
+    }
 }
 
 /// `https://host[:port][/path]`, or `http://` to a loopback host (tests and demo only).

@@ -14,10 +14,18 @@ use enroll_devices::card::pcsc_icao::{PcscIcaoReader, load_csca_dir};
 use enroll_devices::card::sam_serial::{SamReaderOptions, SamSerialReader};
 use enroll_devices::card::wlt::WltDecoder;
 use enroll_devices::card::{CardError, CardErrorKind, CardReader};
+#[cfg(feature = "demo")]
 use enroll_sim::faults::{Fault, FaultSwitch};
+#[cfg(feature = "demo")]
 use enroll_sim::file_camera::FileCamera;
 use enroll_store::{Outbox, StoreError};
 use enroll_sync::SyncSettings;
+
+/// What a production build (without the `demo` feature) says when asked for a simulation; the
+/// configuration check refuses such a file first, so this is only met by a caller that skipped it.
+#[cfg(not(feature = "demo"))]
+const NOT_IN_THIS_BUILD: &str =
+    "this kiosk was built without simulated devices; configure the real device";
 
 /// The line speed of the SAM emulator's pseudo-terminal (any rate works on a pty).
 const EMULATOR_BAUD: u32 = 115_200;
@@ -40,6 +48,7 @@ pub struct ConfiguredDevices {
     wlt_decoder: Result<WltDecoder, DevicesError>,
     clock_unix_ms: UnixClock,
     /// The demo's injected faults (never on for a real terminal).
+    #[cfg(feature = "demo")]
     faults: FaultSwitch,
 }
 
@@ -92,7 +101,10 @@ impl ConfiguredDevices {
             card_reader: config.card_reader.clone(),
             wlt_decoder,
             clock_unix_ms,
-            faults: config.faults(),
+            #[cfg(feature = "demo")]
+            faults: config
+                .faults_dir()
+                .map_or_else(FaultSwitch::none, FaultSwitch::at),
         }
     }
 }
@@ -101,6 +113,7 @@ impl Devices for ConfiguredDevices {
     fn open_camera(&self) -> Result<Box<dyn Camera>, CameraError> {
         let camera = &self.camera;
         match &camera.source {
+            #[cfg(feature = "demo")]
             CameraSource::Files { frames_dir } => Ok(Box::new(
                 FileCamera::open(
                     frames_dir,
@@ -110,6 +123,11 @@ impl Devices for ConfiguredDevices {
                 )?
                 .with_faults(self.faults.clone()),
             )),
+            #[cfg(not(feature = "demo"))]
+            CameraSource::Files { .. } => Err(CameraError {
+                kind: enroll_devices::camera::CameraErrorKind::NotFound,
+                message: NOT_IN_THIS_BUILD.to_owned(),
+            }),
             CameraSource::V4l2 { device_index } => Ok(Box::new(V4l2Camera::open(
                 *device_index,
                 camera.width_px,
@@ -239,12 +257,17 @@ pub fn sync_setup(
     Ok((settings, tls))
 }
 
-/// Opens the outbox at `path`, obeying the demo's `disk-full` fault when `faults` has a folder.
-pub fn open_outbox(path: &Path, faults: &FaultSwitch) -> Result<Outbox, StoreError> {
+/// Opens the outbox at `path`, obeying the demo's `disk-full` fault when the configuration names a
+/// fault folder (demo builds only; a production build has no fault injection).
+pub fn open_outbox(path: &Path, faults_dir: Option<&Path>) -> Result<Outbox, StoreError> {
+    #[cfg_attr(not(feature = "demo"), allow(unused_mut))]
     let mut outbox = Outbox::open(path)?;
-    if faults.dir().is_some() {
-        let faults = faults.clone();
+    #[cfg(feature = "demo")]
+    if let Some(dir) = faults_dir {
+        let faults = FaultSwitch::at(dir.to_path_buf());
         outbox.set_disk_full_signal(Box::new(move || faults.is_on(Fault::DiskFull)));
     }
+    #[cfg(not(feature = "demo"))]
+    let _ = faults_dir;
     Ok(outbox)
 }

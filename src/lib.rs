@@ -19,6 +19,8 @@
 //! - [`configured`]: the camera and card reader a configuration names, opened behind one trait.
 //! - [`diag`]: the technician's offline checks of every device, model, store, key and link.
 
+#![forbid(unsafe_code)]
+
 pub mod app;
 pub mod config;
 pub mod configured;

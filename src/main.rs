@@ -1,5 +1,7 @@
 //! The `kiosk` command line: parses arguments, calls the library, reports the outcome. Thin.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,6 +14,8 @@ use enroll_kiosk::config::Config;
 
 mod cli_card;
 mod cli_diag;
+#[cfg(feature = "demo")]
+mod cli_emulate;
 mod cli_face;
 mod cli_officer;
 mod cli_pcsc;
@@ -68,6 +72,7 @@ enum Command {
     /// 1 warnings, 2 failures)
     Diag(cli_diag::DiagArgs),
     /// Make the demo's camera frames and card photo from the development face set (set-up)
+    #[cfg(feature = "demo")]
     DemoAssets {
         /// The development face set (with lfw/ inside)
         #[arg(long, value_name = "DIR")]
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
         Command::Officer(command) => cli_officer::run(command, cli.config.as_deref()),
         Command::Receipt(command) => cli_records::receipt(command, cli.config.as_deref()),
         Command::Diag(args) => cli_diag::run(args, cli.config.as_deref()),
+        #[cfg(feature = "demo")]
         Command::DemoAssets { faces, out } => demo_assets(&faces, &out),
     };
     match result {
@@ -165,6 +171,7 @@ fn run_gui(config_path: Option<PathBuf>, process_started: Instant) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
+#[cfg(feature = "demo")]
 fn demo_assets(faces: &std::path::Path, out: &std::path::Path) -> anyhow::Result<ExitCode> {
     let frames = enroll_kiosk::app::demo_assets::make(faces, out)?;
     writeln!(

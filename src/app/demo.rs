@@ -132,7 +132,9 @@ impl DemoServices {
     /// Faults already injected (`[demo] faults_dir`) hold from the start, and a `demo-faults`
     /// thread follows them while the services run.
     pub fn start(config: &Config) -> Result<DemoServices, DemoError> {
-        let faults = config.faults();
+        let faults = config
+            .faults_dir()
+            .map_or_else(FaultSwitch::none, FaultSwitch::at);
         let active = faults.active();
         if !active.is_empty() {
             let injected: Vec<&str> = active.iter().map(|fault| fault.as_str()).collect();

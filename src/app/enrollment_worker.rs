@@ -3,7 +3,7 @@
 //! outbox, one job at a time. It keeps the last checked capture (the biometrics) to itself until it
 //! is committed or wiped; the UI gets only scores and reference numbers. It decides no flow step.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock};
 
@@ -21,7 +21,6 @@ use enroll_crypto::records::{PreparedSeal, SealingPublicKey, TerminalSigningKey}
 use enroll_face::EngineSettings;
 use enroll_face::FaceEngine;
 use enroll_face::quality::{QualityComponent, QualityReason};
-use enroll_sim::faults::FaultSwitch;
 use enroll_store::{GuardLimits, Outbox};
 
 /// The face engine once it is loaded, or why it could not be (shared with the live analysis).
@@ -146,7 +145,7 @@ pub struct WorkerSettings {
     signing_key_file: PathBuf,
     sealing_key_file: PathBuf,
     limits: GuardLimits,
-    faults: FaultSwitch,
+    faults_dir: Option<PathBuf>,
 }
 
 impl WorkerSettings {
@@ -159,7 +158,7 @@ impl WorkerSettings {
             tier: config.terminal.tier,
             signing_key_file: config.terminal.signing_key_file.clone(),
             sealing_key_file: config.registry.sealing_public_key_file.clone(),
-            faults: config.faults(),
+            faults_dir: config.faults_dir().map(Path::to_path_buf),
             limits: GuardLimits {
                 min_free_disk_mb: config.store.min_free_disk_mb,
                 max_unsent_records: u64::from(config.store.max_unsent_records),
@@ -198,8 +197,9 @@ fn open_resources(settings: &WorkerSettings) -> Result<Resources, String> {
             )
         })?;
     }
-    let outbox = crate::configured::open_outbox(&settings.outbox_path, &settings.faults)
-        .map_err(|e| e.to_string())?;
+    let outbox =
+        crate::configured::open_outbox(&settings.outbox_path, settings.faults_dir.as_deref())
+            .map_err(|e| e.to_string())?;
     Ok(Resources {
         outbox,
         terminal_key,

@@ -4,7 +4,9 @@
 pub mod analysis;
 mod badge_worker;
 pub mod card_worker;
+#[cfg(feature = "demo")]
 pub mod demo;
+#[cfg(feature = "demo")]
 pub mod demo_assets;
 pub mod enrollment;
 pub mod enrollment_worker;
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::app::analysis::{AnalysisReport, AnalysisWorker};
 use crate::app::card_worker::{CardWorker, ReaderOpener};
+#[cfg(feature = "demo")]
 use crate::app::demo::DemoServices;
 use crate::app::enrollment_worker::{
     EngineSlot, EnrollmentWorker, Job, Operators, Outcome, WorkerSettings,
@@ -132,6 +135,7 @@ pub struct Services {
     /// The registry sync.
     pub sync: Option<SyncRunner>,
     /// Demo emulators and registry.
+    #[cfg(feature = "demo")]
     pub demo: DemoServices,
     /// The officers who may sign in (officer terminals), and the technicians.
     pub officers: Option<Arc<OfficerList>>,
@@ -147,6 +151,7 @@ impl Services {
             engine: EngineSlot::default(),
             enrollment: None,
             sync: None,
+            #[cfg(feature = "demo")]
             demo: DemoServices::none(),
             officers: None,
             config_path: None,
@@ -156,6 +161,7 @@ impl Services {
     /// Starts everything `config` names. A part that cannot start is logged with its remedy and
     /// left out; the kiosk still opens (and the flow shows the problem where it meets it).
     pub fn start(config: &Config, engine: EngineSlot) -> Services {
+        #[cfg(feature = "demo")]
         let demo = DemoServices::start(config).unwrap_or_else(|error| {
             tracing::error!(%error, "demo services not started");
             DemoServices::none()
@@ -191,6 +197,7 @@ impl Services {
             engine,
             enrollment,
             sync,
+            #[cfg(feature = "demo")]
             demo,
             officers,
             config_path: Some(config.source_path.clone()),

@@ -33,7 +33,7 @@ impl SyncRunner {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| SyncSetupError::Start(e.to_string()))?;
         }
-        let outbox = crate::configured::open_outbox(path, &config.faults())?;
+        let outbox = crate::configured::open_outbox(path, config.faults_dir())?;
         let (state_tx, state) = tokio::sync::watch::channel(SyncState::default());
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         std::thread::Builder::new()

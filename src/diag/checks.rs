@@ -400,7 +400,7 @@ fn existing_outbox(config: &Config) -> Result<Option<Outbox>, StoreError> {
     if !config.store.database_path.exists() {
         return Ok(None);
     }
-    crate::configured::open_outbox(&config.store.database_path, &config.faults()).map(Some)
+    crate::configured::open_outbox(&config.store.database_path, config.faults_dir()).map(Some)
 }
 
 fn limits(config: &Config) -> GuardLimits {

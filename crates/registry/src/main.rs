@@ -1,6 +1,8 @@
 //! The `registry` command line: the central registry that terminals sync to. Thin: it parses
 //! arguments, reads key files and the clock, and calls the library.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
