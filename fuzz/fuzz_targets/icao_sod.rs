@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use enroll_kiosk_fuzz::domain::icao_lds::{
+use enroll_core::domain::icao_lds::{
     LdsSecurityObject, OID_LDS_SECURITY_OBJECT, OID_SIGNED_DATA, Tag, decode_oid, encode_oid,
     encode_tlv, parse_sod,
 };

@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use enroll_kiosk_fuzz::domain::icao_lds::{
+use enroll_core::domain::icao_lds::{
     EfCom, Tag, Tlv, dg2_photo, encode_tlv, parse_all, parse_dg1, parse_dg2, parse_face_record,
     validate_tree,
 };

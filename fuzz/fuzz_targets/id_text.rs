@@ -3,7 +3,7 @@
 
 #![no_main]
 
-use enroll_kiosk_fuzz::domain::id_text::{
+use enroll_core::domain::id_text::{
     decode_appended_address, encode_text_block, layout_of, parse_text_block,
 };
 use libfuzzer_sys::fuzz_target;

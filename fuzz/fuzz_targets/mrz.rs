@@ -2,7 +2,7 @@
 
 #![no_main]
 
-use enroll_kiosk_fuzz::domain::mrz::{Mrz, MrzAccessKey, MrzDate, check_digit};
+use enroll_core::domain::mrz::{Mrz, MrzAccessKey, MrzDate, check_digit};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

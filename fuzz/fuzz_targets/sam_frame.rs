@@ -3,7 +3,7 @@
 
 #![no_main]
 
-use enroll_kiosk_fuzz::domain::sam_frame::{
+use enroll_core::domain::sam_frame::{
     FrameDecoder, SamCommand, parse_appended_address_response, parse_base_message_response,
     parse_find_response, parse_fingerprint_message_response, parse_sam_id_response,
     parse_select_response,
