@@ -19,8 +19,7 @@ say() { printf '\n== %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- System packages -------------------------------------------------------------------------
-# build: libclang1-14 (bindgen), pkg-config + libpcsclite-dev (PC/SC), libssl-dev (the records'
-#   ChaCha20-Poly1305 comes from the system OpenSSL), npm (model fetch)
+# build: libclang1-14 (bindgen), pkg-config + libpcsclite-dev (PC/SC), npm (model fetch)
 # demo keys: openssl
 # GUI + its tests: Xvfb, a window manager, Mesa GL, X libraries, xdotool, imagemagick
 # fonts: fonts-wqy-microhei (Chinese, Japanese, Korean)
@@ -29,7 +28,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 #   loopback port; the packaged service is never used)
 # benchmarks: python3-venv (onnxruntime, the face-engine reference, comes from pip on demand)
 packages=(
-    ca-certificates curl build-essential pkg-config libclang1-14 openssl libssl-dev
+    ca-certificates curl build-essential pkg-config libclang1-14 openssl
     xvfb xauth matchbox-window-manager xdotool imagemagick
     libgl1-mesa-dri libglx-mesa0 libegl-mesa0 libegl1 libxkbcommon-x11-0
     libxcursor1 libxi6 libxrandr2 libfontconfig1

@@ -1,12 +1,12 @@
-//! Cryptography of the terminal: ICAO Basic Access Control and secure messaging, passive
-//! authentication, a throw-away test PKI, and the keys, signatures and HPKE seals of enrollment
-//! records. It holds no device or file I/O and takes randomness as seeds.
+//! Cryptography of the terminal: ICAO Basic Access Control and secure messaging, PACE, passive
+//! authentication, and the keys, signatures and HPKE seals of enrollment records ([`records`]);
+//! plus the key files on disk and the OS random source ([`keys`], the crate's only I/O). The
+//! test PKI that signs simulated chips is `enroll_sim::sod_issuer`.
 
 #![forbid(unsafe_code)]
 
 pub mod bac;
 pub mod der;
-pub mod hpke;
 pub mod keys;
 pub mod pace;
 pub mod passive_auth;

@@ -1,19 +1,27 @@
 //! Keys and cryptography of enrollment records: the terminal's Ed25519 signing key, the registry's
 //! X25519 sealing key and Ed25519 receipt key, their PEM files (PKCS#8 / SubjectPublicKeyInfo,
 //! readable by OpenSSL), signing and verifying record bodies, HPKE sealing of the biometric
-//! payload (through [`crate::hpke`]) and the payload's BLAKE3 digest. Pure: randomness
+//! payload (RFC 9180 base mode through the `hpke` crate: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256,
+//! ChaCha20-Poly1305) and the payload's BLAKE3 digest. Pure: randomness
 //! comes in as seeds and key files come in as text; nothing here reads files, the clock or the OS
 //! random source.
 
 use std::fmt;
 
 use ed25519_dalek::{Signer as _, Verifier as _};
-use rand_chacha::rand_core::{RngCore as _, SeedableRng as _};
+use hpke::{Deserializable as _, Kem as _, Serializable as _};
+use rand_chacha::rand_core::SeedableRng as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::hpke;
 use enroll_core::domain::document::base64_bytes;
 use enroll_core::domain::record::{RecordId, SEAL_INFO, SEAL_SUITE, SealedRef};
+
+/// The one HPKE suite records use (`SEAL_SUITE`).
+type Kem = hpke::kem::X25519HkdfSha256;
+type Kdf = hpke::kdf::HkdfSha256;
+type Aead = hpke::aead::ChaCha20Poly1305;
+/// ChaCha20-Poly1305's tag, which ends every sealed payload.
+const TAG_LEN: usize = 16;
 
 const PKCS8_ED25519_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
@@ -279,7 +287,10 @@ impl SealingPrivateKey {
     /// A key pair from 32 random bytes.
     /// (RFC 9180 `DeriveKeyPair`, so the same seed gives the same key everywhere.)
     pub fn from_seed(seed: [u8; 32]) -> (Self, SealingPublicKey) {
-        let (private, public) = hpke::derive_keypair(&seed);
+        let (private, _) = Kem::derive_keypair(&seed);
+        let bytes: [u8; 32] = private.to_bytes().into();
+        let private = x25519_dalek::StaticSecret::from(bytes);
+        let public = x25519_dalek::PublicKey::from(&private);
         (SealingPrivateKey(private), SealingPublicKey(public))
     }
 
@@ -307,16 +318,20 @@ impl SealingPrivateKey {
         ciphertext: &[u8],
     ) -> Result<Vec<u8>, RecordCryptoError> {
         let enc = base64_bytes::decode(&sealed.enc)
-            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .and_then(|bytes| <Kem as hpke::Kem>::EncappedKey::from_bytes(&bytes).ok())
             .ok_or(RecordCryptoError::BadEnc)?;
-        hpke::open(
-            &self.0,
+        let recipient = <Kem as hpke::Kem>::PrivateKey::from_bytes(self.0.as_bytes())
+            .map_err(|_| RecordCryptoError::Open)?;
+        let mut context = hpke::setup_receiver::<Aead, Kdf, Kem>(
+            &hpke::OpModeR::Base,
+            &recipient,
             &enc,
             sealed.info.as_bytes(),
-            id.to_string().as_bytes(),
-            ciphertext,
         )
-        .map_err(|_| RecordCryptoError::Open)
+        .map_err(|_| RecordCryptoError::Open)?;
+        context
+            .open(ciphertext, id.to_string().as_bytes())
+            .map_err(|_| RecordCryptoError::Open)
     }
 }
 
@@ -342,52 +357,65 @@ pub fn payload_matches(sealed: &SealedRef, payload: &[u8]) -> bool {
 /// depend on the payload. The kiosk prepares one while the applicant reviews the check, so
 /// committing an enrollment runs only the AEAD and the digest. Single use: sealing consumes it,
 /// so a key and nonce never seal two payloads.
-#[derive(Debug)]
 pub struct PreparedSeal {
-    sender: hpke::Sender,
+    enc: [u8; 32],
+    context: hpke::aead::AeadCtxS<Aead, Kdf, Kem>,
     registry_key_sha256: String,
+}
+
+impl fmt::Debug for PreparedSeal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PreparedSeal(<key redacted>)")
+    }
 }
 
 impl PreparedSeal {
     /// Encapsulates to `registry`; `seed` (32 random bytes from the OS) drives the ephemeral key.
     pub fn new(registry: &SealingPublicKey, seed: [u8; 32]) -> Result<Self, RecordCryptoError> {
-        // The ephemeral key's ikm is the first 32 bytes of a ChaCha20 stream from the seed, as
-        // RFC 9180 implementations draw it from their RNG.
-        let mut ikm = [0u8; 32];
-        rand_chacha::ChaCha20Rng::from_seed(seed).fill_bytes(&mut ikm);
-        let sender = hpke::Sender::new(&registry.0, SEAL_INFO.as_bytes(), &ikm)
+        // The ephemeral key's ikm is the first 32 bytes of a ChaCha20 stream from the seed (the
+        // hpke crate draws it from the RNG it is given), as in every record sealed so far.
+        let recipient = <Kem as hpke::Kem>::PublicKey::from_bytes(registry.0.as_bytes())
             .map_err(|_| RecordCryptoError::Seal)?;
+        let (enc, context) = hpke::setup_sender::<Aead, Kdf, Kem, _>(
+            &hpke::OpModeS::Base,
+            &recipient,
+            SEAL_INFO.as_bytes(),
+            &mut rand_chacha::ChaCha20Rng::from_seed(seed),
+        )
+        .map_err(|_| RecordCryptoError::Seal)?;
         Ok(PreparedSeal {
-            sender,
+            enc: enc.to_bytes().into(),
+            context,
             registry_key_sha256: registry.fingerprint(),
         })
     }
 
     /// Seals `plaintext` for the record `id` (bound as associated data), in place: the buffer
-    /// becomes the ciphertext (the seal makes no copy of the plaintext), and its BLAKE3 digest
-    /// is taken piece by piece as the AEAD produces it. Returns the reference for the record
-    /// body and the ciphertext.
+    /// becomes ciphertext || tag (the seal makes no copy of the plaintext). Returns the reference
+    /// for the record body, with the ciphertext's BLAKE3 digest, and the ciphertext.
     pub fn seal(
         self,
         id: &RecordId,
         plaintext: Vec<u8>,
     ) -> Result<(SealedRef, Vec<u8>), RecordCryptoError> {
-        let enc = self.sender.enc();
+        let PreparedSeal {
+            enc,
+            mut context,
+            registry_key_sha256,
+        } = self;
         let mut buffer = plaintext;
-        buffer.reserve_exact(hpke::TAG_LEN);
-        let mut digest = blake3::Hasher::new();
-        self.sender
-            .seal_in_place(id.to_string().as_bytes(), &mut buffer, |piece| {
-                digest.update(piece);
-            })
+        buffer.reserve_exact(TAG_LEN);
+        let tag = context
+            .seal_in_place_detached(&mut buffer, id.to_string().as_bytes())
             .map_err(|_| RecordCryptoError::Seal)?;
+        buffer.extend_from_slice(&tag.to_bytes());
         let sealed = SealedRef {
             suite: SEAL_SUITE.to_owned(),
             info: SEAL_INFO.to_owned(),
             enc: base64_bytes::encode(&enc),
-            registry_key_sha256: self.registry_key_sha256,
+            registry_key_sha256,
             ciphertext_sha256: None,
-            ciphertext_blake3: Some(hex(digest.finalize().as_bytes())),
+            ciphertext_blake3: Some(blake3_hex(&buffer)),
             ciphertext_len: buffer.len() as u64,
         };
         Ok((sealed, buffer))
@@ -513,6 +541,28 @@ mod tests {
         assert_eq!(
             private.open(&sealed, &id(), &ciphertext).unwrap(),
             plaintext
+        );
+    }
+
+    /// A payload sealed by the implementation before the `hpke` crate (our own RFC 9180 code over
+    /// OpenSSL, until December 2026), from fixed seeds: the crate seals the same bytes and opens
+    /// them, so every record already in an outbox or a registry still opens.
+    #[test]
+    fn payloads_sealed_before_the_hpke_crate_still_open_and_seal_identically() {
+        const PLAINTEXT: &[u8] = b"enroll-kiosk sealed payload, format v1 and v2";
+        const ENC: &str = "Di5rcaAjwdZ8nfMvBFn/bpPRgF0glRco0+XNVA6slFo=";
+        const CIPHERTEXT_HEX: &str = "4effa153d311d134382fedf4695ea4b551dc3e4fc721064878ea74adca5674df967052306787bdf39f34641fee02392976043852a90babd4424ee23319";
+        let (private, public) = SealingPrivateKey::from_seed([3; 32]);
+        let id = RecordId::v7(1_790_000_000_000, [7; 10]);
+        let (sealed, ciphertext) = seal(&public, &id, PLAINTEXT, [9; 32]).unwrap();
+        assert_eq!(sealed.enc, ENC);
+        assert_eq!(hex(&ciphertext), CIPHERTEXT_HEX);
+        assert_eq!(private.open(&sealed, &id, &ciphertext).unwrap(), PLAINTEXT);
+        let other = RecordId::v7(1_790_000_000_000, [8; 10]);
+        assert_eq!(
+            private.open(&sealed, &other, &ciphertext),
+            Err(RecordCryptoError::Open),
+            "the record id is bound as associated data"
         );
     }
 }
