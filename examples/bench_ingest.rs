@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enroll_core::domain::record::{CHAIN_START, RecordEnvelope, RecordId};
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{
     SealingPublicKey, TerminalPublicKey, TerminalSigningKey, seal, sha256_hex,
 };
@@ -98,7 +99,7 @@ impl Terminal {
         payload: &[u8],
     ) -> Result<Prepared, Error> {
         self.sequence += 1;
-        let now_ms = 1_790_000_000_000 + self.sequence;
+        let now_ms = UnixMs::from_u64(1_790_000_000_000 + self.sequence);
         let mut random = [0u8; 10];
         getrandom::fill(&mut random).map_err(|e| e.to_string())?;
         let id = RecordId::v7(now_ms, random);

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use enroll_core::domain::record::RecordId;
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{PreparedSeal, SealingPrivateKey, TerminalSigningKey};
 use enroll_store::{GuardLimits, Outbox};
 
@@ -55,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         file.sync_all()?;
         raw_ms.push(started.elapsed().as_secs_f64() * 1000.0);
 
-        let now_ms = 1_790_000_000_000 + i as u64;
+        let now_ms = UnixMs(1_790_000_000_000 + i as i64);
         let prepare_started = Instant::now();
         let prepared = PreparedSeal::new(&registry, [(i % 251) as u8; 32])?;
         prepare_ms.push(prepare_started.elapsed().as_secs_f64() * 1000.0);
@@ -71,7 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let sealed = prepared.seal(&id, plaintext)?;
         seal_ms.push(seal_started.elapsed().as_secs_f64() * 1000.0);
         let draft = common::draft(id, "bench", now_ms)?;
-        outbox.commit_enrollment(draft, sealed, &key, "bench", now_ms as i64, &limits)?;
+        outbox.commit_enrollment(draft, sealed, &key, "bench", now_ms, &limits)?;
         commit_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         // As the kiosk does once the result is on the screen.
         outbox.checkpoint_if_due()?;

@@ -87,7 +87,7 @@ pub fn run(args: DiagArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCod
         save_frame: args.save_frame,
         camera_sample_ms: args.camera_sample_ms,
         only,
-        ..DiagOptions::at(enroll_kiosk::app::sync_runner::unix_now_ms())
+        ..DiagOptions::at(enroll_kiosk::clock::now())
     };
     let report = diag::run(&path, &options);
     let mut stdout = std::io::stdout().lock();
@@ -164,7 +164,7 @@ fn bundle(out: &Path, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     let _demo = Config::load(&path)
         .ok()
         .and_then(|config| demo_for_checks(&config));
-    let options = DiagOptions::at(enroll_kiosk::app::sync_runner::unix_now_ms());
+    let options = DiagOptions::at(enroll_kiosk::clock::now());
     let report = diag::run(&path, &options);
     let summary = diag::bundle::write_bundle(&path, &report, out)?;
     let mut stdout = std::io::stdout().lock();

@@ -23,7 +23,6 @@ use enroll_sim::vpcd_passport::{
     PassportFault, PassportFiles, SPECIMEN_MRZ, VPCD_PORT_SLOT_0, VPCD_PORT_SLOT_1, VirtualPassport,
 };
 
-use crate::cli_pcsc::unix_now_s;
 /// A tiny synthetic face (a gradient and an ellipse, no real person) for the virtual passport.
 const SAMPLE_FACE_JPEG: &[u8] = include_bytes!("../tests/fixtures/face-48x64.jpg");
 
@@ -276,7 +275,8 @@ fn emulate_passport(
             false,
         ),
     };
-    let pki = TestPki::utopia(unix_now_s()).context("cannot generate the test PKI")?;
+    let pki = TestPki::utopia(enroll_kiosk::clock::now().secs())
+        .context("cannot generate the test PKI")?;
     if let Some(path) = &csca_out {
         std::fs::write(path, &pki.csca.certificate_der)
             .with_context(|| format!("cannot write {}", path.display()))?;

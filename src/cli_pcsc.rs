@@ -79,15 +79,6 @@ fn configured_csca_dir(config_path: Option<PathBuf>) -> Option<PathBuf> {
     }
 }
 
-/// Unix seconds now: the binary is the edge where the clock is read.
-#[allow(clippy::disallowed_methods)] // the binary's edge reads the clock and passes it in
-pub fn unix_now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Prints the PC/SC readers pcscd knows, or why there are none.
 pub fn list_pcsc_readers(out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
@@ -124,7 +115,7 @@ fn read(
         Some(dir) => pcsc_icao::load_csca_dir(dir)?,
         None => Vec::new(),
     };
-    let mut reader = PcscIcaoReader::new(reader_name, csca, Box::new(unix_now_s));
+    let mut reader = PcscIcaoReader::new(reader_name, csca, Box::new(enroll_kiosk::clock::now));
     reader
         .wait_for_card(Duration::from_secs(10))
         .context("no card to read")?;

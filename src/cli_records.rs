@@ -67,15 +67,6 @@ pub struct EnrollArgs {
     count: u64,
 }
 
-/// Unix milliseconds now: the binary is the edge where the clock is read.
-#[allow(clippy::disallowed_methods)] // the binary's edge reads the clock and passes it in
-fn unix_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 fn load_config(config_path: Option<&Path>) -> anyhow::Result<Config> {
     let path = Config::resolve_path(config_path);
     Config::load(&path).context("cannot load the configuration")
@@ -188,7 +179,7 @@ pub fn enroll(args: EnrollArgs, config_path: Option<&Path>) -> anyhow::Result<Ex
     let mut stdout = std::io::stdout();
     for _ in 0..args.count {
         let seal = PreparedSeal::new(&registry_key, keys::random_seed()?)?;
-        let now_ms = u64::try_from(unix_now_ms()).unwrap_or(0);
+        let now_ms = enroll_kiosk::clock::now();
         let enrolled = commit(
             &mut outbox,
             &card,
@@ -226,7 +217,7 @@ pub fn queue(command: QueueCommand, config_path: Option<&Path>) -> anyhow::Resul
                     Some(ms) => writeln!(
                         stdout,
                         "oldest unsent record: {} min old",
-                        (unix_now_ms() - ms).max(0) / 60_000
+                        enroll_kiosk::clock::now().ms_since(ms).max(0) / 60_000
                     )?,
                     None => writeln!(stdout, "nothing waits to be sent")?,
                 }
@@ -339,7 +330,7 @@ pub fn sync(args: SyncArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCo
         return sync_forever(outbox, client, settings, runtime);
     }
     // An operator asked for it now: records waiting out a retry delay go too.
-    let now_ms = unix_now_ms();
+    let now_ms = enroll_kiosk::clock::now();
     outbox.make_due(now_ms)?;
     let report = runtime.block_on(sync_pass(
         &mut outbox,
@@ -385,7 +376,7 @@ fn sync_forever(
             idle_poll_ms: 2_000,
             probe_ms: 1_000,
         },
-        clock: std::sync::Arc::new(unix_now_ms),
+        clock: std::sync::Arc::new(enroll_kiosk::clock::now),
         random: Box::new(|| {
             keys::random_bytes::<8>()
                 .map(u64::from_le_bytes)

@@ -3,6 +3,7 @@
 //! receipt key); the GUI, `kiosk sync` and the technician's diagnostics all go through it. It starts no threads and no emulators (the demo services do that), reads
 //! no clock (the caller passes one in) and decides nothing about the flow.
 
+use enroll_core::domain::time::UnixMs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -53,7 +54,7 @@ pub struct ConfiguredDevices {
 }
 
 /// Wall-clock time in Unix milliseconds (for certificate validity on chip reads).
-pub type UnixClock = Arc<dyn Fn() -> i64 + Send + Sync>;
+pub type UnixClock = Arc<dyn Fn() -> UnixMs + Send + Sync>;
 
 /// Why the configured devices cannot be prepared (before anything is opened).
 #[derive(Debug, thiserror::Error)]
@@ -169,7 +170,7 @@ impl Devices for ConfiguredDevices {
                     None => Vec::new(),
                 };
                 let clock_unix_ms = Arc::clone(&self.clock_unix_ms);
-                let clock = Box::new(move || clock_unix_ms() / 1000);
+                let clock = Box::new(move || clock_unix_ms());
                 Ok(Box::new(PcscIcaoReader::new(
                     reader_name.clone(),
                     csca,

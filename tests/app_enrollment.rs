@@ -9,6 +9,7 @@ mod common;
 
 use enroll_core::domain::applicant_receipt::ApplicantReceipt;
 use enroll_core::domain::tier::Tier;
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{PreparedSeal, SealingPrivateKey, TerminalSigningKey};
 use enroll_face::FaceEngine;
 use enroll_kiosk::app::enrollment::{CommitParams, EnrollError, check, commit};
@@ -60,7 +61,7 @@ fn a_matching_capture_is_committed_with_a_receipt_the_terminal_key_verifies() {
         &card,
         &checked,
         &params,
-        1_790_000_000_000,
+        UnixMs(1_790_000_000_000),
         [9; 10],
         PreparedSeal::new(&registry_key, [8; 32]).unwrap(),
     )

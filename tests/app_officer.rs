@@ -18,6 +18,7 @@ use egui_kittest::kittest::Queryable;
 use enroll_core::domain::document::Photo;
 use enroll_core::domain::mrz::MrzAccessKey;
 use enroll_core::domain::officer::Role;
+use enroll_core::domain::time::UnixMs;
 use enroll_core::flows::officer::{OfficerNotice, Screen};
 use enroll_core::flows::officer_auth::AuthNotice;
 use enroll_devices::card::CardReader;
@@ -54,7 +55,7 @@ fn specimen_card(photo: Vec<u8>) -> VirtualPassport {
     let mut slot = PcscIcaoReader::new(
         Some(common::pcsc::SLOT_READER.into()),
         Vec::new(),
-        Box::new(|| 1_790_000_000),
+        Box::new(|| UnixMs::from_secs(1_790_000_000)),
     );
     slot.wait_for_removal(Duration::from_secs(10)).unwrap();
     let pki = TestPki::utopia(1_790_000_000).unwrap();

@@ -15,6 +15,7 @@ use common::pcsc::{SLOT_ADDRESS, SLOT_READER, pcscd};
 use enroll_core::domain::card_read::{AccessKey, Verification};
 use enroll_core::domain::document::Photo;
 use enroll_core::domain::mrz::MrzAccessKey;
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::pace::PaceCurve;
 use enroll_devices::card::badge::BadgeReader;
 use enroll_devices::card::pcsc_icao::{ACCESS_DENIED_MESSAGE, AccessControl, PcscIcaoReader};
@@ -37,7 +38,7 @@ fn reader(pki: &TestPki) -> PcscIcaoReader {
     PcscIcaoReader::new(
         Some(SLOT_READER.into()),
         vec![pki.csca.certificate_der.clone()],
-        Box::new(|| NOW_S),
+        Box::new(|| UnixMs::from_secs(NOW_S)),
     )
 }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use common::terminal::Terminal;
 use common::{Registry, root};
+use enroll_core::domain::time::UnixMs;
 use enroll_kiosk::diag::{self, CheckId, DiagOptions, Finding, Report, Status};
 use enroll_registry::server::Metrics;
 use enroll_registry::storage::SqliteStorage;
@@ -112,7 +113,7 @@ impl Bench {
         let options = DiagOptions {
             only: Some(check),
             camera_sample_ms: 1_000,
-            ..DiagOptions::at(now_unix_ms)
+            ..DiagOptions::at(UnixMs(now_unix_ms))
         };
         let report = diag::run(&self.config_path(), &options);
         assert_eq!(report.checks.len(), 1, "{report:#?}");
@@ -122,7 +123,7 @@ impl Bench {
     fn run_all(&self) -> Report {
         let options = DiagOptions {
             camera_sample_ms: 1_000,
-            ..DiagOptions::at(now_ms())
+            ..DiagOptions::at(UnixMs(now_ms()))
         };
         diag::run(&self.config_path(), &options)
     }

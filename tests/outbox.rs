@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use enroll_core::domain::record::{CHAIN_START, RecordEnvelope, RecordId};
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{
     SealingPrivateKey, SealingPublicKey, TerminalSigningKey, seal, sha256_hex,
 };
@@ -18,7 +19,7 @@ use enroll_store::{GuardLimits, GuardRefusal, Outbox, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
 /// 2026-09-21.
-const T0_MS: i64 = 1_790_000_000_000;
+const T0_MS: UnixMs = UnixMs(1_790_000_000_000);
 
 const ROOMY: GuardLimits = GuardLimits {
     min_free_disk_mb: 0,
@@ -52,7 +53,7 @@ fn commit(
     outbox: &mut Outbox,
     keys: &Keys,
     n: u8,
-    now_ms: i64,
+    now_ms: UnixMs,
     payload_len: usize,
     limits: &GuardLimits,
 ) -> Result<RecordId, StoreError> {
@@ -370,7 +371,7 @@ fn a_version_1_record_bound_by_sha256_still_verifies_in_the_outbox_and_at_the_re
     let path = dir.path().join("outbox.sqlite");
     let keys = keys();
     drop(Outbox::open(&path).unwrap());
-    let id = RecordId::v7(T0_MS as u64, [3; 10]);
+    let id = RecordId::v7(T0_MS, [3; 10]);
     let (mut sealed, ciphertext) = seal(&keys.registry, &id, b"portrait", [4; 32]).unwrap();
     sealed.ciphertext_sha256 = Some(sha256_hex(&ciphertext));
     sealed.ciphertext_blake3 = None;
@@ -392,7 +393,7 @@ fn a_version_1_record_bound_by_sha256_still_verifies_in_the_outbox_and_at_the_re
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?2)",
             rusqlite::params![
                 id.to_string(),
-                T0_MS,
+                T0_MS.as_i64(),
                 bytes,
                 sha256_hex(&bytes),
                 signature.as_slice(),

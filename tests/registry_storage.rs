@@ -9,6 +9,7 @@ mod common;
 use std::sync::{Arc, Barrier};
 
 use enroll_core::domain::record::{CHAIN_START, ChainStatus};
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::sha256_hex;
 use enroll_registry::postgres::PostgresStorage;
 use enroll_registry::storage::{Incoming, Ingested, SqliteStorage, Storage};
@@ -72,7 +73,7 @@ impl Sample {
             previous_record_sha256: &self.previous,
             signature: &self.signature,
             sealed_payload: &self.payload,
-            received_at_unix_ms: 1_790_000_000_000,
+            received_at_unix_ms: UnixMs(1_790_000_000_000),
         }
     }
 }
@@ -100,16 +101,16 @@ fn spawn<T: Send + 'static>(
 }
 
 fn register(storage: &dyn Storage, terminal: &str) {
-    storage.add_terminal(terminal, [7; 32], 0).unwrap();
+    storage.add_terminal(terminal, [7; 32], UnixMs(0)).unwrap();
 }
 
 // ---- the contract ----
 
 fn terminals_are_registered_and_rekeyed(storage: &dyn Storage) {
     assert_eq!(storage.terminal_key("T-1").unwrap(), None);
-    storage.add_terminal("T-1", [1; 32], 10).unwrap();
+    storage.add_terminal("T-1", [1; 32], UnixMs(10)).unwrap();
     assert_eq!(storage.terminal_key("T-1").unwrap(), Some([1; 32]));
-    storage.add_terminal("T-1", [2; 32], 20).unwrap();
+    storage.add_terminal("T-1", [2; 32], UnixMs(20)).unwrap();
     assert_eq!(storage.terminal_key("T-1").unwrap(), Some([2; 32]));
     assert_eq!(storage.terminal_key("T-2").unwrap(), None);
 }

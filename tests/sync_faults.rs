@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{TerminalPublicKey, TerminalSigningKey};
 use enroll_registry::server::Metrics;
 use enroll_registry::storage::{SqliteStorage, Storage};
@@ -196,7 +197,7 @@ fn every_record_is_stored_exactly_once_through_lost_answers_drops_delays_and_a_r
     .unwrap();
     let storage = Arc::new(SqliteStorage::open(&dir.path().join("registry.sqlite")).unwrap());
     storage
-        .add_terminal("DEMO-0001", terminal_key.to_bytes(), 0)
+        .add_terminal("DEMO-0001", terminal_key.to_bytes(), UnixMs::EPOCH)
         .unwrap();
 
     let enrolled = kiosk(
@@ -323,7 +324,7 @@ fn ten_thousand_records_under_lost_acknowledgements_are_stored_exactly_once() {
             &sealing,
             "DEMO-0001",
             (n % 251) as u8,
-            1_790_000_000_000 + n as i64,
+            UnixMs(1_790_000_000_000 + n as i64),
             1024,
             &limits,
         )
@@ -333,7 +334,7 @@ fn ten_thousand_records_under_lost_acknowledgements_are_stored_exactly_once() {
 
     let storage = Arc::new(SqliteStorage::open(&dir.path().join("registry.sqlite")).unwrap());
     storage
-        .add_terminal("DEMO-0001", terminal.public().to_bytes(), 0)
+        .add_terminal("DEMO-0001", terminal.public().to_bytes(), UnixMs::EPOCH)
         .unwrap();
     let metrics = Arc::new(Metrics::default());
     let registry = Registry::start(localhost(), storage.clone(), &receipt_key, &metrics);
@@ -372,7 +373,7 @@ fn ten_thousand_records_under_lost_acknowledgements_are_stored_exactly_once() {
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or(0)
     };
-    let mut pass = |outbox: &mut Outbox, now_ms: i64| {
+    let mut pass = |outbox: &mut Outbox, now_ms: UnixMs| {
         outbox.make_due(now_ms).unwrap();
         runtime
             .block_on(sync_pass(outbox, &client, &settings, now_ms, &mut random))
@@ -380,9 +381,9 @@ fn ten_thousand_records_under_lost_acknowledgements_are_stored_exactly_once() {
     };
 
     // Under faults until every record is stored (about 30% of them unacknowledged).
-    let mut now_ms = 1_800_000_000_000_i64;
+    let mut now_ms = UnixMs(1_800_000_000_000);
     while storage.record_count().unwrap() < count {
-        now_ms += 1_000;
+        now_ms = now_ms + 1_000;
         pass(&mut outbox, now_ms);
     }
     let sent_under_faults = received(&metrics);
@@ -401,7 +402,7 @@ fn ten_thousand_records_under_lost_acknowledgements_are_stored_exactly_once() {
             "{} records unacknowledged 5 minutes after the faults stopped",
             status.pending + status.sending
         );
-        now_ms += 1_000;
+        now_ms = now_ms + 1_000;
         pass(&mut outbox, now_ms);
     }
     let settled_s = stopped.elapsed().as_secs_f64();

@@ -11,13 +11,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{SealingPrivateKey, TerminalSigningKey};
 use enroll_registry::server::Metrics;
 use enroll_registry::storage::{SqliteStorage, Storage};
 use enroll_store::{GuardLimits, Outbox};
 use enroll_sync::{SyncSettings, SyncState, Worker, WorkerTiming, http_client};
 
-const T0_MS: i64 = 1_790_000_000_000;
+const T0_MS: UnixMs = UnixMs(1_790_000_000_000);
 const LIMITS: GuardLimits = GuardLimits {
     min_free_disk_mb: 0,
     max_unsent_records: 1000,
@@ -73,7 +74,7 @@ fn worker(
     base_ms: u64,
     cap_ms: u64,
     timing: WorkerTiming,
-    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    clock: Arc<dyn Fn() -> UnixMs + Send + Sync>,
 ) -> Worker {
     Worker {
         outbox: Outbox::open(&setup.dir.path().join("outbox.sqlite")).unwrap(),
@@ -98,7 +99,7 @@ fn worker(
 async fn with_the_registry_down_retries_back_off_exponentially_to_the_cap() {
     let setup = setup(1);
     let start = tokio::time::Instant::now();
-    let clock: Arc<dyn Fn() -> i64 + Send + Sync> =
+    let clock: Arc<dyn Fn() -> UnixMs + Send + Sync> =
         Arc::new(move || T0_MS + i64::try_from(start.elapsed().as_millis()).unwrap());
     let timing = WorkerTiming {
         idle_poll_ms: 500,
@@ -134,7 +135,7 @@ async fn with_the_registry_down_retries_back_off_exponentially_to_the_cap() {
 fn start_registry(setup: &Setup, address: SocketAddr) -> (Arc<SqliteStorage>, common::Registry) {
     let storage = Arc::new(SqliteStorage::open(&setup.dir.path().join("registry.sqlite")).unwrap());
     storage
-        .add_terminal("T-1", setup.terminal.public().to_bytes(), 0)
+        .add_terminal("T-1", setup.terminal.public().to_bytes(), UnixMs::EPOCH)
         .unwrap();
     let registry = common::Registry::start(
         address,
@@ -161,15 +162,17 @@ impl RealTimeWorker {
             .enable_all()
             .build()
             .unwrap();
-        let clock: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(|| {
+        let clock: Arc<dyn Fn() -> UnixMs + Send + Sync> = Arc::new(|| {
             #[allow(clippy::disallowed_methods)] // a real-time test reads the real clock
             let now = std::time::SystemTime::now();
-            i64::try_from(
-                now.duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_millis(),
+            UnixMs(
+                i64::try_from(
+                    now.duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_millis(),
+                )
+                .unwrap(),
             )
-            .unwrap()
         });
         let timing = WorkerTiming {
             idle_poll_ms: 100,

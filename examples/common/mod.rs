@@ -8,12 +8,13 @@ use enroll_core::domain::record::{
     CardEvidenceSummary, DocumentData, FaceEvidence, RecordDraft, RecordId,
 };
 use enroll_core::domain::tier::Tier;
+use enroll_core::domain::time::UnixMs;
 
 /// A draft for `terminal_id` with the given id and creation time.
 pub fn draft(
     id: RecordId,
     terminal_id: &str,
-    now_ms: u64,
+    now_ms: UnixMs,
 ) -> Result<RecordDraft, Box<dyn std::error::Error>> {
     let birth = CalendarDate::new(1980, 1, 1).map_err(|e| e.to_string())?;
     Ok(RecordDraft {

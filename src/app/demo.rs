@@ -285,7 +285,7 @@ fn start_registry(
     }
     let storage = enroll_registry::storage::open(&format!("sqlite:{}", database.display()), 1)
         .map_err(|e| failed(e.to_string()))?;
-    let now_ms = crate::app::sync_runner::unix_now_ms();
+    let now_ms = crate::clock::now();
     storage
         .add_terminal(
             &config.terminal.id,
@@ -302,7 +302,7 @@ fn start_registry(
         storage,
         receipt_key: Arc::new(receipt_key),
         metrics: Arc::new(Metrics::default()),
-        clock: Arc::new(|| u64::try_from(crate::app::sync_runner::unix_now_ms()).unwrap_or(0)),
+        clock: Arc::new(crate::clock::now),
         admin_token_sha256: None,
     };
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);

@@ -3,6 +3,7 @@
 //! photo) and [`commit`] (seal, sign, store, and the applicant's receipt text). It reads no files
 //! and no clock: keys, time and randomness come in. It decides no flow step.
 
+use enroll_core::domain::time::UnixMs;
 use std::collections::BTreeMap;
 
 use image::RgbImage;
@@ -138,7 +139,7 @@ pub fn commit(
     card: &CardRead,
     checked: &Checked,
     params: &CommitParams<'_>,
-    now_unix_ms: u64,
+    now_unix_ms: UnixMs,
     id_random: [u8; 10],
     seal: PreparedSeal,
 ) -> Result<Enrolled, EnrollError> {
@@ -185,7 +186,7 @@ pub fn commit(
         sealed,
         params.terminal_key,
         params.actor,
-        i64::try_from(now_unix_ms).unwrap_or(i64::MAX),
+        now_unix_ms,
         params.limits,
     )?;
     let receipt_text = receipt_text(

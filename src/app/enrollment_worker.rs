@@ -218,10 +218,6 @@ fn opened<'a>(
         .map_err(|e| e.clone())
 }
 
-fn unix_now_ms() -> u64 {
-    u64::try_from(crate::app::sync_runner::unix_now_ms()).unwrap_or(0)
-}
-
 fn summary(checked: &Checked, threshold_cosine: f32) -> CheckSummary {
     let live = !checked
         .analysis
@@ -311,14 +307,14 @@ impl Thread {
             card,
             &checked,
             &params,
-            unix_now_ms(),
+            crate::clock::now(),
             id_random,
             seal,
         )
         .map_err(|e: EnrollError| e.to_string())?;
         if let Some(reason) = &operators.override_reason {
             let subject = enrolled.committed.id.to_string();
-            let now_ms = i64::try_from(unix_now_ms()).unwrap_or(i64::MAX);
+            let now_ms = crate::clock::now();
             if let Err(error) = resources.outbox.audit(
                 now_ms,
                 &actor,

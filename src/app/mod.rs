@@ -15,6 +15,7 @@ mod officer_desk;
 pub mod sync_runner;
 mod technician_desk;
 
+use enroll_core::domain::time::UnixMs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -168,7 +169,7 @@ impl Services {
         });
         let devices: Option<Arc<dyn Devices>> = Some(Arc::new(ConfiguredDevices::new(
             config,
-            Arc::new(sync_runner::unix_now_ms),
+            Arc::new(crate::clock::now),
         )));
         let enrollment =
             match EnrollmentWorker::spawn(WorkerSettings::from_config(config), engine.clone()) {
@@ -266,7 +267,7 @@ pub struct KioskApp {
     /// Whether the enrollment worker holds a checked capture of this session.
     worker_holds_capture: bool,
     /// When the record on the receipt was committed (Unix ms), to see it acknowledged.
-    committed_at_unix_ms: Option<i64>,
+    committed_at_unix_ms: Option<UnixMs>,
     /// UI-thread time of the last frames, for the frame budget (ms).
     frame_times_ms: Vec<f64>,
     /// The officer terminal, when this terminal's tier is "officer".
@@ -486,7 +487,7 @@ impl KioskApp {
                         .sync
                         .as_ref()
                         .is_some_and(|sync| sync.state().online);
-                    self.committed_at_unix_ms = Some(sync_runner::unix_now_ms());
+                    self.committed_at_unix_ms = Some(crate::clock::now());
                     events.push(Event::Saved {
                         receipt: ReceiptView {
                             record_id: committed.record_id.to_string(),
@@ -811,7 +812,7 @@ impl KioskApp {
 
 /// Today's date (UTC) for the card's expiry check.
 fn today_utc() -> Option<CalendarDate> {
-    enroll_devices::card::pcsc_icao::utc_date(sync_runner::unix_now_ms() / 1000)
+    crate::clock::now().utc_date()
 }
 
 impl eframe::App for KioskApp {

@@ -3,6 +3,7 @@
 //! Argon2id check on its own named thread), and carries out the flow's effects on the shared
 //! devices. The rules are the flow's; this file only wires them.
 
+use enroll_core::domain::time::UnixMs;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
@@ -67,8 +68,8 @@ fn component_label(check: QualityCheck) -> Msg {
 }
 
 /// `HH:MM` (UTC) of a Unix time in milliseconds.
-fn utc_hh_mm(unix_ms: i64) -> String {
-    let minutes = unix_ms.div_euclid(60_000);
+fn utc_hh_mm(unix_ms: UnixMs) -> String {
+    let minutes = unix_ms.as_i64().div_euclid(60_000);
     format!(
         "{:02}:{:02} UTC",
         minutes.div_euclid(60).rem_euclid(24),

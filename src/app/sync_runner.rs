@@ -10,15 +10,6 @@ use crate::configured::{SyncSetupError, sync_setup};
 use enroll_crypto::keys;
 use enroll_sync::{SyncState, Worker, WorkerTiming, http_client};
 
-/// Wall-clock time in Unix milliseconds: the app's one reading of the system clock.
-#[allow(clippy::disallowed_methods)] // the app's edge reads the clock and passes it in
-pub fn unix_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// The running sync worker, as the UI sees it.
 pub struct SyncRunner {
     state: tokio::sync::watch::Receiver<SyncState>,
@@ -57,7 +48,7 @@ impl SyncRunner {
                         idle_poll_ms: 2_000,
                         probe_ms: 1_000,
                     },
-                    clock: Arc::new(unix_now_ms),
+                    clock: Arc::new(crate::clock::now),
                     random: Box::new(|| {
                         keys::random_bytes::<8>()
                             .map(u64::from_le_bytes)

@@ -5,13 +5,14 @@
 //! card watch are stopped while it is open, so the checks can open the devices. It shows no card
 //! data: a card test reports the document kind and the time taken.
 
+use enroll_core::domain::time::UnixMs;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
-use super::{KioskApp, sync_runner};
+use super::KioskApp;
 use crate::diag::{self, DiagOptions, Report, Status};
 use crate::officers::OfficerList;
 use crate::ui::i18n::Msg;
@@ -102,16 +103,16 @@ fn take<T>(job: &mut Option<Receiver<T>>) -> Option<Result<T, ()>> {
     }
 }
 
-fn bundle_name(terminal_id: Option<&str>, now_unix_ms: i64) -> String {
+fn bundle_name(terminal_id: Option<&str>, now_unix_ms: UnixMs) -> String {
     format!(
         "{}-diag-{}.tar.gz",
         terminal_id.unwrap_or("terminal"),
-        now_unix_ms / 1000
+        now_unix_ms.secs()
     )
 }
 
 fn write_bundle(config_path: &Path, dir: &Path) -> Result<PathBuf, String> {
-    let now = sync_runner::unix_now_ms();
+    let now = crate::clock::now();
     let report = diag::run(config_path, &DiagOptions::at(now));
     let out = dir.join(bundle_name(report.terminal_id.as_deref(), now));
     diag::bundle::write_bundle(config_path, &report, &out)
@@ -153,7 +154,7 @@ impl KioskApp {
         self.live.stop();
         desk.camera_on = false;
         desk.diag_job = spawn_job("diag", move || {
-            diag::run(&path, &DiagOptions::at(sync_runner::unix_now_ms()))
+            diag::run(&path, &DiagOptions::at(crate::clock::now()))
         });
     }
 

@@ -5,6 +5,7 @@
 //! embeddings, sealed payloads, the officer list and key files are never read into it. It does
 //! not run the checks (the caller hands it the report).
 
+use enroll_core::domain::time::UnixMs;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -330,7 +331,7 @@ fn versions_json(config: Option<&Config>) -> String {
 struct Manifest<'a> {
     schema: &'static str,
     terminal_id: Option<&'a str>,
-    created_at_unix_ms: i64,
+    created_at_unix_ms: UnixMs,
     overall: super::Status,
     files: Vec<&'a str>,
     personal_strings_removed: usize,

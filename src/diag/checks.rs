@@ -3,6 +3,7 @@
 //! turns what it measured into a [`Finding`] with [`super::verdicts`]. The registry link is
 //! [`super::network`]'s.
 
+use enroll_core::domain::time::UnixMs;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::RecvTimeoutError;
@@ -578,7 +579,7 @@ pub fn crypto(config: &Config) -> Finding {
 }
 
 /// The clock against the registry's (`Date` of its answer now, else its last receipt).
-pub fn clock(config: &Config, options: &DiagOptions, registry_now: Option<i64>) -> Finding {
+pub fn clock(config: &Config, options: &DiagOptions, registry_now: Option<UnixMs>) -> Finding {
     let last_receipt = existing_outbox(config)
         .ok()
         .flatten()
@@ -593,7 +594,7 @@ pub fn clock(config: &Config, options: &DiagOptions, registry_now: Option<i64>) 
             )
             .ok()?;
             Some(ReceiptTimes {
-                registry_unix_ms: i64::try_from(body.received_at_unix_ms).ok()?,
+                registry_unix_ms: body.received_at_unix_ms,
                 stored_unix_ms: stored.stored_at_unix_ms,
             })
         });
@@ -610,7 +611,7 @@ pub fn clock(config: &Config, options: &DiagOptions, registry_now: Option<i64>) 
             config.sync.clock_skew_warn_min
         ),
     );
-    if let Some(date) = enroll_devices::card::pcsc_icao::utc_date(options.now_unix_ms / 1000) {
+    if let Some(date) = options.now_unix_ms.utc_date() {
         finding = finding.detail("terminal date (UTC)", date.to_string());
     }
     finding

@@ -12,6 +12,7 @@ mod checks;
 mod network;
 pub mod verdicts;
 
+use enroll_core::domain::time::UnixMs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -177,7 +178,7 @@ pub struct Report {
     /// The terminal, when the configuration loads.
     pub terminal_id: Option<String>,
     /// When the checks ran (the terminal's own clock, Unix ms).
-    pub started_at_unix_ms: i64,
+    pub started_at_unix_ms: UnixMs,
     /// The worst status of all checks.
     pub overall: Status,
     pub checks: Vec<Finding>,
@@ -187,7 +188,7 @@ pub struct Report {
 #[derive(Clone, Debug)]
 pub struct DiagOptions {
     /// The terminal's clock (Unix ms), read by the caller.
-    pub now_unix_ms: i64,
+    pub now_unix_ms: UnixMs,
     /// How long the camera check measures the frame rate.
     pub camera_sample_ms: u64,
     /// Where to write a test frame from the camera (PNG), if the technician asked for one.
@@ -198,7 +199,7 @@ pub struct DiagOptions {
 
 impl DiagOptions {
     /// Every check, the default camera sample, no test frame.
-    pub fn at(now_unix_ms: i64) -> DiagOptions {
+    pub fn at(now_unix_ms: UnixMs) -> DiagOptions {
         DiagOptions {
             now_unix_ms,
             camera_sample_ms: CAMERA_SAMPLE_MS,

@@ -3,6 +3,7 @@
 //! configured trust reports the protocol and the certificate's remaining days. It sends no
 //! records and reads no clock (the caller's time comes in).
 
+use enroll_core::domain::time::UnixMs;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -22,7 +23,7 @@ const PROBE_TIMEOUT_MS: u64 = 5_000;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Probe {
     /// The registry's time from its `Date` header (whole seconds), when it answered.
-    pub registry_now_unix_ms: Option<i64>,
+    pub registry_now_unix_ms: Option<UnixMs>,
 }
 
 /// `(host, port)` of an `http://` or `https://` URL.
@@ -48,7 +49,7 @@ fn host_and_port(url: &str) -> Option<(String, u16)> {
 }
 
 /// Checks the configured registry link at the terminal's time `now_unix_ms`.
-pub fn check(config: &Config, now_unix_ms: i64) -> (Finding, Probe) {
+pub fn check(config: &Config, now_unix_ms: UnixMs) -> (Finding, Probe) {
     let url = config.registry.url.trim_end_matches('/').to_owned();
     let (_, tls) = match sync_setup(config, &url) {
         Ok(setup) => setup,
@@ -83,7 +84,7 @@ pub fn check(config: &Config, now_unix_ms: i64) -> (Finding, Probe) {
 async fn probe(
     url: String,
     tls: Option<rustls::ClientConfig>,
-    now_unix_ms: i64,
+    now_unix_ms: UnixMs,
 ) -> (Finding, Probe) {
     let timeout = Duration::from_millis(PROBE_TIMEOUT_MS);
     let client = http_client(tls.clone());
@@ -128,7 +129,8 @@ async fn probe(
         .and_then(|value| value.to_str().ok())
         .and_then(|text| httpdate::parse_http_date(text).ok())
         .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .and_then(|since| i64::try_from(since.as_millis()).ok());
+        .and_then(|since| i64::try_from(since.as_millis()).ok())
+        .map(UnixMs);
     let probe = Probe {
         registry_now_unix_ms,
     };
@@ -186,7 +188,7 @@ async fn tls_handshake(
     mut tls: rustls::ClientConfig,
     host: &str,
     port: u16,
-    now_unix_ms: i64,
+    now_unix_ms: UnixMs,
 ) -> Result<Handshake, String> {
     tls.alpn_protocols.clear();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
@@ -210,7 +212,7 @@ async fn tls_handshake(
         .peer_certificates()
         .and_then(|chain| chain.first())
         .and_then(|cert| enroll_crypto::passive_auth::certificate_validity(cert.as_ref()))
-        .map(|(_, not_after_unix_s)| (not_after_unix_s - now_unix_ms / 1000).div_euclid(86_400));
+        .map(|(_, not_after_unix_s)| (not_after_unix_s - now_unix_ms.secs()).div_euclid(86_400));
     Ok(Handshake {
         protocol,
         cert_days_left,

@@ -2,6 +2,7 @@
 //! tested without devices. It measures nothing and reads no clock: times come in as values.
 
 use super::Status;
+use enroll_core::domain::time::UnixMs;
 
 /// Beyond this the clock is wrong, not just drifting: record times and certificate checks break.
 pub const CLOCK_FAIL_MS: i64 = 24 * 60 * 60 * 1000;
@@ -61,14 +62,14 @@ pub fn duration_words(ms: i64) -> String {
 /// terminal stored it (its clock then).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReceiptTimes {
-    pub registry_unix_ms: i64,
-    pub stored_unix_ms: i64,
+    pub registry_unix_ms: UnixMs,
+    pub stored_unix_ms: UnixMs,
 }
 
 /// The clock against the registry: its `Date` now when it answers, else the last receipt.
 pub fn clock(
-    now_unix_ms: i64,
-    registry_now_unix_ms: Option<i64>,
+    now_unix_ms: UnixMs,
+    registry_now_unix_ms: Option<UnixMs>,
     last_receipt: Option<ReceiptTimes>,
     warn_min: u32,
 ) -> Verdict {
@@ -236,7 +237,7 @@ mod tests {
 
     const MIN: i64 = 60_000;
     const DAY: i64 = 24 * 60 * MIN;
-    const NOW: i64 = 1_795_000_000_000;
+    const NOW: UnixMs = UnixMs(1_795_000_000_000);
 
     #[test]
     fn the_clock_is_judged_against_the_registry_when_it_answers() {

@@ -19,6 +19,7 @@ use enroll_core::domain::card_read::CardRead;
 use enroll_core::domain::record::{
     CardEvidenceSummary, DocumentData, FaceEvidence, RecordDraft, RecordId,
 };
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{SealingPublicKey, TerminalSigningKey, seal};
 use enroll_registry::server::{Metrics, RegistryState, serve, serve_tls};
 use enroll_registry::storage::Storage;
@@ -94,7 +95,7 @@ impl Registry {
             storage,
             receipt_key: Arc::new(TerminalSigningKey::from_pem(&receipt_key.to_pem()).unwrap()),
             metrics: Arc::clone(metrics),
-            clock: Arc::new(|| 1_790_000_000_000),
+            clock: Arc::new(|| UnixMs(1_790_000_000_000)),
             admin_token_sha256: options.admin_token_sha256,
         };
         let thread = std::thread::Builder::new()
@@ -140,12 +141,12 @@ pub fn card() -> CardRead {
 }
 
 /// A record draft for terminal `terminal_id` with the fixture card, created at `now_ms`.
-pub fn sample_draft(id: RecordId, terminal_id: &str, now_ms: i64) -> RecordDraft {
+pub fn sample_draft(id: RecordId, terminal_id: &str, now_ms: UnixMs) -> RecordDraft {
     let card = card();
     RecordDraft {
         id,
         terminal_id: terminal_id.into(),
-        created_at_unix_ms: u64::try_from(now_ms).unwrap(),
+        created_at_unix_ms: now_ms,
         tier: enroll_core::domain::tier::Tier::Officer,
         officer_id: Some("badge-7".into()),
         supervisor_id: None,
@@ -180,11 +181,11 @@ pub fn commit_sample(
     registry: &SealingPublicKey,
     terminal_id: &str,
     n: u8,
-    now_ms: i64,
+    now_ms: UnixMs,
     payload_len: usize,
     limits: &GuardLimits,
 ) -> Result<Committed, StoreError> {
-    let id = RecordId::v7(u64::try_from(now_ms).unwrap(), [n; 10]);
+    let id = RecordId::v7(now_ms, [n; 10]);
     let draft = sample_draft(id, terminal_id, now_ms);
     let plaintext: Vec<u8> = (0..payload_len)
         .map(|i| (i * 7919 % 251) as u8 ^ n)

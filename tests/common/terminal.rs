@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{TerminalPublicKey, TerminalSigningKey};
 use enroll_registry::storage::Storage;
 
@@ -92,7 +93,11 @@ impl Terminal {
     /// `registry terminal add` does).
     pub fn register(&self, storage: &dyn Storage) {
         storage
-            .add_terminal("DEMO-0001", self.terminal_public().to_bytes(), 0)
+            .add_terminal(
+                "DEMO-0001",
+                self.terminal_public().to_bytes(),
+                UnixMs::EPOCH,
+            )
             .unwrap();
     }
 

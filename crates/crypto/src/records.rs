@@ -436,9 +436,10 @@ pub fn seal(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use enroll_core::domain::time::UnixMs;
 
     fn id() -> RecordId {
-        RecordId::v7(1_790_000_000_000, [7; 10])
+        RecordId::v7(UnixMs(1_790_000_000_000), [7; 10])
     }
 
     #[test]
@@ -510,7 +511,7 @@ mod tests {
             private.open(&sealed, &id(), &ciphertext).unwrap(),
             b"portrait bytes"
         );
-        let other_id = RecordId::v7(1_790_000_000_001, [7; 10]);
+        let other_id = RecordId::v7(UnixMs(1_790_000_000_001), [7; 10]);
         assert_eq!(
             private.open(&sealed, &other_id, &ciphertext),
             Err(RecordCryptoError::Open)
@@ -553,12 +554,12 @@ mod tests {
         const ENC: &str = "Di5rcaAjwdZ8nfMvBFn/bpPRgF0glRco0+XNVA6slFo=";
         const CIPHERTEXT_HEX: &str = "4effa153d311d134382fedf4695ea4b551dc3e4fc721064878ea74adca5674df967052306787bdf39f34641fee02392976043852a90babd4424ee23319";
         let (private, public) = SealingPrivateKey::from_seed([3; 32]);
-        let id = RecordId::v7(1_790_000_000_000, [7; 10]);
+        let id = RecordId::v7(UnixMs(1_790_000_000_000), [7; 10]);
         let (sealed, ciphertext) = seal(&public, &id, PLAINTEXT, [9; 32]).unwrap();
         assert_eq!(sealed.enc, ENC);
         assert_eq!(hex(&ciphertext), CIPHERTEXT_HEX);
         assert_eq!(private.open(&sealed, &id, &ciphertext).unwrap(), PLAINTEXT);
-        let other = RecordId::v7(1_790_000_000_000, [8; 10]);
+        let other = RecordId::v7(UnixMs(1_790_000_000_000), [8; 10]);
         assert_eq!(
             private.open(&sealed, &other, &ciphertext),
             Err(RecordCryptoError::Open),

@@ -11,6 +11,7 @@ use enroll_core::domain::document::base64_bytes;
 use enroll_core::domain::record::{
     ChainStatus, RECEIPT_FORMAT, ReceiptBody, RecordBody, RecordEnvelope, SignedReceipt,
 };
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{TerminalPublicKey, TerminalSigningKey, payload_matches, sha256_hex};
 
 /// Why a record is refused; the text is safe to return and log (no record content).
@@ -92,7 +93,7 @@ pub fn make_receipt(
     key: &TerminalSigningKey,
     verified: &Verified,
     chain: ChainStatus,
-    received_at_unix_ms: u64,
+    received_at_unix_ms: UnixMs,
 ) -> Vec<u8> {
     let receipt = ReceiptBody {
         format: RECEIPT_FORMAT.to_owned(),

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use anyhow::{Context, bail};
 use enroll_core::domain::record::{RecordBody, SealedContent};
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::keys;
 use enroll_crypto::records::{SealingPrivateKey, TerminalSigningKey};
 use enroll_registry::server::{MIN_ADMIN_TOKEN_CHARS, Metrics, RegistryState, serve, serve_tls};
@@ -165,13 +166,13 @@ fn keygen(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Unix milliseconds now: the binary is the edge where the clock is read.
+/// The wall-clock time now: the binary is the registry's one edge where the clock is read.
 #[allow(clippy::disallowed_methods)] // the binary's edge reads the clock and passes it in
-fn unix_now_ms() -> u64 {
+fn now() -> UnixMs {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+        .map(|since| UnixMs(i64::try_from(since.as_millis()).unwrap_or(i64::MAX)))
+        .unwrap_or(UnixMs::EPOCH)
 }
 
 fn open_storage(db: &str, connections: usize) -> anyhow::Result<std::sync::Arc<dyn Storage>> {
@@ -255,7 +256,7 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
             storage,
             receipt_key: std::sync::Arc::new(receipt_key),
             metrics: std::sync::Arc::new(Metrics::default()),
-            clock: std::sync::Arc::new(unix_now_ms),
+            clock: std::sync::Arc::new(now),
             admin_token_sha256,
         };
         let shutdown = async {
@@ -295,11 +296,7 @@ fn flagged(db: &str) -> anyhow::Result<()> {
 fn terminal_add(db: &str, id: &str, public_key: &Path) -> anyhow::Result<()> {
     let storage = open_storage(db, 1)?;
     let key = keys::read_ed25519_public(public_key)?;
-    storage.add_terminal(
-        id,
-        key.to_bytes(),
-        i64::try_from(unix_now_ms()).unwrap_or(0),
-    )?;
+    storage.add_terminal(id, key.to_bytes(), now())?;
     writeln!(
         std::io::stdout(),
         "terminal {id} registered (key fingerprint {})",

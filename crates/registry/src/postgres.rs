@@ -4,6 +4,7 @@
 //! concurrent instances link each terminal's records one at a time. It makes no verification
 //! decisions and never parses sealed payloads.
 
+use enroll_core::domain::time::UnixMs;
 use std::str::FromStr as _;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -256,7 +257,7 @@ fn ingest_once(
             &record.signature,
             &record.sealed_payload,
             &super::storage::chain_name(chain),
-            &record.received_at_unix_ms,
+            &record.received_at_unix_ms.as_i64(),
             &receipt,
         ],
     );
@@ -297,7 +298,7 @@ impl Storage for PostgresStorage {
         &self,
         terminal_id: &str,
         public_key: [u8; 32],
-        now_unix_ms: i64,
+        now_unix_ms: UnixMs,
     ) -> Result<(), StorageError> {
         let mut lease = self.lease()?;
         let mut transaction = lease.client()?.transaction().map_err(database_error)?;
@@ -305,7 +306,7 @@ impl Storage for PostgresStorage {
             .execute(
                 "INSERT INTO terminals (id, public_key, registered_at_unix_ms) VALUES ($1, $2, $3)
                  ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key",
-                &[&terminal_id, &public_key.as_slice(), &now_unix_ms],
+                &[&terminal_id, &public_key.as_slice(), &now_unix_ms.as_i64()],
             )
             .map_err(database_error)?;
         transaction

@@ -3,6 +3,7 @@
 //! takes its listener, clock and shutdown signal from the caller, so tests bind `127.0.0.1:0`.
 //! Logs carry record ids and reasons, never record content.
 
+use enroll_core::domain::time::UnixMs;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -115,7 +116,7 @@ pub struct RegistryState {
     pub receipt_key: Arc<TerminalSigningKey>,
     pub metrics: Arc<Metrics>,
     /// Unix milliseconds now (the binary passes the system clock, tests a fixed one).
-    pub clock: Arc<dyn Fn() -> u64 + Send + Sync>,
+    pub clock: Arc<dyn Fn() -> UnixMs + Send + Sync>,
     /// SHA-256 of the admin token that `POST /v1/terminals` requires; `None` turns it off.
     pub admin_token_sha256: Option<[u8; 32]>,
 }
@@ -277,7 +278,7 @@ async fn ingest(state: &RegistryState, bytes: Bytes) -> Response {
             previous_record_sha256: &verified.body.previous_record_sha256,
             signature: &verified.envelope.signature,
             sealed_payload: &verified.envelope.sealed_payload,
-            received_at_unix_ms: i64::try_from(now_ms).unwrap_or(i64::MAX),
+            received_at_unix_ms: now_ms,
         };
         let key = &worker.receipt_key;
         let ingested = storage
@@ -415,7 +416,7 @@ async fn post_terminal(
         }
     };
     let storage = Arc::clone(&state.storage);
-    let now_ms = i64::try_from((state.clock)()).unwrap_or(i64::MAX);
+    let now_ms = (state.clock)();
     let id = registration.id.clone();
     let key_bytes = key.to_bytes();
     match tokio::task::spawn_blocking(move || storage.add_terminal(&id, key_bytes, now_ms)).await {

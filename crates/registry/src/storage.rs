@@ -3,6 +3,7 @@
 //! Storage keeps terminals, records exactly as received and their receipts; it makes no
 //! verification decisions (the server does) and never parses sealed payloads.
 
+use enroll_core::domain::time::UnixMs;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -41,7 +42,7 @@ pub struct Incoming<'a> {
     pub previous_record_sha256: &'a str,
     pub signature: &'a [u8],
     pub sealed_payload: &'a [u8],
-    pub received_at_unix_ms: i64,
+    pub received_at_unix_ms: UnixMs,
 }
 
 /// What storing a record did.
@@ -86,7 +87,7 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         terminal_id: &str,
         public_key: [u8; 32],
-        now_unix_ms: i64,
+        now_unix_ms: UnixMs,
     ) -> Result<(), StorageError>;
     /// Atomically: answers a duplicate or conflict, or links the record to its terminal's chain,
     /// asks `make_receipt` for the receipt of that chain status and stores record and receipt.
@@ -236,13 +237,13 @@ impl Storage for SqliteStorage {
         &self,
         terminal_id: &str,
         public_key: [u8; 32],
-        now_unix_ms: i64,
+        now_unix_ms: UnixMs,
     ) -> Result<(), StorageError> {
         let connection = self.lock()?;
         connection.execute(
             "INSERT INTO terminals (id, public_key, registered_at_unix_ms) VALUES (?1, ?2, ?3)
              ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key",
-            rusqlite::params![terminal_id, public_key.as_slice(), now_unix_ms],
+            rusqlite::params![terminal_id, public_key.as_slice(), now_unix_ms.as_i64()],
         )?;
         Ok(())
     }
@@ -290,7 +291,7 @@ impl Storage for SqliteStorage {
                 record.signature,
                 record.sealed_payload,
                 chain_name(chain),
-                record.received_at_unix_ms,
+                record.received_at_unix_ms.as_i64(),
                 receipt
             ],
         )?;

@@ -1,6 +1,7 @@
 //! The append-only, hash-chained audit log: who did what, when, to which record. Entries carry
 //! ids and action names only, never personal data. It owns the entry hash and its verification.
 
+use enroll_core::domain::time::UnixMs;
 use rusqlite::{OptionalExtension as _, Transaction, params};
 use serde::Serialize;
 
@@ -40,7 +41,7 @@ impl AuditAction {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {
     pub seq: i64,
-    pub at_unix_ms: i64,
+    pub at_unix_ms: UnixMs,
     pub actor: String,
     pub action: String,
     pub subject: Option<String>,
@@ -54,7 +55,7 @@ pub struct AuditEntry {
 /// previous_sha256.
 pub fn entry_hash(
     seq: i64,
-    at_unix_ms: i64,
+    at_unix_ms: UnixMs,
     actor: &str,
     action: &str,
     subject: Option<&str>,
@@ -72,7 +73,7 @@ pub fn entry_hash(
 /// Appends an entry inside the caller's transaction.
 pub fn append(
     transaction: &Transaction<'_>,
-    at_unix_ms: i64,
+    at_unix_ms: UnixMs,
     actor: &str,
     action: AuditAction,
     subject: Option<&str>,
@@ -100,7 +101,7 @@ pub fn append(
             "INSERT INTO audit (seq, at_unix_ms, actor, action, subject, detail, previous_sha256, entry_sha256)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
-        .execute(params![seq, at_unix_ms, actor, action.as_str(), subject, detail, previous, hash])?;
+        .execute(params![seq, at_unix_ms.as_i64(), actor, action.as_str(), subject, detail, previous, hash])?;
     Ok(())
 }
 

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod schema;
 pub mod verify;
 
+use enroll_core::domain::time::{DAY_MS, UnixMs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,7 +31,6 @@ use enroll_crypto::records::{TerminalSigningKey, sha256_hex};
 pub use audit::{AuditAction, AuditEntry};
 pub use verify::{ChainReport, RecordProblem};
 
-const DAY_MS: i64 = 86_400_000;
 /// Page size of a new outbox file.
 const PAGE_BYTES: i64 = 16 * 1024;
 /// The WAL size from which [`Outbox::checkpoint_if_due`] copies it into the database file.
@@ -190,7 +190,7 @@ pub struct QueueStatus {
     pub acknowledged: u64,
     pub rejected: u64,
     /// Creation time of the oldest record not yet acknowledged or rejected.
-    pub oldest_unsent_created_at_unix_ms: Option<i64>,
+    pub oldest_unsent_created_at_unix_ms: Option<UnixMs>,
     /// Bytes of sealed payloads still held.
     pub sealed_payload_bytes: u64,
     /// Records whose sealed payload was deleted after retention.
@@ -203,9 +203,9 @@ pub struct QueueEntry {
     pub seq: i64,
     pub id: String,
     pub state: RecordState,
-    pub created_at_unix_ms: i64,
+    pub created_at_unix_ms: UnixMs,
     pub attempts: i64,
-    pub next_attempt_at_unix_ms: i64,
+    pub next_attempt_at_unix_ms: UnixMs,
     pub last_error: Option<String>,
     pub sealed_payload_bytes: Option<u64>,
 }
@@ -240,7 +240,7 @@ pub struct StoredReceipt {
     /// The signed receipt's bytes.
     pub receipt: Vec<u8>,
     /// When this terminal stored it (its own clock, Unix ms).
-    pub stored_at_unix_ms: i64,
+    pub stored_at_unix_ms: UnixMs,
 }
 
 /// A committed enrollment.
@@ -282,7 +282,7 @@ struct UnsentMemo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct UnsentSummary {
     count: u64,
-    oldest_created_at_unix_ms: Option<i64>,
+    oldest_created_at_unix_ms: Option<UnixMs>,
 }
 
 /// A source that can declare the outbox's disk full (fault injection on demo terminals).
@@ -304,7 +304,7 @@ fn count_unsent(connection: &Connection) -> rusqlite::Result<UnsentSummary> {
         .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
     Ok(UnsentSummary {
         count: u64::try_from(count).unwrap_or(0),
-        oldest_created_at_unix_ms: oldest,
+        oldest_created_at_unix_ms: oldest.map(UnixMs),
     })
 }
 
@@ -314,7 +314,7 @@ fn refusal(
     limits: &GuardLimits,
     free_mb: u64,
     unsent: UnsentSummary,
-    now_unix_ms: i64,
+    now_unix_ms: UnixMs,
 ) -> Option<GuardRefusal> {
     if free_mb < limits.min_free_disk_mb {
         return Some(GuardRefusal::LowDisk {
@@ -329,7 +329,7 @@ fn refusal(
         });
     }
     let oldest = unsent.oldest_created_at_unix_ms?;
-    let age_days = u64::try_from((now_unix_ms - oldest).max(0) / DAY_MS).unwrap_or(0);
+    let age_days = u64::try_from(now_unix_ms.ms_since(oldest).max(0) / DAY_MS).unwrap_or(0);
     (age_days >= limits.max_unsent_age_days).then_some(GuardRefusal::UnsentTooOld {
         age_days,
         max_days: limits.max_unsent_age_days,
@@ -485,7 +485,11 @@ impl Outbox {
     }
 
     /// Checks the guards: free disk, unsent count, age of the oldest unsent record.
-    pub fn check_guards(&self, now_unix_ms: i64, limits: &GuardLimits) -> Result<(), StoreError> {
+    pub fn check_guards(
+        &self,
+        now_unix_ms: UnixMs,
+        limits: &GuardLimits,
+    ) -> Result<(), StoreError> {
         let free_mb = self.free_disk_bytes()? / (1024 * 1024);
         let unsent = count_unsent(&self.connection).map_err(|e| self.error(e))?;
         match refusal(limits, free_mb, unsent, now_unix_ms) {
@@ -503,7 +507,7 @@ impl Outbox {
         sealed: (SealedRef, Vec<u8>),
         key: &TerminalSigningKey,
         actor: &str,
-        now_unix_ms: i64,
+        now_unix_ms: UnixMs,
         limits: &GuardLimits,
     ) -> Result<Committed, StoreError> {
         let free_mb = self.free_disk_bytes()? / (1024 * 1024);
@@ -549,7 +553,7 @@ impl Outbox {
         let body_sha256 = sha256_hex(&bytes);
         let signature = key.sign(&bytes);
         let id_text = id.to_string();
-        let created = i64::try_from(body.created_at_unix_ms).unwrap_or(i64::MAX);
+        let created = body.created_at_unix_ms.as_i64();
         transaction
             .prepare_cached(
                 "INSERT INTO records (id, created_at_unix_ms, body, body_sha256, signature,
@@ -564,7 +568,7 @@ impl Outbox {
                     body_sha256,
                     signature.as_slice(),
                     ciphertext,
-                    now_unix_ms
+                    now_unix_ms.as_i64()
                 ])
             })
             .map_err(|e| error_for(&self.path, e))?;
@@ -587,7 +591,9 @@ impl Outbox {
                 oldest_created_at_unix_ms: Some(
                     unsent
                         .oldest_created_at_unix_ms
-                        .map_or(created, |oldest| oldest.min(created)),
+                        .map_or(body.created_at_unix_ms, |oldest| {
+                            oldest.min(body.created_at_unix_ms)
+                        }),
                 ),
             },
         });
@@ -624,7 +630,7 @@ impl Outbox {
     /// Appends an audit entry in its own transaction.
     pub fn audit(
         &mut self,
-        now_unix_ms: i64,
+        now_unix_ms: UnixMs,
         actor: &str,
         action: AuditAction,
         subject: Option<&str>,
@@ -643,11 +649,12 @@ impl Outbox {
     /// `retention_days` ago; body, signature and receipt remain. Returns how many were deleted.
     pub fn apply_retention(
         &mut self,
-        now_unix_ms: i64,
+        now_unix_ms: UnixMs,
         retention_days: u64,
     ) -> Result<u64, StoreError> {
-        let cutoff =
-            now_unix_ms - i64::try_from(retention_days).unwrap_or(i64::MAX / DAY_MS) * DAY_MS;
+        let cutoff = now_unix_ms
+            .minus_ms(retention_days.saturating_mul(DAY_MS.unsigned_abs()))
+            .as_i64();
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -657,7 +664,7 @@ impl Outbox {
                 "UPDATE records SET sealed_payload = NULL, payload_deleted_at_unix_ms = ?1
                  WHERE state = 'acknowledged' AND receipt IS NOT NULL
                    AND sealed_payload IS NOT NULL AND acknowledged_at_unix_ms <= ?2",
-                rusqlite::params![now_unix_ms, cutoff],
+                rusqlite::params![now_unix_ms.as_i64(), cutoff],
             )
             .map_err(|e| error_for(&self.path, e))?;
         if deleted > 0 {
@@ -679,7 +686,7 @@ impl Outbox {
     /// Records left `sending` by a crash are due again.
     pub fn claim_due(
         &mut self,
-        now_unix_ms: i64,
+        now_unix_ms: UnixMs,
         limit: usize,
     ) -> Result<Vec<Outgoing>, StoreError> {
         let transaction = self
@@ -697,7 +704,10 @@ impl Outbox {
                 .map_err(|e| error_for(&self.path, e))?;
             let rows = statement
                 .query_map(
-                    rusqlite::params![now_unix_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    rusqlite::params![
+                        now_unix_ms.as_i64(),
+                        i64::try_from(limit).unwrap_or(i64::MAX)
+                    ],
                     |row| {
                         Ok(Outgoing {
                             seq: row.get(0)?,
@@ -731,13 +741,13 @@ impl Outbox {
         &mut self,
         id: &str,
         error: &str,
-        next_attempt_at_unix_ms: i64,
+        next_attempt_at_unix_ms: UnixMs,
     ) -> Result<(), StoreError> {
         self.connection
             .execute(
                 "UPDATE records SET state = 'pending', last_error = ?2, next_attempt_at_unix_ms = ?3
                  WHERE id = ?1 AND state IN ('pending', 'sending')",
-                rusqlite::params![id, error, next_attempt_at_unix_ms],
+                rusqlite::params![id, error, next_attempt_at_unix_ms.as_i64()],
             )
             .map_err(|e| self.error(e))?;
         Ok(())
@@ -748,7 +758,7 @@ impl Outbox {
     pub fn release_unsent(
         &mut self,
         ids: &[String],
-        due_at_unix_ms: i64,
+        due_at_unix_ms: UnixMs,
     ) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
@@ -763,7 +773,7 @@ impl Outbox {
                     "UPDATE records SET state = 'pending', attempts = max(attempts - 1, 0),
                                         next_attempt_at_unix_ms = ?2
                      WHERE id = ?1 AND state = 'sending'",
-                    rusqlite::params![id, due_at_unix_ms],
+                    rusqlite::params![id, due_at_unix_ms.as_i64()],
                 )
                 .map_err(|e| error_for(&self.path, e))?;
         }
@@ -771,13 +781,13 @@ impl Outbox {
     }
 
     /// Makes every waiting record due at `now_unix_ms` (the registry is reachable again).
-    pub fn make_due(&mut self, now_unix_ms: i64) -> Result<u64, StoreError> {
+    pub fn make_due(&mut self, now_unix_ms: UnixMs) -> Result<u64, StoreError> {
         let changed = self
             .connection
             .execute(
                 "UPDATE records SET next_attempt_at_unix_ms = ?1
                  WHERE state IN ('pending', 'sending') AND next_attempt_at_unix_ms > ?1",
-                [now_unix_ms],
+                [now_unix_ms.as_i64()],
             )
             .map_err(|e| self.error(e))?;
         Ok(changed as u64)
@@ -813,13 +823,13 @@ impl Outbox {
         &mut self,
         id: &RecordId,
         receipt: &[u8],
-        now_unix_ms: i64,
+        now_unix_ms: UnixMs,
     ) -> Result<(), StoreError> {
         self.connection
             .execute(
                 "UPDATE records SET state = 'acknowledged', receipt = ?2, acknowledged_at_unix_ms = ?3
                  WHERE id = ?1",
-                rusqlite::params![id.to_string(), receipt, now_unix_ms],
+                rusqlite::params![id.to_string(), receipt, now_unix_ms.as_i64()],
             )
             .map_err(|e| self.error(e))?;
         Ok(())
@@ -859,7 +869,7 @@ impl Outbox {
             }
             if matches!(state.as_str(), "pending" | "sending") {
                 status.oldest_unsent_created_at_unix_ms =
-                    match (status.oldest_unsent_created_at_unix_ms, oldest) {
+                    match (status.oldest_unsent_created_at_unix_ms, oldest.map(UnixMs)) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
                     };
@@ -899,9 +909,9 @@ impl Outbox {
                     seq: row.get(0)?,
                     id: row.get(1)?,
                     state: RecordState::parse(&state).unwrap_or(RecordState::Pending),
-                    created_at_unix_ms: row.get(3)?,
+                    created_at_unix_ms: UnixMs(row.get(3)?),
                     attempts: row.get(4)?,
-                    next_attempt_at_unix_ms: row.get(5)?,
+                    next_attempt_at_unix_ms: UnixMs(row.get(5)?),
                     last_error: row.get(6)?,
                     sealed_payload_bytes: row
                         .get::<_, Option<i64>>(7)?
@@ -934,7 +944,7 @@ impl Outbox {
             .query_map([], |row| {
                 Ok(AuditEntry {
                     seq: row.get(0)?,
-                    at_unix_ms: row.get(1)?,
+                    at_unix_ms: UnixMs(row.get(1)?),
                     actor: row.get(2)?,
                     action: row.get(3)?,
                     subject: row.get(4)?,
@@ -962,7 +972,7 @@ impl Outbox {
                         record_id: row.get(0)?,
                         body_sha256: row.get(1)?,
                         receipt: row.get(2)?,
-                        stored_at_unix_ms: row.get(3)?,
+                        stored_at_unix_ms: UnixMs(row.get(3)?),
                     })
                 },
             )

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+use enroll_core::domain::time::UnixMs;
 use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Full};
@@ -173,7 +174,7 @@ pub async fn sync_pass(
     outbox: &mut Outbox,
     client: &HttpClient,
     settings: &SyncSettings,
-    now_unix_ms: i64,
+    now_unix_ms: UnixMs,
     random: &mut (dyn FnMut() -> u64 + Send),
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
@@ -218,7 +219,7 @@ pub async fn sync_pass(
                         );
                         let message = error.to_string();
                         tracing::warn!(record = %record.id, error = %message, "receipt refused");
-                        outbox.mark_retry(&record.id, &message, now_unix_ms + delay as i64)?;
+                        outbox.mark_retry(&record.id, &message, now_unix_ms.plus_ms(delay))?;
                         report.retried += 1;
                         report.last_error = Some(message);
                     }
@@ -237,7 +238,7 @@ pub async fn sync_pass(
                         random(),
                     );
                     tracing::info!(record = %record.id, delay_ms = delay, error = %reason, "will retry");
-                    outbox.mark_retry(&record.id, &reason, now_unix_ms + delay as i64)?;
+                    outbox.mark_retry(&record.id, &reason, now_unix_ms.plus_ms(delay))?;
                     report.retried += 1;
                     report.last_error = Some(reason);
                     stop = true;
@@ -264,7 +265,7 @@ pub struct SyncState {
     /// Why new enrollments are paused (a guard's refusal), if they are.
     pub guard: Option<enroll_store::GuardRefusal>,
     /// When a record was last acknowledged.
-    pub last_success_unix_ms: Option<i64>,
+    pub last_success_unix_ms: Option<UnixMs>,
     /// The last problem, with its reason; cleared by a clean pass.
     pub last_error: Option<String>,
     /// Whether the registry answered the last request or probe.
@@ -305,7 +306,7 @@ pub struct Worker {
     pub client: HttpClient,
     pub settings: SyncSettings,
     pub timing: WorkerTiming,
-    pub clock: std::sync::Arc<dyn Fn() -> i64 + Send + Sync>,
+    pub clock: std::sync::Arc<dyn Fn() -> UnixMs + Send + Sync>,
     pub random: Box<dyn FnMut() -> u64 + Send>,
 }
 

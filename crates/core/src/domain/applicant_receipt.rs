@@ -8,6 +8,7 @@
 //! (no field can contain a dot). Signed bytes: the UTF-8 of
 //! `enroll-kiosk applicant receipt v1\n<terminal id>\n<record id>\n<created unix ms>\n<body sha256 hex>`.
 
+use crate::domain::time::UnixMs;
 use std::str::FromStr as _;
 
 use crate::domain::record::{RecordId, is_valid_terminal_id};
@@ -20,7 +21,7 @@ pub const PREFIX: &str = "EKRCPT1";
 pub struct ApplicantReceipt {
     pub terminal_id: String,
     pub record_id: RecordId,
-    pub created_at_unix_ms: u64,
+    pub created_at_unix_ms: UnixMs,
     /// Lowercase hex SHA-256 of the record's signed body.
     pub body_sha256: String,
 }
@@ -94,6 +95,7 @@ impl ApplicantReceipt {
                     .map_err(|_| ReceiptTextError::Field("record id"))?;
                 let created_at_unix_ms = created
                     .parse()
+                    .map(UnixMs)
                     .map_err(|_| ReceiptTextError::Field("creation time"))?;
                 if !is_lower_hex(body_sha256, 64) {
                     return Err(ReceiptTextError::Field("body hash"));
@@ -126,8 +128,8 @@ mod tests {
     fn sample() -> ApplicantReceipt {
         ApplicantReceipt {
             terminal_id: "DEMO-0001".into(),
-            record_id: RecordId::v7(1_790_000_000_000, [7; 10]),
-            created_at_unix_ms: 1_790_000_000_000,
+            record_id: RecordId::v7(UnixMs(1_790_000_000_000), [7; 10]),
+            created_at_unix_ms: UnixMs(1_790_000_000_000),
             body_sha256: "ab".repeat(32),
         }
     }

@@ -14,3 +14,4 @@ pub mod officer;
 pub mod record;
 pub mod sam_frame;
 pub mod tier;
+pub mod time;

@@ -53,6 +53,7 @@
 //! `terminal_key_sha256` names the key it verified with; the chain (`previous_record_sha256`);
 //! and, while present, the sealed payload's hash.
 
+use crate::domain::time::UnixMs;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -92,10 +93,10 @@ pub const SEALED_FORMAT: &str = "enroll-kiosk/sealed";
 pub struct RecordId([u8; 16]);
 
 impl RecordId {
-    /// The UUIDv7 for `unix_ms` with the 74 random bits taken from `random` (RFC 9562 §5.7).
-    pub fn v7(unix_ms: u64, random: [u8; 10]) -> Self {
+    /// The UUIDv7 for `created` with the 74 random bits taken from `random` (RFC 9562 §5.7).
+    pub fn v7(created: UnixMs, random: [u8; 10]) -> Self {
         let mut bytes = [0u8; 16];
-        let ms = unix_ms.to_be_bytes();
+        let ms = created.as_u64().to_be_bytes();
         // The low 48 bits of the timestamp.
         for (out, byte) in bytes.iter_mut().zip(ms.iter().skip(2)) {
             *out = *byte;
@@ -114,12 +115,14 @@ impl RecordId {
         RecordId(bytes)
     }
 
-    /// The creation time the id carries, Unix milliseconds.
-    pub fn unix_ms(&self) -> u64 {
-        self.0
-            .iter()
-            .take(6)
-            .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte))
+    /// The creation time the id carries.
+    pub fn unix_ms(&self) -> UnixMs {
+        UnixMs::from_u64(
+            self.0
+                .iter()
+                .take(6)
+                .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte)),
+        )
     }
 
     /// The 16 bytes.
@@ -309,7 +312,7 @@ pub struct RecordBody {
     pub id: RecordId,
     pub terminal_id: String,
     pub terminal_key_sha256: String,
-    pub created_at_unix_ms: u64,
+    pub created_at_unix_ms: UnixMs,
     pub tier: Tier,
     pub officer_id: Option<String>,
     pub supervisor_id: Option<String>,
@@ -426,7 +429,7 @@ impl SealedContent {
 pub struct RecordDraft {
     pub id: RecordId,
     pub terminal_id: String,
-    pub created_at_unix_ms: u64,
+    pub created_at_unix_ms: UnixMs,
     pub tier: Tier,
     pub officer_id: Option<String>,
     pub supervisor_id: Option<String>,
@@ -589,7 +592,7 @@ pub struct ReceiptBody {
     pub terminal_id: String,
     /// Hex SHA-256 of the record body the registry stored.
     pub body_sha256: String,
-    pub received_at_unix_ms: u64,
+    pub received_at_unix_ms: UnixMs,
     pub chain: ChainStatus,
     /// Hex SHA-256 of the registry's receipt public key.
     pub registry_key_sha256: String,
@@ -636,19 +639,19 @@ mod tests {
 
     #[test]
     fn a_v7_id_carries_its_time_version_and_variant_and_round_trips_as_text() {
-        let id = RecordId::v7(1_790_000_000_123, [0xAB; 10]);
+        let id = RecordId::v7(UnixMs(1_790_000_000_123), [0xAB; 10]);
         let text = id.to_string();
         assert_eq!(text.len(), 36);
         assert_eq!(&text[14..15], "7", "version nibble");
         assert!(matches!(&text[19..20], "8" | "9" | "a" | "b"), "variant");
-        assert_eq!(id.unix_ms(), 1_790_000_000_123);
+        assert_eq!(id.unix_ms(), UnixMs(1_790_000_000_123));
         assert_eq!(text.parse::<RecordId>(), Ok(id));
     }
 
     #[test]
     fn ids_sort_by_time() {
-        let earlier = RecordId::v7(1_000, [0xFF; 10]);
-        let later = RecordId::v7(1_001, [0x00; 10]);
+        let earlier = RecordId::v7(UnixMs(1_000), [0xFF; 10]);
+        let later = RecordId::v7(UnixMs(1_001), [0x00; 10]);
         assert!(earlier < later);
         assert!(earlier.to_string() < later.to_string());
     }
@@ -699,9 +702,9 @@ mod tests {
 
         #[test]
         fn any_v7_id_round_trips(ms in 0u64..(1 << 48), random in any::<[u8; 10]>()) {
-            let id = RecordId::v7(ms, random);
+            let id = RecordId::v7(UnixMs::from_u64(ms), random);
             prop_assert_eq!(id.to_string().parse::<RecordId>(), Ok(id));
-            prop_assert_eq!(id.unix_ms(), ms);
+            prop_assert_eq!(id.unix_ms(), UnixMs::from_u64(ms));
         }
 
         #[test]

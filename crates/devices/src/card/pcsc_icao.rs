@@ -14,14 +14,14 @@ use crate::card::{CardError, CardErrorKind, CardReader, Presence, ReaderInfo};
 use enroll_core::domain::card_read::{
     AccessKey, CARD_READ_FORMAT, CardRead, DataGroupBytes, RawEvidence, Verification,
 };
-use enroll_core::domain::document::{CalendarDate, base64_bytes};
+use enroll_core::domain::document::base64_bytes;
 use enroll_core::domain::icao_lds::EMRTD_AID;
 use enroll_core::domain::icao_lds::{self, Tag, Tlv, encode_tlv};
 use enroll_core::domain::mrz::MrzAccessKey;
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::bac::{
     BacError, BacKeys, CommandApdu, ResponseApdu, SecureMessaging, TerminalAuthentication,
 };
-use enroll_crypto::der::civil_from_days;
 use enroll_crypto::pace::{self, AesSecureMessaging, PaceCurve, PaceError, PacePassword};
 use enroll_crypto::passive_auth;
 
@@ -40,8 +40,8 @@ const FID_DG2: u16 = 0x0102;
 const FID_EF_SOD: u16 = 0x011D;
 const MAX_FILE_LEN: usize = 512 * 1024;
 
-/// Clock source: Unix seconds now. Injected so the reader never reads the system clock itself.
-pub type UnixClock = Box<dyn Fn() -> i64 + Send>;
+/// Clock source: the wall-clock time now. Injected so the reader never reads the system clock.
+pub type UnixClock = Box<dyn Fn() -> UnixMs + Send>;
 
 fn device_gone(detail: &str) -> CardError {
     CardError::new(
@@ -598,17 +598,6 @@ fn run_bac(card: &Card, key: &MrzAccessKey) -> Result<SecureMessaging, CardError
     auth.finish(&answer.data).map_err(|_| access_denied())
 }
 
-/// The UTC calendar date of a Unix time (for expiry checks).
-pub fn utc_date(now_unix_s: i64) -> Option<CalendarDate> {
-    let (year, month, day) = civil_from_days(now_unix_s.div_euclid(86_400));
-    CalendarDate::new(
-        u16::try_from(year).ok()?,
-        u8::try_from(month).ok()?,
-        u8::try_from(day).ok()?,
-    )
-    .ok()
-}
-
 impl PcscIcaoReader {
     /// A reader on the PC/SC reader whose name contains `reader_name` (the first reader when
     /// `None`), trusting the CSCA certificates `csca_store_der` (DER), reading time from `clock`.
@@ -819,8 +808,10 @@ impl PcscIcaoReader {
         dg2: Option<Vec<u8>>,
         ef_sod: Option<Vec<u8>>,
     ) -> Result<CardRead, CardError> {
-        let now_unix_s = (self.clock)();
-        let today = utc_date(now_unix_s)
+        let now = (self.clock)();
+        let now_unix_s = now.secs();
+        let today = now
+            .utc_date()
             .ok_or_else(|| CardError::new(CardErrorKind::Protocol, "the clock is out of range"))?;
         let mrz = icao_lds::parse_dg1(&dg1)
             .map_err(|e| CardError::new(CardErrorKind::Protocol, e.to_string()))?;
@@ -955,11 +946,5 @@ mod tests {
         assert_eq!(file_length(&[0x75, 0x81, 0xF0, 0x7F]).unwrap(), 0xF3);
         assert_eq!(file_length(&[0x77, 0x82, 0x05, 0x00]).unwrap(), 0x504);
         assert!(file_length(&[0x77, 0x80]).is_err());
-    }
-
-    #[test]
-    fn unix_days_become_calendar_dates() {
-        let date = utc_date(1_790_000_000).unwrap();
-        assert_eq!((date.year(), date.month(), date.day()), (2026, 9, 21));
     }
 }
