@@ -316,9 +316,7 @@ pub fn sync(args: SyncArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCo
     let url = args.registry.unwrap_or_else(|| config.registry.url.clone());
     let (settings, tls) = enroll_kiosk::configured::sync_setup(&config, &url)?;
     let mut outbox = open_outbox(&config)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = enroll_kiosk::runtime::current_thread()?;
     let client = runtime.block_on(async { http_client(tls) });
     let mut random = || {
         keys::random_bytes::<8>()

@@ -28,4 +28,5 @@ pub mod configured;
 pub mod diag;
 pub mod logs;
 pub mod officers;
+pub mod runtime;
 pub mod ui;

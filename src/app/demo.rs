@@ -306,31 +306,19 @@ fn start_registry(
         admin_token_sha256: None,
     };
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
-    std::thread::Builder::new()
-        .name("demo-registry".into())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    tracing::error!(%error, "demo registry runtime");
-                    return;
-                }
+    crate::runtime::spawn_on_named_thread("demo-registry", move || async move {
+        let served = async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let shutdown = async move {
+                let _ = stop_rx.changed().await;
             };
-            let served = runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                let shutdown = async move {
-                    let _ = stop_rx.changed().await;
-                };
-                serve(listener, state, shutdown).await
-            });
-            if let Err(error) = served {
-                tracing::error!(%error, "demo registry stopped");
-            }
-        })
-        .map_err(|e| failed(e.to_string()))?;
+            serve(listener, state, shutdown).await
+        };
+        if let Err(error) = served.await {
+            tracing::error!(%error, "demo registry stopped");
+        }
+    })
+    .map_err(|e| failed(e.to_string()))?;
     tracing::info!(listen = %listen_at, database = %database.display(), "demo: local registry started");
     Ok(Some(stop))
 }

@@ -27,39 +27,27 @@ impl SyncRunner {
         let outbox = crate::configured::open_outbox(path, config.faults_dir())?;
         let (state_tx, state) = tokio::sync::watch::channel(SyncState::default());
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        std::thread::Builder::new()
-            .name("sync".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(error) => {
-                        tracing::error!(%error, "the sync worker's runtime cannot start");
-                        return;
-                    }
-                };
-                let worker = Worker {
-                    outbox,
-                    client: runtime.block_on(async { http_client(tls) }),
-                    settings,
-                    timing: WorkerTiming {
-                        idle_poll_ms: 2_000,
-                        probe_ms: 1_000,
-                    },
-                    clock: Arc::new(crate::clock::now),
-                    random: Box::new(|| {
-                        keys::random_bytes::<8>()
-                            .map(u64::from_le_bytes)
-                            .unwrap_or(0)
-                    }),
-                };
-                if let Err(error) = runtime.block_on(worker.run(state_tx, stop_rx)) {
-                    tracing::error!(%error, "the sync worker stopped");
-                }
-            })
-            .map_err(|e| SyncSetupError::Start(e.to_string()))?;
+        crate::runtime::spawn_on_named_thread("sync", move || async move {
+            let worker = Worker {
+                outbox,
+                client: http_client(tls),
+                settings,
+                timing: WorkerTiming {
+                    idle_poll_ms: 2_000,
+                    probe_ms: 1_000,
+                },
+                clock: Arc::new(crate::clock::now),
+                random: Box::new(|| {
+                    keys::random_bytes::<8>()
+                        .map(u64::from_le_bytes)
+                        .unwrap_or(0)
+                }),
+            };
+            if let Err(error) = worker.run(state_tx, stop_rx).await {
+                tracing::error!(%error, "the sync worker stopped");
+            }
+        })
+        .map_err(|e| SyncSetupError::Start(e.to_string()))?;
         Ok(SyncRunner { state, stop })
     }
 

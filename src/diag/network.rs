@@ -63,10 +63,7 @@ pub fn check(config: &Config, now_unix_ms: UnixMs) -> (Finding, Probe) {
             return (finding, Probe::default());
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runtime::current_thread() {
         Ok(runtime) => runtime,
         Err(error) => {
             let finding = Finding::problem(
