@@ -17,7 +17,7 @@
 
 mod common;
 
-#[path = "../tests/common/pg.rs"]
+#[path = "../tests/kiosk/common/pg.rs"]
 mod pg;
 
 use std::io::{BufRead as _, Write as _};

@@ -43,7 +43,7 @@
 #            file camera with the demo pictures, the real face engine and outbox; card placed ->
 #            receipt, 5 runs, the applicant's waits (walking up, holding still for the
 #            auto-capture) taken out; target (issue 7): <= 15 s of machine time.
-#   crash    the crash test with 1,000 SIGKILL cycles (tests/crash.rs, CRASH_CYCLES=1000): every
+#   crash    the crash test with 1,000 SIGKILL cycles (tests/kiosk/crash.rs, CRASH_CYCLES=1000): every
 #            printed id present and verified, chains intact, integrity_check ok; prints the counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -230,7 +230,7 @@ bench_ingest() {
 }
 
 bench_crash() {
-    CRASH_CYCLES=1000 cargo nextest run --profile soak --release --locked --no-capture -E 'binary(crash)' 2>&1 |
+    CRASH_CYCLES=1000 cargo nextest run --profile soak --release --locked --no-capture -E 'test(/^crash::/)' 2>&1 |
         grep -E '^crash test|PASS|FAIL|panicked|printed but lost|committed nothing|problem'
 }
 

@@ -2,7 +2,7 @@
 //! the code may show. It does not choose the language (the flow state does) or draw anything.
 //!
 //! The catalogues are compiled into the binary, so a kiosk can never start with a missing or
-//! half-copied translation; `tests/i18n.rs` checks that every file defines every [`Msg`].
+//! half-copied translation; `tests/kiosk/i18n.rs` checks that every file defines every [`Msg`].
 
 use fluent_bundle::{FluentBundle, FluentResource};
 
@@ -229,7 +229,7 @@ impl Catalog {
         Ok(Catalog { bundles })
     }
 
-    /// The text of `msg` in `language`. A message missing from a catalogue (which `tests/i18n.rs`
+    /// The text of `msg` in `language`. A message missing from a catalogue (which `tests/kiosk/i18n.rs`
     /// prevents) shows its id rather than nothing, so the gap is visible and the kiosk keeps going.
     pub fn text(&self, language: Language, msg: Msg) -> String {
         self.lookup(language, msg)

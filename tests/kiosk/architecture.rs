@@ -187,7 +187,7 @@ fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 fn crate_violations(name: &str, dependencies: &BTreeSet<String>) -> Vec<String> {
     let Some((_, allowed)) = ALLOWED.iter().find(|(crate_name, _)| *crate_name == name) else {
         return vec![format!(
-            "crate `{name}` has no row in ALLOWED (tests/architecture.rs) and ARCHITECTURE.md"
+            "crate `{name}` has no row in ALLOWED (tests/kiosk/architecture.rs) and ARCHITECTURE.md"
         )];
     };
     let mut found = Vec::new();

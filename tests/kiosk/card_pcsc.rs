@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -27,8 +27,8 @@ use enroll_sim::vpcd_passport::{
 
 /// 2026-09-21, the reader's and the PKI's "now".
 const NOW_S: i64 = 1_790_000_000;
-const FACE_JPEG: &[u8] = include_bytes!("fixtures/face-48x64.jpg");
-const FACE_JP2: &[u8] = include_bytes!("fixtures/face-48x64.jp2");
+const FACE_JPEG: &[u8] = include_bytes!("../fixtures/face-48x64.jpg");
+const FACE_JP2: &[u8] = include_bytes!("../fixtures/face-48x64.jp2");
 
 fn key() -> MrzAccessKey {
     MrzAccessKey::parse_typed("L898902C,740812,341231").unwrap()

@@ -1,10 +1,10 @@
 //! The registry's storage contract, one suite run against both implementations: SQLite (a file
 //! in a temp dir) and PostgreSQL (a throw-away cluster per test, see `common::pg`). Records here
-//! are opaque bytes: verification is the server's job and is tested in `tests/sync.rs`.
+//! are opaque bytes: verification is the server's job and is tested in `tests/kiosk/sync.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Barrier};
 

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use enroll_kiosk::config::{CameraSource, CardReaderConfig, Config, ConfigError, MrzScannerConfig};
 
-const KIOSK_TOML: &str = include_str!("../kiosk-config/kiosk.toml");
-const DEMO_TOML: &str = include_str!("../kiosk-config/demo.toml");
+const KIOSK_TOML: &str = include_str!("../../kiosk-config/kiosk.toml");
+const DEMO_TOML: &str = include_str!("../../kiosk-config/demo.toml");
 
 fn errors_of(text: &str) -> String {
     match Config::parse(Path::new("kiosk-config/kiosk.toml"), text) {
@@ -77,7 +77,7 @@ fn the_demo_configuration_is_valid_and_uses_simulated_devices_with_paths_beside_
 /// returns the error text of loading the copy.
 fn engine_file_error(edit: impl Fn(&str) -> String) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let engine = include_str!("../kiosk-config/face-engine.toml");
+    let engine = include_str!("../../kiosk-config/face-engine.toml");
     std::fs::write(dir.path().join("face-engine.toml"), edit(engine)).unwrap();
     let kiosk = dir.path().join("kiosk.toml");
     std::fs::write(&kiosk, KIOSK_TOML).unwrap();

@@ -137,7 +137,7 @@ impl Drop for Registry {
 
 /// The fixture card read (the SAM emulator's sample card).
 pub fn card() -> CardRead {
-    serde_json::from_str(include_str!("../fixtures/card-read-resident.json")).unwrap()
+    serde_json::from_str(include_str!("../../fixtures/card-read-resident.json")).unwrap()
 }
 
 /// A record draft for terminal `terminal_id` with the fixture card, created at `now_ms`.

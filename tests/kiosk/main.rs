@@ -1,0 +1,39 @@
+//! The integration tests of the kiosk package, as one test binary (each former test file is a
+//! module here, `common` the helpers they share): the GUI, card readers, face engine, outbox,
+//! sync and registry stacks are linked once instead of once per file. Fixtures are in
+//! `tests/fixtures/`, the diagnostic report's shape in `tests/snapshots/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
+mod common;
+
+mod app_analysis;
+mod app_card_worker;
+mod app_enrollment;
+mod app_kiosk;
+mod app_officer;
+mod app_technician;
+mod architecture;
+mod camera_files;
+mod card_mrz_scanner;
+mod card_pcsc;
+mod card_sam;
+mod cli;
+mod cli_face;
+mod config;
+mod crash;
+mod diag;
+mod face_engine;
+mod gui_smoke;
+mod i18n;
+mod officer;
+mod outbox;
+mod receipt;
+mod records;
+mod registry_cli;
+mod registry_storage;
+mod sync;
+mod sync_faults;
+mod sync_worker;
+mod ui_attract;
+mod ui_session;
