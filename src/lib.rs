@@ -1,23 +1,21 @@
-//! enroll-kiosk: the software of an identity enrollment terminal and of the registry it syncs to.
+//! enroll-kiosk: the kiosk application of the identity enrollment terminal, on top of the
+//! workspace's crates (see ARCHITECTURE.md for the crate map and the invariants).
 //!
-//! Code map (see ARCHITECTURE.md for the invariants):
-//! - [`domain`]: pure types and rules: languages, tiers, documents, SAM frames, MRZ, ICAO LDS.
-//! - [`flows`]: pure state machines driven by events, with time as an input.
+//! Code map:
+//! - [`app`]: the composition root of the GUI: window, fonts, feeding events into the flows of
+//!   `enroll_core::flows`, running effects; the workers on named threads; the officer and
+//!   technician desks; with the `demo` feature, the demo's emulators and local registry.
 //! - [`ui`]: egui screens as functions of flow state, theme, translations.
-//! - [`app`]: the composition root of the GUI.
-//! - [`crypto`]: ICAO BAC, PACE, secure messaging, passive authentication, a throw-away test PKI
-//!   (later: keys, signing, sealing, receipts).
-//! - [`devices`]: hardware behind small traits (card readers; later the camera), real and simulated.
-//! - [`face`]: on-device face engine: detect, landmarks, align, embed, compare, liveness, quality.
-//! - [`keys`]: key files on disk (mode 0600, never overwritten) and the OS random source.
-//! - [`officers`]: the officer list: badges, roles, Argon2id PIN hashes.
-//! - [`registry`]: the central registry: verification, receipts, storage (SQLite, PostgreSQL),
-//!   HTTP(S) server.
-//! - [`store`]: the SQLite outbox of signed records and the hash-chained audit log.
-//! - [`sync`]: the sync worker: sends due records, verifies receipts, backs off with jitter.
 //! - [`config`]: the typed, validated configuration; the only reader of config files.
-//! - [`configured`]: the camera and card reader a configuration names, opened behind one trait.
+//! - [`configured`]: the camera and card reader a configuration names, opened behind one trait,
+//!   and the registry link's settings.
 //! - [`diag`]: the technician's offline checks of every device, model, store, key and link.
+//! - [`officers`]: the officer list: badges, roles, Argon2id PIN hashes.
+//! - [`logs`]: the kiosk's own log file.
+//! - [`clock`]: the kiosk's one reading of the wall clock.
+//! - [`runtime`]: the tokio runtimes the kiosk starts, on named threads.
+//!
+//! The `kiosk` command line is `main.rs` with its private `cli_*.rs` modules.
 
 #![forbid(unsafe_code)]
 

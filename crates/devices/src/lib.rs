@@ -1,6 +1,7 @@
-//! Hardware behind small fallible traits, each with a real backend and a simulation beside it:
-//! identity-card readers and cameras. Devices run on named threads; nothing here draws
-//! or decides a flow step.
+//! Hardware behind small fallible traits, with the real backends: identity-card readers
+//! ([`card`]: SAM serial, PC/SC ICAO, the MRZ scanner, the badge reader) and cameras ([`camera`]:
+//! V4L2). The simulations that stand in for them live in `enroll_sim`, outside a production
+//! kiosk. Devices run on named threads; nothing here draws or decides a flow step.
 
 #![forbid(unsafe_code)]
 

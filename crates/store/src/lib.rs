@@ -1,6 +1,6 @@
 //! The durable outbox: one SQLite file (WAL, `synchronous=FULL`) holding every signed enrollment
-//! record, its delivery state and the hash-chained audit log. The only module that names
-//! `rusqlite`. It does not seal, decide flows or talk to the registry; times come in as arguments.
+//! record, its delivery state and the hash-chained audit log. With the registry's storage, the
+//! only crate that names `rusqlite`. It does not seal, decide flows or talk to the registry; times come in as arguments.
 //!
 //! An enrollment is complete only when [`Outbox::commit_enrollment`] has returned: the chain link,
 //! the signature, the record and its audit entry are written in one immediate transaction. SQLite

@@ -1,6 +1,6 @@
 //! Cameras behind one small trait: frames of a fixed size, at a paced rate, with errors that say
-//! what is wrong and what to do. The simulated backend ([`files::FileCamera`]) plays image files;
-//! [`v4l2::V4l2Camera`] is a USB webcam through V4L2. [`spawn`] runs a camera on a named thread
+//! what is wrong and what to do. [`v4l2::V4l2Camera`] is a USB webcam through V4L2 (the simulated
+//! file camera is `enroll_sim::file_camera`). [`spawn`] runs a camera on a named thread
 //! that hands the newest frame to a bounded channel and drops frames nobody took, so a slow
 //! consumer never makes the camera fall behind. Nothing here analyses faces or draws.
 
