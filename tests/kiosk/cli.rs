@@ -38,7 +38,8 @@ fn config_check_without_a_file_checks_the_default_configuration() {
 fn config_check_of_a_broken_copy_fails_and_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let broken: PathBuf = dir.path().join("kiosk.toml");
-    let text = include_str!("../../kiosk-config/kiosk.toml").replace("baud = 115200", "baud = 12345");
+    let text =
+        include_str!("../../kiosk-config/kiosk.toml").replace("baud = 115200", "baud = 12345");
     std::fs::write(&broken, text).unwrap();
 
     let output = kiosk()
