@@ -3,11 +3,11 @@
 //! receipt key); the GUI, `kiosk sync` and the technician's diagnostics all go through it. It starts no threads and no emulators (the demo services do that), reads
 //! no clock (the caller passes one in) and decides nothing about the flow.
 
-use enroll_core::domain::time::UnixMs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::{CameraConfig, CameraSource, CardReaderConfig, Config};
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::keys;
 use enroll_devices::camera::v4l2::V4l2Camera;
 use enroll_devices::camera::{Camera, CameraError};

@@ -3,7 +3,6 @@
 //! photo) and [`commit`] (seal, sign, store, and the applicant's receipt text). It reads no files
 //! and no clock: keys, time and randomness come in. It decides no flow step.
 
-use enroll_core::domain::time::UnixMs;
 use std::collections::BTreeMap;
 
 use image::RgbImage;
@@ -15,6 +14,7 @@ use enroll_core::domain::record::{
     CardEvidenceSummary, DocumentData, RecordDraft, RecordId, SEALED_FORMAT, SealedContent,
 };
 use enroll_core::domain::tier::Tier;
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{PreparedSeal, RecordCryptoError, TerminalSigningKey, sha256_hex};
 use enroll_devices::card::photo::decode_photo;
 use enroll_face::compare::Decision;

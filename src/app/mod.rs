@@ -15,7 +15,6 @@ mod officer_desk;
 pub mod sync_runner;
 mod technician_desk;
 
-use enroll_core::domain::time::UnixMs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -38,9 +37,10 @@ use enroll_core::domain::card_read::{AccessKey, CardRead};
 use enroll_core::domain::document::CalendarDate;
 use enroll_core::domain::language::Language;
 use enroll_core::domain::tier::Tier;
+use enroll_core::domain::time::UnixMs;
 use enroll_core::flows::applicant::{
     self, ApplicantState, CardEvent, Delivery, Effect, Event, FlowSettings, MatchOutcome,
-    ReceiptView, Screen, UiEvent,
+    ReceiptView, Screen,
 };
 use enroll_core::flows::officer_auth::AuthSettings;
 use enroll_devices::camera::{
@@ -251,6 +251,42 @@ struct Reports {
     outcomes: Vec<Outcome>,
 }
 
+/// The desks a terminal's window shows. An officer terminal's window is the officer's desk, a
+/// self-service kiosk's the applicant's; the technician's service screens open over either
+/// ("Service" on the attract or sign-in screen) and hand the window back when closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Desk {
+    /// The applicant's self-service screens, attract to receipt.
+    Applicant,
+    /// The officer's terminal: sign-in, enrollment, decision, override.
+    Officer,
+    /// The technician's sign-in and service screens.
+    Technician,
+}
+
+/// Devices and workers report through channels: while a desk waits on one, the next frame
+/// comes this soon.
+const BUSY_REPAINT_MS: u64 = 15;
+/// Idle timers (timeouts, session locks) need frames even when nobody touches the screen.
+const IDLE_REPAINT_MS: u64 = 250;
+
+/// What a desk's frame leaves for the shared frame routine.
+struct DeskFrame {
+    /// Effects only the window shell can carry out.
+    effects: Vec<Effect>,
+    /// Whether the desk waits on a device or worker (the next frame comes soon).
+    busy: bool,
+}
+
+impl DeskFrame {
+    fn idle() -> DeskFrame {
+        DeskFrame {
+            effects: Vec::new(),
+            busy: false,
+        }
+    }
+}
+
 /// The running kiosk: flow state, the workers it feeds, and what it needs to draw.
 pub struct KioskApp {
     settings: AppSettings,
@@ -359,17 +395,63 @@ impl KioskApp {
         u64::try_from(self.clock_origin.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// One frame: collect what the devices and workers reported, tick the flow, draw, feed what
-    /// the person did back in, and carry out the effects. Returns the effects only the window
-    /// shell can carry out (closing, refusing to close).
+    /// The desk the window shows now.
+    pub fn desk(&self) -> Desk {
+        if self.technician.is_some() {
+            Desk::Technician
+        } else if self.officer.is_some() {
+            Desk::Officer
+        } else {
+            Desk::Applicant
+        }
+    }
+
+    /// One frame, the same routine for every desk: the desk collects what its devices and
+    /// workers reported, steps its flow, draws and carries out the effects; then Escape and the
+    /// window system's close request get the window's one rule, the next repaint is asked for
+    /// (soon while the desk waits on a device or worker, else for the idle timers) and the
+    /// frame's UI-thread time is kept. Returns the effects only the window shell can carry out
+    /// (closing, refusing to close).
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) -> Vec<Effect> {
-        if let Some(desk) = self.technician.take() {
-            return self.technician_frame(ui, desk);
-        }
-        if let Some(desk) = self.officer.take() {
-            return self.officer_frame(ui, desk);
-        }
         let started = Instant::now();
+        let (escape, close_requested) = ui.input(|input| {
+            (
+                input.key_pressed(egui::Key::Escape),
+                input.viewport().close_requested(),
+            )
+        });
+        let frame = match self.desk() {
+            Desk::Applicant => self.applicant_frame(ui),
+            Desk::Officer => match self.officer.take() {
+                Some(desk) => self.officer_frame(ui, desk),
+                None => DeskFrame::idle(),
+            },
+            Desk::Technician => match self.technician.take() {
+                Some(desk) => self.technician_frame(ui, desk),
+                None => DeskFrame::idle(),
+            },
+        };
+        let mut window_effects = frame.effects;
+        window_effects.extend(applicant::window_effects(
+            self.settings.flow.exit_allowed,
+            escape,
+            close_requested,
+        ));
+        self.log_first_frame();
+        let repaint_ms = if frame.busy {
+            BUSY_REPAINT_MS
+        } else {
+            IDLE_REPAINT_MS
+        };
+        ui.ctx()
+            .request_repaint_after(Duration::from_millis(repaint_ms));
+        self.frame_times_ms
+            .push(started.elapsed().as_secs_f64() * 1000.0);
+        window_effects
+    }
+
+    /// The applicant's self-service screens for one frame.
+    fn applicant_frame(&mut self, ui: &mut egui::Ui) -> DeskFrame {
         let mut window_effects = Vec::new();
         for event in self.collect_events(ui.ctx()) {
             let effects = self.apply(event);
@@ -381,12 +463,6 @@ impl KioskApp {
         let effects = self.apply(tick);
         window_effects.extend(self.carry_out(effects));
 
-        let (escape, close_requested) = ui.input(|input| {
-            (
-                input.key_pressed(egui::Key::Escape),
-                input.viewport().close_requested(),
-            )
-        });
         let theme = Theme::for_display(self.state.large_text, self.state.max_contrast);
         if theme != self.theme {
             theme.apply(ui.ctx());
@@ -407,28 +483,17 @@ impl KioskApp {
             self.open_technician();
         }
 
-        let intents = [
-            drawn,
-            escape.then_some(UiEvent::Escape),
-            close_requested.then_some(UiEvent::CloseRequested),
-        ];
-        for intent in intents.into_iter().flatten() {
+        if let Some(intent) = drawn {
             let now_ms = self.now_ms();
             let effects = self.apply(Event::Ui { intent, now_ms });
             window_effects.extend(self.carry_out(effects));
         }
-
-        self.log_first_frame();
-        // Devices and workers report through channels: look again soon while any is busy;
-        // idle timeouts need ticks even when nobody touches the screen.
-        let busy = self.live.camera.is_some()
-            || self.card_worker.is_some()
-            || matches!(self.state.screen, Screen::Checking | Screen::Saving);
-        ui.ctx()
-            .request_repaint_after(Duration::from_millis(if busy { 15 } else { 250 }));
-        self.frame_times_ms
-            .push(started.elapsed().as_secs_f64() * 1000.0);
-        window_effects
+        DeskFrame {
+            effects: window_effects,
+            busy: self.live.camera.is_some()
+                || self.card_worker.is_some()
+                || matches!(self.state.screen, Screen::Checking | Screen::Saving),
+        }
     }
 
     fn log_first_frame(&mut self) {

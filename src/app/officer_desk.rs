@@ -3,15 +3,13 @@
 //! Argon2id check on its own named thread), and carries out the flow's effects on the shared
 //! devices. The rules are the flow's; this file only wires them.
 
-use enroll_core::domain::time::UnixMs;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
-use std::time::{Duration, Instant};
 
-use super::KioskApp;
 use super::badge_worker::BadgeWorker;
 use super::enrollment_worker::{Operators, Outcome};
 use super::mrz_worker::{MrzScanWorker, Scan};
+use super::{DeskFrame, KioskApp};
 use crate::config::MrzScannerConfig;
 use crate::officers::OfficerList;
 use crate::ui::i18n::Msg;
@@ -21,61 +19,13 @@ use crate::ui::officer::{
 };
 use enroll_core::domain::card_read::AccessKey;
 use enroll_core::domain::mrz::{MrzAccessKey, MrzError};
-use enroll_core::flows::applicant::{CardEvent, CardProblem, Effect};
+use enroll_core::flows::applicant::{CardEvent, CardProblem};
 use enroll_core::flows::officer::{
     self, CheckOutcome, Decision, OfficerEffect, OfficerEvent, OfficerNotice, OfficerState,
     OfficerUi, PinPurpose, Screen,
 };
 use enroll_core::flows::officer_auth::{AuthNotice, PinOutcome, Session};
-use enroll_face::quality::{QualityCheck, QualityComponent};
 use enroll_store::GuardRefusal;
-
-/// The components as the officer's screen lists them.
-fn component_lines(components: &[QualityComponent]) -> Vec<ComponentLine> {
-    components
-        .iter()
-        .map(|component| ComponentLine {
-            label: component_label(component.check),
-            // The check's configuration name (snake_case), as `kiosk face analyze` prints it.
-            name: serde_json::to_string(&component.check)
-                .unwrap_or_default()
-                .trim_matches('"')
-                .to_owned(),
-            value: component.value,
-            passed: component.passed,
-        })
-        .collect()
-}
-
-/// The officer's name for a quality check.
-fn component_label(check: QualityCheck) -> Msg {
-    match check {
-        QualityCheck::FaceCount => Msg::ComponentFaceCount,
-        QualityCheck::InterEyeDistance => Msg::ComponentInterEyeDistance,
-        QualityCheck::Yaw => Msg::ComponentYaw,
-        QualityCheck::Pitch => Msg::ComponentPitch,
-        QualityCheck::Roll => Msg::ComponentRoll,
-        QualityCheck::FaceSize => Msg::ComponentFaceSize,
-        QualityCheck::FacePosition => Msg::ComponentFacePosition,
-        QualityCheck::Luminance => Msg::ComponentLuminance,
-        QualityCheck::DynamicRange => Msg::ComponentDynamicRange,
-        QualityCheck::DarkClipping => Msg::ComponentDarkClipping,
-        QualityCheck::BrightClipping => Msg::ComponentBrightClipping,
-        QualityCheck::Sharpness => Msg::ComponentSharpness,
-        QualityCheck::EyesOpen => Msg::ComponentEyesOpen,
-        QualityCheck::Liveness => Msg::ComponentLiveness,
-    }
-}
-
-/// `HH:MM` (UTC) of a Unix time in milliseconds.
-fn utc_hh_mm(unix_ms: UnixMs) -> String {
-    let minutes = unix_ms.as_i64().div_euclid(60_000);
-    format!(
-        "{:02}:{:02} UTC",
-        minutes.div_euclid(60).rem_euclid(24),
-        minutes.rem_euclid(60)
-    )
-}
 
 /// A PIN check's answer.
 struct PinResult {
@@ -239,13 +189,7 @@ impl KioskApp {
     }
 
     /// One frame of the officer terminal; returns the window's effects.
-    pub(super) fn officer_frame(
-        &mut self,
-        ui: &mut egui::Ui,
-        mut desk: OfficerDesk,
-    ) -> Vec<Effect> {
-        let started = Instant::now();
-        let mut window = Vec::new();
+    pub(super) fn officer_frame(&mut self, ui: &mut egui::Ui, mut desk: OfficerDesk) -> DeskFrame {
         let now_ms = self.now_ms();
         let reports = self.collect_reports(ui.ctx());
         desk.take_badges();
@@ -267,7 +211,7 @@ impl KioskApp {
         if reports.new_analysis
             && let Some(report) = &self.live.report
         {
-            desk.components = component_lines(&report.components);
+            desk.components = crate::ui::officer::component_lines(&report.components);
         }
         for outcome in reports.outcomes {
             match outcome {
@@ -279,7 +223,7 @@ impl KioskApp {
                         is_match: summary.is_match,
                         live: summary.live,
                     });
-                    desk.components = component_lines(&summary.components);
+                    desk.components = crate::ui::officer::component_lines(&summary.components);
                     events.push(OfficerEvent::Checked {
                         outcome: CheckOutcome {
                             score_cosine: summary.score_cosine.unwrap_or(f32::NAN),
@@ -326,7 +270,9 @@ impl KioskApp {
                 unsent: state.unsent,
                 acknowledged: state.acknowledged,
                 rejected: state.rejected,
-                last_sent_utc: state.last_success_unix_ms.map(utc_hh_mm),
+                last_sent_utc: state
+                    .last_success_unix_ms
+                    .map(crate::ui::officer::utc_hh_mm),
                 online: state.online,
                 last_error: state.last_error,
                 paused: state.guard.map(|refusal| match refusal {
@@ -371,32 +317,18 @@ impl KioskApp {
             self.officer_intent(&mut desk, intent);
         }
 
-        let (escape, close_requested) = ui.input(|input| {
-            (
-                input.key_pressed(egui::Key::Escape),
-                input.viewport().close_requested(),
-            )
-        });
-        let exit_allowed = self.settings.flow.exit_allowed;
-        if exit_allowed && (escape || close_requested) {
-            window.push(Effect::CloseProgram);
-        } else if close_requested {
-            window.push(Effect::RefuseClose);
-        }
-        self.log_first_frame();
         let busy = self.live.camera.is_some()
             || self.card_worker.is_some()
             || desk.pin_check.is_some()
             || matches!(desk.state.screen, Screen::Checking | Screen::Saving);
-        ui.ctx()
-            .request_repaint_after(Duration::from_millis(if busy { 15 } else { 250 }));
         self.officer = Some(desk);
         if service {
             self.open_technician();
         }
-        self.frame_times_ms
-            .push(started.elapsed().as_secs_f64() * 1000.0);
-        window
+        DeskFrame {
+            effects: Vec::new(),
+            busy,
+        }
     }
 
     fn officer_intent(&mut self, desk: &mut OfficerDesk, intent: OfficerIntent) {

@@ -5,22 +5,20 @@
 //! card watch are stopped while it is open, so the checks can open the devices. It shows no card
 //! data: a card test reports the document kind and the time taken.
 
-use enroll_core::domain::time::UnixMs;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
-use super::KioskApp;
-use crate::diag::{self, DiagOptions, Report, Status};
+use super::{DeskFrame, KioskApp};
+use crate::diag::{self, DiagOptions, Report};
 use crate::officers::OfficerList;
-use crate::ui::i18n::Msg;
 use crate::ui::session::problem_text;
 use crate::ui::technician::{CheckLine, LineStatus, TechForm, TechIntent, TechView, technician_ui};
 use enroll_core::domain::card_read::AccessKey;
+use enroll_core::domain::time::UnixMs;
 use enroll_core::flows::applicant::CardEvent;
-use enroll_core::flows::applicant::Effect;
 use enroll_core::flows::officer_auth::PinOutcome;
 use enroll_core::flows::technician::{self, TechEvent, TechNotice, TechScreen, TechState};
 
@@ -44,27 +42,6 @@ pub(super) struct TechnicianDesk {
     card_started: Option<Instant>,
     bundle: Option<String>,
     bundle_job: Option<Receiver<Result<PathBuf, String>>>,
-}
-
-fn line_status(status: Status) -> LineStatus {
-    match status {
-        Status::Ok => LineStatus::Ok,
-        Status::Warn => LineStatus::Warn,
-        Status::Fail => LineStatus::Fail,
-    }
-}
-
-fn lines(report: &Report) -> Vec<CheckLine> {
-    report
-        .checks
-        .iter()
-        .map(|finding| CheckLine {
-            check: finding.check.as_str().to_owned(),
-            status: line_status(finding.status),
-            value: finding.value.clone(),
-            advice: finding.advice.clone(),
-        })
-        .collect()
 }
 
 /// Runs `job` on a thread named `name`; its answer arrives on the receiver.
@@ -163,7 +140,7 @@ impl KioskApp {
         &mut self,
         ui: &mut egui::Ui,
         mut desk: TechnicianDesk,
-    ) -> Vec<Effect> {
+    ) -> DeskFrame {
         let now_ms = self.now_ms();
         let reports = self.collect_reports(ui.ctx());
         let auth = self.settings.auth;
@@ -194,19 +171,18 @@ impl KioskApp {
         if let Some(answer) = take(&mut desk.diag_job) {
             match answer {
                 Ok(report) => {
-                    desk.checks = lines(&report);
-                    desk.overall = Some(line_status(report.overall));
+                    desk.checks = crate::ui::technician::lines(&report);
+                    desk.overall = Some(crate::ui::technician::line_status(report.overall));
                 }
                 Err(()) => tracing::error!("the diagnostics thread stopped without a report"),
             }
         }
         if let Some(answer) = take(&mut desk.bundle_job) {
             desk.bundle = Some(match answer {
-                Ok(Ok(path)) => format!(
-                    "{}: {}",
-                    self.catalog
-                        .text(self.settings.flow.default_language, Msg::TechBundleWritten),
-                    path.display()
+                Ok(Ok(path)) => crate::ui::technician::bundle_written_text(
+                    &self.catalog,
+                    self.settings.flow.default_language,
+                    &path,
                 ),
                 Ok(Err(problem)) => problem,
                 Err(()) => "the bundle thread stopped without writing".into(),
@@ -218,10 +194,11 @@ impl KioskApp {
             match event {
                 CardEvent::Read(card) => {
                     let took_ms = started.map_or(0, |at| at.elapsed().as_millis());
-                    desk.card_test = Some(format!(
-                        "{}: {:?} ({took_ms} ms)",
-                        self.catalog.text(language, Msg::TechCardRead),
-                        card.identity.kind
+                    desk.card_test = Some(crate::ui::technician::card_read_text(
+                        &self.catalog,
+                        language,
+                        card.identity.kind,
+                        took_ms,
                     ));
                     self.stop_card();
                 }
@@ -287,8 +264,6 @@ impl KioskApp {
             || desk.bundle_job.is_some()
             || desk.camera_on
             || self.card_worker.is_some();
-        ui.ctx()
-            .request_repaint_after(Duration::from_millis(if busy { 15 } else { 250 }));
         let leaving =
             intent == Some(TechIntent::Leave) || matches!(desk.notice, Some(TechNotice::Closed));
         if leaving && technician::is_over(&desk.state) {
@@ -296,7 +271,10 @@ impl KioskApp {
         } else {
             self.technician = Some(desk);
         }
-        Vec::new()
+        DeskFrame {
+            effects: Vec::new(),
+            busy,
+        }
     }
 
     fn technician_intent(&mut self, desk: &mut TechnicianDesk, intent: TechIntent) {

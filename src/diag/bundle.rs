@@ -5,7 +5,6 @@
 //! embeddings, sealed payloads, the officer list and key files are never read into it. It does
 //! not run the checks (the caller hands it the report).
 
-use enroll_core::domain::time::UnixMs;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -19,6 +18,7 @@ use super::Report;
 use crate::config::Config;
 use crate::logs;
 use enroll_core::domain::record::RecordBody;
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::sha256_hex;
 use enroll_store::Outbox;
 

@@ -3,7 +3,6 @@
 //! turns what it measured into a [`Finding`] with [`super::verdicts`]. The registry link is
 //! [`super::network`]'s.
 
-use enroll_core::domain::time::UnixMs;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::RecvTimeoutError;
@@ -16,6 +15,7 @@ use super::{CheckId, DiagOptions, Finding, Status, device_deadline};
 use crate::config::{CameraSource, CardReaderConfig, Config, MrzScannerConfig};
 use crate::configured::{ConfiguredDevices, Devices};
 use enroll_core::domain::card_read::AccessKey;
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::keys;
 use enroll_devices::camera::{self, CameraReport, v4l2};
 use enroll_devices::card::Presence;

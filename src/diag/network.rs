@@ -3,7 +3,6 @@
 //! configured trust reports the protocol and the certificate's remaining days. It sends no
 //! records and reads no clock (the caller's time comes in).
 
-use enroll_core::domain::time::UnixMs;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -14,6 +13,7 @@ use super::verdicts;
 use super::{CheckId, Finding, Status};
 use crate::config::Config;
 use crate::configured::sync_setup;
+use enroll_core::domain::time::UnixMs;
 use enroll_sync::http_client;
 
 /// How long the registry may take to answer the check.

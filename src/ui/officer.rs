@@ -8,9 +8,11 @@ use super::i18n::{Catalog, Msg};
 use super::session::camera_ui;
 use super::theme::Theme;
 use enroll_core::domain::language::Language;
+use enroll_core::domain::time::UnixMs;
 use enroll_core::flows::applicant::CardProblem;
 use enroll_core::flows::officer::{OfficerNotice, OfficerState, OfficerUi, Screen};
 use enroll_core::flows::officer_auth::AuthNotice;
+use enroll_face::quality::{QualityCheck, QualityComponent};
 
 /// What is being typed on the officer's screens. PINs are cleared as soon as they are submitted.
 #[derive(Default)]
@@ -503,4 +505,51 @@ fn components_ui(ui: &mut egui::Ui, view: &OfficerView<'_>) {
                 ui.end_row();
             }
         });
+}
+
+/// The components as the officer's screen lists them.
+pub fn component_lines(components: &[QualityComponent]) -> Vec<ComponentLine> {
+    components
+        .iter()
+        .map(|component| ComponentLine {
+            label: component_label(component.check),
+            // The check's configuration name (snake_case), as `kiosk face analyze` prints it.
+            name: serde_json::to_string(&component.check)
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_owned(),
+            value: component.value,
+            passed: component.passed,
+        })
+        .collect()
+}
+
+/// The officer's name for a quality check.
+fn component_label(check: QualityCheck) -> Msg {
+    match check {
+        QualityCheck::FaceCount => Msg::ComponentFaceCount,
+        QualityCheck::InterEyeDistance => Msg::ComponentInterEyeDistance,
+        QualityCheck::Yaw => Msg::ComponentYaw,
+        QualityCheck::Pitch => Msg::ComponentPitch,
+        QualityCheck::Roll => Msg::ComponentRoll,
+        QualityCheck::FaceSize => Msg::ComponentFaceSize,
+        QualityCheck::FacePosition => Msg::ComponentFacePosition,
+        QualityCheck::Luminance => Msg::ComponentLuminance,
+        QualityCheck::DynamicRange => Msg::ComponentDynamicRange,
+        QualityCheck::DarkClipping => Msg::ComponentDarkClipping,
+        QualityCheck::BrightClipping => Msg::ComponentBrightClipping,
+        QualityCheck::Sharpness => Msg::ComponentSharpness,
+        QualityCheck::EyesOpen => Msg::ComponentEyesOpen,
+        QualityCheck::Liveness => Msg::ComponentLiveness,
+    }
+}
+
+/// `HH:MM` (UTC) of a Unix time in milliseconds.
+pub fn utc_hh_mm(unix_ms: UnixMs) -> String {
+    let minutes = unix_ms.as_i64().div_euclid(60_000);
+    format!(
+        "{:02}:{:02} UTC",
+        minutes.div_euclid(60).rem_euclid(24),
+        minutes.rem_euclid(60)
+    )
 }

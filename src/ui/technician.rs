@@ -9,6 +9,10 @@ use super::i18n::{Catalog, Msg};
 use super::officer::field;
 use super::session::camera_ui;
 use super::theme::Theme;
+use std::path::Path;
+
+use crate::diag::{Report, Status};
+use enroll_core::domain::document::DocumentKind;
 use enroll_core::domain::language::Language;
 use enroll_core::flows::officer_auth::AuthNotice;
 use enroll_core::flows::technician::{TechNotice, TechScreen, TechState};
@@ -296,4 +300,49 @@ fn status_word(status: LineStatus) -> &'static str {
         LineStatus::Warn => "WARN",
         LineStatus::Fail => "FAIL",
     }
+}
+
+/// How a check's status shows.
+pub fn line_status(status: Status) -> LineStatus {
+    match status {
+        Status::Ok => LineStatus::Ok,
+        Status::Warn => LineStatus::Warn,
+        Status::Fail => LineStatus::Fail,
+    }
+}
+
+/// The diagnostic report as the technician's screen lists it.
+pub fn lines(report: &Report) -> Vec<CheckLine> {
+    report
+        .checks
+        .iter()
+        .map(|finding| CheckLine {
+            check: finding.check.as_str().to_owned(),
+            status: line_status(finding.status),
+            value: finding.value.clone(),
+            advice: finding.advice.clone(),
+        })
+        .collect()
+}
+
+/// What the card test shows after a read: the document kind and how long the read took.
+pub fn card_read_text(
+    catalog: &Catalog,
+    language: Language,
+    kind: DocumentKind,
+    took_ms: u128,
+) -> String {
+    format!(
+        "{}: {kind:?} ({took_ms} ms)",
+        catalog.text(language, Msg::TechCardRead)
+    )
+}
+
+/// What the bundle line shows once the bundle is written.
+pub fn bundle_written_text(catalog: &Catalog, language: Language, path: &Path) -> String {
+    format!(
+        "{}: {}",
+        catalog.text(language, Msg::TechBundleWritten),
+        path.display()
+    )
 }

@@ -11,7 +11,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use enroll_core::domain::language::Language;
 use enroll_core::flows::applicant::{Effect, Screen};
-use enroll_kiosk::app::{self, AppSettings, KioskApp};
+use enroll_kiosk::app::{self, AppSettings, Desk, KioskApp};
 use enroll_kiosk::config::Config;
 use enroll_kiosk::ui::i18n::Catalog;
 
@@ -114,6 +114,37 @@ fn escape_does_not_close_the_production_kiosk() {
 fn escape_closes_the_demo() {
     let mut harness = harness_for("kiosk-config/demo.toml", None);
     harness.run();
+    harness.key_press(egui::Key::Escape);
+    harness.run();
+    assert_eq!(harness.state().effects, [Effect::CloseProgram]);
+}
+
+#[test]
+fn escape_follows_the_one_window_rule_on_every_desk() {
+    // A production officer terminal: nothing closes it, from the officer's desk or from the
+    // technician's screens opened over it.
+    let mut harness = harness_for("kiosk-config/kiosk.toml", Some(Language::En));
+    harness.run();
+    assert_eq!(harness.state().app.desk(), Desk::Officer);
+    harness.get_by_label("Service").click();
+    harness.run();
+    assert_eq!(harness.state().app.desk(), Desk::Technician);
+    harness.key_press(egui::Key::Escape);
+    harness.run();
+    assert!(
+        harness.state().effects.is_empty(),
+        "{:?}",
+        harness.state().effects
+    );
+    assert_eq!(harness.state().app.desk(), Desk::Technician);
+
+    // The demo (a self-service kiosk): Escape ends it from the technician's screens too.
+    let mut harness = harness_for("kiosk-config/demo.toml", Some(Language::En));
+    harness.run();
+    assert_eq!(harness.state().app.desk(), Desk::Applicant);
+    harness.get_by_label("Service").click();
+    harness.run();
+    assert_eq!(harness.state().app.desk(), Desk::Technician);
     harness.key_press(egui::Key::Escape);
     harness.run();
     assert_eq!(harness.state().effects, [Effect::CloseProgram]);

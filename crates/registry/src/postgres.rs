@@ -4,7 +4,6 @@
 //! concurrent instances link each terminal's records one at a time. It makes no verification
 //! decisions and never parses sealed payloads.
 
-use enroll_core::domain::time::UnixMs;
 use std::str::FromStr as _;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -16,6 +15,7 @@ use super::storage::{
     Incoming, Ingested, Storage, StorageError, StoredRecord, chain_from_name, chain_status,
 };
 use enroll_core::domain::record::ChainStatus;
+use enroll_core::domain::time::UnixMs;
 
 /// How long a request waits for a free connection before it fails (and the terminal retries).
 const CHECKOUT_TIMEOUT_MS: u64 = 30_000;

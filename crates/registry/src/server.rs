@@ -3,7 +3,6 @@
 //! takes its listener, clock and shutdown signal from the caller, so tests bind `127.0.0.1:0`.
 //! Logs carry record ids and reasons, never record content.
 
-use enroll_core::domain::time::UnixMs;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +19,7 @@ use axum::routing::{get, post};
 use super::storage::{Incoming, Ingested, Storage};
 use enroll_core::domain::record::is_valid_terminal_id;
 use enroll_core::domain::record::{MAX_BODY_BYTES, MAX_PAYLOAD_BYTES};
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::TerminalPublicKey;
 use enroll_crypto::records::TerminalSigningKey;
 use enroll_protocol::{Rejection, make_receipt, verify_envelope};

@@ -3,13 +3,13 @@
 //! Storage keeps terminals, records exactly as received and their receipts; it makes no
 //! verification decisions (the server does) and never parses sealed payloads.
 
-use enroll_core::domain::time::UnixMs;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior};
 
 use enroll_core::domain::record::ChainStatus;
+use enroll_core::domain::time::UnixMs;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]

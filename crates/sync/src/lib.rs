@@ -5,7 +5,6 @@
 
 #![forbid(unsafe_code)]
 
-use enroll_core::domain::time::UnixMs;
 use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Full};
@@ -16,6 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 
 use enroll_core::domain::record::RecordEnvelope;
+use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::TerminalPublicKey;
 use enroll_protocol::verify_receipt;
 use enroll_store::{Outbox, Outgoing, StoreError};

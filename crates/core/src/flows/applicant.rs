@@ -302,6 +302,17 @@ pub struct FlowSettings {
 }
 
 /// Ends the session: back to the attract screen, devices stopped, applicant data dropped.
+/// The window's rule, the same on every desk: where the configuration allows leaving (development,
+/// demo), Escape ends the program and the window system's close goes through by itself; on a
+/// real kiosk Escape does nothing and the close is refused.
+pub fn window_effects(exit_allowed: bool, escape: bool, close_requested: bool) -> Vec<Effect> {
+    match (exit_allowed, escape, close_requested) {
+        (true, true, _) => vec![Effect::CloseProgram],
+        (true, false, _) | (false, _, false) => Vec::new(),
+        (false, _, true) => vec![Effect::RefuseClose],
+    }
+}
+
 fn end_session(settings: &FlowSettings, now_ms: u64) -> (ApplicantState, Vec<Effect>) {
     (
         ApplicantState::idle(settings, now_ms),
@@ -541,11 +552,8 @@ fn on_ui(
         ..state.clone()
     };
     match (state.screen, intent) {
-        (_, UiEvent::Escape) if settings.exit_allowed => (state, vec![Effect::CloseProgram]),
-        (_, UiEvent::Escape) => (state, Vec::new()),
-        // Allowed: the window system closes the window by itself; nothing to add.
-        (_, UiEvent::CloseRequested) if settings.exit_allowed => (state, Vec::new()),
-        (_, UiEvent::CloseRequested) => (state, vec![Effect::RefuseClose]),
+        (_, UiEvent::Escape) => (state, window_effects(settings.exit_allowed, true, false)),
+        (_, UiEvent::CloseRequested) => (state, window_effects(settings.exit_allowed, false, true)),
         (Screen::Attract, UiEvent::ChooseLanguage(language)) => (
             ApplicantState {
                 language,
