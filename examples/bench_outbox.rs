@@ -104,7 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     writeln!(
         out,
-        "outbox: ratio p50 {:.2} (target <= 1.5), p99 {:.2}",
+        "outbox: ratio p50 {:.2} (target <= 2.0), p99 {:.2}",
         c50 / r50,
         c99 / r99
     )?;

@@ -28,7 +28,8 @@
 #            on the same disk (target/), same run; the HPKE encapsulation is prepared before the
 #            timed commit, as the kiosk does while the applicant reviews, and reported on its own
 #            line; the WAL checkpoint runs after the timed commit, as the kiosk runs it once the
-#            result is on the screen; target (issue 5): p50 ratio <= 1.5.
+#            result is on the screen; target (issue 24, SQLite's own VFS and the hpke crate):
+#            p50 ratio <= 2.0.
 #   ingest   the registry under load (examples/bench_ingest.rs): the release `registry serve` process
 #            on loopback (plain HTTP), 1,000 simulated terminals (own Ed25519 keys, registered
 #            through the admin endpoint, one keep-alive connection each) sending signed records with
