@@ -44,13 +44,18 @@
 #            file camera with the demo pictures, the real face engine and outbox; card placed ->
 #            receipt, 5 runs, the applicant's waits (walking up, holding still for the
 #            auto-capture) taken out; target (issue 7): <= 15 s of machine time.
+#   cnn      the built-in CNN executor (crates/cnn/examples/bench_cnn.rs) against tract on the face
+#            models it runs (landmarks 1x64x64, embedding 3x112x112), every instruction set this
+#            processor has: median of 200 inferences after warm-up, outputs compared first;
+#            prints each time and its ratio to tract (no target: it shows whether the executor
+#            still earns its unsafe code).
 #   crash    the crash test with 1,000 SIGKILL cycles (tests/kiosk/crash.rs, CRASH_CYCLES=1000): every
 #            printed id present and verified, chains intact, integrity_check ok; prints the counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 benches=("$@")
-[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face outbox ingest demo crash)
+[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face cnn outbox ingest demo crash)
 
 cargo build --release --locked --workspace --bins >/dev/null 2>&1 || cargo build --release --locked --workspace --bins
 
@@ -230,6 +235,13 @@ bench_ingest() {
     rm -rf "$dir"
 }
 
+bench_cnn() {
+    cargo build --release --locked -p enroll-cnn --example bench_cnn >/dev/null 2>&1 ||
+        cargo build --release --locked -p enroll-cnn --example bench_cnn
+    target/release/examples/bench_cnn assets/models/fr_landmark.onnx 1 64 64
+    target/release/examples/bench_cnn assets/models/fr_feature.onnx 3 112 112
+}
+
 bench_crash() {
     CRASH_CYCLES=1000 cargo nextest run --profile soak --release --locked --no-capture -E 'test(/^crash::/)' 2>&1 |
         grep -E '^crash test|PASS|FAIL|panicked|printed but lost|committed nothing|problem'
@@ -241,10 +253,11 @@ for bench in "${benches[@]}"; do
         sam) bench_sam ;;
         pcsc) bench_pcsc ;;
         face) bench_face ;;
+        cnn) bench_cnn ;;
         outbox) bench_outbox ;;
         ingest) bench_ingest ;;
         demo) bench_demo ;;
         crash) bench_crash ;;
-        *) echo "unknown benchmark: $bench (known: startup, sam, pcsc, face, outbox, ingest, demo, crash)" >&2; exit 2 ;;
+        *) echo "unknown benchmark: $bench (known: startup, sam, pcsc, face, cnn, outbox, ingest, demo, crash)" >&2; exit 2 ;;
     esac
 done

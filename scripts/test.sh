@@ -15,9 +15,7 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== cargo clippy -p enroll-kiosk --no-default-features -- -D warnings"
 cargo clippy --locked -p enroll-kiosk --no-default-features --lib --bins -- -D warnings
 
-# Every binary first: the kiosk's tests run the `registry` binary of the enroll-registry crate.
-echo "== build (release profile)"
-cargo build --locked --release --workspace --bins
-
+# One build for every test binary and both programs (the registry's own tests make Cargo build the
+# `registry` binary, which the kiosk's tests also run), with the features the tests unify.
 echo "== tests (release profile)"
 cargo nextest run --locked --release --workspace --no-fail-fast

@@ -30,8 +30,8 @@ pub fn root() -> PathBuf {
 }
 
 /// The `registry` binary. It belongs to the `enroll-registry` crate, so Cargo gives this package
-/// no `CARGO_BIN_EXE_registry`; it is built beside `kiosk` (`scripts/test.sh` builds every binary
-/// of the workspace before the tests).
+/// no `CARGO_BIN_EXE_registry`; a workspace test run builds it beside `kiosk` (the registry's
+/// own tests need it), and `cargo build -p enroll-registry` does for a run of this package alone.
 pub fn registry_exe() -> PathBuf {
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_kiosk")).with_file_name("registry");
     assert!(
