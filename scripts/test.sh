@@ -11,9 +11,11 @@ cargo fmt --check
 echo "== cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
-# The production kiosk: no simulated devices, no demo registry (the `demo` feature is off).
+# The production kiosk: no simulated devices, no demo registry (the `demo` feature is off). The
+# registry is named too so that the shared dependencies keep the features they were just checked
+# with (14 s instead of 40 s); the kiosk still cannot reach enroll-sim or enroll-registry here.
 echo "== cargo clippy -p enroll-kiosk --no-default-features -- -D warnings"
-cargo clippy --locked -p enroll-kiosk --no-default-features --lib --bins -- -D warnings
+cargo clippy --locked -p enroll-kiosk -p enroll-registry --no-default-features --lib --bins -- -D warnings
 
 # One build for every test binary and both programs (the registry's own tests make Cargo build the
 # `registry` binary, which the kiosk's tests also run), with the features the tests unify.
