@@ -1182,6 +1182,44 @@ mod tests {
     }
 
     #[test]
+    fn a_production_build_names_every_simulation_a_file_asks_for() {
+        let text =
+            "[camera]\nbackend = \"files\"\n[card_reader]\nbackend = \"sam-emulator\"\n[demo]\n";
+        let mut check = Checker {
+            text,
+            issues: Vec::new(),
+        };
+        refuse_simulations(
+            &mut check,
+            RawCameraBackend::Files,
+            RawCardBackend::SamEmulator,
+            true,
+        );
+        let keys: Vec<&str> = check.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["camera.backend", "card_reader.backend", "demo"]);
+        assert!(
+            check
+                .issues
+                .iter()
+                .all(|i| i.problem.contains("built without simulated devices")),
+            "{:?}",
+            check.issues
+        );
+
+        let mut real = Checker {
+            text,
+            issues: Vec::new(),
+        };
+        refuse_simulations(
+            &mut real,
+            RawCameraBackend::V4l2,
+            RawCardBackend::Pcsc,
+            false,
+        );
+        assert!(real.issues.is_empty(), "{:?}", real.issues);
+    }
+
+    #[test]
     fn key_lines_are_found_inside_their_section() {
         let text = "[a]\nx = 1\n[b]\nx = 2\n";
         assert_eq!(find_key_line(text, "a.x"), Some(2));
