@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 const ALLOWED: &[(&str, &[&str])] = &[
     ("enroll-core", &[]),
     ("enroll-cnn", &[]),
+    ("enroll-credential", &[]),
     ("enroll-crypto", &["enroll-core"]),
     ("enroll-face", &["enroll-core", "enroll-cnn"]),
     ("enroll-devices", &["enroll-core", "enroll-crypto"]),
