@@ -304,6 +304,7 @@ fn start_registry(
         metrics: Arc::new(Metrics::default()),
         clock: Arc::new(crate::clock::now),
         admin_token_sha256: None,
+        virtual_id: None,
     };
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
     crate::runtime::spawn_on_named_thread("demo-registry", move || async move {

@@ -168,6 +168,11 @@ impl TerminalSigningKey {
     }
 
     /// The public half.
+    /// The key itself, for signers outside this crate (the virtual ID's COSE signatures).
+    pub fn ed25519(&self) -> &ed25519_dalek::SigningKey {
+        &self.0
+    }
+
     pub fn public(&self) -> TerminalPublicKey {
         TerminalPublicKey(self.0.verifying_key())
     }

@@ -3,10 +3,14 @@
 //! never uses the kiosk's UI, flows or devices, and reads no clock (time comes from its caller).
 //!
 //! Code map: [`server`] (the axum routes, plain or TLS, metrics, admin registration),
-//! [`storage`] (the `Storage` trait and its SQLite store), [`postgres`] (the PostgreSQL store).
+//! [`storage`] (the `Storage` trait and its SQLite store), [`postgres`] (the PostgreSQL store),
+//! [`identities`] (issued identities, tokens and status bits in either store), [`issuer`] (which
+//! records become virtual IDs, token batches, status lists).
 
 #![forbid(unsafe_code)]
 
+pub mod identities;
+pub mod issuer;
 pub mod postgres;
 pub mod server;
 pub mod storage;

@@ -3,6 +3,8 @@
 
 #![forbid(unsafe_code)]
 
+mod cli_id;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +16,9 @@ use enroll_core::domain::record::{RecordBody, SealedContent};
 use enroll_core::domain::time::UnixMs;
 use enroll_crypto::keys;
 use enroll_crypto::records::{SealingPrivateKey, TerminalSigningKey};
-use enroll_registry::server::{MIN_ADMIN_TOKEN_CHARS, Metrics, RegistryState, serve, serve_tls};
+use enroll_registry::server::{
+    MIN_ADMIN_TOKEN_CHARS, Metrics, Publisher, RegistryState, serve, serve_tls,
+};
 use enroll_registry::storage::{self, Storage};
 
 /// The central registry that receives, verifies and stores enrollment records.
@@ -27,12 +31,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the registry's keys: X25519 for sealed payloads (registry-sealing.key/.pub) and
-    /// Ed25519 for receipts (registry-receipt.key/.pub); private files mode 0600, never overwritten
+    /// Create the registry's keys: X25519 for sealed payloads (registry-sealing.key/.pub),
+    /// Ed25519 for receipts (registry-receipt.key/.pub), and the virtual ID's Ed25519 keys
+    /// (issuing-strict, issuing-light, status-list) and daily-handle secret; private files mode
+    /// 0600, never overwritten
     Keygen {
-        /// Directory to write the four files into
+        /// Directory to write the files into
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Only the virtual ID's keys (for a key directory made before they existed)
+        #[arg(long)]
+        virtual_id: bool,
     },
     /// Serve the registry API until Ctrl-C or SIGTERM
     Serve {
@@ -58,7 +67,48 @@ enum Command {
         /// Database connections (PostgreSQL)
         #[arg(long, value_name = "N", default_value_t = 16)]
         db_connections: usize,
+        /// The registry's public base URL: the virtual ID's issuer and status-list URIs
+        /// (default: the scheme and address it listens on)
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// Also issue virtual IDs (needs the sealing key and the issuing keys in --keys)
+        #[arg(long)]
+        issue: bool,
+        /// Time zone of the tokens' days (default: the system's)
+        #[arg(long, value_name = "NAME", env = "REGISTRY_TIME_ZONE")]
+        time_zone: Option<String>,
+        /// Days in a batch of tokens (1–30)
+        #[arg(long, value_name = "N", default_value_t = enroll_credential::DEFAULT_BATCH_DAYS)]
+        batch_days: u32,
     },
+    /// Issue virtual IDs for the records that qualify, as its own process (idempotent; a crash
+    /// issues nothing twice)
+    Issue {
+        /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// Directory with registry-sealing.key and the issuing keys
+        #[arg(long, value_name = "DIR")]
+        keys: PathBuf,
+        /// The registry's public base URL (the tokens' issuer and status-list URIs)
+        #[arg(long, value_name = "URL")]
+        public_url: String,
+        /// Time zone of the tokens' days (default: the system's)
+        #[arg(long, value_name = "NAME", env = "REGISTRY_TIME_ZONE")]
+        time_zone: Option<String>,
+        /// Days in a batch of tokens (1–30)
+        #[arg(long, value_name = "N", default_value_t = enroll_credential::DEFAULT_BATCH_DAYS)]
+        batch_days: u32,
+        /// Decide the waiting records once and exit (default: keep watching)
+        #[arg(long)]
+        once: bool,
+    },
+    /// Virtual IDs: show, print or re-issue tokens, revoke
+    #[command(subcommand)]
+    Id(IdCommand),
+    /// The trust list verifiers pin: its offline root key and signing it
+    #[command(subcommand)]
+    TrustList(TrustListCommand),
     /// List records accepted with a gap in their terminal's chain, for review
     Flagged {
         /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
@@ -82,6 +132,87 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct Selector {
+    /// The record the identity was issued from
+    #[arg(value_name = "RECORD_ID", required_unless_present = "handle")]
+    record: Option<String>,
+    /// A daily handle from one of its tokens
+    #[arg(long, value_name = "HANDLE", conflicts_with = "record")]
+    handle: Option<String>,
+    /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
+    #[arg(long, value_name = "URL")]
+    db: String,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum IdCommand {
+    /// An identity's tier, state and tokens
+    Show(Selector),
+    /// The outstanding tokens (from today), as text or as PNG + text files
+    Tokens {
+        #[command(flatten)]
+        selector: Selector,
+        /// Only the first N days
+        #[arg(long, value_name = "N")]
+        days: Option<u32>,
+        /// Only one profile: basic or check-in
+        #[arg(long, value_name = "PROFILE")]
+        profile: Option<String>,
+        /// Write DAY-PROFILE.png and .txt files into this directory
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Revoke the outstanding batch and issue a new one first (needs --keys and --public-url)
+        #[arg(long, requires_all = ["keys", "public_url"])]
+        reissue: bool,
+        /// Directory with the sealing and issuing keys (for --reissue)
+        #[arg(long, value_name = "DIR")]
+        keys: Option<PathBuf>,
+        /// The registry's public base URL (for --reissue)
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// Time zone of the tokens' days (default: the system's)
+        #[arg(long, value_name = "NAME", env = "REGISTRY_TIME_ZONE")]
+        time_zone: Option<String>,
+        /// Days in a re-issued batch (1–30)
+        #[arg(long, value_name = "N", default_value_t = enroll_credential::DEFAULT_BATCH_DAYS)]
+        batch_days: u32,
+    },
+    /// Revoke an identity: every token's status bit flips; the record is kept
+    Revoke(Selector),
+}
+
+#[derive(Subcommand)]
+enum TrustListCommand {
+    /// Make the offline root key (trust-root.key/.pub) on removable media
+    RootKeygen {
+        /// Directory to write the two files into
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Sign the list of the registry's public keys with the root key
+    Sign {
+        /// The root's private key (trust-root.key from `registry trust-list root-keygen`)
+        #[arg(long, value_name = "FILE")]
+        root_key: PathBuf,
+        /// The registry's key directory (issuing-*.pub, status-list.pub)
+        #[arg(long, value_name = "DIR")]
+        keys: PathBuf,
+        /// The registry's public base URL, where verifiers fetch status lists
+        #[arg(long, value_name = "URL")]
+        public_url: String,
+        /// How long the listed keys are valid, in days
+        #[arg(long, value_name = "DAYS", default_value_t = 90)]
+        valid_days: i64,
+        /// Where to write the list (default: KEYS/trust-list.cbor, which `registry serve` publishes)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
 #[derive(Subcommand)]
 enum TerminalCommand {
     /// Register a terminal's Ed25519 public key (a terminal-signing.pub from `kiosk keygen`)
@@ -101,7 +232,13 @@ enum TerminalCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Keygen { out } => keygen(&out),
+        Command::Keygen { out, virtual_id } => {
+            if virtual_id {
+                cli_id::keygen_virtual_id(&out)
+            } else {
+                keygen(&out).and_then(|()| cli_id::keygen_virtual_id(&out))
+            }
+        }
         Command::Serve {
             listen,
             db,
@@ -110,14 +247,43 @@ fn main() -> ExitCode {
             tls_key,
             admin_token_file,
             db_connections,
+            public_url,
+            issue,
+            time_zone,
+            batch_days,
         } => serve_command(ServeOptions {
             listen,
             db,
             keys_dir: keys,
+            public_url: public_url.unwrap_or_else(|| {
+                let scheme = if tls_cert.is_some() { "https" } else { "http" };
+                format!("{scheme}://{listen}")
+            }),
             tls: tls_cert.zip(tls_key),
             admin_token_file,
             db_connections,
+            issue,
+            time_zone,
+            batch_days,
         }),
+        Command::Issue {
+            db,
+            keys,
+            public_url,
+            time_zone,
+            batch_days,
+            once,
+        } => cli_id::settings(&public_url, time_zone.as_deref(), batch_days)
+            .and_then(|settings| cli_id::issue(&db, &keys, &settings, once)),
+        Command::Id(command) => id_command(command),
+        Command::TrustList(TrustListCommand::RootKeygen { out }) => cli_id::root_keygen(&out),
+        Command::TrustList(TrustListCommand::Sign {
+            root_key,
+            keys,
+            public_url,
+            valid_days,
+            out,
+        }) => cli_id::trust_list_sign(&root_key, &keys, &public_url, valid_days, out),
         Command::Flagged { db } => flagged(&db),
         Command::Terminal(TerminalCommand::Add { db, id, public_key }) => {
             terminal_add(&db, &id, &public_key)
@@ -133,6 +299,48 @@ fn main() -> ExitCode {
         Err(error) => {
             let _ = writeln!(std::io::stderr(), "registry: {error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn id_command(command: IdCommand) -> anyhow::Result<()> {
+    let selector = |s: &Selector| cli_id::IdSelector {
+        record: s.record.clone(),
+        handle: s.handle.clone(),
+    };
+    match command {
+        IdCommand::Show(s) => cli_id::show(&s.db, &selector(&s), s.json),
+        IdCommand::Revoke(s) => cli_id::revoke(&s.db, &selector(&s), s.json),
+        IdCommand::Tokens {
+            selector: s,
+            days,
+            profile,
+            out,
+            reissue,
+            keys,
+            public_url,
+            time_zone,
+            batch_days,
+        } => {
+            let reissue = match (reissue, keys, public_url) {
+                (true, Some(keys), Some(url)) => Some((
+                    cli_id::settings(&url, time_zone.as_deref(), batch_days)?,
+                    keys,
+                )),
+                _ => None,
+            };
+            cli_id::tokens(
+                &s.db,
+                &selector(&s),
+                cli_id::TokensOptions {
+                    days,
+                    profile,
+                    out,
+                    json: s.json,
+                    reissue,
+                    time_zone,
+                },
+            )
         }
     }
 }
@@ -168,14 +376,17 @@ fn keygen(out: &Path) -> anyhow::Result<()> {
 
 /// The wall-clock time now: the binary is the registry's one edge where the clock is read.
 #[allow(clippy::disallowed_methods)] // the binary's edge reads the clock and passes it in
-fn now() -> UnixMs {
+pub(crate) fn now() -> UnixMs {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|since| UnixMs(i64::try_from(since.as_millis()).unwrap_or(i64::MAX)))
         .unwrap_or(UnixMs::EPOCH)
 }
 
-fn open_storage(db: &str, connections: usize) -> anyhow::Result<std::sync::Arc<dyn Storage>> {
+pub(crate) fn open_storage(
+    db: &str,
+    connections: usize,
+) -> anyhow::Result<std::sync::Arc<dyn Storage>> {
     Ok(storage::open(db, connections)?)
 }
 
@@ -187,6 +398,10 @@ struct ServeOptions {
     tls: Option<(PathBuf, PathBuf)>,
     admin_token_file: Option<PathBuf>,
     db_connections: usize,
+    public_url: String,
+    issue: bool,
+    time_zone: Option<String>,
+    batch_days: u32,
 }
 
 fn read_admin_token(file: &Path) -> anyhow::Result<[u8; 32]> {
@@ -236,6 +451,24 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
         .transpose()?;
     let storage = open_storage(&options.db, options.db_connections)?;
     let receipt_key = keys::read_signing_key(&options.keys_dir.join("registry-receipt.key"))?;
+    let virtual_id = cli_id::read_status_key(&options.keys_dir)?.map(|status_key| {
+        let trust_list_file = options.keys_dir.join(cli_id::TRUST_LIST);
+        std::sync::Arc::new(Publisher {
+            status_key,
+            public_url: options.public_url.trim_end_matches('/').to_owned(),
+            trust_list: std::sync::Arc::new(move || std::fs::read(&trust_list_file).ok()),
+        })
+    });
+    let issuer = if options.issue {
+        let settings = cli_id::settings(
+            &options.public_url,
+            options.time_zone.as_deref(),
+            options.batch_days,
+        )?;
+        Some((cli_id::read_issuer_keys(&options.keys_dir)?, settings))
+    } else {
+        None
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("registry")
@@ -258,7 +491,12 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
             metrics: std::sync::Arc::new(Metrics::default()),
             clock: std::sync::Arc::new(now),
             admin_token_sha256,
+            virtual_id,
         };
+        if let Some((keys, settings)) = issuer {
+            let storage = std::sync::Arc::clone(&state.storage);
+            tokio::task::spawn_blocking(move || issuer_loop(storage.as_ref(), &keys, &settings));
+        }
         let shutdown = async {
             let mut terminate =
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -276,6 +514,20 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+/// The issuer beside the server: a pass every two seconds, errors logged and retried.
+fn issuer_loop(
+    storage: &dyn Storage,
+    keys: &enroll_registry::issuer::IssuerKeys,
+    settings: &enroll_registry::issuer::IssuerSettings,
+) {
+    loop {
+        if let Err(error) = enroll_registry::issuer::run_pass(storage, keys, settings, now(), 500) {
+            tracing::error!(%error, "issuance pass failed; retrying");
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
 }
 
 fn flagged(db: &str) -> anyhow::Result<()> {

@@ -14,6 +14,9 @@ use postgres::{Client, NoTls};
 use super::storage::{
     Incoming, Ingested, Storage, StorageError, StoredRecord, chain_from_name, chain_status,
 };
+use crate::identities::{
+    IdentityRow, IdentityStore, IssueOutcome, NewIdentity, NewToken, Selector, TokenRow,
+};
 use enroll_core::domain::record::ChainStatus;
 use enroll_core::domain::time::UnixMs;
 
@@ -47,6 +50,37 @@ CREATE INDEX IF NOT EXISTS records_flagged ON records (chain) WHERE chain <> 'li
 CREATE TABLE IF NOT EXISTS chain_heads (
     terminal_id TEXT PRIMARY KEY REFERENCES terminals (id),
     body_sha256 TEXT
+);
+-- Issued identities (crate::identities has the SQLite twin and what each column means).
+CREATE TABLE IF NOT EXISTS identities (
+    id TEXT PRIMARY KEY,
+    record_id TEXT NOT NULL UNIQUE REFERENCES records (id),
+    document_key TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    state TEXT NOT NULL,
+    record_created_at_unix_ms BIGINT NOT NULL,
+    created_at_unix_ms BIGINT NOT NULL,
+    ended_at_unix_ms BIGINT
+);
+CREATE INDEX IF NOT EXISTS identities_active ON identities (document_key) WHERE state = 'active';
+CREATE TABLE IF NOT EXISTS tokens (
+    cti BYTEA PRIMARY KEY,
+    identity_id TEXT NOT NULL REFERENCES identities (id),
+    day TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    handle TEXT NOT NULL,
+    status_list BIGINT NOT NULL,
+    status_index BIGINT NOT NULL,
+    text TEXT NOT NULL,
+    revoked BOOLEAN NOT NULL DEFAULT FALSE,
+    UNIQUE (status_list, status_index)
+);
+CREATE INDEX IF NOT EXISTS tokens_by_identity ON tokens (identity_id, day);
+CREATE INDEX IF NOT EXISTS tokens_by_handle ON tokens (handle);
+CREATE TABLE IF NOT EXISTS issuance (
+    record_id TEXT PRIMARY KEY REFERENCES records (id),
+    decision TEXT NOT NULL,
+    decided_at_unix_ms BIGINT NOT NULL
 );
 ";
 
@@ -392,5 +426,312 @@ impl Storage for PostgresStorage {
         rows.iter()
             .map(|row| row.try_get(0).map_err(database_error))
             .collect()
+    }
+}
+
+fn to_u32(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+fn insert_tokens_pg(
+    transaction: &mut postgres::Transaction<'_>,
+    identity_id: &str,
+    tokens: &[NewToken],
+) -> Result<(), postgres::Error> {
+    let insert = transaction.prepare(
+        "INSERT INTO tokens (cti, identity_id, day, profile, handle, status_list, status_index, text)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )?;
+    for token in tokens {
+        transaction.execute(
+            &insert,
+            &[
+                &token.cti.as_slice(),
+                &identity_id,
+                &token.day,
+                &token.profile,
+                &token.handle,
+                &i64::from(token.status_list),
+                &i64::from(token.status_index),
+                &token.text,
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn issue_identity_once(
+    client: &mut Client,
+    identity: &NewIdentity,
+    tokens: &[NewToken],
+) -> Result<IssueOutcome, postgres::Error> {
+    let mut transaction = client.transaction()?;
+    // Identities of one document are decided one at a time across instances.
+    transaction.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&identity.document_key],
+    )?;
+    if transaction
+        .query_opt(
+            "SELECT decision FROM issuance WHERE record_id = $1",
+            &[&identity.record_id],
+        )?
+        .is_some()
+    {
+        return Ok(IssueOutcome::AlreadyDecided);
+    }
+    let newer = transaction.query_opt(
+        "SELECT id FROM identities WHERE document_key = $1 AND state = 'active'
+         AND record_created_at_unix_ms > $2",
+        &[
+            &identity.document_key,
+            &identity.record_created_at_unix_ms.as_i64(),
+        ],
+    )?;
+    let now = identity.now_unix_ms.as_i64();
+    let (state, decision, outcome) = if newer.is_some() {
+        (
+            "superseded",
+            "superseded-on-arrival",
+            IssueOutcome::SupersededOnArrival,
+        )
+    } else {
+        let superseded: Vec<String> = transaction
+            .query(
+                "UPDATE identities SET state = 'superseded', ended_at_unix_ms = $2
+                 WHERE document_key = $1 AND state = 'active' RETURNING id",
+                &[&identity.document_key, &now],
+            )?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        for old in &superseded {
+            transaction.execute(
+                "UPDATE tokens SET revoked = TRUE WHERE identity_id = $1",
+                &[old],
+            )?;
+        }
+        ("active", "issued", IssueOutcome::Issued { superseded })
+    };
+    let ended: Option<i64> = (state != "active").then_some(now);
+    transaction.execute(
+        "INSERT INTO identities (id, record_id, document_key, tier, state,
+                                 record_created_at_unix_ms, created_at_unix_ms, ended_at_unix_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &identity.id,
+            &identity.record_id,
+            &identity.document_key,
+            &identity.tier,
+            &state,
+            &identity.record_created_at_unix_ms.as_i64(),
+            &now,
+            &ended,
+        ],
+    )?;
+    if state == "active" {
+        insert_tokens_pg(&mut transaction, &identity.id, tokens)?;
+    }
+    transaction.execute(
+        "INSERT INTO issuance (record_id, decision, decided_at_unix_ms) VALUES ($1, $2, $3)",
+        &[&identity.record_id, &decision, &now],
+    )?;
+    transaction.commit()?;
+    Ok(outcome)
+}
+
+impl IdentityStore for PostgresStorage {
+    fn pending_issuance(&self, limit: usize) -> Result<Vec<String>, StorageError> {
+        let mut lease = self.lease()?;
+        let rows = lease
+            .client()?
+            .query(
+                "SELECT r.id FROM records r LEFT JOIN issuance i ON i.record_id = r.id
+                 WHERE i.record_id IS NULL AND r.chain = 'linked'
+                 ORDER BY r.received_at_unix_ms, r.id LIMIT $1",
+                &[&i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .map_err(database_error)?;
+        rows.iter()
+            .map(|row| row.try_get(0).map_err(database_error))
+            .collect()
+    }
+
+    fn refuse_issuance(
+        &self,
+        record_id: &str,
+        reason: &str,
+        now_unix_ms: UnixMs,
+    ) -> Result<(), StorageError> {
+        let mut lease = self.lease()?;
+        lease
+            .client()?
+            .execute(
+                "INSERT INTO issuance (record_id, decision, decided_at_unix_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (record_id) DO NOTHING",
+                &[
+                    &record_id,
+                    &format!("refused:{reason}"),
+                    &now_unix_ms.as_i64(),
+                ],
+            )
+            .map_err(database_error)?;
+        Ok(())
+    }
+
+    fn issuance_decision(&self, record_id: &str) -> Result<Option<String>, StorageError> {
+        let mut lease = self.lease()?;
+        let row = lease
+            .client()?
+            .query_opt(
+                "SELECT decision FROM issuance WHERE record_id = $1",
+                &[&record_id],
+            )
+            .map_err(database_error)?;
+        row.map(|row| row.try_get(0).map_err(database_error))
+            .transpose()
+    }
+
+    fn issue_identity(
+        &self,
+        identity: &NewIdentity,
+        tokens: &[NewToken],
+    ) -> Result<IssueOutcome, StorageError> {
+        let mut lease = self.lease()?;
+        issue_identity_once(lease.client()?, identity, tokens).map_err(database_error)
+    }
+
+    fn find_identity(&self, selector: Selector<'_>) -> Result<Option<IdentityRow>, StorageError> {
+        let (condition, key) = match selector {
+            Selector::Record(id) => ("record_id = $1", id),
+            Selector::Handle(handle) => (
+                "id = (SELECT identity_id FROM tokens WHERE handle = $1 LIMIT 1)",
+                handle,
+            ),
+        };
+        let mut lease = self.lease()?;
+        let row = lease
+            .client()?
+            .query_opt(
+                &format!(
+                    "SELECT id, record_id, tier, state, created_at_unix_ms, ended_at_unix_ms
+                     FROM identities WHERE {condition}"
+                ),
+                &[&key],
+            )
+            .map_err(database_error)?;
+        row.map(|row| {
+            Ok(IdentityRow {
+                id: row.try_get(0)?,
+                record_id: row.try_get(1)?,
+                tier: row.try_get(2)?,
+                state: row.try_get(3)?,
+                created_at_unix_ms: row.try_get(4)?,
+                ended_at_unix_ms: row.try_get(5)?,
+            })
+        })
+        .transpose()
+        .map_err(database_error)
+    }
+
+    fn identity_tokens(&self, identity_id: &str) -> Result<Vec<TokenRow>, StorageError> {
+        let mut lease = self.lease()?;
+        let rows = lease
+            .client()?
+            .query(
+                "SELECT day, profile, handle, status_list, status_index, text, revoked FROM tokens
+                 WHERE identity_id = $1 ORDER BY day, profile",
+                &[&identity_id],
+            )
+            .map_err(database_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(TokenRow {
+                    day: row.try_get(0)?,
+                    profile: row.try_get(1)?,
+                    handle: row.try_get(2)?,
+                    status_list: to_u32(row.try_get(3)?),
+                    status_index: to_u32(row.try_get(4)?),
+                    text: row.try_get(5)?,
+                    revoked: row.try_get(6)?,
+                })
+            })
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(database_error)
+    }
+
+    fn reissue_tokens(&self, identity_id: &str, tokens: &[NewToken]) -> Result<u64, StorageError> {
+        let mut lease = self.lease()?;
+        let client = lease.client()?;
+        let run = |client: &mut Client| -> Result<u64, postgres::Error> {
+            let mut transaction = client.transaction()?;
+            let revoked = transaction.execute(
+                "UPDATE tokens SET revoked = TRUE WHERE identity_id = $1 AND NOT revoked",
+                &[&identity_id],
+            )?;
+            insert_tokens_pg(&mut transaction, identity_id, tokens)?;
+            transaction.commit()?;
+            Ok(revoked)
+        };
+        run(client).map_err(database_error)
+    }
+
+    fn revoke_identity(&self, identity_id: &str, now_unix_ms: UnixMs) -> Result<u64, StorageError> {
+        let mut lease = self.lease()?;
+        let client = lease.client()?;
+        let run = |client: &mut Client| -> Result<u64, postgres::Error> {
+            let mut transaction = client.transaction()?;
+            let revoked = transaction.execute(
+                "UPDATE tokens SET revoked = TRUE WHERE identity_id = $1 AND NOT revoked",
+                &[&identity_id],
+            )?;
+            transaction.execute(
+                "UPDATE identities SET state = 'revoked', ended_at_unix_ms = $2
+                 WHERE id = $1 AND state <> 'revoked'",
+                &[&identity_id, &now_unix_ms.as_i64()],
+            )?;
+            transaction.commit()?;
+            Ok(revoked)
+        };
+        run(client).map_err(database_error)
+    }
+
+    fn status_list_numbers(&self) -> Result<Vec<u32>, StorageError> {
+        let mut lease = self.lease()?;
+        let rows = lease
+            .client()?
+            .query(
+                "SELECT DISTINCT status_list FROM tokens ORDER BY status_list",
+                &[],
+            )
+            .map_err(database_error)?;
+        rows.iter()
+            .map(|row| row.try_get(0).map(to_u32).map_err(database_error))
+            .collect()
+    }
+
+    fn status_bits(&self, list: u32) -> Result<Vec<(u32, bool)>, StorageError> {
+        let mut lease = self.lease()?;
+        let rows = lease
+            .client()?
+            .query(
+                "SELECT status_index, revoked FROM tokens WHERE status_list = $1",
+                &[&i64::from(list)],
+            )
+            .map_err(database_error)?;
+        rows.iter()
+            .map(|row| Ok((to_u32(row.try_get(0)?), row.try_get(1)?)))
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(database_error)
+    }
+
+    fn token_count(&self) -> Result<u64, StorageError> {
+        let mut lease = self.lease()?;
+        let row = lease
+            .client()?
+            .query_one("SELECT count(*) FROM tokens", &[])
+            .map_err(database_error)?;
+        let count: i64 = row.try_get(0).map_err(database_error)?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 }

@@ -1,5 +1,6 @@
 //! The registry's HTTP server (axum): `POST /v1/records`, `GET /v1/receipts/{id}`,
-//! `POST /v1/terminals` (admin token), `GET /healthz`, `GET /metrics`, over plain HTTP or TLS. It
+//! `POST /v1/terminals` (admin token), the virtual ID's `GET /v1/trust-list` and
+//! `GET /v1/status-lists[/{n}]`, `GET /healthz`, `GET /metrics`, over plain HTTP or TLS. It
 //! takes its listener, clock and shutdown signal from the caller, so tests bind `127.0.0.1:0`.
 //! Logs carry record ids and reasons, never record content.
 
@@ -119,6 +120,19 @@ pub struct RegistryState {
     pub clock: Arc<dyn Fn() -> UnixMs + Send + Sync>,
     /// SHA-256 of the admin token that `POST /v1/terminals` requires; `None` turns it off.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// What the virtual ID's verifiers fetch; `None` when the registry has no status key.
+    pub virtual_id: Option<Arc<Publisher>>,
+}
+
+/// What the registry publishes for offline verifiers: the trust list (signed offline, handed in
+/// by the caller) and the status lists it signs on request.
+pub struct Publisher {
+    /// Signs status lists.
+    pub status_key: ed25519_dalek::SigningKey,
+    /// The registry's public base URL (status list URIs start with it).
+    pub public_url: String,
+    /// The current signed trust list, if one was installed.
+    pub trust_list: Arc<dyn Fn() -> Option<Vec<u8>> + Send + Sync>,
 }
 
 /// The shortest admin token accepted (characters).
@@ -130,6 +144,9 @@ pub fn router(state: RegistryState) -> Router {
         .route("/v1/records", post(post_record))
         .route("/v1/receipts/{id}", get(get_receipt))
         .route("/v1/terminals", post(post_terminal))
+        .route("/v1/trust-list", get(get_trust_list))
+        .route("/v1/status-lists", get(get_status_lists))
+        .route("/v1/status-lists/{n}", get(get_status_list))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(get_metrics))
         .layer(DefaultBodyLimit::max(
@@ -329,6 +346,81 @@ async fn get_receipt(State(state): State<RegistryState>, Path(id): Path<String>)
     match tokio::task::spawn_blocking(move || storage.receipt(&id)).await {
         Ok(Ok(Some(receipt))) => receipt_response(receipt),
         Ok(Ok(None)) => (StatusCode::NOT_FOUND, "no such record\n").into_response(),
+        Ok(Err(error)) => internal(error),
+        Err(error) => internal(error),
+    }
+}
+
+fn no_virtual_id() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "this registry publishes no virtual ID lists (start it with --keys holding status-list.key)\n",
+    )
+        .into_response()
+}
+
+async fn get_trust_list(State(state): State<RegistryState>) -> Response {
+    let Some(publisher) = state.virtual_id else {
+        return no_virtual_id();
+    };
+    match (publisher.trust_list)() {
+        Some(bytes) => (
+            [(header::CONTENT_TYPE, enroll_credential::trust::TYP)],
+            bytes,
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "no trust list is installed: sign one with `registry trust-list sign`\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn get_status_lists(State(state): State<RegistryState>) -> Response {
+    if state.virtual_id.is_none() {
+        return no_virtual_id();
+    }
+    let storage = Arc::clone(&state.storage);
+    match tokio::task::spawn_blocking(move || storage.status_list_numbers()).await {
+        Ok(Ok(numbers)) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({ "status_lists": numbers }).to_string(),
+        )
+            .into_response(),
+        Ok(Err(error)) => internal(error),
+        Err(error) => internal(error),
+    }
+}
+
+async fn get_status_list(State(state): State<RegistryState>, Path(n): Path<String>) -> Response {
+    let Some(publisher) = state.virtual_id.clone() else {
+        return no_virtual_id();
+    };
+    let Ok(list) = n.parse::<u32>() else {
+        return (StatusCode::NOT_FOUND, "no such status list\n").into_response();
+    };
+    let storage = Arc::clone(&state.storage);
+    let now = (state.clock)();
+    let signed = tokio::task::spawn_blocking(move || {
+        crate::issuer::signed_status_list(
+            storage.as_ref(),
+            list,
+            &publisher.status_key,
+            &publisher.public_url,
+            now,
+        )
+    })
+    .await;
+    match signed {
+        Ok(Ok(bytes)) => (
+            [
+                (header::CONTENT_TYPE, enroll_credential::status::TYP),
+                (header::CACHE_CONTROL, "max-age=300"),
+            ],
+            bytes,
+        )
+            .into_response(),
         Ok(Err(error)) => internal(error),
         Err(error) => internal(error),
     }

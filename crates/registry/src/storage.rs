@@ -79,7 +79,7 @@ impl std::fmt::Debug for StoredRecord {
 
 /// The registry's storage. Implementations are blocking; the server calls them from
 /// `spawn_blocking`.
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage: crate::identities::IdentityStore + Send + Sync + 'static {
     /// The Ed25519 public key registered for a terminal.
     fn terminal_key(&self, terminal_id: &str) -> Result<Option<[u8; 32]>, StorageError>;
     /// Registers (or re-keys) a terminal.
@@ -208,12 +208,15 @@ impl SqliteStorage {
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(open_error)?;
         connection.execute_batch(SCHEMA).map_err(open_error)?;
+        connection
+            .execute_batch(crate::identities::SQLITE_SCHEMA)
+            .map_err(open_error)?;
         Ok(SqliteStorage {
             connection: Mutex::new(connection),
         })
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StorageError> {
+    pub(crate) fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StorageError> {
         self.connection
             .lock()
             .map_err(|_| StorageError::Database("the connection lock is poisoned".into()))

@@ -56,6 +56,8 @@ pub struct RegistryOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// SHA-256 of the admin token that turns `POST /v1/terminals` on.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// Publish the virtual ID's trust and status lists.
+    pub virtual_id: Option<Arc<enroll_registry::server::Publisher>>,
 }
 
 impl Registry {
@@ -97,6 +99,7 @@ impl Registry {
             metrics: Arc::clone(metrics),
             clock: Arc::new(|| UnixMs(1_790_000_000_000)),
             admin_token_sha256: options.admin_token_sha256,
+            virtual_id: options.virtual_id.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("test-registry".into())
