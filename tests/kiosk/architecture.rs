@@ -16,6 +16,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("enroll-core", &[]),
     ("enroll-cnn", &[]),
     ("enroll-credential", &[]),
+    ("enroll-idverify", &["enroll-credential"]),
     ("enroll-crypto", &["enroll-core"]),
     ("enroll-face", &["enroll-core", "enroll-cnn"]),
     ("enroll-devices", &["enroll-core", "enroll-crypto"]),
@@ -32,7 +33,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "enroll-registry",
-        &["enroll-core", "enroll-crypto", "enroll-protocol"],
+        &[
+            "enroll-core",
+            "enroll-crypto",
+            "enroll-protocol",
+            "enroll-credential",
+        ],
     ),
     (
         "enroll-sim",

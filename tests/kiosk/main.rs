@@ -37,3 +37,4 @@ mod sync_faults;
 mod sync_worker;
 mod ui_attract;
 mod ui_session;
+mod virtual_id;

@@ -7,14 +7,14 @@
 
 use crate::common;
 
-use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 
 use common::pg::PgCluster;
+use common::served::Served;
 use common::terminal::{Terminal, text};
 
 /// A CA and a server certificate for 127.0.0.1 and localhost, made with the openssl command.
@@ -107,59 +107,6 @@ impl Pki {
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
-    }
-}
-
-/// A `registry serve` process, stopped with SIGTERM when dropped.
-struct Served {
-    child: Child,
-    url: String,
-    _stdout: std::io::BufReader<std::process::ChildStdout>,
-}
-
-impl Served {
-    fn start(args: &[&str]) -> Served {
-        let mut child = Command::new(common::registry_exe())
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("REGISTRY_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("registry listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Served {
-            child,
-            url,
-            _stdout: stdout,
-        }
-    }
-}
-
-impl Served {
-    /// SIGTERM, then the exit status: the registry drains and exits cleanly.
-    fn stop(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
     }
 }
 

@@ -255,10 +255,7 @@ fn main() -> ExitCode {
             listen,
             db,
             keys_dir: keys,
-            public_url: public_url.unwrap_or_else(|| {
-                let scheme = if tls_cert.is_some() { "https" } else { "http" };
-                format!("{scheme}://{listen}")
-            }),
+            public_url,
             tls: tls_cert.zip(tls_key),
             admin_token_file,
             db_connections,
@@ -398,7 +395,8 @@ struct ServeOptions {
     tls: Option<(PathBuf, PathBuf)>,
     admin_token_file: Option<PathBuf>,
     db_connections: usize,
-    public_url: String,
+    /// `None`: the scheme and address listened on.
+    public_url: Option<String>,
     issue: bool,
     time_zone: Option<String>,
     batch_days: u32,
@@ -451,21 +449,11 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
         .transpose()?;
     let storage = open_storage(&options.db, options.db_connections)?;
     let receipt_key = keys::read_signing_key(&options.keys_dir.join("registry-receipt.key"))?;
-    let virtual_id = cli_id::read_status_key(&options.keys_dir)?.map(|status_key| {
-        let trust_list_file = options.keys_dir.join(cli_id::TRUST_LIST);
-        std::sync::Arc::new(Publisher {
-            status_key,
-            public_url: options.public_url.trim_end_matches('/').to_owned(),
-            trust_list: std::sync::Arc::new(move || std::fs::read(&trust_list_file).ok()),
-        })
-    });
-    let issuer = if options.issue {
-        let settings = cli_id::settings(
-            &options.public_url,
-            options.time_zone.as_deref(),
-            options.batch_days,
-        )?;
-        Some((cli_id::read_issuer_keys(&options.keys_dir)?, settings))
+    let status_key = cli_id::read_status_key(&options.keys_dir)?;
+    let issuer_keys = if options.issue {
+        // Checked before listening, so a missing key stops the start with its name.
+        cli_id::time_zone(options.time_zone.as_deref())?;
+        Some(cli_id::read_issuer_keys(&options.keys_dir)?)
     } else {
         None
     };
@@ -480,6 +468,29 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {listen}"))?;
         let local = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
+        let public_url = options
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{local}"));
+        let virtual_id = status_key.map(|status_key| {
+            let trust_list_file = options.keys_dir.join(cli_id::TRUST_LIST);
+            std::sync::Arc::new(Publisher {
+                status_key,
+                public_url: public_url.trim_end_matches('/').to_owned(),
+                trust_list: std::sync::Arc::new(move || std::fs::read(&trust_list_file).ok()),
+            })
+        });
+        let issuer = match issuer_keys {
+            Some(keys) => Some((
+                keys,
+                cli_id::settings(
+                    &public_url,
+                    options.time_zone.as_deref(),
+                    options.batch_days,
+                )?,
+            )),
+            None => None,
+        };
         tracing::info!(listen = %local, scheme, "registry listening");
         let _ = writeln!(
             std::io::stdout(),

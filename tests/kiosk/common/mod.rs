@@ -8,6 +8,7 @@
 pub mod booth;
 pub mod pcsc;
 pub mod pg;
+pub mod served;
 pub mod terminal;
 
 use std::collections::BTreeMap;

@@ -71,6 +71,10 @@ impl Terminal {
         std::fs::write(path, config).unwrap();
     }
 
+    pub fn outbox_path(&self) -> PathBuf {
+        self.dir.path().join("outbox.sqlite")
+    }
+
     pub fn key(&self, name: &str) -> PathBuf {
         self.dir.path().join("keys").join(name)
     }

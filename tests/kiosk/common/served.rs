@@ -1,0 +1,61 @@
+//! A `registry serve` process for end-to-end tests: started on a free loopback port, its URL read
+//! from its first line, stopped with SIGTERM.
+
+#![allow(dead_code)] // not every test file uses every helper
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
+use std::io::BufRead as _;
+use std::process::{Child, Command, Stdio};
+
+/// A `registry serve` process, stopped with SIGTERM when dropped.
+pub struct Served {
+    child: Child,
+    pub url: String,
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Served {
+    pub fn start(args: &[&str]) -> Served {
+        let mut child = Command::new(super::registry_exe())
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("REGISTRY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("registry listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Served {
+            child,
+            url,
+            _stdout: stdout,
+        }
+    }
+}
+
+impl Served {
+    /// SIGTERM, then the exit status: the registry drains and exits cleanly.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
