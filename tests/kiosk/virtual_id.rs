@@ -214,6 +214,10 @@ fn a_self_service_enrollment_becomes_a_light_id_that_verifies_offline_until_revo
         Some(8)
     );
     let text_token = std::fs::read_to_string(file_ending(&tokens, "-check-in.txt")).unwrap();
+    eprintln!(
+        "{}",
+        text(&deployment.idverify(&["inspect", text_token.trim()]))
+    );
     assert!(
         text_token.trim().len() <= 1_300,
         "{} characters",

@@ -21,11 +21,10 @@ use jiff::tz::TimeZone;
 use crate::identities::{IdentityRow, IssueOutcome, NewIdentity, NewToken};
 use crate::storage::{Storage, StorageError};
 
-/// The thumbnail's side in pixels (research/virtual-id.md: 48 px keeps the check-in token
-/// under 1,300 Base45 characters; below ISO 19794-5's inter-eye distance, so for people only).
-pub const THUMBNAIL_PX: u32 = 48;
-/// JPEG quality of the thumbnail.
-pub const THUMBNAIL_QUALITY: u8 = 60;
+/// Thumbnail sizes and JPEG qualities, best first: the issuer takes the first whose check-in
+/// token fits [`enroll_credential::MAX_SCREEN_CHARS`] (research/virtual-id.md: about 48 px; below
+/// ISO 19794-5's inter-eye distance, so for people to compare, not for matching).
+pub const THUMBNAIL_LADDER: [(u32, u8); 5] = [(48, 50), (48, 35), (40, 35), (40, 25), (32, 25)];
 
 /// The keys issuance needs.
 pub struct IssuerKeys {
@@ -122,8 +121,9 @@ pub fn document_key(secret: &[u8; 32], document: &DocumentData) -> String {
     enroll_credential::keys::hex(&mac.finalize().into_bytes())
 }
 
-/// The face thumbnail: the portrait's centre square, 48 × 48, greyscale JPEG.
-pub fn thumbnail(portrait_jpeg: &[u8]) -> Option<Vec<u8>> {
+/// The face thumbnail: the portrait's centre square, `side_px` square, greyscale JPEG at
+/// `quality`, without the JFIF header (decoders do not need it; it costs 18 bytes).
+pub fn thumbnail(portrait_jpeg: &[u8], side_px: u32, quality: u8) -> Option<Vec<u8>> {
     let image = image::load_from_memory(portrait_jpeg).ok()?;
     let side = image.width().min(image.height());
     if side == 0 {
@@ -136,16 +136,19 @@ pub fn thumbnail(portrait_jpeg: &[u8]) -> Option<Vec<u8>> {
         side,
     );
     let small = square
-        .resize_exact(
-            THUMBNAIL_PX,
-            THUMBNAIL_PX,
-            image::imageops::FilterType::Triangle,
-        )
+        .resize_exact(side_px, side_px, image::imageops::FilterType::Triangle)
         .to_luma8();
     let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, THUMBNAIL_QUALITY)
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, quality)
         .encode_image(&small)
         .ok()?;
+    // SOI, then APP0 "JFIF" (FF E0, a two-byte length counting itself): drop the APP0 segment.
+    if let [0xff, 0xd8, 0xff, 0xe0, high, low, ..] = jpeg.as_slice() {
+        let app0_end = 4 + usize::from(u16::from_be_bytes([*high, *low]));
+        if app0_end <= jpeg.len() {
+            jpeg.drain(2..app0_end);
+        }
+    }
     Some(jpeg)
 }
 
@@ -248,13 +251,28 @@ pub enum IssueError {
     Day(String),
 }
 
-/// Signs the tokens of `days` days from `first_day`, both profiles each day.
+/// One token of a batch before it is signed.
+struct Slot {
+    date: Date,
+    handle: String,
+    not_before: i64,
+    expires: i64,
+    profile: Profile,
+    cti: [u8; 16],
+    list: u32,
+    index: u32,
+}
+
+/// Signs the tokens of `days` days from `first_day`, both profiles each day, with the largest
+/// face thumbnail of [`THUMBNAIL_LADDER`] that keeps every check-in token within a screen QR
+/// (zlib's output for the same fields varies by a few bytes with the random `cti`, so the whole
+/// batch is checked, not a sample).
 #[allow(clippy::too_many_arguments)] // each is a separate input of the batch
 pub fn build_batch(
     identity_id: &str,
     document: &DocumentData,
     tier: Tier,
-    face_jpeg: &[u8],
+    portrait_jpeg: &[u8],
     first_day: Date,
     keys: &IssuerKeys,
     settings: &IssuerSettings,
@@ -268,44 +286,77 @@ pub fn build_batch(
     let days = settings
         .batch_days
         .clamp(1, enroll_credential::MAX_BATCH_DAYS);
-    let mut tokens = Vec::with_capacity(days as usize * Profile::ALL.len());
+    let mut slots = Vec::with_capacity(days as usize * Profile::ALL.len());
     let mut date = first_day;
     for _ in 0..days {
         let (not_before, expires) =
             day::validity(date, &settings.time_zone).map_err(|error| IssueError::Day(error.0))?;
         let handle = day::daily_handle(&keys.handle_secret, identity_id, date);
         for profile in Profile::ALL {
-            let cti = random::<16>()?;
             let (list, index) = allocator.next()?;
-            let claims = TokenClaims {
-                issuer: settings.public_url.clone(),
-                issued_at_unix_s: now.as_i64().div_euclid(1000),
-                not_before_unix_s: not_before,
-                expires_unix_s: expires,
-                cti,
-                status: Some(StatusRef {
-                    uri: status::list_uri(&settings.public_url, list),
-                    index,
-                }),
-                identity: identity_claims(document, tier, profile, handle.clone(), face_jpeg, date),
-            };
-            let text =
-                token::issue(&claims, key).map_err(|error| IssueError::Sign(error.to_string()))?;
-            tokens.push(NewToken {
-                cti,
-                day: date.to_string(),
-                profile: profile.as_str().to_owned(),
+            slots.push(Slot {
+                date,
                 handle: handle.clone(),
-                status_list: list,
-                status_index: index,
-                text,
+                not_before,
+                expires,
+                profile,
+                cti: random::<16>()?,
+                list,
+                index,
             });
         }
         date = date
             .tomorrow()
             .map_err(|_| IssueError::Day(date.to_string()))?;
     }
-    Ok(tokens)
+    let mut batch = None;
+    for (side_px, quality) in THUMBNAIL_LADDER {
+        let Some(face) = thumbnail(portrait_jpeg, side_px, quality) else {
+            continue;
+        };
+        let mut tokens = Vec::with_capacity(slots.len());
+        for slot in &slots {
+            let claims = TokenClaims {
+                issuer: settings.public_url.clone(),
+                issued_at_unix_s: now.as_i64().div_euclid(1000),
+                not_before_unix_s: slot.not_before,
+                expires_unix_s: slot.expires,
+                cti: slot.cti,
+                status: Some(StatusRef {
+                    uri: status::list_uri(&settings.public_url, slot.list),
+                    index: slot.index,
+                }),
+                identity: identity_claims(
+                    document,
+                    tier,
+                    slot.profile,
+                    slot.handle.clone(),
+                    &face,
+                    slot.date,
+                ),
+            };
+            let text =
+                token::issue(&claims, key).map_err(|error| IssueError::Sign(error.to_string()))?;
+            tokens.push(NewToken {
+                cti: slot.cti,
+                day: slot.date.to_string(),
+                profile: slot.profile.as_str().to_owned(),
+                handle: slot.handle.clone(),
+                status_list: slot.list,
+                status_index: slot.index,
+                text,
+            });
+        }
+        let fits = tokens
+            .iter()
+            .all(|t| t.text.len() <= enroll_credential::MAX_SCREEN_CHARS);
+        batch = Some(tokens);
+        if fits {
+            return batch.ok_or(IssueError::Random);
+        }
+    }
+    tracing::warn!("even the smallest thumbnail leaves a check-in token over the screen budget");
+    batch.ok_or_else(|| IssueError::Sign(Refusal::NoPhoto.to_string()))
 }
 
 /// The local date of an instant in the registry's zone.
@@ -364,9 +415,10 @@ fn decide(
     else {
         return Ok(refuse(Refusal::SealedUnopenable, report)?);
     };
-    let Some(face) = SealedContent::from_bytes(&plain)
+    let Some(portrait) = SealedContent::from_bytes(&plain)
         .ok()
-        .and_then(|content| thumbnail(&content.portrait_jpeg))
+        .map(|content| content.portrait_jpeg)
+        .filter(|portrait| image::load_from_memory(portrait).is_ok())
     else {
         return Ok(refuse(Refusal::NoPhoto, report)?);
     };
@@ -375,7 +427,7 @@ fn decide(
         &identity_id,
         &body.document,
         tier,
-        &face,
+        &portrait,
         today(settings, now)?,
         keys,
         settings,
@@ -461,10 +513,9 @@ pub fn reissue(
         .sealing
         .open(&body.sealed, &body.id, &record.sealed_payload)
         .map_err(|_| IssueError::Sign(Refusal::SealedUnopenable.to_string()))?;
-    let face = SealedContent::from_bytes(&plain)
-        .ok()
-        .and_then(|content| thumbnail(&content.portrait_jpeg))
-        .ok_or_else(|| IssueError::Sign(Refusal::NoPhoto.to_string()))?;
+    let portrait = SealedContent::from_bytes(&plain)
+        .map(|content| content.portrait_jpeg)
+        .map_err(|_| IssueError::Sign(Refusal::NoPhoto.to_string()))?;
     let tier = if identity.tier == Tier::Strict.as_str() {
         Tier::Strict
     } else {
@@ -475,7 +526,7 @@ pub fn reissue(
         &identity.id,
         &body.document,
         tier,
-        &face,
+        &portrait,
         today(settings, now)?,
         keys,
         settings,
@@ -510,4 +561,77 @@ pub fn signed_status_list(
     }
     .sign(key)
     .map_err(|error| IssueError::Sign(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code: a panic is a failed test
+
+    use super::*;
+    use enroll_core::domain::card_read::CardRead;
+
+    fn fixture(path: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/../../tests/fixtures/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn keys() -> IssuerKeys {
+        IssuerKeys {
+            strict: ed25519_dalek::SigningKey::from_bytes(&[1; 32]),
+            light: ed25519_dalek::SigningKey::from_bytes(&[2; 32]),
+            handle_secret: [3; 32],
+            sealing: SealingPrivateKey::from_seed([4; 32]).0,
+        }
+    }
+
+    #[test]
+    fn every_check_in_token_of_a_batch_fits_a_screen_qr() {
+        let card: CardRead = serde_json::from_slice(&fixture("card-read-resident.json")).unwrap();
+        let document = DocumentData::from(&card.identity);
+        let settings = IssuerSettings {
+            public_url: "https://registry.example.gov.cn:8443".into(),
+            time_zone: TimeZone::get("Asia/Shanghai").unwrap(),
+            batch_days: 30,
+        };
+        let mut allocator = StatusAllocator {
+            list: 0,
+            taken: HashSet::new(),
+        };
+        let tokens = build_batch(
+            "identity-1",
+            &document,
+            Tier::Strict,
+            &fixture("faces/Anders_Fogh_Rasmussen_0001.jpg"),
+            Date::constant(2026, 12, 7),
+            &keys(),
+            &settings,
+            &mut allocator,
+            UnixMs(1_796_600_000_000),
+        )
+        .unwrap();
+        assert_eq!(tokens.len(), 60);
+        for token in &tokens {
+            assert!(
+                token.text.len() <= 1_300,
+                "{} {}: {}",
+                token.day,
+                token.profile,
+                token.text.len()
+            );
+        }
+    }
+
+    #[test]
+    fn the_thumbnail_is_a_small_greyscale_jpeg_without_the_jfif_header() {
+        let jpeg = thumbnail(&fixture("faces/Anders_Fogh_Rasmussen_0001.jpg"), 48, 50).unwrap();
+        assert_eq!(jpeg.get(..3), Some(&[0xff, 0xd8, 0xff][..]));
+        assert_ne!(jpeg.get(3), Some(&0xe0), "no APP0 segment");
+        let image = image::load_from_memory(&jpeg).unwrap();
+        assert_eq!((image.width(), image.height()), (48, 48));
+        assert_eq!(image.color(), image::ColorType::L8);
+        assert!(jpeg.len() < 700, "{} bytes", jpeg.len());
+    }
 }

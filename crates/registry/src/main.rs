@@ -505,8 +505,11 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
             virtual_id,
         };
         if let Some((keys, settings)) = issuer {
-            let storage = std::sync::Arc::clone(&state.storage);
-            tokio::task::spawn_blocking(move || issuer_loop(storage.as_ref(), &keys, &settings));
+            tokio::spawn(issuer_loop(
+                std::sync::Arc::clone(&state.storage),
+                std::sync::Arc::new(keys),
+                std::sync::Arc::new(settings),
+            ));
         }
         let shutdown = async {
             let mut terminate =
@@ -527,17 +530,30 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
     })
 }
 
-/// The issuer beside the server: a pass every two seconds, errors logged and retried.
-fn issuer_loop(
-    storage: &dyn Storage,
-    keys: &enroll_registry::issuer::IssuerKeys,
-    settings: &enroll_registry::issuer::IssuerSettings,
+/// The issuer beside the server: a pass every two seconds on a blocking thread, errors logged
+/// and retried. It is an async task, so it ends with the server.
+async fn issuer_loop(
+    storage: std::sync::Arc<dyn Storage>,
+    keys: std::sync::Arc<enroll_registry::issuer::IssuerKeys>,
+    settings: std::sync::Arc<enroll_registry::issuer::IssuerSettings>,
 ) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(2));
     loop {
-        if let Err(error) = enroll_registry::issuer::run_pass(storage, keys, settings, now(), 500) {
-            tracing::error!(%error, "issuance pass failed; retrying");
+        interval.tick().await;
+        let (storage, keys, settings) = (
+            std::sync::Arc::clone(&storage),
+            std::sync::Arc::clone(&keys),
+            std::sync::Arc::clone(&settings),
+        );
+        let pass = tokio::task::spawn_blocking(move || {
+            enroll_registry::issuer::run_pass(storage.as_ref(), &keys, &settings, now(), 500)
+        })
+        .await;
+        match pass {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::error!(%error, "issuance pass failed; retrying"),
+            Err(error) => tracing::error!(%error, "issuance pass stopped; retrying"),
         }
-        std::thread::sleep(std::time::Duration::from_secs(2));
     }
 }
 
