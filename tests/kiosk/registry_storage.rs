@@ -11,6 +11,7 @@ use std::sync::{Arc, Barrier};
 use enroll_core::domain::record::{CHAIN_START, ChainStatus};
 use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::sha256_hex;
+use enroll_registry::identities::{IssueOutcome, NewIdentity, NewToken, Selector};
 use enroll_registry::postgres::PostgresStorage;
 use enroll_registry::storage::{Incoming, Ingested, SqliteStorage, Storage};
 
@@ -271,6 +272,199 @@ fn terminals_sending_in_parallel_keep_their_chains(storage: Arc<dyn Storage>) {
     assert!(storage.flagged_records().unwrap().is_empty());
 }
 
+// ---- issued identities (enroll_registry::identities) ----
+
+fn new_identity(id: &str, record: &str, document: &str, created_ms: i64) -> NewIdentity {
+    NewIdentity {
+        id: id.into(),
+        record_id: record.into(),
+        document_key: document.into(),
+        tier: "strict".into(),
+        record_created_at_unix_ms: UnixMs(created_ms),
+        now_unix_ms: UnixMs(1_796_600_000_000),
+    }
+}
+
+/// Two days x two profiles; status indexes from `first_index`.
+fn new_tokens(handle: &str, first_index: u32) -> Vec<NewToken> {
+    (0..4u32)
+        .map(|n| NewToken {
+            cti: [(first_index + n) as u8; 16],
+            day: format!("2026-12-0{}", 7 + n / 2),
+            profile: if n % 2 == 0 { "basic" } else { "check-in" }.into(),
+            handle: format!("{handle}-{}", n / 2),
+            status_list: 0,
+            status_index: first_index + n,
+            text: format!("TOKEN{}", first_index + n),
+        })
+        .collect()
+}
+
+fn a_newer_enrollment_supersedes_and_revokes_whatever_order_they_arrive_in(storage: &dyn Storage) {
+    register(storage, "T-1");
+    let records = Sample::chain("T-1", 4);
+    for sample in &records {
+        ingest(storage, sample);
+    }
+    let pending = storage.pending_issuance(10).unwrap();
+    assert_eq!(
+        pending,
+        records.iter().map(|r| r.id.clone()).collect::<Vec<_>>()
+    );
+    let (r0, r1, r2, r3) = (
+        &records[0].id,
+        &records[1].id,
+        &records[2].id,
+        &records[3].id,
+    );
+    assert_eq!(
+        storage
+            .issue_identity(&new_identity("id-0", r0, "doc-a", 1), &new_tokens("h0", 0))
+            .unwrap(),
+        IssueOutcome::Issued { superseded: vec![] }
+    );
+    assert_eq!(
+        storage
+            .issue_identity(&new_identity("id-1", r1, "doc-a", 3), &new_tokens("h1", 10))
+            .unwrap(),
+        IssueOutcome::Issued {
+            superseded: vec!["id-0".into()]
+        }
+    );
+    // An older enrollment of the same document arriving late does not take over.
+    assert_eq!(
+        storage
+            .issue_identity(&new_identity("id-2", r2, "doc-a", 2), &new_tokens("h2", 20))
+            .unwrap(),
+        IssueOutcome::SupersededOnArrival
+    );
+    // A restart offering the same record again changes nothing.
+    assert_eq!(
+        storage
+            .issue_identity(&new_identity("id-9", r1, "doc-a", 3), &new_tokens("h9", 30))
+            .unwrap(),
+        IssueOutcome::AlreadyDecided
+    );
+    storage
+        .refuse_issuance(r3, "face-not-matched", UnixMs(5))
+        .unwrap();
+    assert_eq!(
+        storage.issuance_decision(r3).unwrap().as_deref(),
+        Some("refused:face-not-matched")
+    );
+    assert!(storage.pending_issuance(10).unwrap().is_empty());
+
+    let old = storage
+        .find_identity(Selector::Record(r0))
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.state, "superseded");
+    assert!(
+        storage
+            .identity_tokens("id-0")
+            .unwrap()
+            .iter()
+            .all(|t| t.revoked)
+    );
+    assert!(storage.identity_tokens("id-2").unwrap().is_empty());
+    let current = storage
+        .find_identity(Selector::Handle("h1-1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (current.id.as_str(), current.state.as_str()),
+        ("id-1", "active")
+    );
+    let tokens = storage.identity_tokens("id-1").unwrap();
+    assert_eq!(tokens.len(), 4);
+    assert_eq!(tokens[0].text, "TOKEN10");
+    assert!(tokens.iter().all(|t| !t.revoked));
+
+    // Status bits: list 0 holds the 8 issued indexes, the superseded identity's 4 revoked.
+    assert_eq!(storage.status_list_numbers().unwrap(), vec![0]);
+    let mut bits = storage.status_bits(0).unwrap();
+    bits.sort();
+    assert_eq!(
+        bits,
+        vec![
+            (0, true),
+            (1, true),
+            (2, true),
+            (3, true),
+            (10, false),
+            (11, false),
+            (12, false),
+            (13, false)
+        ]
+    );
+    // Re-issuing revokes the outstanding batch; revoking flips the rest; the record stays.
+    assert_eq!(
+        storage
+            .reissue_tokens("id-1", &new_tokens("h3", 40))
+            .unwrap(),
+        4
+    );
+    assert_eq!(storage.token_count().unwrap(), 12);
+    assert_eq!(storage.revoke_identity("id-1", UnixMs(9)).unwrap(), 4);
+    assert!(
+        storage
+            .status_bits(0)
+            .unwrap()
+            .iter()
+            .all(|(_, revoked)| *revoked)
+    );
+    assert_eq!(
+        storage
+            .find_identity(Selector::Record(r1))
+            .unwrap()
+            .unwrap()
+            .state,
+        "revoked"
+    );
+    assert!(storage.record(r1).unwrap().is_some());
+}
+
+fn two_issuers_deciding_one_record_at_once_issue_it_once(storage: Arc<dyn Storage>) {
+    register(storage.as_ref(), "T-1");
+    let sample = Sample::new("T-1", 0, CHAIN_START, 64);
+    ingest(storage.as_ref(), &sample);
+    let barrier = Arc::new(Barrier::new(2));
+    let outcomes: Vec<IssueOutcome> = (0..2u32)
+        .map(|n| {
+            let (storage, barrier, record) = (
+                Arc::clone(&storage),
+                Arc::clone(&barrier),
+                sample.id.clone(),
+            );
+            spawn("issuer", move || {
+                barrier.wait();
+                storage
+                    .issue_identity(
+                        &new_identity(&format!("id-{n}"), &record, "doc-a", 1),
+                        &new_tokens(&format!("h{n}"), n * 10),
+                    )
+                    .unwrap()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|thread| thread.join().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, IssueOutcome::Issued { .. }))
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&IssueOutcome::AlreadyDecided),
+        "{outcomes:?}"
+    );
+    assert_eq!(storage.token_count().unwrap(), 4);
+}
+
 macro_rules! suite {
     (shared: [$($shared:ident),*], concurrent: [$($concurrent:ident),*]) => {
         mod sqlite {
@@ -303,11 +497,13 @@ suite!(
         a_gap_in_the_chain_is_accepted_and_flagged,
         the_same_record_again_gets_the_stored_receipt,
         the_same_id_with_other_bytes_is_a_conflict,
-        a_300_kb_payload_comes_back_byte_for_byte
+        a_300_kb_payload_comes_back_byte_for_byte,
+        a_newer_enrollment_supersedes_and_revokes_whatever_order_they_arrive_in
     ],
     concurrent: [
         one_record_sent_by_many_at_once_is_stored_once,
-        terminals_sending_in_parallel_keep_their_chains
+        terminals_sending_in_parallel_keep_their_chains,
+        two_issuers_deciding_one_record_at_once_issue_it_once
     ]
 );
 

@@ -388,3 +388,69 @@ fn registry_issue_decides_each_record_once_however_often_it_runs() {
     let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(shown["tokens_outstanding"], 14);
 }
+
+#[test]
+fn an_issuer_killed_mid_pass_issues_nothing_twice_and_loses_nothing() {
+    let terminal = Terminal::new();
+    let db_path = terminal.dir.path().join("registry.sqlite");
+    let db = format!("sqlite:{}", db_path.display());
+    let add = registry(&[
+        "terminal",
+        "add",
+        "--db",
+        &db,
+        "--id",
+        "DEMO-0001",
+        "--public-key",
+        terminal.key("terminal-signing.pub").to_str().unwrap(),
+    ]);
+    assert!(add.status.success(), "{}", text(&add));
+    let keys = terminal.dir.path().join("keys").display().to_string();
+    let served = Served::start(&["--db", &db, "--keys", &keys]);
+    let records = 12;
+    terminal.enroll(records);
+    assert!(terminal.sync_once(&served.url).status.success());
+    let issue_args = [
+        "issue",
+        "--db",
+        &db,
+        "--keys",
+        &keys,
+        "--public-url",
+        &served.url,
+    ];
+    // SIGKILL the issuer at several points of its first passes.
+    for delay_ms in [15, 40, 70, 110, 160] {
+        let mut child = Command::new(common::registry_exe())
+            .args(issue_args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let finish = registry(&[&issue_args[..], &["--once"]].concat());
+    assert!(finish.status.success(), "{}", text(&finish));
+
+    let connection = rusqlite::Connection::open(&db_path).unwrap();
+    let count = |sql: &str| -> i64 { connection.query_row(sql, [], |row| row.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM issuance"), i64::from(records));
+    assert_eq!(count("SELECT count(*) FROM identities"), i64::from(records));
+    // Every identity has its whole batch, once; one of the same card's identities is active.
+    assert_eq!(
+        count("SELECT count(*) FROM tokens"),
+        i64::from(records) * 14
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM (SELECT identity_id FROM tokens GROUP BY identity_id HAVING count(*) <> 14)"
+        ),
+        0
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM identities WHERE state = 'active'"),
+        1
+    );
+    assert_eq!(count("SELECT count(*) FROM tokens WHERE revoked = 0"), 14);
+}
