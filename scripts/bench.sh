@@ -2,7 +2,7 @@
 # Benchmarks (never timed tests): whole-process runs and criterion benches, each printing its
 # figures and the ratio to the reference its issue names, in one run.
 #
-#   scripts/bench.sh [startup] [sam] [pcsc] [face] [outbox] [ingest] [demo] [crash] ...  default: all
+#   scripts/bench.sh [startup] [sam] [pcsc] [face] [outbox] [ingest] [demo] [id] [crash] ...  default: all
 #
 #   startup  `kiosk run --config kiosk-config/demo.toml` to the first drawn frame, release binary,
 #            under Xvfb with a window manager; 10 runs; target (issue 7): <= 1500 ms.
@@ -49,13 +49,19 @@
 #            processor has: median of 200 inferences after warm-up, outputs compared first;
 #            prints each time and its ratio to tract (no target: it shows whether the executor
 #            still earns its unsafe code).
+#   id       the virtual ID (criterion, crates/credential/benches/id.rs): `verify_text` checks a
+#            check-in token's text with the trust and status lists held, `verify_photo_1280x720`
+#            finds it in a synthetic 1280x720 photo of a phone screen (code at 480 px, turned 4
+#            degrees, uneven light, noise) and checks it, `issue_token` signs, compresses and encodes
+#            one check-in token. Targets (issue 25): verify <= 5 ms, photo <= 50 ms, issuance
+#            >= 2,000 tokens/s on one core (<= 0.5 ms a token); prints the medians and ratios.
 #   crash    the crash test with 1,000 SIGKILL cycles (tests/kiosk/crash.rs, CRASH_CYCLES=1000): every
 #            printed id present and verified, chains intact, integrity_check ok; prints the counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 benches=("$@")
-[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face cnn outbox ingest demo crash)
+[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face cnn outbox ingest demo id crash)
 
 cargo build --release --locked --workspace --bins >/dev/null 2>&1 || cargo build --release --locked --workspace --bins
 
@@ -181,6 +187,25 @@ bench_python() {
     echo "$venv/bin/python"
 }
 
+bench_id() {
+    rm -rf target/criterion/id
+    cargo bench --locked -p enroll-credential --bench id -- --noplot >/dev/null 2>&1 ||
+        cargo bench --locked -p enroll-credential --bench id -- --noplot
+    python3 - <<'PY'
+import json
+def median_ms(name):
+    with open(f"target/criterion/id/{name}/new/estimates.json") as f:
+        return json.load(f)["median"]["point_estimate"] / 1e6
+verify = median_ms("verify_text")
+photo = median_ms("verify_photo_1280x720")
+issue = median_ms("issue_token")
+print(f"id: verify token text            {verify:8.3f} ms  target <= 5 ms   ratio {verify / 5:.3f}")
+print(f"id: find + verify in 1280x720    {photo:8.3f} ms  target <= 50 ms  ratio {photo / 50:.3f}")
+print(f"id: issue one check-in token     {issue:8.3f} ms  = {1000 / issue:,.0f} tokens/s on one core; "
+      f"target >= 2,000/s  ratio {2000 / (1000 / issue):.3f}")
+PY
+}
+
 bench_face() {
     local runs=30 dir python
     dir=$(mktemp -d)
@@ -254,6 +279,7 @@ for bench in "${benches[@]}"; do
         pcsc) bench_pcsc ;;
         face) bench_face ;;
         cnn) bench_cnn ;;
+        id) bench_id ;;
         outbox) bench_outbox ;;
         ingest) bench_ingest ;;
         demo) bench_demo ;;

@@ -73,8 +73,35 @@ pub fn version(text: &str, medium: Medium) -> Option<i16> {
     }
 }
 
-/// The text of every QR code found in a grey image.
+/// The text of every QR code found in a grey image: `rqrr` first (fast; it finds upright codes of
+/// any size and turned ones up to about version 15), then ZXing's reader (`rxing`), which also
+/// finds dense codes turned or tilted in a photo.
 pub fn decode(image: &GreyImage) -> Vec<String> {
+    let found = decode_rqrr(image);
+    if !found.is_empty() {
+        return found;
+    }
+    let (Ok(width), Ok(height)) = (u32::try_from(image.width), u32::try_from(image.height)) else {
+        return Vec::new();
+    };
+    let pixels = image.pixels.clone();
+    // A port of a large Java library: a picture it chokes on must not end the verifier.
+    std::panic::catch_unwind(move || {
+        let mut hints = rxing::DecodeHints::default().with(rxing::DecodeHintValue::TryHarder(true));
+        rxing::helpers::detect_in_luma_with_hints(
+            pixels,
+            width,
+            height,
+            Some(rxing::BarcodeFormat::QR_CODE),
+            &mut hints,
+        )
+        .map(|result| vec![result.getText().to_owned()])
+        .unwrap_or_default()
+    })
+    .unwrap_or_default()
+}
+
+fn decode_rqrr(image: &GreyImage) -> Vec<String> {
     let mut prepared =
         rqrr::PreparedImage::prepare_from_greyscale(image.width, image.height, |x, y| {
             image

@@ -667,3 +667,17 @@ fn a_token_drawn_as_a_qr_reads_back_to_the_same_text() {
     let image = qr::render(&text, qr::Medium::Paper, 4).unwrap();
     assert_eq!(qr::decode(&image), vec![text]);
 }
+
+#[path = "support/photo.rs"]
+mod photo;
+
+#[test]
+fn a_token_photographed_off_a_screen_is_found_and_verified() {
+    let world = World::new(MIDNIGHT_SHANGHAI);
+    let text = token::issue(&claims(Tier::Strict, Profile::CheckIn), &world.strict).unwrap();
+    let picture = photo::photo_of_screen(&text);
+    assert_eq!((picture.width, picture.height), (1280, 720));
+    let found = enroll_credential::qr::decode(&picture);
+    assert_eq!(found, vec![text]);
+    assert_eq!(outcome(&world, &found[0], MORNING), Outcome::Valid);
+}
