@@ -454,3 +454,48 @@ fn an_issuer_killed_mid_pass_issues_nothing_twice_and_loses_nothing() {
     );
     assert_eq!(count("SELECT count(*) FROM tokens WHERE revoked = 0"), 14);
 }
+
+#[test]
+fn re_issuing_revokes_the_outstanding_batch_and_the_new_one_verifies() {
+    let deployment = Deployment::start("self-service");
+    let ids = deployment.terminal.enroll(1);
+    let sync = deployment.terminal.sync_once(&deployment.url);
+    assert!(sync.status.success(), "{}", text(&sync));
+    deployment.identity(&ids[0]);
+    let old = deployment.tokens(&ids[0]);
+    let keys = deployment.terminal.dir.path().join("keys");
+    let reissued = registry(&[
+        "id",
+        "tokens",
+        &ids[0],
+        "--db",
+        &deployment.db,
+        "--reissue",
+        "--keys",
+        keys.to_str().unwrap(),
+        "--public-url",
+        &deployment.url,
+        "--batch-days",
+        "3",
+        "--json",
+    ]);
+    assert!(reissued.status.success(), "{}", text(&reissued));
+    assert!(
+        text(&reissued).contains("6 new tokens, 14 outstanding tokens revoked"),
+        "{}",
+        text(&reissued)
+    );
+    let new = deployment.verifier.path().join("new");
+    std::fs::create_dir_all(&new).unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&reissued.stdout).unwrap();
+    assert_eq!(rows.len(), 6, "3 days x 2 profiles");
+    std::fs::write(new.join("first.txt"), rows[0]["text"].as_str().unwrap()).unwrap();
+    deployment.sync_lists();
+    let (code, verdict) = deployment.verify(&file_ending(&old, "-basic.txt"));
+    assert_eq!(
+        (code, &verdict["reason"]),
+        (1, &serde_json::json!("revoked"))
+    );
+    let (code, verdict) = deployment.verify(&new.join("first.txt"));
+    assert_eq!(code, 0, "{verdict}");
+}
