@@ -27,8 +27,15 @@ fn registry(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The `idverify` binary: a workspace test build makes it (its crate's own tests need it).
 fn idverify_exe() -> PathBuf {
-    common::registry_exe().with_file_name("idverify")
+    let exe = common::registry_exe().with_file_name("idverify");
+    assert!(
+        exe.exists(),
+        "{} is missing: build it first (cargo build -p enroll-idverify, same profile)",
+        exe.display()
+    );
+    exe
 }
 
 /// A registry issuing virtual IDs for one terminal, an offline root, and a verifier's state.
@@ -382,6 +389,31 @@ fn registry_issue_decides_each_record_once_however_often_it_runs() {
         assert!(output.status.success(), "{}", text(&output));
         assert!(text(&output).contains(expected), "{}", text(&output));
     };
+    // The wrong key directory (another registry's keys): nothing is decided, nothing is lost.
+    let other = tempfile::tempdir().unwrap();
+    let other_keys = other.path().join("keys");
+    assert!(
+        registry(&["keygen", "--out", other_keys.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let wrong = registry(&[
+        "issue",
+        "--db",
+        &db,
+        "--keys",
+        other_keys.to_str().unwrap(),
+        "--public-url",
+        &served.url,
+        "--once",
+    ]);
+    assert!(wrong.status.success(), "{}", text(&wrong));
+    assert!(
+        text(&wrong).contains("2 record(s) left waiting")
+            && text(&wrong).contains("registry-sealing.key"),
+        "{}",
+        text(&wrong)
+    );
     issue("issued 2 identities (28 tokens), refused 0, superseded 1");
     issue("issued 0 identities (0 tokens), refused 0, superseded 0");
     let shown = registry(&["id", "show", &ids[1], "--db", &db, "--json"]);

@@ -157,6 +157,14 @@ pub fn issue(
                 report.refused,
                 report.superseded
             )?;
+            if report.unopened > 0 {
+                writeln!(
+                    std::io::stderr(),
+                    "{} record(s) left waiting: {}",
+                    report.unopened,
+                    issuer::IssueError::Sealed
+                )?;
+            }
         }
         if once {
             return Ok(());

@@ -62,8 +62,6 @@ pub enum Refusal {
     TerminalUnknown,
     #[error("the record cannot be read")]
     Unreadable,
-    #[error("the sealed payload cannot be opened with the registry's sealing key")]
-    SealedUnopenable,
     #[error("the live photo cannot be made into a thumbnail")]
     NoPhoto,
 }
@@ -76,7 +74,6 @@ impl Refusal {
             Refusal::FaceNotMatched => "face-not-matched",
             Refusal::TerminalUnknown => "terminal-unknown",
             Refusal::Unreadable => "unreadable",
-            Refusal::SealedUnopenable => "sealed-unopenable",
             Refusal::NoPhoto => "no-photo",
         }
     }
@@ -249,6 +246,11 @@ pub enum IssueError {
     Sign(String),
     #[error("the date {0} cannot be placed in the configured time zone")]
     Day(String),
+    #[error(
+        "a sealed payload cannot be opened with registry-sealing.key: is --keys the directory of \
+         the key the terminals seal to? Nothing was decided; the records wait"
+    )]
+    Sealed,
 }
 
 /// One token of a batch before it is signed.
@@ -368,6 +370,8 @@ pub fn today(settings: &IssuerSettings, now: UnixMs) -> Result<Date, IssueError>
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PassReport {
+    /// Records left undecided because their sealed payload would not open (wrong key directory?).
+    pub unopened: u32,
     pub issued: u32,
     pub refused: u32,
     pub superseded: u32,
@@ -413,7 +417,8 @@ fn decide(
         .sealing
         .open(&body.sealed, &body.id, &record.sealed_payload)
     else {
-        return Ok(refuse(Refusal::SealedUnopenable, report)?);
+        // Most likely the wrong key directory, not a bad record: stop the pass, decide nothing.
+        return Err(IssueError::Sealed);
     };
     let Some(portrait) = SealedContent::from_bytes(&plain)
         .ok()
@@ -468,7 +473,8 @@ fn decide(
 }
 
 /// Decides every waiting record (up to `limit`). A crash between records loses nothing: a record
-/// is decided in one transaction, and undecided records are offered again.
+/// is decided in one transaction, and undecided records are offered again. A record whose sealed
+/// payload does not open is left undecided (and counted), never refused.
 pub fn run_pass(
     storage: &dyn Storage,
     keys: &IssuerKeys,
@@ -483,7 +489,7 @@ pub fn run_pass(
     }
     let mut allocator = StatusAllocator::load(storage)?;
     for record_id in pending {
-        decide(
+        match decide(
             storage,
             &record_id,
             keys,
@@ -491,7 +497,14 @@ pub fn run_pass(
             &mut allocator,
             now,
             &mut report,
-        )?;
+        ) {
+            // One record that will not open must not hold up the others; it stays undecided.
+            Err(IssueError::Sealed) => {
+                tracing::error!(record = %record_id, "{}", IssueError::Sealed);
+                report.unopened += 1;
+            }
+            other => other?,
+        }
     }
     Ok(report)
 }
@@ -512,7 +525,7 @@ pub fn reissue(
     let plain = keys
         .sealing
         .open(&body.sealed, &body.id, &record.sealed_payload)
-        .map_err(|_| IssueError::Sign(Refusal::SealedUnopenable.to_string()))?;
+        .map_err(|_| IssueError::Sealed)?;
     let portrait = SealedContent::from_bytes(&plain)
         .map(|content| content.portrait_jpeg)
         .map_err(|_| IssueError::Sign(Refusal::NoPhoto.to_string()))?;
