@@ -38,6 +38,29 @@ fn idverify_exe() -> PathBuf {
     exe
 }
 
+/// A terminal registered in a fresh SQLite registry database: the terminal, the `--db` URL and
+/// the key directory both share.
+fn registered_terminal() -> (Terminal, String, String) {
+    let terminal = Terminal::new();
+    let db = format!(
+        "sqlite:{}",
+        terminal.dir.path().join("registry.sqlite").display()
+    );
+    let add = registry(&[
+        "terminal",
+        "add",
+        "--db",
+        &db,
+        "--id",
+        "DEMO-0001",
+        "--public-key",
+        terminal.key("terminal-signing.pub").to_str().unwrap(),
+    ]);
+    assert!(add.status.success(), "{}", text(&add));
+    let keys = terminal.dir.path().join("keys").display().to_string();
+    (terminal, db, keys)
+}
+
 /// A registry issuing virtual IDs for one terminal, an offline root, and a verifier's state.
 struct Deployment {
     terminal: Terminal,
@@ -51,7 +74,7 @@ struct Deployment {
 
 impl Deployment {
     fn start(tier: &str) -> Deployment {
-        let terminal = Terminal::new();
+        let (terminal, db, keys) = registered_terminal();
         if tier == "officer" {
             let path = terminal.dir.path().join("kiosk.toml");
             let config = std::fs::read_to_string(&path)
@@ -59,22 +82,6 @@ impl Deployment {
                 .replace("tier = \"self-service\"", "tier = \"officer\"");
             std::fs::write(path, config).unwrap();
         }
-        let db = format!(
-            "sqlite:{}",
-            terminal.dir.path().join("registry.sqlite").display()
-        );
-        let add = registry(&[
-            "terminal",
-            "add",
-            "--db",
-            &db,
-            "--id",
-            "DEMO-0001",
-            "--public-key",
-            terminal.key("terminal-signing.pub").to_str().unwrap(),
-        ]);
-        assert!(add.status.success(), "{}", text(&add));
-        let keys = terminal.dir.path().join("keys").display().to_string();
         let served = Served::start(&["--db", &db, "--keys", &keys, "--issue", "--time-zone", ZONE]);
         // The root lives elsewhere (removable media); the list it signs goes beside the keys.
         let root = tempfile::tempdir().unwrap();
@@ -355,23 +362,7 @@ fn an_unverified_card_or_a_non_match_without_override_gets_no_identity() {
 
 #[test]
 fn registry_issue_decides_each_record_once_however_often_it_runs() {
-    let terminal = Terminal::new();
-    let db = format!(
-        "sqlite:{}",
-        terminal.dir.path().join("registry.sqlite").display()
-    );
-    let add = registry(&[
-        "terminal",
-        "add",
-        "--db",
-        &db,
-        "--id",
-        "DEMO-0001",
-        "--public-key",
-        terminal.key("terminal-signing.pub").to_str().unwrap(),
-    ]);
-    assert!(add.status.success(), "{}", text(&add));
-    let keys = terminal.dir.path().join("keys").display().to_string();
+    let (terminal, db, keys) = registered_terminal();
     let served = Served::start(&["--db", &db, "--keys", &keys]);
     let ids = terminal.enroll(2);
     assert!(terminal.sync_once(&served.url).status.success());
@@ -423,21 +414,8 @@ fn registry_issue_decides_each_record_once_however_often_it_runs() {
 
 #[test]
 fn an_issuer_killed_mid_pass_issues_nothing_twice_and_loses_nothing() {
-    let terminal = Terminal::new();
+    let (terminal, db, keys) = registered_terminal();
     let db_path = terminal.dir.path().join("registry.sqlite");
-    let db = format!("sqlite:{}", db_path.display());
-    let add = registry(&[
-        "terminal",
-        "add",
-        "--db",
-        &db,
-        "--id",
-        "DEMO-0001",
-        "--public-key",
-        terminal.key("terminal-signing.pub").to_str().unwrap(),
-    ]);
-    assert!(add.status.success(), "{}", text(&add));
-    let keys = terminal.dir.path().join("keys").display().to_string();
     let served = Served::start(&["--db", &db, "--keys", &keys]);
     let records = 12;
     terminal.enroll(records);

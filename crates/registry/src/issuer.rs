@@ -378,6 +378,24 @@ pub struct PassReport {
     pub tokens: u32,
 }
 
+/// The live portrait sealed in a record: `Err(Sealed)` when the payload does not open (most
+/// likely the wrong key directory, not a bad record: the record must wait), `None` when it holds
+/// no readable image.
+fn open_portrait(
+    keys: &IssuerKeys,
+    body: &RecordBody,
+    sealed_payload: &[u8],
+) -> Result<Option<Vec<u8>>, IssueError> {
+    let plain = keys
+        .sealing
+        .open(&body.sealed, &body.id, sealed_payload)
+        .map_err(|_| IssueError::Sealed)?;
+    Ok(SealedContent::from_bytes(&plain)
+        .ok()
+        .map(|content| content.portrait_jpeg)
+        .filter(|portrait| image::load_from_memory(portrait).is_ok()))
+}
+
 /// One decision about one record.
 fn decide(
     storage: &dyn Storage,
@@ -413,18 +431,7 @@ fn decide(
         Ok(tier) => tier,
         Err(refusal) => return Ok(refuse(refusal, report)?),
     };
-    let Ok(plain) = keys
-        .sealing
-        .open(&body.sealed, &body.id, &record.sealed_payload)
-    else {
-        // Most likely the wrong key directory, not a bad record: stop the pass, decide nothing.
-        return Err(IssueError::Sealed);
-    };
-    let Some(portrait) = SealedContent::from_bytes(&plain)
-        .ok()
-        .map(|content| content.portrait_jpeg)
-        .filter(|portrait| image::load_from_memory(portrait).is_ok())
-    else {
+    let Some(portrait) = open_portrait(keys, &body, &record.sealed_payload)? else {
         return Ok(refuse(Refusal::NoPhoto, report)?);
     };
     let identity_id = enroll_credential::keys::hex(&random::<16>()?);
@@ -522,13 +529,8 @@ pub fn reissue(
         .ok_or_else(|| StorageError::Database("the identity's record is missing".into()))?;
     let body = RecordBody::from_bytes(&record.body)
         .map_err(|_| StorageError::Database("the identity's record cannot be read".into()))?;
-    let plain = keys
-        .sealing
-        .open(&body.sealed, &body.id, &record.sealed_payload)
-        .map_err(|_| IssueError::Sealed)?;
-    let portrait = SealedContent::from_bytes(&plain)
-        .map(|content| content.portrait_jpeg)
-        .map_err(|_| IssueError::Sign(Refusal::NoPhoto.to_string()))?;
+    let portrait = open_portrait(keys, &body, &record.sealed_payload)?
+        .ok_or_else(|| IssueError::Sign(Refusal::NoPhoto.to_string()))?;
     let tier = if identity.tier == Tier::Strict.as_str() {
         Tier::Strict
     } else {

@@ -472,6 +472,21 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("{scheme}://{local}"));
+        // Tokens name status lists under the public URL; verifiers fetch them from the URL in
+        // the trust list. A mismatch would leave every verifier unable to check revocation.
+        let installed = std::fs::read(options.keys_dir.join(cli_id::TRUST_LIST))
+            .ok()
+            .and_then(|bytes| enroll_credential::trust::TrustList::read_unchecked(&bytes));
+        if let Some(list) = installed
+            && list.registry_url != public_url.trim_end_matches('/')
+        {
+            tracing::warn!(
+                trust_list = %list.registry_url,
+                public_url = %public_url,
+                "the installed trust list names another registry URL than --public-url: verifiers \
+                 will not find the status lists tokens name; sign the list again with --public-url"
+            );
+        }
         let virtual_id = status_key.map(|status_key| {
             let trust_list_file = options.keys_dir.join(cli_id::TRUST_LIST);
             std::sync::Arc::new(Publisher {
