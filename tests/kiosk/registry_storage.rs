@@ -181,6 +181,47 @@ fn a_gap_in_the_chain_is_accepted_and_flagged(storage: &dyn Storage) {
     assert_eq!(storage.record_count().unwrap(), 4);
 }
 
+fn a_gap_is_offered_to_issuance_only_once_a_person_accepted_it(storage: &dyn Storage) {
+    register(storage, "T-1");
+    let chain = Sample::chain("T-1", 3);
+    ingest(storage, &chain[0]);
+    ingest(storage, &chain[2]); // a gap: 1 is missing
+    assert_eq!(
+        storage.pending_issuance(10).unwrap(),
+        vec![chain[0].id.clone()]
+    );
+    assert_eq!(
+        storage.flagged_records().unwrap(),
+        vec![chain[2].id.clone()]
+    );
+    // Only a flagged record can be accepted, once.
+    assert!(
+        !storage
+            .accept_gap(&chain[0].id, "auditor-1", UnixMs(7))
+            .unwrap()
+    );
+    assert!(
+        !storage
+            .accept_gap("no-such-record", "auditor-1", UnixMs(7))
+            .unwrap()
+    );
+    assert!(
+        storage
+            .accept_gap(&chain[2].id, "auditor-1", UnixMs(7))
+            .unwrap()
+    );
+    assert!(
+        !storage
+            .accept_gap(&chain[2].id, "auditor-2", UnixMs(8))
+            .unwrap()
+    );
+    assert!(storage.flagged_records().unwrap().is_empty());
+    assert_eq!(
+        storage.pending_issuance(10).unwrap(),
+        vec![chain[0].id.clone(), chain[2].id.clone()]
+    );
+}
+
 fn the_same_record_again_gets_the_stored_receipt(storage: &dyn Storage) {
     register(storage, "T-1");
     let sample = &Sample::chain("T-1", 1)[0];
@@ -495,6 +536,7 @@ suite!(
         terminals_are_registered_and_rekeyed,
         records_are_stored_exactly_and_linked_to_their_chain,
         a_gap_in_the_chain_is_accepted_and_flagged,
+        a_gap_is_offered_to_issuance_only_once_a_person_accepted_it,
         the_same_record_again_gets_the_stored_receipt,
         the_same_id_with_other_bytes_is_a_conflict,
         a_300_kb_payload_comes_back_byte_for_byte,

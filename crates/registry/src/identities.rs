@@ -106,8 +106,17 @@ pub enum Selector<'a> {
 
 /// Identities and their tokens. Blocking, like [`crate::storage::Storage`].
 pub trait IdentityStore {
-    /// Linked records that have no issuance decision yet, oldest first.
+    /// Records that have no issuance decision yet, oldest first: linked ones, and those accepted
+    /// after review of a gap in their chain.
     fn pending_issuance(&self, limit: usize) -> Result<Vec<String>, StorageError>;
+    /// Accepts a record flagged with a chain gap after a person reviewed it: it leaves the flagged
+    /// list and may become an identity. `false` when no flagged, unreviewed record has that id.
+    fn accept_gap(
+        &self,
+        record_id: &str,
+        accepted_by: &str,
+        now_unix_ms: UnixMs,
+    ) -> Result<bool, StorageError>;
     /// Records that a record gets no identity, and why (a reason code).
     fn refuse_issuance(
         &self,
@@ -172,6 +181,11 @@ CREATE TABLE IF NOT EXISTS issuance (
     decision TEXT NOT NULL,
     decided_at_unix_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS reviews (
+    record_id TEXT PRIMARY KEY REFERENCES records (id),
+    accepted_by TEXT NOT NULL,
+    reviewed_at_unix_ms INTEGER NOT NULL
+);
 ";
 
 fn insert_tokens(
@@ -203,13 +217,30 @@ impl IdentityStore for SqliteStorage {
         let connection = self.lock()?;
         let mut statement = connection.prepare(
             "SELECT r.id FROM records r LEFT JOIN issuance i ON i.record_id = r.id
-             WHERE i.record_id IS NULL AND r.chain = 'linked'
+             WHERE i.record_id IS NULL
+               AND (r.chain = 'linked' OR EXISTS (SELECT 1 FROM reviews v WHERE v.record_id = r.id))
              ORDER BY r.received_at_unix_ms, r.id LIMIT ?1",
         )?;
         let ids = statement
             .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| row.get(0))?
             .collect::<Result<Vec<String>, _>>()?;
         Ok(ids)
+    }
+
+    fn accept_gap(
+        &self,
+        record_id: &str,
+        accepted_by: &str,
+        now_unix_ms: UnixMs,
+    ) -> Result<bool, StorageError> {
+        let connection = self.lock()?;
+        let accepted = connection.execute(
+            "INSERT INTO reviews (record_id, accepted_by, reviewed_at_unix_ms)
+             SELECT id, ?2, ?3 FROM records WHERE id = ?1 AND chain <> 'linked'
+             ON CONFLICT (record_id) DO NOTHING",
+            rusqlite::params![record_id, accepted_by, now_unix_ms.as_i64()],
+        )?;
+        Ok(accepted == 1)
     }
 
     fn refuse_issuance(

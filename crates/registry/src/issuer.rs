@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use enroll_core::domain::card_read::Verification;
 use enroll_core::domain::record::DocumentData;
-use enroll_core::domain::record::{ChainStatus, RecordBody, SealedContent};
+use enroll_core::domain::record::{RecordBody, SealedContent};
 use enroll_core::domain::tier::Tier as TerminalTier;
 use enroll_core::domain::time::UnixMs;
 use enroll_credential::status::{self, StatusList, StatusListToken};
@@ -80,7 +80,7 @@ impl Refusal {
 }
 
 /// The tier a record earns, or why it earns none. Chain gaps are not decided here: flagged
-/// records wait for review and are not offered to issuance.
+/// records are offered to issuance only once a person accepted them (`registry review`).
 pub fn eligibility(body: &RecordBody) -> Result<Tier, Refusal> {
     let card_verified = match &body.card_verification {
         Verification::Sam { .. } => true,
@@ -409,9 +409,6 @@ fn decide(
     let Some(record) = storage.record(record_id)? else {
         return Ok(());
     };
-    if record.chain != ChainStatus::Linked {
-        return Ok(());
-    }
     let refuse = |refusal: Refusal, report: &mut PassReport| {
         tracing::info!(
             record = record_id,

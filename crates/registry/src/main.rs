@@ -115,6 +115,18 @@ enum Command {
         #[arg(long, value_name = "URL")]
         db: String,
     },
+    /// Accept a record flagged with a chain gap after reviewing it: it leaves the flagged list and
+    /// may become a virtual ID
+    Review {
+        /// The record id (from `registry flagged`)
+        record_id: String,
+        /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// Who reviewed it (kept with the acceptance)
+        #[arg(long, value_name = "NAME")]
+        by: String,
+    },
     /// Terminals allowed to send records
     #[command(subcommand)]
     Terminal(TerminalCommand),
@@ -282,6 +294,7 @@ fn main() -> ExitCode {
             out,
         }) => cli_id::trust_list_sign(&root_key, &keys, &public_url, valid_days, out),
         Command::Flagged { db } => flagged(&db),
+        Command::Review { record_id, db, by } => review(&record_id, &db, &by),
         Command::Terminal(TerminalCommand::Add { db, id, public_key }) => {
             terminal_add(&db, &id, &public_key)
         }
@@ -583,6 +596,21 @@ fn flagged(db: &str) -> anyhow::Result<()> {
         std::io::stderr(),
         "{} record(s) accepted with a gap in their terminal's chain",
         ids.len()
+    )?;
+    Ok(())
+}
+
+fn review(record_id: &str, db: &str, by: &str) -> anyhow::Result<()> {
+    if by.trim().is_empty() {
+        bail!("--by must name who reviewed the record");
+    }
+    let storage = open_storage(db, 1)?;
+    if !storage.accept_gap(record_id, by.trim(), now())? {
+        bail!("{record_id} is not a record waiting for review (see `registry flagged --db {db}`)");
+    }
+    writeln!(
+        std::io::stdout(),
+        "record {record_id} accepted after review; the issuer will decide it"
     )?;
     Ok(())
 }

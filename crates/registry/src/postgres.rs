@@ -82,6 +82,11 @@ CREATE TABLE IF NOT EXISTS issuance (
     decision TEXT NOT NULL,
     decided_at_unix_ms BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS reviews (
+    record_id TEXT PRIMARY KEY REFERENCES records (id),
+    accepted_by TEXT NOT NULL,
+    reviewed_at_unix_ms BIGINT NOT NULL
+);
 ";
 
 /// An arbitrary constant: the advisory lock that serialises schema creation between instances.
@@ -419,7 +424,8 @@ impl Storage for PostgresStorage {
         let rows = lease
             .client()?
             .query(
-                "SELECT id FROM records WHERE chain <> 'linked' ORDER BY received_at_unix_ms, id",
+                "SELECT id FROM records WHERE chain <> 'linked'
+                 AND id NOT IN (SELECT record_id FROM reviews) ORDER BY received_at_unix_ms, id",
                 &[],
             )
             .map_err(database_error)?;
@@ -541,13 +547,33 @@ fn issue_identity_once(
 }
 
 impl IdentityStore for PostgresStorage {
+    fn accept_gap(
+        &self,
+        record_id: &str,
+        accepted_by: &str,
+        now_unix_ms: UnixMs,
+    ) -> Result<bool, StorageError> {
+        let mut lease = self.lease()?;
+        let accepted = lease
+            .client()?
+            .execute(
+                "INSERT INTO reviews (record_id, accepted_by, reviewed_at_unix_ms)
+                 SELECT id, $2, $3 FROM records WHERE id = $1 AND chain <> 'linked'
+                 ON CONFLICT (record_id) DO NOTHING",
+                &[&record_id, &accepted_by, &now_unix_ms.as_i64()],
+            )
+            .map_err(database_error)?;
+        Ok(accepted == 1)
+    }
+
     fn pending_issuance(&self, limit: usize) -> Result<Vec<String>, StorageError> {
         let mut lease = self.lease()?;
         let rows = lease
             .client()?
             .query(
                 "SELECT r.id FROM records r LEFT JOIN issuance i ON i.record_id = r.id
-                 WHERE i.record_id IS NULL AND r.chain = 'linked'
+                 WHERE i.record_id IS NULL
+                   AND (r.chain = 'linked' OR EXISTS (SELECT 1 FROM reviews v WHERE v.record_id = r.id))
                  ORDER BY r.received_at_unix_ms, r.id LIMIT $1",
                 &[&i64::try_from(limit).unwrap_or(i64::MAX)],
             )

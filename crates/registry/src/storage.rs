@@ -102,7 +102,7 @@ pub trait Storage: crate::identities::IdentityStore + Send + Sync + 'static {
     fn record(&self, id: &str) -> Result<Option<StoredRecord>, StorageError>;
     /// How many records are stored.
     fn record_count(&self) -> Result<u64, StorageError>;
-    /// Ids of records accepted with a chain gap (for review), oldest first.
+    /// Ids of records accepted with a chain gap and not reviewed yet, oldest first.
     fn flagged_records(&self) -> Result<Vec<String>, StorageError>;
 }
 
@@ -348,7 +348,8 @@ impl Storage for SqliteStorage {
     fn flagged_records(&self) -> Result<Vec<String>, StorageError> {
         let connection = self.lock()?;
         let mut statement = connection.prepare(
-            "SELECT id FROM records WHERE chain <> 'linked' ORDER BY received_at_unix_ms, id",
+            "SELECT id FROM records WHERE chain <> 'linked'
+             AND id NOT IN (SELECT record_id FROM reviews) ORDER BY received_at_unix_ms, id",
         )?;
         let ids = statement
             .query_map([], |row| row.get(0))?

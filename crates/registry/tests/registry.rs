@@ -1,7 +1,8 @@
 //! The `registry` command line as an operator meets it, through the real binary: its version,
 //! key generation (private files 0600, never overwritten), terminal registration into a SQLite
-//! store, and the refusals that protect a deployment (plain HTTP off loopback). The kiosk's
-//! end-to-end tests against a serving registry are in `tests/kiosk/` at the workspace root.
+//! store, the review of a record flagged with a chain gap, and the refusals that protect a
+//! deployment (plain HTTP off loopback). The kiosk's end-to-end tests against a serving registry
+//! are in `tests/kiosk/` at the workspace root.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
@@ -134,5 +135,51 @@ fn plain_http_is_refused_off_loopback() {
     assert!(
         stderr.contains("loopback") || stderr.contains("TLS") || stderr.contains("tls"),
         "says why and what to do: {stderr}"
+    );
+}
+
+#[test]
+fn a_record_flagged_with_a_chain_gap_is_accepted_by_a_named_reviewer_once() {
+    use enroll_core::domain::time::UnixMs;
+    use enroll_registry::storage::{Incoming, SqliteStorage, Storage as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.sqlite");
+    let storage = SqliteStorage::open(&path).unwrap();
+    storage.add_terminal("T-1", [7; 32], UnixMs(1)).unwrap();
+    let id = "0190f000-0000-7000-8000-000000000002";
+    storage
+        .ingest(
+            &Incoming {
+                id,
+                terminal_id: "T-1",
+                body: b"{}",
+                body_sha256: "b",
+                // Not the chain start: the terminal's first record arrives after a gap.
+                previous_record_sha256: "a-record-that-never-arrived",
+                signature: &[0; 64],
+                sealed_payload: b"sealed",
+                received_at_unix_ms: UnixMs(2),
+            },
+            &|_| b"receipt".to_vec(),
+        )
+        .unwrap();
+    drop(storage);
+    let db = format!("sqlite:{}", path.display());
+    let flagged = registry(&["flagged", "--db", &db]);
+    assert_eq!(text(&flagged.stdout), format!("{id}\n"));
+
+    let nameless = registry(&["review", id, "--db", &db, "--by", " "]);
+    assert!(!nameless.status.success());
+    assert!(text(&nameless.stderr).contains("--by must name who reviewed"));
+    let accepted = registry(&["review", id, "--db", &db, "--by", "auditor-1"]);
+    assert!(accepted.status.success(), "{}", text(&accepted.stderr));
+    assert!(registry(&["flagged", "--db", &db]).stdout.is_empty());
+    let again = registry(&["review", id, "--db", &db, "--by", "auditor-2"]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("is not a record waiting for review"),
+        "{}",
+        text(&again.stderr)
     );
 }
