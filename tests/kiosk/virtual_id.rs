@@ -27,17 +27,6 @@ fn registry(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// The `idverify` binary: a workspace test build makes it (its crate's own tests need it).
-fn idverify_exe() -> PathBuf {
-    let exe = common::registry_exe().with_file_name("idverify");
-    assert!(
-        exe.exists(),
-        "{} is missing: build it first (cargo build -p enroll-idverify, same profile)",
-        exe.display()
-    );
-    exe
-}
-
 /// A terminal registered in a fresh SQLite registry database: the terminal, the `--db` URL and
 /// the key directory both share.
 fn registered_terminal() -> (Terminal, String, String) {
@@ -113,6 +102,17 @@ impl Deployment {
         }
     }
 
+    /// Enrolls `count` applicants with the fixture card, syncs, and waits for each identity.
+    fn enroll_and_sync(&self, count: u32) -> Vec<String> {
+        let ids = self.terminal.enroll(count);
+        let sync = self.terminal.sync_once(&self.url);
+        assert!(sync.status.success(), "{}", text(&sync));
+        for id in &ids {
+            self.identity(id);
+        }
+        ids
+    }
+
     /// Waits until the issuer beside the server decided `record`, and returns `registry id show`.
     fn identity(&self, record: &str) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -149,7 +149,7 @@ impl Deployment {
     }
 
     fn idverify(&self, args: &[&str]) -> Output {
-        Command::new(idverify_exe())
+        Command::new(common::workspace_exe("idverify"))
             .arg("--state")
             .arg(self.verifier.path().join("state"))
             .args(args)
@@ -199,9 +199,7 @@ fn file_ending(dir: &Path, suffix: &str) -> PathBuf {
 #[test]
 fn a_self_service_enrollment_becomes_a_light_id_that_verifies_offline_until_revoked() {
     let deployment = Deployment::start("self-service");
-    let ids = deployment.terminal.enroll(1);
-    let sync = deployment.terminal.sync_once(&deployment.url);
-    assert!(sync.status.success(), "{}", text(&sync));
+    let ids = deployment.enroll_and_sync(1);
     let identity = deployment.identity(&ids[0]);
     assert_eq!(identity["identity"]["tier"], "light");
     assert_eq!(identity["identity"]["state"], "active");
@@ -265,9 +263,7 @@ fn a_self_service_enrollment_becomes_a_light_id_that_verifies_offline_until_revo
 fn an_officer_enrollment_is_strict_and_a_newer_enrollment_of_the_same_card_supersedes_it() {
     let deployment = Deployment::start("officer");
     // Two enrollments of the same card, one after the other.
-    let ids = deployment.terminal.enroll(2);
-    let sync = deployment.terminal.sync_once(&deployment.url);
-    assert!(sync.status.success(), "{}", text(&sync));
+    let ids = deployment.enroll_and_sync(2);
     let newer = deployment.identity(&ids[1]);
     let older = deployment.identity(&ids[0]);
     assert_eq!(newer["identity"]["tier"], "strict");
@@ -287,15 +283,10 @@ fn an_officer_enrollment_is_strict_and_a_newer_enrollment_of_the_same_card_super
 #[test]
 fn the_old_tokens_of_a_superseded_identity_are_refused_as_revoked() {
     let deployment = Deployment::start("self-service");
-    let first = deployment.terminal.enroll(1);
-    let sync = deployment.terminal.sync_once(&deployment.url);
-    assert!(sync.status.success(), "{}", text(&sync));
-    deployment.identity(&first[0]);
+    let first = deployment.enroll_and_sync(1);
     let old_tokens = deployment.tokens(&first[0]);
     // Later the same card is enrolled again.
-    let second = deployment.terminal.enroll(1);
-    let sync = deployment.terminal.sync_once(&deployment.url);
-    assert!(sync.status.success(), "{}", text(&sync));
+    let second = deployment.enroll_and_sync(1);
     assert_eq!(
         deployment.identity(&second[0])["identity"]["state"],
         "active"
@@ -468,10 +459,7 @@ fn an_issuer_killed_mid_pass_issues_nothing_twice_and_loses_nothing() {
 #[test]
 fn re_issuing_revokes_the_outstanding_batch_and_the_new_one_verifies() {
     let deployment = Deployment::start("self-service");
-    let ids = deployment.terminal.enroll(1);
-    let sync = deployment.terminal.sync_once(&deployment.url);
-    assert!(sync.status.success(), "{}", text(&sync));
-    deployment.identity(&ids[0]);
+    let ids = deployment.enroll_and_sync(1);
     let old = deployment.tokens(&ids[0]);
     let keys = deployment.terminal.dir.path().join("keys");
     let reissued = registry(&[

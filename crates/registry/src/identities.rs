@@ -188,6 +188,18 @@ CREATE TABLE IF NOT EXISTS reviews (
 );
 ";
 
+/// Marks an identity's outstanding tokens revoked; how many were.
+fn revoke_tokens(
+    transaction: &rusqlite::Transaction<'_>,
+    identity_id: &str,
+) -> rusqlite::Result<u64> {
+    let revoked = transaction.execute(
+        "UPDATE tokens SET revoked = 1 WHERE identity_id = ?1 AND revoked = 0",
+        [identity_id],
+    )?;
+    Ok(u64::try_from(revoked).unwrap_or(0))
+}
+
 fn insert_tokens(
     transaction: &rusqlite::Transaction<'_>,
     identity_id: &str,
@@ -314,10 +326,7 @@ impl IdentityStore for SqliteStorage {
                     .collect::<Result<Vec<String>, _>>()?
             };
             for old in &superseded {
-                transaction.execute(
-                    "UPDATE tokens SET revoked = 1 WHERE identity_id = ?1",
-                    [old],
-                )?;
+                revoke_tokens(&transaction, old)?;
                 transaction.execute(
                     "UPDATE identities SET state = 'superseded', ended_at_unix_ms = ?2 WHERE id = ?1",
                     rusqlite::params![old, now],
@@ -405,29 +414,23 @@ impl IdentityStore for SqliteStorage {
     fn reissue_tokens(&self, identity_id: &str, tokens: &[NewToken]) -> Result<u64, StorageError> {
         let mut connection = self.lock()?;
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let revoked = transaction.execute(
-            "UPDATE tokens SET revoked = 1 WHERE identity_id = ?1 AND revoked = 0",
-            [identity_id],
-        )?;
+        let revoked = revoke_tokens(&transaction, identity_id)?;
         insert_tokens(&transaction, identity_id, tokens)?;
         transaction.commit()?;
-        Ok(u64::try_from(revoked).unwrap_or(0))
+        Ok(revoked)
     }
 
     fn revoke_identity(&self, identity_id: &str, now_unix_ms: UnixMs) -> Result<u64, StorageError> {
         let mut connection = self.lock()?;
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let revoked = transaction.execute(
-            "UPDATE tokens SET revoked = 1 WHERE identity_id = ?1 AND revoked = 0",
-            [identity_id],
-        )?;
+        let revoked = revoke_tokens(&transaction, identity_id)?;
         transaction.execute(
             "UPDATE identities SET state = 'revoked', ended_at_unix_ms = ?2
              WHERE id = ?1 AND state <> 'revoked'",
             rusqlite::params![identity_id, now_unix_ms.as_i64()],
         )?;
         transaction.commit()?;
-        Ok(u64::try_from(revoked).unwrap_or(0))
+        Ok(revoked)
     }
 
     fn status_list_numbers(&self) -> Result<Vec<u32>, StorageError> {

@@ -466,6 +466,17 @@ fn insert_tokens_pg(
     Ok(())
 }
 
+/// Marks an identity's outstanding tokens revoked; how many were.
+fn revoke_tokens_pg(
+    transaction: &mut postgres::Transaction<'_>,
+    identity_id: &str,
+) -> Result<u64, postgres::Error> {
+    transaction.execute(
+        "UPDATE tokens SET revoked = TRUE WHERE identity_id = $1 AND NOT revoked",
+        &[&identity_id],
+    )
+}
+
 fn issue_identity_once(
     client: &mut Client,
     identity: &NewIdentity,
@@ -512,10 +523,7 @@ fn issue_identity_once(
             .map(|row| row.try_get(0))
             .collect::<Result<_, _>>()?;
         for old in &superseded {
-            transaction.execute(
-                "UPDATE tokens SET revoked = TRUE WHERE identity_id = $1",
-                &[old],
-            )?;
+            revoke_tokens_pg(&mut transaction, old)?;
         }
         ("active", "issued", IssueOutcome::Issued { superseded })
     };
@@ -691,10 +699,7 @@ impl IdentityStore for PostgresStorage {
         let client = lease.client()?;
         let run = |client: &mut Client| -> Result<u64, postgres::Error> {
             let mut transaction = client.transaction()?;
-            let revoked = transaction.execute(
-                "UPDATE tokens SET revoked = TRUE WHERE identity_id = $1 AND NOT revoked",
-                &[&identity_id],
-            )?;
+            let revoked = revoke_tokens_pg(&mut transaction, identity_id)?;
             insert_tokens_pg(&mut transaction, identity_id, tokens)?;
             transaction.commit()?;
             Ok(revoked)
@@ -707,10 +712,7 @@ impl IdentityStore for PostgresStorage {
         let client = lease.client()?;
         let run = |client: &mut Client| -> Result<u64, postgres::Error> {
             let mut transaction = client.transaction()?;
-            let revoked = transaction.execute(
-                "UPDATE tokens SET revoked = TRUE WHERE identity_id = $1 AND NOT revoked",
-                &[&identity_id],
-            )?;
+            let revoked = revoke_tokens_pg(&mut transaction, identity_id)?;
             transaction.execute(
                 "UPDATE identities SET state = 'revoked', ended_at_unix_ms = $2
                  WHERE id = $1 AND state <> 'revoked'",

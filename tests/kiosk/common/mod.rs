@@ -30,17 +30,22 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The `registry` binary. It belongs to the `enroll-registry` crate, so Cargo gives this package
-/// no `CARGO_BIN_EXE_registry`; a workspace test run builds it beside `kiosk` (the registry's
-/// own tests need it), and `cargo build -p enroll-registry` does for a run of this package alone.
-pub fn registry_exe() -> PathBuf {
-    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_kiosk")).with_file_name("registry");
+/// A binary of another workspace crate (`registry`, `idverify`). Cargo gives this package no
+/// `CARGO_BIN_EXE_*` for them; a workspace test build makes them beside `kiosk` (their crates' own
+/// tests need them), and `cargo build -p CRATE` does for a run of this package alone.
+pub fn workspace_exe(name: &str) -> PathBuf {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_kiosk")).with_file_name(name);
     assert!(
         exe.exists(),
-        "{} is missing: build it first (cargo build -p enroll-registry, same profile)",
+        "{} is missing: build it first (cargo build --workspace --bins, same profile)",
         exe.display()
     );
     exe
+}
+
+/// The `registry` binary.
+pub fn registry_exe() -> PathBuf {
+    workspace_exe("registry")
 }
 
 /// A registry serving on `bind` (e.g. `127.0.0.1:0`) from its own runtime thread until dropped.
