@@ -26,6 +26,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # card readers (tests): pcscd, vsmartcard-vpcd, pcsc-tools, socat
 # registry storage: postgresql (the tests and benchmarks initdb their own throw-away cluster on a
 #   loopback port; the packaged service is never used)
+# holder page (tests): chromium and chromium-driver (headless, driven over WebDriver)
 # benchmarks: python3-venv (onnxruntime, the face-engine reference, comes from pip on demand)
 packages=(
     ca-certificates curl build-essential pkg-config libclang1-14 openssl
@@ -37,6 +38,7 @@ packages=(
     postgresql
     python3-venv
     tzdata
+    chromium chromium-driver
 )
 # npm fetches the models; a Node.js installed some other way (as on our build machines) will do.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

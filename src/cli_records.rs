@@ -418,7 +418,8 @@ fn sync_forever(
 
 #[derive(Subcommand)]
 pub enum ReceiptCommand {
-    /// Print the QR text of an applicant's receipt for a record in the outbox (a reprint)
+    /// Print an applicant's receipt for a record in the outbox (a reprint): the receipt's QR text,
+    /// then the one-time activation code and the holder-page link its second QR code holds
     Make {
         /// The record id (the reference number)
         record_id: String,
@@ -465,10 +466,16 @@ pub fn receipt(command: ReceiptCommand, config_path: Option<&Path>) -> anyhow::R
                 .signed_body(&record_id)?
                 .with_context(|| format!("no record {record_id} in this terminal's outbox"))?;
             let key = keys::read_signing_key(&config.terminal.signing_key_file)?;
+            let code = enroll_kiosk::app::enrollment::activation_code(
+                &key,
+                &enroll_core::domain::record::RecordBody::from_bytes(&body)?.id,
+            );
             writeln!(
                 stdout,
-                "{}",
-                applicant_receipt_text(&key, &body, &body_sha256)?
+                "{}\nactivation code: {}\nactivation link: {}",
+                applicant_receipt_text(&key, &body, &body_sha256)?,
+                code.grouped(),
+                code.holder_link(&config.registry.holder_page_url)
             )?;
             Ok(ExitCode::SUCCESS)
         }

@@ -265,6 +265,9 @@ pub struct RegistryConfig {
     pub sealing_public_key_file: PathBuf,
     /// The registry's Ed25519 public key that signs receipts.
     pub receipt_public_key_file: PathBuf,
+    /// The holder page a receipt's activation QR opens on the applicant's phone (default: the
+    /// registry URL + `/holder/`; set it when phones reach the registry under another name).
+    pub holder_page_url: String,
 }
 
 /// The local outbox and its guards.
@@ -489,6 +492,8 @@ struct RawRegistry {
     tls_ca_file: Option<PathBuf>,
     sealing_public_key_file: PathBuf,
     receipt_public_key_file: PathBuf,
+    #[serde(default)]
+    holder_page_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -932,6 +937,14 @@ fn validate(
     if let Err(problem) = check_registry_url(&raw.registry.url) {
         check.fail("registry.url", problem);
     }
+    if let Some(url) = &raw.registry.holder_page_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        check.fail(
+            "registry.holder_page_url",
+            format!("{url:?} is not a web address; write https://HOST/holder/"),
+        );
+    }
     if raw.registry.url.starts_with("https://") && raw.registry.tls_ca_file.is_none() {
         check.fail(
             "registry.tls_ca_file",
@@ -1079,6 +1092,10 @@ fn validate(
             engine,
         },
         registry: RegistryConfig {
+            holder_page_url: raw
+                .registry
+                .holder_page_url
+                .unwrap_or_else(|| format!("{}/holder/", raw.registry.url.trim_end_matches('/'))),
             url: raw.registry.url,
             tls_ca_file: raw.registry.tls_ca_file.map(|file| resolve(base_dir, file)),
             sealing_public_key_file: resolve(base_dir, raw.registry.sealing_public_key_file),

@@ -305,6 +305,7 @@ fn start_registry(
         clock: Arc::new(crate::clock::now),
         admin_token_sha256: None,
         virtual_id: None,
+        holders: None,
     };
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
     crate::runtime::spawn_on_named_thread("demo-registry", move || async move {

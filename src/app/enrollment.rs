@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use image::RgbImage;
 
+use enroll_core::domain::activation::ActivationCode;
 use enroll_core::domain::applicant_receipt::ApplicantReceipt;
 use enroll_core::domain::card_read::CardRead;
 use enroll_core::domain::document::Photo;
@@ -125,10 +126,21 @@ pub struct CommitParams<'a> {
     pub models_sha256: &'a BTreeMap<String, String>,
 }
 
-/// A committed enrollment and the applicant's receipt text (for the QR code).
+/// A committed enrollment, the applicant's receipt text (for the QR code) and the one-time
+/// activation code that brings the virtual ID to the applicant's phone.
 pub struct Enrolled {
     pub committed: Committed,
     pub receipt_text: String,
+    pub activation_code: ActivationCode,
+}
+
+/// The applicant's one-time activation code for a record. Derived from the terminal key, so a
+/// reprint shows the same code and the outbox never stores it; it travels to the registry only
+/// inside the sealed payload.
+pub fn activation_code(terminal_key: &TerminalSigningKey, record_id: &RecordId) -> ActivationCode {
+    ActivationCode::from_bits(
+        &terminal_key.derive_secret("activation code", &record_id.to_string()),
+    )
 }
 
 /// Seals the biometrics and card evidence to the registry with `seal` (prepared to the registry
@@ -144,6 +156,7 @@ pub fn commit(
     seal: PreparedSeal,
 ) -> Result<Enrolled, EnrollError> {
     let id = RecordId::v7(now_unix_ms, id_random);
+    let activation_code = activation_code(params.terminal_key, &id);
     let content = SealedContent {
         format: SEALED_FORMAT.to_owned(),
         version: 1,
@@ -151,6 +164,7 @@ pub fn commit(
         portrait_jpeg: checked.portrait.jpeg_bytes().to_vec(),
         card_photo: card.identity.photo.clone(),
         card_evidence: card.evidence.clone(),
+        activation_code: Some(activation_code.as_str().to_owned()),
     };
     let sealed = seal.seal(&id, content.to_bytes())?;
     let override_by = checked
@@ -201,6 +215,7 @@ pub fn commit(
     Ok(Enrolled {
         committed,
         receipt_text,
+        activation_code,
     })
 }
 

@@ -13,6 +13,7 @@ use crate::app::enrollment::{
     Checked, CommitParams, EnrollError, card_photo_image, check as check_capture, commit,
 };
 use crate::config::Config;
+use enroll_core::domain::activation::ActivationCode;
 use enroll_core::domain::card_read::CardRead;
 use enroll_core::domain::record::RecordId;
 use enroll_core::domain::tier::Tier;
@@ -122,6 +123,8 @@ pub struct CommitSummary {
     pub record_id: RecordId,
     /// The applicant's receipt as QR text.
     pub receipt_text: String,
+    /// The one-time activation code the receipt shows.
+    pub activation_code: ActivationCode,
 }
 
 /// What the thread reports.
@@ -328,6 +331,7 @@ impl Thread {
         Ok(CommitSummary {
             record_id: enrolled.committed.id,
             receipt_text: enrolled.receipt_text,
+            activation_code: enrolled.activation_code,
         })
     }
 }

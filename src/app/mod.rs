@@ -93,6 +93,8 @@ pub struct AppSettings {
     pub badge_reader: Option<String>,
     /// The serial MRZ line scanner beside the chip reader (none: the MRZ is typed).
     pub mrz_scanner: Option<MrzScannerConfig>,
+    /// The holder page the receipt's activation QR opens.
+    pub holder_page_url: String,
 }
 
 impl AppSettings {
@@ -120,6 +122,7 @@ impl AppSettings {
                 CardReaderConfig::Pcsc { mrz_scanner, .. } => mrz_scanner.clone(),
                 _ => None,
             },
+            holder_page_url: config.registry.holder_page_url.clone(),
         }
     }
 }
@@ -557,6 +560,10 @@ impl KioskApp {
                         receipt: ReceiptView {
                             record_id: committed.record_id.to_string(),
                             qr_text: committed.receipt_text,
+                            activation_link: committed
+                                .activation_code
+                                .holder_link(&self.settings.holder_page_url),
+                            activation_code: committed.activation_code.grouped(),
                             delivery: if online {
                                 Delivery::Sending
                             } else {

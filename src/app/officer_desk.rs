@@ -236,6 +236,7 @@ impl KioskApp {
                 Outcome::Checked(Err(_)) => events.push(OfficerEvent::CheckFailed { now_ms }),
                 Outcome::Committed(Ok(committed)) => events.push(OfficerEvent::Saved {
                     record_id: committed.record_id.to_string(),
+                    activation_code: committed.activation_code.grouped(),
                     now_ms,
                 }),
                 Outcome::Committed(Err(reason)) => {

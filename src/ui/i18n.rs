@@ -91,6 +91,8 @@ messages! {
     ReceiptSending => "receipt-sending",
     ReceiptSent => "receipt-sent",
     ReceiptKeep => "receipt-keep",
+    ReceiptActivationCode => "receipt-activation-code",
+    ReceiptPhone => "receipt-phone",
     Done => "done",
     SeeOfficerTitle => "see-officer-title",
     SeeOfficerBody => "see-officer-body",

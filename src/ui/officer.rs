@@ -167,9 +167,14 @@ fn notice_text(view: &OfficerView<'_>, notice: &OfficerNotice) -> String {
             Some(detail) => format!("{}: {detail}", view.text(Msg::OfficerCameraProblem)),
             None => view.text(Msg::OfficerCameraProblem),
         },
-        OfficerNotice::Saved { record_id } => {
-            format!("{}: {record_id}", view.text(Msg::OfficerSaved))
-        }
+        OfficerNotice::Saved {
+            record_id,
+            activation_code,
+        } => format!(
+            "{}: {record_id}. {}: {activation_code}",
+            view.text(Msg::OfficerSaved),
+            view.text(Msg::ReceiptActivationCode)
+        ),
         OfficerNotice::SaveFailed { reason } => {
             format!("{}: {reason}", view.text(Msg::OfficerSaveFailed))
         }

@@ -134,6 +134,7 @@ fn layout(view: &View<'_>) -> Option<Layout> {
                     Delivery::Sending => Msg::ReceiptSending,
                     Delivery::Sent => Msg::ReceiptSent,
                 }));
+                body.push(view.text(Msg::ReceiptPhone));
             }
             Layout {
                 title: Msg::ReceiptTitle,
@@ -175,7 +176,7 @@ pub fn session_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
             ui.add_space(12.0);
         }
         if let (Screen::Receipt, Some(receipt)) = (view.state.screen, &view.state.receipt) {
-            qr_code_ui(ui, &receipt.qr_text, 280.0);
+            receipt_codes_ui(ui, view, receipt);
         }
         if layout.spinner {
             ui.add_space(20.0);
@@ -233,6 +234,39 @@ pub fn camera_ui(ui: &mut egui::Ui, camera: &CameraView, theme: &super::theme::T
             egui::StrokeKind::Middle,
         );
     }
+}
+
+/// The receipt's two codes side by side: the receipt (proof of enrollment) and the activation
+/// link for the phone's camera, with the activation code as text under it for typing.
+fn receipt_codes_ui(
+    ui: &mut egui::Ui,
+    view: &View<'_>,
+    receipt: &enroll_core::flows::applicant::ReceiptView,
+) {
+    let theme = view.theme;
+    let side_px = (ui.available_height() * 0.45).clamp(160.0, 260.0);
+    ui.horizontal(|ui| {
+        ui.vertical(|ui| {
+            qr_code_ui(ui, &receipt.qr_text, side_px);
+            ui.label(
+                egui::RichText::new(view.text(Msg::ReceiptReference)).size(theme.body_size * 0.8),
+            );
+        });
+        ui.add_space(48.0);
+        ui.vertical(|ui| {
+            qr_code_ui(ui, &receipt.activation_link, side_px);
+            ui.label(
+                egui::RichText::new(format!(
+                    "{}: {}",
+                    view.text(Msg::ReceiptActivationCode),
+                    receipt.activation_code
+                ))
+                .monospace()
+                .size(theme.body_size)
+                .strong(),
+            );
+        });
+    });
 }
 
 /// Draws `text` as a QR code (error correction M), `side_px` wide with a quiet zone, dark on

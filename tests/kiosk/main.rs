@@ -25,6 +25,7 @@ mod crash;
 mod diag;
 mod face_engine;
 mod gui_smoke;
+mod holder;
 mod i18n;
 mod officer;
 mod outbox;

@@ -14,9 +14,23 @@ fn a_receipt_verifies_offline_and_any_change_breaks_it() {
     let ids = terminal.enroll(1);
     let made = terminal.run(&["receipt", "make", &ids[0]]);
     assert!(made.status.success(), "{}", text(&made));
-    let qr = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    let printed = String::from_utf8(made.stdout).unwrap();
+    let lines: Vec<&str> = printed.lines().collect();
+    let qr = lines[0].to_owned();
     assert!(qr.starts_with("EKRCPT1.DEMO-0001."), "{qr}");
     assert!(qr.contains(&ids[0]), "{qr}");
+    // The reprint carries the same one-time activation code each time, and its holder link.
+    let code = lines[1].strip_prefix("activation code: ").unwrap();
+    assert!(
+        enroll_core::domain::activation::ActivationCode::parse(code).is_ok(),
+        "{printed}"
+    );
+    assert!(
+        lines[2].ends_with(&format!("/holder/#code={code}")),
+        "{printed}"
+    );
+    let again = terminal.run(&["receipt", "make", &ids[0]]);
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), printed);
 
     let valid = terminal.run(&["receipt", "verify", &qr]);
     assert!(valid.status.success(), "{}", text(&valid));

@@ -8,9 +8,11 @@ use crate::common;
 
 use std::sync::{Arc, Barrier};
 
+use enroll_core::domain::activation::ActivationCode;
 use enroll_core::domain::record::{CHAIN_START, ChainStatus};
 use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::sha256_hex;
+use enroll_registry::holders::{Activation, ActivationKey, Attempt, NewActivation};
 use enroll_registry::identities::{IssueOutcome, NewIdentity, NewToken, Selector};
 use enroll_registry::postgres::PostgresStorage;
 use enroll_registry::storage::{Incoming, Ingested, SqliteStorage, Storage};
@@ -323,6 +325,7 @@ fn new_identity(id: &str, record: &str, document: &str, created_ms: i64) -> NewI
         tier: "strict".into(),
         record_created_at_unix_ms: UnixMs(created_ms),
         now_unix_ms: UnixMs(1_796_600_000_000),
+        activation: None,
     }
 }
 
@@ -506,6 +509,125 @@ fn two_issuers_deciding_one_record_at_once_issue_it_once(storage: Arc<dyn Storag
     assert_eq!(storage.token_count().unwrap(), 4);
 }
 
+// ---- activation codes (enroll_registry::holders) ----
+
+fn try_code<'a>(
+    code: &'a NewActivation,
+    code_hash: &'a str,
+    secret: &'a str,
+    now_ms: i64,
+) -> Attempt<'a> {
+    Attempt {
+        lookup: &code.lookup,
+        code_hash,
+        secret_hash: secret,
+        device_public_key: Some(b"device key"),
+        now_unix_ms: UnixMs(now_ms),
+    }
+}
+
+fn a_code_is_spent_once_and_locks_after_ten_wrong_tries(storage: &dyn Storage) {
+    register(storage, "T-1");
+    let records = Sample::chain("T-1", 3);
+    for sample in &records {
+        ingest(storage, sample);
+    }
+    let key = ActivationKey::derive(&[9; 32]);
+    let enrolled_ms = 1_796_000_000_000;
+    let codes: Vec<ActivationCode> = (0..3u8)
+        .map(|n| ActivationCode::from_bits(&[n + 1; 32]))
+        .collect();
+    for (n, (record, code)) in records.iter().zip(&codes).enumerate() {
+        let mut identity = new_identity(
+            &format!("id-{n}"),
+            &record.id,
+            &format!("doc-{n}"),
+            enrolled_ms,
+        );
+        identity.activation = Some(NewActivation::new(&key, code, UnixMs(enrolled_ms)));
+        storage
+            .issue_identity(&identity, &new_tokens(&format!("h{n}"), 10 * n as u32))
+            .unwrap();
+    }
+    let activation = |n: usize| NewActivation::new(&key, &codes[n], UnixMs(enrolled_ms));
+    let now = enrolled_ms + 86_400_000;
+
+    // Spent once: the holder secret then names the identity; a second use is refused.
+    let first = activation(0);
+    assert_eq!(
+        storage
+            .activate(&try_code(&first, &first.code_hash, "secret-0", now))
+            .unwrap(),
+        Activation::Activated {
+            identity_id: "id-0".into()
+        }
+    );
+    assert_eq!(
+        storage
+            .find_identity(Selector::Holder("secret-0"))
+            .unwrap()
+            .map(|i| i.id),
+        Some("id-0".to_owned())
+    );
+    assert_eq!(
+        storage
+            .activate(&try_code(&first, &first.code_hash, "secret-0b", now))
+            .unwrap(),
+        Activation::Used
+    );
+
+    // Wrong codes with the same lookup count against it; after ten even the right one is locked.
+    let second = activation(1);
+    for _ in 0..10 {
+        assert_eq!(
+            storage
+                .activate(&try_code(&second, "wrong", "s", now))
+                .unwrap(),
+            Activation::NotKnown
+        );
+    }
+    assert_eq!(
+        storage
+            .activate(&try_code(&second, &second.code_hash, "secret-1", now))
+            .unwrap(),
+        Activation::Locked
+    );
+    assert_eq!(
+        storage.find_identity(Selector::Holder("secret-1")).unwrap(),
+        None
+    );
+
+    // A code is good for 30 days from the enrollment.
+    let third = activation(2);
+    let day_31 = enrolled_ms + 31 * 86_400_000;
+    assert_eq!(
+        storage
+            .activate(&try_code(&third, &third.code_hash, "secret-2", day_31))
+            .unwrap(),
+        Activation::Expired
+    );
+    // A code nobody issued is not known (and says nothing more).
+    let stranger = NewActivation::new(
+        &key,
+        &ActivationCode::from_bits(&[77; 32]),
+        UnixMs(enrolled_ms),
+    );
+    assert_eq!(
+        storage
+            .activate(&try_code(&stranger, &stranger.code_hash, "s", now))
+            .unwrap(),
+        Activation::NotKnown
+    );
+    // A revoked identity's code no longer activates.
+    storage.revoke_identity("id-2", UnixMs(now)).unwrap();
+    assert_eq!(
+        storage
+            .activate(&try_code(&third, &third.code_hash, "secret-2", now))
+            .unwrap(),
+        Activation::Ended
+    );
+}
+
 macro_rules! suite {
     (shared: [$($shared:ident),*], concurrent: [$($concurrent:ident),*]) => {
         mod sqlite {
@@ -540,7 +662,8 @@ suite!(
         the_same_record_again_gets_the_stored_receipt,
         the_same_id_with_other_bytes_is_a_conflict,
         a_300_kb_payload_comes_back_byte_for_byte,
-        a_newer_enrollment_supersedes_and_revokes_whatever_order_they_arrive_in
+        a_newer_enrollment_supersedes_and_revokes_whatever_order_they_arrive_in,
+        a_code_is_spent_once_and_locks_after_ten_wrong_tries
     ],
     concurrent: [
         one_record_sent_by_many_at_once_is_stored_once,

@@ -107,6 +107,8 @@ fn the_receipt_shows_the_reference_and_says_when_it_waits_for_the_network() {
             "cd".repeat(64)
         ),
         delivery: Delivery::WhenOnline,
+        activation_code: "7K3M-Q9XD-4HT2".into(),
+        activation_link: "http://127.0.0.1:8443/holder/#code=7K3M-Q9XD-4HT2".into(),
     });
     let mut harness = harness(state);
     harness.run();

@@ -19,7 +19,7 @@ use enroll_store::{GuardLimits, Outbox};
 
 const ZONE: &str = "Asia/Shanghai";
 
-fn registry(args: &[&str]) -> Output {
+pub(crate) fn registry(args: &[&str]) -> Output {
     Command::new(common::registry_exe())
         .args(args)
         .env("REGISTRY_TIME_ZONE", ZONE)
@@ -50,19 +50,23 @@ fn registered_terminal() -> (Terminal, String, String) {
     (terminal, db, keys)
 }
 
+fn serve_args<'a>(db: &'a str, keys: &'a str) -> [&'a str; 7] {
+    ["--db", db, "--keys", keys, "--issue", "--time-zone", ZONE]
+}
+
 /// A registry issuing virtual IDs for one terminal, an offline root, and a verifier's state.
-struct Deployment {
-    terminal: Terminal,
+pub(crate) struct Deployment {
+    pub(crate) terminal: Terminal,
     /// The serving registry; `None` once stopped.
-    served: Option<Served>,
-    url: String,
-    db: String,
-    root: tempfile::TempDir,
-    verifier: tempfile::TempDir,
+    pub(crate) served: Option<Served>,
+    pub(crate) url: String,
+    pub(crate) db: String,
+    pub(crate) root: tempfile::TempDir,
+    pub(crate) verifier: tempfile::TempDir,
 }
 
 impl Deployment {
-    fn start(tier: &str) -> Deployment {
+    pub(crate) fn start(tier: &str) -> Deployment {
         let (terminal, db, keys) = registered_terminal();
         if tier == "officer" {
             let path = terminal.dir.path().join("kiosk.toml");
@@ -71,7 +75,7 @@ impl Deployment {
                 .replace("tier = \"self-service\"", "tier = \"officer\"");
             std::fs::write(path, config).unwrap();
         }
-        let served = Served::start(&["--db", &db, "--keys", &keys, "--issue", "--time-zone", ZONE]);
+        let served = Served::start(&serve_args(&db, &keys));
         // The root lives elsewhere (removable media); the list it signs goes beside the keys.
         let root = tempfile::tempdir().unwrap();
         let made = registry(&[
@@ -102,8 +106,30 @@ impl Deployment {
         }
     }
 
+    /// Stops the registry and starts it again on the same address (phones keep their origin).
+    pub(crate) fn restart(&mut self) {
+        if let Some(served) = self.served.take() {
+            served.stop();
+        }
+        let keys = self.keys();
+        let address = self.url.trim_start_matches("http://").to_owned();
+        self.served = Some(Served::start_at(&address, &serve_args(&self.db, &keys)));
+    }
+
+    /// Stops the registry (the network is gone, as far as phones and terminals can tell).
+    pub(crate) fn stop(&mut self) {
+        if let Some(served) = self.served.take() {
+            assert!(served.stop().success());
+        }
+    }
+
+    /// The registry's key directory.
+    pub(crate) fn keys(&self) -> String {
+        self.terminal.dir.path().join("keys").display().to_string()
+    }
+
     /// Enrolls `count` applicants with the fixture card, syncs, and waits for each identity.
-    fn enroll_and_sync(&self, count: u32) -> Vec<String> {
+    pub(crate) fn enroll_and_sync(&self, count: u32) -> Vec<String> {
         let ids = self.terminal.enroll(count);
         let sync = self.terminal.sync_once(&self.url);
         assert!(sync.status.success(), "{}", text(&sync));
@@ -114,7 +140,7 @@ impl Deployment {
     }
 
     /// Waits until the issuer beside the server decided `record`, and returns `registry id show`.
-    fn identity(&self, record: &str) -> serde_json::Value {
+    pub(crate) fn identity(&self, record: &str) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let shown = registry(&["id", "show", record, "--db", &self.db, "--json"]);
@@ -131,7 +157,7 @@ impl Deployment {
     }
 
     /// The first day's tokens of `record` as files: DAY-PROFILE.png and .txt.
-    fn tokens(&self, record: &str) -> PathBuf {
+    pub(crate) fn tokens(&self, record: &str) -> PathBuf {
         let out = self.verifier.path().join(format!("tokens-{record}"));
         let written = registry(&[
             "id",
@@ -148,7 +174,7 @@ impl Deployment {
         out
     }
 
-    fn idverify(&self, args: &[&str]) -> Output {
+    pub(crate) fn idverify(&self, args: &[&str]) -> Output {
         Command::new(common::workspace_exe("idverify"))
             .arg("--state")
             .arg(self.verifier.path().join("state"))
@@ -157,7 +183,7 @@ impl Deployment {
             .unwrap()
     }
 
-    fn sync_lists(&self) {
+    pub(crate) fn sync_lists(&self) {
         let root = self.root.path().join("trust-root.pub");
         let trust = self.idverify(&[
             "trust",
@@ -172,7 +198,7 @@ impl Deployment {
     }
 
     /// `idverify verify --json` of a token file (PNG or text).
-    fn verify(&self, token: &Path) -> (i32, serde_json::Value) {
+    pub(crate) fn verify(&self, token: &Path) -> (i32, serde_json::Value) {
         let argument = if token.extension().is_some_and(|e| e == "txt") {
             std::fs::read_to_string(token).unwrap().trim().to_owned()
         } else {

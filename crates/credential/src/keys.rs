@@ -59,6 +59,20 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Bytes from hex (either case); `None` when the text is not whole bytes of hex.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect()
+}
+
 /// A short hash of a token's `cti`, the only trace of a token a verifier logs.
 pub fn cti_hash(cti: &[u8]) -> String {
     hex(Sha256::digest(cti).get(..6).unwrap_or_default())

@@ -26,21 +26,59 @@ pub struct GreyImage {
 #[error("the token does not fit in a QR code: {0}")]
 pub struct QrError(String);
 
-/// Draws `text` as a QR with `module_px` pixels per module and the 4-module quiet zone.
-pub fn render(text: &str, medium: Medium, module_px: usize) -> Result<GreyImage, QrError> {
+/// A QR code's modules, row by row, without the quiet zone: what a page draws on a canvas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Modules {
+    /// Modules per side.
+    pub side: usize,
+    /// `true` = dark, `side * side` entries.
+    pub dark: Vec<bool>,
+}
+
+impl Modules {
+    /// Packed 8 modules a byte, most significant bit first (the last byte padded with light).
+    pub fn packed(&self) -> Vec<u8> {
+        self.dark
+            .chunks(8)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u8, |byte, (i, &dark)| byte | (u8::from(dark) << (7 - i)))
+            })
+            .collect()
+    }
+}
+
+/// The modules of `text` as a QR on `medium`.
+pub fn modules(text: &str, medium: Medium) -> Result<Modules, QrError> {
     let level = match medium {
         Medium::Screen => EcLevel::M,
         Medium::Paper => EcLevel::Q,
     };
     let code = QrCode::with_error_correction_level(text.as_bytes(), level)
         .map_err(|error| QrError(error.to_string()))?;
-    let modules = code.width();
-    let colors = code.to_colors();
+    Ok(Modules {
+        side: code.width(),
+        dark: code
+            .to_colors()
+            .iter()
+            .map(|color| *color == qrcode::Color::Dark)
+            .collect(),
+    })
+}
+
+/// Draws `text` as a QR with `module_px` pixels per module and the 4-module quiet zone.
+pub fn render(text: &str, medium: Medium, module_px: usize) -> Result<GreyImage, QrError> {
+    let Modules {
+        side: modules,
+        dark,
+    } = self::modules(text, medium)?;
     let module_px = module_px.max(1);
     let side = (modules + 8) * module_px;
     let mut pixels = vec![255u8; side * side];
-    for (index, color) in colors.iter().enumerate() {
-        if *color != qrcode::Color::Dark {
+    for (index, is_dark) in dark.iter().enumerate() {
+        if !is_dark {
             continue;
         }
         let (mx, my) = (index % modules + 4, index / modules + 4);

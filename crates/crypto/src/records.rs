@@ -181,6 +181,15 @@ impl TerminalSigningKey {
     pub fn sign(&self, bytes: &[u8]) -> [u8; 64] {
         self.0.sign(bytes).to_bytes()
     }
+
+    /// A secret only this key can make again, for `purpose` and `subject`: SHA-256 of the key's
+    /// signature over both. Ed25519 signatures are deterministic (RFC 8032), so a reprint derives
+    /// the same secret without storing it, and a key held in a token would derive it too.
+    pub fn derive_secret(&self, purpose: &str, subject: &str) -> [u8; 32] {
+        use sha2::Digest as _;
+        let message = format!("enroll-kiosk derived secret v1\n{purpose}\n{subject}");
+        sha2::Sha256::digest(self.sign(message.as_bytes())).into()
+    }
 }
 
 /// An Ed25519 public key: the terminal's, or the registry's receipt key.
@@ -445,6 +454,17 @@ mod tests {
 
     fn id() -> RecordId {
         RecordId::v7(UnixMs(1_790_000_000_000), [7; 10])
+    }
+
+    #[test]
+    fn a_derived_secret_is_the_same_each_time_and_differs_per_key_and_subject() {
+        let key = TerminalSigningKey::from_seed([1; 32]);
+        let first = key.derive_secret("activation code", "record-a");
+        assert_eq!(first, key.derive_secret("activation code", "record-a"));
+        assert_ne!(first, key.derive_secret("activation code", "record-b"));
+        assert_ne!(first, key.derive_secret("other purpose", "record-a"));
+        let other = TerminalSigningKey::from_seed([2; 32]);
+        assert_ne!(first, other.derive_secret("activation code", "record-a"));
     }
 
     #[test]

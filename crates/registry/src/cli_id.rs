@@ -96,6 +96,14 @@ pub fn read_status_key(dir: &Path) -> anyhow::Result<Option<ed25519_dalek::Signi
     Ok(Some(read_key(dir, STATUS_KEY)?))
 }
 
+/// The handle secret, when the key directory has one (holder routes need it).
+pub fn read_optional_handle_secret(dir: &Path) -> anyhow::Result<Option<[u8; 32]>> {
+    if !dir.join(HANDLE_SECRET).exists() {
+        return Ok(None);
+    }
+    Ok(Some(read_handle_secret(dir)?))
+}
+
 /// Everything issuance needs from the key directory.
 pub fn read_issuer_keys(dir: &Path) -> anyhow::Result<IssuerKeys> {
     let (sealing, _) = keys::read_sealing_private(&dir.join("registry-sealing.key"))?;

@@ -7,6 +7,7 @@ use rusqlite::{OptionalExtension as _, TransactionBehavior};
 
 use enroll_core::domain::time::UnixMs;
 
+use crate::holders::NewActivation;
 use crate::storage::{SqliteStorage, StorageError};
 
 /// An identity to create for a record.
@@ -23,6 +24,8 @@ pub struct NewIdentity {
     /// whichever order they arrive in.
     pub record_created_at_unix_ms: UnixMs,
     pub now_unix_ms: UnixMs,
+    /// The receipt's activation code (records made before codes have none).
+    pub activation: Option<NewActivation>,
 }
 
 /// A token to store.
@@ -102,6 +105,8 @@ pub enum Selector<'a> {
     Record(&'a str),
     /// A daily handle from one of its tokens.
     Handle(&'a str),
+    /// The hash of a holder secret handed out for it ([`crate::holders::secret_hash`]).
+    Holder(&'a str),
 }
 
 /// Identities and their tokens. Blocking, like [`crate::storage::Storage`].
@@ -351,6 +356,14 @@ impl IdentityStore for SqliteStorage {
         if state == "active" {
             insert_tokens(&transaction, &identity.id, tokens)?;
         }
+        if let Some(activation) = &identity.activation {
+            crate::holders::insert_activation_sqlite(
+                &transaction,
+                &identity.record_id,
+                &identity.id,
+                activation,
+            )?;
+        }
         transaction.execute(
             "INSERT INTO issuance (record_id, decision, decided_at_unix_ms) VALUES (?1, ?2, ?3)",
             rusqlite::params![identity.record_id, decision, now],
@@ -366,6 +379,10 @@ impl IdentityStore for SqliteStorage {
             Selector::Handle(handle) => (
                 "WHERE id = (SELECT identity_id FROM tokens WHERE handle = ?1 LIMIT 1)",
                 handle,
+            ),
+            Selector::Holder(secret_hash) => (
+                "WHERE id = (SELECT identity_id FROM holders WHERE secret_hash = ?1)",
+                secret_hash,
             ),
         };
         Ok(connection

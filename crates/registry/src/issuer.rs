@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 
+use enroll_core::domain::activation::ActivationCode;
 use enroll_core::domain::card_read::Verification;
 use enroll_core::domain::record::DocumentData;
 use enroll_core::domain::record::{RecordBody, SealedContent};
@@ -18,6 +19,7 @@ use hmac::{KeyInit as _, Mac as _};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
+use crate::holders::{ActivationKey, NewActivation};
 use crate::identities::{IdentityRow, IssueOutcome, NewIdentity, NewToken};
 use crate::storage::{Storage, StorageError};
 
@@ -378,22 +380,35 @@ pub struct PassReport {
     pub tokens: u32,
 }
 
-/// The live portrait sealed in a record: `Err(Sealed)` when the payload does not open (most
-/// likely the wrong key directory, not a bad record: the record must wait), `None` when it holds
-/// no readable image.
-fn open_portrait(
+/// What issuing reads from a record's sealed payload.
+struct Opened {
+    /// The live portrait, when it is a readable image.
+    portrait: Option<Vec<u8>>,
+    /// The receipt's activation code, when the record has a well-formed one.
+    activation_code: Option<ActivationCode>,
+}
+
+/// Opens a record's sealed payload: `Err(Sealed)` when it does not open (most likely the wrong
+/// key directory, not a bad record: the record must wait).
+fn open_sealed(
     keys: &IssuerKeys,
     body: &RecordBody,
     sealed_payload: &[u8],
-) -> Result<Option<Vec<u8>>, IssueError> {
+) -> Result<Opened, IssueError> {
     let plain = keys
         .sealing
         .open(&body.sealed, &body.id, sealed_payload)
         .map_err(|_| IssueError::Sealed)?;
-    Ok(SealedContent::from_bytes(&plain)
-        .ok()
-        .map(|content| content.portrait_jpeg)
-        .filter(|portrait| image::load_from_memory(portrait).is_ok()))
+    let content = SealedContent::from_bytes(&plain).ok();
+    Ok(Opened {
+        activation_code: content
+            .as_ref()
+            .and_then(|c| c.activation_code.as_deref())
+            .and_then(|code| ActivationCode::parse(code).ok()),
+        portrait: content
+            .map(|content| content.portrait_jpeg)
+            .filter(|portrait| image::load_from_memory(portrait).is_ok()),
+    })
 }
 
 /// One decision about one record.
@@ -428,7 +443,8 @@ fn decide(
         Ok(tier) => tier,
         Err(refusal) => return Ok(refuse(refusal, report)?),
     };
-    let Some(portrait) = open_portrait(keys, &body, &record.sealed_payload)? else {
+    let opened = open_sealed(keys, &body, &record.sealed_payload)?;
+    let Some(portrait) = opened.portrait else {
         return Ok(refuse(Refusal::NoPhoto, report)?);
     };
     let identity_id = enroll_credential::keys::hex(&random::<16>()?);
@@ -450,6 +466,13 @@ fn decide(
         tier: tier.as_str().to_owned(),
         record_created_at_unix_ms: body.created_at_unix_ms,
         now_unix_ms: now,
+        activation: opened.activation_code.map(|code| {
+            NewActivation::new(
+                &ActivationKey::derive(&keys.handle_secret),
+                &code,
+                body.created_at_unix_ms,
+            )
+        }),
     };
     match storage.issue_identity(&identity, &tokens)? {
         IssueOutcome::Issued { superseded } => {
@@ -526,7 +549,8 @@ pub fn reissue(
         .ok_or_else(|| StorageError::Database("the identity's record is missing".into()))?;
     let body = RecordBody::from_bytes(&record.body)
         .map_err(|_| StorageError::Database("the identity's record cannot be read".into()))?;
-    let portrait = open_portrait(keys, &body, &record.sealed_payload)?
+    let portrait = open_sealed(keys, &body, &record.sealed_payload)?
+        .portrait
         .ok_or_else(|| IssueError::Sign(Refusal::NoPhoto.to_string()))?;
     let tier = if identity.tier == Tier::Strict.as_str() {
         Tier::Strict

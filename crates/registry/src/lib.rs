@@ -9,6 +9,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod holder_api;
+pub mod holders;
 pub mod identities;
 pub mod issuer;
 pub mod postgres;

@@ -80,6 +80,9 @@ enum Command {
         /// Days in a batch of tokens (1–30)
         #[arg(long, value_name = "N", default_value_t = enroll_credential::DEFAULT_BATCH_DAYS)]
         batch_days: u32,
+        /// Failed activation tries one address may make per 15 minutes before it must wait
+        #[arg(long, value_name = "N", default_value_t = enroll_registry::holder_api::DEFAULT_FAILURES_PER_SOURCE)]
+        holder_failures_per_source: u32,
     },
     /// Issue virtual IDs for the records that qualify, as its own process (idempotent; a crash
     /// issues nothing twice)
@@ -263,6 +266,7 @@ fn main() -> ExitCode {
             issue,
             time_zone,
             batch_days,
+            holder_failures_per_source,
         } => serve_command(ServeOptions {
             listen,
             db,
@@ -274,6 +278,7 @@ fn main() -> ExitCode {
             issue,
             time_zone,
             batch_days,
+            holder_failures_per_source,
         }),
         Command::Issue {
             db,
@@ -413,6 +418,7 @@ struct ServeOptions {
     issue: bool,
     time_zone: Option<String>,
     batch_days: u32,
+    holder_failures_per_source: u32,
 }
 
 fn read_admin_token(file: &Path) -> anyhow::Result<[u8; 32]> {
@@ -463,6 +469,12 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
     let storage = open_storage(&options.db, options.db_connections)?;
     let receipt_key = keys::read_signing_key(&options.keys_dir.join("registry-receipt.key"))?;
     let status_key = cli_id::read_status_key(&options.keys_dir)?;
+    let holders = cli_id::read_optional_handle_secret(&options.keys_dir)?.map(|secret| {
+        std::sync::Arc::new(enroll_registry::holder_api::HolderService::new(
+            enroll_registry::holders::ActivationKey::derive(&secret),
+            options.holder_failures_per_source,
+        ))
+    });
     let issuer_keys = if options.issue {
         // Checked before listening, so a missing key stops the start with its name.
         cli_id::time_zone(options.time_zone.as_deref())?;
@@ -531,6 +543,7 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
             clock: std::sync::Arc::new(now),
             admin_token_sha256,
             virtual_id,
+            holders,
         };
         if let Some((keys, settings)) = issuer {
             tokio::spawn(issuer_loop(

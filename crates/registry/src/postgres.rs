@@ -14,6 +14,7 @@ use postgres::{Client, NoTls};
 use super::storage::{
     Incoming, Ingested, Storage, StorageError, StoredRecord, chain_from_name, chain_status,
 };
+use crate::holders::{self, Activation, Attempt, HolderStore};
 use crate::identities::{
     IdentityRow, IdentityStore, IssueOutcome, NewIdentity, NewToken, Selector, TokenRow,
 };
@@ -86,6 +87,23 @@ CREATE TABLE IF NOT EXISTS reviews (
     record_id TEXT PRIMARY KEY REFERENCES records (id),
     accepted_by TEXT NOT NULL,
     reviewed_at_unix_ms BIGINT NOT NULL
+);
+-- Activation codes and holders (crate::holders has the SQLite twin).
+CREATE TABLE IF NOT EXISTS activations (
+    record_id TEXT PRIMARY KEY REFERENCES records (id),
+    identity_id TEXT NOT NULL REFERENCES identities (id),
+    lookup TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    expires_at_unix_ms BIGINT NOT NULL,
+    wrong_tries BIGINT NOT NULL DEFAULT 0,
+    used_at_unix_ms BIGINT
+);
+CREATE INDEX IF NOT EXISTS activations_by_lookup ON activations (lookup);
+CREATE TABLE IF NOT EXISTS holders (
+    secret_hash TEXT PRIMARY KEY,
+    identity_id TEXT NOT NULL REFERENCES identities (id),
+    device_public_key BYTEA,
+    created_at_unix_ms BIGINT NOT NULL
 );
 ";
 
@@ -546,12 +564,85 @@ fn issue_identity_once(
     if state == "active" {
         insert_tokens_pg(&mut transaction, &identity.id, tokens)?;
     }
+    if let Some(activation) = &identity.activation {
+        transaction.execute(
+            "INSERT INTO activations (record_id, identity_id, lookup, code_hash, expires_at_unix_ms)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (record_id) DO NOTHING",
+            &[
+                &identity.record_id,
+                &identity.id,
+                &activation.lookup,
+                &activation.code_hash,
+                &activation.expires_at_unix_ms.as_i64(),
+            ],
+        )?;
+    }
     transaction.execute(
         "INSERT INTO issuance (record_id, decision, decided_at_unix_ms) VALUES ($1, $2, $3)",
         &[&identity.record_id, &decision, &now],
     )?;
     transaction.commit()?;
     Ok(outcome)
+}
+
+fn activate_once(
+    client: &mut Client,
+    attempt: &Attempt<'_>,
+) -> Result<Activation, postgres::Error> {
+    let mut transaction = client.transaction()?;
+    // Tries against one lookup are counted one at a time.
+    transaction.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('activation:' || $1))",
+        &[&attempt.lookup],
+    )?;
+    let found = transaction.query_opt(
+        &holders::placeholders(holders::FIND_CODE, '$'),
+        &[&attempt.lookup, &attempt.code_hash],
+    )?;
+    let Some(found) = found else {
+        transaction.execute(
+            &holders::placeholders(holders::COUNT_WRONG_TRY, '$'),
+            &[&attempt.lookup],
+        )?;
+        transaction.commit()?;
+        return Ok(Activation::NotKnown);
+    };
+    let row = holders::CodeRow {
+        identity_id: found.try_get(0)?,
+        expires_at_unix_ms: found.try_get(1)?,
+        wrong_tries: found.try_get(2)?,
+        used: found.try_get(3)?,
+        identity_active: found.try_get(4)?,
+    };
+    if let Some(refused) = holders::refusal(&row, attempt.now_unix_ms) {
+        return Ok(refused);
+    }
+    let now = attempt.now_unix_ms.as_i64();
+    transaction.execute(
+        "UPDATE activations SET used_at_unix_ms = $3 WHERE lookup = $1 AND code_hash = $2",
+        &[&attempt.lookup, &attempt.code_hash, &now],
+    )?;
+    transaction.execute(
+        "INSERT INTO holders (secret_hash, identity_id, device_public_key, created_at_unix_ms)
+         VALUES ($1, $2, $3, $4)",
+        &[
+            &attempt.secret_hash,
+            &row.identity_id,
+            &attempt.device_public_key,
+            &now,
+        ],
+    )?;
+    transaction.commit()?;
+    Ok(Activation::Activated {
+        identity_id: row.identity_id,
+    })
+}
+
+impl HolderStore for PostgresStorage {
+    fn activate(&self, attempt: &Attempt<'_>) -> Result<Activation, StorageError> {
+        let mut lease = self.lease()?;
+        activate_once(lease.client()?, attempt).map_err(database_error)
+    }
 }
 
 impl IdentityStore for PostgresStorage {
@@ -641,6 +732,10 @@ impl IdentityStore for PostgresStorage {
             Selector::Handle(handle) => (
                 "id = (SELECT identity_id FROM tokens WHERE handle = $1 LIMIT 1)",
                 handle,
+            ),
+            Selector::Holder(secret_hash) => (
+                "id = (SELECT identity_id FROM holders WHERE secret_hash = $1)",
+                secret_hash,
             ),
         };
         let mut lease = self.lease()?;

@@ -122,6 +122,8 @@ pub struct RegistryState {
     pub admin_token_sha256: Option<[u8; 32]>,
     /// What the virtual ID's verifiers fetch; `None` when the registry has no status key.
     pub virtual_id: Option<Arc<Publisher>>,
+    /// Activation and the holder page; `None` when the registry has no handle secret.
+    pub holders: Option<Arc<crate::holder_api::HolderService>>,
 }
 
 /// What the registry publishes for offline verifiers: the trust list (signed offline, handed in
@@ -149,6 +151,7 @@ pub fn router(state: RegistryState) -> Router {
         .route("/v1/status-lists/{n}", get(get_status_list))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(get_metrics))
+        .merge(crate::holder_api::routes())
         .layer(DefaultBodyLimit::max(
             MAX_BODY_BYTES + MAX_PAYLOAD_BYTES + 1024,
         ))
@@ -162,9 +165,12 @@ pub async fn serve(
     state: RegistryState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// How long a client has to finish its TLS handshake.
@@ -185,7 +191,7 @@ pub async fn serve_tls(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -198,7 +204,16 @@ pub async fn serve_tls(
             () = &mut shutdown => break,
         };
         let acceptor = acceptor.clone();
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // Handlers see the peer's address as with plain HTTP (the holder routes limit per source).
+        let service = hyper::service::service_fn({
+            let app = app.clone();
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                tower::ServiceExt::oneshot(app.clone(), request)
+            }
+        });
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let handshake = tokio::time::timeout(

@@ -79,7 +79,9 @@ impl std::fmt::Debug for StoredRecord {
 
 /// The registry's storage. Implementations are blocking; the server calls them from
 /// `spawn_blocking`.
-pub trait Storage: crate::identities::IdentityStore + Send + Sync + 'static {
+pub trait Storage:
+    crate::identities::IdentityStore + crate::holders::HolderStore + Send + Sync + 'static
+{
     /// The Ed25519 public key registered for a terminal.
     fn terminal_key(&self, terminal_id: &str) -> Result<Option<[u8; 32]>, StorageError>;
     /// Registers (or re-keys) a terminal.
@@ -210,6 +212,9 @@ impl SqliteStorage {
         connection.execute_batch(SCHEMA).map_err(open_error)?;
         connection
             .execute_batch(crate::identities::SQLITE_SCHEMA)
+            .map_err(open_error)?;
+        connection
+            .execute_batch(crate::holders::SQLITE_SCHEMA)
             .map_err(open_error)?;
         Ok(SqliteStorage {
             connection: Mutex::new(connection),

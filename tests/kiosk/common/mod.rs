@@ -106,6 +106,7 @@ impl Registry {
             clock: Arc::new(|| UnixMs(1_790_000_000_000)),
             admin_token_sha256: options.admin_token_sha256,
             virtual_id: options.virtual_id.clone(),
+            holders: None,
         };
         let thread = std::thread::Builder::new()
             .name("test-registry".into())

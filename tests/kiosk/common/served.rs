@@ -16,9 +16,14 @@ pub struct Served {
 
 impl Served {
     pub fn start(args: &[&str]) -> Served {
+        Served::start_at("127.0.0.1:0", args)
+    }
+
+    /// On `listen` (`HOST:PORT`), e.g. the port of a registry stopped a moment ago.
+    pub fn start_at(listen: &str, args: &[&str]) -> Served {
         let mut child = Command::new(super::registry_exe())
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(args)
             .env("REGISTRY_LOG", "warn")
             .stdout(Stdio::piped())

@@ -2,6 +2,7 @@
 //! protocol, MRZ, ICAO LDS structures; nothing here touches devices, files, clocks, the network or
 //! the GUI toolkit.
 
+pub mod activation;
 pub mod applicant_receipt;
 pub mod card_read;
 pub mod document;

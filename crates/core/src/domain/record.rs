@@ -394,6 +394,10 @@ pub struct SealedContent {
     pub card_photo: Photo,
     /// The raw card data.
     pub card_evidence: RawEvidence,
+    /// The receipt's one-time activation code (12 characters, check included), which the registry
+    /// binds to the identity it issues. Absent in records made before activation codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_code: Option<String>,
 }
 
 impl fmt::Debug for SealedContent {

@@ -99,6 +99,10 @@ pub struct ReceiptView {
     pub record_id: String,
     /// The QR code's text (record id and terminal signature).
     pub qr_text: String,
+    /// The one-time activation code, grouped as printed (`XXXX-XXXX-XXXX`).
+    pub activation_code: String,
+    /// The holder page address with the code, for the phone's camera (a second QR code).
+    pub activation_link: String,
     /// Where the record is on its way to the registry.
     pub delivery: Delivery,
 }
@@ -951,6 +955,8 @@ mod tests {
         let receipt = ReceiptView {
             record_id: "01a2b3c4-0000-7000-8000-000000000001".into(),
             qr_text: "EKR1:…".into(),
+            activation_code: "0000-0000-0000".into(),
+            activation_link: "https://id.example/holder/#code=0000-0000-0000".into(),
             delivery: Delivery::WhenOnline,
         };
         events.push(Event::Saved {

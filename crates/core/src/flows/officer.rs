@@ -111,6 +111,8 @@ pub enum OfficerEvent {
     },
     Saved {
         record_id: String,
+        /// The applicant's one-time activation code, grouped as printed.
+        activation_code: String,
         now_ms: u64,
     },
     SaveFailed {
@@ -152,8 +154,11 @@ pub enum OfficerNotice {
     CheckFailed,
     /// The camera stopped; the app has the device's own message.
     CameraFailed,
+    /// The officer reads the reference and the activation code to the applicant (or reprints
+    /// the receipt with `kiosk receipt make`).
     Saved {
         record_id: String,
+        activation_code: String,
     },
     SaveFailed {
         reason: String,
@@ -315,10 +320,17 @@ pub fn step(state: OfficerState, event: OfficerEvent, settings: &AuthSettings) -
             vec![OfficerEffect::StopCamera],
             Some(OfficerNotice::CameraFailed),
         ),
-        OfficerEvent::Saved { record_id, .. } if state.screen == Screen::Saving => (
+        OfficerEvent::Saved {
+            record_id,
+            activation_code,
+            ..
+        } if state.screen == Screen::Saving => (
             state.without_applicant(Screen::Dashboard),
             vec![OfficerEffect::WipeApplicantData],
-            Some(OfficerNotice::Saved { record_id }),
+            Some(OfficerNotice::Saved {
+                record_id,
+                activation_code,
+            }),
         ),
         OfficerEvent::SaveFailed { reason, .. } if state.screen == Screen::Saving => (
             OfficerState {
@@ -636,6 +648,7 @@ mod tests {
             state,
             OfficerEvent::Saved {
                 record_id: "r-1".into(),
+                activation_code: "0000-0000-0000".into(),
                 now_ms: 4_100,
             },
             &SETTINGS,
@@ -645,7 +658,8 @@ mod tests {
         assert_eq!(
             notice,
             Some(OfficerNotice::Saved {
-                record_id: "r-1".into()
+                record_id: "r-1".into(),
+                activation_code: "0000-0000-0000".into()
             })
         );
     }

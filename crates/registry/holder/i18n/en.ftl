@@ -1,0 +1,30 @@
+# The holder page (served by the registry under /holder/). Shared words (the activation code)
+# come from the kiosk's assets/i18n. { $time }, { $date } are filled in by the page.
+holder-title = Your identity
+holder-activate-intro = Type the activation code from your enrollment receipt, or scan the receipt's second QR code with your phone's camera.
+holder-activate = Activate
+holder-activating = Activating…
+holder-not-ready = This code is not active yet. If you enrolled in the last few days, your enrollment may still be on its way: try again later. Otherwise compare the code with your receipt.
+holder-malformed-code = That is not an activation code: it has 12 letters and digits, like 7K3M-Q9XD-4HT2.
+holder-typing-mistake = The code has a typing mistake: compare it with the receipt character by character.
+holder-locked = This code was locked after too many wrong tries. Ask at a police station.
+holder-used = This code was used already. A code works once; if it was not you, ask at a police station.
+holder-expired = This code is older than 30 days. Enroll again at a police station.
+holder-ended = This identity was replaced by a newer enrollment or revoked. The codes on this phone no longer work.
+holder-too-many = Too many wrong tries from this network. Wait a while, then try again.
+holder-no-network = No network. Activation needs the internet once: try again when you are online.
+holder-unavailable = The registry cannot answer right now; try again later.
+holder-offline = Offline: the codes on this phone still work.
+holder-profile-basic = Basic
+holder-profile-check-in = Check-in
+holder-tier-strict = Checked by an officer
+holder-tier-light = Self-service
+holder-valid-until = This code is valid until { $time }.
+holder-batch-until = Codes on this phone last until { $date }.
+holder-batch-ending = Your codes run out on { $date }. Go online once so they are renewed.
+holder-batch-out = Your codes have run out. Connect to the internet to get new ones.
+holder-updated = Updated { $time }.
+holder-refresh = Refresh
+holder-brightness = Turn the screen brightness up and hold the phone still for the scanner.
+holder-forget = Remove from this phone
+holder-forget-confirm = Remove the identity from this phone? You will need a new activation code.
