@@ -2,7 +2,8 @@
 # Benchmarks (never timed tests): whole-process runs and criterion benches, each printing its
 # figures and the ratio to the reference its issue names, in one run.
 #
-#   scripts/bench.sh [startup] [sam] [pcsc] [face] [outbox] [ingest] [demo] [id] [crash] ...  default: all
+#   scripts/bench.sh [startup] [sam] [pcsc] [face] [outbox] [ingest] [demo] [id] [verifier] [crash] ...
+#   default: all
 #
 #   startup  `kiosk run --config kiosk-config/demo.toml` to the first drawn frame, release binary,
 #            under Xvfb with a window manager; 10 runs; target (issue 7): <= 1500 ms.
@@ -55,13 +56,20 @@
 #            degrees, uneven light, noise) and checks it, `issue_token` signs, compresses and encodes
 #            one check-in token. Targets (issue 25): verify <= 5 ms, photo <= 50 ms, issuance
 #            >= 2,000 tokens/s on one core (<= 0.5 ms a token); prints the medians and ratios.
+#   verifier the verifier screen and the holder page (issue 26). Criterion
+#            (crates/idverify/benches/verifier.rs): one 1280x720 webcam frame with a phone's check-in
+#            QR (turned 14 degrees, in perspective) to the screen's answer (grey, find, decode, check,
+#            plain words); target <= 300 ms. Whole process (examples/bench_holder_page.rs): the
+#            release `registry serve` on loopback and headless Chromium, 5 fresh profiles: the
+#            holder page's first contentful paint on the first visit (target <= 1 s) and again
+#            offline from its service worker with the registry stopped ("instant").
 #   crash    the crash test with 1,000 SIGKILL cycles (tests/kiosk/crash.rs, CRASH_CYCLES=1000): every
 #            printed id present and verified, chains intact, integrity_check ok; prints the counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 benches=("$@")
-[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face cnn outbox ingest demo id crash)
+[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face cnn outbox ingest demo id verifier crash)
 
 cargo build --release --locked --workspace --bins >/dev/null 2>&1 || cargo build --release --locked --workspace --bins
 
@@ -206,6 +214,28 @@ print(f"id: issue one check-in token     {issue:8.3f} ms  = {1000 / issue:,.0f} 
 PY
 }
 
+bench_verifier() {
+    local dir
+    rm -rf target/criterion/verifier
+    cargo bench --locked -p enroll-idverify --bench verifier -- --noplot >/dev/null 2>&1 ||
+        cargo bench --locked -p enroll-idverify --bench verifier -- --noplot
+    python3 - <<'PY'
+import json
+def median_ms(name):
+    with open(f"target/criterion/verifier/{name}/new/estimates.json") as f:
+        return json.load(f)["median"]["point_estimate"] / 1e6
+whole = median_ms("frame_to_answer_1280x720")
+decode = median_ms("decode_only_1280x720")
+check = median_ms("verify_only")
+print(f"verifier: 1280x720 frame -> answer  {whole:8.2f} ms  target <= 300 ms  ratio {whole / 300:.3f}")
+print(f"verifier:   of which find + decode    {decode:8.2f} ms; check against the lists {check:.3f} ms")
+PY
+    dir=$(mktemp -d)
+    cargo run --release --locked --quiet --example bench_holder_page -- \
+        --registry-bin target/release/registry --work "$dir" --runs 5
+    rm -rf "$dir"
+}
+
 bench_face() {
     local runs=30 dir python
     dir=$(mktemp -d)
@@ -280,10 +310,11 @@ for bench in "${benches[@]}"; do
         face) bench_face ;;
         cnn) bench_cnn ;;
         id) bench_id ;;
+        verifier) bench_verifier ;;
         outbox) bench_outbox ;;
         ingest) bench_ingest ;;
         demo) bench_demo ;;
         crash) bench_crash ;;
-        *) echo "unknown benchmark: $bench (known: startup, sam, pcsc, face, cnn, outbox, ingest, demo, crash)" >&2; exit 2 ;;
+        *) echo "unknown benchmark: $bench (known: startup, sam, pcsc, face, cnn, outbox, ingest, demo, id, verifier, crash)" >&2; exit 2 ;;
     esac
 done

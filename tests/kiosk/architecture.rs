@@ -16,7 +16,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("enroll-core", &[]),
     ("enroll-cnn", &[]),
     ("enroll-credential", &[]),
-    ("enroll-idverify", &["enroll-credential"]),
+    (
+        "enroll-idverify",
+        &["enroll-credential", "enroll-devices", "enroll-sim"],
+    ),
     ("enroll-crypto", &["enroll-core"]),
     ("enroll-face", &["enroll-core", "enroll-cnn"]),
     ("enroll-devices", &["enroll-core", "enroll-crypto"]),
@@ -61,12 +64,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
 ];
 
 /// Outside crates only some workspace crates may depend on: the pure core takes data crates only;
-/// the databases belong to their owners; the GUI toolkit to the kiosk application.
+/// the databases belong to their owners; the GUI toolkit to the two screens (the kiosk application
+/// and the verifier's).
 const OWNED_DEPENDENCIES: &[(&str, &[&str])] = &[
     ("rusqlite", &["enroll-store", "enroll-registry"]),
     ("postgres", &["enroll-registry"]),
-    ("egui", &["enroll-kiosk"]),
-    ("eframe", &["enroll-kiosk"]),
+    ("egui", &["enroll-kiosk", "enroll-idverify"]),
+    ("eframe", &["enroll-kiosk", "enroll-idverify"]),
     ("axum", &["enroll-registry"]),
 ];
 

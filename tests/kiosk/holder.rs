@@ -455,3 +455,140 @@ fn the_holder_page_activates_shows_todays_qr_and_keeps_working_offline_into_the_
         client.close().await.unwrap();
     });
 }
+
+/// The issuing keys from a `registry keygen` directory, as `registry serve --issue` reads them.
+fn issuer_keys(dir: &Path) -> enroll_registry::issuer::IssuerKeys {
+    let read = |name: &str| {
+        enroll_crypto::keys::read_signing_key(&dir.join(format!("{name}.key")))
+            .unwrap()
+            .ed25519()
+            .clone()
+    };
+    let secret = std::fs::read_to_string(dir.join("handle-secret.key")).unwrap();
+    enroll_registry::issuer::IssuerKeys {
+        strict: read("issuing-strict"),
+        light: read("issuing-light"),
+        handle_secret: enroll_credential::keys::unhex(secret.trim())
+            .unwrap()
+            .try_into()
+            .unwrap(),
+        sealing: enroll_crypto::keys::read_sealing_private(&dir.join("registry-sealing.key"))
+            .unwrap()
+            .0,
+    }
+}
+
+#[test]
+fn an_activated_batch_is_renewed_before_it_runs_out_and_the_tokens_out_stay_valid() {
+    use enroll_registry::identities::{IdentityStore as _, Selector};
+    let mut deployment = Deployment::start("self-service");
+    let records = deployment.enroll_and_sync(1);
+    deployment.stop();
+    let db = deployment.db.strip_prefix("sqlite:").unwrap().to_owned();
+    let storage = enroll_registry::storage::SqliteStorage::open(Path::new(&db)).unwrap();
+    let keys = issuer_keys(Path::new(&deployment.keys()));
+    let settings = enroll_registry::issuer::IssuerSettings {
+        public_url: deployment.url.clone(),
+        time_zone: jiff::tz::TimeZone::get("Asia/Shanghai").unwrap(),
+        batch_days: 7,
+    };
+    let identity = |record: &str| {
+        storage
+            .find_identity(Selector::Record(record))
+            .unwrap()
+            .unwrap()
+    };
+    let days = |record: &str| {
+        let tokens = storage.identity_tokens(&identity(record).id).unwrap();
+        let mut days: Vec<String> = tokens
+            .iter()
+            .filter(|t| !t.revoked)
+            .map(|t| t.day.clone())
+            .collect();
+        days.dedup();
+        days
+    };
+    let before = days(&records[0]);
+    assert_eq!(before.len(), 7);
+
+    // Three days on, the batch still has four days: nothing to do.
+    #[allow(clippy::disallowed_methods)] // the test moves the issuer's clock, not the machine's
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let day_ms = 86_400_000;
+    let pass = |at_ms: i64| {
+        enroll_registry::issuer::run_pass(
+            &storage,
+            &keys,
+            &settings,
+            enroll_core::domain::time::UnixMs(at_ms),
+            100,
+        )
+        .unwrap()
+    };
+    // Nobody put the identity on a phone yet: its batch is left to run out.
+    assert_eq!(pass(now_ms + 5 * day_ms).renewed, 0);
+    let (code, _) = receipt_code(&deployment, &records[0]);
+    deployment.restart();
+    let (status, _, answer) = activate(&deployment, &code);
+    assert_eq!(status, 201, "{answer}");
+    deployment.stop();
+    // Activated. Three days on, the batch still has four days: nothing to do.
+    assert_eq!(pass(now_ms + 3 * day_ms).renewed, 0);
+    // Five days on it ends within two: a new batch follows its last day; the old tokens stay.
+    let report = pass(now_ms + 5 * day_ms);
+    assert_eq!(report.renewed, 1, "{report:?}");
+    assert_eq!(report.tokens, 14);
+    let after = days(&records[0]);
+    assert_eq!(after.len(), 14);
+    assert_eq!(after[..7], before[..]);
+    // Run again (a second issuer, a restart): no second renewal.
+    assert_eq!(pass(now_ms + 5 * day_ms).renewed, 0);
+}
+
+#[test]
+fn the_verifier_screen_syncs_its_lists_itself_and_checks_a_phones_code() {
+    let deployment = Deployment::start("officer");
+    let records = deployment.enroll_and_sync(1);
+    // Pinned once by its installer (root key and first trust list); the screen does the rest.
+    deployment.sync_lists();
+    let state_dir = deployment.verifier.path().join("state");
+    std::fs::remove_dir_all(state_dir.join("status-lists")).unwrap();
+    let mut app = enroll_idverify::gui::VerifierApp::start(
+        enroll_idverify::gui::Inputs {
+            dir: enroll_idverify::state::StateDir::locate(Some(state_dir)).unwrap(),
+            camera: None,
+            serial: None,
+            ca_pem: None,
+            sync: true,
+            clock: std::sync::Arc::new(|| jiff::Timestamp::now().as_second()),
+        },
+        std::sync::Arc::new(|| {}),
+    );
+    let ctx = egui::Context::default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !app.sync_status().starts_with("lists synced") {
+        assert!(Instant::now() < deadline, "{}", app.sync_status());
+        std::thread::sleep(Duration::from_millis(50));
+        app.poll(&ctx);
+    }
+    assert!(!app.list_ages().status_stale);
+    // A strict token needs fresh status lists: with them the answer is green.
+    let tokens = deployment.tokens(&records[0]);
+    let text = std::fs::read_dir(&tokens)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_str().unwrap().ends_with("check-in.txt"))
+        .unwrap();
+    app.check_text(&std::fs::read_to_string(text).unwrap());
+    app.poll(&ctx);
+    let shown = app.current().unwrap();
+    assert_eq!(
+        shown.light,
+        enroll_idverify::scan::Light::Green,
+        "{shown:?}"
+    );
+    assert_eq!(shown.tier, Some("Checked by an officer"));
+}

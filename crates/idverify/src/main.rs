@@ -5,8 +5,7 @@
 
 #![forbid(unsafe_code)]
 
-mod fetch;
-mod state;
+use enroll_idverify::{gui, lists, state};
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -15,8 +14,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use enroll_credential::keys::cti_hash;
-use enroll_credential::verify::Warning;
-use enroll_credential::{Outcome, TokenClaims, qr, status, token};
+use enroll_credential::{Outcome, TokenClaims, qr, token};
 
 use state::StateDir;
 
@@ -53,6 +51,31 @@ enum Command {
         /// Write the token's face thumbnail (JPEG) here, to compare with the person
         #[arg(long, value_name = "FILE")]
         face_out: Option<PathBuf>,
+    },
+    /// Open the verifier screen: codes from a webcam, a USB scanner (typed or serial), checked
+    /// against the held lists, which are synced in the background when the network is there
+    Gui {
+        /// The V4L2 webcam's index (/dev/videoN)
+        #[arg(long, value_name = "N", conflicts_with = "camera_files")]
+        camera: Option<u32>,
+        /// Play the images of a directory as the camera (no webcam: demos and tests)
+        #[arg(long, value_name = "DIR")]
+        camera_files: Option<PathBuf>,
+        /// A serial QR scanner's device (one code per line)
+        #[arg(long, value_name = "DEVICE")]
+        scanner: Option<PathBuf>,
+        /// The serial scanner's speed
+        #[arg(long, value_name = "BAUD", default_value_t = 9600)]
+        scanner_baud: u32,
+        /// CA certificates (PEM) for an https:// registry
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// Do not sync the lists (use only those held)
+        #[arg(long)]
+        no_sync: bool,
+        /// Open in a window instead of full screen
+        #[arg(long)]
+        windowed: bool,
     },
     /// Show what a token says and how it is built, without deciding whether it is valid
     Inspect {
@@ -105,6 +128,41 @@ fn main() -> ExitCode {
             face_out,
         } => verify(&dir, &token, now.as_deref(), json, face_out.as_deref()),
         Command::Inspect { token } => inspect(&token),
+        Command::Gui {
+            camera,
+            camera_files,
+            scanner,
+            scanner_baud,
+            ca_file,
+            no_sync,
+            windowed,
+        } => {
+            let camera: Option<enroll_devices::camera::CameraOpener> = match (camera, camera_files)
+            {
+                (_, Some(dir)) => Some(Box::new(move || {
+                    enroll_sim::file_camera::FileCamera::open(&dir, 1280, 720, 10)
+                        .map(|c| Box::new(c) as Box<dyn enroll_devices::camera::Camera>)
+                })),
+                (Some(index), None) => Some(Box::new(move || {
+                    enroll_devices::camera::v4l2::V4l2Camera::open(index, 1280, 720, 15)
+                        .map(|c| Box::new(c) as Box<dyn enroll_devices::camera::Camera>)
+                })),
+                (None, None) => None,
+            };
+            read_ca(ca_file.as_deref()).and_then(|ca_pem| {
+                gui_command(
+                    gui::Inputs {
+                        dir,
+                        camera,
+                        serial: scanner.map(|path| (path, scanner_baud)),
+                        ca_pem,
+                        sync: !no_sync,
+                        clock: std::sync::Arc::new(|| jiff::Timestamp::now().as_second()),
+                    },
+                    windowed,
+                )
+            })
+        }
     });
     match result {
         Ok(code) => code,
@@ -115,13 +173,35 @@ fn main() -> ExitCode {
     }
 }
 
-fn fetcher(ca_file: Option<&Path>) -> anyhow::Result<fetch::Fetcher> {
-    let ca = ca_file
+fn gui_command(inputs: gui::Inputs, windowed: bool) -> anyhow::Result<ExitCode> {
+    let viewport = egui::ViewportBuilder::default()
+        .with_title("idverify")
+        .with_app_id("idverify")
+        .with_inner_size([1280.0, 800.0])
+        .with_fullscreen(!windowed);
+    let options = eframe::NativeOptions {
+        viewport,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "idverify",
+        options,
+        Box::new(move |cc| {
+            let ctx = cc.egui_ctx.clone();
+            let repaint = std::sync::Arc::new(move || ctx.request_repaint());
+            Ok(Box::new(gui::VerifierApp::start(inputs, repaint)))
+        }),
+    )
+    .map_err(|error| anyhow::anyhow!("the verifier screen cannot open: {error}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_ca(ca_file: Option<&Path>) -> anyhow::Result<Option<Vec<u8>>> {
+    ca_file
         .map(|path| {
             std::fs::read(path).with_context(|| format!("cannot read --ca-file {}", path.display()))
         })
-        .transpose()?;
-    fetch::Fetcher::new(ca.as_deref())
+        .transpose()
 }
 
 fn trust_sync(
@@ -130,24 +210,7 @@ fn trust_sync(
     root_key: Option<&Path>,
     ca_file: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    match root_key {
-        Some(root) => dir.pin_root(root)?,
-        None if !dir.root_file().exists() => {
-            bail!(
-                "no root key is pinned yet: give --root-key trust-root.pub (from the registry's operator)"
-            )
-        }
-        None => {}
-    }
-    let mut state = dir
-        .load()?
-        .context("no root key is pinned yet: give --root-key")?;
-    let bytes = fetcher(ca_file)?.get(&format!("{}/v1/trust-list", url.trim_end_matches('/')))?;
-    let list = state
-        .accept_trust_list(&bytes)
-        .map_err(|reason| anyhow::anyhow!("the registry's trust list is refused: {reason}"))?
-        .clone();
-    dir.write(&dir.trust_file(), &bytes)?;
+    let list = lists::trust_sync(dir, url, root_key, read_ca(ca_file)?.as_deref())?;
     writeln!(
         std::io::stdout(),
         "trust list {} kept: {} keys; status lists at {}",
@@ -159,34 +222,7 @@ fn trust_sync(
 }
 
 fn status_sync(dir: &StateDir, ca_file: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let mut state = dir
-        .load()?
-        .context("no trust list is held: run `idverify trust sync URL --root-key FILE` first")?;
-    let registry = state
-        .trust_list()
-        .context("no trust list is held: run `idverify trust sync URL` first")?
-        .registry_url
-        .clone();
-    let fetcher = fetcher(ca_file)?;
-    let index: serde_json::Value =
-        serde_json::from_slice(&fetcher.get(&format!("{registry}/v1/status-lists"))?)
-            .context("the registry's list of status lists is not JSON")?;
-    let numbers: Vec<u32> = index
-        .get("status_lists")
-        .and_then(|v| v.as_array())
-        .context("the registry's answer names no status_lists")?
-        .iter()
-        .filter_map(|n| n.as_u64().and_then(|n| u32::try_from(n).ok()))
-        .collect();
-    let mut kept = 0;
-    for number in &numbers {
-        let bytes = fetcher.get(&status::list_uri(&registry, *number))?;
-        state.accept_status_list(&bytes).map_err(|reason| {
-            anyhow::anyhow!("status list {number} from the registry is refused: {reason}")
-        })?;
-        dir.write(&dir.status_file(*number), &bytes)?;
-        kept += 1;
-    }
+    let kept = lists::status_sync(dir, read_ca(ca_file)?.as_deref())?;
     writeln!(std::io::stdout(), "{kept} status list(s) kept")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -254,18 +290,6 @@ fn claims_json(claims: &TokenClaims) -> serde_json::Value {
     })
 }
 
-fn warning_text(warning: &Warning) -> String {
-    match warning {
-        Warning::StatusListStale { age_s } => format!(
-            "the status list is {} hours old: run `idverify status sync` when online",
-            age_s / 3600
-        ),
-        Warning::ClockBehindLists { behind_s } => format!(
-            "this computer's clock is {behind_s} s behind the newest list held; that list's time was used"
-        ),
-    }
-}
-
 fn verify(
     dir: &StateDir,
     argument: &str,
@@ -305,7 +329,7 @@ fn verify(
             "outcome": outcome,
             "reason": reason.map(|r| r.code()),
             "message": reason.map(|r| r.to_string()),
-            "warnings": verdict.warnings.iter().map(warning_text).collect::<Vec<_>>(),
+            "warnings": verdict.warnings.iter().map(enroll_idverify::scan::warning_text).collect::<Vec<_>>(),
             "checked_at": time_text(verdict.checked_at_unix_s),
             "token": (verdict.outcome == Outcome::Valid)
                 .then(|| verdict.claims.as_ref().map(claims_json))
@@ -363,7 +387,11 @@ fn verify(
         }
     }
     for warning in &verdict.warnings {
-        writeln!(stdout, "warning: {}", warning_text(warning))?;
+        writeln!(
+            stdout,
+            "warning: {}",
+            enroll_idverify::scan::warning_text(warning)
+        )?;
     }
     Ok(code)
 }

@@ -9,118 +9,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::EncodePublicKey as _;
-use enroll_credential::status::{StatusList, StatusListToken, list_uri};
-use enroll_credential::trust::TrustList;
-use enroll_credential::{
-    IdentityClaims, KeyRole, Profile, Sex, StatusRef, Tier, TokenClaims, qr, token,
-};
+use enroll_credential::{Profile, qr};
 
-const REGISTRY: &str = "http://127.0.0.1:9";
-/// 2026-12-07T10:00:00+08:00.
-const NOW: i64 = 1_796_608_800;
-
-fn key() -> SigningKey {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).unwrap();
-    SigningKey::from_bytes(&seed)
-}
-
-/// A verifier's state directory synced at `lists_at`, and the key that signs strict tokens.
-struct Synced {
-    dir: tempfile::TempDir,
-    strict: SigningKey,
-    status: SigningKey,
-}
-
-impl Synced {
-    fn new(lists_at: i64, revoked: &[u32]) -> Synced {
-        let dir = tempfile::tempdir().unwrap();
-        let (root, strict, status) = (key(), key(), key());
-        let state = dir.path().join("state");
-        std::fs::create_dir_all(state.join("status-lists")).unwrap();
-        std::fs::write(
-            state.join("root.pub"),
-            root.verifying_key()
-                .to_public_key_pem(Default::default())
-                .unwrap(),
-        )
-        .unwrap();
-        let from = NOW - 30 * 86_400;
-        let trust = TrustList {
-            sequence: 1,
-            issued_at_unix_s: lists_at - 3_600,
-            registry_url: REGISTRY.into(),
-            keys: vec![
-                TrustList::entry(strict.verifying_key().to_bytes(), KeyRole::Strict, from, 90),
-                TrustList::entry(status.verifying_key().to_bytes(), KeyRole::Status, from, 90),
-            ],
-        };
-        std::fs::write(state.join("trust-list.cbor"), trust.sign(&root).unwrap()).unwrap();
-        let synced = Synced {
-            dir,
-            strict,
-            status,
-        };
-        synced.write_status_list(lists_at, revoked);
-        synced
-    }
-
-    fn write_status_list(&self, issued_at: i64, revoked: &[u32]) {
-        let mut list = StatusList::new();
-        for index in revoked {
-            list.revoke(*index);
-        }
-        let signed = StatusListToken {
-            uri: list_uri(REGISTRY, 0),
-            issued_at_unix_s: issued_at,
-            expires_unix_s: issued_at + 25 * 3_600,
-            ttl_s: 3_600,
-            list,
-        }
-        .sign(&self.status)
-        .unwrap();
-        std::fs::write(self.state().join("status-lists/0.cbor"), signed).unwrap();
-    }
-
-    fn state(&self) -> std::path::PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn token(&self, profile: Profile) -> String {
-        token::issue(
-            &TokenClaims {
-                issuer: REGISTRY.into(),
-                issued_at_unix_s: NOW - 86_400,
-                not_before_unix_s: NOW - 10 * 3_600 - 600,
-                expires_unix_s: NOW + 16 * 3_600,
-                cti: [5; 16],
-                status: Some(StatusRef {
-                    uri: list_uri(REGISTRY, 0),
-                    index: 77,
-                }),
-                identity: IdentityClaims {
-                    handle: "0123456789abcdef0123".into(),
-                    tier: Tier::Strict,
-                    profile,
-                    age_over_18: true,
-                    face_jpeg: vec![0xff, 0xd8, 0xff, 0xd9],
-                    full_name: (profile == Profile::CheckIn).then(|| "ZHANG San".into()),
-                    birth_yyyymmdd: (profile == Profile::CheckIn).then(|| "19900101".into()),
-                    sex: (profile == Profile::CheckIn).then_some(Sex::Male),
-                    region: None,
-                },
-            },
-            &self.strict,
-        )
-        .unwrap()
-    }
-
-    fn idverify(&self, args: &[&str]) -> Output {
-        idverify_in(&self.state(), args)
-    }
-}
+mod support;
+use support::{NOW, Synced};
 
 fn idverify_in(state: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_idverify"))
@@ -186,7 +78,7 @@ fn a_token_in_a_photo_is_found_and_its_face_written_for_the_clerk() {
         face.to_str().unwrap(),
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert_eq!(std::fs::read(face).unwrap(), vec![0xff, 0xd8, 0xff, 0xd9]);
+    assert_eq!(std::fs::read(face).unwrap(), support::face_jpeg());
     let blank = synced.dir.path().join("blank.png");
     image::GrayImage::from_pixel(64, 64, image::Luma([255]))
         .save(&blank)

@@ -144,6 +144,21 @@ pub trait IdentityStore {
     fn identity_tokens(&self, identity_id: &str) -> Result<Vec<TokenRow>, StorageError>;
     /// Atomically revokes the identity's tokens and stores a new batch (the identity stays active).
     fn reissue_tokens(&self, identity_id: &str, tokens: &[NewToken]) -> Result<u64, StorageError>;
+    /// Active identities a holder activated whose unrevoked tokens end before `day`
+    /// (`YYYY-MM-DD`), with their last day, soonest first: the batches to renew.
+    fn batches_ending_before(
+        &self,
+        day: &str,
+        limit: usize,
+    ) -> Result<Vec<(IdentityRow, String)>, StorageError>;
+    /// Adds tokens from `first_day` on, unless the identity's unrevoked tokens already reach it
+    /// (another issuer renewed it first); whether it added them.
+    fn extend_tokens(
+        &self,
+        identity_id: &str,
+        first_day: &str,
+        tokens: &[NewToken],
+    ) -> Result<bool, StorageError>;
     /// Revokes an identity and all its tokens; the record stays. Returns the tokens revoked.
     fn revoke_identity(&self, identity_id: &str, now_unix_ms: UnixMs) -> Result<u64, StorageError>;
     /// Status list numbers in use.
@@ -192,6 +207,17 @@ CREATE TABLE IF NOT EXISTS reviews (
     reviewed_at_unix_ms INTEGER NOT NULL
 );
 ";
+
+/// The batches to renew (see [`IdentityStore::batches_ending_before`]); `{1}` day, `{2}` limit.
+pub(crate) const BATCHES_ENDING: &str =
+    "SELECT i.id, i.record_id, i.tier, i.state, i.created_at_unix_ms, i.ended_at_unix_ms,
+            max(t.day)
+     FROM identities i JOIN tokens t ON t.identity_id = i.id AND NOT t.revoked
+     WHERE i.state = 'active' AND EXISTS (SELECT 1 FROM holders h WHERE h.identity_id = i.id)
+     GROUP BY i.id, i.record_id, i.tier, i.state, i.created_at_unix_ms, i.ended_at_unix_ms
+     HAVING max(t.day) < {1}
+     ORDER BY max(t.day), i.id
+     LIMIT {2}";
 
 /// Marks an identity's outstanding tokens revoked; how many were.
 fn revoke_tokens(
@@ -435,6 +461,56 @@ impl IdentityStore for SqliteStorage {
         insert_tokens(&transaction, identity_id, tokens)?;
         transaction.commit()?;
         Ok(revoked)
+    }
+
+    fn batches_ending_before(
+        &self,
+        day: &str,
+        limit: usize,
+    ) -> Result<Vec<(IdentityRow, String)>, StorageError> {
+        let connection = self.lock()?;
+        let mut statement =
+            connection.prepare(&crate::holders::placeholders(BATCHES_ENDING, '?'))?;
+        let rows = statement
+            .query_map(
+                rusqlite::params![day, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |row| {
+                    Ok((
+                        IdentityRow {
+                            id: row.get(0)?,
+                            record_id: row.get(1)?,
+                            tier: row.get(2)?,
+                            state: row.get(3)?,
+                            created_at_unix_ms: row.get(4)?,
+                            ended_at_unix_ms: row.get(5)?,
+                        },
+                        row.get(6)?,
+                    ))
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn extend_tokens(
+        &self,
+        identity_id: &str,
+        first_day: &str,
+        tokens: &[NewToken],
+    ) -> Result<bool, StorageError> {
+        let mut connection = self.lock()?;
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last: Option<String> = transaction.query_row(
+            "SELECT max(day) FROM tokens WHERE identity_id = ?1 AND revoked = 0",
+            [identity_id],
+            |row| row.get(0),
+        )?;
+        if last.is_some_and(|last| last.as_str() >= first_day) {
+            return Ok(false);
+        }
+        insert_tokens(&transaction, identity_id, tokens)?;
+        transaction.commit()?;
+        Ok(true)
     }
 
     fn revoke_identity(&self, identity_id: &str, now_unix_ms: UnixMs) -> Result<u64, StorageError> {

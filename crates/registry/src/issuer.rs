@@ -378,6 +378,8 @@ pub struct PassReport {
     pub refused: u32,
     pub superseded: u32,
     pub tokens: u32,
+    /// Activated identities whose batch was extended before it ran out.
+    pub renewed: u32,
 }
 
 /// What issuing reads from a record's sealed payload.
@@ -499,9 +501,94 @@ fn decide(
     Ok(())
 }
 
-/// Decides every waiting record (up to `limit`). A crash between records loses nothing: a record
-/// is decided in one transaction, and undecided records are offered again. A record whose sealed
-/// payload does not open is left undecided (and counted), never refused.
+/// A batch is renewed when it ends within this many days (so a phone that syncs every other day
+/// never runs out).
+pub const RENEW_WITHIN_DAYS: i64 = 2;
+
+/// Extends the batches of activated identities that end within [`RENEW_WITHIN_DAYS`]: a new
+/// batch from the day after their last (today at the earliest). Tokens already out stay valid.
+fn renew_batches(
+    storage: &dyn Storage,
+    keys: &IssuerKeys,
+    settings: &IssuerSettings,
+    now: UnixMs,
+    limit: usize,
+    report: &mut PassReport,
+) -> Result<(), IssueError> {
+    let today = today(settings, now)?;
+    let threshold = today
+        .checked_add(jiff::Span::new().days(RENEW_WITHIN_DAYS))
+        .map_err(|_| IssueError::Day(today.to_string()))?;
+    let due = storage.batches_ending_before(&threshold.to_string(), limit)?;
+    if due.is_empty() {
+        return Ok(());
+    }
+    let mut allocator = StatusAllocator::load(storage)?;
+    for (identity, last_day) in due {
+        let after_last = last_day
+            .parse::<Date>()
+            .ok()
+            .and_then(|day| day.tomorrow().ok())
+            .unwrap_or(today);
+        let first_day = after_last.max(today);
+        let (body, opened) = match identity_sources(storage, &identity, keys) {
+            Ok(found) => found,
+            Err(IssueError::Sealed) => {
+                report.unopened += 1;
+                continue;
+            }
+            Err(other) => return Err(other),
+        };
+        let Some(portrait) = opened.portrait else {
+            continue;
+        };
+        let tokens = build_batch(
+            &identity.id,
+            &body.document,
+            tier_of(&identity),
+            &portrait,
+            first_day,
+            keys,
+            settings,
+            &mut allocator,
+            now,
+        )?;
+        if storage.extend_tokens(&identity.id, &first_day.to_string(), &tokens)? {
+            tracing::info!(tokens = tokens.len(), "batch renewed");
+            report.renewed += 1;
+            report.tokens += u32::try_from(tokens.len()).unwrap_or(u32::MAX);
+        }
+    }
+    Ok(())
+}
+
+/// An identity's record body and what its sealed payload holds.
+fn identity_sources(
+    storage: &dyn Storage,
+    identity: &IdentityRow,
+    keys: &IssuerKeys,
+) -> Result<(RecordBody, Opened), IssueError> {
+    let record = storage
+        .record(&identity.record_id)?
+        .ok_or_else(|| StorageError::Database("the identity's record is missing".into()))?;
+    let body = RecordBody::from_bytes(&record.body)
+        .map_err(|_| StorageError::Database("the identity's record cannot be read".into()))?;
+    let opened = open_sealed(keys, &body, &record.sealed_payload)?;
+    Ok((body, opened))
+}
+
+fn tier_of(identity: &IdentityRow) -> Tier {
+    if identity.tier == Tier::Strict.as_str() {
+        Tier::Strict
+    } else {
+        Tier::Light
+    }
+}
+
+/// Decides every waiting record (up to `limit`), then renews the batches about to run out. A
+/// crash between records loses nothing: a record is decided in one transaction, and undecided
+/// records are offered again. A record whose sealed payload does not open is left undecided (and
+/// counted), never refused.
 pub fn run_pass(
     storage: &dyn Storage,
     keys: &IssuerKeys,
@@ -512,6 +599,7 @@ pub fn run_pass(
     let mut report = PassReport::default();
     let pending = storage.pending_issuance(limit)?;
     if pending.is_empty() {
+        renew_batches(storage, keys, settings, now, limit, &mut report)?;
         return Ok(report);
     }
     let mut allocator = StatusAllocator::load(storage)?;
@@ -533,6 +621,7 @@ pub fn run_pass(
             other => other?,
         }
     }
+    renew_batches(storage, keys, settings, now, limit, &mut report)?;
     Ok(report)
 }
 
@@ -544,19 +633,11 @@ pub fn reissue(
     settings: &IssuerSettings,
     now: UnixMs,
 ) -> Result<(u64, Vec<NewToken>), IssueError> {
-    let record = storage
-        .record(&identity.record_id)?
-        .ok_or_else(|| StorageError::Database("the identity's record is missing".into()))?;
-    let body = RecordBody::from_bytes(&record.body)
-        .map_err(|_| StorageError::Database("the identity's record cannot be read".into()))?;
-    let portrait = open_sealed(keys, &body, &record.sealed_payload)?
+    let (body, opened) = identity_sources(storage, identity, keys)?;
+    let portrait = opened
         .portrait
         .ok_or_else(|| IssueError::Sign(Refusal::NoPhoto.to_string()))?;
-    let tier = if identity.tier == Tier::Strict.as_str() {
-        Tier::Strict
-    } else {
-        Tier::Light
-    };
+    let tier = tier_of(identity);
     let mut allocator = StatusAllocator::load(storage)?;
     let tokens = build_batch(
         &identity.id,

@@ -789,6 +789,66 @@ impl IdentityStore for PostgresStorage {
             .map_err(database_error)
     }
 
+    fn batches_ending_before(
+        &self,
+        day: &str,
+        limit: usize,
+    ) -> Result<Vec<(IdentityRow, String)>, StorageError> {
+        let mut lease = self.lease()?;
+        let rows = lease
+            .client()?
+            .query(
+                &holders::placeholders(crate::identities::BATCHES_ENDING, '$'),
+                &[&day, &i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .map_err(database_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    IdentityRow {
+                        id: row.try_get(0)?,
+                        record_id: row.try_get(1)?,
+                        tier: row.try_get(2)?,
+                        state: row.try_get(3)?,
+                        created_at_unix_ms: row.try_get(4)?,
+                        ended_at_unix_ms: row.try_get(5)?,
+                    },
+                    row.try_get(6)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, postgres::Error>>()
+            .map_err(database_error)
+    }
+
+    fn extend_tokens(
+        &self,
+        identity_id: &str,
+        first_day: &str,
+        tokens: &[NewToken],
+    ) -> Result<bool, StorageError> {
+        let mut lease = self.lease()?;
+        let run = |client: &mut Client| -> Result<bool, postgres::Error> {
+            let mut transaction = client.transaction()?;
+            transaction.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('extend:' || $1))",
+                &[&identity_id],
+            )?;
+            let last: Option<String> = transaction
+                .query_one(
+                    "SELECT max(day) FROM tokens WHERE identity_id = $1 AND NOT revoked",
+                    &[&identity_id],
+                )?
+                .try_get(0)?;
+            if last.is_some_and(|last| last.as_str() >= first_day) {
+                return Ok(false);
+            }
+            insert_tokens_pg(&mut transaction, identity_id, tokens)?;
+            transaction.commit()?;
+            Ok(true)
+        };
+        run(lease.client()?).map_err(database_error)
+    }
+
     fn reissue_tokens(&self, identity_id: &str, tokens: &[NewToken]) -> Result<u64, StorageError> {
         let mut lease = self.lease()?;
         let client = lease.client()?;
