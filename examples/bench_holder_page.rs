@@ -10,6 +10,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // bench code: a panic is a failed run
 #![allow(clippy::print_stdout)] // a benchmark printing its figures
 
+#[path = "../tests/kiosk/common/browser.rs"]
+mod browser;
+
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -100,18 +103,7 @@ fn main() {
         .output()
         .unwrap();
     assert!(made.status.success(), "registry keygen failed");
-    let driver_port = free_port();
-    let _driver = Killed(
-        Command::new("chromedriver")
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (scripts/setup.sh installs chromium-driver)"),
-    );
-    while std::net::TcpStream::connect(("127.0.0.1", driver_port)).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let driver = browser::Driver::start();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -123,23 +115,7 @@ fn main() {
         let (served, url) = serve(&registry, &work, &listen);
         let profile = work.join(format!("profile-{run}"));
         runtime.block_on(async {
-            let mut capabilities = serde_json::Map::new();
-            capabilities.insert(
-                "goog:chromeOptions".into(),
-                serde_json::json!({
-                    "binary": "/usr/bin/chromium",
-                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                             "--disable-dev-shm-usage", "--window-size=412,915",
-                             format!("--user-data-dir={}", profile.display())],
-                }),
-            );
-            let client = fantoccini::ClientBuilder::new(
-                hyper_util::client::legacy::connect::HttpConnector::new(),
-            )
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{driver_port}"))
-            .await
-            .unwrap();
+            let client = browser::connect(&driver, &profile, (412, 915)).await;
             client.goto(&format!("{url}/holder/")).await.unwrap();
             online.push(first_paint_ms(&client).await);
             let deadline = Instant::now() + Duration::from_secs(10);

@@ -16,6 +16,7 @@ use hyper::body::Bytes;
 
 use crate::common;
 use crate::virtual_id::Deployment;
+use common::browser;
 use common::terminal::text;
 use enroll_core::domain::activation::{ALPHABET, ActivationCode};
 
@@ -240,41 +241,6 @@ fn wrong_codes_lock_the_code_after_ten_and_the_source_after_twenty() {
 
 // ---- the holder page in headless Chromium ----
 
-/// `chromedriver` on a free loopback port, killed when dropped.
-struct Driver {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("chromedriver (scripts/setup.sh installs chromium-driver)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Driver { child, port }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A Chrome DevTools command through chromedriver's `goog/cdp/execute`.
 #[derive(Debug)]
 struct Cdp {
@@ -338,32 +304,14 @@ fn the_holder_page_activates_shows_todays_qr_and_keeps_working_offline_into_the_
     let records = deployment.enroll_and_sync(1);
     let (code, link) = receipt_code(&deployment, &records[0]);
     deployment.sync_lists();
-    let driver = Driver::start();
+    let driver = browser::Driver::start();
     let profile = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--window-size=600,1200", "--lang=en-GB",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            }),
-        );
-        let client = fantoccini::ClientBuilder::new(
-            hyper_util::client::legacy::connect::HttpConnector::new(),
-        )
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .unwrap();
+        let client = browser::connect(&driver, profile.path(), (600, 1200)).await;
 
         // The phone's camera opens the receipt's link (this terminal's configuration names
         // another registry address, so the same path and code on the test's registry): the page

@@ -110,6 +110,24 @@ fn source(extensions: &Extensions) -> IpAddr {
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |info| info.0.ip())
 }
 
+/// Lets a holder request in: the service, where it came from and the time, or the answer that
+/// the registry serves no holders or that the source must wait.
+fn admit(
+    state: &RegistryState,
+    extensions: &Extensions,
+) -> Result<(Arc<HolderService>, IpAddr, UnixMs), Box<Response>> {
+    let service = state
+        .holders
+        .clone()
+        .ok_or_else(|| Box::new(not_offered()))?;
+    let source = source(extensions);
+    let now = (state.clock)();
+    match service.wait_s(source, now) {
+        Some(wait_s) => Err(Box::new(wait_answer(wait_s))),
+        None => Ok((service, source, now)),
+    }
+}
+
 /// A JSON answer `{error, message}` the page maps to its own words by `error`.
 fn answer(status: StatusCode, error: &str, message: &str) -> Response {
     let body = serde_json::json!({ "error": error, "message": message });
@@ -162,14 +180,10 @@ async fn post_activate(
     extensions: Extensions,
     body: Bytes,
 ) -> Response {
-    let Some(service) = state.holders.clone() else {
-        return not_offered();
+    let (service, source, now) = match admit(&state, &extensions) {
+        Ok(admitted) => admitted,
+        Err(refused) => return *refused,
     };
-    let source = source(&extensions);
-    let now = (state.clock)();
-    if let Some(wait_s) = service.wait_s(source, now) {
-        return wait_answer(wait_s);
-    }
     let refuse = |status, error: &str, message: &str| {
         service.failed(source, now);
         answer(status, error, message)
@@ -312,14 +326,10 @@ async fn post_tokens(
     extensions: Extensions,
     body: Bytes,
 ) -> Response {
-    let Some(service) = state.holders.clone() else {
-        return not_offered();
+    let (service, source, now) = match admit(&state, &extensions) {
+        Ok(admitted) => admitted,
+        Err(refused) => return *refused,
     };
-    let source = source(&extensions);
-    let now = (state.clock)();
-    if let Some(wait_s) = service.wait_s(source, now) {
-        return wait_answer(wait_s);
-    }
     let secret = serde_json::from_slice::<TokensRequest>(&body)
         .ok()
         .and_then(|request| enroll_credential::keys::unhex(&request.holder_secret))

@@ -219,6 +219,18 @@ pub(crate) const BATCHES_ENDING: &str =
      ORDER BY max(t.day), i.id
      LIMIT {2}";
 
+/// An identity from the first six columns of a row (id, record, tier, state, created, ended).
+fn identity_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IdentityRow> {
+    Ok(IdentityRow {
+        id: row.get(0)?,
+        record_id: row.get(1)?,
+        tier: row.get(2)?,
+        state: row.get(3)?,
+        created_at_unix_ms: row.get(4)?,
+        ended_at_unix_ms: row.get(5)?,
+    })
+}
+
 /// Marks an identity's outstanding tokens revoked; how many were.
 fn revoke_tokens(
     transaction: &rusqlite::Transaction<'_>,
@@ -418,16 +430,7 @@ impl IdentityStore for SqliteStorage {
                      FROM identities {sql}"
                 ),
                 [key],
-                |row| {
-                    Ok(IdentityRow {
-                        id: row.get(0)?,
-                        record_id: row.get(1)?,
-                        tier: row.get(2)?,
-                        state: row.get(3)?,
-                        created_at_unix_ms: row.get(4)?,
-                        ended_at_unix_ms: row.get(5)?,
-                    })
-                },
+                identity_row,
             )
             .optional()?)
     }
@@ -474,19 +477,7 @@ impl IdentityStore for SqliteStorage {
         let rows = statement
             .query_map(
                 rusqlite::params![day, i64::try_from(limit).unwrap_or(i64::MAX)],
-                |row| {
-                    Ok((
-                        IdentityRow {
-                            id: row.get(0)?,
-                            record_id: row.get(1)?,
-                            tier: row.get(2)?,
-                            state: row.get(3)?,
-                            created_at_unix_ms: row.get(4)?,
-                            ended_at_unix_ms: row.get(5)?,
-                        },
-                        row.get(6)?,
-                    ))
-                },
+                |row| Ok((identity_row(row)?, row.get(6)?)),
             )?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)

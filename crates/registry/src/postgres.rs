@@ -585,6 +585,18 @@ fn issue_identity_once(
     Ok(outcome)
 }
 
+/// An identity from the first six columns of a row (id, record, tier, state, created, ended).
+fn identity_row(row: &postgres::Row) -> Result<IdentityRow, postgres::Error> {
+    Ok(IdentityRow {
+        id: row.try_get(0)?,
+        record_id: row.try_get(1)?,
+        tier: row.try_get(2)?,
+        state: row.try_get(3)?,
+        created_at_unix_ms: row.try_get(4)?,
+        ended_at_unix_ms: row.try_get(5)?,
+    })
+}
+
 fn activate_once(
     client: &mut Client,
     attempt: &Attempt<'_>,
@@ -749,18 +761,10 @@ impl IdentityStore for PostgresStorage {
                 &[&key],
             )
             .map_err(database_error)?;
-        row.map(|row| {
-            Ok(IdentityRow {
-                id: row.try_get(0)?,
-                record_id: row.try_get(1)?,
-                tier: row.try_get(2)?,
-                state: row.try_get(3)?,
-                created_at_unix_ms: row.try_get(4)?,
-                ended_at_unix_ms: row.try_get(5)?,
-            })
-        })
-        .transpose()
-        .map_err(database_error)
+        row.as_ref()
+            .map(identity_row)
+            .transpose()
+            .map_err(database_error)
     }
 
     fn identity_tokens(&self, identity_id: &str) -> Result<Vec<TokenRow>, StorageError> {
@@ -803,19 +807,7 @@ impl IdentityStore for PostgresStorage {
             )
             .map_err(database_error)?;
         rows.iter()
-            .map(|row| {
-                Ok((
-                    IdentityRow {
-                        id: row.try_get(0)?,
-                        record_id: row.try_get(1)?,
-                        tier: row.try_get(2)?,
-                        state: row.try_get(3)?,
-                        created_at_unix_ms: row.try_get(4)?,
-                        ended_at_unix_ms: row.try_get(5)?,
-                    },
-                    row.try_get(6)?,
-                ))
-            })
+            .map(|row| Ok((identity_row(row)?, row.try_get(6)?)))
             .collect::<Result<Vec<_>, postgres::Error>>()
             .map_err(database_error)
     }

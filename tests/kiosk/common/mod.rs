@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 pub mod booth;
+pub mod browser;
 pub mod pcsc;
 pub mod pg;
 pub mod served;
