@@ -423,6 +423,9 @@ pub enum ReceiptCommand {
     Make {
         /// The record id (the reference number)
         record_id: String,
+        /// Also write both QR codes as PNG files for printing (receipt.png, activation.png)
+        #[arg(long, value_name = "DIR")]
+        qr_out: Option<PathBuf>,
     },
     /// Check a receipt's QR text offline against a terminal's public key
     Verify {
@@ -454,12 +457,33 @@ pub fn applicant_receipt_text(
     ))
 }
 
+/// Writes `text` as a printable QR code: error correction Q (survives smudges and folds), 8 pixels a
+/// module, the 4-module quiet zone.
+fn write_qr_png(text: &str, path: &Path) -> anyhow::Result<()> {
+    const MODULE_PX: u32 = 8;
+    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::Q)
+        .context("the text does not fit a QR code")?;
+    let modules = u32::try_from(code.width()).context("the QR code is too large")?;
+    let colors = code.to_colors();
+    let side = (modules + 8) * MODULE_PX;
+    let image = image::GrayImage::from_fn(side, side, |x, y| {
+        let (mx, my) = (x / MODULE_PX, y / MODULE_PX);
+        let dark = (4..modules + 4).contains(&mx)
+            && (4..modules + 4).contains(&my)
+            && colors.get(((my - 4) * modules + (mx - 4)) as usize) == Some(&qrcode::Color::Dark);
+        image::Luma([if dark { 0 } else { 255 }])
+    });
+    image
+        .save(path)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// `kiosk receipt …`
 pub fn receipt(command: ReceiptCommand, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     use enroll_core::domain::applicant_receipt::ApplicantReceipt;
     let mut stdout = std::io::stdout();
     match command {
-        ReceiptCommand::Make { record_id } => {
+        ReceiptCommand::Make { record_id, qr_out } => {
             let config = load_config(config_path)?;
             let outbox = open_outbox(&config)?;
             let (body, body_sha256) = outbox
@@ -470,12 +494,18 @@ pub fn receipt(command: ReceiptCommand, config_path: Option<&Path>) -> anyhow::R
                 &key,
                 &enroll_core::domain::record::RecordBody::from_bytes(&body)?.id,
             );
+            let receipt = applicant_receipt_text(&key, &body, &body_sha256)?;
+            let link = code.holder_link(&config.registry.holder_page_url);
+            if let Some(dir) = qr_out {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                write_qr_png(&receipt, &dir.join("receipt.png"))?;
+                write_qr_png(&link, &dir.join("activation.png"))?;
+            }
             writeln!(
                 stdout,
-                "{}\nactivation code: {}\nactivation link: {}",
-                applicant_receipt_text(&key, &body, &body_sha256)?,
+                "{receipt}\nactivation code: {}\nactivation link: {link}",
                 code.grouped(),
-                code.holder_link(&config.registry.holder_page_url)
             )?;
             Ok(ExitCode::SUCCESS)
         }

@@ -244,15 +244,18 @@ fn receipt_codes_ui(
     receipt: &enroll_core::flows::applicant::ReceiptView,
 ) {
     let theme = view.theme;
-    let side_px = (ui.available_height() * 0.45).clamp(160.0, 260.0);
+    let side_px = (ui.available_height() * 0.4).clamp(140.0, 260.0);
+    let gap_px = 48.0;
     ui.horizontal(|ui| {
+        // Centred: the two codes side by side under the text.
+        ui.add_space(((ui.available_width() - 2.0 * side_px - gap_px) / 2.0).max(0.0));
         ui.vertical(|ui| {
             qr_code_ui(ui, &receipt.qr_text, side_px);
             ui.label(
                 egui::RichText::new(view.text(Msg::ReceiptReference)).size(theme.body_size * 0.8),
             );
         });
-        ui.add_space(48.0);
+        ui.add_space(gap_px);
         ui.vertical(|ui| {
             qr_code_ui(ui, &receipt.activation_link, side_px);
             ui.label(

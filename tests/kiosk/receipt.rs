@@ -29,8 +29,31 @@ fn a_receipt_verifies_offline_and_any_change_breaks_it() {
         lines[2].ends_with(&format!("/holder/#code={code}")),
         "{printed}"
     );
-    let again = terminal.run(&["receipt", "make", &ids[0]]);
+    let printouts = terminal.dir.path().join("printouts");
+    let again = terminal.run(&[
+        "receipt",
+        "make",
+        &ids[0],
+        "--qr-out",
+        printouts.to_str().unwrap(),
+    ]);
     assert_eq!(String::from_utf8(again.stdout).unwrap(), printed);
+    // For the printer: both codes as images that read back as the texts above.
+    for (file, text) in [
+        ("receipt.png", lines[0]),
+        (
+            "activation.png",
+            lines[2].trim_start_matches("activation link: "),
+        ),
+    ] {
+        let image = image::open(printouts.join(file)).unwrap().to_luma8();
+        let found = enroll_credential::qr::decode(&enroll_credential::qr::GreyImage {
+            width: image.width() as usize,
+            height: image.height() as usize,
+            pixels: image.into_raw(),
+        });
+        assert_eq!(found, vec![text.to_owned()], "{file}");
+    }
 
     let valid = terminal.run(&["receipt", "verify", &qr]);
     assert!(valid.status.success(), "{}", text(&valid));

@@ -24,6 +24,26 @@ const SAME_CODE_MS: u64 = 3_000;
 /// How often the lists are synced while the screen is open.
 pub const SYNC_EVERY_MS: u64 = 10 * 60 * 1000;
 
+/// The CJK font Debian's `fonts-wqy-microhei` installs (scripts/setup.sh): Chinese names and
+/// regions are drawn with it.
+pub const DEFAULT_CJK_FONT: &str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
+
+/// Adds a CJK font after egui's own, so Chinese text is drawn as glyphs, not boxes.
+pub fn install_cjk_font(ctx: &egui::Context, font: Vec<u8>) {
+    let mut fonts = egui::FontDefinitions::default();
+    fonts
+        .font_data
+        .insert("cjk".to_owned(), Arc::new(egui::FontData::from_owned(font)));
+    for family in [egui::FontFamily::Proportional, egui::FontFamily::Monospace] {
+        fonts
+            .families
+            .entry(family)
+            .or_default()
+            .push("cjk".to_owned());
+    }
+    ctx.set_fonts(fonts);
+}
+
 /// The wall clock in Unix seconds (the binary reads the system clock; tests pass their own).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 

@@ -76,6 +76,9 @@ enum Command {
         /// Open in a window instead of full screen
         #[arg(long)]
         windowed: bool,
+        /// A font with Chinese characters, for names and regions
+        #[arg(long, value_name = "FILE", default_value = gui::DEFAULT_CJK_FONT)]
+        cjk_font: PathBuf,
     },
     /// Show what a token says and how it is built, without deciding whether it is valid
     Inspect {
@@ -136,6 +139,7 @@ fn main() -> ExitCode {
             ca_file,
             no_sync,
             windowed,
+            cjk_font,
         } => {
             let camera: Option<enroll_devices::camera::CameraOpener> = match (camera, camera_files)
             {
@@ -160,6 +164,7 @@ fn main() -> ExitCode {
                         clock: std::sync::Arc::new(|| jiff::Timestamp::now().as_second()),
                     },
                     windowed,
+                    &cjk_font,
                 )
             })
         }
@@ -173,7 +178,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn gui_command(inputs: gui::Inputs, windowed: bool) -> anyhow::Result<ExitCode> {
+fn gui_command(inputs: gui::Inputs, windowed: bool, cjk_font: &Path) -> anyhow::Result<ExitCode> {
+    let font = match std::fs::read(cjk_font) {
+        Ok(bytes) => Some(bytes),
+        Err(error) => {
+            writeln!(
+                std::io::stderr(),
+                "idverify: cannot read the CJK font {} ({error}): Chinese names will show as \
+                 boxes; install fonts-wqy-microhei or give --cjk-font FILE",
+                cjk_font.display()
+            )?;
+            None
+        }
+    };
     let viewport = egui::ViewportBuilder::default()
         .with_title("idverify")
         .with_app_id("idverify")
@@ -188,6 +205,9 @@ fn gui_command(inputs: gui::Inputs, windowed: bool) -> anyhow::Result<ExitCode> 
         options,
         Box::new(move |cc| {
             let ctx = cc.egui_ctx.clone();
+            if let Some(font) = font {
+                gui::install_cjk_font(&ctx, font);
+            }
             let repaint = std::sync::Arc::new(move || ctx.request_repaint());
             Ok(Box::new(gui::VerifierApp::start(inputs, repaint)))
         }),

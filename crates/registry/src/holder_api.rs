@@ -451,6 +451,13 @@ fn page_file(name: &str) -> Response {
             (header::CONTENT_TYPE, content_type),
             // The service worker keeps its own copy; the network copy is always checked.
             (header::CACHE_CONTROL, "no-cache"),
+            // Only the page's own files run; the face comes as a data: image.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
+                 frame-ancestors 'none'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         body,
     )

@@ -152,7 +152,7 @@ impl Synced {
                 full_name: check_in.then(|| "ZHANG San".into()),
                 birth_yyyymmdd: check_in.then(|| "19900101".into()),
                 sex: check_in.then_some(Sex::Male),
-                region: None,
+                region: check_in.then(|| "北京市东城区".into()),
             },
         };
         let signer = if spec.forged {
