@@ -33,6 +33,15 @@ pub enum QueueCommand {
         #[arg(long)]
         json: bool,
     },
+    /// One record by its short reference (XXX-XXX-XXXX, from the receipt) or its id: id,
+    /// reference, state, attempts, last error (no personal data)
+    Show {
+        /// The short reference or the record id
+        record: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-check every signature, hash and chain link; exits 1 on any break
     Verify,
 }
@@ -197,6 +206,39 @@ pub fn enroll(args: EnrollArgs, config_path: Option<&Path>) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
+/// The record id an argument names: an id as it is, or the one record of the outbox whose short
+/// reference it is.
+fn resolve_record(outbox: &enroll_store::Outbox, argument: &str) -> anyhow::Result<String> {
+    use enroll_core::domain::record::RecordId;
+    use enroll_core::domain::reference::ShortReference;
+    use std::str::FromStr as _;
+    if RecordId::from_str(argument.trim()).is_ok() {
+        return Ok(argument.trim().to_owned());
+    }
+    let reference = ShortReference::parse(argument).map_err(|error| {
+        anyhow::anyhow!("{argument:?} is neither a record id nor a short reference: {error}")
+    })?;
+    let matching: Vec<String> = outbox
+        .list()?
+        .into_iter()
+        .map(|entry| entry.id)
+        .filter(|id| RecordId::from_str(id).is_ok_and(|id| ShortReference::of(&id) == reference))
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!(
+            "no record with reference {} in this terminal's outbox",
+            reference.grouped()
+        ),
+        many => bail!(
+            "reference {} names {} records here: {}; give the record id",
+            reference.grouped(),
+            many.len(),
+            many.join(", ")
+        ),
+    }
+}
+
 /// `kiosk queue …`
 pub fn queue(command: QueueCommand, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     let config = load_config(config_path)?;
@@ -243,6 +285,37 @@ pub fn queue(command: QueueCommand, config_path: Option<&Path>) -> anyhow::Resul
                         e.attempts,
                         e.last_error.as_deref().unwrap_or("")
                     )?;
+                }
+            }
+        }
+        QueueCommand::Show { record, json } => {
+            let id = resolve_record(&outbox, &record)?;
+            let entry = outbox
+                .list()?
+                .into_iter()
+                .find(|entry| entry.id == id)
+                .with_context(|| format!("no record {id} in this terminal's outbox"))?;
+            let reference = id
+                .parse::<enroll_core::domain::record::RecordId>()
+                .map(|id| enroll_core::domain::reference::ShortReference::of(&id).grouped())
+                .unwrap_or_default();
+            if json {
+                let mut value = serde_json::to_value(&entry)?;
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("reference".into(), reference.into());
+                }
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&value)?)?;
+            } else {
+                writeln!(stdout, "record     {}", entry.id)?;
+                writeln!(stdout, "reference  {reference}")?;
+                writeln!(
+                    stdout,
+                    "state      {}",
+                    serde_json::to_value(entry.state)?.as_str().unwrap_or("?")
+                )?;
+                writeln!(stdout, "attempts   {}", entry.attempts)?;
+                if let Some(error) = &entry.last_error {
+                    writeln!(stdout, "last error {error}")?;
                 }
             }
         }
@@ -421,7 +494,7 @@ pub enum ReceiptCommand {
     /// Print an applicant's receipt for a record in the outbox (a reprint): the receipt's QR text,
     /// then the one-time activation code and the holder-page link its second QR code holds
     Make {
-        /// The record id (the reference number)
+        /// The record id, or its short reference (XXX-XXX-XXXX)
         record_id: String,
         /// Also write both QR codes as PNG files for printing (receipt.png, activation.png)
         #[arg(long, value_name = "DIR")]
@@ -486,6 +559,7 @@ pub fn receipt(command: ReceiptCommand, config_path: Option<&Path>) -> anyhow::R
         ReceiptCommand::Make { record_id, qr_out } => {
             let config = load_config(config_path)?;
             let outbox = open_outbox(&config)?;
+            let record_id = resolve_record(&outbox, &record_id)?;
             let (body, body_sha256) = outbox
                 .signed_body(&record_id)?
                 .with_context(|| format!("no record {record_id} in this terminal's outbox"))?;
@@ -502,10 +576,12 @@ pub fn receipt(command: ReceiptCommand, config_path: Option<&Path>) -> anyhow::R
                 write_qr_png(&receipt, &dir.join("receipt.png"))?;
                 write_qr_png(&link, &dir.join("activation.png"))?;
             }
+            let record = enroll_core::domain::record::RecordBody::from_bytes(&body)?.id;
             writeln!(
                 stdout,
-                "{receipt}\nactivation code: {}\nactivation link: {link}",
+                "{receipt}\nactivation code: {}\nactivation link: {link}\nreference: {}",
                 code.grouped(),
+                enroll_core::domain::reference::ShortReference::of(&record).grouped()
             )?;
             Ok(ExitCode::SUCCESS)
         }

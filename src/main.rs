@@ -95,8 +95,12 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let process_started = Instant::now();
     let cli = Cli::parse();
-    init_logging(cli.config.as_deref());
-    let result = match cli.command.unwrap_or(Command::Run) {
+    let command = cli.command.unwrap_or(Command::Run);
+    // Every command logs to the terminal's log file when it can; only the long-running kiosk and
+    // sync worker say so when they cannot (a one-off command is not worth the warning).
+    let must_log_to_file = matches!(command, Command::Run | Command::Sync(_));
+    init_logging(cli.config.as_deref(), must_log_to_file);
+    let result = match command {
         Command::Run => run_gui(cli.config, process_started),
         Command::Config(ConfigCommand::Check { file }) => config_check(file.or(cli.config)),
         Command::Card(command) => cli_card::run(command, cli.config),
@@ -122,8 +126,9 @@ fn main() -> ExitCode {
 }
 
 /// Logs to standard error and, when the configuration loads, to the terminal's log file too
-/// (`terminal.log_file`; the diagnostic bundle takes its tail).
-fn init_logging(config_path: Option<&Path>) {
+/// (`terminal.log_file`; the diagnostic bundle takes its tail). Only when `must_log_to_file` is a
+/// file that cannot be opened worth a warning.
+fn init_logging(config_path: Option<&Path>, must_log_to_file: bool) {
     use tracing_subscriber::fmt::writer::MakeWriterExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("KIOSK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -146,7 +151,7 @@ fn init_logging(config_path: Option<&Path>) {
                 .with_env_filter(filter)
                 .with_writer(std::io::stderr)
                 .init();
-            if let Some(Err((path, error))) = problem {
+            if let (Some(Err((path, error))), true) = (problem, must_log_to_file) {
                 tracing::warn!(
                     log_file = %path.display(),
                     %error,

@@ -36,6 +36,7 @@ use crate::ui::{self, View, i18n::Catalog, theme::Theme};
 use enroll_core::domain::card_read::{AccessKey, CardRead};
 use enroll_core::domain::document::CalendarDate;
 use enroll_core::domain::language::Language;
+use enroll_core::domain::reference::ShortReference;
 use enroll_core::domain::tier::Tier;
 use enroll_core::domain::time::UnixMs;
 use enroll_core::flows::applicant::{
@@ -559,6 +560,7 @@ impl KioskApp {
                     events.push(Event::Saved {
                         receipt: ReceiptView {
                             record_id: committed.record_id.to_string(),
+                            reference: ShortReference::of(&committed.record_id).grouped(),
                             qr_text: committed.receipt_text,
                             activation_link: committed
                                 .activation_code

@@ -19,6 +19,7 @@ use crate::ui::officer::{
 };
 use enroll_core::domain::card_read::AccessKey;
 use enroll_core::domain::mrz::{MrzAccessKey, MrzError};
+use enroll_core::domain::reference::ShortReference;
 use enroll_core::flows::applicant::{CardEvent, CardProblem};
 use enroll_core::flows::officer::{
     self, CheckOutcome, Decision, OfficerEffect, OfficerEvent, OfficerNotice, OfficerState,
@@ -235,7 +236,7 @@ impl KioskApp {
                 }
                 Outcome::Checked(Err(_)) => events.push(OfficerEvent::CheckFailed { now_ms }),
                 Outcome::Committed(Ok(committed)) => events.push(OfficerEvent::Saved {
-                    record_id: committed.record_id.to_string(),
+                    reference: ShortReference::of(&committed.record_id).grouped(),
                     activation_code: committed.activation_code.grouped(),
                     now_ms,
                 }),

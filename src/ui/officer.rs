@@ -168,10 +168,10 @@ fn notice_text(view: &OfficerView<'_>, notice: &OfficerNotice) -> String {
             None => view.text(Msg::OfficerCameraProblem),
         },
         OfficerNotice::Saved {
-            record_id,
+            reference,
             activation_code,
         } => format!(
-            "{}: {record_id}. {}: {activation_code}",
+            "{}: {reference}. {}: {activation_code}",
             view.text(Msg::OfficerSaved),
             view.text(Msg::ReceiptActivationCode)
         ),

@@ -126,7 +126,7 @@ fn layout(view: &View<'_>) -> Option<Layout> {
                 body.push(format!(
                     "{}: {}",
                     view.text(Msg::ReceiptReference),
-                    receipt.record_id
+                    receipt.reference
                 ));
                 body.push(view.text(Msg::ReceiptKeep));
                 body.push(view.text(match receipt.delivery {

@@ -85,7 +85,13 @@ fn the_self_service_happy_path_ends_on_the_receipt_with_a_committed_record() {
         "the registry is down: the receipt says it will be sent"
     );
     assert!(receipt.qr_text.contains(&receipt.record_id));
-    harness.get_by_label_contains(&receipt.record_id);
+    // The screen shows the short reference of that record, for reading out.
+    let id: enroll_core::domain::record::RecordId = receipt.record_id.parse().unwrap();
+    assert_eq!(
+        receipt.reference,
+        enroll_core::domain::reference::ShortReference::of(&id).grouped()
+    );
+    harness.get_by_label_contains(&receipt.reference);
 
     // The record is in the outbox, committed, waiting for the registry.
     let outbox = Outbox::open(&booth.outbox()).unwrap();

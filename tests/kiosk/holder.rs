@@ -127,6 +127,18 @@ fn a_receipt_code_is_not_ready_until_issued_then_gives_the_batch_once() {
     let sync = deployment.terminal.sync_once(&deployment.url);
     assert!(sync.status.success(), "{}", text(&sync));
     deployment.identity(&records[0]);
+    // The registry finds the identity by the receipt's short reference too.
+    let made = deployment.terminal.run(&["receipt", "make", &records[0]]);
+    let reference = String::from_utf8(made.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("reference: ").map(str::to_owned))
+        .unwrap();
+    let shown =
+        crate::virtual_id::registry(&["id", "show", &reference, "--db", &deployment.db, "--json"]);
+    assert!(shown.status.success(), "{}", text(&shown));
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["identity"]["record_id"], records[0].as_str());
 
     // A typing mistake is caught by the check character.
     let mut typo: Vec<char> = code.chars().collect();

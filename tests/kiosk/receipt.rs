@@ -29,6 +29,23 @@ fn a_receipt_verifies_offline_and_any_change_breaks_it() {
         lines[2].ends_with(&format!("/holder/#code={code}")),
         "{printed}"
     );
+    // The short reference the screen shows finds the record at the desk.
+    let reference = lines[3].strip_prefix("reference: ").unwrap();
+    assert_eq!(reference.len(), 12, "{printed}");
+    let shown = terminal.run(&["queue", "show", &reference.to_lowercase(), "--json"]);
+    assert!(shown.status.success(), "{}", text(&shown));
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["id"], ids[0].as_str());
+    assert_eq!(shown["reference"], reference);
+    let by_reference = terminal.run(&["receipt", "make", reference]);
+    assert_eq!(String::from_utf8(by_reference.stdout).unwrap(), printed);
+    let unknown = terminal.run(&["queue", "show", "000-000-0000"]);
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown).contains("no record with reference 000-000-0000"),
+        "{}",
+        text(&unknown)
+    );
     let printouts = terminal.dir.path().join("printouts");
     let again = terminal.run(&[
         "receipt",
@@ -107,4 +124,23 @@ fn a_receipt_verifies_offline_and_any_change_breaks_it() {
     let missing = terminal.run(&["receipt", "make", "01a2b3c4-0000-7000-8000-000000000000"]);
     assert!(!missing.status.success());
     assert!(text(&missing).contains("no record"), "{}", text(&missing));
+}
+
+/// Run from the source tree without `--config`, a one-off command (here checking the demo's
+/// configuration) finds the production example, whose log file under /var/lib is not there, and
+/// must not open with a warning about it.
+#[test]
+fn a_one_off_command_does_not_warn_about_a_log_file_it_cannot_open() {
+    let output = std::process::Command::new(common::workspace_exe("kiosk"))
+        .args(["config", "check", "kiosk-config/demo.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("KIOSK_CONFIG")
+        .output()
+        .unwrap();
+    let said = text(&output);
+    assert!(output.status.success() && said.starts_with("ok"), "{said}");
+    assert!(
+        !said.contains("log file") && !said.contains("log_file"),
+        "{said}"
+    );
 }

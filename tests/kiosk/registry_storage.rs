@@ -509,6 +509,32 @@ fn two_issuers_deciding_one_record_at_once_issue_it_once(storage: Arc<dyn Storag
     assert_eq!(storage.token_count().unwrap(), 4);
 }
 
+fn a_short_reference_finds_its_record(storage: &dyn Storage) {
+    use enroll_core::domain::reference::ShortReference;
+    use std::str::FromStr as _;
+    register(storage, "T-1");
+    let records = Sample::chain("T-1", 3);
+    for sample in &records {
+        ingest(storage, sample);
+    }
+    // The samples' ids differ only in their last digits, beyond the reference's bits: each
+    // key finds all three candidates, as it would find the rare records that share a reference.
+    for sample in &records {
+        let id = enroll_core::domain::record::RecordId::from_str(&sample.id).unwrap();
+        let key = ShortReference::of(&id).key();
+        assert_eq!(
+            storage.record_ids_by_reference_key(&key).unwrap(),
+            records.iter().map(|r| r.id.clone()).collect::<Vec<_>>()
+        );
+    }
+    assert!(
+        storage
+            .record_ids_by_reference_key("00000000000")
+            .unwrap()
+            .is_empty()
+    );
+}
+
 // ---- activation codes (enroll_registry::holders) ----
 
 fn try_code<'a>(
@@ -663,7 +689,8 @@ suite!(
         the_same_id_with_other_bytes_is_a_conflict,
         a_300_kb_payload_comes_back_byte_for_byte,
         a_newer_enrollment_supersedes_and_revokes_whatever_order_they_arrive_in,
-        a_code_is_spent_once_and_locks_after_ten_wrong_tries
+        a_code_is_spent_once_and_locks_after_ten_wrong_tries,
+        a_short_reference_finds_its_record
     ],
     concurrent: [
         one_record_sent_by_many_at_once_is_stored_once,

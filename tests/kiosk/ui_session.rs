@@ -101,6 +101,7 @@ fn the_receipt_shows_the_reference_and_says_when_it_waits_for_the_network() {
     let mut state = on(Screen::Receipt, Language::En);
     state.receipt = Some(ReceiptView {
         record_id: "01a2b3c4-0000-7000-8000-000000000001".into(),
+        reference: "7K3-M9X-D4HT".into(),
         qr_text: format!(
             "EKRCPT1.DEMO-0001.01a2b3c4-0000-7000-8000-000000000001.1790000000000.{}.{}",
             "ab".repeat(32),
@@ -112,7 +113,7 @@ fn the_receipt_shows_the_reference_and_says_when_it_waits_for_the_network() {
     });
     let mut harness = harness(state);
     harness.run();
-    harness.get_by_label("Reference number: 01a2b3c4-0000-7000-8000-000000000001");
+    harness.get_by_label("Reference number: 7K3-M9X-D4HT");
     harness.get_by_label(
         "Your enrollment is saved and will be sent to the registry when the network is available.",
     );

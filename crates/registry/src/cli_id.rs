@@ -256,7 +256,45 @@ pub struct IdSelector {
     pub handle: Option<String>,
 }
 
+/// The record id an operator's argument names: an id as it is, or the one record whose short
+/// reference (from the applicant's receipt) it is.
+pub fn resolve_record(storage: &dyn Storage, argument: &str) -> anyhow::Result<String> {
+    use enroll_core::domain::record::RecordId;
+    use enroll_core::domain::reference::ShortReference;
+    use std::str::FromStr as _;
+    if RecordId::from_str(argument.trim()).is_ok() {
+        return Ok(argument.trim().to_owned());
+    }
+    let reference = ShortReference::parse(argument).map_err(|error| {
+        anyhow::anyhow!("{argument:?} is neither a record id nor a short reference: {error}")
+    })?;
+    let matching: Vec<String> = storage
+        .record_ids_by_reference_key(&reference.key())?
+        .into_iter()
+        .filter(|id| RecordId::from_str(id).is_ok_and(|id| ShortReference::of(&id) == reference))
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("no record with reference {}", reference.grouped()),
+        many => bail!(
+            "reference {} names {} records: {}; give the record id",
+            reference.grouped(),
+            many.len(),
+            many.join(", ")
+        ),
+    }
+}
+
 fn find(storage: &dyn Storage, selector: &IdSelector) -> anyhow::Result<IdentityRow> {
+    let resolved = selector
+        .record
+        .as_deref()
+        .map(|record| resolve_record(storage, record))
+        .transpose()?;
+    let selector = &IdSelector {
+        record: resolved,
+        handle: selector.handle.clone(),
+    };
     let found = match (&selector.record, &selector.handle) {
         (Some(record), _) => storage.find_identity(Selector::Record(record))?,
         (None, Some(handle)) => storage.find_identity(Selector::Handle(handle))?,

@@ -149,8 +149,9 @@ enum Command {
 
 #[derive(clap::Args)]
 struct Selector {
-    /// The record the identity was issued from
-    #[arg(value_name = "RECORD_ID", required_unless_present = "handle")]
+    /// The record the identity was issued from: its id, or the short reference on the
+    /// applicant's receipt (XXX-XXX-XXXX)
+    #[arg(value_name = "RECORD_ID|REF", required_unless_present = "handle")]
     record: Option<String>,
     /// A daily handle from one of its tokens
     #[arg(long, value_name = "HANDLE", conflicts_with = "record")]

@@ -405,6 +405,21 @@ impl Storage for PostgresStorage {
             .transpose()
     }
 
+    fn record_ids_by_reference_key(&self, key: &str) -> Result<Vec<String>, StorageError> {
+        let mut lease = self.lease()?;
+        let rows = lease
+            .client()?
+            .query(
+                &holders::placeholders(super::storage::REFERENCE_KEY_SQL, '$'),
+                &[&key],
+            )
+            .map_err(database_error)?;
+        rows.iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(database_error)
+    }
+
     fn record(&self, id: &str) -> Result<Option<StoredRecord>, StorageError> {
         let mut lease = self.lease()?;
         let row = lease

@@ -79,6 +79,10 @@ impl std::fmt::Debug for StoredRecord {
 
 /// The registry's storage. Implementations are blocking; the server calls them from
 /// `spawn_blocking`.
+/// Records by a short reference's key, the same SQL for both stores (`{1}` the key).
+pub(crate) const REFERENCE_KEY_SQL: &str =
+    "SELECT id FROM records WHERE substr(id, 20, 4) || substr(id, 25, 7) = {1} ORDER BY id";
+
 pub trait Storage:
     crate::identities::IdentityStore + crate::holders::HolderStore + Send + Sync + 'static
 {
@@ -102,6 +106,9 @@ pub trait Storage:
     fn receipt(&self, id: &str) -> Result<Option<Vec<u8>>, StorageError>;
     /// A stored record.
     fn record(&self, id: &str) -> Result<Option<StoredRecord>, StorageError>;
+    /// Ids of the records whose id text holds `key` (a short reference's
+    /// [`enroll_core::domain::reference::ShortReference::key`]); a full scan, for operators.
+    fn record_ids_by_reference_key(&self, key: &str) -> Result<Vec<String>, StorageError>;
     /// How many records are stored.
     fn record_count(&self) -> Result<u64, StorageError>;
     /// Ids of records accepted with a chain gap and not reviewed yet, oldest first.
@@ -321,6 +328,16 @@ impl Storage for SqliteStorage {
                 row.get(0)
             })
             .optional()?)
+    }
+
+    fn record_ids_by_reference_key(&self, key: &str) -> Result<Vec<String>, StorageError> {
+        let connection = self.lock()?;
+        let mut statement =
+            connection.prepare(&crate::holders::placeholders(REFERENCE_KEY_SQL, '?'))?;
+        let ids = statement
+            .query_map([key], |row| row.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
     }
 
     fn record(&self, id: &str) -> Result<Option<StoredRecord>, StorageError> {

@@ -10,8 +10,9 @@
 
 use std::fmt;
 
-/// Crockford's Base32 alphabet: no I, L, O or U.
-pub const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+pub use crate::domain::crockford::ALPHABET;
+use crate::domain::crockford::{self, TypedCodeError};
+
 /// Data characters in a code.
 pub const DATA_CHARS: usize = 11;
 /// Characters a code has, the check character included.
@@ -34,85 +35,19 @@ impl fmt::Debug for ActivationCode {
     }
 }
 
-/// Why typed text is not an activation code. Never repeats the text.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ActivationCodeError {
-    #[error("an activation code has {CODE_CHARS} letters and digits; this has {0}")]
-    Length(usize),
-    #[error("character {0} of the code is not a letter or digit used in codes")]
-    Character(usize),
-    #[error("the code has a typing mistake: compare it with the receipt character by character")]
-    Check,
-}
-
-fn value_of(byte: u8) -> Option<u8> {
-    let byte = match byte.to_ascii_uppercase() {
-        b'I' | b'L' => b'1',
-        b'O' => b'0',
-        other => other,
-    };
-    ALPHABET
-        .iter()
-        .position(|&c| c == byte)
-        .and_then(|p| u8::try_from(p).ok())
-}
-
-/// Luhn mod 32 over values, read right to left; `with_check` tells whether the last value is
-/// the check character (then a valid code sums to 0).
-fn luhn_sum(values: &[u8], with_check: bool) -> u32 {
-    let mut double = !with_check;
-    let mut sum = 0u32;
-    for &value in values.iter().rev() {
-        let mut addend = u32::from(value) * if double { 2 } else { 1 };
-        addend = addend / 32 + addend % 32;
-        sum += addend;
-        double = !double;
-    }
-    sum % 32
-}
-
-fn char_of(value: u8) -> char {
-    ALPHABET
-        .get(usize::from(value & 31))
-        .map_or('0', |&byte| char::from(byte))
-}
+/// Why typed text is not an activation code (never repeats the text).
+pub type ActivationCodeError = TypedCodeError;
 
 impl ActivationCode {
     /// The code made from the first 55 bits of `bits` (secret, e.g. derived by the terminal).
     pub fn from_bits(bits: &[u8; 32]) -> ActivationCode {
-        let mut accumulator = 0u64;
-        for byte in bits.iter().take(8) {
-            accumulator = accumulator << 8 | u64::from(*byte);
-        }
-        let values: Vec<u8> = (0..DATA_CHARS)
-            .map(|i| ((accumulator >> (64 - 5 * (i + 1))) & 31) as u8)
-            .collect();
-        let check = (32 - luhn_sum(&values, false)) % 32;
-        let mut text: String = values.iter().map(|&v| char_of(v)).collect();
-        text.push(char_of(check as u8));
-        ActivationCode(text)
+        ActivationCode(crockford::encode(bits, DATA_CHARS))
     }
 
     /// Reads a code as a person typed it: case, spaces and hyphens do not matter; I and L read
     /// as 1, O as 0.
     pub fn parse(text: &str) -> Result<ActivationCode, ActivationCodeError> {
-        let kept: Vec<(usize, u8)> = text
-            .bytes()
-            .enumerate()
-            .filter(|(_, b)| !matches!(b, b' ' | b'-' | b'\t'))
-            .collect();
-        if kept.len() != CODE_CHARS {
-            return Err(ActivationCodeError::Length(kept.len()));
-        }
-        let values = kept
-            .iter()
-            .enumerate()
-            .map(|(n, (_, byte))| value_of(*byte).ok_or(ActivationCodeError::Character(n + 1)))
-            .collect::<Result<Vec<u8>, _>>()?;
-        if luhn_sum(&values, true) != 0 {
-            return Err(ActivationCodeError::Check);
-        }
-        Ok(ActivationCode(values.iter().map(|&v| char_of(v)).collect()))
+        crockford::parse(text, CODE_CHARS).map(ActivationCode)
     }
 
     /// The 12 characters without grouping (what is hashed and stored).
@@ -122,8 +57,7 @@ impl ActivationCode {
 
     /// As printed: `XXXX-XXXX-XXXX`.
     pub fn grouped(&self) -> String {
-        let part = |range: std::ops::Range<usize>| self.0.get(range).unwrap_or_default();
-        format!("{}-{}-{}", part(0..4), part(4..8), part(8..CODE_CHARS))
+        crockford::grouped(&self.0, &[4, 4])
     }
 
     /// The leading characters the registry finds the code by.
@@ -211,7 +145,10 @@ mod tests {
     fn malformed_text_is_named_without_repeating_it() {
         assert_eq!(
             ActivationCode::parse("ABCD-EFGH"),
-            Err(ActivationCodeError::Length(8))
+            Err(ActivationCodeError::Length {
+                expected: 12,
+                found: 8
+            })
         );
         let error = ActivationCode::parse("ABCD-EFGH-JKU!").err();
         assert_eq!(error, Some(ActivationCodeError::Character(11)));

@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod applicant_receipt;
 pub mod card_read;
+pub mod crockford;
 pub mod document;
 pub mod icao_lds;
 pub mod id_text;
@@ -13,6 +14,7 @@ pub mod mrz;
 pub mod mrz_scan;
 pub mod officer;
 pub mod record;
+pub mod reference;
 pub mod sam_frame;
 pub mod tier;
 pub mod time;

@@ -95,8 +95,10 @@ pub struct MatchOutcome {
 /// What the receipt screen shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReceiptView {
-    /// The record id, as the reference number.
+    /// The record id (the receipt's QR code carries it).
     pub record_id: String,
+    /// The short reference people read out (`XXX-XXX-XXXX`).
+    pub reference: String,
     /// The QR code's text (record id and terminal signature).
     pub qr_text: String,
     /// The one-time activation code, grouped as printed (`XXXX-XXXX-XXXX`).
@@ -954,6 +956,7 @@ mod tests {
         events.push(ui(UiEvent::Confirm, 7_000));
         let receipt = ReceiptView {
             record_id: "01a2b3c4-0000-7000-8000-000000000001".into(),
+            reference: "000-000-0000".into(),
             qr_text: "EKR1:…".into(),
             activation_code: "0000-0000-0000".into(),
             activation_link: "https://id.example/holder/#code=0000-0000-0000".into(),

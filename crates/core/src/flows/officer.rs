@@ -110,7 +110,8 @@ pub enum OfficerEvent {
         now_ms: u64,
     },
     Saved {
-        record_id: String,
+        /// The record's short reference, grouped (`XXX-XXX-XXXX`).
+        reference: String,
         /// The applicant's one-time activation code, grouped as printed.
         activation_code: String,
         now_ms: u64,
@@ -157,7 +158,7 @@ pub enum OfficerNotice {
     /// The officer reads the reference and the activation code to the applicant (or reprints
     /// the receipt with `kiosk receipt make`).
     Saved {
-        record_id: String,
+        reference: String,
         activation_code: String,
     },
     SaveFailed {
@@ -321,14 +322,14 @@ pub fn step(state: OfficerState, event: OfficerEvent, settings: &AuthSettings) -
             Some(OfficerNotice::CameraFailed),
         ),
         OfficerEvent::Saved {
-            record_id,
+            reference,
             activation_code,
             ..
         } if state.screen == Screen::Saving => (
             state.without_applicant(Screen::Dashboard),
             vec![OfficerEffect::WipeApplicantData],
             Some(OfficerNotice::Saved {
-                record_id,
+                reference,
                 activation_code,
             }),
         ),
@@ -647,7 +648,7 @@ mod tests {
         let (state, _, notice) = step(
             state,
             OfficerEvent::Saved {
-                record_id: "r-1".into(),
+                reference: "R-1".into(),
                 activation_code: "0000-0000-0000".into(),
                 now_ms: 4_100,
             },
@@ -658,7 +659,7 @@ mod tests {
         assert_eq!(
             notice,
             Some(OfficerNotice::Saved {
-                record_id: "r-1".into(),
+                reference: "R-1".into(),
                 activation_code: "0000-0000-0000".into()
             })
         );
