@@ -114,6 +114,26 @@ pub struct CheckSummary {
     pub live: bool,
     /// The quality components of the capture (for the officer's screen).
     pub components: Vec<QualityComponent>,
+    /// The faces the applicant confirms.
+    pub photos: ConfirmPhotos,
+}
+
+/// The two faces on the confirm screen: the portrait that will be recorded and the card's photo
+/// when it decodes. Biometric: `Debug` shows sizes only, and the app drops them with the screen.
+#[derive(Clone, PartialEq)]
+pub struct ConfirmPhotos {
+    pub portrait: Option<RgbImage>,
+    pub card: Option<RgbImage>,
+}
+
+impl std::fmt::Debug for ConfirmPhotos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let size = |image: &Option<RgbImage>| image.as_ref().map(|i| (i.width(), i.height()));
+        f.debug_struct("ConfirmPhotos")
+            .field("portrait_px", &size(&self.portrait))
+            .field("card_px", &size(&self.card))
+            .finish()
+    }
 }
 
 /// A committed record as the UI shows it.
@@ -221,7 +241,7 @@ fn opened<'a>(
         .map_err(|e| e.clone())
 }
 
-fn summary(checked: &Checked, threshold_cosine: f32) -> CheckSummary {
+fn summary(checked: &Checked, threshold_cosine: f32, card: Option<RgbImage>) -> CheckSummary {
     let live = !checked
         .analysis
         .quality
@@ -233,6 +253,12 @@ fn summary(checked: &Checked, threshold_cosine: f32) -> CheckSummary {
         is_match: checked.decision.as_ref().is_some_and(|d| d.is_match),
         live,
         components: checked.analysis.quality.components.clone(),
+        photos: ConfirmPhotos {
+            portrait: image::load_from_memory(checked.portrait.jpeg_bytes())
+                .ok()
+                .map(|image| image.to_rgb8()),
+            card,
+        },
     }
 }
 
@@ -253,7 +279,7 @@ impl Thread {
         let card_photo = card_photo_image(&card.identity.photo).map_err(|e| e.to_string())?;
         let checked =
             check_capture(&engine, capture, card_photo.as_ref()).map_err(|e| e.to_string())?;
-        let result = summary(&checked, engine.threshold_cosine());
+        let result = summary(&checked, engine.threshold_cosine(), card_photo);
         self.last_checked = Some(checked);
         if self.prepared_seal.is_none() {
             // Best effort: a missing key or random source is reported by the commit itself.

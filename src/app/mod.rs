@@ -25,7 +25,7 @@ use crate::app::card_worker::{CardWorker, ReaderOpener};
 #[cfg(feature = "demo")]
 use crate::app::demo::DemoServices;
 use crate::app::enrollment_worker::{
-    EngineSlot, EnrollmentWorker, Job, Operators, Outcome, WorkerSettings,
+    ConfirmPhotos, EngineSlot, EnrollmentWorker, Job, Operators, Outcome, WorkerSettings,
 };
 use crate::app::sync_runner::SyncRunner;
 use crate::config::Config;
@@ -306,6 +306,10 @@ pub struct KioskApp {
     retired_card_thread: Option<std::thread::JoinHandle<()>>,
     /// Whether the enrollment worker holds a checked capture of this session.
     worker_holds_capture: bool,
+    /// The faces of the last check, waiting to be uploaded for the confirm screen.
+    confirm_photos: Option<ConfirmPhotos>,
+    /// Their textures, while the confirm screen shows them.
+    photo_textures: Option<(egui::TextureHandle, Option<egui::TextureHandle>)>,
     /// When the record on the receipt was committed (Unix ms), to see it acknowledged.
     committed_at_unix_ms: Option<UnixMs>,
     /// UI-thread time of the last frames, for the frame budget (ms).
@@ -352,6 +356,8 @@ impl KioskApp {
             card_worker: None,
             retired_card_thread: None,
             worker_holds_capture: false,
+            confirm_photos: None,
+            photo_textures: None,
             committed_at_unix_ms: None,
             frame_times_ms: Vec::new(),
             officer,
@@ -473,12 +479,14 @@ impl KioskApp {
             self.theme = theme;
         }
         let camera = self.camera_view();
+        let photos = self.photos_view(ui.ctx());
         let view = View {
             state: &self.state,
             catalog: &self.catalog,
             languages: &self.settings.languages,
             theme: &self.theme,
             camera,
+            photos,
         };
         let drawn = ui::screen_ui(ui, &view);
         if self.state.screen == Screen::Attract
@@ -541,13 +549,16 @@ impl KioskApp {
         for outcome in reports.outcomes {
             match outcome {
                 Outcome::ModelsLoaded(_) => {}
-                Outcome::Checked(Ok(summary)) => events.push(Event::Checked {
-                    outcome: MatchOutcome {
-                        score_cosine: summary.score_cosine.unwrap_or(f32::NAN),
-                        is_match: summary.is_match,
-                        live: summary.live,
-                    },
-                    now_ms,
+                Outcome::Checked(Ok(summary)) => events.push({
+                    self.confirm_photos = Some(summary.photos.clone());
+                    Event::Checked {
+                        outcome: MatchOutcome {
+                            score_cosine: summary.score_cosine.unwrap_or(f32::NAN),
+                            is_match: summary.is_match,
+                            live: summary.live,
+                        },
+                        now_ms,
+                    }
                 }),
                 Outcome::Checked(Err(_)) => events.push(Event::CheckFailed { now_ms }),
                 Outcome::Committed(Ok(committed)) => {
@@ -730,6 +741,53 @@ impl KioskApp {
         }
         self.live.latest = Some(frame);
         false
+    }
+
+    /// The confirm screen's faces, uploaded once; dropped (images and textures) as soon as the
+    /// screen is another.
+    fn photos_view(&mut self, ctx: &egui::Context) -> Option<ui::PhotosView> {
+        if self.state.screen != Screen::Confirm {
+            if !matches!(self.state.screen, Screen::Checking) {
+                self.confirm_photos = None;
+            }
+            self.photo_textures = None;
+            return None;
+        }
+        if self.photo_textures.is_none() {
+            let photos = self.confirm_photos.take()?;
+            let upload = |name: &str, image: &image::RgbImage| {
+                let size = [image.width() as usize, image.height() as usize];
+                ctx.load_texture(
+                    name,
+                    egui::ColorImage::from_rgb(size, image.as_raw()),
+                    egui::TextureOptions::LINEAR,
+                )
+            };
+            let portrait = upload("confirm-portrait", photos.portrait.as_ref()?);
+            let card = photos
+                .card
+                .as_ref()
+                .map(|card| upload("confirm-card", card));
+            self.photo_textures = Some((portrait, card));
+        }
+        let (portrait, card) = self.photo_textures.as_ref()?;
+        let sized = |t: &egui::TextureHandle| {
+            let [w, h] = t.size();
+            (t.id(), [w as f32, h as f32])
+        };
+        Some(ui::PhotosView {
+            portrait: sized(portrait),
+            card: card.as_ref().map(sized),
+        })
+    }
+
+    /// The sizes of the faces the confirm screen shows (portrait, card), while it shows them.
+    pub fn confirm_photo_sizes(&self) -> Option<([usize; 2], Option<[usize; 2]>)> {
+        let (portrait, card) = self.photo_textures.as_ref()?;
+        Some((
+            portrait.size(),
+            card.as_ref().map(egui::TextureHandle::size),
+        ))
     }
 
     fn camera_view(&self) -> Option<ui::CameraView> {

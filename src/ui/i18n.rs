@@ -82,6 +82,8 @@ messages! {
     CheckingBody => "checking-body",
     ConfirmTitle => "confirm-title",
     ConfirmBody => "confirm-body",
+    ConfirmPhotoLive => "confirm-photo-live",
+    ConfirmPhotoCard => "confirm-photo-card",
     ConfirmAccept => "confirm-accept",
     ConfirmRetake => "confirm-retake",
     SavingTitle => "saving-title",

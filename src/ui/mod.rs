@@ -26,6 +26,17 @@ pub struct View<'a> {
     pub theme: &'a theme::Theme,
     /// The live camera picture, while the camera runs.
     pub camera: Option<CameraView>,
+    /// The faces to confirm, on the confirm screen.
+    pub photos: Option<PhotosView>,
+}
+
+/// The portrait that will be recorded and the card's photo, uploaded for the confirm screen.
+#[derive(Clone, Copy, Debug)]
+pub struct PhotosView {
+    /// The portrait and its size in pixels.
+    pub portrait: (egui::TextureId, [f32; 2]),
+    /// The card's photo and its size, when it decodes.
+    pub card: Option<(egui::TextureId, [f32; 2])>,
 }
 
 /// The live camera picture as the capture screen draws it.

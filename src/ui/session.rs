@@ -175,6 +175,10 @@ pub fn session_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
             camera_ui(ui, &camera, theme);
             ui.add_space(12.0);
         }
+        if let (Screen::Confirm, Some(photos)) = (view.state.screen, view.photos) {
+            photos_ui(ui, view, &photos);
+            ui.add_space(12.0);
+        }
         if let (Screen::Receipt, Some(receipt)) = (view.state.screen, &view.state.receipt) {
             receipt_codes_ui(ui, view, receipt);
         }
@@ -234,6 +238,43 @@ pub fn camera_ui(ui: &mut egui::Ui, camera: &CameraView, theme: &super::theme::T
             egui::StrokeKind::Middle,
         );
     }
+}
+
+/// The portrait that will be recorded beside the card's photo, at the same height, each with
+/// its caption in the applicant's language.
+fn photos_ui(ui: &mut egui::Ui, view: &View<'_>, photos: &super::PhotosView) {
+    // Small enough that the three buttons below stay on an 800-pixel screen.
+    let height_px = (ui.available_height() * 0.27).clamp(120.0, 360.0);
+    let width_of = |[w, h]: [f32; 2]| {
+        if h > 0.0 {
+            height_px * w / h
+        } else {
+            height_px
+        }
+    };
+    let mut shown = vec![(photos.portrait, Msg::ConfirmPhotoLive)];
+    shown.extend(photos.card.map(|card| (card, Msg::ConfirmPhotoCard)));
+    let gap_px = 40.0;
+    let total_px: f32 = shown
+        .iter()
+        .map(|((_, size), _)| width_of(*size))
+        .sum::<f32>()
+        + gap_px * (shown.len() as f32 - 1.0);
+    ui.horizontal(|ui| {
+        ui.add_space(((ui.available_width() - total_px) / 2.0).max(0.0));
+        for (n, ((texture, size), caption)) in shown.into_iter().enumerate() {
+            if n > 0 {
+                ui.add_space(gap_px);
+            }
+            ui.vertical(|ui| {
+                ui.add(
+                    egui::Image::new((texture, egui::vec2(width_of(size), height_px)))
+                        .corner_radius(8.0),
+                );
+                ui.label(egui::RichText::new(view.text(caption)).size(view.theme.body_size * 0.8));
+            });
+        }
+    });
 }
 
 /// The receipt's two codes side by side: the receipt (proof of enrollment) and the activation

@@ -70,6 +70,13 @@ fn the_self_service_happy_path_ends_on_the_receipt_with_a_committed_record() {
         !harness.state().camera_running(),
         "the camera stops after the capture"
     );
+    // The applicant sees the photo that will be recorded beside the card's photo.
+    harness.step();
+    let (portrait, card) = harness.state().confirm_photo_sizes().unwrap();
+    assert!(portrait[0] > 100 && portrait[1] > 100, "{portrait:?}");
+    assert!(card.is_some(), "the card's photo decodes, so it is shown");
+    harness.get_by_label("This photo will be recorded");
+    harness.get_by_label("The photo on your card");
 
     harness.get_by_label("Confirm").click();
     run_until(
@@ -79,6 +86,11 @@ fn the_self_service_happy_path_ends_on_the_receipt_with_a_committed_record() {
         on(Screen::Receipt),
     );
     harness.get_by_label("Done!");
+    assert_eq!(
+        harness.state().confirm_photo_sizes(),
+        None,
+        "the faces leave memory with the confirm screen"
+    );
     let receipt = harness.state().state().receipt.clone().unwrap();
     assert!(
         receipt.delivery == Delivery::WhenOnline,

@@ -57,6 +57,7 @@ fn harness(state: ApplicantState) -> Harness<'static, Screenful> {
                     languages: &Language::ALL,
                     theme: &s.theme,
                     camera: None,
+                    photos: None,
                 };
                 if let Some(event) = ui::screen_ui(ui, &view) {
                     s.asked = Some(event);
