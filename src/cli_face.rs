@@ -95,15 +95,31 @@ pub fn run(command: FaceCommand, config_path: Option<PathBuf>) -> anyhow::Result
     }
 }
 
+/// The configuration file this command read, for its messages.
+static CONFIG_READ: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+
 fn engine_settings(config_path: Option<&Path>) -> anyhow::Result<EngineSettings> {
     let path = Config::resolve_path(config_path);
-    let config = Config::load(&path).context("cannot load the face engine settings")?;
+    let config = Config::load(&path).with_context(|| {
+        format!(
+            "cannot load the face engine settings from {}",
+            path.display()
+        )
+    })?;
+    let _ = CONFIG_READ.set((path, config.face.models_dir.clone()));
     Ok(config.face.engine)
 }
 
 fn load_engine(settings: &EngineSettings) -> anyhow::Result<FaceEngine> {
-    FaceEngine::load(settings)
-        .context("cannot load the face models (run scripts/setup.sh to fetch them)")
+    FaceEngine::load(settings).with_context(|| match CONFIG_READ.get() {
+        Some((config, models)) => format!(
+            "cannot load the face models from {} (face.models_dir of {}); from the source tree \
+             give --config kiosk-config/demo.toml, else run scripts/setup.sh to fetch them",
+            models.display(),
+            config.display()
+        ),
+        None => "cannot load the face models (run scripts/setup.sh to fetch them)".to_owned(),
+    })
 }
 
 fn read_image(settings: &EngineSettings, path: &Path) -> anyhow::Result<image::RgbImage> {

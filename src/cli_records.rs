@@ -78,7 +78,7 @@ pub struct EnrollArgs {
 
 fn load_config(config_path: Option<&Path>) -> anyhow::Result<Config> {
     let path = Config::resolve_path(config_path);
-    Config::load(&path).context("cannot load the configuration")
+    Config::load(&path).with_context(|| format!("cannot load the configuration {}", path.display()))
 }
 
 fn open_outbox(config: &Config) -> anyhow::Result<Outbox> {

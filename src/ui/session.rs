@@ -202,6 +202,27 @@ pub fn session_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
     intent
 }
 
+/// Room kept under the live picture for the Cancel button.
+const BUTTONS_BELOW_PX: f32 = 140.0;
+
+/// The live picture's size: as large as the space above the buttons allows (`available` minus
+/// `reserved_below_px`), at the camera's aspect ratio, never wider than 95 % of the screen.
+pub fn preview_size(
+    available: egui::Vec2,
+    frame_px: [f32; 2],
+    reserved_below_px: f32,
+) -> egui::Vec2 {
+    let [frame_w, frame_h] = frame_px;
+    let aspect = if frame_h > 0.0 {
+        frame_w / frame_h
+    } else {
+        4.0 / 3.0
+    };
+    let height = (available.y - reserved_below_px).max(180.0);
+    let width = (height * aspect).min(available.x * 0.95);
+    egui::vec2(width, width / aspect)
+}
+
 /// The live picture, mirrored like a mirror (people move the right way), with the oval the face
 /// should fill and the box around the face found; the guide turns green while quality holds.
 pub fn camera_ui(ui: &mut egui::Ui, camera: &CameraView, theme: &super::theme::Theme) {
@@ -209,8 +230,7 @@ pub fn camera_ui(ui: &mut egui::Ui, camera: &CameraView, theme: &super::theme::T
     if frame_w <= 0.0 || frame_h <= 0.0 {
         return;
     }
-    let height = (ui.available_height() * 0.55).clamp(180.0, 420.0);
-    let size = egui::vec2(height * frame_w / frame_h, height);
+    let size = preview_size(ui.available_size(), [frame_w, frame_h], BUTTONS_BELOW_PX);
     let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
     let painter = ui.painter_at(rect);
     // Mirrored: u runs from 1 to 0.

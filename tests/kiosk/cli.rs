@@ -4,6 +4,8 @@
 
 use crate::common;
 
+use common::terminal::text;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -86,4 +88,37 @@ fn both_binaries_report_their_version() {
         String::from_utf8_lossy(&output.stdout),
         format!("registry {version}")
     );
+}
+
+// ---- run from the source tree without --config (the production example is found, with its
+// paths under /var and /usr) ----
+
+/// Run from the source tree without `--config`, a one-off command (here checking the demo's
+/// configuration) finds the production example, whose log file under /var/lib is not there, and
+/// must not open with a warning about it.
+#[test]
+fn a_one_off_command_does_not_warn_about_a_log_file_it_cannot_open() {
+    let output = kiosk()
+        .args(["config", "check", "kiosk-config/demo.toml"])
+        .output()
+        .unwrap();
+    let said = text(&output);
+    assert!(output.status.success() && said.starts_with("ok"), "{said}");
+    assert!(
+        !said.contains("log file") && !said.contains("log_file"),
+        "{said}"
+    );
+}
+
+#[test]
+fn missing_face_models_name_the_configuration_and_the_folder_looked_in() {
+    let output = kiosk()
+        .args(["face", "analyze", "assets/selftest/astronaut.jpg"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = text(&output);
+    assert!(said.contains("kiosk-config/kiosk.toml"), "{said}");
+    assert!(said.contains("face.models_dir"), "{said}");
+    assert!(said.contains("--config kiosk-config/demo.toml"), "{said}");
 }

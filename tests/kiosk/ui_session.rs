@@ -129,3 +129,18 @@ fn three_failures_ask_the_applicant_to_see_an_officer_in_german() {
     harness.run();
     harness.get_by_label("Bitte wenden Sie sich an einen Beamten");
 }
+
+#[test]
+fn the_live_picture_fills_the_screen_at_the_cameras_aspect_ratio() {
+    use enroll_kiosk::ui::session::preview_size;
+    // A 1920 x 1080 kiosk screen, about 820 pixels left under the title and guidance.
+    let size = preview_size(egui::vec2(1920.0, 820.0), [1280.0, 720.0], 140.0);
+    assert!(size.x >= 1200.0, "{size:?}");
+    assert!((size.x / size.y - 16.0 / 9.0).abs() < 0.01, "{size:?}");
+    // A narrow screen: the width bounds it, the aspect ratio holds.
+    let narrow = preview_size(egui::vec2(600.0, 900.0), [640.0, 480.0], 140.0);
+    assert!(
+        narrow.x <= 570.0 && (narrow.x / narrow.y - 4.0 / 3.0).abs() < 0.01,
+        "{narrow:?}"
+    );
+}
