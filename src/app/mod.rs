@@ -291,6 +291,49 @@ impl DeskFrame {
     }
 }
 
+/// A portrait and the card's photo uploaded for a screen that shows them; dropping it frees the
+/// textures.
+pub(crate) struct PhotoTextures {
+    portrait: egui::TextureHandle,
+    card: Option<egui::TextureHandle>,
+}
+
+impl PhotoTextures {
+    /// Uploads `photos` (named `<name>-portrait`, `<name>-card`); `None` without a portrait.
+    fn upload(ctx: &egui::Context, photos: &ConfirmPhotos, name: &str) -> Option<PhotoTextures> {
+        let upload = |part: &str, image: &image::RgbImage| {
+            let size = [image.width() as usize, image.height() as usize];
+            ctx.load_texture(
+                format!("{name}-{part}"),
+                egui::ColorImage::from_rgb(size, image.as_raw()),
+                egui::TextureOptions::LINEAR,
+            )
+        };
+        Some(PhotoTextures {
+            portrait: upload("portrait", photos.portrait.as_ref()?),
+            card: photos.card.as_ref().map(|card| upload("card", card)),
+        })
+    }
+
+    fn view(&self) -> ui::PhotosView {
+        let sized = |t: &egui::TextureHandle| {
+            let [w, h] = t.size();
+            (t.id(), [w as f32, h as f32])
+        };
+        ui::PhotosView {
+            portrait: sized(&self.portrait),
+            card: self.card.as_ref().map(sized),
+        }
+    }
+
+    fn sizes(&self) -> ([usize; 2], Option<[usize; 2]>) {
+        (
+            self.portrait.size(),
+            self.card.as_ref().map(egui::TextureHandle::size),
+        )
+    }
+}
+
 /// The running kiosk: flow state, the workers it feeds, and what it needs to draw.
 pub struct KioskApp {
     settings: AppSettings,
@@ -309,7 +352,7 @@ pub struct KioskApp {
     /// The faces of the last check, waiting to be uploaded for the confirm screen.
     confirm_photos: Option<ConfirmPhotos>,
     /// Their textures, while the confirm screen shows them.
-    photo_textures: Option<(egui::TextureHandle, Option<egui::TextureHandle>)>,
+    photo_textures: Option<PhotoTextures>,
     /// When the record on the receipt was committed (Unix ms), to see it acknowledged.
     committed_at_unix_ms: Option<UnixMs>,
     /// UI-thread time of the last frames, for the frame budget (ms).
@@ -755,39 +798,14 @@ impl KioskApp {
         }
         if self.photo_textures.is_none() {
             let photos = self.confirm_photos.take()?;
-            let upload = |name: &str, image: &image::RgbImage| {
-                let size = [image.width() as usize, image.height() as usize];
-                ctx.load_texture(
-                    name,
-                    egui::ColorImage::from_rgb(size, image.as_raw()),
-                    egui::TextureOptions::LINEAR,
-                )
-            };
-            let portrait = upload("confirm-portrait", photos.portrait.as_ref()?);
-            let card = photos
-                .card
-                .as_ref()
-                .map(|card| upload("confirm-card", card));
-            self.photo_textures = Some((portrait, card));
+            self.photo_textures = PhotoTextures::upload(ctx, &photos, "confirm");
         }
-        let (portrait, card) = self.photo_textures.as_ref()?;
-        let sized = |t: &egui::TextureHandle| {
-            let [w, h] = t.size();
-            (t.id(), [w as f32, h as f32])
-        };
-        Some(ui::PhotosView {
-            portrait: sized(portrait),
-            card: card.as_ref().map(sized),
-        })
+        self.photo_textures.as_ref().map(PhotoTextures::view)
     }
 
     /// The sizes of the faces the confirm screen shows (portrait, card), while it shows them.
     pub fn confirm_photo_sizes(&self) -> Option<([usize; 2], Option<[usize; 2]>)> {
-        let (portrait, card) = self.photo_textures.as_ref()?;
-        Some((
-            portrait.size(),
-            card.as_ref().map(egui::TextureHandle::size),
-        ))
+        self.photo_textures.as_ref().map(PhotoTextures::sizes)
     }
 
     fn camera_view(&self) -> Option<ui::CameraView> {

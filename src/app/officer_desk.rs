@@ -7,15 +7,16 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 
 use super::badge_worker::BadgeWorker;
+use super::enrollment_worker::ConfirmPhotos;
 use super::enrollment_worker::{Operators, Outcome};
 use super::mrz_worker::{MrzScanWorker, Scan};
-use super::{DeskFrame, KioskApp};
+use super::{DeskFrame, KioskApp, PhotoTextures};
 use crate::config::MrzScannerConfig;
 use crate::officers::OfficerList;
 use crate::ui::i18n::Msg;
 use crate::ui::officer::{
-    CheckFigures, ComponentLine, OfficerForm, OfficerIntent, OfficerView, QueueLine, ScannerLine,
-    officer_ui,
+    CheckFigures, ComponentLine, DecisionEvidence, OfficerForm, OfficerIntent, OfficerView,
+    QueueLine, ScannerLine, officer_ui,
 };
 use enroll_core::domain::card_read::AccessKey;
 use enroll_core::domain::mrz::{MrzAccessKey, MrzError};
@@ -50,6 +51,12 @@ pub(super) struct OfficerDesk {
     scanner_line: Option<ScannerLine>,
     check: Option<CheckFigures>,
     components: Vec<ComponentLine>,
+    /// The faces of the last check, until the decision screen uploads them.
+    photos: Option<ConfirmPhotos>,
+    /// Their textures, while the decision (or its override) is open.
+    photo_textures: Option<PhotoTextures>,
+    /// Whether the officer asked to see the whole document number.
+    reveal_number: bool,
     card_problem: Option<CardProblem>,
     /// What is wrong with the typed MRZ details (which field, never the value).
     mrz_problem: Option<String>,
@@ -67,6 +74,8 @@ impl OfficerDesk {
         self.state.holds_applicant_data()
             || self.check.is_some()
             || !self.components.is_empty()
+            || self.photos.is_some()
+            || self.photo_textures.is_some()
             || !self.form.document_number.is_empty()
             || !self.form.reason.is_empty()
             || !matches!(self.access_key, AccessKey::None)
@@ -178,7 +187,53 @@ impl OfficerDesk {
     }
 }
 
+impl OfficerDesk {
+    /// What the decision screen shows, while it is open.
+    fn evidence(&self) -> Option<DecisionEvidence> {
+        if self.state.screen != Screen::Decision {
+            return None;
+        }
+        Some(DecisionEvidence::of(
+            self.state.card.as_deref()?,
+            self.check?,
+            &self.components,
+            self.reveal_number,
+        ))
+    }
+
+    /// The decision's faces, uploaded once when the decision opens; dropped with the decision
+    /// (they stay while the override screen is open, since Back returns to them).
+    fn photos_view(&mut self, ctx: &egui::Context) -> Option<crate::ui::PhotosView> {
+        match self.state.screen {
+            Screen::Decision => {
+                if self.photo_textures.is_none() {
+                    let photos = self.photos.take()?;
+                    self.photo_textures = PhotoTextures::upload(ctx, &photos, "decision");
+                }
+                self.photo_textures.as_ref().map(PhotoTextures::view)
+            }
+            Screen::Override | Screen::Checking | Screen::Locked => None,
+            _ => {
+                self.photos = None;
+                self.photo_textures = None;
+                None
+            }
+        }
+    }
+}
+
 impl KioskApp {
+    /// What the officer's decision screen shows (card data, figures), while it shows it.
+    pub fn officer_decision(&self) -> Option<DecisionEvidence> {
+        self.officer.as_ref().and_then(OfficerDesk::evidence)
+    }
+
+    /// The sizes of the faces the decision screen shows (live capture, card), while it does.
+    pub fn officer_photo_sizes(&self) -> Option<([usize; 2], Option<[usize; 2]>)> {
+        let desk = self.officer.as_ref()?;
+        desk.photo_textures.as_ref().map(PhotoTextures::sizes)
+    }
+
     /// The officer flow's state, on an officer terminal.
     pub fn officer_state(&self) -> Option<&OfficerState> {
         self.officer.as_ref().map(OfficerDesk::state)
@@ -225,6 +280,8 @@ impl KioskApp {
                         live: summary.live,
                     });
                     desk.components = crate::ui::officer::component_lines(&summary.components);
+                    desk.photos = Some(summary.photos);
+                    desk.photo_textures = None;
                     events.push(OfficerEvent::Checked {
                         outcome: CheckOutcome {
                             score_cosine: summary.score_cosine.unwrap_or(f32::NAN),
@@ -285,7 +342,11 @@ impl KioskApp {
                 }),
             }
         });
+        let evidence = desk.evidence();
+        let photos = desk.photos_view(ui.ctx());
         let view = OfficerView {
+            evidence: evidence.as_ref(),
+            photos,
             state: &desk.state,
             catalog: &self.catalog,
             language: self.settings.flow.default_language,
@@ -351,6 +412,7 @@ impl KioskApp {
             desk.pin_check = spawn_pin_check(&officers, purpose, badge, pin);
         };
         match intent {
+            OfficerIntent::ToggleNumber => desk.reveal_number = !desk.reveal_number,
             OfficerIntent::Flow(ui_intent) => {
                 self.officer_step(
                     desk,
@@ -475,6 +537,9 @@ impl KioskApp {
                     desk.form.wipe_applicant();
                     desk.check = None;
                     desk.components.clear();
+                    desk.photos = None;
+                    desk.photo_textures = None;
+                    desk.reveal_number = false;
                     desk.card_problem = None;
                     desk.mrz_problem = None;
                     desk.access_key = AccessKey::None;

@@ -39,6 +39,23 @@ pub struct PhotosView {
     pub card: Option<(egui::TextureId, [f32; 2])>,
 }
 
+impl PhotosView {
+    /// The size each photo is drawn at for `height_px` (portrait first), keeping its aspect.
+    pub fn drawn_sizes(&self, height_px: f32) -> Vec<[f32; 2]> {
+        let width_of = |[w, h]: [f32; 2]| {
+            if h > 0.0 {
+                height_px * w / h
+            } else {
+                height_px
+            }
+        };
+        std::iter::once(self.portrait.1)
+            .chain(self.card.map(|(_, size)| size))
+            .map(|size| [width_of(size), height_px])
+            .collect()
+    }
+}
+
 /// The live camera picture as the capture screen draws it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CameraView {

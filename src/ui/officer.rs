@@ -7,6 +7,8 @@ use super::CameraView;
 use super::i18n::{Catalog, Msg};
 use super::session::camera_ui;
 use super::theme::Theme;
+use enroll_core::domain::card_read::{CardRead, Verification};
+use enroll_core::domain::document::Validity;
 use enroll_core::domain::language::Language;
 use enroll_core::domain::time::UnixMs;
 use enroll_core::flows::applicant::CardProblem;
@@ -42,6 +44,8 @@ impl OfficerForm {
 /// What the officer asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OfficerIntent {
+    /// Show or hide the whole document number on the decision screen.
+    ToggleNumber,
     /// A step of the flow.
     Flow(OfficerUi),
     /// Sign in with the typed badge and PIN.
@@ -88,6 +92,127 @@ pub struct CheckFigures {
     pub live: bool,
 }
 
+/// How the card was found genuine, as the decision screen states it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VerificationLine {
+    /// The reader's SAM authenticated the card.
+    Sam { sam_id: String },
+    /// Passive authentication held, chained to this CSCA.
+    ChipSigned { csca_subject: String },
+    /// Passive authentication failed (the reason names no personal data).
+    ChipNotSigned { failure: String },
+    /// Nothing verified the card.
+    NotVerified { reason: String },
+}
+
+/// Everything the officer weighs on the decision screen but the faces (which are textures):
+/// built from the card read, the check and the capture's quality. It holds personal data:
+/// `Debug` shows none of it, and the desk drops it with the decision.
+#[derive(Clone, PartialEq)]
+pub struct DecisionEvidence {
+    /// The name in the document's script.
+    pub name: String,
+    /// The Latin-script name, where the document has one besides.
+    pub name_latin: Option<String>,
+    /// The document number as shown: all but the last 4 characters masked unless revealed.
+    pub document_number: String,
+    /// Whether the whole number is shown.
+    pub number_revealed: bool,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// `YYYY-MM-DD – YYYY-MM-DD`, or the first day and `None` for "no end date".
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+    pub verification: VerificationLine,
+    pub figures: CheckFigures,
+    /// The quality components the capture did not meet.
+    pub failed_components: Vec<ComponentLine>,
+}
+
+impl std::fmt::Debug for DecisionEvidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecisionEvidence")
+            .field("number_revealed", &self.number_revealed)
+            .field("verification", &self.verification)
+            .field("figures", &self.figures)
+            .field("failed_components", &self.failed_components)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `number` with every character but the last 4 replaced by `•` (wholly masked when it has 4 or
+/// fewer), so the officer can compare the end with the card in hand without the screen showing
+/// the whole number to the queue behind the applicant.
+pub fn masked_document_number(number: &str) -> String {
+    let count = number.chars().count();
+    if count <= 4 {
+        return "•".repeat(count.max(4));
+    }
+    number
+        .chars()
+        .enumerate()
+        .map(|(at, c)| if at + 4 < count { '•' } else { c })
+        .collect()
+}
+
+impl DecisionEvidence {
+    /// The evidence of `card` and the check, with the number masked unless `reveal`.
+    pub fn of(
+        card: &CardRead,
+        figures: CheckFigures,
+        components: &[ComponentLine],
+        reveal: bool,
+    ) -> DecisionEvidence {
+        let identity = &card.identity;
+        let verification = match &card.verification {
+            Verification::Sam { sam_id } => VerificationLine::Sam {
+                sam_id: sam_id.clone(),
+            },
+            Verification::PassiveAuthentication {
+                passed: true,
+                csca_subject,
+                ..
+            } => VerificationLine::ChipSigned {
+                csca_subject: csca_subject.clone().unwrap_or_else(|| "?".to_owned()),
+            },
+            Verification::PassiveAuthentication { failure, .. } => {
+                VerificationLine::ChipNotSigned {
+                    failure: failure.clone().unwrap_or_default(),
+                }
+            }
+            Verification::NotVerified { reason } => VerificationLine::NotVerified {
+                reason: reason.clone(),
+            },
+        };
+        DecisionEvidence {
+            name: identity.name.clone(),
+            name_latin: identity
+                .name_latin
+                .clone()
+                .filter(|latin| *latin != identity.name),
+            document_number: if reveal {
+                identity.document_number.clone()
+            } else {
+                masked_document_number(&identity.document_number)
+            },
+            number_revealed: reveal,
+            birth_date: identity.birth.to_string(),
+            valid_from: identity.valid_from.map(|date| date.to_string()),
+            valid_to: match identity.valid_to {
+                Validity::Until(date) => Some(date.to_string()),
+                Validity::LongTerm => None,
+            },
+            verification,
+            figures,
+            failed_components: components
+                .iter()
+                .filter(|component| !component.passed)
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
 /// What the MRZ line scanner last said, for the card screen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScannerLine {
@@ -124,6 +249,10 @@ pub struct OfficerView<'a> {
     pub scanner: Option<ScannerLine>,
     /// A PIN is being checked (the buttons wait).
     pub checking_pin: bool,
+    /// The card's data and the check, on the decision screen.
+    pub evidence: Option<&'a DecisionEvidence>,
+    /// The live capture and the card's photo, on the decision screen.
+    pub photos: Option<super::PhotosView>,
 }
 
 impl OfficerView<'_> {
@@ -412,33 +541,13 @@ fn screen_ui(
         }
         Screen::Decision => {
             title(ui, view, Msg::OfficerDecisionTitle);
-            if let Some(check) = view.check {
-                let score = check
-                    .score_cosine
-                    .map_or_else(|| "-".to_owned(), |s| format!("{s:.3}"));
-                ui.label(
-                    egui::RichText::new(format!(
-                        "{}: {score} ({} {:.3})",
-                        view.text(Msg::OfficerScore),
-                        view.text(Msg::OfficerThreshold),
-                        check.threshold_cosine
-                    ))
-                    .size(size),
-                );
-                let verdict = if check.is_match {
-                    Msg::OfficerMatch
-                } else {
-                    Msg::OfficerNoMatch
-                };
-                let live = if check.live {
-                    Msg::OfficerLive
-                } else {
-                    Msg::OfficerNotLive
-                };
-                ui.label(egui::RichText::new(view.text(verdict)).size(size));
-                ui.label(egui::RichText::new(view.text(live)).size(size));
-                ui.add_space(16.0);
-                if check.is_match && check.live {
+            if let Some(evidence) = view.evidence {
+                if evidence_ui(ui, view, evidence) {
+                    intent = Some(OfficerIntent::ToggleNumber);
+                }
+                ui.add_space(12.0);
+                let figures = evidence.figures;
+                if figures.is_match && figures.live {
                     if button(ui, view, Msg::OfficerApprove, true) {
                         intent = Some(OfficerIntent::Flow(OfficerUi::Approve));
                     }
@@ -482,6 +591,166 @@ fn screen_ui(
         }
     }
     intent
+}
+
+/// The decision's evidence: the two faces at the same height beside the card's data, then the
+/// score against the threshold as a bar, liveness and the quality not met. Returns whether the
+/// officer asked to show or hide the whole number.
+fn evidence_ui(ui: &mut egui::Ui, view: &OfficerView<'_>, evidence: &DecisionEvidence) -> bool {
+    let size = view.theme.body_size * 0.75;
+    let mut toggle = false;
+    ui.horizontal_top(|ui| {
+        if let Some(photos) = &view.photos {
+            let height_px = (ui.available_height() * 0.42).clamp(140.0, 320.0);
+            super::session::photos_side_by_side(
+                ui,
+                photos,
+                [
+                    view.text(Msg::OfficerPhotoLive),
+                    view.text(Msg::OfficerPhotoCard),
+                ],
+                height_px,
+                size * 0.85,
+            );
+        } else {
+            ui.label(egui::RichText::new(view.text(Msg::OfficerNoPhotos)).size(size));
+        }
+        ui.add_space(24.0);
+        ui.vertical(|ui| toggle = card_data_ui(ui, view, evidence, size));
+    });
+    ui.add_space(12.0);
+    score_bar_ui(ui, view, evidence.figures, size);
+    let live = if evidence.figures.live {
+        Msg::OfficerLive
+    } else {
+        Msg::OfficerNotLive
+    };
+    ui.label(egui::RichText::new(view.text(live)).size(size));
+    if evidence.failed_components.is_empty() {
+        ui.label(egui::RichText::new(view.text(Msg::OfficerQualityMet)).size(size * 0.85));
+    } else {
+        let failed: Vec<String> = evidence
+            .failed_components
+            .iter()
+            .map(|component| format!("{} ({:.2})", view.text(component.label), component.value))
+            .collect();
+        ui.label(
+            egui::RichText::new(format!(
+                "{}: {}",
+                view.text(Msg::OfficerQualityNotMet),
+                failed.join(", ")
+            ))
+            .size(size * 0.85)
+            .color(view.theme.primary_fill),
+        );
+    }
+    toggle
+}
+
+/// The card's data as a two-column table; returns whether the show/hide button was pressed.
+fn card_data_ui(
+    ui: &mut egui::Ui,
+    view: &OfficerView<'_>,
+    evidence: &DecisionEvidence,
+    size: f32,
+) -> bool {
+    let row = |ui: &mut egui::Ui, label: Msg, value: &str| {
+        ui.label(egui::RichText::new(view.text(label)).size(size * 0.85));
+        ui.label(egui::RichText::new(value).size(size).strong());
+        ui.end_row();
+    };
+    egui::Grid::new("decision-card-data")
+        .num_columns(2)
+        .spacing([16.0, 6.0])
+        .show(ui, |ui| {
+            row(ui, Msg::OfficerCardName, &evidence.name);
+            if let Some(latin) = &evidence.name_latin {
+                row(ui, Msg::OfficerCardNameLatin, latin);
+            }
+            row(ui, Msg::OfficerCardNumber, &evidence.document_number);
+            row(ui, Msg::OfficerCardBirth, &evidence.birth_date);
+            let until = evidence
+                .valid_to
+                .clone()
+                .unwrap_or_else(|| view.text(Msg::OfficerCardLongTerm));
+            let validity = match &evidence.valid_from {
+                Some(from) => format!("{from} – {until}"),
+                None => until,
+            };
+            row(ui, Msg::OfficerCardValidity, &validity);
+            let verification = match &evidence.verification {
+                VerificationLine::Sam { sam_id } => {
+                    format!("{} {sam_id}", view.text(Msg::OfficerVerifiedSam))
+                }
+                VerificationLine::ChipSigned { csca_subject } => {
+                    format!("{} {csca_subject}", view.text(Msg::OfficerVerifiedChip))
+                }
+                VerificationLine::ChipNotSigned { failure } => {
+                    format!("{}: {failure}", view.text(Msg::OfficerChipNotVerified))
+                }
+                VerificationLine::NotVerified { reason } => {
+                    format!("{}: {reason}", view.text(Msg::OfficerCardNotVerified))
+                }
+            };
+            ui.label(
+                egui::RichText::new(view.text(Msg::OfficerCardVerification)).size(size * 0.85),
+            );
+            ui.add(egui::Label::new(egui::RichText::new(verification).size(size * 0.85)).wrap());
+            ui.end_row();
+        });
+    ui.add_space(8.0);
+    let label = if evidence.number_revealed {
+        Msg::OfficerHideNumber
+    } else {
+        Msg::OfficerShowNumber
+    };
+    ui.add(view.theme.secondary_button(view.text(label), false))
+        .clicked()
+}
+
+/// The score as a bar from 0 to 1 with the threshold marked, and the figures as text.
+fn score_bar_ui(ui: &mut egui::Ui, view: &OfficerView<'_>, figures: CheckFigures, size: f32) {
+    let score = figures
+        .score_cosine
+        .map_or_else(|| "-".to_owned(), |s| format!("{s:.3}"));
+    let verdict = if figures.is_match {
+        Msg::OfficerMatch
+    } else {
+        Msg::OfficerNoMatch
+    };
+    ui.label(
+        egui::RichText::new(format!(
+            "{}: {score} ({} {:.3}). {}",
+            view.text(Msg::OfficerScore),
+            view.text(Msg::OfficerThreshold),
+            figures.threshold_cosine,
+            view.text(verdict),
+        ))
+        .size(size),
+    );
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(480.0, 18.0), egui::Sense::hover());
+    let painter = ui.painter_at(rect.expand(4.0));
+    painter.rect_filled(rect, 4.0, egui::Color32::from_gray(0x3a));
+    let fraction = figures.score_cosine.unwrap_or(0.0).clamp(0.0, 1.0);
+    let fill = if figures.is_match {
+        egui::Color32::from_rgb(0x3c, 0xb0, 0x4a)
+    } else {
+        view.theme.primary_fill
+    };
+    painter.rect_filled(
+        egui::Rect::from_min_size(rect.min, egui::vec2(rect.width() * fraction, rect.height())),
+        4.0,
+        fill,
+    );
+    let x = rect.left() + rect.width() * figures.threshold_cosine.clamp(0.0, 1.0);
+    painter.line_segment(
+        [
+            egui::pos2(x, rect.top() - 4.0),
+            egui::pos2(x, rect.bottom() + 4.0),
+        ],
+        egui::Stroke::new(3.0, view.theme.text),
+    );
+    ui.add_space(6.0);
 }
 
 /// The capture's quality components, one line each, for the officer to judge.

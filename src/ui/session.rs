@@ -265,33 +265,61 @@ pub fn camera_ui(ui: &mut egui::Ui, camera: &CameraView, theme: &super::theme::T
 fn photos_ui(ui: &mut egui::Ui, view: &View<'_>, photos: &super::PhotosView) {
     // Small enough that the three buttons below stay on an 800-pixel screen.
     let height_px = (ui.available_height() * 0.27).clamp(120.0, 360.0);
-    let width_of = |[w, h]: [f32; 2]| {
-        if h > 0.0 {
-            height_px * w / h
-        } else {
-            height_px
-        }
-    };
-    let mut shown = vec![(photos.portrait, Msg::ConfirmPhotoLive)];
-    shown.extend(photos.card.map(|card| (card, Msg::ConfirmPhotoCard)));
-    let gap_px = 40.0;
-    let total_px: f32 = shown
-        .iter()
-        .map(|((_, size), _)| width_of(*size))
-        .sum::<f32>()
-        + gap_px * (shown.len() as f32 - 1.0);
+    let captions = [
+        view.text(Msg::ConfirmPhotoLive),
+        view.text(Msg::ConfirmPhotoCard),
+    ];
     ui.horizontal(|ui| {
+        let total_px = photos_width(photos, height_px);
         ui.add_space(((ui.available_width() - total_px) / 2.0).max(0.0));
-        for (n, ((texture, size), caption)) in shown.into_iter().enumerate() {
+        photos_side_by_side(ui, photos, captions, height_px, view.theme.body_size * 0.8);
+    });
+}
+
+/// The gap between two photos shown side by side.
+const PHOTO_GAP_PX: f32 = 40.0;
+
+/// The width of [`photos_side_by_side`] at `height_px`.
+fn photos_width(photos: &super::PhotosView, height_px: f32) -> f32 {
+    photos
+        .drawn_sizes(height_px)
+        .iter()
+        .map(|[w, _]| w)
+        .sum::<f32>()
+        + if photos.card.is_some() {
+            PHOTO_GAP_PX
+        } else {
+            0.0
+        }
+}
+
+/// The portrait and, when it decodes, the card's photo, left to right at the same height (the
+/// same scale for two portraits), each captioned (`captions`: portrait, card) and labelled for
+/// screen readers by its caption.
+pub(crate) fn photos_side_by_side(
+    ui: &mut egui::Ui,
+    photos: &super::PhotosView,
+    captions: [String; 2],
+    height_px: f32,
+    caption_size: f32,
+) {
+    let sizes = photos.drawn_sizes(height_px);
+    let mut shown = vec![photos.portrait.0];
+    shown.extend(photos.card.map(|(texture, _)| texture));
+    ui.horizontal_top(|ui| {
+        for (n, ((texture, [w, h]), caption)) in
+            shown.into_iter().zip(sizes).zip(captions).enumerate()
+        {
             if n > 0 {
-                ui.add_space(gap_px);
+                ui.add_space(PHOTO_GAP_PX);
             }
             ui.vertical(|ui| {
                 ui.add(
-                    egui::Image::new((texture, egui::vec2(width_of(size), height_px)))
-                        .corner_radius(8.0),
+                    egui::Image::new((texture, egui::vec2(w, h)))
+                        .corner_radius(8.0)
+                        .alt_text(caption.clone()),
                 );
-                ui.label(egui::RichText::new(view.text(caption)).size(view.theme.body_size * 0.8));
+                ui.label(egui::RichText::new(caption).size(caption_size));
             });
         }
     });

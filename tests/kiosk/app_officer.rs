@@ -26,6 +26,7 @@ use enroll_devices::card::pcsc_icao::PcscIcaoReader;
 use enroll_kiosk::app::KioskApp;
 use enroll_kiosk::config::{CardReaderConfig, MrzScannerConfig};
 use enroll_kiosk::officers::OfficerList;
+use enroll_kiosk::ui::officer::{VerificationLine, masked_document_number};
 use enroll_sim::mrz_scanner_emulator::MrzScannerEmulator;
 use enroll_sim::sod_issuer::TestPki;
 use enroll_sim::vpcd_passport::{PassportFault, PassportFiles, SPECIMEN_MRZ, VirtualPassport};
@@ -50,8 +51,8 @@ fn officer_booth() -> Booth {
 }
 
 /// Once the vpcd slot is empty: the ICAO specimen (L898902C, Utopia test PKI) with `photo` as
-/// its face, ready to be placed.
-fn specimen_card(photo: Vec<u8>) -> VirtualPassport {
+/// its face, ready to be placed, and its CSCA certificate written to `csca_dir`.
+fn specimen_card(photo: Vec<u8>, csca_dir: &std::path::Path) -> VirtualPassport {
     let mut slot = PcscIcaoReader::new(
         Some(common::pcsc::SLOT_READER.into()),
         Vec::new(),
@@ -59,6 +60,7 @@ fn specimen_card(photo: Vec<u8>) -> VirtualPassport {
     );
     slot.wait_for_removal(Duration::from_secs(10)).unwrap();
     let pki = TestPki::utopia(1_790_000_000).unwrap();
+    std::fs::write(csca_dir.join("utopia.der"), &pki.csca.certificate_der).unwrap();
     let files = PassportFiles::build(SPECIMEN_MRZ, Photo::Jpeg(photo), &pki, false).unwrap();
     let key = MrzAccessKey::parse_typed("L898902C,740812,341231").unwrap();
     VirtualPassport::new(files, &key, PassportFault::None)
@@ -156,7 +158,65 @@ fn a_non_match_is_recorded_only_with_a_supervisors_pin_and_names_both() {
         Duration::from_secs(30),
         |app| screen(app) == Screen::Decision,
     );
-    harness.get_by_label("The faces do not match");
+    // The evidence: both faces at the same height, the card's data with the number masked.
+    let card = harness
+        .state()
+        .officer_state()
+        .unwrap()
+        .card
+        .clone()
+        .unwrap();
+    let number = card.identity.document_number.clone();
+    let last4 = &number[number.len() - 4..];
+    let evidence = harness.state().officer_decision().unwrap();
+    assert_eq!(evidence.name, card.identity.name);
+    assert_eq!(evidence.document_number, masked_document_number(&number));
+    assert!(evidence.document_number.ends_with(last4) && evidence.document_number.contains('•'));
+    assert!(!evidence.number_revealed);
+    assert_eq!(evidence.birth_date, card.identity.birth.to_string());
+    assert!(
+        matches!(&evidence.verification, VerificationLine::Sam { sam_id } if !sam_id.is_empty()),
+        "{evidence:?}"
+    );
+    assert!(!evidence.figures.is_match);
+    harness.get_by_label(&evidence.document_number);
+    assert!(
+        harness.query_by_label_contains(&number).is_none(),
+        "the whole number is on screen"
+    );
+    harness.get_by_label_contains("by the reader's SAM");
+    harness.get_by_label_contains("Match score");
+    let (live_px, card_px) = harness.state().officer_photo_sizes().unwrap();
+    assert!(
+        live_px[0] > 0 && card_px.is_some(),
+        "{live_px:?} {card_px:?}"
+    );
+    let live = harness
+        .get_by_role_and_label(A11yRole::Image, "Live capture")
+        .rect();
+    let photo = harness
+        .get_by_role_and_label(A11yRole::Image, "Card photo")
+        .rect();
+    assert!(live.height() > 100.0, "{live:?}");
+    assert!(
+        (live.height() - photo.height()).abs() < 1.0,
+        "{live:?} {photo:?}"
+    );
+    assert!(
+        photo.left() > live.right(),
+        "side by side: {live:?} {photo:?}"
+    );
+
+    // Asked for, the whole number shows; hidden again, it does not.
+    harness.get_by_label("Show the whole number").click();
+    harness.run_steps(2);
+    harness.get_by_label(&number);
+    assert!(harness.state().officer_decision().unwrap().number_revealed);
+    harness.get_by_label("Hide the number").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label(&number).is_none());
+
+    harness.get_by_label_contains("The faces do not match");
     assert!(
         harness.query_by_label("Approve").is_none(),
         "a non-match offers no Approve"
@@ -218,6 +278,8 @@ fn a_non_match_is_recorded_only_with_a_supervisors_pin_and_names_both() {
     });
     assert_eq!(screen(harness.state()), Screen::Dashboard);
     assert!(!harness.state().holds_applicant_data());
+    assert!(harness.state().officer_photo_sizes().is_none());
+    assert!(harness.state().officer_decision().is_none());
 
     let outbox = Outbox::open(&booth.outbox()).unwrap();
     let entries = outbox.list().unwrap();
@@ -258,7 +320,8 @@ fn pcsc_a_badge_tapped_on_the_reader_fills_the_badge_and_the_pin_signs_in() {
     harness.run_steps(2);
 
     // Wait until the slot is empty, then place the badge.
-    let badge = specimen_card(vec![0xff, 0xd8])
+    let csca_dir = tempfile::tempdir().unwrap();
+    let badge = specimen_card(vec![0xff, 0xd8], csca_dir.path())
         .with_uid(&[0x04, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6])
         .insert(common::pcsc::SLOT_ADDRESS)
         .unwrap();
@@ -293,7 +356,8 @@ fn pcsc_a_badge_tapped_on_the_reader_fills_the_badge_and_the_pin_signs_in() {
 
 /// The officer scans a passport's data page on the serial MRZ scanner (an emulator on a real pty):
 /// a smudged scan asks for another, a clean one fills the MRZ fields and unlocks the chip in the
-/// real pcscd + vpcd reader, and the enrollment moves on to the capture.
+/// real pcscd + vpcd reader, and the enrollment moves on to the capture; the decision names the
+/// chip's signature and its CSCA.
 #[test]
 fn pcsc_a_data_page_scanned_on_the_mrz_scanner_unlocks_the_chip_for_the_officer() {
     let _pcscd = common::pcsc::pcscd();
@@ -301,14 +365,17 @@ fn pcsc_a_data_page_scanned_on_the_mrz_scanner_unlocks_the_chip_for_the_officer(
     let scanner_dir = tempfile::tempdir().unwrap();
     let scanner_link = scanner_dir.path().join("ttyMRZ");
     let scanner = MrzScannerEmulator::start(&scanner_link).unwrap();
+    let csca_dir = tempfile::tempdir().unwrap();
     booth.config.card_reader = CardReaderConfig::Pcsc {
         reader_name: Some(common::pcsc::SLOT_READER.into()),
-        csca_dir: None,
+        csca_dir: Some(csca_dir.path().to_owned()),
         mrz_scanner: Some(MrzScannerConfig {
             port: scanner_link.clone(),
             baud: 9600,
         }),
     };
+    let face = std::fs::read(demo_pictures().join("card-photo.jpg")).unwrap();
+    let passport = specimen_card(face, csca_dir.path());
     let mut harness = harness(&booth, None);
     harness.run_steps(2);
     sign_in(&mut harness, OFFICER.0, OFFICER.1);
@@ -317,10 +384,7 @@ fn pcsc_a_data_page_scanned_on_the_mrz_scanner_unlocks_the_chip_for_the_officer(
     harness.get_by_label("Or scan the data page on the MRZ scanner");
 
     // The passport lies on the chip reader; without its MRZ the chip stays shut.
-    let face = std::fs::read(demo_pictures().join("card-photo.jpg")).unwrap();
-    let passport = specimen_card(face)
-        .insert(common::pcsc::SLOT_ADDRESS)
-        .unwrap();
+    let passport = passport.insert(common::pcsc::SLOT_ADDRESS).unwrap();
     let (line1, line2) = SPECIMEN_MRZ.split_at(44);
 
     // A smudged birth date fails its check digit: scan again.
@@ -349,4 +413,28 @@ fn pcsc_a_data_page_scanned_on_the_mrz_scanner_unlocks_the_chip_for_the_officer(
         .unwrap();
     assert_eq!(card.identity.document_number, "L898902C");
     passport.remove().unwrap();
+
+    // The decision names the chip's signature and the CSCA it chains to.
+    run_until(
+        &mut harness,
+        "a live picture",
+        Duration::from_secs(20),
+        |app| app.holds_applicant_data() && app.camera_running(),
+    );
+    harness.run_steps(2);
+    harness.get_by_label("Take the photo").click();
+    harness.run_steps(2);
+    run_until(
+        &mut harness,
+        "the decision",
+        Duration::from_secs(30),
+        |app| screen(app) == Screen::Decision,
+    );
+    let evidence = harness.state().officer_decision().unwrap();
+    assert_eq!(evidence.document_number, "••••902C");
+    assert!(
+        matches!(&evidence.verification, VerificationLine::ChipSigned { csca_subject } if csca_subject.contains("Utopia")),
+        "{evidence:?}"
+    );
+    harness.get_by_label_contains("chip signature valid (passive authentication), CSCA");
 }
