@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::{CardReaderConfig, Config};
+use crate::officers::OfficerList;
+use enroll_core::domain::officer::Role;
 use enroll_crypto::keys;
 use enroll_registry::server::{Metrics, RegistryState, serve};
 use enroll_sim::faults::{Fault, FaultSwitch};
@@ -40,6 +42,70 @@ pub enum DemoError {
     /// The local registry could not start.
     #[error("the demo registry cannot start: {0}")]
     Registry(String),
+    /// The demo badges could not be written to the officer list.
+    #[error("the demo badges cannot be written to terminal.officers_file: {0}")]
+    Badges(String),
+}
+
+/// A badge the demo creates for itself so a newcomer can reach the officer desk and the
+/// technician screen; the demo's first screen shows them. Never on a real terminal: they exist
+/// only where a `[demo]` section runs, in the demo's own officer list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DemoBadge {
+    pub role: Role,
+    pub badge: &'static str,
+    pub pin: &'static str,
+}
+
+/// The demo's officer, supervisor and technician.
+pub const DEMO_BADGES: [DemoBadge; 3] = [
+    DemoBadge {
+        role: Role::Officer,
+        badge: "D-1001",
+        pin: "482915",
+    },
+    DemoBadge {
+        role: Role::Supervisor,
+        badge: "D-2001",
+        pin: "730264",
+    },
+    DemoBadge {
+        role: Role::Technician,
+        badge: "D-3001",
+        pin: "615370",
+    },
+];
+
+/// Adds each of [`DEMO_BADGES`] that `config`'s officer list lacks (only for a configuration
+/// with a `[demo]` section); returns the badges to show.
+pub fn ensure_demo_badges(config: &Config) -> Result<&'static [DemoBadge], DemoError> {
+    if config.demo.is_none() {
+        return Ok(&[]);
+    }
+    let failed = |e: &dyn std::fmt::Display| DemoError::Badges(e.to_string());
+    let path = &config.terminal.officers_file;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| failed(&e))?;
+    }
+    let mut list = OfficerList::load(path).map_err(|e| failed(&e))?;
+    let mut added = false;
+    for demo in DEMO_BADGES {
+        let present = list
+            .entries()
+            .iter()
+            .any(|entry| entry.badge == demo.badge && !entry.disabled);
+        if !present {
+            let salt = keys::random_bytes::<16>().map_err(|e| failed(&e))?;
+            list.add(demo.badge, demo.role, demo.pin, salt)
+                .map_err(|e| failed(&e))?;
+            added = true;
+        }
+    }
+    if added {
+        list.save().map_err(|e| failed(&e))?;
+        tracing::info!(path = %path.display(), "demo: demo badges written");
+    }
+    Ok(&DEMO_BADGES)
 }
 
 /// The running demo services; dropping it stops them.
@@ -132,6 +198,9 @@ impl DemoServices {
     /// Faults already injected (`[demo] faults_dir`) hold from the start, and a `demo-faults`
     /// thread follows them while the services run.
     pub fn start(config: &Config) -> Result<DemoServices, DemoError> {
+        if let Err(error) = ensure_demo_badges(config) {
+            tracing::error!(%error, "demo: no demo badges");
+        }
         let faults = config
             .faults_dir()
             .map_or_else(FaultSwitch::none, FaultSwitch::at);

@@ -96,6 +96,8 @@ pub struct AppSettings {
     pub mrz_scanner: Option<MrzScannerConfig>,
     /// The holder page the receipt's activation QR opens.
     pub holder_page_url: String,
+    /// The demo's badges, shown on its first screens (demo configurations only).
+    pub demo_badges: Vec<ui::attract::ShownBadge>,
 }
 
 impl AppSettings {
@@ -124,8 +126,26 @@ impl AppSettings {
                 _ => None,
             },
             holder_page_url: config.registry.holder_page_url.clone(),
+            demo_badges: shown_demo_badges(config),
         }
     }
+}
+
+/// The demo badges a `[demo]` configuration shows (none elsewhere, or without the feature).
+fn shown_demo_badges(config: &Config) -> Vec<ui::attract::ShownBadge> {
+    #[cfg(feature = "demo")]
+    if config.demo.is_some() {
+        return demo::DEMO_BADGES
+            .iter()
+            .map(|demo| ui::attract::ShownBadge {
+                role: demo.role,
+                badge: demo.badge.to_owned(),
+                pin: demo.pin.to_owned(),
+            })
+            .collect();
+    }
+    let _ = config;
+    Vec::new()
 }
 
 /// What the app talks to: devices, the enrollment worker (face models, outbox), the sync worker
@@ -532,10 +552,17 @@ impl KioskApp {
             photos,
         };
         let drawn = ui::screen_ui(ui, &view);
-        if self.state.screen == Screen::Attract
-            && ui::technician::service_button(ui, &self.catalog, self.state.language, &self.theme)
-        {
-            self.open_technician();
+        if self.state.screen == Screen::Attract {
+            ui::attract::demo_badges_ui(
+                ui,
+                &self.catalog,
+                self.state.language,
+                &self.theme,
+                &self.settings.demo_badges,
+            );
+            if ui::technician::service_button(ui, &self.catalog, self.state.language, &self.theme) {
+                self.open_technician();
+            }
         }
 
         if let Some(intent) = drawn {

@@ -369,6 +369,15 @@ impl KioskApp {
             checking_pin: desk.pin_check.is_some(),
         };
         let intent = officer_ui(ui, &view, &mut desk.form);
+        if desk.state.screen == Screen::SignIn {
+            crate::ui::attract::demo_badges_ui(
+                ui,
+                &self.catalog,
+                self.settings.flow.default_language,
+                &self.theme,
+                &self.settings.demo_badges,
+            );
+        }
         let service = desk.state.screen == Screen::SignIn
             && crate::ui::technician::service_button(
                 ui,

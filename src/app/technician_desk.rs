@@ -164,6 +164,7 @@ impl KioskApp {
                 );
             }
             if desk.state.screen == TechScreen::Service {
+                tracing::info!("technician signed in");
                 desk.form.badge.clear();
                 self.run_checks(&mut desk);
             }
@@ -171,6 +172,7 @@ impl KioskApp {
         if let Some(answer) = take(&mut desk.diag_job) {
             match answer {
                 Ok(report) => {
+                    tracing::info!(overall = ?report.overall, "technician's checks done");
                     desk.checks = crate::ui::technician::lines(&report);
                     desk.overall = Some(crate::ui::technician::line_status(report.overall));
                 }
@@ -255,6 +257,15 @@ impl KioskApp {
             checking_pin: desk.pin_check.is_some(),
         };
         let intent = technician_ui(ui, &view, &mut desk.form);
+        if desk.state.screen == TechScreen::SignIn {
+            crate::ui::attract::demo_badges_ui(
+                ui,
+                &self.catalog,
+                self.settings.flow.default_language,
+                &self.theme,
+                &self.settings.demo_badges,
+            );
+        }
         if let Some(intent) = intent {
             step(&mut desk, TechEvent::Activity { now_ms });
             self.technician_intent(&mut desk, intent);

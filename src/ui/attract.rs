@@ -2,8 +2,68 @@
 //! text, high contrast); it changes none of them itself (it returns the choice to the flow).
 
 use super::View;
-use super::i18n::Msg;
+use super::i18n::{Catalog, Msg};
+use super::theme::Theme;
+use enroll_core::domain::language::Language;
+use enroll_core::domain::officer::Role;
 use enroll_core::flows::applicant::UiEvent;
+
+/// A demo badge as the demo's first screens show it (demo configurations only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShownBadge {
+    pub role: Role,
+    pub badge: String,
+    pub pin: String,
+}
+
+/// The demo's badges and PINs in the bottom-left corner, so a newcomer can reach the officer
+/// desk and the technician screen; nothing is drawn without badges (a real terminal).
+pub fn demo_badges_ui(
+    ui: &mut egui::Ui,
+    catalog: &Catalog,
+    language: Language,
+    theme: &Theme,
+    badges: &[ShownBadge],
+) {
+    if badges.is_empty() {
+        return;
+    }
+    let size = theme.body_size * 0.55;
+    let text = |msg| catalog.text(language, msg);
+    // One line along the bottom edge, below the language row and clear of the Service button.
+    egui::Area::new(egui::Id::unique("demo-badges"))
+        .anchor(egui::Align2::LEFT_BOTTOM, egui::vec2(12.0, -12.0))
+        .show(ui.ctx(), |ui| {
+            egui::Frame::new()
+                .stroke(egui::Stroke::new(1.0, theme.muted_text))
+                .corner_radius(6.0)
+                .inner_margin(egui::Margin::symmetric(10, 4))
+                .show(ui, |ui| {
+                    ui.horizontal(|ui| {
+                        ui.label(
+                            egui::RichText::new(text(Msg::AttractDemoBadges))
+                                .size(size)
+                                .color(theme.muted_text),
+                        );
+                        for shown in badges {
+                            let role = match shown.role {
+                                Role::Officer => Msg::DemoRoleOfficer,
+                                Role::Supervisor => Msg::DemoRoleSupervisor,
+                                Role::Technician => Msg::DemoRoleTechnician,
+                            };
+                            ui.add_space(12.0);
+                            ui.label(egui::RichText::new(text(role)).size(size));
+                            ui.label(egui::RichText::new(&shown.badge).size(size).monospace());
+                            ui.label(
+                                egui::RichText::new(format!("PIN {}", shown.pin))
+                                    .size(size)
+                                    .monospace(),
+                            );
+                        }
+                    });
+                });
+        });
+}
 
 /// Draws the attract screen.
 pub fn attract_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {

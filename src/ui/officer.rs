@@ -261,22 +261,38 @@ impl OfficerView<'_> {
     }
 }
 
+/// A labelled single-line field.
 pub(super) fn field(
     ui: &mut egui::Ui,
     label: String,
     value: &mut String,
     password: bool,
     size: f32,
-) {
+) -> egui::Response {
     let label = ui.label(egui::RichText::new(label).size(size));
-    ui.add(
-        egui::TextEdit::singleline(value)
-            .password(password)
-            .font(egui::FontId::proportional(size))
-            .desired_width(420.0),
-    )
-    .labelled_by(label.id);
+    let response = ui
+        .add(
+            egui::TextEdit::singleline(value)
+                .password(password)
+                .font(egui::FontId::proportional(size))
+                .desired_width(420.0),
+        )
+        .labelled_by(label.id);
     ui.add_space(8.0);
+    response
+}
+
+/// Puts the cursor in `first` while no field has it, so a badge can be typed (or scanned by a
+/// keyboard-wedge reader) as soon as the screen shows.
+pub(super) fn focus_first(ui: &egui::Ui, first: &egui::Response) {
+    if ui.ctx().memory(|memory| memory.focused().is_none()) {
+        first.request_focus();
+    }
+}
+
+/// Whether Enter was pressed in `field` (it gives up the focus as it does).
+pub(super) fn submitted(ui: &egui::Ui, field: &egui::Response) -> bool {
+    field.lost_focus() && ui.input(|input| input.key_pressed(egui::Key::Enter))
 }
 
 fn notice_text(view: &OfficerView<'_>, notice: &OfficerNotice) -> String {
@@ -374,22 +390,26 @@ fn screen_ui(
                 ui.label(egui::RichText::new(view.text(Msg::OfficerNoOfficers)).size(size));
                 return None;
             }
-            field(
+            let badge = field(
                 ui,
                 view.text(Msg::OfficerBadge),
                 &mut form.badge,
                 false,
                 size,
             );
-            field(ui, view.text(Msg::OfficerPin), &mut form.pin, true, size);
-            if button(ui, view, Msg::OfficerSignIn, true) {
+            focus_first(ui, &badge);
+            let pin = field(ui, view.text(Msg::OfficerPin), &mut form.pin, true, size);
+            let entered = submitted(ui, &pin) && !view.checking_pin;
+            if button(ui, view, Msg::OfficerSignIn, true) || entered {
                 intent = Some(OfficerIntent::SignIn);
             }
         }
         Screen::Locked => {
             title(ui, view, Msg::OfficerLockedTitle);
-            field(ui, view.text(Msg::OfficerPin), &mut form.pin, true, size);
-            if button(ui, view, Msg::OfficerUnlock, true) {
+            let pin = field(ui, view.text(Msg::OfficerPin), &mut form.pin, true, size);
+            focus_first(ui, &pin);
+            let entered = submitted(ui, &pin) && !view.checking_pin;
+            if button(ui, view, Msg::OfficerUnlock, true) || entered {
                 intent = Some(OfficerIntent::Unlock);
             }
         }
@@ -546,18 +566,26 @@ fn screen_ui(
                     intent = Some(OfficerIntent::ToggleNumber);
                 }
                 ui.add_space(12.0);
-                let figures = evidence.figures;
-                if figures.is_match && figures.live {
-                    if button(ui, view, Msg::OfficerApprove, true) {
-                        intent = Some(OfficerIntent::Flow(OfficerUi::Approve));
+            }
+            // Side by side, so the evidence keeps the height of the screen.
+            let theme = view.theme;
+            let row_px = theme.primary_button_size.x + theme.secondary_button_size.x + 24.0;
+            ui.horizontal(|ui| {
+                ui.add_space(((ui.available_width() - row_px) / 2.0).max(0.0));
+                if let Some(evidence) = view.evidence {
+                    let figures = evidence.figures;
+                    if figures.is_match && figures.live {
+                        if button(ui, view, Msg::OfficerApprove, true) {
+                            intent = Some(OfficerIntent::Flow(OfficerUi::Approve));
+                        }
+                    } else if button(ui, view, Msg::OfficerOverride, true) {
+                        intent = Some(OfficerIntent::Flow(OfficerUi::Override));
                     }
-                } else if button(ui, view, Msg::OfficerOverride, true) {
-                    intent = Some(OfficerIntent::Flow(OfficerUi::Override));
                 }
-            }
-            if button(ui, view, Msg::OfficerReject, false) {
-                intent = Some(OfficerIntent::Flow(OfficerUi::Reject));
-            }
+                if button(ui, view, Msg::OfficerReject, false) {
+                    intent = Some(OfficerIntent::Flow(OfficerUi::Reject));
+                }
+            });
         }
         Screen::Override => {
             title(ui, view, Msg::OfficerOverrideTitle);
@@ -575,14 +603,15 @@ fn screen_ui(
                 false,
                 size,
             );
-            field(
+            let pin = field(
                 ui,
                 view.text(Msg::OfficerSupervisorPin),
                 &mut form.supervisor_pin,
                 true,
                 size,
             );
-            if button(ui, view, Msg::OfficerOverrideSubmit, true) {
+            let entered = submitted(ui, &pin) && !view.checking_pin;
+            if button(ui, view, Msg::OfficerOverrideSubmit, true) || entered {
                 intent = Some(OfficerIntent::SupervisorApproves);
             }
             if button(ui, view, Msg::OfficerBack, false) {
@@ -704,8 +733,12 @@ fn card_data_ui(
     } else {
         Msg::OfficerShowNumber
     };
-    ui.add(view.theme.secondary_button(view.text(label), false))
-        .clicked()
+    ui.add(
+        egui::Button::new(egui::RichText::new(view.text(label)).size(size * 0.85))
+            .fill(view.theme.secondary_fill)
+            .min_size(egui::vec2(0.0, 40.0)),
+    )
+    .clicked()
 }
 
 /// The score as a bar from 0 to 1 with the threshold marked, and the figures as text.

@@ -89,6 +89,47 @@ impl TechView<'_> {
     }
 }
 
+/// The widest the technician's content gets (the buttons' row).
+const CONTENT_WIDTH_PX: f32 = 1100.0;
+
+/// Green for a check that holds.
+const OK_GREEN: egui::Color32 = egui::Color32::from_rgb(0x3c, 0xb0, 0x4a);
+/// Red for a check that fails.
+const FAIL_RED: egui::Color32 = egui::Color32::from_rgb(0xe0, 0x4a, 0x3c);
+
+/// Lays out `add` as a row centred in the available width, `width_px` wide.
+fn centred_row<R>(ui: &mut egui::Ui, width_px: f32, add: impl FnOnce(&mut egui::Ui) -> R) -> R {
+    ui.horizontal(|ui| {
+        ui.add_space(((ui.available_width() - width_px) / 2.0).max(0.0));
+        add(ui)
+    })
+    .inner
+}
+
+/// The fill and the ink of a status: green, yellow, red.
+fn status_colours(status: LineStatus) -> (egui::Color32, egui::Color32) {
+    match status {
+        LineStatus::Ok => (OK_GREEN, egui::Color32::BLACK),
+        LineStatus::Warn => (
+            egui::Color32::from_rgb(0xff, 0xd4, 0x00),
+            egui::Color32::BLACK,
+        ),
+        LineStatus::Fail => (FAIL_RED, egui::Color32::WHITE),
+    }
+}
+
+/// `label` on a pill coloured for `status` (green, yellow, red).
+fn status_pill(ui: &mut egui::Ui, status: LineStatus, label: String, size: f32) {
+    let (fill, text) = status_colours(status);
+    egui::Frame::new()
+        .fill(fill)
+        .corner_radius(10.0)
+        .inner_margin(egui::Margin::symmetric(10, 2))
+        .show(ui, |ui| {
+            ui.label(egui::RichText::new(label).size(size).strong().color(text));
+        });
+}
+
 /// A small "Service" button for the attract and sign-in screens; true when pressed.
 pub fn service_button(
     ui: &mut egui::Ui,
@@ -132,7 +173,14 @@ pub fn technician_ui(
         .show(ui, |ui| {
             ui.set_min_size(ui.available_size());
             egui::ScrollArea::vertical()
-                .show(ui, |ui| screen_ui(ui, view, form))
+                .show(ui, |ui| {
+                    // Centred and no wider than a readable table, like the applicant's screens.
+                    ui.vertical_centered(|ui| {
+                        ui.set_max_width(ui.available_width().min(CONTENT_WIDTH_PX));
+                        screen_ui(ui, view, form)
+                    })
+                    .inner
+                })
                 .inner
         })
         .inner
@@ -173,14 +221,18 @@ fn screen_ui(ui: &mut egui::Ui, view: &TechView<'_>, form: &mut TechForm) -> Opt
     ui.add_space(12.0);
     match view.state.screen {
         TechScreen::SignIn => {
-            field(
+            let badge = field(
                 ui,
                 view.text(Msg::OfficerBadge),
                 &mut form.badge,
                 false,
                 size,
             );
-            field(ui, view.text(Msg::OfficerPin), &mut form.pin, true, size);
+            super::officer::focus_first(ui, &badge);
+            let pin = field(ui, view.text(Msg::OfficerPin), &mut form.pin, true, size);
+            if super::officer::submitted(ui, &pin) && !view.checking_pin {
+                intent = Some(TechIntent::SignIn);
+            }
             ui.horizontal(|ui| {
                 if button(ui, view, Msg::OfficerSignIn, true, !view.checking_pin) {
                     intent = Some(TechIntent::SignIn);
@@ -191,7 +243,11 @@ fn screen_ui(ui: &mut egui::Ui, view: &TechView<'_>, form: &mut TechForm) -> Opt
             });
         }
         TechScreen::Service => {
-            ui.horizontal(|ui| {
+            let theme = view.theme;
+            let spacing = ui.spacing().item_spacing.x;
+            let row_px =
+                theme.primary_button_size.x + 3.0 * (theme.secondary_button_size.x + spacing);
+            centred_row(ui, row_px, |ui| {
                 if button(ui, view, Msg::TechRunChecks, true, !view.checks_running) {
                     intent = Some(TechIntent::RunChecks);
                 }
@@ -212,7 +268,7 @@ fn screen_ui(ui: &mut egui::Ui, view: &TechView<'_>, form: &mut TechForm) -> Opt
             });
             ui.add_space(8.0);
             // The bundle and the card test sit above the table, so they stay on screen.
-            ui.horizontal(|ui| {
+            centred_row(ui, row_px * 0.95, |ui| {
                 let label =
                     ui.label(egui::RichText::new(view.text(Msg::TechBundleFolder)).size(size));
                 ui.add(
@@ -247,42 +303,22 @@ fn screen_ui(ui: &mut egui::Ui, view: &TechView<'_>, form: &mut TechForm) -> Opt
                 ui.label(egui::RichText::new(view.text(Msg::TechRunning)).size(size));
             }
             if let Some(overall) = view.overall {
-                ui.label(
-                    egui::RichText::new(format!(
-                        "{}: {}",
-                        view.text(Msg::TechOverall),
-                        status_word(overall)
-                    ))
-                    .size(size)
-                    .strong()
-                    .color(view.status_colour(overall)),
-                );
+                let text = format!("{}: {}", view.text(Msg::TechOverall), status_word(overall));
+                status_pill(ui, overall, text, size);
+                ui.add_space(8.0);
             }
-            egui::Grid::new("technician-checks")
-                .striped(true)
-                .num_columns(3)
-                .show(ui, |ui| {
-                    for line in view.checks {
-                        ui.label(egui::RichText::new(&line.check).size(size * 0.8));
-                        ui.label(
-                            egui::RichText::new(status_word(line.status))
-                                .size(size * 0.8)
-                                .strong()
-                                .color(view.status_colour(line.status)),
-                        );
-                        ui.vertical(|ui| {
-                            ui.label(egui::RichText::new(&line.value).size(size * 0.8));
-                            if let Some(advice) = &line.advice {
-                                ui.label(
-                                    egui::RichText::new(format!("→ {advice}"))
-                                        .size(size * 0.7)
-                                        .color(view.status_colour(line.status)),
-                                );
-                            }
+            if !view.checks.is_empty() {
+                egui::Frame::new()
+                    .fill(theme.secondary_fill)
+                    .corner_radius(12.0)
+                    .inner_margin(egui::Margin::same(16))
+                    .show(ui, |ui| {
+                        ui.set_width(ui.available_width());
+                        ui.with_layout(egui::Layout::top_down(egui::Align::Min), |ui| {
+                            checks_grid(ui, view, size * 0.8);
                         });
-                        ui.end_row();
-                    }
-                });
+                    });
+            }
             ui.add_space(12.0);
             if view.camera_on
                 && let Some(camera) = &view.camera
@@ -292,6 +328,38 @@ fn screen_ui(ui: &mut egui::Ui, view: &TechView<'_>, form: &mut TechForm) -> Opt
         }
     }
     intent
+}
+
+/// The checks: name, status pill, value and (when not OK) the advice.
+fn checks_grid(ui: &mut egui::Ui, view: &TechView<'_>, size: f32) {
+    egui::Grid::new("technician-checks")
+        .num_columns(3)
+        .spacing([20.0, 8.0])
+        .show(ui, |ui| {
+            for line in view.checks {
+                ui.label(egui::RichText::new(&line.check).size(size).strong());
+                let (fill, ink) = status_colours(line.status);
+                ui.label(
+                    egui::RichText::new(format!(" {} ", status_word(line.status)))
+                        .size(size * 0.9)
+                        .strong()
+                        .monospace()
+                        .background_color(fill)
+                        .color(ink),
+                );
+                ui.vertical(|ui| {
+                    ui.label(egui::RichText::new(&line.value).size(size));
+                    if let Some(advice) = &line.advice {
+                        ui.label(
+                            egui::RichText::new(format!("→ {advice}"))
+                                .size(size * 0.9)
+                                .color(view.status_colour(line.status)),
+                        );
+                    }
+                });
+                ui.end_row();
+            }
+        });
 }
 
 fn status_word(status: LineStatus) -> &'static str {

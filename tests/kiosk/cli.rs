@@ -18,7 +18,11 @@ fn kiosk() -> Command {
 
 #[test]
 fn config_check_says_ok_for_both_shipped_files() {
-    for file in ["kiosk-config/kiosk.toml", "kiosk-config/demo.toml"] {
+    for file in [
+        "kiosk-config/kiosk.toml",
+        "kiosk-config/demo.toml",
+        "kiosk-config/demo-officer.toml",
+    ] {
         let output = kiosk().args(["config", "check", file]).output().unwrap();
         assert!(
             output.status.success(),

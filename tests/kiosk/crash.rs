@@ -78,6 +78,7 @@ fn records_survive_sigkill_at_random_moments() {
         .unwrap()
         .replace("demo-keys/", &format!("{}/", keys.display()))
         .replace("../target/demo/outbox.sqlite", "outbox.sqlite")
+        .replace("../target/demo/officers.toml", "officers.toml")
         // Thousands of records pile up unsent here; the guard would (rightly) pause enrollment.
         .replace("max_unsent_records = 2000", "max_unsent_records = 1000000")
         .replace(

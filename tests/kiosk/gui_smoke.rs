@@ -107,13 +107,21 @@ fn start_display(processes: &mut Processes) -> String {
 /// A copy of the demo configuration for one test: its own emulator link, outbox, registry port
 /// and database under `dir`, and the camera pictures in `pictures` (absolute paths elsewhere).
 fn demo_config(dir: &Path, pictures: &Path, language: &str) -> PathBuf {
+    demo_config_from("kiosk-config/demo.toml", dir, pictures, language)
+}
+
+/// Like [`demo_config`], from the demo configuration `file`.
+fn demo_config_from(file: &str, dir: &Path, pictures: &Path, language: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let text = std::fs::read_to_string(root.join("kiosk-config/demo.toml"))
+    let text = std::fs::read_to_string(root.join(file))
         .unwrap()
+        .replace("\"../target/demo-officer/", "\"../target/demo/")
+        .replace("http://127.0.0.1:8444", "http://127.0.0.1:8443")
+        .replace("default_language = \"en\"", "default_language = \"zh\"")
         .replace(
             "\"../assets/demo/camera\"",
             &format!("\"{}\"", pictures.join("camera").display()),
@@ -133,6 +141,14 @@ fn demo_config(dir: &Path, pictures: &Path, language: &str) -> PathBuf {
         .replace(
             "\"../target/demo/registry.sqlite\"",
             &format!("\"{}\"", dir.join("registry.sqlite").display()),
+        )
+        .replace(
+            "\"../target/demo/officers.toml\"",
+            &format!("\"{}\"", dir.join("officers.toml").display()),
+        )
+        .replace(
+            "\"../target/demo/faults\"",
+            &format!("\"{}\"", dir.join("faults").display()),
         )
         .replace("http://127.0.0.1:8443", &format!("http://127.0.0.1:{port}"))
         .replace(
@@ -597,4 +613,145 @@ fn a_whole_enrollment_in_the_chinese_demo_reaches_the_receipt_and_the_registry()
 #[test]
 fn a_whole_enrollment_in_the_english_demo_reaches_the_receipt_and_the_registry() {
     walk_through_the_demo("en");
+}
+
+/// Types `text` into the kiosk window (the field that has the cursor), then presses `keys`.
+fn type_keys(display: &str, text: &str, keys: &[&str]) {
+    let window = Command::new("xdotool")
+        .args(["search", "--name", "enroll-kiosk"])
+        .env("DISPLAY", display)
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&window.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let status = Command::new("xdotool")
+        .args(["windowfocus", "--sync", &id, "type", "--delay", "40", text])
+        .env("DISPLAY", display)
+        .status()
+        .unwrap();
+    assert!(status.success(), "xdotool could not type");
+    for key in keys {
+        std::thread::sleep(Duration::from_millis(150));
+        let status = Command::new("xdotool")
+            .args(["key", key])
+            .env("DISPLAY", display)
+            .status()
+            .unwrap();
+        assert!(status.success(), "xdotool could not press {key}");
+    }
+}
+
+/// Clicks the screen at (`x`, `y`).
+fn click_at(display: &str, x: usize, y: usize) {
+    let status = Command::new("xdotool")
+        .args([
+            "mousemove",
+            "--sync",
+            &x.to_string(),
+            &y.to_string(),
+            "click",
+            "1",
+        ])
+        .env("DISPLAY", display)
+        .status()
+        .unwrap();
+    assert!(status.success(), "xdotool could not click at ({x}, {y})");
+}
+
+/// Waits until the kiosk's log has `needle` for the `n`th time.
+fn wait_for_log(log: &Path, needle: &str, n: usize, timeout: Duration) {
+    wait_until(&format!("{needle:?} in the log"), timeout, || {
+        std::fs::read_to_string(log).is_ok_and(|text| text.matches(needle).count() >= n)
+    });
+    std::thread::sleep(Duration::from_millis(700));
+}
+
+/// The officer demo as the README tells a newcomer to try it: sign in with the officer badge the
+/// sign-in screen shows, enroll the demo card's holder (the decision screen shows both faces
+/// and the card's data), approve, see the record reach the registry; sign out, open Service and
+/// sign in with the technician badge, and the checks run. Typed and clicked with `xdotool`.
+#[test]
+fn the_officer_demo_signs_in_with_the_shown_badges_enrolls_and_opens_the_technician_screen() {
+    use enroll_core::domain::officer::Role;
+    use enroll_kiosk::app::demo::DEMO_BADGES;
+    let badge = |role: Role| DEMO_BADGES.iter().find(|b| b.role == role).unwrap();
+    let mut processes = Processes(Vec::new());
+    let display = start_display(&mut processes);
+    let dir = artifacts_dir();
+    let work = tempfile::tempdir().unwrap();
+    let pictures = demo_pictures(work.path());
+    let config = demo_config_from(
+        "kiosk-config/demo-officer.toml",
+        work.path(),
+        &pictures,
+        "en",
+    );
+    let log = dir.join("walkthrough-officer.log");
+    processes.0.push(start_kiosk(&display, &config, &log));
+
+    // The sign-in screen has the cursor in the badge field.
+    let officer = badge(Role::Officer);
+    Screenshot::take(&display, &dir.join("officer-sign-in.png"));
+    type_keys(&display, officer.badge, &["Tab"]);
+    type_keys(&display, officer.pin, &["Return"]);
+    wait_for_screen(&log, "Dashboard", Duration::from_secs(30));
+    let dashboard = Screenshot::take(&display, &dir.join("officer-dashboard.png"));
+    click_primary_button(&display, &dashboard, "New enrollment");
+
+    // The demo's card lies on the emulated reader; the camera starts once it is read.
+    wait_for_screen(&log, "Capture", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(1500));
+    let capture = Screenshot::take(&display, &dir.join("officer-capture.png"));
+    click_primary_button(&display, &capture, "Take the photo");
+
+    wait_for_screen(&log, "Decision", Duration::from_secs(60));
+    let decision = Screenshot::take(&display, &dir.join("officer-decision.png"));
+    // Two faces side by side: the test person's grey wall (live) and the card photo's skin
+    // tones fill two areas in the upper half, left of the card's data.
+    let wall = count_pixels(&decision, |[r, g, b]| {
+        (80..=112).contains(&r) && (82..=114).contains(&g) && (84..=116).contains(&b)
+    });
+    assert!(
+        wall > 5_000,
+        "no live capture on the decision screen ({wall} wall pixels)"
+    );
+    let skin = count_pixels(&decision, |[r, g, b]| r > 120 && r > g + 15 && g > b);
+    assert!(
+        skin > 10_000,
+        "no faces on the decision screen ({skin} skin pixels)"
+    );
+    click_primary_button(&display, &decision, "Approve");
+
+    // Recorded, and the demo's own registry acknowledged it.
+    wait_for_log(&log, "to=Dashboard", 2, Duration::from_secs(30));
+    Screenshot::take(&display, &dir.join("officer-saved.png"));
+    wait_until("the registry's receipt", Duration::from_secs(30), || {
+        queue_status(&config)["acknowledged"] == 1
+    });
+
+    // Sign out (the second button on the dashboard, by keyboard), then Service in the corner.
+    type_keys(&display, "", &["Tab", "Tab", "Return"]);
+    wait_for_log(&log, "to=SignIn", 1, Duration::from_secs(10));
+    click_at(&display, SCREEN.0 - 60, SCREEN.1 - 40);
+    wait_for_log(
+        &log,
+        "technician's screen opened",
+        1,
+        Duration::from_secs(10),
+    );
+    let technician = badge(Role::Technician);
+    type_keys(&display, technician.badge, &["Tab"]);
+    type_keys(&display, technician.pin, &["Return"]);
+    wait_for_log(&log, "technician signed in", 1, Duration::from_secs(30));
+    wait_for_log(&log, "technician's checks done", 1, Duration::from_secs(60));
+    let checks = Screenshot::take(&display, &dir.join("technician-checks.png"));
+    assert!(
+        count_pixels(&checks, |p| p.iter().all(|&c| c > 180)) > 5_000,
+        "the technician screen is nearly blank"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("panicked"), "{text}");
 }

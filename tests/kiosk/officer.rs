@@ -132,3 +132,38 @@ fn a_damaged_officer_list_is_reported_with_its_path() {
     assert!(text(&listed).contains("officers.toml"), "{}", text(&listed));
     assert!(text(&listed).contains("malformed"), "{}", text(&listed));
 }
+
+/// The demo writes its three badges into its own officer list once, and each signs in with the
+/// PIN the demo shows.
+#[test]
+fn the_demo_writes_its_badges_once_and_each_signs_in_with_its_shown_pin() {
+    use enroll_kiosk::app::demo::{DEMO_BADGES, ensure_demo_badges};
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut config =
+        enroll_kiosk::config::Config::load(&root.join("kiosk-config/demo-officer.toml")).unwrap();
+    config.terminal.officers_file = dir.path().join("demo/officers.toml");
+    assert_eq!(ensure_demo_badges(&config).unwrap().len(), 3);
+    let written = std::fs::read_to_string(&config.terminal.officers_file).unwrap();
+    assert_eq!(ensure_demo_badges(&config).unwrap().len(), 3);
+    assert_eq!(
+        std::fs::read_to_string(&config.terminal.officers_file).unwrap(),
+        written,
+        "a second start adds nothing"
+    );
+    let list = OfficerList::load(&config.terminal.officers_file).unwrap();
+    assert_eq!(list.entries().len(), 3);
+    for demo in DEMO_BADGES {
+        assert_eq!(
+            list.check_pin(demo.badge, demo.pin),
+            PinOutcome::Correct(demo.role)
+        );
+        assert!(!written.contains(demo.pin), "PINs are stored hashed");
+    }
+    // A configuration without [demo] (a real terminal) gets none.
+    let mut real =
+        enroll_kiosk::config::Config::load(&root.join("kiosk-config/kiosk.toml")).unwrap();
+    real.terminal.officers_file = dir.path().join("real/officers.toml");
+    assert!(ensure_demo_badges(&real).unwrap().is_empty());
+    assert!(!real.terminal.officers_file.exists());
+}

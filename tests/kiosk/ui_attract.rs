@@ -178,3 +178,36 @@ fn larger_text_and_high_contrast_are_switched_on_the_attract_screen_and_reset_fo
     assert_eq!(state.screen, Screen::Attract);
     assert!(!state.large_text && !state.max_contrast);
 }
+
+/// A newcomer in the demo reads the demo's badges and PINs on its first screen (the self-service
+/// attract screen and the officer demo's sign-in); a production kiosk shows none.
+#[test]
+fn the_demo_shows_its_badges_and_a_production_kiosk_does_not() {
+    use enroll_kiosk::app::demo::DEMO_BADGES;
+    for (config, language) in [
+        ("kiosk-config/demo.toml", Language::En),
+        ("kiosk-config/demo-officer.toml", Language::En),
+        ("kiosk-config/demo.toml", Language::Zh),
+    ] {
+        let mut harness = harness_for(config, Some(language));
+        harness.run();
+        for demo in DEMO_BADGES {
+            harness.get_by_label(demo.badge);
+            harness.get_by_label(&format!("PIN {}", demo.pin));
+        }
+        if language == Language::En {
+            harness.get_by_label("Demo only: badges and PINs");
+            harness.get_by_label("Technician");
+        }
+    }
+    let mut harness = harness_for("kiosk-config/kiosk.toml", Some(Language::En));
+    harness.run();
+    assert!(
+        harness
+            .query_by_label("Demo only: badges and PINs")
+            .is_none()
+    );
+    for demo in DEMO_BADGES {
+        assert!(harness.query_by_label(demo.badge).is_none());
+    }
+}

@@ -40,6 +40,7 @@ impl Terminal {
             .unwrap()
             .replace("demo-keys/", "keys/")
             .replace("../target/demo/outbox.sqlite", "outbox.sqlite")
+            .replace("../target/demo/officers.toml", "officers.toml")
             .replace(
                 "\"../assets/models\"",
                 &format!("\"{}\"", root().join("assets/models").display()),
