@@ -108,8 +108,19 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// The sync worker's retry policy.
     pub sync: SyncConfig,
+    /// The thermal receipt printer (absent: receipts are shown, not printed).
+    pub printer: Option<PrinterConfig>,
     /// Demo services the kiosk starts itself (absent on real terminals).
     pub demo: Option<DemoConfig>,
+}
+
+/// A thermal ESC/POS receipt printer on a serial port.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrinterConfig {
+    /// The serial device (e.g. `/dev/ttyUSB0`, or a `/dev/serial/by-id/…` link).
+    pub port: PathBuf,
+    /// Its speed; 19200 unless the printer is set otherwise.
+    pub baud: u32,
 }
 
 /// Services the demo starts by itself so a newcomer can walk through an enrollment.
@@ -390,7 +401,21 @@ struct RawConfig {
     retention: RawRetention,
     sync: RawSync,
     #[serde(default)]
+    printer: Option<RawPrinter>,
+    #[serde(default)]
     demo: Option<RawDemo>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrinter {
+    port: PathBuf,
+    #[serde(default = "default_printer_baud")]
+    baud: u32,
+}
+
+fn default_printer_baud() -> u32 {
+    19_200
 }
 
 #[derive(Deserialize)]
@@ -1008,6 +1033,15 @@ fn validate(
         1440,
     );
 
+    // printer
+    let printer = raw.printer.map(|printer| {
+        check.baud("printer.baud", printer.baud);
+        PrinterConfig {
+            port: resolve(base_dir, printer.port),
+            baud: printer.baud,
+        }
+    });
+
     // demo
     if !cfg!(feature = "demo") {
         refuse_simulations(
@@ -1116,6 +1150,7 @@ fn validate(
             batch_size: raw.sync.batch_size,
             clock_skew_warn_min: raw.sync.clock_skew_warn_min,
         },
+        printer,
         demo,
     })
 }

@@ -202,3 +202,6 @@ attract-demo-badges = Nur Demo: Ausweise und PINs
 demo-role-officer = Beamter
 demo-role-supervisor = Vorgesetzter
 demo-role-technician = Techniker
+receipt-printing = Ihr Beleg wird gedruckt …
+receipt-printed = Nehmen Sie Ihren gedruckten Beleg unter dem Bildschirm.
+receipt-printer-problem = Der Drucker funktioniert nicht: Fotografieren Sie diesen Bildschirm oder notieren Sie Referenz und Code. Ihre Erfassung ist gespeichert.

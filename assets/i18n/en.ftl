@@ -202,3 +202,6 @@ attract-demo-badges = Demo only: badges and PINs
 demo-role-officer = Officer
 demo-role-supervisor = Supervisor
 demo-role-technician = Technician
+receipt-printing = Your receipt is printing…
+receipt-printed = Take your printed receipt below the screen.
+receipt-printer-problem = The printer is not working: take a photo of this screen or write down the reference and the code. Your enrollment is saved.

@@ -202,3 +202,6 @@ attract-demo-badges = Démo uniquement : badges et PIN
 demo-role-officer = Agent
 demo-role-supervisor = Superviseur
 demo-role-technician = Technicien
+receipt-printing = Votre reçu s'imprime…
+receipt-printed = Prenez votre reçu imprimé sous l'écran.
+receipt-printer-problem = L'imprimante ne fonctionne pas : photographiez cet écran ou notez la référence et le code. Votre enrôlement est enregistré.

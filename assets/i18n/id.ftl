@@ -202,3 +202,6 @@ attract-demo-badges = Khusus demo: lencana dan PIN
 demo-role-officer = Petugas
 demo-role-supervisor = Supervisor
 demo-role-technician = Teknisi
+receipt-printing = Tanda terima Anda sedang dicetak…
+receipt-printed = Ambil tanda terima cetak Anda di bawah layar.
+receipt-printer-problem = Printer tidak berfungsi: foto layar ini atau catat referensi dan kodenya. Pendaftaran Anda sudah tersimpan.

@@ -202,3 +202,6 @@ attract-demo-badges = 仅限演示：工牌和PIN
 demo-role-officer = 警员
 demo-role-supervisor = 主管
 demo-role-technician = 技术员
+receipt-printing = 正在打印您的回执……
+receipt-printed = 请在屏幕下方取走打印的回执。
+receipt-printer-problem = 打印机无法工作：请拍下此屏幕或记下参考号和激活码。您的登记已保存。

@@ -223,3 +223,34 @@ pub fn commit(
 pub fn receipt_text(terminal_key: &TerminalSigningKey, receipt: ApplicantReceipt) -> String {
     receipt.to_text(&terminal_key.sign(&receipt.signed_bytes()))
 }
+
+/// The paper receipt of a committed record (its signed body and hash), with the same receipt
+/// and activation codes the screen showed: both are derived from the terminal key.
+pub fn paper_receipt(
+    terminal_key: &TerminalSigningKey,
+    body: &[u8],
+    body_sha256: &str,
+    holder_page_url: &str,
+) -> Result<crate::app::printing::PaperReceipt, enroll_core::domain::record::RecordFormatError> {
+    use enroll_core::domain::applicant_receipt::ApplicantReceipt;
+    use enroll_core::domain::record::RecordBody;
+    use enroll_core::domain::reference::ShortReference;
+    let body = RecordBody::from_bytes(body)?;
+    let code = activation_code(terminal_key, &body.id);
+    Ok(crate::app::printing::PaperReceipt {
+        reference: ShortReference::of(&body.id).grouped(),
+        receipt_text: receipt_text(
+            terminal_key,
+            ApplicantReceipt {
+                terminal_id: body.terminal_id.clone(),
+                record_id: body.id,
+                created_at_unix_ms: body.created_at_unix_ms,
+                body_sha256: body_sha256.to_owned(),
+            },
+        ),
+        activation_link: code.holder_link(holder_page_url),
+        activation_code: code.grouped(),
+        terminal_id: body.terminal_id,
+        created_at_unix_ms: body.created_at_unix_ms,
+    })
+}

@@ -16,13 +16,18 @@ use crate::config::Config;
 use enroll_core::domain::activation::ActivationCode;
 use enroll_core::domain::card_read::CardRead;
 use enroll_core::domain::record::RecordId;
+use enroll_core::domain::reference::ShortReference;
+use enroll_core::domain::time::UnixMs;
+use std::str::FromStr as _;
+
+use crate::app::printing::PaperReceipt;
 use enroll_core::domain::tier::Tier;
 use enroll_crypto::keys;
 use enroll_crypto::records::{PreparedSeal, SealingPublicKey, TerminalSigningKey};
 use enroll_face::EngineSettings;
 use enroll_face::FaceEngine;
 use enroll_face::quality::{QualityComponent, QualityReason};
-use enroll_store::{GuardLimits, Outbox};
+use enroll_store::{GuardLimits, Outbox, RecordState};
 
 /// The face engine once it is loaded, or why it could not be (shared with the live analysis).
 #[derive(Clone, Default)]
@@ -99,6 +104,42 @@ pub enum Job {
     },
     /// Forget the last checked capture.
     Wipe,
+    /// Look records up for the officer desk.
+    Records(RecordQuery),
+    /// Make the paper receipt of a committed record again (the same codes: they are derived).
+    Reprint {
+        /// The record id.
+        record_id: String,
+    },
+}
+
+/// Which records the officer desk asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordQuery {
+    /// Made at or after this time (today's), newest first.
+    Since(UnixMs),
+    /// The record with this short reference, whenever it was made.
+    Reference(ShortReference),
+}
+
+/// How a record's delivery stands, as the desk says it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// In the outbox, not yet acknowledged.
+    Waiting,
+    /// Acknowledged by the registry.
+    Sent,
+    /// Refused by the registry, with its reason.
+    Rejected { reason: String },
+}
+
+/// One record as the officer desk lists it: no names, no document numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeskRecord {
+    pub record_id: String,
+    pub reference: ShortReference,
+    pub created_at_unix_ms: UnixMs,
+    pub delivery: Delivery,
 }
 
 /// The measurable result of a check (no picture, no embedding).
@@ -156,6 +197,13 @@ pub enum Outcome {
     Checked(Result<CheckSummary, String>),
     /// A commit finished (`Err`: why it failed, e.g. a guard or a full disk).
     Committed(Result<CommitSummary, String>),
+    /// The records the desk asked for.
+    Records {
+        query: RecordQuery,
+        result: Result<Vec<DeskRecord>, String>,
+    },
+    /// A receipt to print again.
+    Reprinted(Result<PaperReceipt, String>),
 }
 
 /// What the thread needs from the configuration.
@@ -169,6 +217,7 @@ pub struct WorkerSettings {
     sealing_key_file: PathBuf,
     limits: GuardLimits,
     faults_dir: Option<PathBuf>,
+    holder_page_url: String,
 }
 
 impl WorkerSettings {
@@ -182,6 +231,7 @@ impl WorkerSettings {
             signing_key_file: config.terminal.signing_key_file.clone(),
             sealing_key_file: config.registry.sealing_public_key_file.clone(),
             faults_dir: config.faults_dir().map(Path::to_path_buf),
+            holder_page_url: config.registry.holder_page_url.clone(),
             limits: GuardLimits {
                 min_free_disk_mb: config.store.min_free_disk_mb,
                 max_unsent_records: u64::from(config.store.max_unsent_records),
@@ -362,6 +412,55 @@ impl Thread {
     }
 }
 
+impl Thread {
+    fn records(&mut self, query: &RecordQuery) -> Result<Vec<DeskRecord>, String> {
+        let resources = opened(&mut self.resources, &self.settings)?;
+        let entries = match *query {
+            RecordQuery::Since(since) => resources.outbox.list_since(since),
+            RecordQuery::Reference(_) => resources.outbox.list(),
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|entry| {
+                let id = RecordId::from_str(&entry.id).ok()?;
+                let reference = ShortReference::of(&id);
+                if matches!(query, RecordQuery::Reference(wanted) if *wanted != reference) {
+                    return None;
+                }
+                Some(DeskRecord {
+                    record_id: entry.id,
+                    reference,
+                    created_at_unix_ms: entry.created_at_unix_ms,
+                    delivery: match entry.state {
+                        RecordState::Acknowledged => Delivery::Sent,
+                        RecordState::Rejected => Delivery::Rejected {
+                            reason: entry.last_error.unwrap_or_default(),
+                        },
+                        RecordState::Pending | RecordState::Sending => Delivery::Waiting,
+                    },
+                })
+            })
+            .collect())
+    }
+
+    fn reprint(&mut self, record_id: &str) -> Result<PaperReceipt, String> {
+        let resources = opened(&mut self.resources, &self.settings)?;
+        let (body, body_sha256) = resources
+            .outbox
+            .signed_body(record_id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no record {record_id} in this terminal's outbox"))?;
+        crate::app::enrollment::paper_receipt(
+            &resources.terminal_key,
+            &body,
+            &body_sha256,
+            &self.settings.holder_page_url,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
 impl EnrollmentWorker {
     /// Starts the `enrollment` thread; it loads the models into `slot` first (unless they are
     /// there already).
@@ -389,6 +488,13 @@ impl EnrollmentWorker {
                         }
                         Job::Commit { card, operators } => {
                             (Outcome::Committed(thread.commit(&card, operators)), true)
+                        }
+                        Job::Records(query) => {
+                            let result = thread.records(&query);
+                            (Outcome::Records { query, result }, false)
+                        }
+                        Job::Reprint { record_id } => {
+                            (Outcome::Reprinted(thread.reprint(&record_id)), false)
                         }
                         Job::Wipe => {
                             thread.last_checked = None;

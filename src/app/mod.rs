@@ -12,6 +12,7 @@ pub mod enrollment;
 pub mod enrollment_worker;
 mod mrz_worker;
 mod officer_desk;
+pub mod printing;
 pub mod sync_runner;
 mod technician_desk;
 
@@ -98,6 +99,8 @@ pub struct AppSettings {
     pub holder_page_url: String,
     /// The demo's badges, shown on its first screens (demo configurations only).
     pub demo_badges: Vec<ui::attract::ShownBadge>,
+    /// This terminal's id (printed on receipts).
+    pub terminal_id: String,
 }
 
 impl AppSettings {
@@ -127,6 +130,7 @@ impl AppSettings {
             },
             holder_page_url: config.registry.holder_page_url.clone(),
             demo_badges: shown_demo_badges(config),
+            terminal_id: config.terminal.id.clone(),
         }
     }
 }
@@ -164,6 +168,8 @@ pub struct Services {
     pub demo: DemoServices,
     /// The officers who may sign in (officer terminals), and the technicians.
     pub officers: Option<Arc<OfficerList>>,
+    /// The receipt printer's thread, when a printer is configured.
+    pub printer: Option<printing::PrinterWorker>,
     /// The configuration file, for the technician's checks.
     pub config_path: Option<PathBuf>,
 }
@@ -179,6 +185,7 @@ impl Services {
             #[cfg(feature = "demo")]
             demo: DemoServices::none(),
             officers: None,
+            printer: None,
             config_path: None,
         }
     }
@@ -217,7 +224,17 @@ impl Services {
                 None
             }
         };
+        let printer = config.printer.as_ref().and_then(|printer| {
+            match printing::PrinterWorker::spawn(printer) {
+                Ok(worker) => Some(worker),
+                Err(error) => {
+                    tracing::error!(%error, "the receipt printer thread cannot start");
+                    None
+                }
+            }
+        });
         Services {
+            printer,
             devices,
             engine,
             enrollment,
@@ -381,6 +398,8 @@ pub struct KioskApp {
     officer: Option<officer_desk::OfficerDesk>,
     /// The technician's screens, while open.
     technician: Option<technician_desk::TechnicianDesk>,
+    /// The last paper receipt's progress.
+    print_line: Option<ui::PrintLine>,
 }
 
 impl KioskApp {
@@ -425,6 +444,7 @@ impl KioskApp {
             frame_times_ms: Vec::new(),
             officer,
             technician: None,
+            print_line: None,
         }
     }
 
@@ -550,6 +570,7 @@ impl KioskApp {
             theme: &self.theme,
             camera,
             photos,
+            printing: self.print_line.as_ref(),
         };
         let drawn = ui::screen_ui(ui, &view);
         if self.state.screen == Screen::Attract {
@@ -659,6 +680,7 @@ impl KioskApp {
                 Outcome::Committed(Err(reason)) => {
                     events.push(Event::SaveFailed { reason, now_ms });
                 }
+                Outcome::Records { .. } | Outcome::Reprinted(_) => {}
             }
         }
         if self.receipt_reached_registry() {
@@ -692,6 +714,20 @@ impl KioskApp {
     /// What the devices and workers reported since the last frame (for either flow).
     fn collect_reports(&mut self, ctx: &egui::Context) -> Reports {
         let mut reports = Reports::default();
+        if let Some(printer) = &self.services.printer {
+            while let Some(report) = printer.next_report() {
+                self.print_line = Some(match report.result {
+                    Ok(paper_low) => ui::PrintLine::Printed {
+                        reference: report.reference,
+                        paper_low,
+                    },
+                    Err(problem) => ui::PrintLine::Failed {
+                        reference: report.reference,
+                        problem,
+                    },
+                });
+            }
+        }
         if let Some(worker) = &self.card_worker {
             while let Some(event) = worker.next_event() {
                 reports.card.push(event);
@@ -711,8 +747,14 @@ impl KioskApp {
             self.live.report = Some(report);
             reports.new_analysis = true;
         }
+        let mut outcomes = Vec::new();
         if let Some(worker) = &self.services.enrollment {
             while let Some(outcome) = worker.next_outcome() {
+                outcomes.push(outcome);
+            }
+        }
+        {
+            for outcome in outcomes {
                 match &outcome {
                     Outcome::ModelsLoaded(Ok(())) => {}
                     Outcome::ModelsLoaded(Err(error)) => {
@@ -723,7 +765,16 @@ impl KioskApp {
                         tracing::warn!(%error, "the capture could not be checked");
                         self.worker_holds_capture = false;
                     }
-                    Outcome::Committed(Ok(_)) => self.worker_holds_capture = false,
+                    Outcome::Committed(Ok(committed)) => {
+                        self.worker_holds_capture = false;
+                        let receipt = self.paper_receipt_of(committed);
+                        self.print(receipt);
+                    }
+                    Outcome::Reprinted(Ok(receipt)) => self.print(receipt.clone()),
+                    Outcome::Reprinted(Err(error)) => {
+                        tracing::warn!(%error, "the receipt cannot be made again");
+                    }
+                    Outcome::Records { .. } => {}
                     Outcome::Committed(Err(reason)) => {
                         self.worker_holds_capture = false;
                         tracing::warn!(%reason, "the record could not be saved");
@@ -828,6 +879,38 @@ impl KioskApp {
             self.photo_textures = PhotoTextures::upload(ctx, &photos, "confirm");
         }
         self.photo_textures.as_ref().map(PhotoTextures::view)
+    }
+
+    /// The paper receipt of a record just committed.
+    fn paper_receipt_of(
+        &self,
+        committed: &enrollment_worker::CommitSummary,
+    ) -> printing::PaperReceipt {
+        printing::PaperReceipt {
+            reference: ShortReference::of(&committed.record_id).grouped(),
+            receipt_text: committed.receipt_text.clone(),
+            activation_code: committed.activation_code.grouped(),
+            activation_link: committed
+                .activation_code
+                .holder_link(&self.settings.holder_page_url),
+            terminal_id: self.settings.terminal_id.clone(),
+            created_at_unix_ms: crate::clock::now(),
+        }
+    }
+
+    /// Sends `receipt` to the printer, when there is one (never waits).
+    fn print(&mut self, receipt: printing::PaperReceipt) {
+        if let Some(printer) = &self.services.printer {
+            self.print_line = Some(ui::PrintLine::Printing {
+                reference: receipt.reference.clone(),
+            });
+            printer.print(receipt);
+        }
+    }
+
+    /// How the last paper receipt is doing.
+    pub fn print_line(&self) -> Option<&ui::PrintLine> {
+        self.print_line.as_ref()
     }
 
     /// The sizes of the faces the confirm screen shows (portrait, card), while it shows them.

@@ -8,15 +8,15 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 
 use super::badge_worker::BadgeWorker;
 use super::enrollment_worker::ConfirmPhotos;
-use super::enrollment_worker::{Operators, Outcome};
+use super::enrollment_worker::{Delivery, DeskRecord, Job, Operators, Outcome, RecordQuery};
 use super::mrz_worker::{MrzScanWorker, Scan};
 use super::{DeskFrame, KioskApp, PhotoTextures};
 use crate::config::MrzScannerConfig;
 use crate::officers::OfficerList;
 use crate::ui::i18n::Msg;
 use crate::ui::officer::{
-    CheckFigures, ComponentLine, DecisionEvidence, OfficerForm, OfficerIntent, OfficerView,
-    QueueLine, ScannerLine, officer_ui,
+    CheckFigures, ComponentLine, DecisionEvidence, DeskLine, Found, OfficerForm, OfficerIntent,
+    OfficerView, QueueLine, ScannerLine, officer_ui,
 };
 use enroll_core::domain::card_read::AccessKey;
 use enroll_core::domain::mrz::{MrzAccessKey, MrzError};
@@ -57,6 +57,13 @@ pub(super) struct OfficerDesk {
     photo_textures: Option<PhotoTextures>,
     /// Whether the officer asked to see the whole document number.
     reveal_number: bool,
+    /// Today's records at this terminal, newest first.
+    today: Vec<DeskLine>,
+    /// When today's records were last asked for (they are asked again every few seconds while
+    /// the dashboard shows).
+    today_asked_at: Option<std::time::Instant>,
+    /// The search's answer.
+    found: Option<Found>,
     card_problem: Option<CardProblem>,
     /// What is wrong with the typed MRZ details (which field, never the value).
     mrz_problem: Option<String>,
@@ -300,6 +307,25 @@ impl KioskApp {
                 Outcome::Committed(Err(reason)) => {
                     events.push(OfficerEvent::SaveFailed { reason, now_ms });
                 }
+                Outcome::Records {
+                    query: RecordQuery::Since(_),
+                    result,
+                } => match result {
+                    Ok(records) => desk.today = records.iter().map(desk_line).collect(),
+                    Err(error) => tracing::warn!(%error, "today's records cannot be listed"),
+                },
+                Outcome::Records {
+                    query: RecordQuery::Reference(_),
+                    result,
+                } => {
+                    desk.found = Some(match result {
+                        Ok(records) => records
+                            .first()
+                            .map_or(Found::Nothing, |record| Found::Record(desk_line(record))),
+                        Err(error) => Found::Failed(error),
+                    });
+                }
+                Outcome::Reprinted(_) => {}
             }
         }
         if let Some(receiver) = &desk.pin_check {
@@ -321,6 +347,7 @@ impl KioskApp {
         for event in events {
             self.officer_step(&mut desk, event);
         }
+        self.refresh_today(&mut desk);
 
         let camera = self.camera_view();
         let sync = self.services.sync.as_ref().map(|sync| {
@@ -343,10 +370,15 @@ impl KioskApp {
             }
         });
         let evidence = desk.evidence();
+        let printing = self.print_line.clone();
         let photos = desk.photos_view(ui.ctx());
         let view = OfficerView {
             evidence: evidence.as_ref(),
             photos,
+            today: &desk.today,
+            found: desk.found.as_ref(),
+            printing: printing.as_ref(),
+            printer: self.services.printer.is_some(),
             state: &desk.state,
             catalog: &self.catalog,
             language: self.settings.flow.default_language,
@@ -422,6 +454,20 @@ impl KioskApp {
         };
         match intent {
             OfficerIntent::ToggleNumber => desk.reveal_number = !desk.reveal_number,
+            OfficerIntent::Find => match ShortReference::parse(&desk.form.search) {
+                Ok(reference) => {
+                    desk.found = None;
+                    if let Some(worker) = &self.services.enrollment {
+                        worker.submit(Job::Records(RecordQuery::Reference(reference)));
+                    }
+                }
+                Err(_) => desk.found = Some(Found::NotAReference),
+            },
+            OfficerIntent::Reprint { record_id } => {
+                if let Some(worker) = &self.services.enrollment {
+                    worker.submit(Job::Reprint { record_id });
+                }
+            }
             OfficerIntent::Flow(ui_intent) => {
                 self.officer_step(
                     desk,
@@ -479,11 +525,43 @@ impl KioskApp {
         }
     }
 
+    /// Asks for today's records while the dashboard shows: on arrival, after a record is saved,
+    /// and every few seconds (so waiting records turn to sent).
+    fn refresh_today(&mut self, desk: &mut OfficerDesk) {
+        const REFRESH_MS: u128 = 3_000;
+        if desk.state.screen != Screen::Dashboard {
+            desk.today_asked_at = None;
+            return;
+        }
+        if desk
+            .today_asked_at
+            .is_some_and(|at| at.elapsed().as_millis() < REFRESH_MS)
+        {
+            return;
+        }
+        let Some(worker) = &self.services.enrollment else {
+            return;
+        };
+        // Today, in UTC (the desk's times are UTC too).
+        const DAY_MS: i64 = 86_400_000;
+        let midnight_ms = crate::clock::now().as_i64().div_euclid(DAY_MS) * DAY_MS;
+        worker.submit(Job::Records(RecordQuery::Since(
+            enroll_core::domain::time::UnixMs(midnight_ms),
+        )));
+        desk.today_asked_at = Some(std::time::Instant::now());
+    }
+
     fn officer_step(&mut self, desk: &mut OfficerDesk, event: OfficerEvent) {
         let read_card = matches!(event, OfficerEvent::CardRead { .. });
         let (next, effects, notice) = officer::step(desk.state.clone(), event, &self.settings.auth);
         if next.screen != desk.state.screen {
             tracing::info!(from = ?desk.state.screen, to = ?next.screen, "officer screen changed");
+            if next.screen == Screen::SignIn {
+                // The next officer sees nothing of this one's desk.
+                desk.today.clear();
+                desk.found = None;
+                desk.form.search.clear();
+            }
             // A notice belongs to the screen it was given on (a saved record's stays).
             if !matches!(desk.notice, Some(OfficerNotice::Saved { .. })) || notice.is_some() {
                 desk.notice = None;
@@ -564,5 +642,33 @@ impl KioskApp {
         for event in follow_ups {
             self.officer_step(desk, event);
         }
+    }
+}
+
+/// A record as the desk lists it.
+fn desk_line(record: &DeskRecord) -> DeskLine {
+    let (state, reason) = match &record.delivery {
+        Delivery::Waiting => (Msg::OfficerStateWaiting, None),
+        Delivery::Sent => (Msg::OfficerStateSent, None),
+        Delivery::Rejected { reason } => (Msg::OfficerStateRejected, Some(reason.clone())),
+    };
+    DeskLine {
+        record_id: record.record_id.clone(),
+        reference: record.reference.grouped(),
+        time_utc: crate::ui::officer::utc_hh_mm(record.created_at_unix_ms),
+        state,
+        reason,
+    }
+}
+
+impl KioskApp {
+    /// Today's records as the officer desk lists them (tests).
+    pub fn officer_today(&self) -> Option<&[DeskLine]> {
+        self.officer.as_ref().map(|desk| desk.today.as_slice())
+    }
+
+    /// The desk search's answer (tests).
+    pub fn officer_found(&self) -> Option<&Found> {
+        self.officer.as_ref().and_then(|desk| desk.found.as_ref())
     }
 }

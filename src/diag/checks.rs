@@ -666,3 +666,37 @@ pub fn audit(config: &Config) -> Finding {
         )
     }
 }
+
+/// The receipt printer: answers with its paper status, or why not. None configured is fine
+/// (receipts are then shown on screen only).
+pub fn printer(config: &Config) -> Finding {
+    use enroll_devices::printer::{PaperStatus, SerialReceiptPrinter};
+    let Some(printer) = &config.printer else {
+        return Finding::ok(
+            CheckId::Printer,
+            "none configured (receipts are shown on screen only)",
+        );
+    };
+    let device = SerialReceiptPrinter::new(&printer.port, printer.baud);
+    match device.status() {
+        Ok(PaperStatus::Loaded) => Finding::ok(
+            CheckId::Printer,
+            format!("{} answers: paper loaded", printer.port.display()),
+        ),
+        Ok(PaperStatus::NearEnd) => Finding::problem(
+            CheckId::Printer,
+            Status::Warn,
+            format!(
+                "{} answers: the paper roll is nearly used up",
+                printer.port.display()
+            ),
+            "load a new roll soon",
+        ),
+        Err(error) => Finding::problem(
+            CheckId::Printer,
+            Status::Fail,
+            format!("{} does not print", printer.port.display()),
+            format!("{error}; enrollments go on without paper receipts"),
+        ),
+    }
+}

@@ -69,11 +69,12 @@ pub enum CheckId {
     Clock,
     Network,
     Audit,
+    Printer,
 }
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 10] = [
+    pub const ALL: [CheckId; 11] = [
         CheckId::Config,
         CheckId::Camera,
         CheckId::CardReader,
@@ -84,6 +85,7 @@ impl CheckId {
         CheckId::Clock,
         CheckId::Network,
         CheckId::Audit,
+        CheckId::Printer,
     ];
 
     /// The check's name as typed (`kiosk diag card-reader`) and reported.
@@ -99,6 +101,7 @@ impl CheckId {
             CheckId::Clock => "clock",
             CheckId::Network => "network",
             CheckId::Audit => "audit",
+            CheckId::Printer => "printer",
         }
     }
 
@@ -286,7 +289,7 @@ fn run_with_config(config: &Config, options: &DiagOptions) -> Vec<Finding> {
                 Err(error) => findings.push(not_run(check, &error.to_string())),
             }
         }
-        let quick: [(CheckId, Box<dyn FnOnce() -> Finding>); 4] = [
+        let quick: [(CheckId, Box<dyn FnOnce() -> Finding>); 5] = [
             (
                 CheckId::Storage,
                 Box::new(|| checks::storage(config, options)),
@@ -294,6 +297,7 @@ fn run_with_config(config: &Config, options: &DiagOptions) -> Vec<Finding> {
             (CheckId::Queue, Box::new(|| checks::queue(config, options))),
             (CheckId::Crypto, Box::new(|| checks::crypto(config))),
             (CheckId::Audit, Box::new(|| checks::audit(config))),
+            (CheckId::Printer, Box::new(|| checks::printer(config))),
         ];
         for (check, job) in quick {
             if options.wants(check) {

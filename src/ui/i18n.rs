@@ -231,6 +231,9 @@ messages! {
     DemoRoleOfficer => "demo-role-officer",
     DemoRoleSupervisor => "demo-role-supervisor",
     DemoRoleTechnician => "demo-role-technician",
+    ReceiptPrinting => "receipt-printing",
+    ReceiptPrinted => "receipt-printed",
+    ReceiptPrinterProblem => "receipt-printer-problem",
 }
 
 /// The Fluent source of one language, as shipped in `assets/i18n/`.

@@ -28,6 +28,19 @@ pub struct View<'a> {
     pub camera: Option<CameraView>,
     /// The faces to confirm, on the confirm screen.
     pub photos: Option<PhotosView>,
+    /// How the paper receipt is doing, when a printer is configured.
+    pub printing: Option<&'a PrintLine>,
+}
+
+/// The last paper receipt's progress, as the receipt screen and the officer desk say it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrintLine {
+    /// Sent to the printer.
+    Printing { reference: String },
+    /// Printed (`paper_low`: the roll is nearly used up).
+    Printed { reference: String, paper_low: bool },
+    /// Not printed: what is wrong and what to do (names no person).
+    Failed { reference: String, problem: String },
 }
 
 /// The portrait that will be recorded and the card's photo, uploaded for the confirm screen.

@@ -27,6 +27,8 @@ pub struct OfficerForm {
     pub reason: String,
     pub supervisor_badge: String,
     pub supervisor_pin: String,
+    /// The reference typed into the desk's search.
+    pub search: String,
 }
 
 impl OfficerForm {
@@ -56,6 +58,36 @@ pub enum OfficerIntent {
     SupervisorApproves,
     /// Read the chip with the typed MRZ fields.
     ReadWithMrz,
+    /// Find the record with the typed reference.
+    Find,
+    /// Print this record's receipt again.
+    Reprint { record_id: String },
+}
+
+/// One record on the officer desk: reference, time and delivery; never a name or a number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeskLine {
+    pub record_id: String,
+    pub reference: String,
+    /// `HH:MM UTC`.
+    pub time_utc: String,
+    /// Waiting, sent or refused.
+    pub state: Msg,
+    /// The registry's reason, for a refused record.
+    pub reason: Option<String>,
+}
+
+/// What the desk's search found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// The record.
+    Record(DeskLine),
+    /// Nothing here has that reference.
+    Nothing,
+    /// What was typed is not a reference.
+    NotAReference,
+    /// The outbox could not be read.
+    Failed(String),
 }
 
 /// One quality component as the capture screen lists it.
@@ -253,6 +285,14 @@ pub struct OfficerView<'a> {
     pub evidence: Option<&'a DecisionEvidence>,
     /// The live capture and the card's photo, on the decision screen.
     pub photos: Option<super::PhotosView>,
+    /// Today's records at this terminal, newest first (the dashboard).
+    pub today: &'a [DeskLine],
+    /// The search's answer.
+    pub found: Option<&'a Found>,
+    /// The last paper receipt's progress.
+    pub printing: Option<&'a super::PrintLine>,
+    /// Whether a receipt printer is configured.
+    pub printer: bool,
 }
 
 impl OfficerView<'_> {
@@ -458,11 +498,20 @@ fn screen_ui(
                 }
                 ui.add_space(16.0);
             }
-            if button(ui, view, Msg::OfficerNewEnrollment, true) {
-                intent = Some(OfficerIntent::Flow(OfficerUi::NewEnrollment));
-            }
-            if button(ui, view, Msg::OfficerSignOut, false) {
-                intent = Some(OfficerIntent::Flow(OfficerUi::SignOut));
+            // First in the tab order: New enrollment, then Sign out.
+            let theme = view.theme;
+            let row_px = theme.primary_button_size.x + theme.secondary_button_size.x + 24.0;
+            ui.horizontal(|ui| {
+                ui.add_space(((ui.available_width() - row_px) / 2.0).max(0.0));
+                if button(ui, view, Msg::OfficerNewEnrollment, true) {
+                    intent = Some(OfficerIntent::Flow(OfficerUi::NewEnrollment));
+                }
+                if button(ui, view, Msg::OfficerSignOut, false) {
+                    intent = Some(OfficerIntent::Flow(OfficerUi::SignOut));
+                }
+            });
+            if let Some(desk) = desk_ui(ui, view, form) {
+                intent = Some(desk);
             }
         }
         Screen::ReadCard => {
@@ -619,6 +668,158 @@ fn screen_ui(
             }
         }
     }
+    intent
+}
+
+/// The desk below the dashboard's buttons: the last receipt's printing, the search by reference
+/// and today's records with a reprint button each.
+fn desk_ui(
+    ui: &mut egui::Ui,
+    view: &OfficerView<'_>,
+    form: &mut OfficerForm,
+) -> Option<OfficerIntent> {
+    let size = view.theme.body_size * 0.7;
+    let mut intent = None;
+    if let Some(printing) = view.printing {
+        let (text, problem) = match printing {
+            super::PrintLine::Printing { reference } => (
+                format!("{}: {reference}", view.text(Msg::ReceiptPrinting)),
+                false,
+            ),
+            super::PrintLine::Printed {
+                reference,
+                paper_low,
+            } => {
+                let low = if *paper_low { " (paper low)" } else { "" };
+                (
+                    format!("{}: {reference}{low}", view.text(Msg::OfficerPrinted)),
+                    *paper_low,
+                )
+            }
+            super::PrintLine::Failed { reference, problem } => (
+                format!(
+                    "{}: {reference}. {problem}",
+                    view.text(Msg::OfficerPrinterProblem)
+                ),
+                true,
+            ),
+        };
+        let colour = if problem {
+            view.theme.primary_fill
+        } else {
+            view.theme.text
+        };
+        ui.add(egui::Label::new(egui::RichText::new(text).size(size).color(colour)).wrap());
+    }
+    ui.add_space(8.0);
+    ui.horizontal(|ui| {
+        let label = ui.label(egui::RichText::new(view.text(Msg::OfficerFindReference)).size(size));
+        let field = ui
+            .add(
+                egui::TextEdit::singleline(&mut form.search)
+                    .font(egui::FontId::monospace(size))
+                    .desired_width(220.0),
+            )
+            .labelled_by(label.id);
+        let find = ui.add(
+            egui::Button::new(egui::RichText::new(view.text(Msg::OfficerFind)).size(size))
+                .fill(view.theme.secondary_fill)
+                .min_size(egui::vec2(100.0, 36.0)),
+        );
+        if find.clicked() || submitted(ui, &field) {
+            intent = Some(OfficerIntent::Find);
+        }
+    });
+    match view.found {
+        Some(Found::Record(line)) => {
+            if let Some(reprint) = desk_lines_ui(ui, view, "desk-found", std::slice::from_ref(line))
+            {
+                intent = Some(reprint);
+            }
+        }
+        Some(Found::Nothing) => {
+            ui.label(egui::RichText::new(view.text(Msg::OfficerNotFound)).size(size));
+        }
+        Some(Found::NotAReference) => {
+            ui.label(egui::RichText::new(view.text(Msg::OfficerReferenceInvalid)).size(size));
+        }
+        Some(Found::Failed(problem)) => {
+            ui.label(egui::RichText::new(problem.as_str()).size(size));
+        }
+        None => {}
+    }
+    ui.add_space(8.0);
+    ui.label(
+        egui::RichText::new(view.text(Msg::OfficerTodayTitle))
+            .size(size * 1.1)
+            .strong(),
+    );
+    if view.today.is_empty() {
+        ui.label(egui::RichText::new(view.text(Msg::OfficerNoneToday)).size(size));
+    } else {
+        egui::ScrollArea::vertical()
+            .max_height(ui.available_height().max(120.0))
+            .show(ui, |ui| {
+                if let Some(reprint) = desk_lines_ui(ui, view, "desk-today", view.today) {
+                    intent = Some(reprint);
+                }
+            });
+    }
+    intent
+}
+
+/// Records as a table: reference, time, state (with the refusal's reason), reprint.
+fn desk_lines_ui(
+    ui: &mut egui::Ui,
+    view: &OfficerView<'_>,
+    id: &str,
+    lines: &[DeskLine],
+) -> Option<OfficerIntent> {
+    let size = view.theme.body_size * 0.65;
+    let mut intent = None;
+    egui::Grid::new(id)
+        .num_columns(4)
+        .striped(true)
+        .spacing([24.0, 6.0])
+        .show(ui, |ui| {
+            for msg in [
+                Msg::OfficerColumnReference,
+                Msg::OfficerColumnTime,
+                Msg::OfficerColumnState,
+            ] {
+                ui.label(
+                    egui::RichText::new(view.text(msg))
+                        .size(size)
+                        .color(view.theme.muted_text),
+                );
+            }
+            ui.label("");
+            ui.end_row();
+            for line in lines {
+                ui.label(egui::RichText::new(&line.reference).size(size).monospace());
+                ui.label(egui::RichText::new(&line.time_utc).size(size));
+                let state = match &line.reason {
+                    Some(reason) => format!("{}: {reason}", view.text(line.state)),
+                    None => view.text(line.state),
+                };
+                ui.label(egui::RichText::new(state).size(size));
+                let reprint = ui
+                    .add_enabled(
+                        view.printer,
+                        egui::Button::new(
+                            egui::RichText::new(view.text(Msg::OfficerReprint)).size(size),
+                        )
+                        .fill(view.theme.secondary_fill),
+                    )
+                    .on_disabled_hover_text(view.text(Msg::OfficerNoPrinter));
+                if reprint.clicked() {
+                    intent = Some(OfficerIntent::Reprint {
+                        record_id: line.record_id.clone(),
+                    });
+                }
+                ui.end_row();
+            }
+        });
     intent
 }
 

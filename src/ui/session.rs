@@ -135,6 +135,13 @@ fn layout(view: &View<'_>) -> Option<Layout> {
                     Delivery::Sent => Msg::ReceiptSent,
                 }));
                 body.push(view.text(Msg::ReceiptPhone));
+                if let Some(printing) = view.printing {
+                    body.push(view.text(match printing {
+                        super::PrintLine::Printing { .. } => Msg::ReceiptPrinting,
+                        super::PrintLine::Printed { .. } => Msg::ReceiptPrinted,
+                        super::PrintLine::Failed { .. } => Msg::ReceiptPrinterProblem,
+                    }));
+                }
             }
             Layout {
                 title: Msg::ReceiptTitle,

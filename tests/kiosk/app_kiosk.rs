@@ -75,8 +75,17 @@ fn the_self_service_happy_path_ends_on_the_receipt_with_a_committed_record() {
     let (portrait, card) = harness.state().confirm_photo_sizes().unwrap();
     assert!(portrait[0] > 100 && portrait[1] > 100, "{portrait:?}");
     assert!(card.is_some(), "the card's photo decodes, so it is shown");
-    harness.get_by_label("This photo will be recorded");
-    harness.get_by_label("The photo on your card");
+    // Each photo is drawn with its caption (and labelled by it for screen readers).
+    let recorded = harness
+        .get_by_role_and_label(egui::accesskit::Role::Image, "This photo will be recorded")
+        .rect();
+    let on_card = harness
+        .get_by_role_and_label(egui::accesskit::Role::Image, "The photo on your card")
+        .rect();
+    assert!(
+        (recorded.height() - on_card.height()).abs() < 1.0,
+        "{recorded:?} {on_card:?}"
+    );
 
     harness.get_by_label("Confirm").click();
     run_until(

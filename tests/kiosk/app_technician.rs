@@ -86,7 +86,8 @@ fn a_technician_runs_the_checks_tests_camera_and_card_and_writes_the_bundle() {
             "crypto",
             "clock",
             "network",
-            "audit"
+            "audit",
+            "printer"
         ]
     );
     let line = |name: &str| lines.iter().find(|l| l.check == name).unwrap();

@@ -144,6 +144,7 @@ fn every_accepted_key_is_documented_by_example() {
         "store",
         "retention",
         "sync",
+        "printer",
     ];
     let documented = |key: &str| {
         [KIOSK_TOML, DEMO_TOML].iter().any(|text| {

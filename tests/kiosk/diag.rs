@@ -407,7 +407,8 @@ fn the_json_report_keeps_its_documented_schema() {
             "crypto",
             "clock",
             "network",
-            "audit"
+            "audit",
+            "printer"
         ]
     );
     // The shape, with the first check (config, ok: no advice) standing for all of them.
@@ -434,7 +435,7 @@ fn the_command_exits_two_on_a_failure_and_prints_the_advice() {
     assert!(table.contains("network      FAIL"), "{table}");
     assert!(table.contains("records wait safely"), "{table}");
     assert!(table.contains("overall: fail"), "{table}");
-    let unknown = bench.terminal.run(&["diag", "printer"]);
+    let unknown = bench.terminal.run(&["diag", "fax"]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("card-reader"));
 }

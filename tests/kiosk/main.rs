@@ -29,6 +29,7 @@ mod holder;
 mod i18n;
 mod officer;
 mod outbox;
+mod printer;
 mod receipt;
 mod records;
 mod registry_cli;

@@ -58,6 +58,7 @@ fn harness(state: ApplicantState) -> Harness<'static, Screenful> {
                     theme: &s.theme,
                     camera: None,
                     photos: None,
+                    printing: None,
                 };
                 if let Some(event) = ui::screen_ui(ui, &view) {
                     s.asked = Some(event);

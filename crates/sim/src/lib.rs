@@ -9,6 +9,7 @@
 pub mod faults;
 pub mod file_camera;
 pub mod mrz_scanner_emulator;
+pub mod printer_emulator;
 pub mod sam_emulator;
 pub mod sod_issuer;
 pub mod vpcd_passport;

@@ -894,16 +894,37 @@ impl Outbox {
 
     /// Every record's delivery state, in commit order.
     pub fn list(&self) -> Result<Vec<QueueEntry>, StoreError> {
+        self.entries("", rusqlite::params![])
+    }
+
+    /// The records made at or after `since` (newest first), e.g. today's for the officer desk.
+    pub fn list_since(&self, since: UnixMs) -> Result<Vec<QueueEntry>, StoreError> {
+        self.entries(
+            "WHERE created_at_unix_ms >= ?1 ORDER BY seq DESC",
+            [since.as_i64()],
+        )
+    }
+
+    fn entries<P: rusqlite::Params>(
+        &self,
+        filter_and_order: &str,
+        params: P,
+    ) -> Result<Vec<QueueEntry>, StoreError> {
+        let order = if filter_and_order.is_empty() {
+            "ORDER BY seq"
+        } else {
+            filter_and_order
+        };
         let mut statement = self
             .connection
-            .prepare(
+            .prepare(&format!(
                 "SELECT seq, id, state, created_at_unix_ms, attempts, next_attempt_at_unix_ms,
                         last_error, length(sealed_payload)
-                 FROM records ORDER BY seq",
-            )
+                 FROM records {order}"
+            ))
             .map_err(|e| self.error(e))?;
         let rows = statement
-            .query_map([], |row| {
+            .query_map(params, |row| {
                 let state: String = row.get(2)?;
                 Ok(QueueEntry {
                     seq: row.get(0)?,
