@@ -574,13 +574,7 @@ impl KioskApp {
         };
         let drawn = ui::screen_ui(ui, &view);
         if self.state.screen == Screen::Attract {
-            ui::attract::demo_badges_ui(
-                ui,
-                &self.catalog,
-                self.state.language,
-                &self.theme,
-                &self.settings.demo_badges,
-            );
+            self.demo_badges_ui(ui, self.state.language);
             if ui::technician::service_button(ui, &self.catalog, self.state.language, &self.theme) {
                 self.open_technician();
             }
@@ -906,6 +900,17 @@ impl KioskApp {
             });
             printer.print(receipt);
         }
+    }
+
+    /// The demo's badges along the bottom of a first screen (nothing on a real terminal).
+    fn demo_badges_ui(&self, ui: &mut egui::Ui, language: Language) {
+        ui::attract::demo_badges_ui(
+            ui,
+            &self.catalog,
+            language,
+            &self.theme,
+            &self.settings.demo_badges,
+        );
     }
 
     /// How the last paper receipt is doing.

@@ -402,13 +402,7 @@ impl KioskApp {
         };
         let intent = officer_ui(ui, &view, &mut desk.form);
         if desk.state.screen == Screen::SignIn {
-            crate::ui::attract::demo_badges_ui(
-                ui,
-                &self.catalog,
-                self.settings.flow.default_language,
-                &self.theme,
-                &self.settings.demo_badges,
-            );
+            self.demo_badges_ui(ui, self.settings.flow.default_language);
         }
         let service = desk.state.screen == Screen::SignIn
             && crate::ui::technician::service_button(

@@ -258,13 +258,7 @@ impl KioskApp {
         };
         let intent = technician_ui(ui, &view, &mut desk.form);
         if desk.state.screen == TechScreen::SignIn {
-            crate::ui::attract::demo_badges_ui(
-                ui,
-                &self.catalog,
-                self.settings.flow.default_language,
-                &self.theme,
-                &self.settings.demo_badges,
-            );
+            self.demo_badges_ui(ui, self.settings.flow.default_language);
         }
         if let Some(intent) = intent {
             step(&mut desk, TechEvent::Activity { now_ms });

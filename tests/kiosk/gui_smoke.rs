@@ -449,17 +449,22 @@ fn escape_closes_the_demo_but_not_a_production_kiosk() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-fn press_escape(display: &str) {
+/// The kiosk window's X id.
+fn window_id(display: &str) -> String {
     let window = Command::new("xdotool")
         .args(["search", "--name", "enroll-kiosk"])
         .env("DISPLAY", display)
         .output()
         .unwrap();
-    let id = String::from_utf8_lossy(&window.stdout)
+    String::from_utf8_lossy(&window.stdout)
         .lines()
         .next()
         .unwrap_or_default()
-        .to_owned();
+        .to_owned()
+}
+
+fn press_escape(display: &str) {
+    let id = window_id(display);
     // Activating needs the window manager's _NET_ACTIVE_WINDOW, which matchbox may not announce
     // yet while it starts under load; focusing the window directly works without it.
     let pressed = |how: &str| {
@@ -500,20 +505,7 @@ fn click_primary_button(display: &str, shot: &Screenshot, what: &str) {
         count > 5_000,
         "no {what} button on screen ({count} yellow pixels)"
     );
-    let (x, y) = ((min_x + max_x) / 2, (min_y + max_y) / 2);
-    let status = Command::new("xdotool")
-        .args([
-            "mousemove",
-            "--sync",
-            &x.to_string(),
-            &y.to_string(),
-            "click",
-            "1",
-        ])
-        .env("DISPLAY", display)
-        .status()
-        .unwrap();
-    assert!(status.success(), "xdotool could not click {what}");
+    click_at(display, (min_x + max_x) / 2, (min_y + max_y) / 2);
 }
 
 /// Waits until the kiosk's log says it moved to `screen`.
@@ -617,16 +609,7 @@ fn a_whole_enrollment_in_the_english_demo_reaches_the_receipt_and_the_registry()
 
 /// Types `text` into the kiosk window (the field that has the cursor), then presses `keys`.
 fn type_keys(display: &str, text: &str, keys: &[&str]) {
-    let window = Command::new("xdotool")
-        .args(["search", "--name", "enroll-kiosk"])
-        .env("DISPLAY", display)
-        .output()
-        .unwrap();
-    let id = String::from_utf8_lossy(&window.stdout)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let id = window_id(display);
     let status = Command::new("xdotool")
         .args(["windowfocus", "--sync", &id, "type", "--delay", "40", text])
         .env("DISPLAY", display)
