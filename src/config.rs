@@ -135,6 +135,9 @@ pub struct DemoConfig {
     /// The folder of fault flags (`kiosk diag inject`) the simulated devices, the outbox's disk
     /// measure and the demo registry obey; no fault injection without it.
     pub faults_dir: Option<PathBuf>,
+    /// With a folder here, the demo emulates the receipt printer at `printer.port` and writes
+    /// each receipt it prints to this folder (`receipt-N.txt` and `receipt-N.png`).
+    pub printed_dir: Option<PathBuf>,
 }
 
 /// Who this terminal is.
@@ -424,6 +427,7 @@ struct RawDemo {
     registry_keys_dir: Option<PathBuf>,
     registry_database_path: Option<PathBuf>,
     faults_dir: Option<PathBuf>,
+    printed_dir: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -1059,7 +1063,16 @@ fn validate(
                 .unwrap_or_else(|| PathBuf::from("demo-registry.sqlite")),
         ),
         faults_dir: demo.faults_dir.map(|dir| resolve(base_dir, dir)),
+        printed_dir: demo.printed_dir.map(|dir| resolve(base_dir, dir)),
     });
+    if demo.as_ref().is_some_and(|d| d.printed_dir.is_some()) && printer.is_none() {
+        check.fail(
+            "demo.printed_dir",
+            "the demo emulates the printer at printer.port: add a [printer] section with a port \
+             (e.g. \"../target/demo/printer\"), or remove demo.printed_dir"
+                .to_owned(),
+        );
+    }
     if demo.as_ref().is_some_and(|d| d.registry_keys_dir.is_some())
         && !(raw.registry.url.starts_with("http://")
             && check_registry_url(&raw.registry.url).is_ok())

@@ -18,6 +18,7 @@ use enroll_core::domain::officer::Role;
 use enroll_crypto::keys;
 use enroll_registry::server::{Metrics, RegistryState, serve};
 use enroll_sim::faults::{Fault, FaultSwitch};
+use enroll_sim::printer_emulator::{Page, PrinterEmulator};
 use enroll_sim::sam_emulator::{EmulatedCard, EmulatorTiming, SamEmulator, SampleCard};
 
 /// Why a demo service could not start. The kiosk still runs without it, and says so.
@@ -118,6 +119,8 @@ pub struct DemoServices {
 /// What the demo runs, shared with the `demo-faults` thread.
 struct Parts {
     emulator: Option<SamEmulator>,
+    /// The emulated receipt printer, when the demo has one.
+    printer: Option<PrinterEmulator>,
     /// Stops the running registry; `None` when none runs here.
     registry_stop: Mutex<Option<tokio::sync::watch::Sender<bool>>>,
     /// What a registry restarted after `registry-down` needs.
@@ -184,6 +187,7 @@ impl DemoServices {
         DemoServices {
             parts: Arc::new(Parts {
                 emulator: None,
+                printer: None,
                 registry_stop: Mutex::new(None),
                 registry_setup: None,
                 faults: FaultSwitch::none(),
@@ -231,7 +235,16 @@ impl DemoServices {
             }
             _ => None,
         };
+        let printer = match (&config.printer, config.demo.as_ref()) {
+            (Some(printer), Some(demo)) => demo
+                .printed_dir
+                .as_deref()
+                .map(|dir| start_printer(&printer.port, dir))
+                .transpose()?,
+            _ => None,
+        };
         let parts = Arc::new(Parts {
+            printer,
             emulator,
             registry_stop: Mutex::new(registry_stop),
             registry_setup,
@@ -260,6 +273,11 @@ impl DemoServices {
             watcher_stop,
             watcher,
         })
+    }
+
+    /// The emulated receipt printer, when this demo runs one.
+    pub fn printer(&self) -> Option<&PrinterEmulator> {
+        self.parts.printer.as_ref()
     }
 
     /// The emulator, when this demo runs one (tests and fault injection use it).
@@ -292,6 +310,39 @@ impl Drop for DemoServices {
         let _ = self.parts.set_registry_running(false);
         // The emulator stops when the last holder of the parts drops it.
     }
+}
+
+/// Emulates the receipt printer at `link` and keeps what it prints in `printed_dir`: each receipt
+/// as `receipt-N.txt` (its lines) and its QR codes as `receipt-N-code-K.png`.
+fn start_printer(link: &Path, printed_dir: &Path) -> Result<PrinterEmulator, DemoError> {
+    let failed = |detail: String| DemoError::Emulator {
+        path: link.display().to_string(),
+        detail,
+    };
+    for dir in [Some(printed_dir), link.parent()].into_iter().flatten() {
+        std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+    }
+    let printer = PrinterEmulator::start(link).map_err(|e| failed(e.to_string()))?;
+    let dir = printed_dir.to_owned();
+    printer.on_cut(move |number, page: &Page| {
+        let text = page.lines.join("\n") + "\n";
+        let mut written = std::fs::write(dir.join(format!("receipt-{number}.txt")), text)
+            .map_err(|e| e.to_string());
+        for (k, raster) in page.images.iter().enumerate() {
+            let path = dir.join(format!("receipt-{number}-code-{}.png", k + 1));
+            if let Err(error) = raster.to_luma().save(&path) {
+                written = Err(error.to_string());
+            }
+        }
+        match written {
+            Ok(()) => {
+                tracing::info!(dir = %dir.display(), number, "demo: receipt printed to files")
+            }
+            Err(error) => tracing::warn!(%error, "demo: the printed receipt was not kept"),
+        }
+    });
+    tracing::info!(link = %link.display(), "demo: receipt printer emulated");
+    Ok(printer)
 }
 
 fn start_emulator(link_path: &Path, card_file: Option<&Path>) -> Result<SamEmulator, DemoError> {

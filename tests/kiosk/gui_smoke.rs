@@ -150,6 +150,14 @@ fn demo_config_from(file: &str, dir: &Path, pictures: &Path, language: &str) -> 
             "\"../target/demo/faults\"",
             &format!("\"{}\"", dir.join("faults").display()),
         )
+        .replace(
+            "\"../target/demo/printer\"",
+            &format!("\"{}\"", dir.join("printer").display()),
+        )
+        .replace(
+            "\"../target/demo/printed\"",
+            &format!("\"{}\"", dir.join("printed").display()),
+        )
         .replace("http://127.0.0.1:8443", &format!("http://127.0.0.1:{port}"))
         .replace(
             "default_language = \"zh\"",
@@ -708,8 +716,14 @@ fn the_officer_demo_signs_in_with_the_shown_badges_enrolls_and_opens_the_technic
     );
     click_primary_button(&display, &decision, "Approve");
 
-    // Recorded, and the demo's own registry acknowledged it.
+    // Recorded, and the demo's own registry acknowledged it; the emulated printer printed the
+    // receipt into the demo's folder.
     wait_for_log(&log, "to=Dashboard", 2, Duration::from_secs(30));
+    let printed = work.path().join("printed/receipt-1.txt");
+    wait_until("the printed receipt", Duration::from_secs(20), || {
+        std::fs::read_to_string(&printed).is_ok_and(|text| text.contains("Reference: "))
+    });
+    assert!(work.path().join("printed/receipt-1-code-2.png").exists());
     Screenshot::take(&display, &dir.join("officer-saved.png"));
     wait_until("the registry's receipt", Duration::from_secs(30), || {
         queue_status(&config)["acknowledged"] == 1

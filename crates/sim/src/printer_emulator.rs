@@ -58,7 +58,12 @@ struct Shared {
     /// Unplug after this many more bytes of a job (0: never).
     unplug_after_bytes: AtomicUsize,
     stop: AtomicBool,
+    /// Called with each page as it is cut (its number from 1).
+    on_cut: Mutex<Option<PageSink>>,
 }
+
+/// What [`PrinterEmulator::on_cut`] calls.
+type PageSink = Box<dyn FnMut(usize, &Page) + Send>;
 
 /// A running printer emulator. Dropping it stops the thread and removes the link.
 pub struct PrinterEmulator {
@@ -108,6 +113,13 @@ impl PrinterEmulator {
             .lock()
             .map(|unknown| unknown.clone())
             .unwrap_or_default()
+    }
+
+    /// Calls `sink` with each page as it is cut, numbered from 1 (the demo keeps them as files).
+    pub fn on_cut(&self, sink: impl FnMut(usize, &Page) + Send + 'static) {
+        if let Ok(mut slot) = self.shared.on_cut.lock() {
+            *slot = Some(Box::new(sink));
+        }
     }
 
     /// Runs out of paper (`true`) or has a new roll loaded (`false`).
@@ -261,8 +273,17 @@ fn cut(parser: &mut Parser, shared: &Shared) {
         .lock()
         .map(|mut page| std::mem::take(&mut *page))
         .unwrap_or_default();
-    if let Ok(mut pages) = shared.cut.lock() {
-        pages.push(page);
+    let number = match shared.cut.lock() {
+        Ok(mut pages) => {
+            pages.push(page.clone());
+            pages.len()
+        }
+        Err(_) => return,
+    };
+    if let Ok(mut sink) = shared.on_cut.lock()
+        && let Some(sink) = sink.as_mut()
+    {
+        sink(number, &page);
     }
 }
 

@@ -52,6 +52,22 @@ impl Terminal {
                     root().join("kiosk-config/face-engine.toml").display()
                 ),
             );
+        // The demo's emulated printer is the demo's: a test terminal prints only when a test
+        // gives it a printer.
+        let config = match config.split_once("\n[printer]\n") {
+            Some((head, rest)) => {
+                let tail = rest
+                    .split_once("\n[demo]")
+                    .map_or(String::new(), |(_, demo)| {
+                        format!(
+                            "\n[demo]{}",
+                            demo.replace("printed_dir = ", "# printed_dir = ")
+                        )
+                    });
+                format!("{head}{tail}")
+            }
+            None => config,
+        };
         std::fs::write(dir.path().join("kiosk.toml"), config).unwrap();
         Terminal { dir }
     }
