@@ -106,6 +106,8 @@ pub enum Job {
     Wipe,
     /// Look records up for the officer desk.
     Records(RecordQuery),
+    /// Keep a badge's wrong-PIN count and lockout across restarts.
+    KeepPinFailures(enroll_store::PinFailures),
     /// Make the paper receipt of a committed record again (the same codes: they are derived).
     Reprint {
         /// The record id.
@@ -495,6 +497,20 @@ impl EnrollmentWorker {
                         }
                         Job::Reprint { record_id } => {
                             (Outcome::Reprinted(thread.reprint(&record_id)), false)
+                        }
+                        Job::KeepPinFailures(failures) => {
+                            let kept = opened(&mut thread.resources, &thread.settings).and_then(
+                                |resources| {
+                                    resources
+                                        .outbox
+                                        .set_pin_failures(&failures)
+                                        .map_err(|e| e.to_string())
+                                },
+                            );
+                            if let Err(error) = kept {
+                                tracing::error!(%error, "a wrong-PIN count could not be kept");
+                            }
+                            continue;
                         }
                         Job::Wipe => {
                             thread.last_checked = None;

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod demo_assets;
 pub mod enrollment;
 pub mod enrollment_worker;
+pub mod lockouts;
 mod mrz_worker;
 mod officer_desk;
 pub mod printing;
@@ -170,6 +171,8 @@ pub struct Services {
     pub officers: Option<Arc<OfficerList>>,
     /// The receipt printer's thread, when a printer is configured.
     pub printer: Option<printing::PrinterWorker>,
+    /// Wrong-PIN counts and lockouts kept in the outbox when the kiosk started.
+    pub lockouts: Vec<enroll_store::PinFailures>,
     /// The configuration file, for the technician's checks.
     pub config_path: Option<PathBuf>,
 }
@@ -186,6 +189,7 @@ impl Services {
             demo: DemoServices::none(),
             officers: None,
             printer: None,
+            lockouts: Vec::new(),
             config_path: None,
         }
     }
@@ -233,7 +237,15 @@ impl Services {
                 }
             }
         });
+        // Read once at start, before the window opens (the enrollment thread writes them).
+        let lockouts = enroll_store::Outbox::open(&config.store.database_path)
+            .and_then(|outbox| outbox.pin_failures())
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, "wrong-PIN counts kept before the restart cannot be read");
+                Vec::new()
+            });
         Services {
+            lockouts,
             printer,
             devices,
             engine,
@@ -400,6 +412,8 @@ pub struct KioskApp {
     technician: Option<technician_desk::TechnicianDesk>,
     /// The last paper receipt's progress.
     print_line: Option<ui::PrintLine>,
+    /// Wrong-PIN counts and lockouts as kept in the outbox.
+    lockouts: lockouts::Lockouts,
 }
 
 impl KioskApp {
@@ -419,11 +433,14 @@ impl KioskApp {
         let theme = Theme::high_contrast();
         let clock_origin = Instant::now();
         let state = ApplicantState::idle(&settings.flow, 0);
+        let lockouts = lockouts::Lockouts::from_stored(services.lockouts.clone());
         let officer = (settings.tier == Tier::Officer).then(|| {
-            officer_desk::OfficerDesk::new(
+            let mut desk = officer_desk::OfficerDesk::new(
                 settings.badge_reader.clone(),
                 settings.mrz_scanner.clone(),
-            )
+            );
+            desk.restore_failures(lockouts.for_flow(0, crate::clock::now()));
+            desk
         });
         KioskApp {
             settings,
@@ -445,6 +462,7 @@ impl KioskApp {
             officer,
             technician: None,
             print_line: None,
+            lockouts,
         }
     }
 
@@ -911,6 +929,30 @@ impl KioskApp {
             &self.theme,
             &self.settings.demo_badges,
         );
+    }
+
+    /// Keeps `badge`'s wrong-PIN count and lockout after a PIN check moved `auth` on, through
+    /// the enrollment thread (the outbox's writer), so they hold across a restart.
+    fn keep_pin_failures(
+        &mut self,
+        badge: &str,
+        auth: &enroll_core::flows::officer_auth::AuthState,
+    ) {
+        let now_ms = self.now_ms();
+        if let Some(changed) = self
+            .lockouts
+            .changed(badge, auth, now_ms, crate::clock::now())
+            && let Some(worker) = &self.services.enrollment
+        {
+            worker.submit(Job::KeepPinFailures(changed));
+        }
+    }
+
+    /// The kept counters on this kiosk's flow clock, for a sign-in screen that opens now.
+    fn kept_pin_failures(
+        &self,
+    ) -> std::collections::BTreeMap<String, enroll_core::flows::officer_auth::BadgeFailures> {
+        self.lockouts.for_flow(self.now_ms(), crate::clock::now())
     }
 
     /// How the last paper receipt is doing.

@@ -149,6 +149,17 @@ impl OfficerDesk {
         }
     }
 
+    /// Takes the wrong-PIN counters kept from before a restart.
+    pub(super) fn restore_failures(
+        &mut self,
+        failures: std::collections::BTreeMap<
+            String,
+            enroll_core::flows::officer_auth::BadgeFailures,
+        >,
+    ) {
+        self.state.auth.failures = failures;
+    }
+
     /// A data page scanned while the card screen shows fills the MRZ fields and gives the access
     /// key to read the chip with; scans at other screens are dropped (they would belong to no
     /// one).
@@ -439,6 +450,7 @@ impl KioskApp {
                 return;
             }
             if let Err(until_ms) = desk.state.auth.may_try(&badge, now_ms) {
+                tracing::warn!("sign-in refused: the badge is locked after repeated wrong PINs");
                 desk.notice = Some(OfficerNotice::Auth(AuthNotice::BadgeLocked { until_ms }));
                 return;
             }
@@ -547,6 +559,10 @@ impl KioskApp {
 
     fn officer_step(&mut self, desk: &mut OfficerDesk, event: OfficerEvent) {
         let read_card = matches!(event, OfficerEvent::CardRead { .. });
+        let pin_badge = match &event {
+            OfficerEvent::PinChecked { badge, .. } => Some(badge.clone()),
+            _ => None,
+        };
         let (next, effects, notice) = officer::step(desk.state.clone(), event, &self.settings.auth);
         if next.screen != desk.state.screen {
             tracing::info!(from = ?desk.state.screen, to = ?next.screen, "officer screen changed");
@@ -561,10 +577,22 @@ impl KioskApp {
                 desk.notice = None;
             }
         }
+        match &notice {
+            Some(OfficerNotice::Auth(AuthNotice::BadgeLocked { .. })) => {
+                tracing::warn!("sign-in refused: the badge is locked after repeated wrong PINs");
+            }
+            Some(OfficerNotice::Auth(AuthNotice::WrongPin { attempts_left })) => {
+                tracing::info!(attempts_left, "sign-in refused: wrong PIN or unknown badge");
+            }
+            _ => {}
+        }
         if let Some(notice) = notice {
             desk.notice = Some(notice);
         }
         desk.state = next;
+        if let Some(badge) = pin_badge {
+            self.keep_pin_failures(&badge, &desk.state.auth);
+        }
         if read_card {
             // The card has done its part: free the reader.
             self.stop_card();

@@ -104,13 +104,15 @@ impl KioskApp {
         self.stop_card();
         self.live.stop();
         tracing::info!("technician's screen opened");
-        self.technician = Some(TechnicianDesk {
+        let mut desk = TechnicianDesk {
             form: TechForm {
                 bundle_dir: "/media".into(),
                 ..TechForm::default()
             },
             ..TechnicianDesk::default()
-        });
+        };
+        desk.state.auth.failures = self.kept_pin_failures();
+        self.technician = Some(desk);
     }
 
     /// Whether the technician's screens are open, and which (tests).
@@ -157,11 +159,12 @@ impl KioskApp {
                 step(
                     &mut desk,
                     TechEvent::PinChecked {
-                        badge,
+                        badge: badge.clone(),
                         outcome,
                         now_ms,
                     },
                 );
+                self.keep_pin_failures(&badge, &desk.state.auth);
             }
             if desk.state.screen == TechScreen::Service {
                 tracing::info!("technician signed in");

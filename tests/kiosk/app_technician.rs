@@ -161,3 +161,59 @@ fn a_technicians_badge_does_not_open_the_officer_desk() {
         Some(TechScreen::SignIn)
     );
 }
+
+/// Five wrong PINs lock a technician's badge too, and a kiosk started again on the same outbox
+/// (a restart) keeps it locked, even against the right PIN. (The officer's, after `kill -9`, is
+/// in `gui_smoke.rs`.)
+#[test]
+fn a_technicians_badge_locked_by_wrong_pins_stays_locked_in_a_restarted_kiosk() {
+    let booth = booth("self-service");
+    let open_service =
+        |harness: &mut egui_kittest::Harness<'static, enroll_kiosk::app::KioskApp>| {
+            harness.run_steps(2);
+            harness.get_by_label("Service").click();
+            harness.run_steps(2);
+        };
+    {
+        let mut harness = harness(&booth, None);
+        open_service(&mut harness);
+        for attempt in 1..=5 {
+            type_into(&mut harness, "Badge", TECHNICIAN.0);
+            type_into(&mut harness, "PIN", "000000");
+            harness.get_by_label("Sign in").click();
+            let expected = if attempt < 5 {
+                format!("Wrong PIN or unknown badge. Attempts left: {}", 5 - attempt)
+            } else {
+                "This badge is locked for 10 minutes".to_owned()
+            };
+            run_until_label(&mut harness, &expected, Duration::from_secs(20));
+            harness.run_steps(2);
+        }
+        // The count reaches the outbox through the enrollment thread.
+        run_until(
+            &mut harness,
+            "the kept lockout",
+            Duration::from_secs(10),
+            |_| {
+                enroll_store::Outbox::open(&booth.outbox())
+                    .and_then(|outbox| outbox.pin_failures())
+                    .is_ok_and(|kept| kept.iter().any(|k| k.locked_until.is_some()))
+            },
+        );
+    }
+
+    let mut harness = harness(&booth, None);
+    open_service(&mut harness);
+    type_into(&mut harness, "Badge", TECHNICIAN.0);
+    type_into(&mut harness, "PIN", TECHNICIAN.1);
+    harness.get_by_label("Sign in").click();
+    run_until_label(
+        &mut harness,
+        "This badge is locked for 10 minutes",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        harness.state().technician_screen(),
+        Some(TechScreen::SignIn)
+    );
+}

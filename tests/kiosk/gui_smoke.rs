@@ -752,3 +752,66 @@ fn the_officer_demo_signs_in_with_the_shown_badges_enrolls_and_opens_the_technic
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("panicked"), "{text}");
 }
+
+/// Five wrong PINs lock the officer's badge; the kiosk is killed (`kill -9`, nothing shut down) and
+/// started again: the badge is still locked, even against the right PIN, for the time that is left.
+#[test]
+fn a_badge_locked_by_five_wrong_pins_stays_locked_after_kill_9_and_a_restart() {
+    use enroll_core::domain::officer::Role;
+    use enroll_kiosk::app::demo::DEMO_BADGES;
+    let officer = DEMO_BADGES
+        .iter()
+        .find(|b| b.role == Role::Officer)
+        .unwrap();
+    let mut processes = Processes(Vec::new());
+    let display = start_display(&mut processes);
+    let dir = artifacts_dir();
+    let work = tempfile::tempdir().unwrap();
+    let config = demo_config_from(
+        "kiosk-config/demo-officer.toml",
+        work.path(),
+        &dir.join("no-pictures"),
+        "en",
+    );
+    let log = dir.join("lockout-before.log");
+    let mut kiosk = start_kiosk(&display, &config, &log);
+
+    type_keys(&display, officer.badge, &[]);
+    for attempt in 1..=5 {
+        type_keys(&display, "", &["Tab"]);
+        type_keys(&display, "000000", &["Return"]);
+        if attempt < 5 {
+            wait_for_log(
+                &log,
+                "wrong PIN or unknown badge",
+                attempt,
+                Duration::from_secs(20),
+            );
+        }
+    }
+    wait_for_log(&log, "the badge is locked", 1, Duration::from_secs(20));
+    // The lockout is on disk (the outbox) before the power goes.
+    let outbox = work.path().join("outbox.sqlite");
+    wait_until("the kept lockout", Duration::from_secs(10), || {
+        enroll_store::Outbox::open(&outbox)
+            .and_then(|outbox| outbox.pin_failures())
+            .is_ok_and(|kept| {
+                kept.iter()
+                    .any(|k| k.badge == officer.badge && k.locked_until.is_some())
+            })
+    });
+    kiosk.kill().unwrap();
+    kiosk.wait().unwrap();
+
+    let log = dir.join("lockout-after.log");
+    processes.0.push(start_kiosk(&display, &config, &log));
+    type_keys(&display, officer.badge, &["Tab"]);
+    type_keys(&display, officer.pin, &["Return"]);
+    wait_for_log(&log, "the badge is locked", 1, Duration::from_secs(20));
+    Screenshot::take(&display, &dir.join("lockout-after-restart.png"));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains("to=Dashboard"),
+        "the right PIN opened a locked badge after the restart"
+    );
+}

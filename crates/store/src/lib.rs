@@ -210,6 +210,16 @@ pub struct QueueEntry {
     pub sealed_payload_bytes: Option<u64>,
 }
 
+/// Wrong PINs counted for one badge, as kept across restarts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinFailures {
+    pub badge: String,
+    /// Wrong PINs in a row.
+    pub failures: u8,
+    /// When the badge's lockout ends, while it is locked (wall clock).
+    pub locked_until: Option<UnixMs>,
+}
+
 /// A record on its way to the registry.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Outgoing {
@@ -950,6 +960,55 @@ impl Outbox {
         terminal_key: &enroll_crypto::records::TerminalPublicKey,
     ) -> Result<ChainReport, StoreError> {
         verify::verify_records(&self.connection, terminal_key).map_err(|e| self.error(e))
+    }
+
+    /// The wrong-PIN counts and lockouts kept for each badge.
+    pub fn pin_failures(&self) -> Result<Vec<PinFailures>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT badge, failures, locked_until_unix_ms FROM pin_failures ORDER BY badge",
+            )
+            .map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(PinFailures {
+                    badge: row.get(0)?,
+                    failures: u8::try_from(row.get::<_, i64>(1)?).unwrap_or(u8::MAX),
+                    locked_until: row.get::<_, Option<i64>>(2)?.map(UnixMs),
+                })
+            })
+            .map_err(|e| self.error(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(e))
+    }
+
+    /// Keeps `failures` for its badge (replacing what was kept); a count of 0 without a lockout
+    /// forgets the badge (a right PIN).
+    pub fn set_pin_failures(&self, failures: &PinFailures) -> Result<(), StoreError> {
+        if failures.failures == 0 && failures.locked_until.is_none() {
+            self.connection
+                .execute(
+                    "DELETE FROM pin_failures WHERE badge = ?1",
+                    [&failures.badge],
+                )
+                .map_err(|e| self.error(e))?;
+        } else {
+            self.connection
+                .execute(
+                    "INSERT INTO pin_failures (badge, failures, locked_until_unix_ms)
+                     VALUES (?1, ?2, ?3)
+                     ON CONFLICT (badge) DO UPDATE SET failures = excluded.failures,
+                         locked_until_unix_ms = excluded.locked_until_unix_ms",
+                    rusqlite::params![
+                        failures.badge,
+                        i64::from(failures.failures),
+                        failures.locked_until.map(UnixMs::as_i64)
+                    ],
+                )
+                .map_err(|e| self.error(e))?;
+        }
+        Ok(())
     }
 
     /// Every audit entry, in order.

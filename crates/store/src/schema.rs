@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Version 1: records, their delivery state, and the audit log. Bodies, signatures and audit
 /// entries are immutable (triggers refuse changes); only delivery columns and the sealed payload
@@ -63,6 +63,16 @@ CREATE INDEX records_by_state_due_age
     ON records (state, next_attempt_at_unix_ms, created_at_unix_ms);
 ";
 
+/// Version 3: wrong-PIN counts and lockouts per badge, so a lockout survives a restart (wall-clock
+/// times: the kiosk's own clock restarts with it).
+const V3: &str = "
+CREATE TABLE pin_failures (
+    badge TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL CHECK (failures >= 0),
+    locked_until_unix_ms INTEGER
+);
+";
+
 /// What the file's schema version says.
 pub enum Migration {
     /// The file is current (after migrating it if it was older).
@@ -86,6 +96,9 @@ pub fn migrate(connection: &mut Connection) -> rusqlite::Result<Migration> {
     }
     if version < 2 {
         transaction.execute_batch(V2)?;
+    }
+    if version < 3 {
+        transaction.execute_batch(V3)?;
     }
     transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     transaction.commit()?;
