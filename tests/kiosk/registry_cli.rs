@@ -174,6 +174,57 @@ fn the_registry_serves_https_from_postgresql_and_the_kiosk_syncs_over_it() {
     assert!(flagged.status.success(), "{}", text(&flagged));
     assert!(flagged.stdout.is_empty(), "{}", text(&flagged));
 
+    // The terminal is stolen: revoked at the registry, its next record is refused with the
+    // reason (403, marked rejected at the terminal, not retried); the three before it stay.
+    let revoke = registry(&[
+        "terminal",
+        "revoke",
+        "--db",
+        &db,
+        "--id",
+        "DEMO-0001",
+        "--reason",
+        "stolen from station 12",
+    ]);
+    assert!(revoke.status.success(), "{}", text(&revoke));
+    let unknown = registry(&[
+        "terminal", "revoke", "--db", &db, "--id", "NOPE-1", "--reason", "x",
+    ]);
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown).contains("no terminal NOPE-1"),
+        "{}",
+        text(&unknown)
+    );
+    let later = terminal.enroll(1);
+    let sync = terminal.sync_once(&served.url);
+    assert!(text(&sync).contains("rejected 1"), "{}", text(&sync));
+    let listed = terminal.run(&["queue", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let refused = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["id"] == later[0].as_str())
+        .unwrap();
+    assert_eq!(refused["state"], "rejected", "{refused}");
+    assert!(
+        refused["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("terminal revoked (stolen from station 12)")),
+        "{refused}"
+    );
+    let terminals = registry(&["terminal", "list", "--db", &db, "--json"]);
+    let terminals: serde_json::Value = serde_json::from_slice(&terminals.stdout).unwrap();
+    assert_eq!(terminals[0]["id"], "DEMO-0001");
+    assert_eq!(terminals[0]["records"], 3, "{terminals}");
+    assert_eq!(terminals[0]["revoked"]["reason"], "stolen from station 12");
+    let open = registry(&["open", &ids[0], "--db", &db, "--keys", &keys(&terminal)]);
+    assert!(
+        open.status.success(),
+        "the records before the revocation stay readable"
+    );
+
     // SIGTERM: the server drains and exits 0 (its PostgreSQL connections close cleanly).
     let status = served.stop();
     assert!(status.success(), "registry exited with {status}");
@@ -253,6 +304,16 @@ fn plain_http_is_refused_off_loopback_and_https_needs_a_ca_on_the_terminal() {
 
 /// POSTs JSON over HTTPS trusting `ca`; returns (status, body).
 fn post_json(url: &str, ca: &Path, token: Option<&str>, json: &serde_json::Value) -> (u16, String) {
+    post_json_at(url, "/v1/terminals", ca, token, json)
+}
+
+fn post_json_at(
+    url: &str,
+    path: &str,
+    ca: &Path,
+    token: Option<&str>,
+    json: &serde_json::Value,
+) -> (u16, String) {
     let tls = enroll_protocol::tls::client_config(&std::fs::read(ca).unwrap()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -260,8 +321,8 @@ fn post_json(url: &str, ca: &Path, token: Option<&str>, json: &serde_json::Value
         .unwrap();
     runtime.block_on(async {
         let client = enroll_sync::http_client(Some(tls));
-        let mut request = hyper::Request::post(format!("{url}/v1/terminals"))
-            .header("content-type", "application/json");
+        let mut request =
+            hyper::Request::post(format!("{url}{path}")).header("content-type", "application/json");
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
@@ -350,6 +411,25 @@ fn terminals_are_registered_over_https_only_with_the_admin_token() {
     let sync = terminal.sync_once(&served.url);
     assert!(sync.status.success(), "{}", text(&sync));
     assert_eq!(terminal.status()["acknowledged"], 1);
+
+    // Revocation over HTTPS needs the admin token too.
+    let revoke = serde_json::json!({ "reason": "retired" });
+    let path = "/v1/terminals/DEMO-0001/revoke";
+    assert_eq!(post_json_at(&served.url, path, &ca, None, &revoke).0, 401);
+    let (status, body) = post_json_at(&served.url, path, &ca, Some(token), &revoke);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("retired"), "{body}");
+    let (status, _) = post_json_at(
+        &served.url,
+        "/v1/terminals/NOPE/revoke",
+        &ca,
+        Some(token),
+        &revoke,
+    );
+    assert_eq!(status, 404);
+    terminal.enroll(1);
+    terminal.sync_once(&served.url);
+    assert_eq!(terminal.status()["rejected"], 1);
     drop(served);
 
     // Without --admin-token-file the endpoint is off.

@@ -118,6 +118,46 @@ fn terminals_are_registered_and_rekeyed(storage: &dyn Storage) {
     assert_eq!(storage.terminal_key("T-2").unwrap(), None);
 }
 
+fn a_terminal_is_revoked_once_with_its_time_and_reason(storage: &dyn Storage) {
+    assert!(
+        !storage
+            .revoke_terminal("T-9", UnixMs(50), "stolen")
+            .unwrap(),
+        "an unknown terminal is not revoked"
+    );
+    register(storage, "T-1");
+    register(storage, "T-2");
+    let chain = Sample::chain("T-1", 2);
+    for sample in &chain {
+        ingest(storage, sample);
+    }
+    assert_eq!(storage.terminal_revocation("T-1").unwrap(), None);
+    assert!(
+        storage
+            .revoke_terminal("T-1", UnixMs(100), "stolen")
+            .unwrap()
+    );
+    // A second revocation keeps the first time and reason.
+    assert!(
+        storage
+            .revoke_terminal("T-1", UnixMs(200), "again")
+            .unwrap()
+    );
+    let revoked = storage.terminal_revocation("T-1").unwrap().unwrap();
+    assert_eq!(
+        (revoked.revoked_at_unix_ms, revoked.reason.as_str()),
+        (100, "stolen")
+    );
+    let terminals = storage.terminals().unwrap();
+    let ids: Vec<&str> = terminals.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["T-1", "T-2"]);
+    assert_eq!(terminals[0].records, 2, "its records stay");
+    assert_eq!(terminals[0].revoked.as_ref(), Some(&revoked));
+    assert_eq!(terminals[1].records, 0);
+    assert_eq!(terminals[1].revoked, None);
+    assert_eq!(terminals[1].key_fingerprint.len(), 64);
+}
+
 fn records_are_stored_exactly_and_linked_to_their_chain(storage: &dyn Storage) {
     register(storage, "T-1");
     let chain = Sample::chain("T-1", 3);
@@ -682,6 +722,7 @@ macro_rules! suite {
 suite!(
     shared: [
         terminals_are_registered_and_rekeyed,
+        a_terminal_is_revoked_once_with_its_time_and_reason,
         records_are_stored_exactly_and_linked_to_their_chain,
         a_gap_in_the_chain_is_accepted_and_flagged,
         a_gap_is_offered_to_issuance_only_once_a_person_accepted_it,

@@ -35,6 +35,15 @@ pub enum Rejection {
     /// The same id was stored before with other bytes.
     #[error("conflict: a different record with this id is already stored")]
     Conflict,
+    /// The terminal was revoked before it signed this record.
+    #[error(
+        "terminal revoked ({reason}) at unix ms {revoked_at_unix_ms}: records it signed from then on \
+         are refused; the terminal must be re-provisioned"
+    )]
+    TerminalRevoked {
+        reason: String,
+        revoked_at_unix_ms: i64,
+    },
 }
 
 impl Rejection {
@@ -47,6 +56,7 @@ impl Rejection {
             Rejection::KeyMismatch => "key-mismatch",
             Rejection::PayloadMismatch => "payload-mismatch",
             Rejection::Conflict => "conflict",
+            Rejection::TerminalRevoked { .. } => "terminal-revoked",
         }
     }
 }

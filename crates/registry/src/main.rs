@@ -243,6 +243,28 @@ enum TerminalCommand {
         #[arg(long, value_name = "FILE")]
         public_key: PathBuf,
     },
+    /// List the registered terminals: key fingerprint, records received, revocation
+    List {
+        /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// One JSON array instead of the table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a terminal (stolen, broken, retired): records it signed from now on are refused
+    /// with 403; records it signed before stay and are still accepted
+    Revoke {
+        /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// The terminal id
+        #[arg(long, value_name = "ID")]
+        id: String,
+        /// Why (kept and told to the terminal, e.g. "stolen from station 12")
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -303,6 +325,10 @@ fn main() -> ExitCode {
         Command::Review { record_id, db, by } => review(&record_id, &db, &by),
         Command::Terminal(TerminalCommand::Add { db, id, public_key }) => {
             terminal_add(&db, &id, &public_key)
+        }
+        Command::Terminal(TerminalCommand::List { db, json }) => terminal_list(&db, json),
+        Command::Terminal(TerminalCommand::Revoke { db, id, reason }) => {
+            terminal_revoke(&db, &id, &reason)
         }
         Command::Open {
             record_id,
@@ -637,6 +663,61 @@ fn terminal_add(db: &str, id: &str, public_key: &Path) -> anyhow::Result<()> {
         std::io::stdout(),
         "terminal {id} registered (key fingerprint {})",
         key.fingerprint()
+    )?;
+    Ok(())
+}
+
+fn terminal_list(db: &str, json: bool) -> anyhow::Result<()> {
+    let storage = open_storage(db, 1)?;
+    let terminals = storage.terminals()?;
+    let mut stdout = std::io::stdout();
+    if json {
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&terminals)?)?;
+        return Ok(());
+    }
+    writeln!(
+        stdout,
+        "{:<24} {:<18} {:>8}  state",
+        "terminal", "key", "records"
+    )?;
+    for terminal in terminals {
+        let state = match &terminal.revoked {
+            Some(revoked) => format!(
+                "revoked at unix ms {}: {}",
+                revoked.revoked_at_unix_ms, revoked.reason
+            ),
+            None => "active".to_owned(),
+        };
+        writeln!(
+            stdout,
+            "{:<24} {:<18} {:>8}  {state}",
+            terminal.id,
+            terminal.key_fingerprint.get(..16).unwrap_or_default(),
+            terminal.records
+        )?;
+    }
+    Ok(())
+}
+
+fn terminal_revoke(db: &str, id: &str, reason: &str) -> anyhow::Result<()> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        bail!("give a --reason: it is kept and told to the terminal");
+    }
+    let storage = open_storage(db, 1)?;
+    let at = now();
+    if !storage.revoke_terminal(id, at, reason)? {
+        bail!("no terminal {id} is registered in {db} (see `registry terminal list`)");
+    }
+    let revocation = storage
+        .terminal_revocation(id)?
+        .with_context(|| format!("terminal {id} was not revoked"))?;
+    tracing::warn!(terminal = %id, "terminal revoked");
+    writeln!(
+        std::io::stdout(),
+        "terminal {id} revoked at unix ms {}: {}; records it signs from then on are refused",
+        revocation.revoked_at_unix_ms,
+        revocation.reason
     )?;
     Ok(())
 }

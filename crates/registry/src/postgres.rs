@@ -12,7 +12,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
 use super::storage::{
-    Incoming, Ingested, Storage, StorageError, StoredRecord, chain_from_name, chain_status,
+    Incoming, Ingested, Revocation, Storage, StorageError, StoredRecord, TERMINALS_SQL,
+    TerminalEntry, chain_from_name, chain_status,
 };
 use crate::holders::{self, Activation, Attempt, HolderStore};
 use crate::identities::{
@@ -104,6 +105,11 @@ CREATE TABLE IF NOT EXISTS holders (
     identity_id TEXT NOT NULL REFERENCES identities (id),
     device_public_key BYTEA,
     created_at_unix_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS terminal_revocations (
+    terminal_id TEXT PRIMARY KEY REFERENCES terminals (id),
+    revoked_at_unix_ms BIGINT NOT NULL,
+    reason TEXT NOT NULL
 );
 ";
 
@@ -374,6 +380,74 @@ impl Storage for PostgresStorage {
             )
             .map_err(database_error)?;
         transaction.commit().map_err(database_error)
+    }
+
+    fn revoke_terminal(
+        &self,
+        terminal_id: &str,
+        at: UnixMs,
+        reason: &str,
+    ) -> Result<bool, StorageError> {
+        let mut lease = self.lease()?;
+        let client = lease.client()?;
+        let known = client
+            .query_opt("SELECT 1 FROM terminals WHERE id = $1", &[&terminal_id])
+            .map_err(database_error)?
+            .is_some();
+        if known {
+            client
+                .execute(
+                    "INSERT INTO terminal_revocations (terminal_id, revoked_at_unix_ms, reason)
+                     VALUES ($1, $2, $3) ON CONFLICT (terminal_id) DO NOTHING",
+                    &[&terminal_id, &at.as_i64(), &reason],
+                )
+                .map_err(database_error)?;
+        }
+        Ok(known)
+    }
+
+    fn terminal_revocation(&self, terminal_id: &str) -> Result<Option<Revocation>, StorageError> {
+        let mut lease = self.lease()?;
+        let row = lease
+            .client()?
+            .query_opt(
+                "SELECT revoked_at_unix_ms, reason FROM terminal_revocations WHERE terminal_id = $1",
+                &[&terminal_id],
+            )
+            .map_err(database_error)?;
+        row.map(|row| {
+            Ok(Revocation {
+                revoked_at_unix_ms: row.try_get(0).map_err(database_error)?,
+                reason: row.try_get(1).map_err(database_error)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn terminals(&self) -> Result<Vec<TerminalEntry>, StorageError> {
+        let mut lease = self.lease()?;
+        let rows = lease
+            .client()?
+            .query(TERMINALS_SQL, &[])
+            .map_err(database_error)?;
+        rows.iter()
+            .map(|row| {
+                let key: Vec<u8> = row.try_get(1).map_err(database_error)?;
+                let revoked_at: Option<i64> = row.try_get(4).map_err(database_error)?;
+                let reason: Option<String> = row.try_get(5).map_err(database_error)?;
+                let records: i64 = row.try_get(3).map_err(database_error)?;
+                Ok(TerminalEntry {
+                    id: row.try_get(0).map_err(database_error)?,
+                    key_fingerprint: enroll_crypto::records::sha256_hex(&key),
+                    registered_at_unix_ms: row.try_get(2).map_err(database_error)?,
+                    records: u64::try_from(records).unwrap_or(0),
+                    revoked: revoked_at.map(|revoked_at_unix_ms| Revocation {
+                        revoked_at_unix_ms,
+                        reason: reason.unwrap_or_default(),
+                    }),
+                })
+            })
+            .collect()
     }
 
     fn ingest(

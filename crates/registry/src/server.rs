@@ -146,6 +146,7 @@ pub fn router(state: RegistryState) -> Router {
         .route("/v1/records", post(post_record))
         .route("/v1/receipts/{id}", get(get_receipt))
         .route("/v1/terminals", post(post_terminal))
+        .route("/v1/terminals/{id}/revoke", post(post_revoke_terminal))
         .route("/v1/trust-list", get(get_trust_list))
         .route("/v1/status-lists", get(get_status_lists))
         .route("/v1/status-lists/{n}", get(get_status_list))
@@ -300,6 +301,17 @@ async fn ingest(state: &RegistryState, bytes: Bytes) -> Response {
             return Err(Err(error));
         }
         let verified = verified.map_err(Ok)?;
+        // A revoked terminal's records signed before the revocation still count; later ones not.
+        if let Some(revocation) = storage
+            .terminal_revocation(&verified.body.terminal_id)
+            .map_err(Err)?
+            && verified.body.created_at_unix_ms.as_i64() >= revocation.revoked_at_unix_ms
+        {
+            return Err(Ok(Rejection::TerminalRevoked {
+                reason: revocation.reason,
+                revoked_at_unix_ms: revocation.revoked_at_unix_ms,
+            }));
+        }
         let now_ms = (worker.clock)();
         let id = verified.body.id.to_string();
         let incoming = Incoming {
@@ -330,6 +342,7 @@ async fn ingest(state: &RegistryState, bytes: Bytes) -> Response {
             let status = match rejection {
                 Rejection::UnknownTerminal => StatusCode::UNAUTHORIZED,
                 Rejection::Conflict => StatusCode::CONFLICT,
+                Rejection::TerminalRevoked { .. } => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_REQUEST,
             };
             json_error(status, &rejection)
@@ -480,6 +493,67 @@ fn authorised(expected_sha256: &[u8; 32], headers: &axum::http::HeaderMap) -> bo
         .zip(expected_sha256)
         .fold(0u8, |difference, (a, b)| difference | (a ^ b))
         == 0
+}
+
+/// `POST /v1/terminals/{id}/revoke` with `{"reason": "…"}` and the admin token: revokes the
+/// terminal from now (`registry terminal revoke` over HTTP).
+async fn post_revoke_terminal(
+    State(state): State<RegistryState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let Some(expected) = state.admin_token_sha256 else {
+        return text(
+            StatusCode::FORBIDDEN,
+            "terminal administration over HTTP is off: start the registry with --admin-token-file, \
+             or use `registry terminal revoke`",
+        );
+    };
+    if !authorised(&expected, &headers) {
+        tracing::warn!("terminal revocation refused: missing or wrong admin token");
+        return text(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin token (send Authorization: Bearer TOKEN)",
+        );
+    }
+    #[derive(serde::Deserialize)]
+    struct Revoke {
+        reason: String,
+    }
+    let reason = match serde_json::from_slice::<Revoke>(&bytes) {
+        Ok(revoke) if !revoke.reason.trim().is_empty() => revoke.reason.trim().to_owned(),
+        _ => return text(StatusCode::BAD_REQUEST, "expected JSON {\"reason\": \"…\"}"),
+    };
+    let storage = Arc::clone(&state.storage);
+    let now_ms = (state.clock)();
+    let terminal = id.clone();
+    let revoked = tokio::task::spawn_blocking(move || {
+        storage
+            .revoke_terminal(&terminal, now_ms, &reason)
+            .and_then(|known| {
+                Ok(if known {
+                    storage.terminal_revocation(&terminal)?
+                } else {
+                    None
+                })
+            })
+    })
+    .await;
+    match revoked {
+        Ok(Ok(Some(revocation))) => {
+            tracing::warn!(terminal = %id, "terminal revoked");
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::json!({ "id": id, "revoked": revocation }).to_string(),
+            )
+                .into_response()
+        }
+        Ok(Ok(None)) => text(StatusCode::NOT_FOUND, "no such terminal"),
+        Ok(Err(error)) => internal(error),
+        Err(error) => internal(error),
+    }
 }
 
 async fn post_terminal(

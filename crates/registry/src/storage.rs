@@ -77,6 +77,32 @@ impl std::fmt::Debug for StoredRecord {
     }
 }
 
+/// Why and since when a terminal may no longer deliver records.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Revocation {
+    pub revoked_at_unix_ms: i64,
+    pub reason: String,
+}
+
+/// A registered terminal as `registry terminal list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TerminalEntry {
+    pub id: String,
+    /// SHA-256 of the Ed25519 public key, hex (the fingerprint `kiosk keygen` prints).
+    pub key_fingerprint: String,
+    pub registered_at_unix_ms: i64,
+    pub records: u64,
+    pub revoked: Option<Revocation>,
+}
+
+/// The terminal list's query, the same SQL for both stores.
+pub(crate) const TERMINALS_SQL: &str = "
+SELECT t.id, t.public_key, t.registered_at_unix_ms,
+       (SELECT count(*) FROM records r WHERE r.terminal_id = t.id),
+       v.revoked_at_unix_ms, v.reason
+FROM terminals t LEFT JOIN terminal_revocations v ON v.terminal_id = t.id
+ORDER BY t.id";
+
 /// The registry's storage. Implementations are blocking; the server calls them from
 /// `spawn_blocking`.
 /// Records by a short reference's key, the same SQL for both stores (`{1}` the key).
@@ -95,6 +121,18 @@ pub trait Storage:
         public_key: [u8; 32],
         now_unix_ms: UnixMs,
     ) -> Result<(), StorageError>;
+    /// Revokes a terminal from `at`: records it signed from then on are refused. `false` when no
+    /// such terminal is registered. A second revocation keeps the first time and reason.
+    fn revoke_terminal(
+        &self,
+        terminal_id: &str,
+        at: UnixMs,
+        reason: &str,
+    ) -> Result<bool, StorageError>;
+    /// The terminal's revocation, when it is revoked.
+    fn terminal_revocation(&self, terminal_id: &str) -> Result<Option<Revocation>, StorageError>;
+    /// Every registered terminal, by id, with its record count and revocation.
+    fn terminals(&self) -> Result<Vec<TerminalEntry>, StorageError>;
     /// Atomically: answers a duplicate or conflict, or links the record to its terminal's chain,
     /// asks `make_receipt` for the receipt of that chain status and stores record and receipt.
     fn ingest(
@@ -155,6 +193,11 @@ CREATE INDEX IF NOT EXISTS records_by_terminal ON records (terminal_id, received
 CREATE TABLE IF NOT EXISTS chain_heads (
     terminal_id TEXT PRIMARY KEY REFERENCES terminals (id),
     body_sha256 TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS terminal_revocations (
+    terminal_id TEXT PRIMARY KEY REFERENCES terminals (id),
+    revoked_at_unix_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL
 );
 ";
 
@@ -261,6 +304,68 @@ impl Storage for SqliteStorage {
             rusqlite::params![terminal_id, public_key.as_slice(), now_unix_ms.as_i64()],
         )?;
         Ok(())
+    }
+
+    fn revoke_terminal(
+        &self,
+        terminal_id: &str,
+        at: UnixMs,
+        reason: &str,
+    ) -> Result<bool, StorageError> {
+        let connection = self.lock()?;
+        let known = connection
+            .query_row(
+                "SELECT 1 FROM terminals WHERE id = ?1",
+                [terminal_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if known {
+            connection.execute(
+                "INSERT INTO terminal_revocations (terminal_id, revoked_at_unix_ms, reason)
+                 VALUES (?1, ?2, ?3) ON CONFLICT (terminal_id) DO NOTHING",
+                rusqlite::params![terminal_id, at.as_i64(), reason],
+            )?;
+        }
+        Ok(known)
+    }
+
+    fn terminal_revocation(&self, terminal_id: &str) -> Result<Option<Revocation>, StorageError> {
+        let connection = self.lock()?;
+        Ok(connection
+            .query_row(
+                "SELECT revoked_at_unix_ms, reason FROM terminal_revocations WHERE terminal_id = ?1",
+                [terminal_id],
+                |row| {
+                    Ok(Revocation {
+                        revoked_at_unix_ms: row.get(0)?,
+                        reason: row.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn terminals(&self) -> Result<Vec<TerminalEntry>, StorageError> {
+        let connection = self.lock()?;
+        let mut statement = connection.prepare(TERMINALS_SQL)?;
+        let rows = statement.query_map([], |row| {
+            let key: Vec<u8> = row.get(1)?;
+            let revoked_at: Option<i64> = row.get(4)?;
+            let reason: Option<String> = row.get(5)?;
+            Ok(TerminalEntry {
+                id: row.get(0)?,
+                key_fingerprint: enroll_crypto::records::sha256_hex(&key),
+                registered_at_unix_ms: row.get(2)?,
+                records: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
+                revoked: revoked_at.map(|revoked_at_unix_ms| Revocation {
+                    revoked_at_unix_ms,
+                    reason: reason.unwrap_or_default(),
+                }),
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     fn ingest(

@@ -1,6 +1,6 @@
 //! The sync worker: sends due records from the outbox to the registry in commit order, verifies
 //! each receipt before marking a record acknowledged, retries with exponential backoff and full
-//! jitter, and moves records the registry refuses (400/409) to `rejected` with the reason. It owns
+//! jitter, and moves records the registry refuses (400/403/409) to `rejected` with the reason. It owns
 //! the HTTP client side; it reads no clock (time and randomness come in) and never logs content.
 
 #![forbid(unsafe_code)]
@@ -163,7 +163,8 @@ async fn send(client: &HttpClient, settings: &SyncSettings, record: &Outgoing) -
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
         .unwrap_or_else(|| format!("HTTP {status}"));
     match status.as_u16() {
-        400 | 409 => Sent::Rejected(reason),
+        // 403: the terminal was revoked before it signed the record; it will never be taken.
+        400 | 403 | 409 => Sent::Rejected(reason),
         _ => Sent::Retry(format!("registry answered {status}: {reason}")),
     }
 }
