@@ -412,7 +412,9 @@ fn terminals_are_registered_over_https_only_with_the_admin_token() {
     assert!(sync.status.success(), "{}", text(&sync));
     assert_eq!(terminal.status()["acknowledged"], 1);
 
-    // Revocation over HTTPS needs the admin token too.
+    // Revocation over HTTPS needs the admin token too. A record signed before it and delivered
+    // after it is still taken; one signed after it is refused.
+    let signed_before = terminal.enroll(1);
     let revoke = serde_json::json!({ "reason": "retired" });
     let path = "/v1/terminals/DEMO-0001/revoke";
     assert_eq!(post_json_at(&served.url, path, &ca, None, &revoke).0, 401);
@@ -427,9 +429,14 @@ fn terminals_are_registered_over_https_only_with_the_admin_token() {
         &revoke,
     );
     assert_eq!(status, 404);
-    terminal.enroll(1);
+    let signed_after = terminal.enroll(1);
     terminal.sync_once(&served.url);
-    assert_eq!(terminal.status()["rejected"], 1);
+    let status = terminal.status();
+    assert_eq!(
+        status["acknowledged"], 2,
+        "{status} {signed_before:?} {signed_after:?}"
+    );
+    assert_eq!(status["rejected"], 1, "{status}");
     drop(served);
 
     // Without --admin-token-file the endpoint is off.
