@@ -76,7 +76,7 @@ pub struct EnrollArgs {
     count: u64,
 }
 
-fn load_config(config_path: Option<&Path>) -> anyhow::Result<Config> {
+pub(crate) fn load_config(config_path: Option<&Path>) -> anyhow::Result<Config> {
     let path = Config::resolve_path(config_path);
     Config::load(&path).with_context(|| format!("cannot load the configuration {}", path.display()))
 }

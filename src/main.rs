@@ -19,6 +19,7 @@ mod cli_emulate;
 mod cli_face;
 mod cli_officer;
 mod cli_pcsc;
+mod cli_provision;
 mod cli_records;
 
 /// The identity enrollment terminal.
@@ -51,6 +52,15 @@ enum Command {
         /// Directory to write terminal-signing.key and terminal-signing.pub into
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Set this terminal up against its registry with a one-time code (`registry terminal
+    /// invite`): creates its signing key, registers it, fetches the registry's public keys
+    Provision {
+        /// The registry's URL (https://… with registry.tls_ca_file set)
+        url: String,
+        /// The one-time code (XXXX-XXXX-XXXXX)
+        #[arg(long, value_name = "CODE")]
+        code: String,
     },
     /// Write one signed, sealed enrollment record to the outbox without the GUI
     Enroll(cli_records::EnrollArgs),
@@ -106,6 +116,9 @@ fn main() -> ExitCode {
         Command::Card(command) => cli_card::run(command, cli.config),
         Command::Face(command) => cli_face::run(command, cli.config),
         Command::Keygen { out } => cli_records::keygen(&out),
+        Command::Provision { url, code } => {
+            cli_provision::provision(&url, &code, cli.config.as_deref())
+        }
         Command::Enroll(args) => cli_records::enroll(args, cli.config.as_deref()),
         Command::Queue(command) => cli_records::queue(command, cli.config.as_deref()),
         Command::Audit(command) => cli_records::audit(command, cli.config.as_deref()),

@@ -426,6 +426,7 @@ fn start_registry(
         admin_token_sha256: None,
         virtual_id: None,
         holders: None,
+        sealing_public_pem: None,
     };
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
     crate::runtime::spawn_on_named_thread("demo-registry", move || async move {

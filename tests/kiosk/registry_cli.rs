@@ -446,3 +446,110 @@ fn terminals_are_registered_over_https_only_with_the_admin_token() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("--admin-token-file"), "{body}");
 }
+
+/// The one-time code of `registry terminal invite`, from its output.
+fn invite(db: &str, id: &str, valid_hours: &str) -> String {
+    let made = registry(&[
+        "terminal",
+        "invite",
+        "--db",
+        db,
+        "--id",
+        id,
+        "--valid-hours",
+        valid_hours,
+    ]);
+    assert!(made.status.success(), "{}", text(&made));
+    let said = text(&made);
+    said.split("--code ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no code in {said}"))
+        .to_owned()
+}
+
+/// A new terminal without any key: the registry's keys live with the registry only.
+fn bare_terminal(registry_keys: &Path) -> Terminal {
+    let terminal = Terminal::new();
+    let keys_dir = terminal.dir.path().join("keys");
+    std::fs::create_dir_all(registry_keys).unwrap();
+    for entry in std::fs::read_dir(&keys_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.starts_with("registry-") && !registry_keys.join(&name).exists() {
+            std::fs::copy(&path, registry_keys.join(&name)).unwrap();
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+    terminal
+}
+
+/// A new terminal is set up with nothing but the registry's URL and a one-time code: its key is
+/// made and registered, the registry's public keys arrive, and its records are accepted. A
+/// mistyped, spent or expired code is refused with what to do, and nothing is written.
+#[test]
+fn a_new_terminal_is_provisioned_with_a_one_time_code_and_the_code_works_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("registry.sqlite").display());
+    let registry_keys = dir.path().join("registry-keys");
+    let terminal = bare_terminal(&registry_keys);
+    let served = Served::start(&["--db", &db, "--keys", registry_keys.to_str().unwrap()]);
+    let code = invite(&db, "DEMO-0001", "72");
+
+    // One character wrong: the check character catches it; no key is written.
+    let mut chars: Vec<char> = code.chars().collect();
+    chars[0] = if chars[0] == '7' { '8' } else { '7' };
+    let mistyped: String = chars.into_iter().collect();
+    let refused = terminal.run(&["provision", &served.url, "--code", &mistyped]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("mistyped"), "{}", text(&refused));
+    assert!(!terminal.key("terminal-signing.key").exists());
+
+    let provisioned = terminal.run(&["provision", &served.url, "--code", &code.to_lowercase()]);
+    assert!(provisioned.status.success(), "{}", text(&provisioned));
+    assert!(
+        text(&provisioned).contains("provisioned as terminal DEMO-0001"),
+        "{}",
+        text(&provisioned)
+    );
+    for name in ["registry-sealing.pub", "registry-receipt.pub"] {
+        assert_eq!(
+            std::fs::read_to_string(terminal.key(name)).unwrap(),
+            std::fs::read_to_string(registry_keys.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(terminal.key("terminal-signing.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    terminal.enroll(1);
+    let sync = terminal.sync_once(&served.url);
+    assert!(text(&sync).contains("acknowledged 1"), "{}", text(&sync));
+
+    // The code is spent; an expired one never works.
+    let second = bare_terminal(&registry_keys);
+    let reused = second.run(&["provision", &served.url, "--code", &code]);
+    assert!(!reused.status.success());
+    assert!(text(&reused).contains("used before"), "{}", text(&reused));
+    let expired = invite(&db, "DEMO-0002", "0");
+    let late = second.run(&["provision", &served.url, "--code", &expired]);
+    assert!(!late.status.success());
+    assert!(text(&late).contains("expired"), "{}", text(&late));
+    assert!(!second.key("terminal-signing.key").exists());
+    // And a terminal that has a key is not provisioned over it.
+    let again = terminal.run(&[
+        "provision",
+        &served.url,
+        "--code",
+        &invite(&db, "DEMO-0001", "1"),
+    ]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again).contains("already has a signing key"),
+        "{}",
+        text(&again)
+    );
+}

@@ -158,6 +158,46 @@ fn a_terminal_is_revoked_once_with_its_time_and_reason(storage: &dyn Storage) {
     assert_eq!(terminals[1].key_fingerprint.len(), 64);
 }
 
+fn an_invite_registers_one_terminal_once_before_it_expires(storage: &dyn Storage) {
+    use enroll_registry::storage::{NewInvite, Provisioned};
+    let invite = |code: &str, expires_ms: i64| NewInvite {
+        code_sha256: code.to_owned(),
+        terminal_id: format!("T-{code}"),
+        created_at: UnixMs(0),
+        expires_at: UnixMs(expires_ms),
+    };
+    storage.add_invite(&invite("a", 1_000)).unwrap();
+    storage.add_invite(&invite("b", 1_000)).unwrap();
+    assert_eq!(
+        storage.provision("zz", [1; 32], UnixMs(10)).unwrap(),
+        Provisioned::Unknown
+    );
+    assert_eq!(
+        storage.provision("a", [1; 32], UnixMs(10)).unwrap(),
+        Provisioned::Registered {
+            terminal_id: "T-a".into()
+        }
+    );
+    assert_eq!(storage.terminal_key("T-a").unwrap(), Some([1; 32]));
+    // Spent: a second terminal cannot take the same code.
+    assert_eq!(
+        storage.provision("a", [2; 32], UnixMs(20)).unwrap(),
+        Provisioned::Used
+    );
+    assert_eq!(storage.terminal_key("T-a").unwrap(), Some([1; 32]));
+    assert_eq!(
+        storage.provision("b", [3; 32], UnixMs(1_000)).unwrap(),
+        Provisioned::Expired
+    );
+    assert_eq!(storage.terminal_key("T-b").unwrap(), None);
+    // The provisioned terminal delivers records like a registered one.
+    let chain = Sample::chain("T-a", 1);
+    assert!(matches!(
+        ingest(storage, &chain[0]),
+        Ingested::Stored { .. }
+    ));
+}
+
 fn records_are_stored_exactly_and_linked_to_their_chain(storage: &dyn Storage) {
     register(storage, "T-1");
     let chain = Sample::chain("T-1", 3);
@@ -723,6 +763,7 @@ suite!(
     shared: [
         terminals_are_registered_and_rekeyed,
         a_terminal_is_revoked_once_with_its_time_and_reason,
+        an_invite_registers_one_terminal_once_before_it_expires,
         records_are_stored_exactly_and_linked_to_their_chain,
         a_gap_in_the_chain_is_accepted_and_flagged,
         a_gap_is_offered_to_issuance_only_once_a_person_accepted_it,

@@ -243,6 +243,19 @@ enum TerminalCommand {
         #[arg(long, value_name = "FILE")]
         public_key: PathBuf,
     },
+    /// Make a one-time code for a new terminal: on it, `kiosk provision URL --code CODE`
+    /// creates its key and registers it under ID, with no key files carried by hand
+    Invite {
+        /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// The terminal id the code registers (terminal.id in the new terminal's kiosk.toml)
+        #[arg(long, value_name = "ID")]
+        id: String,
+        /// How long the code is valid
+        #[arg(long, value_name = "HOURS", default_value_t = 72)]
+        valid_hours: u32,
+    },
     /// List the registered terminals: key fingerprint, records received, revocation
     List {
         /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
@@ -327,6 +340,11 @@ fn main() -> ExitCode {
             terminal_add(&db, &id, &public_key)
         }
         Command::Terminal(TerminalCommand::List { db, json }) => terminal_list(&db, json),
+        Command::Terminal(TerminalCommand::Invite {
+            db,
+            id,
+            valid_hours,
+        }) => terminal_invite(&db, &id, valid_hours),
         Command::Terminal(TerminalCommand::Revoke { db, id, reason }) => {
             terminal_revoke(&db, &id, &reason)
         }
@@ -571,6 +589,11 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
             admin_token_sha256,
             virtual_id,
             holders,
+            sealing_public_pem: std::fs::read_to_string(
+                options.keys_dir.join("registry-sealing.pub"),
+            )
+            .ok()
+            .map(std::sync::Arc::new),
         };
         if let Some((keys, settings)) = issuer {
             tokio::spawn(issuer_loop(
@@ -696,6 +719,33 @@ fn terminal_list(db: &str, json: bool) -> anyhow::Result<()> {
             terminal.records
         )?;
     }
+    Ok(())
+}
+
+fn terminal_invite(db: &str, id: &str, valid_hours: u32) -> anyhow::Result<()> {
+    use enroll_core::domain::crockford;
+    use enroll_registry::server::{INVITE_CODE_CHARS, invite_code_sha256};
+    if !enroll_core::domain::record::is_valid_terminal_id(id) {
+        bail!("--id: allowed are 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'");
+    }
+    let storage = open_storage(db, 1)?;
+    let code = crockford::encode(&keys::random_bytes::<8>()?, INVITE_CODE_CHARS - 1);
+    let code_sha256 = invite_code_sha256(&code).context("a fresh code does not read back")?;
+    let created_at = now();
+    let expires_at = created_at.plus_ms(u64::from(valid_hours) * 3_600_000);
+    storage.add_invite(&enroll_registry::storage::NewInvite {
+        code_sha256,
+        terminal_id: id.to_owned(),
+        created_at,
+        expires_at,
+    })?;
+    let grouped = crockford::grouped(&code, &[4, 4, 5]);
+    writeln!(
+        std::io::stdout(),
+        "one-time code for terminal {id}: {grouped} (valid {valid_hours} h, until unix ms {})\n\
+         on the terminal: kiosk provision https://REGISTRY --code {grouped}",
+        expires_at.as_i64()
+    )?;
     Ok(())
 }
 

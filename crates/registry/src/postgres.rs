@@ -12,8 +12,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
 use super::storage::{
-    Incoming, Ingested, Revocation, Storage, StorageError, StoredRecord, TERMINALS_SQL,
-    TerminalEntry, chain_from_name, chain_status,
+    Incoming, Ingested, NewInvite, Provisioned, Revocation, Storage, StorageError, StoredRecord,
+    TERMINALS_SQL, TerminalEntry, chain_from_name, chain_status, invite_outcome,
 };
 use crate::holders::{self, Activation, Attempt, HolderStore};
 use crate::identities::{
@@ -110,6 +110,13 @@ CREATE TABLE IF NOT EXISTS terminal_revocations (
     terminal_id TEXT PRIMARY KEY REFERENCES terminals (id),
     revoked_at_unix_ms BIGINT NOT NULL,
     reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS terminal_invites (
+    code_sha256 TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL,
+    created_at_unix_ms BIGINT NOT NULL,
+    expires_at_unix_ms BIGINT NOT NULL,
+    used_at_unix_ms BIGINT
 );
 ";
 
@@ -404,6 +411,76 @@ impl Storage for PostgresStorage {
                 .map_err(database_error)?;
         }
         Ok(known)
+    }
+
+    fn add_invite(&self, invite: &NewInvite) -> Result<(), StorageError> {
+        let mut lease = self.lease()?;
+        lease
+            .client()?
+            .execute(
+                "INSERT INTO terminal_invites (code_sha256, terminal_id, created_at_unix_ms,
+                                               expires_at_unix_ms)
+                 VALUES ($1, $2, $3, $4)",
+                &[
+                    &invite.code_sha256,
+                    &invite.terminal_id,
+                    &invite.created_at.as_i64(),
+                    &invite.expires_at.as_i64(),
+                ],
+            )
+            .map_err(database_error)?;
+        Ok(())
+    }
+
+    fn provision(
+        &self,
+        code_sha256: &str,
+        public_key: [u8; 32],
+        now: UnixMs,
+    ) -> Result<Provisioned, StorageError> {
+        let mut lease = self.lease()?;
+        let mut transaction = lease.client()?.transaction().map_err(database_error)?;
+        let invite = transaction
+            .query_opt(
+                "SELECT terminal_id, expires_at_unix_ms, used_at_unix_ms FROM terminal_invites
+                 WHERE code_sha256 = $1 FOR UPDATE",
+                &[&code_sha256],
+            )
+            .map_err(database_error)?
+            .map(|row| -> Result<(String, i64, Option<i64>), StorageError> {
+                Ok((
+                    row.try_get(0).map_err(database_error)?,
+                    row.try_get(1).map_err(database_error)?,
+                    row.try_get(2).map_err(database_error)?,
+                ))
+            })
+            .transpose()?;
+        let terminal_id = match invite_outcome(invite, now) {
+            Ok(terminal_id) => terminal_id,
+            Err(refused) => return Ok(refused),
+        };
+        transaction
+            .execute(
+                "UPDATE terminal_invites SET used_at_unix_ms = $2 WHERE code_sha256 = $1",
+                &[&code_sha256, &now.as_i64()],
+            )
+            .map_err(database_error)?;
+        transaction
+            .execute(
+                "INSERT INTO terminals (id, public_key, registered_at_unix_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key",
+                &[&terminal_id, &public_key.as_slice(), &now.as_i64()],
+            )
+            .map_err(database_error)?;
+        transaction
+            .execute(
+                "INSERT INTO chain_heads (terminal_id, body_sha256) VALUES ($1, NULL)
+                 ON CONFLICT (terminal_id) DO NOTHING",
+                &[&terminal_id],
+            )
+            .map_err(database_error)?;
+        transaction.commit().map_err(database_error)?;
+        Ok(Provisioned::Registered { terminal_id })
     }
 
     fn terminal_revocation(&self, terminal_id: &str) -> Result<Option<Revocation>, StorageError> {

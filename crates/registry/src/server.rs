@@ -124,6 +124,9 @@ pub struct RegistryState {
     pub virtual_id: Option<Arc<Publisher>>,
     /// Activation and the holder page; `None` when the registry has no handle secret.
     pub holders: Option<Arc<crate::holder_api::HolderService>>,
+    /// The registry's public sealing key (PEM) that provisioned terminals seal to; `None` turns
+    /// provisioning (`POST /v1/provision`) off.
+    pub sealing_public_pem: Option<Arc<String>>,
 }
 
 /// What the registry publishes for offline verifiers: the trust list (signed offline, handed in
@@ -147,6 +150,7 @@ pub fn router(state: RegistryState) -> Router {
         .route("/v1/receipts/{id}", get(get_receipt))
         .route("/v1/terminals", post(post_terminal))
         .route("/v1/terminals/{id}/revoke", post(post_revoke_terminal))
+        .route("/v1/provision", post(post_provision))
         .route("/v1/trust-list", get(get_trust_list))
         .route("/v1/status-lists", get(get_status_lists))
         .route("/v1/status-lists/{n}", get(get_status_list))
@@ -493,6 +497,99 @@ fn authorised(expected_sha256: &[u8; 32], headers: &axum::http::HeaderMap) -> bo
         .zip(expected_sha256)
         .fold(0u8, |difference, (a, b)| difference | (a ^ b))
         == 0
+}
+
+/// The SHA-256 (hex) of a provisioning code as typed: normalised (case, hyphens, I/L/O), its
+/// check character verified; `None` when it is mistyped.
+pub fn invite_code_sha256(typed: &str) -> Option<String> {
+    enroll_core::domain::crockford::parse(typed, INVITE_CODE_CHARS)
+        .ok()
+        .map(|code| enroll_crypto::records::sha256_hex(code.as_bytes()))
+}
+
+/// Characters of a provisioning code: 12 random (60 bits) and the check character.
+pub const INVITE_CODE_CHARS: usize = 13;
+
+/// `POST /v1/provision` with `{"code": "…", "public_key_pem": "…"}`: a new terminal spends its
+/// one-time code, its key is registered under the invite's terminal id, and it gets the
+/// registry's public keys. No admin token: the code is the credential.
+async fn post_provision(State(state): State<RegistryState>, bytes: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Provision {
+        code: String,
+        public_key_pem: String,
+    }
+    let Some(sealing_public_pem) = state.sealing_public_pem.clone() else {
+        return text(
+            StatusCode::FORBIDDEN,
+            "provisioning is off: the registry has no registry-sealing.pub in its --keys folder",
+        );
+    };
+    let provision: Provision = match serde_json::from_slice(&bytes) {
+        Ok(provision) => provision,
+        Err(_) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "expected JSON {\"code\": \"…\", \"public_key_pem\": \"…\"}",
+            );
+        }
+    };
+    let Some(code_sha256) = invite_code_sha256(&provision.code) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "the code is mistyped (its check character does not match): type it again",
+        );
+    };
+    let key = match TerminalPublicKey::from_pem(&provision.public_key_pem) {
+        Ok(key) => key,
+        Err(error) => return text(StatusCode::BAD_REQUEST, &format!("public_key_pem: {error}")),
+    };
+    let storage = Arc::clone(&state.storage);
+    let now_ms = (state.clock)();
+    let key_bytes = key.to_bytes();
+    let outcome =
+        tokio::task::spawn_blocking(move || storage.provision(&code_sha256, key_bytes, now_ms))
+            .await;
+    match outcome {
+        Ok(Ok(crate::storage::Provisioned::Registered { terminal_id })) => {
+            tracing::info!(terminal = %terminal_id, key = %key.fingerprint(), "terminal provisioned");
+            let body = serde_json::json!({
+                "terminal_id": terminal_id,
+                "key_sha256": key.fingerprint(),
+                "sealing_public_key_pem": sealing_public_pem.as_str(),
+                "receipt_public_key_pem": state.receipt_key.public().to_pem(),
+            });
+            (
+                StatusCode::CREATED,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+        Ok(Ok(crate::storage::Provisioned::Unknown)) => {
+            tracing::warn!("provisioning refused: unknown code");
+            text(
+                StatusCode::NOT_FOUND,
+                "no invite has this code: ask the administrator for one (registry terminal invite)",
+            )
+        }
+        Ok(Ok(crate::storage::Provisioned::Used)) => {
+            tracing::warn!("provisioning refused: the code was used before");
+            text(
+                StatusCode::GONE,
+                "this code was used before: ask the administrator for a new one",
+            )
+        }
+        Ok(Ok(crate::storage::Provisioned::Expired)) => {
+            tracing::warn!("provisioning refused: the code expired");
+            text(
+                StatusCode::GONE,
+                "this code has expired: ask the administrator for a new one",
+            )
+        }
+        Ok(Err(error)) => internal(error),
+        Err(error) => internal(error),
+    }
 }
 
 /// `POST /v1/terminals/{id}/revoke` with `{"reason": "…"}` and the admin token: revokes the

@@ -95,6 +95,42 @@ pub struct TerminalEntry {
     pub revoked: Option<Revocation>,
 }
 
+/// A one-time code an administrator made for a new terminal (`registry terminal invite`); only
+/// its SHA-256 is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewInvite {
+    pub code_sha256: String,
+    pub terminal_id: String,
+    pub created_at: UnixMs,
+    pub expires_at: UnixMs,
+}
+
+/// What a provisioning code did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Provisioned {
+    /// The terminal's key is registered under the invite's terminal id.
+    Registered { terminal_id: String },
+    /// No invite has this code.
+    Unknown,
+    /// The code was used before.
+    Used,
+    /// The code's time ran out.
+    Expired,
+}
+
+/// An invite's state as both stores read it: (terminal id, expiry, used).
+pub(crate) fn invite_outcome(
+    invite: Option<(String, i64, Option<i64>)>,
+    now: UnixMs,
+) -> Result<String, Provisioned> {
+    match invite {
+        None => Err(Provisioned::Unknown),
+        Some((_, _, Some(_))) => Err(Provisioned::Used),
+        Some((_, expires_at, None)) if now.as_i64() >= expires_at => Err(Provisioned::Expired),
+        Some((terminal_id, _, None)) => Ok(terminal_id),
+    }
+}
+
 /// The terminal list's query, the same SQL for both stores.
 pub(crate) const TERMINALS_SQL: &str = "
 SELECT t.id, t.public_key, t.registered_at_unix_ms,
@@ -129,6 +165,16 @@ pub trait Storage:
         at: UnixMs,
         reason: &str,
     ) -> Result<bool, StorageError>;
+    /// Keeps a provisioning invite.
+    fn add_invite(&self, invite: &NewInvite) -> Result<(), StorageError>;
+    /// Atomically: spends the invite whose code hashes to `code_sha256` and registers
+    /// `public_key` for its terminal.
+    fn provision(
+        &self,
+        code_sha256: &str,
+        public_key: [u8; 32],
+        now: UnixMs,
+    ) -> Result<Provisioned, StorageError>;
     /// The terminal's revocation, when it is revoked.
     fn terminal_revocation(&self, terminal_id: &str) -> Result<Option<Revocation>, StorageError>;
     /// Every registered terminal, by id, with its record count and revocation.
@@ -198,6 +244,13 @@ CREATE TABLE IF NOT EXISTS terminal_revocations (
     terminal_id TEXT PRIMARY KEY REFERENCES terminals (id),
     revoked_at_unix_ms INTEGER NOT NULL,
     reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS terminal_invites (
+    code_sha256 TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL,
+    created_at_unix_ms INTEGER NOT NULL,
+    expires_at_unix_ms INTEGER NOT NULL,
+    used_at_unix_ms INTEGER
 );
 ";
 
@@ -329,6 +382,55 @@ impl Storage for SqliteStorage {
             )?;
         }
         Ok(known)
+    }
+
+    fn add_invite(&self, invite: &NewInvite) -> Result<(), StorageError> {
+        let connection = self.lock()?;
+        connection.execute(
+            "INSERT INTO terminal_invites (code_sha256, terminal_id, created_at_unix_ms,
+                                           expires_at_unix_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![
+                invite.code_sha256,
+                invite.terminal_id,
+                invite.created_at.as_i64(),
+                invite.expires_at.as_i64()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn provision(
+        &self,
+        code_sha256: &str,
+        public_key: [u8; 32],
+        now: UnixMs,
+    ) -> Result<Provisioned, StorageError> {
+        let mut connection = self.lock()?;
+        let transaction = connection.transaction()?;
+        let invite = transaction
+            .query_row(
+                "SELECT terminal_id, expires_at_unix_ms, used_at_unix_ms FROM terminal_invites
+                 WHERE code_sha256 = ?1",
+                [code_sha256],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        let terminal_id = match invite_outcome(invite, now) {
+            Ok(terminal_id) => terminal_id,
+            Err(refused) => return Ok(refused),
+        };
+        transaction.execute(
+            "UPDATE terminal_invites SET used_at_unix_ms = ?2 WHERE code_sha256 = ?1",
+            rusqlite::params![code_sha256, now.as_i64()],
+        )?;
+        transaction.execute(
+            "INSERT INTO terminals (id, public_key, registered_at_unix_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key",
+            rusqlite::params![terminal_id, public_key.as_slice(), now.as_i64()],
+        )?;
+        transaction.commit()?;
+        Ok(Provisioned::Registered { terminal_id })
     }
 
     fn terminal_revocation(&self, terminal_id: &str) -> Result<Option<Revocation>, StorageError> {

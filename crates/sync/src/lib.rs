@@ -123,6 +123,31 @@ fn unreachable(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// POSTs `json` to `url` and waits up to `timeout` for the whole answer: its status and body, or
+/// why there is none (for the terminal's one-off requests, e.g. provisioning).
+pub async fn post_json(
+    client: &HttpClient,
+    url: &str,
+    json: &serde_json::Value,
+    timeout: Duration,
+) -> Result<(u16, Vec<u8>), String> {
+    let request = hyper::Request::post(url)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(json.to_string())))
+        .map_err(|error| format!("cannot build the request: {error}"))?;
+    let response = match tokio::time::timeout(timeout, client.request(request)).await {
+        Err(_) => return Err("the registry did not answer in time".to_owned()),
+        Ok(Err(error)) => return Err(unreachable(&error)),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status().as_u16();
+    match tokio::time::timeout(timeout, response.into_body().collect()).await {
+        Ok(Ok(collected)) => Ok((status, collected.to_bytes().to_vec())),
+        Ok(Err(error)) => Err(format!("the answer was cut off: {error}")),
+        Err(_) => Err("the answer did not arrive in time".to_owned()),
+    }
+}
+
 /// The outcome of sending one record.
 enum Sent {
     Acknowledged(Vec<u8>),

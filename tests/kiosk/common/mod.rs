@@ -108,6 +108,7 @@ impl Registry {
             admin_token_sha256: options.admin_token_sha256,
             virtual_id: options.virtual_id.clone(),
             holders: None,
+            sealing_public_pem: None,
         };
         let thread = std::thread::Builder::new()
             .name("test-registry".into())
