@@ -1,7 +1,9 @@
-//! `kiosk provision URL --code CODE`: sets a new terminal up against its registry with the
-//! one-time code an administrator made (`registry terminal invite`): creates the terminal's
-//! signing key, registers it, and writes the registry's public keys where the configuration
-//! expects them. No key file is carried by hand. It changes no configuration file.
+//! The terminal's side of its lifecycle at the registry. `kiosk provision URL --code CODE` sets a
+//! new terminal up with the one-time code an administrator made (`registry terminal invite`):
+//! creates its signing key, registers it, and writes the registry's public keys where the
+//! configuration expects them. `kiosk keys rotate` replaces the signing key, proving possession
+//! of the current one, and keeps the old one for its records' reprints. No key file is carried
+//! by hand; no configuration file is changed.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -14,6 +16,119 @@ use enroll_crypto::records::{SealingPublicKey, TerminalPublicKey, TerminalSignin
 
 /// How long the registry has to answer.
 const PROVISION_TIMEOUT_MS: u64 = 15_000;
+
+/// The TLS settings for `url`: the configured CA, required for `https://`.
+fn tls_for(
+    config: &enroll_kiosk::config::Config,
+    url: &str,
+) -> anyhow::Result<Option<rustls::ClientConfig>> {
+    Ok(match &config.registry.tls_ca_file {
+        Some(file) => {
+            let pem = std::fs::read(file)
+                .with_context(|| format!("registry.tls_ca_file {}", file.display()))?;
+            Some(enroll_protocol::tls::client_config(&pem)?)
+        }
+        None if url.starts_with("https://") => bail!(
+            "{url} is https:// but registry.tls_ca_file is not set: name the CA the registry's \
+             certificate chains to"
+        ),
+        None => None,
+    })
+}
+
+/// POSTs `json` to `url` and waits for the answer.
+fn post(
+    url: &str,
+    tls: Option<rustls::ClientConfig>,
+    json: &serde_json::Value,
+) -> anyhow::Result<(u16, Vec<u8>)> {
+    let runtime = enroll_kiosk::runtime::current_thread()?;
+    runtime
+        .block_on(async {
+            let client = enroll_sync::http_client(tls);
+            enroll_sync::post_json(
+                &client,
+                url,
+                json,
+                Duration::from_millis(PROVISION_TIMEOUT_MS),
+            )
+            .await
+        })
+        .map_err(|problem| anyhow::anyhow!("{url}: {problem}"))
+}
+
+/// The public key file beside `key_file` (`NAME.key` → `NAME.pub`).
+fn public_beside(key_file: &Path) -> std::path::PathBuf {
+    key_file.with_extension("pub")
+}
+
+/// `kiosk keys rotate`: a new signing key, registered by proving the current one; the current
+/// one is kept beside it as retired (its records' reprints derive their codes from it).
+pub fn rotate(registry: Option<String>, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = crate::cli_records::load_config(config_path)?;
+    let url = registry.unwrap_or_else(|| config.registry.url.clone());
+    let url = url.trim_end_matches('/');
+    enroll_kiosk::config::check_registry_url(url)
+        .map_err(|problem| anyhow::anyhow!("{url}: {problem}"))?;
+    let key_file = &config.terminal.signing_key_file;
+    let current = keys::read_signing_key(key_file)?;
+    let retired_file = keys::retired_key_path(key_file, &current.public().fingerprint());
+    let staged = key_file.with_extension("key.new");
+    keys::ensure_absent(&[&retired_file, &staged])?;
+    let next = TerminalSigningKey::from_seed(keys::random_seed()?);
+    // Durable before the registry hears of it: a crash after the answer loses no key.
+    keys::write_new(&staged, &next.to_pem(), true)?;
+    let signed_at = enroll_kiosk::clock::now();
+    let message = enroll_protocol::rotation_message(
+        &config.terminal.id,
+        &next.public().fingerprint(),
+        signed_at.as_i64(),
+    );
+    let request = serde_json::json!({
+        "new_public_key_pem": next.public().to_pem(),
+        "signed_at_unix_ms": signed_at.as_i64(),
+        "proof_base64": enroll_core::domain::document::base64_bytes::encode(&current.sign(&message)),
+    });
+    let answer = post(
+        &format!("{url}/v1/terminals/{}/rotate", config.terminal.id),
+        tls_for(&config, url)?,
+        &request,
+    );
+    let (status, body) = match answer {
+        Ok((200, body)) => (200, body),
+        other => {
+            let _ = std::fs::remove_file(&staged);
+            let (status, body) = other?;
+            let said = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_owned());
+            bail!("the registry refused the rotation ({status}): {said}; the key is unchanged");
+        }
+    };
+    let answer: serde_json::Value =
+        serde_json::from_slice(&body).context("the registry's answer is not understood")?;
+    keys::write_new(&retired_file, &current.to_pem(), true)?;
+    std::fs::rename(&staged, key_file)
+        .with_context(|| format!("cannot put the new key in place at {}", key_file.display()))?;
+    let public_file = public_beside(key_file);
+    let _ = std::fs::remove_file(&public_file);
+    keys::write_new(&public_file, &next.public().to_pem(), false)?;
+    writeln!(
+        std::io::stdout(),
+        "terminal {} now signs with key {} ({status}); the old key {} is kept as {} and still \
+         accepted until unix ms {}",
+        config.terminal.id,
+        next.public().fingerprint(),
+        current.public().fingerprint(),
+        retired_file.display(),
+        answer
+            .get("previous_key_accepted_until_unix_ms")
+            .cloned()
+            .unwrap_or_default()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
 
 /// What the registry answers a spent code with.
 #[derive(serde::Deserialize)]
@@ -58,18 +173,7 @@ pub fn provision(url: &str, code: &str, config_path: Option<&Path>) -> anyhow::R
             key_file.display()
         );
     }
-    let tls = match &config.registry.tls_ca_file {
-        Some(file) => {
-            let pem = std::fs::read(file)
-                .with_context(|| format!("registry.tls_ca_file {}", file.display()))?;
-            Some(enroll_protocol::tls::client_config(&pem)?)
-        }
-        None if url.starts_with("https://") => bail!(
-            "{url} is https:// but registry.tls_ca_file is not set: name the CA the registry's \
-             certificate chains to"
-        ),
-        None => None,
-    };
+    let tls = tls_for(&config, url)?;
 
     // The key is made in memory and written only once the registry has taken it.
     let key = TerminalSigningKey::from_seed(keys::random_seed()?);
@@ -77,19 +181,7 @@ pub fn provision(url: &str, code: &str, config_path: Option<&Path>) -> anyhow::R
         "code": code,
         "public_key_pem": key.public().to_pem(),
     });
-    let runtime = enroll_kiosk::runtime::current_thread()?;
-    let (status, body) = runtime
-        .block_on(async {
-            let client = enroll_sync::http_client(tls);
-            enroll_sync::post_json(
-                &client,
-                &format!("{url}/v1/provision"),
-                &request,
-                Duration::from_millis(PROVISION_TIMEOUT_MS),
-            )
-            .await
-        })
-        .map_err(|problem| anyhow::anyhow!("{url}: {problem}"))?;
+    let (status, body) = post(&format!("{url}/v1/provision"), tls, &request)?;
     if status != 201 {
         let said = String::from_utf8_lossy(&body);
         bail!("the registry refused the code ({status}): {}", said.trim());
@@ -102,13 +194,7 @@ pub fn provision(url: &str, code: &str, config_path: Option<&Path>) -> anyhow::R
     TerminalPublicKey::from_pem(&answer.receipt_public_key_pem)
         .context("the registry's receipt key")?;
 
-    let (_, public_file) = keys::pair_paths(
-        key_file.parent().unwrap_or(Path::new(".")),
-        key_file
-            .file_stem()
-            .and_then(|stem| stem.to_str())
-            .unwrap_or("terminal-signing"),
-    );
+    let public_file = public_beside(key_file);
     if let Some(parent) = key_file.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;

@@ -320,9 +320,14 @@ pub fn queue(command: QueueCommand, config_path: Option<&Path>) -> anyhow::Resul
             }
         }
         QueueCommand::Verify => {
-            let public = keys::read_signing_key(&config.terminal.signing_key_file)
-                .map(|key| key.public())?;
-            let report = outbox.verify_records(&public)?;
+            // Every key this terminal signed with: records before a rotation name the old one.
+            let current = keys::read_signing_key(&config.terminal.signing_key_file)?;
+            let retired = keys::read_retired_signing_keys(&config.terminal.signing_key_file)?;
+            let publics: Vec<_> = std::iter::once(&current)
+                .chain(&retired)
+                .map(TerminalSigningKey::public)
+                .collect();
+            let report = outbox.verify_records_with(&publics)?;
             if report.is_intact() {
                 writeln!(
                     stdout,
@@ -510,26 +515,6 @@ pub enum ReceiptCommand {
     },
 }
 
-/// The QR text of the applicant's receipt for one committed record.
-pub fn applicant_receipt_text(
-    key: &TerminalSigningKey,
-    body: &[u8],
-    body_sha256: &str,
-) -> anyhow::Result<String> {
-    use enroll_core::domain::applicant_receipt::ApplicantReceipt;
-    use enroll_core::domain::record::RecordBody;
-    let body = RecordBody::from_bytes(body)?;
-    Ok(enroll_kiosk::app::enrollment::receipt_text(
-        key,
-        ApplicantReceipt {
-            terminal_id: body.terminal_id,
-            record_id: body.id,
-            created_at_unix_ms: body.created_at_unix_ms,
-            body_sha256: body_sha256.to_owned(),
-        },
-    ))
-}
-
 /// Writes `text` as a printable QR code: error correction Q (survives smudges and folds), 8 pixels a
 /// module, the 4-module quiet zone.
 fn write_qr_png(text: &str, path: &Path) -> anyhow::Result<()> {
@@ -563,25 +548,26 @@ pub fn receipt(command: ReceiptCommand, config_path: Option<&Path>) -> anyhow::R
             let (body, body_sha256) = outbox
                 .signed_body(&record_id)?
                 .with_context(|| format!("no record {record_id} in this terminal's outbox"))?;
+            // The key that signed the record: the current one, or one retired by rotation.
             let key = keys::read_signing_key(&config.terminal.signing_key_file)?;
-            let code = enroll_kiosk::app::enrollment::activation_code(
-                &key,
-                &enroll_core::domain::record::RecordBody::from_bytes(&body)?.id,
-            );
-            let receipt = applicant_receipt_text(&key, &body, &body_sha256)?;
-            let link = code.holder_link(&config.registry.holder_page_url);
+            let retired = keys::read_retired_signing_keys(&config.terminal.signing_key_file)?;
+            let signers: Vec<&TerminalSigningKey> = std::iter::once(&key).chain(&retired).collect();
+            let paper = enroll_kiosk::app::enrollment::paper_receipt(
+                &signers,
+                &body,
+                &body_sha256,
+                &config.registry.holder_page_url,
+            )?;
             if let Some(dir) = qr_out {
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
-                write_qr_png(&receipt, &dir.join("receipt.png"))?;
-                write_qr_png(&link, &dir.join("activation.png"))?;
+                write_qr_png(&paper.receipt_text, &dir.join("receipt.png"))?;
+                write_qr_png(&paper.activation_link, &dir.join("activation.png"))?;
             }
-            let record = enroll_core::domain::record::RecordBody::from_bytes(&body)?.id;
             writeln!(
                 stdout,
-                "{receipt}\nactivation code: {}\nactivation link: {link}\nreference: {}",
-                code.grouped(),
-                enroll_core::domain::reference::ShortReference::of(&record).grouped()
+                "{}\nactivation code: {}\nactivation link: {}\nreference: {}",
+                paper.receipt_text, paper.activation_code, paper.activation_link, paper.reference
             )?;
             Ok(ExitCode::SUCCESS)
         }

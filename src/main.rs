@@ -62,6 +62,9 @@ enum Command {
         #[arg(long, value_name = "CODE")]
         code: String,
     },
+    /// This terminal's signing key at the registry
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Write one signed, sealed enrollment record to the outbox without the GUI
     Enroll(cli_records::EnrollArgs),
     /// The outbox of records waiting for the registry
@@ -119,6 +122,9 @@ fn main() -> ExitCode {
         Command::Provision { url, code } => {
             cli_provision::provision(&url, &code, cli.config.as_deref())
         }
+        Command::Keys(KeysCommand::Rotate { registry }) => {
+            cli_provision::rotate(registry, cli.config.as_deref())
+        }
         Command::Enroll(args) => cli_records::enroll(args, cli.config.as_deref()),
         Command::Queue(command) => cli_records::queue(command, cli.config.as_deref()),
         Command::Audit(command) => cli_records::audit(command, cli.config.as_deref()),
@@ -136,6 +142,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `kiosk keys …`
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Replace the terminal's signing key: the registry takes the new one on proof of the current
+    /// one and accepts the old one for 14 more days; the old one is kept (retired) for reprints
+    Rotate {
+        /// The registry [default: registry.url]
+        #[arg(long, value_name = "URL")]
+        registry: Option<String>,
+    },
 }
 
 /// Logs to standard error and, when the configuration loads, to the terminal's log file too

@@ -225,9 +225,10 @@ pub fn receipt_text(terminal_key: &TerminalSigningKey, receipt: ApplicantReceipt
 }
 
 /// The paper receipt of a committed record (its signed body and hash), with the same receipt
-/// and activation codes the screen showed: both are derived from the terminal key.
+/// and activation codes the screen showed: both are derived from the key that signed it, found
+/// among `terminal_keys` (the current one and those retired by rotation).
 pub fn paper_receipt(
-    terminal_key: &TerminalSigningKey,
+    terminal_keys: &[&TerminalSigningKey],
     body: &[u8],
     body_sha256: &str,
     holder_page_url: &str,
@@ -236,6 +237,15 @@ pub fn paper_receipt(
     use enroll_core::domain::record::RecordBody;
     use enroll_core::domain::reference::ShortReference;
     let body = RecordBody::from_bytes(body)?;
+    // The key that signed the record (a retired one after a rotation): the codes derive from it.
+    let terminal_key = terminal_keys
+        .iter()
+        .find(|key| key.public().fingerprint() == body.terminal_key_sha256)
+        .or(terminal_keys.first())
+        .copied()
+        .ok_or_else(|| {
+            enroll_core::domain::record::RecordFormatError::Malformed("no terminal key".into())
+        })?;
     let code = activation_code(terminal_key, &body.id);
     Ok(crate::app::printing::PaperReceipt {
         reference: ShortReference::of(&body.id).grouped(),

@@ -252,6 +252,8 @@ pub struct EnrollmentWorker {
 struct Resources {
     outbox: Outbox,
     terminal_key: TerminalSigningKey,
+    /// Keys this terminal retired by rotation (its older records' reprints need them).
+    retired_keys: Vec<TerminalSigningKey>,
     registry_key: SealingPublicKey,
 }
 
@@ -275,9 +277,12 @@ fn open_resources(settings: &WorkerSettings) -> Result<Resources, String> {
     let outbox =
         crate::configured::open_outbox(&settings.outbox_path, settings.faults_dir.as_deref())
             .map_err(|e| e.to_string())?;
+    let retired_keys = keys::read_retired_signing_keys(&settings.signing_key_file)
+        .map_err(|e| format!("{e}; a retired terminal key is unreadable"))?;
     Ok(Resources {
         outbox,
         terminal_key,
+        retired_keys,
         registry_key,
     })
 }
@@ -453,8 +458,11 @@ impl Thread {
             .signed_body(record_id)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("no record {record_id} in this terminal's outbox"))?;
+        let keys: Vec<&TerminalSigningKey> = std::iter::once(&resources.terminal_key)
+            .chain(&resources.retired_keys)
+            .collect();
         crate::app::enrollment::paper_receipt(
-            &resources.terminal_key,
+            &keys,
             &body,
             &body_sha256,
             &self.settings.holder_page_url,

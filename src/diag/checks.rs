@@ -630,7 +630,15 @@ pub fn audit(config: &Config) -> Finding {
     };
     let mut problems = enroll_store::audit::verify_entries(&entries);
     let records = match keys::read_signing_key(&config.terminal.signing_key_file) {
-        Ok(key) => match outbox.verify_records(&key.public()) {
+        Ok(key) => match outbox.verify_records_with(
+            &std::iter::once(key)
+                .chain(
+                    keys::read_retired_signing_keys(&config.terminal.signing_key_file)
+                        .unwrap_or_default(),
+                )
+                .map(|key| key.public())
+                .collect::<Vec<_>>(),
+        ) {
             Ok(report) => {
                 problems.extend(
                     report

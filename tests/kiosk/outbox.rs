@@ -408,7 +408,7 @@ fn a_version_1_record_bound_by_sha256_still_verifies_in_the_outbox_and_at_the_re
     assert!(report.is_intact(), "{:?}", report.problems);
     assert_eq!(report.records, 1);
 
-    let terminal_key = |_: &str| Some(keys.terminal.public().to_bytes());
+    let terminal_key = |_: &str, _: &str| Some(keys.terminal.public().to_bytes());
     let envelope = |body: &[u8], payload: &[u8]| {
         RecordEnvelope {
             body: body.to_vec(),

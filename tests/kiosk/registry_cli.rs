@@ -7,6 +7,8 @@
 
 use crate::common;
 
+use enroll_crypto::records::TerminalSigningKey;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -551,5 +553,101 @@ fn a_new_terminal_is_provisioned_with_a_one_time_code_and_the_code_works_once() 
         text(&again).contains("already has a signing key"),
         "{}",
         text(&again)
+    );
+}
+
+/// POSTs `json` to `url` over plain HTTP (loopback).
+fn post_plain(url: &str, json: &serde_json::Value) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = enroll_sync::http_client(None);
+        let (status, body) =
+            enroll_sync::post_json(&client, url, json, std::time::Duration::from_secs(10))
+                .await
+                .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
+/// `kiosk keys rotate`: the terminal proves its current key and the registry takes the next one;
+/// a record signed before the rotation and sent after it is still accepted (the overlap), the
+/// outbox verifies with both keys, and a reprint of the older record shows the same activation
+/// code. A rotation without proof of the current key is refused.
+#[test]
+fn a_terminal_rotates_its_key_with_proof_and_its_older_records_stay_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("registry.sqlite").display());
+    let terminal = Terminal::new();
+    let add = registry(&[
+        "terminal",
+        "add",
+        "--db",
+        &db,
+        "--id",
+        "DEMO-0001",
+        "--public-key",
+        terminal.key("terminal-signing.pub").to_str().unwrap(),
+    ]);
+    assert!(add.status.success(), "{}", text(&add));
+    let served = Served::start(&["--db", &db, "--keys", &keys(&terminal)]);
+    let rotate_url = format!("{}/v1/terminals/DEMO-0001/rotate", served.url);
+
+    // Without proof of the current key: someone else's signature is refused.
+    let stranger = TerminalSigningKey::from_seed([5; 32]);
+    let next = TerminalSigningKey::from_seed([6; 32]);
+    let now_ms = enroll_kiosk::clock::now().as_i64();
+    let message =
+        enroll_protocol::rotation_message("DEMO-0001", &next.public().fingerprint(), now_ms);
+    let forged = serde_json::json!({
+        "new_public_key_pem": next.public().to_pem(),
+        "signed_at_unix_ms": now_ms,
+        "proof_base64": enroll_core::domain::document::base64_bytes::encode(&stranger.sign(&message)),
+    });
+    let (status, body) = post_plain(&rotate_url, &forged);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("current key"), "{body}");
+
+    let before = terminal.enroll(1);
+    let reprint_before = terminal.run(&["receipt", "make", &before[0]]);
+    assert!(reprint_before.status.success(), "{}", text(&reprint_before));
+    let old_public = std::fs::read_to_string(terminal.key("terminal-signing.pub")).unwrap();
+
+    let rotated = terminal.run(&["keys", "rotate", "--registry", &served.url]);
+    assert!(rotated.status.success(), "{}", text(&rotated));
+    let new_public = std::fs::read_to_string(terminal.key("terminal-signing.pub")).unwrap();
+    assert_ne!(old_public, new_public);
+    let retired: Vec<_> = std::fs::read_dir(terminal.dir.path().join("keys"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("terminal-signing.key.retired-")
+        })
+        .collect();
+    assert_eq!(retired.len(), 1, "the old key is kept for reprints");
+
+    // The record signed with the old key and one with the new key both arrive.
+    terminal.enroll(1);
+    let sync = terminal.sync_once(&served.url);
+    assert!(text(&sync).contains("acknowledged 2"), "{}", text(&sync));
+    let verify = terminal.run(&["queue", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    let reprint_after = terminal.run(&["receipt", "make", &before[0]]);
+    assert_eq!(
+        text(&reprint_after),
+        text(&reprint_before),
+        "the same receipt and activation code after the rotation"
+    );
+    let terminals = registry(&["terminal", "list", "--db", &db, "--json"]);
+    let terminals: serde_json::Value = serde_json::from_slice(&terminals.stdout).unwrap();
+    let new_key = enroll_crypto::records::TerminalPublicKey::from_pem(&new_public).unwrap();
+    assert_eq!(
+        terminals[0]["key_fingerprint"],
+        new_key.fingerprint().as_str()
     );
 }

@@ -198,6 +198,41 @@ fn an_invite_registers_one_terminal_once_before_it_expires(storage: &dyn Storage
     ));
 }
 
+fn a_rotated_key_is_current_and_the_old_one_is_accepted_until_its_time(storage: &dyn Storage) {
+    assert!(
+        !storage
+            .rotate_terminal_key("T-9", [9; 32], UnixMs(0), UnixMs(10))
+            .unwrap()
+    );
+    storage.add_terminal("T-1", [1; 32], UnixMs(0)).unwrap();
+    assert!(
+        storage
+            .rotate_terminal_key("T-1", [2; 32], UnixMs(100), UnixMs(1_000))
+            .unwrap()
+    );
+    assert_eq!(storage.terminal_key("T-1").unwrap(), Some([2; 32]));
+    let old = enroll_crypto::records::sha256_hex(&[1; 32]);
+    assert_eq!(
+        storage
+            .retired_terminal_key("T-1", &old, UnixMs(999))
+            .unwrap(),
+        Some([1; 32])
+    );
+    assert_eq!(
+        storage
+            .retired_terminal_key("T-1", &old, UnixMs(1_000))
+            .unwrap(),
+        None,
+        "not after its overlap"
+    );
+    assert_eq!(
+        storage
+            .retired_terminal_key("T-2", &old, UnixMs(10))
+            .unwrap(),
+        None
+    );
+}
+
 fn records_are_stored_exactly_and_linked_to_their_chain(storage: &dyn Storage) {
     register(storage, "T-1");
     let chain = Sample::chain("T-1", 3);
@@ -764,6 +799,7 @@ suite!(
         terminals_are_registered_and_rekeyed,
         a_terminal_is_revoked_once_with_its_time_and_reason,
         an_invite_registers_one_terminal_once_before_it_expires,
+        a_rotated_key_is_current_and_the_old_one_is_accepted_until_its_time,
         records_are_stored_exactly_and_linked_to_their_chain,
         a_gap_in_the_chain_is_accepted_and_flagged,
         a_gap_is_offered_to_issuance_only_once_a_person_accepted_it,

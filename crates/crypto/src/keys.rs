@@ -111,6 +111,49 @@ pub fn read_signing_key(path: &Path) -> Result<TerminalSigningKey, KeyFileError>
     TerminalSigningKey::from_pem(&read_private_text(path)?).map_err(format_error(path))
 }
 
+/// Where a terminal keeps a signing key it retired by rotation: beside the current one, as
+/// `NAME.key.retired-` and the first 16 hex digits of the retired key's fingerprint.
+pub fn retired_key_path(current: &Path, fingerprint: &str) -> PathBuf {
+    let name = current
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    current.with_file_name(format!(
+        "{name}.retired-{}",
+        fingerprint.get(..16).unwrap_or(fingerprint)
+    ))
+}
+
+/// The signing keys a terminal retired by rotation (see [`retired_key_path`]); none when there
+/// are none. Records signed with them still need them: a reprint derives the same activation
+/// code and re-signs the same receipt.
+pub fn read_retired_signing_keys(current: &Path) -> Result<Vec<TerminalSigningKey>, KeyFileError> {
+    let prefix = format!(
+        "{}.retired-",
+        current
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let dir = current
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with(&prefix))
+        })
+        .collect();
+    paths.sort();
+    paths.iter().map(|path| read_signing_key(path)).collect()
+}
+
 /// An Ed25519 public key (a terminal's, or the registry's receipt key).
 pub fn read_ed25519_public(path: &Path) -> Result<TerminalPublicKey, KeyFileError> {
     TerminalPublicKey::from_pem(&read_text(path)?).map_err(format_error(path))

@@ -35,6 +35,9 @@ pub enum Rejection {
     /// The same id was stored before with other bytes.
     #[error("conflict: a different record with this id is already stored")]
     Conflict,
+    /// A key rotation request does not hold.
+    #[error("key rotation refused: {0}")]
+    RotationRefused(String),
     /// The terminal was revoked before it signed this record.
     #[error(
         "terminal revoked ({reason}) at unix ms {revoked_at_unix_ms}: records it signed from then on \
@@ -57,6 +60,7 @@ impl Rejection {
             Rejection::PayloadMismatch => "payload-mismatch",
             Rejection::Conflict => "conflict",
             Rejection::TerminalRevoked { .. } => "terminal-revoked",
+            Rejection::RotationRefused(_) => "rotation-refused",
         }
     }
 }
@@ -72,7 +76,7 @@ pub struct Verified {
 /// Checks an envelope against the key registered for the terminal its body names.
 pub fn verify_envelope(
     bytes: &[u8],
-    terminal_key: impl FnOnce(&str) -> Option<[u8; 32]>,
+    terminal_key: impl FnOnce(&str, &str) -> Option<[u8; 32]>,
 ) -> Result<Verified, Rejection> {
     let envelope =
         RecordEnvelope::decode(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
@@ -80,7 +84,10 @@ pub fn verify_envelope(
     // checked, but nothing from it is trusted or stored until the signature holds.
     let body =
         RecordBody::from_bytes(&envelope.body).map_err(|e| Rejection::Malformed(e.to_string()))?;
-    let key_bytes = terminal_key(&body.terminal_id).ok_or(Rejection::UnknownTerminal)?;
+    // By terminal and the fingerprint the body names: a terminal that rotated its key still
+    // delivers records signed with the old one during the overlap.
+    let key_bytes = terminal_key(&body.terminal_id, &body.terminal_key_sha256)
+        .ok_or(Rejection::UnknownTerminal)?;
     let key = TerminalPublicKey::from_bytes(&key_bytes).map_err(|_| Rejection::UnknownTerminal)?;
     key.verify(&envelope.body, &envelope.signature)
         .map_err(|_| Rejection::BadSignature)?;
@@ -96,6 +103,18 @@ pub fn verify_envelope(
         body,
         body_sha256,
     })
+}
+
+/// What a terminal signs with its current key to register `new_key_sha256` as its next one
+/// (`POST /v1/terminals/{id}/rotate`): the purpose, the terminal, the new key and the time, so a
+/// proof cannot be used for another terminal, key or moment.
+pub fn rotation_message(
+    terminal_id: &str,
+    new_key_sha256: &str,
+    signed_at_unix_ms: i64,
+) -> Vec<u8> {
+    format!("enroll-kiosk/key-rotation/1\n{terminal_id}\n{new_key_sha256}\n{signed_at_unix_ms}")
+        .into_bytes()
 }
 
 /// The signed receipt for a verified record (JSON bytes of [`SignedReceipt`]).

@@ -118,6 +118,14 @@ CREATE TABLE IF NOT EXISTS terminal_invites (
     expires_at_unix_ms BIGINT NOT NULL,
     used_at_unix_ms BIGINT
 );
+CREATE TABLE IF NOT EXISTS terminal_retired_keys (
+    terminal_id TEXT NOT NULL REFERENCES terminals (id),
+    key_sha256 TEXT NOT NULL,
+    public_key BYTEA NOT NULL,
+    retired_at_unix_ms BIGINT NOT NULL,
+    accepted_until_unix_ms BIGINT NOT NULL,
+    PRIMARY KEY (terminal_id, key_sha256)
+);
 ";
 
 /// An arbitrary constant: the advisory lock that serialises schema creation between instances.
@@ -411,6 +419,74 @@ impl Storage for PostgresStorage {
                 .map_err(database_error)?;
         }
         Ok(known)
+    }
+
+    fn rotate_terminal_key(
+        &self,
+        terminal_id: &str,
+        new_key: [u8; 32],
+        now: UnixMs,
+        old_accepted_until: UnixMs,
+    ) -> Result<bool, StorageError> {
+        let mut lease = self.lease()?;
+        let mut transaction = lease.client()?.transaction().map_err(database_error)?;
+        let Some(row) = transaction
+            .query_opt(
+                "SELECT public_key FROM terminals WHERE id = $1 FOR UPDATE",
+                &[&terminal_id],
+            )
+            .map_err(database_error)?
+        else {
+            return Ok(false);
+        };
+        let current: Vec<u8> = row.try_get(0).map_err(database_error)?;
+        transaction
+            .execute(
+                "INSERT INTO terminal_retired_keys (terminal_id, key_sha256, public_key,
+                     retired_at_unix_ms, accepted_until_unix_ms)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (terminal_id, key_sha256) DO NOTHING",
+                &[
+                    &terminal_id,
+                    &enroll_crypto::records::sha256_hex(&current),
+                    &current,
+                    &now.as_i64(),
+                    &old_accepted_until.as_i64(),
+                ],
+            )
+            .map_err(database_error)?;
+        transaction
+            .execute(
+                "UPDATE terminals SET public_key = $2 WHERE id = $1",
+                &[&terminal_id, &new_key.as_slice()],
+            )
+            .map_err(database_error)?;
+        transaction.commit().map_err(database_error)?;
+        Ok(true)
+    }
+
+    fn retired_terminal_key(
+        &self,
+        terminal_id: &str,
+        key_sha256: &str,
+        now: UnixMs,
+    ) -> Result<Option<[u8; 32]>, StorageError> {
+        let mut lease = self.lease()?;
+        let row = lease
+            .client()?
+            .query_opt(
+                "SELECT public_key FROM terminal_retired_keys
+                 WHERE terminal_id = $1 AND key_sha256 = $2 AND accepted_until_unix_ms > $3",
+                &[&terminal_id, &key_sha256, &now.as_i64()],
+            )
+            .map_err(database_error)?;
+        Ok(match row {
+            Some(row) => {
+                let key: Vec<u8> = row.try_get(0).map_err(database_error)?;
+                <[u8; 32]>::try_from(key).ok()
+            }
+            None => None,
+        })
     }
 
     fn add_invite(&self, invite: &NewInvite) -> Result<(), StorageError> {

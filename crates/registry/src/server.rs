@@ -17,7 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::storage::{Incoming, Ingested, Storage};
+use super::storage::{Incoming, Ingested, Storage, StorageError};
 use enroll_core::domain::record::is_valid_terminal_id;
 use enroll_core::domain::record::{MAX_BODY_BYTES, MAX_PAYLOAD_BYTES};
 use enroll_core::domain::time::UnixMs;
@@ -151,6 +151,7 @@ pub fn router(state: RegistryState) -> Router {
         .route("/v1/terminals", post(post_terminal))
         .route("/v1/terminals/{id}/revoke", post(post_revoke_terminal))
         .route("/v1/provision", post(post_provision))
+        .route("/v1/terminals/{id}/rotate", post(post_rotate_key))
         .route("/v1/trust-list", get(get_trust_list))
         .route("/v1/status-lists", get(get_status_lists))
         .route("/v1/status-lists/{n}", get(get_status_list))
@@ -294,11 +295,26 @@ async fn ingest(state: &RegistryState, bytes: Bytes) -> Response {
     let outcome = tokio::task::spawn_blocking(move || {
         let storage = &worker.storage;
         let mut lookup_error = None;
-        let verified = verify_envelope(&bytes, |terminal| match storage.terminal_key(terminal) {
-            Ok(key) => key,
-            Err(error) => {
-                lookup_error = Some(error);
-                None
+        let now_ms = (worker.clock)();
+        // The terminal's key, or the retired one the body names while it is still accepted.
+        let verified = verify_envelope(&bytes, |terminal, key_sha256| {
+            let current = match storage.terminal_key(terminal) {
+                Ok(current) => current,
+                Err(error) => {
+                    lookup_error = Some(error);
+                    return None;
+                }
+            };
+            if current.is_some_and(|key| enroll_crypto::records::sha256_hex(&key) == key_sha256) {
+                return current;
+            }
+            match storage.retired_terminal_key(terminal, key_sha256, now_ms) {
+                Ok(Some(retired)) => Some(retired),
+                Ok(None) => current,
+                Err(error) => {
+                    lookup_error = Some(error);
+                    None
+                }
             }
         });
         if let Some(error) = lookup_error {
@@ -316,7 +332,6 @@ async fn ingest(state: &RegistryState, bytes: Bytes) -> Response {
                 revoked_at_unix_ms: revocation.revoked_at_unix_ms,
             }));
         }
-        let now_ms = (worker.clock)();
         let id = verified.body.id.to_string();
         let incoming = Incoming {
             id: &id,
@@ -497,6 +512,113 @@ fn authorised(expected_sha256: &[u8; 32], headers: &axum::http::HeaderMap) -> bo
         .zip(expected_sha256)
         .fold(0u8, |difference, (a, b)| difference | (a ^ b))
         == 0
+}
+
+/// How long a terminal's previous key is still accepted after a rotation: records signed before
+/// it and still in the outbox (a terminal offline for days) arrive within it.
+pub const ROTATION_OVERLAP_MS: u64 = 14 * 24 * 3_600_000;
+/// How far the time in a rotation proof may be from the registry's clock.
+pub const ROTATION_CLOCK_SKEW_MS: i64 = 10 * 60_000;
+
+/// `POST /v1/terminals/{id}/rotate` with `{"new_public_key_pem", "signed_at_unix_ms",
+/// "proof_base64"}`: the terminal proves it holds its current key by signing
+/// [`enroll_protocol::rotation_message`] with it, and the new key becomes its key; the old one is
+/// still accepted for [`ROTATION_OVERLAP_MS`]. A revoked terminal cannot rotate.
+async fn post_rotate_key(
+    State(state): State<RegistryState>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Rotate {
+        new_public_key_pem: String,
+        signed_at_unix_ms: i64,
+        proof_base64: String,
+    }
+    let refused = |status: StatusCode, why: &str| {
+        state.metrics.reject("rotation-refused");
+        tracing::warn!(terminal = %id, why, "key rotation refused");
+        json_error(status, &Rejection::RotationRefused(why.to_owned()))
+    };
+    let Ok(rotate) = serde_json::from_slice::<Rotate>(&bytes) else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "expected JSON {new_public_key_pem, signed_at_unix_ms, proof_base64}",
+        );
+    };
+    let Ok(new_key) = TerminalPublicKey::from_pem(&rotate.new_public_key_pem) else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "new_public_key_pem is not an Ed25519 key",
+        );
+    };
+    let now_ms = (state.clock)();
+    if (now_ms.as_i64() - rotate.signed_at_unix_ms).abs() > ROTATION_CLOCK_SKEW_MS {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "the proof's time is more than 10 minutes from the registry's: set the terminal's clock",
+        );
+    }
+    let storage = Arc::clone(&state.storage);
+    let terminal = id.clone();
+    let looked_up = tokio::task::spawn_blocking(move || {
+        Ok::<_, StorageError>((
+            storage.terminal_key(&terminal)?,
+            storage.terminal_revocation(&terminal)?,
+        ))
+    })
+    .await;
+    let (current, revocation) = match looked_up {
+        Ok(Ok(found)) => found,
+        Ok(Err(error)) => return internal(error),
+        Err(error) => return internal(error),
+    };
+    let Some(current) = current.and_then(|key| TerminalPublicKey::from_bytes(&key).ok()) else {
+        return refused(StatusCode::NOT_FOUND, "no such terminal");
+    };
+    if revocation.is_some() {
+        return refused(StatusCode::FORBIDDEN, "the terminal is revoked");
+    }
+    let message =
+        enroll_protocol::rotation_message(&id, &new_key.fingerprint(), rotate.signed_at_unix_ms);
+    let proof = enroll_core::domain::document::base64_bytes::decode(&rotate.proof_base64);
+    if proof.is_none_or(|proof| current.verify(&message, &proof).is_err()) {
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "the proof does not verify with the terminal's current key",
+        );
+    }
+    if new_key.fingerprint() == current.fingerprint() {
+        return refused(StatusCode::BAD_REQUEST, "the new key is the current key");
+    }
+    let storage = Arc::clone(&state.storage);
+    let terminal = id.clone();
+    let new_bytes = new_key.to_bytes();
+    let until = now_ms.plus_ms(ROTATION_OVERLAP_MS);
+    match tokio::task::spawn_blocking(move || {
+        storage.rotate_terminal_key(&terminal, new_bytes, now_ms, until)
+    })
+    .await
+    {
+        Ok(Ok(true)) => {
+            tracing::info!(terminal = %id, key = %new_key.fingerprint(), "terminal key rotated");
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::json!({
+                    "id": id,
+                    "key_sha256": new_key.fingerprint(),
+                    "previous_key_sha256": current.fingerprint(),
+                    "previous_key_accepted_until_unix_ms": until.as_i64(),
+                })
+                .to_string(),
+            )
+                .into_response()
+        }
+        Ok(Ok(false)) => refused(StatusCode::NOT_FOUND, "no such terminal"),
+        Ok(Err(error)) => internal(error),
+        Err(error) => internal(error),
+    }
 }
 
 /// The SHA-256 (hex) of a provisioning code as typed: normalised (case, hyphens, I/L/O), its

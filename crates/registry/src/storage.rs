@@ -165,6 +165,22 @@ pub trait Storage:
         at: UnixMs,
         reason: &str,
     ) -> Result<bool, StorageError>;
+    /// Makes `new_key` the terminal's key; the current one is retired and still accepted for
+    /// records that name it until `old_accepted_until`. `false` for an unknown terminal.
+    fn rotate_terminal_key(
+        &self,
+        terminal_id: &str,
+        new_key: [u8; 32],
+        now: UnixMs,
+        old_accepted_until: UnixMs,
+    ) -> Result<bool, StorageError>;
+    /// A retired key of the terminal with this fingerprint, while it is still accepted at `now`.
+    fn retired_terminal_key(
+        &self,
+        terminal_id: &str,
+        key_sha256: &str,
+        now: UnixMs,
+    ) -> Result<Option<[u8; 32]>, StorageError>;
     /// Keeps a provisioning invite.
     fn add_invite(&self, invite: &NewInvite) -> Result<(), StorageError>;
     /// Atomically: spends the invite whose code hashes to `code_sha256` and registers
@@ -244,6 +260,14 @@ CREATE TABLE IF NOT EXISTS terminal_revocations (
     terminal_id TEXT PRIMARY KEY REFERENCES terminals (id),
     revoked_at_unix_ms INTEGER NOT NULL,
     reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS terminal_retired_keys (
+    terminal_id TEXT NOT NULL REFERENCES terminals (id),
+    key_sha256 TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    retired_at_unix_ms INTEGER NOT NULL,
+    accepted_until_unix_ms INTEGER NOT NULL,
+    PRIMARY KEY (terminal_id, key_sha256)
 );
 CREATE TABLE IF NOT EXISTS terminal_invites (
     code_sha256 TEXT PRIMARY KEY,
@@ -382,6 +406,64 @@ impl Storage for SqliteStorage {
             )?;
         }
         Ok(known)
+    }
+
+    fn rotate_terminal_key(
+        &self,
+        terminal_id: &str,
+        new_key: [u8; 32],
+        now: UnixMs,
+        old_accepted_until: UnixMs,
+    ) -> Result<bool, StorageError> {
+        let mut connection = self.lock()?;
+        let transaction = connection.transaction()?;
+        let current: Option<Vec<u8>> = transaction
+            .query_row(
+                "SELECT public_key FROM terminals WHERE id = ?1",
+                [terminal_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let Some(current) = current else {
+            return Ok(false);
+        };
+        transaction.execute(
+            "INSERT INTO terminal_retired_keys (terminal_id, key_sha256, public_key,
+                 retired_at_unix_ms, accepted_until_unix_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (terminal_id, key_sha256) DO NOTHING",
+            rusqlite::params![
+                terminal_id,
+                enroll_crypto::records::sha256_hex(&current),
+                current,
+                now.as_i64(),
+                old_accepted_until.as_i64()
+            ],
+        )?;
+        transaction.execute(
+            "UPDATE terminals SET public_key = ?2 WHERE id = ?1",
+            rusqlite::params![terminal_id, new_key.as_slice()],
+        )?;
+        transaction.commit()?;
+        Ok(true)
+    }
+
+    fn retired_terminal_key(
+        &self,
+        terminal_id: &str,
+        key_sha256: &str,
+        now: UnixMs,
+    ) -> Result<Option<[u8; 32]>, StorageError> {
+        let connection = self.lock()?;
+        let key: Option<Vec<u8>> = connection
+            .query_row(
+                "SELECT public_key FROM terminal_retired_keys
+                 WHERE terminal_id = ?1 AND key_sha256 = ?2 AND accepted_until_unix_ms > ?3",
+                rusqlite::params![terminal_id, key_sha256, now.as_i64()],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(key.and_then(|k| <[u8; 32]>::try_from(k).ok()))
     }
 
     fn add_invite(&self, invite: &NewInvite) -> Result<(), StorageError> {

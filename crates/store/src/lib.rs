@@ -959,7 +959,16 @@ impl Outbox {
         &self,
         terminal_key: &enroll_crypto::records::TerminalPublicKey,
     ) -> Result<ChainReport, StoreError> {
-        verify::verify_records(&self.connection, terminal_key).map_err(|e| self.error(e))
+        self.verify_records_with(std::slice::from_ref(terminal_key))
+    }
+
+    /// Like [`Outbox::verify_records`], with every key this terminal has signed with (the
+    /// current one first, then those retired by rotation).
+    pub fn verify_records_with(
+        &self,
+        keys: &[enroll_crypto::records::TerminalPublicKey],
+    ) -> Result<ChainReport, StoreError> {
+        verify::verify_records(&self.connection, keys).map_err(|e| self.error(e))
     }
 
     /// The wrong-PIN counts and lockouts kept for each badge.

@@ -39,9 +39,11 @@ struct Row {
     sealed_payload: Option<Vec<u8>>,
 }
 
+/// Checks every record against the terminal's keys (`keys`: the current one and those it
+/// retired by rotation; each record names the one that signed it).
 pub(crate) fn verify_records(
     connection: &Connection,
-    terminal_key: &TerminalPublicKey,
+    keys: &[TerminalPublicKey],
 ) -> rusqlite::Result<ChainReport> {
     let mut statement = connection.prepare(
         "SELECT seq, id, body, body_sha256, signature, sealed_payload FROM records ORDER BY seq",
@@ -57,7 +59,7 @@ pub(crate) fn verify_records(
         })
     })?;
     let mut report = ChainReport::default();
-    let key_fingerprint = terminal_key.fingerprint();
+    let fingerprints: Vec<String> = keys.iter().map(TerminalPublicKey::fingerprint).collect();
     // The hash the next record must link to: the actual hash of the previous stored body.
     let mut previous = CHAIN_START.to_owned();
     for row in rows {
@@ -69,16 +71,25 @@ pub(crate) fn verify_records(
             problems
                 .push("the body does not match its stored hash (changed after signing)".to_owned());
         }
-        if terminal_key.verify(&row.body, &row.signature).is_err() {
+        let parsed = RecordBody::from_bytes(&row.body);
+        // The key the body names, among this terminal's; the current one when it names none of
+        // them (the signature check then says so too).
+        let named = parsed.as_ref().ok().and_then(|body| {
+            fingerprints
+                .iter()
+                .position(|fingerprint| *fingerprint == body.terminal_key_sha256)
+        });
+        let signer = keys.get(named.unwrap_or(0));
+        if signer.is_none_or(|key| key.verify(&row.body, &row.signature).is_err()) {
             problems.push("the signature does not verify with this terminal's key".to_owned());
         }
-        match RecordBody::from_bytes(&row.body) {
+        match parsed {
             Err(error) => problems.push(error.to_string()),
             Ok(body) => {
                 if body.id.to_string() != row.id {
                     problems.push("the body's id differs from the stored id".to_owned());
                 }
-                if body.terminal_key_sha256 != key_fingerprint {
+                if named.is_none() {
                     problems.push("the body names another terminal key".to_owned());
                 }
                 if body.previous_record_sha256 != previous {
