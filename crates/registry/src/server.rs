@@ -518,7 +518,7 @@ fn authorised(expected_sha256: &[u8; 32], headers: &axum::http::HeaderMap) -> bo
 /// it and still in the outbox (a terminal offline for days) arrive within it.
 pub const ROTATION_OVERLAP_MS: u64 = 14 * 24 * 3_600_000;
 /// How far the time in a rotation proof may be from the registry's clock.
-pub const ROTATION_CLOCK_SKEW_MS: i64 = 10 * 60_000;
+pub const ROTATION_CLOCK_SKEW_MS: u64 = 10 * 60_000;
 
 /// `POST /v1/terminals/{id}/rotate` with `{"new_public_key_pem", "signed_at_unix_ms",
 /// "proof_base64"}`: the terminal proves it holds its current key by signing
@@ -553,7 +553,7 @@ async fn post_rotate_key(
         );
     };
     let now_ms = (state.clock)();
-    if (now_ms.as_i64() - rotate.signed_at_unix_ms).abs() > ROTATION_CLOCK_SKEW_MS {
+    if now_ms.as_i64().abs_diff(rotate.signed_at_unix_ms) > ROTATION_CLOCK_SKEW_MS {
         return refused(
             StatusCode::BAD_REQUEST,
             "the proof's time is more than 10 minutes from the registry's: set the terminal's clock",
