@@ -73,8 +73,11 @@ pub fn rotate(registry: Option<String>, config_path: Option<&Path>) -> anyhow::R
     let key_file = &config.terminal.signing_key_file;
     let current = keys::read_signing_key(key_file)?;
     let retired_file = keys::retired_key_path(key_file, &current.public().fingerprint());
+    // Its public half too, to check the receipts it signed (`kiosk receipt verify --public-key`).
+    let retired_public =
+        keys::retired_key_path(&public_beside(key_file), &current.public().fingerprint());
     let staged = key_file.with_extension("key.new");
-    keys::ensure_absent(&[&retired_file, &staged])?;
+    keys::ensure_absent(&[&retired_file, &retired_public, &staged])?;
     let next = TerminalSigningKey::from_seed(keys::random_seed()?);
     // Durable before the registry hears of it: a crash after the answer loses no key.
     keys::write_new(&staged, &next.to_pem(), true)?;
@@ -109,6 +112,7 @@ pub fn rotate(registry: Option<String>, config_path: Option<&Path>) -> anyhow::R
     let answer: serde_json::Value =
         serde_json::from_slice(&body).context("the registry's answer is not understood")?;
     keys::write_new(&retired_file, &current.to_pem(), true)?;
+    keys::write_new(&retired_public, &current.public().to_pem(), false)?;
     std::fs::rename(&staged, key_file)
         .with_context(|| format!("cannot put the new key in place at {}", key_file.display()))?;
     let public_file = public_beside(key_file);

@@ -64,6 +64,8 @@ pub(super) struct OfficerDesk {
     today_asked_at: Option<std::time::Instant>,
     /// The search's answer.
     found: Option<Found>,
+    /// Why today's records could not be listed, as last logged.
+    today_problem: Option<String>,
     card_problem: Option<CardProblem>,
     /// What is wrong with the typed MRZ details (which field, never the value).
     mrz_problem: Option<String>,
@@ -322,8 +324,17 @@ impl KioskApp {
                     query: RecordQuery::Since(_),
                     result,
                 } => match result {
-                    Ok(records) => desk.today = records.iter().map(desk_line).collect(),
-                    Err(error) => tracing::warn!(%error, "today's records cannot be listed"),
+                    Ok(records) => {
+                        desk.today = records.iter().map(desk_line).collect();
+                        desk.today_problem = None;
+                    }
+                    // Asked every few seconds: said once, not every time.
+                    Err(error) => {
+                        if desk.today_problem.as_ref() != Some(&error) {
+                            tracing::warn!(%error, "today's records cannot be listed");
+                        }
+                        desk.today_problem = Some(error);
+                    }
                 },
                 Outcome::Records {
                     query: RecordQuery::Reference(_),

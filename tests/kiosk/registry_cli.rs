@@ -630,6 +630,32 @@ fn a_terminal_rotates_its_key_with_proof_and_its_older_records_stay_valid() {
         })
         .collect();
     assert_eq!(retired.len(), 1, "the old key is kept for reprints");
+    // Its public half checks the receipts it signed.
+    let retired_public: Vec<_> = std::fs::read_dir(terminal.dir.path().join("keys"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name().is_some_and(|name| {
+                name.to_string_lossy()
+                    .starts_with("terminal-signing.pub.retired-")
+            })
+        })
+        .collect();
+    assert_eq!(retired_public.len(), 1);
+    let old_receipt = String::from_utf8_lossy(&reprint_before.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let checked = terminal.run(&[
+        "receipt",
+        "verify",
+        &old_receipt,
+        "--public-key",
+        retired_public[0].to_str().unwrap(),
+    ]);
+    assert!(checked.status.success(), "{}", text(&checked));
 
     // The record signed with the old key and one with the new key both arrive.
     terminal.enroll(1);
