@@ -254,6 +254,7 @@ pub fn sync_setup(
             max_unsent_records: u64::from(config.store.max_unsent_records),
             max_unsent_age_days: u64::from(config.store.max_unsent_age_days),
         }),
+        retention_days: Some(u64::from(config.retention.sealed_payload_days)),
     };
     Ok((settings, tls))
 }

@@ -3,10 +3,8 @@
 use std::collections::BTreeMap;
 
 use enroll_core::domain::card_read::Verification;
-use enroll_core::domain::document::{CalendarDate, DocumentKind, Sex, Validity};
-use enroll_core::domain::record::{
-    CardEvidenceSummary, DocumentData, FaceEvidence, RecordDraft, RecordId,
-};
+use enroll_core::domain::document::DocumentKind;
+use enroll_core::domain::record::{CardEvidenceSummary, FaceEvidence, RecordDraft, RecordId};
 use enroll_core::domain::tier::Tier;
 use enroll_core::domain::time::UnixMs;
 
@@ -16,7 +14,6 @@ pub fn draft(
     terminal_id: &str,
     now_ms: UnixMs,
 ) -> Result<RecordDraft, Box<dyn std::error::Error>> {
-    let birth = CalendarDate::new(1980, 1, 1).map_err(|e| e.to_string())?;
     Ok(RecordDraft {
         id,
         terminal_id: terminal_id.into(),
@@ -24,18 +21,8 @@ pub fn draft(
         tier: Tier::Officer,
         officer_id: Some("badge".into()),
         supervisor_id: None,
-        document: DocumentData {
-            kind: DocumentKind::IcaoTd3,
-            document_number: "X0000000".into(),
-            name: "BENCH, RECORD".into(),
-            name_latin: None,
-            sex: Sex::Unspecified,
-            nationality: Some("UTO".into()),
-            birth,
-            valid_from: None,
-            valid_to: Validity::LongTerm,
-            issuing_authority: None,
-        },
+        document_kind: DocumentKind::IcaoTd3,
+        document_tag: None,
         card_verification: Verification::NotVerified {
             reason: "benchmark".into(),
         },

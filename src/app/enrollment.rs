@@ -16,7 +16,7 @@ use enroll_core::domain::record::{
 };
 use enroll_core::domain::tier::Tier;
 use enroll_core::domain::time::UnixMs;
-use enroll_crypto::records::{PreparedSeal, RecordCryptoError, TerminalSigningKey, sha256_hex};
+use enroll_crypto::records::{DocumentTagKey, PreparedSeal, RecordCryptoError, TerminalSigningKey};
 use enroll_devices::card::photo::decode_photo;
 use enroll_face::compare::Decision;
 use enroll_face::evidence::face_evidence;
@@ -25,7 +25,7 @@ use enroll_face::{
     Analysis, FaceAnalyzer as _, FaceEngine, FaceError, FaceMatcher as _, PortraitMaker as _,
     decode_image,
 };
-use enroll_store::{Committed, GuardLimits, Outbox, StoreError};
+use enroll_store::{Committed, FleetItem, GuardLimits, Outbox, StoreError};
 
 /// Why an enrollment could not be checked or committed. No personal data in the text.
 #[derive(Debug, thiserror::Error)]
@@ -159,14 +159,21 @@ pub fn commit(
     let activation_code = activation_code(params.terminal_key, &id);
     let content = SealedContent {
         format: SEALED_FORMAT.to_owned(),
-        version: 1,
+        version: 2,
         record_id: id,
         portrait_jpeg: checked.portrait.jpeg_bytes().to_vec(),
         card_photo: card.identity.photo.clone(),
         card_evidence: card.evidence.clone(),
         activation_code: Some(activation_code.as_str().to_owned()),
+        document: Some(DocumentData::from(&card.identity)),
     };
     let sealed = seal.seal(&id, content.to_bytes())?;
+    // The registry's tag key arrives with the first sync; records made before carry no tag (the
+    // registry computes it from the sealed number).
+    let document_tag = outbox
+        .fleet_item(FleetItem::DocumentTagKey)?
+        .and_then(|hex| DocumentTagKey::from_hex(&String::from_utf8_lossy(&hex)))
+        .and_then(|key| key.tag(card.identity.kind, &card.identity.document_number));
     let override_by = checked
         .decision
         .as_ref()
@@ -186,10 +193,12 @@ pub fn commit(
         tier: params.tier,
         officer_id: params.officer_id.clone(),
         supervisor_id: params.supervisor_id.clone(),
-        document: DocumentData::from(&card.identity),
+        document_kind: card.identity.kind,
+        document_tag,
         card_verification: card.verification.clone(),
         card_evidence: CardEvidenceSummary {
-            ef_sod_sha256: card.evidence.ef_sod.as_deref().map(sha256_hex),
+            // A digest unique to one document: it stays in the sealed payload (its bytes).
+            ef_sod_sha256: None,
             data_groups: card.evidence.data_groups.iter().map(|g| g.number).collect(),
             sam_text_block: card.evidence.sam_text_block.is_some(),
         },

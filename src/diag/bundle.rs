@@ -132,7 +132,10 @@ fn personal_strings(outbox: &Outbox) -> Vec<String> {
         let Ok(record) = RecordBody::from_bytes(&body) else {
             continue;
         };
-        let document = record.document;
+        // Records of version 3 on name nobody: only the older ones have strings to remove.
+        let Some(document) = record.document else {
+            continue;
+        };
         strings.push(document.document_number);
         strings.push(document.name);
         strings.extend(document.name_latin);
@@ -143,7 +146,8 @@ fn personal_strings(outbox: &Outbox) -> Vec<String> {
     strings
 }
 
-/// `text` with every personal string replaced, and how many replacements were made.
+/// `text` with every personal string replaced, then whatever looks like a name or an identity
+/// number (see [`scrub_patterns`]), and how many replacements were made.
 fn scrub(text: &str, personal: &[String]) -> (String, usize) {
     let mut out = text.to_owned();
     let mut count = 0;
@@ -153,6 +157,59 @@ fn scrub(text: &str, personal: &[String]) -> (String, usize) {
             count += found;
             out = out.replace(needle.as_str(), REMOVED);
         }
+    }
+    let (out, by_pattern) = scrub_patterns(&out);
+    (out, count + by_pattern)
+}
+
+/// Whether `c` is a CJK ideograph (names on Chinese cards; the kiosk's own texts in the bundle
+/// are English).
+fn is_ideograph(c: char) -> bool {
+    matches!(u32::from(c), 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F)
+}
+
+/// Whether an ASCII word is shaped like a Chinese identity number: 18 characters, 17 digits and
+/// a digit or `X` (GB 11643), or the 15 digits of the first generation.
+fn is_identity_number(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    match bytes.split_last() {
+        Some((last, head)) if bytes.len() == 18 => {
+            head.iter().all(u8::is_ascii_digit)
+                && (last.is_ascii_digit() || matches!(last, b'X' | b'x'))
+        }
+        _ => bytes.len() == 15 && bytes.iter().all(u8::is_ascii_digit),
+    }
+}
+
+/// `text` with runs of CJK ideographs and identity-number-shaped words replaced: records from
+/// version 3 on name nobody, so the terminal cannot list what to remove; a careless log line
+/// still must not carry a name or a number out.
+fn scrub_patterns(text: &str) -> (String, usize) {
+    let mut out = String::with_capacity(text.len());
+    let mut count = 0;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        let run_len = if is_ideograph(c) {
+            rest.find(|c: char| !is_ideograph(c)).unwrap_or(rest.len())
+        } else if c.is_ascii_alphanumeric() {
+            let len = rest
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .unwrap_or(rest.len());
+            if is_identity_number(rest.get(..len).unwrap_or_default()) {
+                len
+            } else {
+                out.push_str(rest.get(..len).unwrap_or_default());
+                rest = rest.get(len..).unwrap_or_default();
+                continue;
+            }
+        } else {
+            out.push(c);
+            rest = rest.get(c.len_utf8()..).unwrap_or_default();
+            continue;
+        };
+        out.push_str(REMOVED);
+        count += 1;
+        rest = rest.get(run_len..).unwrap_or_default();
     }
     (out, count)
 }
@@ -416,6 +473,19 @@ mod tests {
         let personal = vec!["11010519491231002X".to_owned(), "张三".to_owned()];
         let (text, count) = scrub("read 11010519491231002X for 张三; 张三 ok", &personal);
         assert_eq!(text, "read <removed> for <removed>; <removed> ok");
+        assert_eq!(count, 3);
+    }
+
+    #[test]
+    fn names_in_chinese_and_identity_numbers_are_removed_without_being_known() {
+        let (text, count) = scrub(
+            "card 11010519491231002X of 李四四 read; 110105491231002 ok; id 2026-12-07 B-1042",
+            &[],
+        );
+        assert_eq!(
+            text,
+            "card <removed> of <removed> read; <removed> ok; id 2026-12-07 B-1042"
+        );
         assert_eq!(count, 3);
     }
 }

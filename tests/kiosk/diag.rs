@@ -441,7 +441,7 @@ fn the_command_exits_two_on_a_failure_and_prints_the_advice() {
 }
 
 /// Every file of a `.tar.gz`, by name, with nested gzip files opened too.
-fn unpack(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn unpack(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
     use std::io::Read;
     let mut tar_bytes = Vec::new();
     flate2::read::GzDecoder::new(archive)

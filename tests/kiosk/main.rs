@@ -24,6 +24,7 @@ mod config;
 mod crash;
 mod diag;
 mod face_engine;
+mod fleet;
 mod gui_smoke;
 mod holder;
 mod i18n;

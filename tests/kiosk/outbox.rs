@@ -9,7 +9,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use enroll_core::domain::record::{CHAIN_START, RecordEnvelope, RecordId};
+use enroll_core::domain::record::{CHAIN_START, DocumentData, RecordEnvelope, RecordId};
 use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{
     SealingPrivateKey, SealingPublicKey, TerminalSigningKey, seal, sha256_hex,
@@ -362,7 +362,8 @@ fn on_a_nearly_full_disk_the_guard_refuses_before_the_file_system_does() {
     assert_intact(&outbox, &keys);
 }
 
-/// Records written before body version 2 bound the sealed payload by SHA-256 (version 1). An
+/// Records written before body version 2 bound the sealed payload by SHA-256 (version 1), and
+/// versions 1 and 2 carried the document in clear. An
 /// outbox holding one, and the registry receiving one, still verify it and still catch a changed
 /// payload; a body that names its payload by the other version's digest is refused.
 #[test]
@@ -380,7 +381,11 @@ fn a_version_1_record_bound_by_sha256_still_verifies_in_the_outbox_and_at_the_re
         sealed,
         CHAIN_START.to_owned(),
     );
+    // Versions 1 and 2 carried the document in clear.
     body.version = 1;
+    body.document = Some(DocumentData::from(&common::card().identity));
+    body.document_kind = None;
+    body.document_tag = None;
     let bytes = body.to_bytes();
     let signature = keys.terminal.sign(&bytes);
 
@@ -426,6 +431,17 @@ fn a_version_1_record_bound_by_sha256_still_verifies_in_the_outbox_and_at_the_re
         Err(Rejection::PayloadMismatch)
     ));
     body.version = 2;
+    assert!(matches!(
+        verify_envelope(&envelope(&body.to_bytes(), &ciphertext), terminal_key),
+        Err(Rejection::Malformed(_))
+    ));
+    // A version 2 body (BLAKE3, document in clear) verifies; a version 3 body with the document
+    // in clear is refused.
+    body.sealed.ciphertext_sha256 = None;
+    body.sealed.ciphertext_blake3 = Some(enroll_crypto::records::blake3_hex(&ciphertext));
+    let verified = verify_envelope(&envelope(&body.to_bytes(), &ciphertext), terminal_key).unwrap();
+    assert_eq!(verified.body.version, 2);
+    body.version = 3;
     assert!(matches!(
         verify_envelope(&envelope(&body.to_bytes(), &ciphertext), terminal_key),
         Err(Rejection::Malformed(_))

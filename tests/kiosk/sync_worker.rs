@@ -87,6 +87,7 @@ fn worker(
             batch_size: 10,
             request_timeout_ms: 3_600_000,
             guard_limits: None,
+            retention_days: None,
         },
         timing,
         clock,

@@ -13,8 +13,9 @@ use hpke::{Deserializable as _, Kem as _, Serializable as _};
 use rand_chacha::rand_core::SeedableRng as _;
 use sha2::{Digest as _, Sha256};
 
+use enroll_core::domain::document::DocumentKind;
 use enroll_core::domain::document::base64_bytes;
-use enroll_core::domain::record::{RecordId, SEAL_INFO, SEAL_SUITE, SealedRef};
+use enroll_core::domain::record::{DocumentTag, RecordId, SEAL_INFO, SEAL_SUITE, SealedRef};
 
 /// The one HPKE suite records use (`SEAL_SUITE`).
 type Kem = hpke::kem::X25519HkdfSha256;
@@ -349,6 +350,67 @@ impl SealingPrivateKey {
     }
 }
 
+/// The registry's key for document tags (32 bytes), which every terminal of the fleet holds: with
+/// it, a terminal writes a tag instead of the document number. It guards the number against
+/// anyone without the key; a thief with a terminal has the key too, and document numbers are few
+/// enough to try them all, so the tag hides nothing from that thief (the registry can replace the
+/// key; older tags then stop matching).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DocumentTagKey([u8; 32]);
+
+impl fmt::Debug for DocumentTagKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DocumentTagKey({})", self.id())
+    }
+}
+
+impl DocumentTagKey {
+    /// The key with these bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        DocumentTagKey(bytes)
+    }
+
+    /// The key from its 64 hex characters (as stored and sent), or `None`.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if text.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (out, pair) in bytes.iter_mut().zip(text.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).ok()?;
+            *out = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(DocumentTagKey(bytes))
+    }
+
+    /// The 64 hex characters.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// The key's id: the first 16 hex characters of its SHA-256.
+    pub fn id(&self) -> String {
+        sha256_hex(&self.0).chars().take(16).collect()
+    }
+
+    /// The tag of a document: HMAC-SHA256 over `"enroll-kiosk document tag v1"`, a zero byte, the
+    /// kind's code (as in record bodies), a zero byte and the number exactly as the card gave it
+    /// (`None` only if HMAC refused the key, which it does not).
+    pub fn tag(&self, kind: DocumentKind, document_number: &str) -> Option<DocumentTag> {
+        use hmac::{KeyInit as _, Mac as _};
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&self.0).ok()?;
+        mac.update(b"enroll-kiosk document tag v1\0");
+        mac.update(kind.as_code().as_bytes());
+        mac.update(b"\0");
+        mac.update(document_number.as_bytes());
+        Some(DocumentTag {
+            key_id: self.id(),
+            hmac_sha256: hex(&mac.finalize().into_bytes()),
+        })
+    }
+}
+
 /// Lowercase hex BLAKE3 of a sealed payload: what version-2 bodies bind the payload with.
 pub fn blake3_hex(bytes: &[u8]) -> String {
     hex(blake3::hash(bytes).as_bytes())
@@ -451,6 +513,36 @@ pub fn seal(
 mod tests {
     use super::*;
     use enroll_core::domain::time::UnixMs;
+
+    #[test]
+    fn a_document_tag_matches_only_the_same_number_under_the_same_key() {
+        let key = DocumentTagKey::from_bytes([5; 32]);
+        let tag = key
+            .tag(DocumentKind::CnResident, "11010519491231002X")
+            .unwrap();
+        assert_eq!(tag.key_id, key.id());
+        assert_eq!(tag.hmac_sha256.len(), 64);
+        assert!(!tag.hmac_sha256.contains("1101051949"));
+        assert_eq!(
+            key.tag(DocumentKind::CnResident, "11010519491231002X"),
+            Some(tag.clone())
+        );
+        assert_ne!(
+            key.tag(DocumentKind::CnResident, "11010519491231003X"),
+            Some(tag.clone())
+        );
+        assert_ne!(
+            key.tag(DocumentKind::IcaoTd3, "11010519491231002X"),
+            Some(tag.clone())
+        );
+        let other = DocumentTagKey::from_bytes([6; 32]);
+        assert_ne!(
+            other.tag(DocumentKind::CnResident, "11010519491231002X"),
+            Some(tag)
+        );
+        assert_eq!(DocumentTagKey::from_hex(&key.to_hex()), Some(key));
+        assert_eq!(DocumentTagKey::from_hex("zz"), None);
+    }
 
     fn id() -> RecordId {
         RecordId::v7(UnixMs(1_790_000_000_000), [7; 10])

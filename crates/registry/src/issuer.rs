@@ -388,6 +388,8 @@ struct Opened {
     portrait: Option<Vec<u8>>,
     /// The receipt's activation code, when the record has a well-formed one.
     activation_code: Option<ActivationCode>,
+    /// The document's identity fields: in the body up to version 2, sealed from version 3.
+    document: Option<DocumentData>,
 }
 
 /// Opens a record's sealed payload: `Err(Sealed)` when it does not open (most likely the wrong
@@ -403,6 +405,10 @@ fn open_sealed(
         .map_err(|_| IssueError::Sealed)?;
     let content = SealedContent::from_bytes(&plain).ok();
     Ok(Opened {
+        document: body
+            .document
+            .clone()
+            .or_else(|| content.as_ref().and_then(|c| c.document.clone())),
         activation_code: content
             .as_ref()
             .and_then(|c| c.activation_code.as_deref())
@@ -446,13 +452,16 @@ fn decide(
         Err(refusal) => return Ok(refuse(refusal, report)?),
     };
     let opened = open_sealed(keys, &body, &record.sealed_payload)?;
+    let Some(document) = opened.document else {
+        return Ok(refuse(Refusal::Unreadable, report)?);
+    };
     let Some(portrait) = opened.portrait else {
         return Ok(refuse(Refusal::NoPhoto, report)?);
     };
     let identity_id = enroll_credential::keys::hex(&random::<16>()?);
     let tokens = build_batch(
         &identity_id,
-        &body.document,
+        &document,
         tier,
         &portrait,
         today(settings, now)?,
@@ -464,7 +473,7 @@ fn decide(
     let identity = NewIdentity {
         id: identity_id,
         record_id: record_id.to_owned(),
-        document_key: document_key(&keys.handle_secret, &body.document),
+        document_key: document_key(&keys.handle_secret, &document),
         tier: tier.as_str().to_owned(),
         record_created_at_unix_ms: body.created_at_unix_ms,
         now_unix_ms: now,
@@ -531,7 +540,7 @@ fn renew_batches(
             .and_then(|day| day.tomorrow().ok())
             .unwrap_or(today);
         let first_day = after_last.max(today);
-        let (body, opened) = match identity_sources(storage, &identity, keys) {
+        let opened = match identity_sources(storage, &identity, keys) {
             Ok(found) => found,
             Err(IssueError::Sealed) => {
                 report.unopened += 1;
@@ -539,12 +548,12 @@ fn renew_batches(
             }
             Err(other) => return Err(other),
         };
-        let Some(portrait) = opened.portrait else {
+        let (Some(portrait), Some(document)) = (opened.portrait, opened.document) else {
             continue;
         };
         let tokens = build_batch(
             &identity.id,
-            &body.document,
+            &document,
             tier_of(&identity),
             &portrait,
             first_day,
@@ -562,19 +571,18 @@ fn renew_batches(
     Ok(())
 }
 
-/// An identity's record body and what its sealed payload holds.
+/// What an identity's record holds (the body's and the sealed payload's fields).
 fn identity_sources(
     storage: &dyn Storage,
     identity: &IdentityRow,
     keys: &IssuerKeys,
-) -> Result<(RecordBody, Opened), IssueError> {
+) -> Result<Opened, IssueError> {
     let record = storage
         .record(&identity.record_id)?
         .ok_or_else(|| StorageError::Database("the identity's record is missing".into()))?;
     let body = RecordBody::from_bytes(&record.body)
         .map_err(|_| StorageError::Database("the identity's record cannot be read".into()))?;
-    let opened = open_sealed(keys, &body, &record.sealed_payload)?;
-    Ok((body, opened))
+    open_sealed(keys, &body, &record.sealed_payload)
 }
 
 fn tier_of(identity: &IdentityRow) -> Tier {
@@ -633,15 +641,18 @@ pub fn reissue(
     settings: &IssuerSettings,
     now: UnixMs,
 ) -> Result<(u64, Vec<NewToken>), IssueError> {
-    let (body, opened) = identity_sources(storage, identity, keys)?;
+    let opened = identity_sources(storage, identity, keys)?;
     let portrait = opened
         .portrait
         .ok_or_else(|| IssueError::Sign(Refusal::NoPhoto.to_string()))?;
+    let document = opened
+        .document
+        .ok_or_else(|| IssueError::Sign(Refusal::Unreadable.to_string()))?;
     let tier = tier_of(identity);
     let mut allocator = StatusAllocator::load(storage)?;
     let tokens = build_batch(
         &identity.id,
-        &body.document,
+        &document,
         tier,
         &portrait,
         today(settings, now)?,

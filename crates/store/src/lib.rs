@@ -261,6 +261,24 @@ pub struct Committed {
     pub body_sha256: String,
 }
 
+/// What the registry hands a terminal and the outbox keeps between syncs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FleetItem {
+    /// The last good officer roster (its signed bytes, as `enroll_protocol` frames them).
+    Roster,
+    /// The registry's document-tag key (64 hex characters).
+    DocumentTagKey,
+}
+
+impl FleetItem {
+    fn name(self) -> &'static str {
+        match self {
+            FleetItem::Roster => "roster",
+            FleetItem::DocumentTagKey => "document-tag-key",
+        }
+    }
+}
+
 /// The open outbox.
 pub struct Outbox {
     connection: Connection,
@@ -1017,6 +1035,36 @@ impl Outbox {
                 )
                 .map_err(|e| self.error(e))?;
         }
+        Ok(())
+    }
+
+    /// What the registry last handed the terminal under `name` (see [`FleetItem`]), if anything.
+    pub fn fleet_item(&self, item: FleetItem) -> Result<Option<Vec<u8>>, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT value FROM fleet_state WHERE name = ?1",
+                [item.name()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
+    /// Keeps `value` under `item`, replacing what was kept.
+    pub fn set_fleet_item(
+        &self,
+        item: FleetItem,
+        value: &[u8],
+        now: UnixMs,
+    ) -> Result<(), StoreError> {
+        self.connection
+            .execute(
+                "INSERT INTO fleet_state (name, value, updated_at_unix_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value,
+                     updated_at_unix_ms = excluded.updated_at_unix_ms",
+                rusqlite::params![item.name(), value, now.as_i64()],
+            )
+            .map_err(|e| self.error(e))?;
         Ok(())
     }
 

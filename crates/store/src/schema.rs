@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Version 1: records, their delivery state, and the audit log. Bodies, signatures and audit
 /// entries are immutable (triggers refuse changes); only delivery columns and the sealed payload
@@ -73,6 +73,16 @@ CREATE TABLE pin_failures (
 );
 ";
 
+/// Version 4: what the registry hands the terminal during sync (the signed officer roster, the
+/// document-tag key), one row a kind, replaced whole.
+const V4: &str = "
+CREATE TABLE fleet_state (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    updated_at_unix_ms INTEGER NOT NULL
+);
+";
+
 /// What the file's schema version says.
 pub enum Migration {
     /// The file is current (after migrating it if it was older).
@@ -99,6 +109,9 @@ pub fn migrate(connection: &mut Connection) -> rusqlite::Result<Migration> {
     }
     if version < 3 {
         transaction.execute_batch(V3)?;
+    }
+    if version < 4 {
+        transaction.execute_batch(V4)?;
     }
     transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     transaction.commit()?;

@@ -33,6 +33,9 @@ pub struct SyncSettings {
     /// The outbox's guards, to tell the officer when new enrollments are paused (none: not
     /// reported).
     pub guard_limits: Option<enroll_store::GuardLimits>,
+    /// Sealed payloads acknowledged this many days ago are deleted at the end of a pass (none:
+    /// kept).
+    pub retention_days: Option<u64>,
 }
 
 /// What one pass did.
@@ -207,6 +210,12 @@ pub async fn sync_pass(
     loop {
         let batch = outbox.claim_due(now_unix_ms, settings.batch_size.max(1))?;
         if batch.is_empty() {
+            if let Some(days) = settings.retention_days {
+                let deleted = outbox.apply_retention(now_unix_ms, days)?;
+                if deleted > 0 {
+                    tracing::info!(deleted, "sealed payloads past retention deleted");
+                }
+            }
             return Ok(report);
         }
         let mut stop = false;

@@ -18,9 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use enroll_core::domain::card_read::CardRead;
-use enroll_core::domain::record::{
-    CardEvidenceSummary, DocumentData, FaceEvidence, RecordDraft, RecordId,
-};
+use enroll_core::domain::record::{CardEvidenceSummary, FaceEvidence, RecordDraft, RecordId};
 use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{SealingPublicKey, TerminalSigningKey, seal};
 use enroll_registry::server::{Metrics, RegistryState, serve, serve_tls};
@@ -162,7 +160,8 @@ pub fn sample_draft(id: RecordId, terminal_id: &str, now_ms: UnixMs) -> RecordDr
         tier: enroll_core::domain::tier::Tier::Officer,
         officer_id: Some("badge-7".into()),
         supervisor_id: None,
-        document: DocumentData::from(&card.identity),
+        document_kind: card.identity.kind,
+        document_tag: None,
         card_verification: card.verification.clone(),
         card_evidence: CardEvidenceSummary {
             ef_sod_sha256: None,

@@ -177,6 +177,21 @@ pub enum DocumentKind {
     IcaoTd1,
 }
 
+impl DocumentKind {
+    /// The kind's code as record bodies write it (`"cn_resident"`, `"icao_td3"`, ...).
+    pub fn as_code(self) -> &'static str {
+        match self {
+            DocumentKind::CnResident => "cn_resident",
+            DocumentKind::CnHmtResidence => "cn_hmt_residence",
+            DocumentKind::CnForeignPermanent2017 => "cn_foreign_permanent2017",
+            DocumentKind::CnForeignPermanent2023 => "cn_foreign_permanent2023",
+            DocumentKind::IcaoTd3 => "icao_td3",
+            DocumentKind::IcaoTd2 => "icao_td2",
+            DocumentKind::IcaoTd1 => "icao_td1",
+        }
+    }
+}
+
 /// Sex as recorded on the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,15 +1,15 @@
 //! The enrollment record: its fields, its exact stored bytes and the rules a verifier checks. Pure:
 //! it does not sign, seal, hash, store or read the clock (ids and times come in as arguments).
 //!
-//! # Format (version 2; version 1 differs only in the payload digest), for verifiers in any language
+//! # Format (version 3; versions 1 and 2 differ as said below), for verifiers in any language
 //!
 //! A record travels and is stored as three byte strings that are never re-serialised:
 //!
 //! 1. **body**: UTF-8 JSON (RFC 8259), one object, exactly as the terminal wrote it. A verifier
 //!    hashes and checks the signature over these bytes *before* parsing them, and must not
 //!    re-encode them. Members (all required; `null` where marked optional):
-//!    - `format`: `"enroll-kiosk/record"`; `version`: `2` (this software writes 2 and reads 1
-//!      and 2).
+//!    - `format`: `"enroll-kiosk/record"`; `version`: `3` (this software writes 3 and reads 1,
+//!      2 and 3).
 //!    - `id`: UUIDv7 (RFC 9562) in lowercase 8-4-4-4-12 form; its 48-bit timestamp is the creation
 //!      time in Unix milliseconds. It is made before the commit and is the idempotency key end to
 //!      end.
@@ -17,14 +17,21 @@
 //!      of the terminal's 32-byte Ed25519 public key.
 //!    - `created_at_unix_ms`: creation time, Unix milliseconds (UTC).
 //!    - `tier`: `"self-service"` or `"officer"`; `officer_id`, `supervisor_id`: strings or `null`.
-//!    - `document`: `kind` (e.g. `"cn_resident"`, `"icao_td3"`), `document_number`, `name`,
+//!    - `document_kind` (e.g. `"cn_resident"`, `"icao_td3"`) and, when the terminal holds the
+//!      registry's document-tag key, `document_tag`: `{"key_id", "hmac_sha256"}`, the keyed
+//!      hash that lets the registry find two records of one document without the terminal
+//!      keeping its number (see `enroll_crypto::records::document_tag`); absent otherwise.
+//!      Nothing in the body names the person: the identity fields are in the sealed payload.
+//!      *Versions 1 and 2* carry instead `document`: `kind`, `document_number`, `name`,
 //!      `name_latin` (or `null`), `sex` (`"male"`, `"female"`, `"unspecified"`), `nationality`
 //!      (ISO 3166-1 alpha-3 or `null`), `birth` (`YYYY-MM-DD`), `valid_from` (or `null`),
-//!      `valid_to` (`{"until":"YYYY-MM-DD"}` or `"long_term"`), `issuing_authority` (or `null`).
+//!      `valid_to` (`{"until":"YYYY-MM-DD"}` or `"long_term"`), `issuing_authority` (or `null`),
+//!      in clear.
 //!    - `card_verification`: `{"method":"sam","sam_id":…}`, or
 //!      `{"method":"passive-authentication","passed":bool,"failure":string|null,"csca_subject":string|null}`,
 //!      or `{"method":"not-verified","reason":…}`.
-//!    - `card_evidence`: `ef_sod_sha256` (hex or `null`), `data_groups` (the numbers read, e.g.
+//!    - `card_evidence`: `ef_sod_sha256` (hex or `null`; always `null` from version 3: a digest
+//!      unique to one document), `data_groups` (the numbers read, e.g.
 //!      `[1,2]`), `sam_text_block` (bool); the bytes themselves are in the sealed payload.
 //!    - `face`: `compared` (bool), `score_cosine` (number or `null` when not compared),
 //!      `threshold_cosine`, `is_match`, `models_sha256` (object role → hex SHA-256),
@@ -34,7 +41,7 @@
 //!    - `sealed`: `suite` = `"HPKE-v1/base/X25519-HKDF-SHA256/HKDF-SHA256/ChaCha20Poly1305"`,
 //!      `info` = `"enroll-kiosk record v1"`, `enc` (base64 of the 32-byte encapsulated key),
 //!      `registry_key_sha256` (hex SHA-256 of the registry's 32-byte X25519 public key),
-//!      `ciphertext_blake3` (hex BLAKE3-256 of the sealed payload; version 1 has
+//!      `ciphertext_blake3` (hex BLAKE3-256 of the sealed payload, versions 2 and 3; version 1 has
 //!      `ciphertext_sha256`, hex SHA-256, in its place) and `ciphertext_len` (bytes).
 //!    - `previous_record_sha256`: hex SHA-256 of the previous record's body bytes from this
 //!      terminal, or 64 `0` for its first record. The records of one terminal form a chain in
@@ -42,12 +49,12 @@
 //! 2. **signature**: the 64-byte Ed25519 signature (RFC 8032, pure Ed25519) of the body bytes by
 //!    the terminal key.
 //! 3. **sealed payload**: the HPKE (RFC 9180) base-mode ciphertext of a UTF-8 JSON
-//!    [`SealedContent`] object, sealed to the registry's X25519 key with `info` as above and the
+//!    [`SealedContent`] object (from version 3 with the `document` fields), sealed to the registry's X25519 key with `info` as above and the
 //!    record `id` (its 36 ASCII characters) as associated data: one message, sequence number 0,
 //!    so the payload is the ChaCha20-Poly1305 ciphertext followed by its 16-byte tag. Its length
-//!    must equal `sealed.ciphertext_len` and its BLAKE3 (version 2) or SHA-256 (version 1) the
+//!    must equal `sealed.ciphertext_len` and its BLAKE3 (versions 2, 3) or SHA-256 (version 1) the
 //!    body's digest. The terminal deletes it after the retention period once the registry's
-//!    receipt is verified; body and signature remain.
+//!    receipt is verified; body and signature remain (from version 3 they name nobody).
 //!
 //! A verifier checks, in order: the signature over the body bytes; `format`/`version`; that
 //! `terminal_key_sha256` names the key it verified with; the chain (`previous_record_sha256`);
@@ -66,10 +73,11 @@ use crate::domain::tier::Tier;
 
 /// `format` of every record body.
 pub const RECORD_FORMAT: &str = "enroll-kiosk/record";
-/// The body version this code writes (version 2: the payload digest is BLAKE3).
-pub const RECORD_VERSION: u32 = 2;
-/// The body versions this code reads (version 1: the payload digest is SHA-256).
-pub const READABLE_RECORD_VERSIONS: [u32; 2] = [1, 2];
+/// The body version this code writes (version 3: no identity field in clear).
+pub const RECORD_VERSION: u32 = 3;
+/// The body versions this code reads (version 1: the payload digest is SHA-256; versions 1 and 2:
+/// the document fields in clear).
+pub const READABLE_RECORD_VERSIONS: [u32; 3] = [1, 2, 3];
 /// `sealed.suite`.
 pub const SEAL_SUITE: &str = "HPKE-v1/base/X25519-HKDF-SHA256/HKDF-SHA256/ChaCha20Poly1305";
 /// `sealed.info`, the HPKE info string.
@@ -205,7 +213,7 @@ impl<'de> Deserialize<'de> for RecordId {
     }
 }
 
-/// The document data a record carries in clear (signed, not sealed).
+/// The document's identity fields: sealed from version 3 on (in clear in versions 1 and 2).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentData {
@@ -244,6 +252,17 @@ impl From<&Identity> for DocumentData {
             issuing_authority: identity.issuing_authority.clone(),
         }
     }
+}
+
+/// The keyed hash of a document's kind and number (version 3 bodies): equal for two records of
+/// one document under one key, and unreadable without the key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentTag {
+    /// Which registry key made it (16 hex characters).
+    pub key_id: String,
+    /// Hex HMAC-SHA256.
+    pub hmac_sha256: String,
 }
 
 /// Which raw card data the sealed payload holds.
@@ -316,7 +335,15 @@ pub struct RecordBody {
     pub tier: Tier,
     pub officer_id: Option<String>,
     pub supervisor_id: Option<String>,
-    pub document: DocumentData,
+    /// Versions 1 and 2 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<DocumentData>,
+    /// Version 3 on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_kind: Option<DocumentKind>,
+    /// Version 3 on, when the terminal held the registry's document-tag key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_tag: Option<DocumentTag>,
     pub card_verification: Verification,
     pub card_evidence: CardEvidenceSummary,
     pub face: FaceEvidence,
@@ -332,7 +359,7 @@ pub enum RecordFormatError {
     Malformed(String),
     /// Another format or version.
     #[error(
-        "the record body has format {format:?} version {version}; this software reads {RECORD_FORMAT:?} versions 1 and 2"
+        "the record body has format {format:?} version {version}; this software reads {RECORD_FORMAT:?} versions 1, 2 and 3"
     )]
     Unsupported {
         /// What the body says.
@@ -365,6 +392,25 @@ impl RecordBody {
             1 => body.sealed.ciphertext_sha256.is_some() && body.sealed.ciphertext_blake3.is_none(),
             _ => body.sealed.ciphertext_blake3.is_some() && body.sealed.ciphertext_sha256.is_none(),
         };
+        let document_of_its_version = match body.version {
+            1 | 2 => {
+                body.document.is_some()
+                    && body.document_kind.is_none()
+                    && body.document_tag.is_none()
+            }
+            _ => body.document.is_none() && body.document_kind.is_some(),
+        };
+        if !document_of_its_version {
+            return Err(RecordFormatError::Malformed(format!(
+                "a version {} body must {}",
+                body.version,
+                if body.version < 3 {
+                    "carry `document` (and no `document_kind` or `document_tag`)"
+                } else {
+                    "carry `document_kind` and no `document`"
+                }
+            )));
+        }
         if !digest_of_its_version {
             return Err(RecordFormatError::Malformed(format!(
                 "a version {} body must name its payload by {} alone",
@@ -377,6 +423,12 @@ impl RecordBody {
             )));
         }
         Ok(body)
+    }
+
+    /// The kind of document enrolled, whatever the version.
+    pub fn document_kind(&self) -> Option<DocumentKind> {
+        self.document_kind
+            .or_else(|| self.document.as_ref().map(|document| document.kind))
     }
 }
 
@@ -398,6 +450,10 @@ pub struct SealedContent {
     /// binds to the identity it issues. Absent in records made before activation codes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation_code: Option<String>,
+    /// The document's identity fields (records of version 3 on; earlier ones have them in the
+    /// body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<DocumentData>,
 }
 
 impl fmt::Debug for SealedContent {
@@ -437,7 +493,8 @@ pub struct RecordDraft {
     pub tier: Tier,
     pub officer_id: Option<String>,
     pub supervisor_id: Option<String>,
-    pub document: DocumentData,
+    pub document_kind: DocumentKind,
+    pub document_tag: Option<DocumentTag>,
     pub card_verification: Verification,
     pub card_evidence: CardEvidenceSummary,
     pub face: FaceEvidence,
@@ -461,7 +518,9 @@ impl RecordDraft {
             tier: self.tier,
             officer_id: self.officer_id,
             supervisor_id: self.supervisor_id,
-            document: self.document,
+            document: None,
+            document_kind: Some(self.document_kind),
+            document_tag: self.document_tag,
             card_verification: self.card_verification,
             card_evidence: self.card_evidence,
             face: self.face,
@@ -650,6 +709,25 @@ mod tests {
         assert!(matches!(&text[19..20], "8" | "9" | "a" | "b"), "variant");
         assert_eq!(id.unix_ms(), UnixMs(1_790_000_000_123));
         assert_eq!(text.parse::<RecordId>(), Ok(id));
+    }
+
+    #[test]
+    fn a_kinds_code_is_what_record_bodies_write() {
+        use crate::domain::document::DocumentKind::*;
+        for kind in [
+            CnResident,
+            CnHmtResidence,
+            CnForeignPermanent2017,
+            CnForeignPermanent2023,
+            IcaoTd3,
+            IcaoTd2,
+            IcaoTd1,
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::from(kind.as_code())
+            );
+        }
     }
 
     #[test]
