@@ -44,19 +44,21 @@ pub enum RoleArg {
     Technician,
 }
 
-fn officers_file(config_path: Option<&Path>) -> anyhow::Result<std::path::PathBuf> {
+fn officer_list(config_path: Option<&Path>) -> anyhow::Result<OfficerList> {
     let path = Config::resolve_path(config_path);
     let config = Config::load(&path).context("cannot load the configuration")?;
-    Ok(config.terminal.officers_file)
+    Ok(OfficerList::for_config(&config)?)
 }
 
 /// `kiosk officer …`
 pub fn run(command: OfficerCommand, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let file = officers_file(config_path)?;
-    let mut list = OfficerList::load(&file)?;
+    let mut list = officer_list(config_path)?;
     let mut stdout = std::io::stdout();
     match command {
         OfficerCommand::Add { badge, role } => {
+            if list.is_roster() {
+                return Err(enroll_kiosk::officers::OfficersError::FromRegistry.into());
+            }
             let mut pin = String::new();
             std::io::stdin()
                 .lock()
@@ -78,7 +80,7 @@ pub fn run(command: OfficerCommand, config_path: Option<&Path>) -> anyhow::Resul
             writeln!(
                 stdout,
                 "badge {badge} added as {role:?} to {}",
-                file.display()
+                list.path().display()
             )?;
         }
         OfficerCommand::Disable { badge } => {
@@ -95,6 +97,9 @@ pub fn run(command: OfficerCommand, config_path: Option<&Path>) -> anyhow::Resul
             if json {
                 writeln!(stdout, "{}", serde_json::Value::Array(rows))?;
             } else {
+                if list.is_roster() {
+                    writeln!(stdout, "(the registry's roster, as of the last sync)")?;
+                }
                 for entry in list.entries() {
                     writeln!(
                         stdout,

@@ -428,6 +428,32 @@ pub fn sync(args: SyncArgs, config_path: Option<&Path>) -> anyhow::Result<ExitCo
             .map(|e| format!("; last error: {e}"))
             .unwrap_or_default()
     )?;
+    // The officer roster and the document-tag key come with every sync; the kept copy stays in
+    // force when they cannot be fetched (said, not fatal: records are what the exit code is about).
+    if let Some(fleet) = &settings.fleet {
+        match runtime.block_on(enroll_sync::refresh_fleet(
+            &mut outbox,
+            &client,
+            &settings,
+            fleet,
+            enroll_kiosk::clock::now(),
+        )) {
+            Ok(update) => writeln!(
+                stdout,
+                "officer roster serial {}{}",
+                update.roster_serial,
+                if update.roster_changed {
+                    " (updated)"
+                } else {
+                    ""
+                }
+            )?,
+            Err(error) => writeln!(
+                stdout,
+                "officer roster not refreshed ({error}); the kept copy stays in force"
+            )?,
+        }
+    }
     let status = outbox.status()?;
     Ok(if status.pending + status.sending == 0 {
         ExitCode::SUCCESS

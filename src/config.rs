@@ -140,6 +140,19 @@ pub struct DemoConfig {
     pub printed_dir: Option<PathBuf>,
 }
 
+/// Where a terminal's badges come from: never both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OfficerSource {
+    /// `terminal.officers_file`, managed on the terminal with `kiosk officer` (a terminal run
+    /// without a registry).
+    #[default]
+    File,
+    /// The roster the registry serves signed during sync (`registry officer`); the last good copy
+    /// is kept in the outbox.
+    Registry,
+}
+
 /// Who this terminal is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TerminalConfig {
@@ -149,8 +162,10 @@ pub struct TerminalConfig {
     pub tier: Tier,
     /// The terminal's Ed25519 signing key file.
     pub signing_key_file: PathBuf,
-    /// The officer list (badges, roles, Argon2id PIN hashes); default `officers.toml` beside the
-    /// configuration.
+    /// Where the badges that may sign in come from.
+    pub officers_from: OfficerSource,
+    /// The officer list (badges, roles, Argon2id PIN hashes) when `officers_from` is `file`;
+    /// default `officers.toml` beside the configuration.
     pub officers_file: PathBuf,
     /// The PC/SC reader officers tap their badge card on (its UID is the badge id); badges are
     /// typed when absent.
@@ -436,8 +451,10 @@ struct RawTerminal {
     id: String,
     tier: Tier,
     signing_key_file: PathBuf,
-    #[serde(default = "default_officers_file")]
-    officers_file: PathBuf,
+    #[serde(default)]
+    officers_from: OfficerSource,
+    #[serde(default)]
+    officers_file: Option<PathBuf>,
     #[serde(default)]
     badge_reader: Option<String>,
     #[serde(default)]
@@ -800,6 +817,15 @@ fn validate(
             "allowed: 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'".to_owned(),
         );
     }
+    if raw.terminal.officers_from == OfficerSource::Registry && raw.terminal.officers_file.is_some()
+    {
+        check.fail(
+            "terminal.officers_file",
+            "set while terminal.officers_from = \"registry\": badges come from the registry's \
+             roster or from a file, never both; remove one of the two"
+                .to_owned(),
+        );
+    }
 
     // ui
     if raw.ui.languages.is_empty() {
@@ -1108,7 +1134,13 @@ fn validate(
             id: raw.terminal.id,
             tier: raw.terminal.tier,
             signing_key_file: resolve(base_dir, raw.terminal.signing_key_file),
-            officers_file: resolve(base_dir, raw.terminal.officers_file),
+            officers_from: raw.terminal.officers_from,
+            officers_file: resolve(
+                base_dir,
+                raw.terminal
+                    .officers_file
+                    .unwrap_or_else(default_officers_file),
+            ),
             badge_reader: raw
                 .terminal
                 .badge_reader

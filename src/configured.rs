@@ -255,6 +255,13 @@ pub fn sync_setup(
             max_unsent_age_days: u64::from(config.store.max_unsent_age_days),
         }),
         retention_days: Some(u64::from(config.retention.sealed_payload_days)),
+        // A terminal without its key yet (before provisioning) has no fleet state to ask for.
+        fleet: keys::read_signing_key(&config.terminal.signing_key_file)
+            .ok()
+            .map(|key| enroll_sync::FleetSettings {
+                terminal_id: config.terminal.id.clone(),
+                terminal_key: std::sync::Arc::new(key),
+            }),
     };
     Ok((settings, tls))
 }

@@ -1,7 +1,9 @@
-//! The officer list (`officers.toml`, named by `terminal.officers_file`): badges, roles and Argon2id
-//! hashes of their PINs; adding, disabling and listing badges, and checking a PIN. The only code
-//! that names `argon2`. A PIN is never stored, logged or put in an error; lockouts are the
-//! `flows::officer_auth` rules, not this file's.
+//! The badges that may sign in, from one of two sources (`terminal.officers_from`): the officer
+//! list (`officers.toml`, named by `terminal.officers_file`: adding, disabling and listing badges
+//! here), or the registry's signed roster the outbox keeps (read afresh, its signature checked
+//! again, at every PIN check, so a disable applies as soon as a sync brought it). Checking a PIN
+//! against Argon2id hashes. The only kiosk code that names `argon2`. A PIN is never stored, logged
+//! or put in an error; lockouts are the `flows::officer_auth` rules, not this file's.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -50,6 +52,11 @@ pub enum OfficersError {
     Unknown(String),
     #[error("cannot hash the PIN: {0}")]
     Hash(String),
+    #[error(
+        "this terminal's badges come from the registry (terminal.officers_from = \"registry\"): \
+         change them there with `registry officer add|disable`; they apply at the next sync"
+    )]
+    FromRegistry,
 }
 
 /// The officer list of one terminal.
@@ -57,6 +64,48 @@ pub enum OfficersError {
 pub struct OfficerList {
     path: PathBuf,
     entries: Vec<OfficerEntry>,
+    /// Set when the badges are the registry's roster.
+    roster: Option<RosterSource>,
+}
+
+/// Where the registry's roster is kept, and the key it must verify with.
+#[derive(Debug)]
+struct RosterSource {
+    outbox_path: PathBuf,
+    registry_key: enroll_crypto::records::TerminalPublicKey,
+}
+
+impl RosterSource {
+    /// The kept roster's badges now (none when there is no roster yet or it does not verify).
+    fn entries(&self) -> Vec<OfficerEntry> {
+        let kept = enroll_store::Outbox::open(&self.outbox_path)
+            .map_err(|e| e.to_string())
+            .and_then(|outbox| {
+                enroll_sync::kept_roster(&outbox, &self.registry_key).map_err(|e| e.to_string())
+            });
+        match kept {
+            Ok(Some(roster)) => roster
+                .officers
+                .into_iter()
+                .map(|officer| OfficerEntry {
+                    badge: officer.badge,
+                    role: officer.role,
+                    pin_argon2id: officer.pin_argon2id,
+                    disabled: officer.disabled,
+                })
+                .collect(),
+            Ok(None) => {
+                tracing::warn!(
+                    "no officer roster from the registry yet: nobody can sign in until a sync brings one"
+                );
+                Vec::new()
+            }
+            Err(error) => {
+                tracing::error!(%error, "the kept officer roster cannot be used: nobody can sign in until a sync brings a good one");
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// A well-formed Argon2id string (default parameters) that no known PIN matches: an unknown badge
@@ -91,12 +140,61 @@ impl OfficerList {
         Ok(OfficerList {
             path: path.to_path_buf(),
             entries: file.officers,
+            roster: None,
         })
     }
 
-    /// Every badge, in the order added.
-    pub fn entries(&self) -> &[OfficerEntry] {
-        &self.entries
+    /// The badges of the registry's roster kept in the outbox at `outbox_path`, verified with the
+    /// registry's receipt key.
+    pub fn from_roster(
+        outbox_path: &Path,
+        registry_key: enroll_crypto::records::TerminalPublicKey,
+    ) -> OfficerList {
+        OfficerList {
+            path: outbox_path.to_path_buf(),
+            entries: Vec::new(),
+            roster: Some(RosterSource {
+                outbox_path: outbox_path.to_path_buf(),
+                registry_key,
+            }),
+        }
+    }
+
+    /// The badges the configuration names: the officer file or the registry's roster.
+    pub fn for_config(config: &crate::config::Config) -> Result<OfficerList, OfficersError> {
+        match config.terminal.officers_from {
+            crate::config::OfficerSource::File => OfficerList::load(&config.terminal.officers_file),
+            crate::config::OfficerSource::Registry => {
+                let file = &config.registry.receipt_public_key_file;
+                let key = enroll_crypto::keys::read_ed25519_public(file).map_err(|e| {
+                    OfficersError::Read {
+                        path: file.display().to_string(),
+                        detail: format!(
+                            "{e} (the roster is checked with the registry's receipt key)"
+                        ),
+                    }
+                })?;
+                Ok(OfficerList::from_roster(&config.store.database_path, key))
+            }
+        }
+    }
+
+    /// The officer file (or, for a roster, the outbox that keeps it).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the badges are the registry's roster (they cannot be changed here).
+    pub fn is_roster(&self) -> bool {
+        self.roster.is_some()
+    }
+
+    /// Every badge: in the order added, or the roster's order.
+    pub fn entries(&self) -> Vec<OfficerEntry> {
+        match &self.roster {
+            Some(roster) => roster.entries(),
+            None => self.entries.clone(),
+        }
     }
 
     /// Adds a badge with the Argon2id hash of `pin`; `salt` is 16 random bytes.
@@ -107,6 +205,9 @@ impl OfficerList {
         pin: &str,
         salt: [u8; 16],
     ) -> Result<(), OfficersError> {
+        if self.roster.is_some() {
+            return Err(OfficersError::FromRegistry);
+        }
         if !is_valid_badge(badge) {
             return Err(OfficersError::BadBadge(badge.to_owned()));
         }
@@ -133,6 +234,9 @@ impl OfficerList {
 
     /// Disables a badge: it can no longer sign in (the entry stays, for the record).
     pub fn disable(&mut self, badge: &str) -> Result<(), OfficersError> {
+        if self.roster.is_some() {
+            return Err(OfficersError::FromRegistry);
+        }
         let entry = self
             .entries
             .iter_mut()
@@ -145,10 +249,8 @@ impl OfficerList {
     /// Checks a PIN. Unknown and disabled badges cost one Argon2id computation too, and answer
     /// like an unknown badge.
     pub fn check_pin(&self, badge: &str, pin: &str) -> PinOutcome {
-        let entry = self
-            .entries
-            .iter()
-            .find(|e| e.badge == badge && !e.disabled);
+        let entries = self.entries();
+        let entry = entries.iter().find(|e| e.badge == badge && !e.disabled);
         let hash = entry.map_or(DUMMY_HASH, |e| e.pin_argon2id.as_str());
         let matches = PasswordHash::new(hash)
             .map(|parsed| {

@@ -427,6 +427,7 @@ fn start_registry(
         virtual_id: None,
         holders: None,
         sealing_public_pem: None,
+        document_tag_key: None,
     };
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
     crate::runtime::spawn_on_named_thread("demo-registry", move || async move {

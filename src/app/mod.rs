@@ -221,7 +221,7 @@ impl Services {
                 None
             }
         };
-        let officers = match OfficerList::load(&config.terminal.officers_file) {
+        let officers = match OfficerList::for_config(config) {
             Ok(list) => Some(Arc::new(list)),
             Err(error) => {
                 tracing::error!(%error, "officers cannot sign in until the officer list is fixed");

@@ -353,6 +353,7 @@ fn ten_thousand_records_under_lost_acknowledgements_are_stored_exactly_once() {
         request_timeout_ms: 5_000,
         guard_limits: None,
         retention_days: None,
+        fleet: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -88,6 +88,7 @@ fn worker(
             request_timeout_ms: 3_600_000,
             guard_limits: None,
             retention_days: None,
+            fleet: None,
         },
         timing,
         clock,

@@ -11,6 +11,7 @@ use enroll_core::domain::document::base64_bytes;
 use enroll_core::domain::record::{
     ChainStatus, RECEIPT_FORMAT, ReceiptBody, RecordBody, RecordEnvelope, SignedReceipt,
 };
+use enroll_core::domain::roster::{RosterBody, RosterRefusal};
 use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{TerminalPublicKey, TerminalSigningKey, payload_matches, sha256_hex};
 
@@ -177,4 +178,64 @@ pub fn verify_receipt(
         return Err(ReceiptError::WrongRecord);
     }
     Ok(receipt)
+}
+
+/// How far a fleet request's time may be from the registry's clock.
+pub const FLEET_REQUEST_MAX_SKEW_MS: u64 = 10 * 60 * 1000;
+
+/// What a terminal signs to ask for its fleet state (`POST /v1/terminals/{id}/fleet`): proof that
+/// it holds the registered key, so rosters (PIN hashes) and the document-tag key go to terminals
+/// only.
+pub fn fleet_request_message(terminal_id: &str, at_unix_ms: i64) -> Vec<u8> {
+    format!("enroll-kiosk/fleet-request/1\n{terminal_id}\n{at_unix_ms}").into_bytes()
+}
+
+/// The body of `POST /v1/terminals/{id}/fleet`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetRequest {
+    pub at_unix_ms: i64,
+    /// Base64 of the terminal key's signature of [`fleet_request_message`].
+    pub proof_base64: String,
+}
+
+/// A roster as it travels: its exact bytes and the registry's signature, both base64.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedRoster {
+    pub roster_base64: String,
+    pub signature_base64: String,
+}
+
+/// The registry's answer to a fleet request.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetAnswer {
+    pub roster: SignedRoster,
+    /// The document-tag key (64 hex characters), when the registry has one.
+    pub document_tag_key_hex: Option<String>,
+}
+
+/// Signs a roster with the registry's receipt key.
+pub fn sign_roster(key: &TerminalSigningKey, roster: &RosterBody) -> SignedRoster {
+    let bytes = roster.to_bytes();
+    SignedRoster {
+        signature_base64: base64_bytes::encode(&key.sign(&bytes)),
+        roster_base64: base64_bytes::encode(&bytes),
+    }
+}
+
+/// Checks a roster's signature with the registry's receipt key and parses it.
+pub fn open_roster(
+    signed: &SignedRoster,
+    registry_key: &TerminalPublicKey,
+) -> Result<RosterBody, RosterRefusal> {
+    let bytes = base64_bytes::decode(&signed.roster_base64)
+        .ok_or_else(|| RosterRefusal::Malformed("not base64".into()))?;
+    let signature = base64_bytes::decode(&signed.signature_base64)
+        .ok_or_else(|| RosterRefusal::Malformed("the signature is not base64".into()))?;
+    registry_key
+        .verify(&bytes, &signature)
+        .map_err(|_| RosterRefusal::BadSignature)?;
+    RosterBody::from_bytes(&bytes)
 }

@@ -5,7 +5,8 @@
 //! Code map: [`server`] (the axum routes, plain or TLS, metrics, admin registration),
 //! [`storage`] (the `Storage` trait and its SQLite store), [`postgres`] (the PostgreSQL store),
 //! [`identities`] (issued identities, tokens and status bits in either store), [`issuer`] (which
-//! records become virtual IDs, token batches, status lists).
+//! records become virtual IDs, token batches, status lists), [`officers`] (the officer roster
+//! terminals are served).
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +14,7 @@ pub mod holder_api;
 pub mod holders;
 pub mod identities;
 pub mod issuer;
+pub mod officers;
 pub mod postgres;
 pub mod server;
 pub mod storage;

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod cli_id;
+mod cli_officer;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use anyhow::{Context, bail};
 use enroll_core::domain::record::{RecordBody, SealedContent};
 use enroll_core::domain::time::UnixMs;
 use enroll_crypto::keys;
-use enroll_crypto::records::{SealingPrivateKey, TerminalSigningKey};
+use enroll_crypto::records::{DocumentTagKey, SealingPrivateKey, TerminalSigningKey};
 use enroll_registry::server::{
     MIN_ADMIN_TOKEN_CHARS, Metrics, Publisher, RegistryState, serve, serve_tls,
 };
@@ -133,6 +134,9 @@ enum Command {
     /// Terminals allowed to send records
     #[command(subcommand)]
     Terminal(TerminalCommand),
+    /// The officer roster terminals are served signed during sync: add, disable, list badges
+    #[command(subcommand)]
+    Officer(cli_officer::OfficerCommand),
     /// Decrypt a record's sealed biometrics with the registry's private key (authorised
     /// processing only); prints the sealed content as JSON
     Open {
@@ -353,6 +357,15 @@ fn main() -> ExitCode {
             db,
             keys,
         } => open(&record_id, &db, &keys),
+        Command::Officer(command) => {
+            return match cli_officer::run(command) {
+                Ok(code) => code,
+                Err(error) => {
+                    let _ = writeln!(std::io::stderr(), "registry: {error:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -405,11 +418,38 @@ fn id_command(command: IdCommand) -> anyhow::Result<()> {
     }
 }
 
+/// The document-tag key's file in the key directory (64 hex characters, mode 0600).
+const DOCUMENT_TAG_KEY: &str = "document-tag.key";
+
+/// The document-tag key, when the key directory has one (`registry keygen` makes it).
+fn read_document_tag_key(dir: &Path) -> anyhow::Result<Option<DocumentTagKey>> {
+    let path = dir.join(DOCUMENT_TAG_KEY);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => DocumentTagKey::from_hex(&text).map(Some).with_context(|| {
+            format!(
+                "{} is not a document-tag key (64 hex characters)",
+                path.display()
+            )
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
 fn keygen(out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
     let (sealing_key, sealing_pub) = keys::pair_paths(out, "registry-sealing");
     let (receipt_key, receipt_pub) = keys::pair_paths(out, "registry-receipt");
-    keys::ensure_absent(&[&sealing_key, &sealing_pub, &receipt_key, &receipt_pub])?;
+    let tag_key = out.join(DOCUMENT_TAG_KEY);
+    keys::ensure_absent(&[
+        &sealing_key,
+        &sealing_pub,
+        &receipt_key,
+        &receipt_pub,
+        &tag_key,
+    ])?;
+    let document_tag = DocumentTagKey::from_bytes(keys::random_seed()?);
+    keys::write_new(&tag_key, &format!("{}\n", document_tag.to_hex()), true)?;
     let (sealing, sealing_public) = SealingPrivateKey::from_seed(keys::random_seed()?);
     let receipt = TerminalSigningKey::from_seed(keys::random_seed()?);
     keys::write_new(&sealing_key, &sealing.to_pem(), true)?;
@@ -430,6 +470,12 @@ fn keygen(out: &Path) -> anyhow::Result<()> {
         receipt_key.display(),
         receipt_pub.display(),
         receipt.public().fingerprint()
+    )?;
+    writeln!(
+        stdout,
+        "document-tag key: {} (id {}); terminals receive it with their roster",
+        tag_key.display(),
+        document_tag.id()
     )?;
     Ok(())
 }
@@ -594,6 +640,7 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
             )
             .ok()
             .map(std::sync::Arc::new),
+            document_tag_key: read_document_tag_key(&options.keys_dir)?.map(std::sync::Arc::new),
         };
         if let Some((keys, settings)) = issuer {
             tokio::spawn(issuer_loop(

@@ -19,6 +19,7 @@ use crate::holders::{self, Activation, Attempt, HolderStore};
 use crate::identities::{
     IdentityRow, IdentityStore, IssueOutcome, NewIdentity, NewToken, Selector, TokenRow,
 };
+use crate::officers::{self, Added, NewOfficer, OfficerRow, OfficerStore, Roster};
 use enroll_core::domain::record::ChainStatus;
 use enroll_core::domain::time::UnixMs;
 
@@ -125,6 +126,20 @@ CREATE TABLE IF NOT EXISTS terminal_retired_keys (
     retired_at_unix_ms BIGINT NOT NULL,
     accepted_until_unix_ms BIGINT NOT NULL,
     PRIMARY KEY (terminal_id, key_sha256)
+);
+-- The officer roster (crate::officers has the SQLite twin); its serial row is locked by every
+-- change, so concurrent changes get consecutive serials.
+CREATE TABLE IF NOT EXISTS officers (
+    badge TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    pin_argon2id TEXT NOT NULL,
+    terminals TEXT NOT NULL,
+    disabled BOOLEAN NOT NULL DEFAULT FALSE,
+    changed_at_unix_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS roster_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    serial BIGINT NOT NULL
 );
 ";
 
@@ -890,6 +905,88 @@ fn activate_once(
     Ok(Activation::Activated {
         identity_id: row.identity_id,
     })
+}
+
+impl OfficerStore for PostgresStorage {
+    fn add_officer(&self, officer: &NewOfficer, now: UnixMs) -> Result<Added, StorageError> {
+        let mut lease = self.lease()?;
+        let mut transaction = lease.client()?.transaction().map_err(database_error)?;
+        // The serial row first: changes queue behind each other here.
+        transaction
+            .execute(officers::BUMP_SERIAL, &[])
+            .map_err(database_error)?;
+        let active = transaction
+            .query_opt(
+                &officers::params(officers::ACTIVE_BADGE, '$'),
+                &[&officer.badge],
+            )
+            .map_err(database_error)?
+            .is_some();
+        if active {
+            transaction.rollback().map_err(database_error)?;
+            return Ok(Added::Exists);
+        }
+        transaction
+            .execute(
+                &officers::params(officers::PUT_OFFICER, '$'),
+                &[
+                    &officer.badge,
+                    &officers::role_name(officer.role),
+                    &officer.pin_argon2id,
+                    &officers::terminals_text(&officer.terminals),
+                    &now.as_i64(),
+                ],
+            )
+            .map_err(database_error)?;
+        transaction.commit().map_err(database_error)?;
+        Ok(Added::Added)
+    }
+
+    fn disable_officer(&self, badge: &str, now: UnixMs) -> Result<bool, StorageError> {
+        let mut lease = self.lease()?;
+        let mut transaction = lease.client()?.transaction().map_err(database_error)?;
+        transaction
+            .execute(officers::BUMP_SERIAL, &[])
+            .map_err(database_error)?;
+        let changed = transaction
+            .execute(
+                &officers::params(officers::DISABLE_OFFICER, '$'),
+                &[&badge, &now.as_i64()],
+            )
+            .map_err(database_error)?;
+        if changed == 0 {
+            transaction.rollback().map_err(database_error)?;
+            return Ok(false);
+        }
+        transaction.commit().map_err(database_error)?;
+        Ok(true)
+    }
+
+    fn roster(&self) -> Result<Roster, StorageError> {
+        let mut lease = self.lease()?;
+        let client = lease.client()?;
+        let serial: Option<i64> = client
+            .query_opt(officers::SERIAL, &[])
+            .map_err(database_error)?
+            .map(|row| row.get(0));
+        let officers = client
+            .query(officers::OFFICERS, &[])
+            .map_err(database_error)?
+            .iter()
+            .map(|row| OfficerRow {
+                badge: row.get(0),
+                role: officers::role_from_name(row.get(1)),
+                pin_argon2id: row.get(2),
+                terminals: officers::terminals_of(row.get(3)),
+                disabled: row.get(4),
+                changed_at_unix_ms: row.get(5),
+            })
+            .collect();
+        Ok(Roster {
+            serial: serial.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+            officers,
+        })
+    }
 }
 
 impl HolderStore for PostgresStorage {

@@ -127,6 +127,9 @@ pub struct RegistryState {
     /// The registry's public sealing key (PEM) that provisioned terminals seal to; `None` turns
     /// provisioning (`POST /v1/provision`) off.
     pub sealing_public_pem: Option<Arc<String>>,
+    /// The key terminals tag document numbers with (served with the roster); `None`: terminals
+    /// write no tag.
+    pub document_tag_key: Option<Arc<enroll_crypto::records::DocumentTagKey>>,
 }
 
 /// What the registry publishes for offline verifiers: the trust list (signed offline, handed in
@@ -152,6 +155,7 @@ pub fn router(state: RegistryState) -> Router {
         .route("/v1/terminals/{id}/revoke", post(post_revoke_terminal))
         .route("/v1/provision", post(post_provision))
         .route("/v1/terminals/{id}/rotate", post(post_rotate_key))
+        .route("/v1/terminals/{id}/fleet", post(post_fleet))
         .route("/v1/trust-list", get(get_trust_list))
         .route("/v1/status-lists", get(get_status_lists))
         .route("/v1/status-lists/{n}", get(get_status_list))
@@ -559,26 +563,12 @@ async fn post_rotate_key(
             "the proof's time is more than 10 minutes from the registry's: set the terminal's clock",
         );
     }
-    let storage = Arc::clone(&state.storage);
-    let terminal = id.clone();
-    let looked_up = tokio::task::spawn_blocking(move || {
-        Ok::<_, StorageError>((
-            storage.terminal_key(&terminal)?,
-            storage.terminal_revocation(&terminal)?,
-        ))
-    })
-    .await;
-    let (current, revocation) = match looked_up {
-        Ok(Ok(found)) => found,
-        Ok(Err(error)) => return internal(error),
-        Err(error) => return internal(error),
+    let current = match live_terminal_key(&state, &id).await {
+        Ok(KeyLookup::Live(key)) => key,
+        Ok(KeyLookup::Unknown) => return refused(StatusCode::NOT_FOUND, "no such terminal"),
+        Ok(KeyLookup::Revoked) => return refused(StatusCode::FORBIDDEN, "the terminal is revoked"),
+        Err(response) => return response,
     };
-    let Some(current) = current.and_then(|key| TerminalPublicKey::from_bytes(&key).ok()) else {
-        return refused(StatusCode::NOT_FOUND, "no such terminal");
-    };
-    if revocation.is_some() {
-        return refused(StatusCode::FORBIDDEN, "the terminal is revoked");
-    }
     let message =
         enroll_protocol::rotation_message(&id, &new_key.fingerprint(), rotate.signed_at_unix_ms);
     let proof = enroll_core::domain::document::base64_bytes::decode(&rotate.proof_base64);
@@ -619,6 +609,103 @@ async fn post_rotate_key(
         Ok(Err(error)) => internal(error),
         Err(error) => internal(error),
     }
+}
+
+/// A terminal's registered key, as a request signed by the terminal needs it.
+enum KeyLookup {
+    Live(TerminalPublicKey),
+    Unknown,
+    Revoked,
+}
+
+/// Looks up `id`'s current key and whether it is revoked (`Err`: the store failed).
+async fn live_terminal_key(state: &RegistryState, id: &str) -> Result<KeyLookup, Response> {
+    let storage = Arc::clone(&state.storage);
+    let terminal = id.to_owned();
+    let looked_up = tokio::task::spawn_blocking(move || {
+        Ok::<_, StorageError>((
+            storage.terminal_key(&terminal)?,
+            storage.terminal_revocation(&terminal)?,
+        ))
+    })
+    .await;
+    let (current, revocation) = match looked_up {
+        Ok(Ok(found)) => found,
+        Ok(Err(error)) => return Err(internal(error)),
+        Err(error) => return Err(internal(error)),
+    };
+    Ok(
+        match current.and_then(|key| TerminalPublicKey::from_bytes(&key).ok()) {
+            None => KeyLookup::Unknown,
+            Some(_) if revocation.is_some() => KeyLookup::Revoked,
+            Some(key) => KeyLookup::Live(key),
+        },
+    )
+}
+
+/// `POST /v1/terminals/{id}/fleet` with a [`enroll_protocol::FleetRequest`]: a terminal that proves
+/// it holds its registered key gets the officer roster for it, signed with the receipt key, and
+/// the document-tag key. 401 when the proof does not verify, 403 when the terminal is revoked.
+async fn post_fleet(
+    State(state): State<RegistryState>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let refused = |status: StatusCode, why: &str| {
+        state.metrics.reject("fleet-refused");
+        tracing::warn!(terminal = %id, why, "fleet request refused");
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({ "error": why, "reason": "fleet-refused" }).to_string(),
+        )
+            .into_response()
+    };
+    let Ok(request) = serde_json::from_slice::<enroll_protocol::FleetRequest>(&bytes) else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "expected JSON {at_unix_ms, proof_base64}",
+        );
+    };
+    let now_ms = (state.clock)();
+    if now_ms.as_i64().abs_diff(request.at_unix_ms) > enroll_protocol::FLEET_REQUEST_MAX_SKEW_MS {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "the request's time is more than 10 minutes from the registry's: set the terminal's clock",
+        );
+    }
+    let key = match live_terminal_key(&state, &id).await {
+        Ok(KeyLookup::Live(key)) => key,
+        Ok(KeyLookup::Unknown) => return refused(StatusCode::NOT_FOUND, "no such terminal"),
+        Ok(KeyLookup::Revoked) => return refused(StatusCode::FORBIDDEN, "the terminal is revoked"),
+        Err(response) => return response,
+    };
+    let message = enroll_protocol::fleet_request_message(&id, request.at_unix_ms);
+    let proof = enroll_core::domain::document::base64_bytes::decode(&request.proof_base64);
+    if proof.is_none_or(|proof| key.verify(&message, &proof).is_err()) {
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "the proof does not verify with the terminal's registered key",
+        );
+    }
+    let storage = Arc::clone(&state.storage);
+    let roster = match tokio::task::spawn_blocking(move || storage.roster()).await {
+        Ok(Ok(roster)) => roster,
+        Ok(Err(error)) => return internal(error),
+        Err(error) => return internal(error),
+    };
+    let body = crate::officers::roster_for(&roster, &id, now_ms);
+    let answer = enroll_protocol::FleetAnswer {
+        roster: enroll_protocol::sign_roster(&state.receipt_key, &body),
+        document_tag_key_hex: state.document_tag_key.as_ref().map(|key| key.to_hex()),
+    };
+    tracing::info!(terminal = %id, serial = body.serial, badges = body.officers.len(), "fleet state served");
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string(&answer).unwrap_or_default(),
+    )
+        .into_response()
 }
 
 /// The SHA-256 (hex) of a provisioning code as typed: normalised (case, hyphens, I/L/O), its

@@ -146,7 +146,12 @@ pub(crate) const REFERENCE_KEY_SQL: &str =
     "SELECT id FROM records WHERE substr(id, 20, 4) || substr(id, 25, 7) = {1} ORDER BY id";
 
 pub trait Storage:
-    crate::identities::IdentityStore + crate::holders::HolderStore + Send + Sync + 'static
+    crate::identities::IdentityStore
+    + crate::holders::HolderStore
+    + crate::officers::OfficerStore
+    + Send
+    + Sync
+    + 'static
 {
     /// The Ed25519 public key registered for a terminal.
     fn terminal_key(&self, terminal_id: &str) -> Result<Option<[u8; 32]>, StorageError>;
@@ -342,6 +347,9 @@ impl SqliteStorage {
             .map_err(open_error)?;
         connection
             .execute_batch(crate::holders::SQLITE_SCHEMA)
+            .map_err(open_error)?;
+        connection
+            .execute_batch(crate::officers::SQLITE_SCHEMA)
             .map_err(open_error)?;
         Ok(SqliteStorage {
             connection: Mutex::new(connection),

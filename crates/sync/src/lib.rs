@@ -15,10 +15,13 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 
 use enroll_core::domain::record::RecordEnvelope;
+use enroll_core::domain::roster::{Admission, RosterBody, RosterRefusal};
 use enroll_core::domain::time::UnixMs;
-use enroll_crypto::records::TerminalPublicKey;
-use enroll_protocol::verify_receipt;
-use enroll_store::{Outbox, Outgoing, StoreError};
+use enroll_crypto::records::{DocumentTagKey, TerminalPublicKey, TerminalSigningKey};
+use enroll_protocol::{
+    FleetAnswer, FleetRequest, SignedRoster, fleet_request_message, open_roster, verify_receipt,
+};
+use enroll_store::{FleetItem, Outbox, Outgoing, StoreError};
 
 /// How the worker talks to the registry.
 #[derive(Clone, Debug)]
@@ -36,6 +39,152 @@ pub struct SyncSettings {
     /// Sealed payloads acknowledged this many days ago are deleted at the end of a pass (none:
     /// kept).
     pub retention_days: Option<u64>,
+    /// Fetch the officer roster and the document-tag key as this terminal (none: not fetched).
+    pub fleet: Option<FleetSettings>,
+}
+
+/// Who the terminal is when it asks for its fleet state.
+#[derive(Clone, Debug)]
+pub struct FleetSettings {
+    pub terminal_id: String,
+    /// Signs the request's proof.
+    pub terminal_key: std::sync::Arc<TerminalSigningKey>,
+}
+
+/// Why the fleet state was not refreshed; the kept copy stays in force.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("the registry cannot be reached for the officer roster: {0}")]
+    Unreachable(String),
+    #[error("the registry refused the roster request ({status}): {said}")]
+    Refused { status: u16, said: String },
+    #[error("the registry's roster answer is not understood")]
+    Malformed,
+    #[error("the registry's document-tag key is malformed")]
+    BadTagKey,
+    #[error(transparent)]
+    Roster(#[from] RosterRefusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a fleet refresh changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FleetUpdate {
+    /// The serial of the roster in force.
+    pub roster_serial: u64,
+    /// Whether a newer roster was taken.
+    pub roster_changed: bool,
+    /// Whether the document-tag key was new or replaced.
+    pub tag_key_changed: bool,
+}
+
+/// The roster this terminal keeps, checked again with the registry's receipt key (so a roster
+/// written into the outbox behind the kiosk's back is not believed): `None` before the first.
+pub fn kept_roster(
+    outbox: &Outbox,
+    registry_key: &TerminalPublicKey,
+) -> Result<Option<RosterBody>, FleetError> {
+    let Some(kept) = outbox.fleet_item(FleetItem::Roster)? else {
+        return Ok(None);
+    };
+    let signed: SignedRoster = serde_json::from_slice(&kept).map_err(|_| FleetError::Malformed)?;
+    Ok(Some(open_roster(&signed, registry_key)?))
+}
+
+/// Takes a fleet answer: the roster only when its signature verifies, it is for this terminal and
+/// not older than the kept one (a replay); the kept copy stays otherwise. The document-tag key is
+/// kept as given.
+pub fn take_fleet_answer(
+    outbox: &Outbox,
+    terminal_id: &str,
+    registry_key: &TerminalPublicKey,
+    answer: &FleetAnswer,
+    now_unix_ms: UnixMs,
+) -> Result<FleetUpdate, FleetError> {
+    let offered = open_roster(&answer.roster, registry_key)?;
+    // A kept copy that no longer verifies (a changed key, a damaged file) is no reason to refuse a
+    // good new one.
+    let kept = kept_roster(outbox, registry_key).ok().flatten();
+    let roster_changed = match offered.admit(terminal_id, kept.as_ref())? {
+        Admission::Newer => {
+            let bytes = serde_json::to_vec(&answer.roster).map_err(|_| FleetError::Malformed)?;
+            outbox.set_fleet_item(FleetItem::Roster, &bytes, now_unix_ms)?;
+            true
+        }
+        Admission::Unchanged => false,
+    };
+    let mut tag_key_changed = false;
+    if let Some(hex) = &answer.document_tag_key_hex {
+        let key = DocumentTagKey::from_hex(hex).ok_or(FleetError::BadTagKey)?;
+        let kept_key = outbox.fleet_item(FleetItem::DocumentTagKey)?;
+        if kept_key.as_deref() != Some(key.to_hex().as_bytes()) {
+            outbox.set_fleet_item(
+                FleetItem::DocumentTagKey,
+                key.to_hex().as_bytes(),
+                now_unix_ms,
+            )?;
+            tag_key_changed = true;
+        }
+    }
+    Ok(FleetUpdate {
+        roster_serial: offered.serial,
+        roster_changed,
+        tag_key_changed,
+    })
+}
+
+/// Asks the registry for this terminal's fleet state (proving it holds the terminal key) and takes
+/// the answer ([`take_fleet_answer`]).
+pub async fn refresh_fleet(
+    outbox: &mut Outbox,
+    client: &HttpClient,
+    settings: &SyncSettings,
+    fleet: &FleetSettings,
+    now_unix_ms: UnixMs,
+) -> Result<FleetUpdate, FleetError> {
+    let at = now_unix_ms.as_i64();
+    let proof = fleet
+        .terminal_key
+        .sign(&fleet_request_message(&fleet.terminal_id, at));
+    let request = FleetRequest {
+        at_unix_ms: at,
+        proof_base64: enroll_core::domain::document::base64_bytes::encode(&proof),
+    };
+    let json = serde_json::to_value(&request).map_err(|_| FleetError::Malformed)?;
+    let (status, body) = post_json(
+        client,
+        &format!(
+            "{}/v1/terminals/{}/fleet",
+            settings.registry_url, fleet.terminal_id
+        ),
+        &json,
+        Duration::from_millis(settings.request_timeout_ms),
+    )
+    .await
+    .map_err(FleetError::Unreachable)?;
+    if status != 200 {
+        let said = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        return Err(FleetError::Refused { status, said });
+    }
+    let answer: FleetAnswer = serde_json::from_slice(&body).map_err(|_| FleetError::Malformed)?;
+    let update = take_fleet_answer(
+        outbox,
+        &fleet.terminal_id,
+        &settings.registry_receipt_key,
+        &answer,
+        now_unix_ms,
+    )?;
+    if update.roster_changed {
+        tracing::info!(serial = update.roster_serial, "officer roster updated");
+    }
+    if update.tag_key_changed {
+        tracing::info!("document-tag key updated");
+    }
+    Ok(update)
 }
 
 /// What one pass did.
@@ -307,6 +456,8 @@ pub struct SyncState {
     pub online: bool,
     /// Passes run so far.
     pub passes: u64,
+    /// The serial of the officer roster the registry last served (none: not fetched yet).
+    pub roster_serial: Option<u64>,
 }
 
 /// Timing of the worker loop.
@@ -320,6 +471,10 @@ pub struct WorkerTiming {
 
 /// How often an idle worker (nothing to send) checks that the registry answers.
 const IDLE_PROBE_INTERVAL_MS: u64 = 30_000;
+
+/// How often the worker refreshes the officer roster and the document-tag key: a badge disabled
+/// at the registry is refused here within this time (while the registry is reachable).
+pub const FLEET_INTERVAL_MS: u64 = 60_000;
 
 async fn registry_answers(client: &HttpClient, settings: &SyncSettings) -> bool {
     let Ok(request) = hyper::Request::get(format!("{}/healthz", settings.registry_url))
@@ -356,6 +511,7 @@ impl Worker {
         // An idle queue still asks the registry now and then, so "online" means something
         // before the first record goes (the officer's dashboard, the applicant's receipt).
         let mut last_idle_probe: Option<tokio::time::Instant> = None;
+        let mut last_fleet: Option<tokio::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return Ok(());
@@ -393,6 +549,26 @@ impl Worker {
             {
                 last_idle_probe = Some(tokio::time::Instant::now());
                 current.online = registry_answers(&self.client, &self.settings).await;
+            }
+            if let Some(fleet) = &self.settings.fleet
+                && last_fleet
+                    .is_none_or(|at| at.elapsed() >= Duration::from_millis(FLEET_INTERVAL_MS))
+            {
+                last_fleet = Some(tokio::time::Instant::now());
+                match refresh_fleet(
+                    &mut self.outbox,
+                    &self.client,
+                    &self.settings,
+                    fleet,
+                    (self.clock)(),
+                )
+                .await
+                {
+                    Ok(update) => current.roster_serial = Some(update.roster_serial),
+                    Err(error) => {
+                        tracing::warn!(%error, "the officer roster was not refreshed; the kept copy stays in force")
+                    }
+                }
             }
             let _ = state.send(current.clone());
             let waiting = report.retried > 0 || (current.unsent > 0 && !current.online);

@@ -107,6 +107,7 @@ impl Registry {
             virtual_id: options.virtual_id.clone(),
             holders: None,
             sealing_public_pem: None,
+            document_tag_key: None,
         };
         let thread = std::thread::Builder::new()
             .name("test-registry".into())

@@ -15,6 +15,7 @@ pub mod mrz_scan;
 pub mod officer;
 pub mod record;
 pub mod reference;
+pub mod roster;
 pub mod sam_frame;
 pub mod tier;
 pub mod time;
