@@ -27,6 +27,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # registry storage: postgresql (the tests and benchmarks initdb their own throw-away cluster on a
 #   loopback port; the packaged service is never used)
 # holder page (tests): chromium and chromium-driver (headless, driven over WebDriver)
+# terminal keys in a PKCS#11 token (tests): softhsm2 (SoftHSM 2.6, Ed25519 through CKM_EDDSA)
 # benchmarks: python3-venv (onnxruntime, the face-engine reference, comes from pip on demand)
 packages=(
     ca-certificates curl build-essential pkg-config libclang1-14 openssl
@@ -39,6 +40,7 @@ packages=(
     python3-venv
     tzdata
     chromium chromium-driver
+    softhsm2
 )
 # npm fetches the models; a Node.js installed some other way (as on our build machines) will do.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -338,6 +338,29 @@ fn post_json_at(
     })
 }
 
+/// GETs `path` over HTTPS trusting `ca`; returns (status, body).
+fn get_at(url: &str, path: &str, ca: &Path, token: Option<&str>) -> (u16, String) {
+    let tls = enroll_protocol::tls::client_config(&std::fs::read(ca).unwrap()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = enroll_sync::http_client(Some(tls));
+        let mut request = hyper::Request::get(format!("{url}{path}"));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = client
+            .request(request.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
 #[test]
 fn terminals_are_registered_over_https_only_with_the_admin_token() {
     let dir = tempfile::tempdir().unwrap();
@@ -439,6 +462,38 @@ fn terminals_are_registered_over_https_only_with_the_admin_token() {
         "{status} {signed_before:?} {signed_after:?}"
     );
     assert_eq!(status["rejected"], 1, "{status}");
+
+    // The administrator invites a new terminal over HTTPS; it spends the code; the list shows both.
+    let invite_path = "/v1/terminals/DEMO-0002/invite";
+    let hours = serde_json::json!({ "valid_hours": 2 });
+    assert_eq!(
+        post_json_at(&served.url, invite_path, &ca, None, &hours).0,
+        401
+    );
+    let (status, body) = post_json_at(&served.url, invite_path, &ca, Some(token), &hours);
+    assert_eq!(status, 201, "{body}");
+    let invited: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let code = invited["code"].as_str().unwrap().to_owned();
+    assert_eq!(code.len(), 15, "4-4-5 with hyphens: {code}");
+    let new_key = enroll_crypto::records::TerminalSigningKey::from_seed([9; 32]);
+    let provision =
+        serde_json::json!({ "code": code, "public_key_pem": new_key.public().to_pem() });
+    let (status, body) = post_json_at(&served.url, "/v1/provision", &ca, None, &provision);
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post_json_at(&served.url, "/v1/provision", &ca, None, &provision);
+    assert_ne!(status, 201, "a code is spent once: {body}");
+    assert_eq!(get_at(&served.url, "/v1/terminals", &ca, None).0, 401);
+    let (status, body) = get_at(&served.url, "/v1/terminals", &ca, Some(token));
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0]["id"], "DEMO-0001");
+    assert_eq!(listed[0]["revoked"]["reason"], "retired");
+    assert_eq!(listed[0]["records"], 2);
+    assert_eq!(listed[1]["id"], "DEMO-0002");
+    assert_eq!(listed[1]["key_fingerprint"], new_key.public().fingerprint());
+    assert!(listed[1]["revoked"].is_null());
     drop(served);
 
     // Without --admin-token-file the endpoint is off.

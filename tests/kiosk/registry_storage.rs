@@ -9,11 +9,13 @@ use crate::common;
 use std::sync::{Arc, Barrier};
 
 use enroll_core::domain::activation::ActivationCode;
+use enroll_core::domain::officer::Role;
 use enroll_core::domain::record::{CHAIN_START, ChainStatus};
 use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::sha256_hex;
 use enroll_registry::holders::{Activation, ActivationKey, Attempt, NewActivation};
 use enroll_registry::identities::{IssueOutcome, NewIdentity, NewToken, Selector};
+use enroll_registry::officers::{Added, NewOfficer, new_officer, roster_for};
 use enroll_registry::postgres::PostgresStorage;
 use enroll_registry::storage::{Incoming, Ingested, SqliteStorage, Storage};
 
@@ -769,6 +771,68 @@ fn a_code_is_spent_once_and_locks_after_ten_wrong_tries(storage: &dyn Storage) {
     );
 }
 
+fn officer(badge: &str, role: Role, terminals: &[&str]) -> NewOfficer {
+    // A fixed salt keeps the hash stable; the PIN is the store's business only as a hash.
+    new_officer(
+        badge,
+        role,
+        "482916",
+        terminals.iter().map(|t| (*t).to_owned()).collect(),
+        [7; 16],
+    )
+    .unwrap()
+}
+
+fn the_roster_serial_grows_with_every_change_and_a_terminal_sees_its_badges(storage: &dyn Storage) {
+    assert_eq!(storage.roster().unwrap().serial, 0, "no roster yet");
+    let supervisor = officer("B-7001", Role::Supervisor, &["PS-0001"]);
+    assert_eq!(
+        storage.add_officer(&supervisor, UnixMs(10)).unwrap(),
+        Added::Added
+    );
+    assert_eq!(
+        storage
+            .add_officer(&officer("B-8001", Role::Officer, &[]), UnixMs(11))
+            .unwrap(),
+        Added::Added
+    );
+    assert_eq!(
+        storage
+            .add_officer(&officer("B-7001", Role::Officer, &[]), UnixMs(12))
+            .unwrap(),
+        Added::Exists,
+        "an active badge is not replaced"
+    );
+    let roster = storage.roster().unwrap();
+    assert_eq!(roster.serial, 2);
+    assert_eq!(roster.officers.len(), 2);
+    assert_eq!(roster.officers[0].pin_argon2id, supervisor.pin_argon2id);
+    assert_eq!(roster.officers[0].terminals, ["PS-0001"]);
+
+    let for_ps1 = roster_for(&roster, "PS-0001", UnixMs(13));
+    let for_ps2 = roster_for(&roster, "PS-0002", UnixMs(13));
+    assert_eq!(for_ps1.officers.len(), 2);
+    assert_eq!(for_ps2.officers.len(), 1, "B-7001 is for PS-0001 only");
+    assert_eq!(for_ps2.officers[0].badge, "B-8001");
+    assert_eq!(for_ps1.serial, 2);
+
+    assert!(storage.disable_officer("B-7001", UnixMs(14)).unwrap());
+    assert!(!storage.disable_officer("B-0000", UnixMs(14)).unwrap());
+    let roster = storage.roster().unwrap();
+    assert_eq!(roster.serial, 3, "an unknown badge changes nothing");
+    assert!(roster.officers[0].disabled);
+    // A disabled badge may be added again (a new PIN, say): it is active again.
+    assert_eq!(
+        storage
+            .add_officer(&officer("B-7001", Role::Supervisor, &[]), UnixMs(15))
+            .unwrap(),
+        Added::Added
+    );
+    let roster = storage.roster().unwrap();
+    assert_eq!(roster.serial, 4);
+    assert!(!roster.officers[0].disabled);
+}
+
 macro_rules! suite {
     (shared: [$($shared:ident),*], concurrent: [$($concurrent:ident),*]) => {
         mod sqlite {
@@ -808,7 +872,8 @@ suite!(
         a_300_kb_payload_comes_back_byte_for_byte,
         a_newer_enrollment_supersedes_and_revokes_whatever_order_they_arrive_in,
         a_code_is_spent_once_and_locks_after_ten_wrong_tries,
-        a_short_reference_finds_its_record
+        a_short_reference_finds_its_record,
+        the_roster_serial_grows_with_every_change_and_a_terminal_sees_its_badges
     ],
     concurrent: [
         one_record_sent_by_many_at_once_is_stored_once,

@@ -83,6 +83,42 @@ pub enum RecordCryptoError {
     /// The stored encapsulated key is malformed.
     #[error("the sealed payload's encapsulated key is malformed")]
     BadEnc,
+    /// A key held elsewhere (a PKCS#11 token) did not sign.
+    #[error("the terminal key did not sign: {0}")]
+    Signer(String),
+}
+
+/// What signs for the terminal: a key in memory ([`TerminalSigningKey`], read from a file) or one
+/// that never leaves a token (`enroll_devices::token`). Signing can fail for the second (a token
+/// pulled out), so the outbox commits nothing unsigned.
+pub trait RecordSigner: Send + Sync {
+    /// The public half.
+    fn public_key(&self) -> TerminalPublicKey;
+    /// Pure Ed25519 (RFC 8032) over `bytes` exactly as given.
+    fn try_sign(&self, bytes: &[u8]) -> Result<[u8; 64], RecordCryptoError>;
+    /// A secret only this key can make again (see [`TerminalSigningKey::derive_secret`]).
+    fn try_derive_secret(
+        &self,
+        purpose: &str,
+        subject: &str,
+    ) -> Result<[u8; 32], RecordCryptoError> {
+        Ok(Sha256::digest(self.try_sign(&derived_secret_message(purpose, subject))?).into())
+    }
+}
+
+/// What a derived secret is the SHA-256 of the signature of.
+fn derived_secret_message(purpose: &str, subject: &str) -> Vec<u8> {
+    format!("enroll-kiosk derived secret v1\n{purpose}\n{subject}").into_bytes()
+}
+
+impl RecordSigner for TerminalSigningKey {
+    fn public_key(&self) -> TerminalPublicKey {
+        self.public()
+    }
+
+    fn try_sign(&self, bytes: &[u8]) -> Result<[u8; 64], RecordCryptoError> {
+        Ok(self.sign(bytes))
+    }
 }
 
 /// Lowercase hex.
@@ -187,9 +223,7 @@ impl TerminalSigningKey {
     /// signature over both. Ed25519 signatures are deterministic (RFC 8032), so a reprint derives
     /// the same secret without storing it, and a key held in a token would derive it too.
     pub fn derive_secret(&self, purpose: &str, subject: &str) -> [u8; 32] {
-        use sha2::Digest as _;
-        let message = format!("enroll-kiosk derived secret v1\n{purpose}\n{subject}");
-        sha2::Sha256::digest(self.sign(message.as_bytes())).into()
+        Sha256::digest(self.sign(&derived_secret_message(purpose, subject))).into()
     }
 }
 

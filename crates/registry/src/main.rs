@@ -771,13 +771,12 @@ fn terminal_list(db: &str, json: bool) -> anyhow::Result<()> {
 
 fn terminal_invite(db: &str, id: &str, valid_hours: u32) -> anyhow::Result<()> {
     use enroll_core::domain::crockford;
-    use enroll_registry::server::{INVITE_CODE_CHARS, invite_code_sha256};
     if !enroll_core::domain::record::is_valid_terminal_id(id) {
         bail!("--id: allowed are 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'");
     }
     let storage = open_storage(db, 1)?;
-    let code = crockford::encode(&keys::random_bytes::<8>()?, INVITE_CODE_CHARS - 1);
-    let code_sha256 = invite_code_sha256(&code).context("a fresh code does not read back")?;
+    let (code, code_sha256) = enroll_registry::server::invite_code(keys::random_bytes::<8>()?)
+        .context("a fresh code does not read back")?;
     let created_at = now();
     let expires_at = created_at.plus_ms(u64::from(valid_hours) * 3_600_000);
     storage.add_invite(&enroll_registry::storage::NewInvite {

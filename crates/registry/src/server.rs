@@ -151,7 +151,8 @@ pub fn router(state: RegistryState) -> Router {
     Router::new()
         .route("/v1/records", post(post_record))
         .route("/v1/receipts/{id}", get(get_receipt))
-        .route("/v1/terminals", post(post_terminal))
+        .route("/v1/terminals", post(post_terminal).get(get_terminals))
+        .route("/v1/terminals/{id}/invite", post(post_invite))
         .route("/v1/terminals/{id}/revoke", post(post_revoke_terminal))
         .route("/v1/provision", post(post_provision))
         .route("/v1/terminals/{id}/rotate", post(post_rotate_key))
@@ -801,6 +802,147 @@ async fn post_provision(State(state): State<RegistryState>, bytes: Bytes) -> Res
     }
 }
 
+/// The admin token's gate on an administration route (`what` for the log, `cli` the command that
+/// does the same without HTTP): the refusal when HTTP administration is off (403) or the token is
+/// missing or wrong (401), `None` when the request may go on.
+fn admin_refusal(
+    state: &RegistryState,
+    headers: &axum::http::HeaderMap,
+    what: &str,
+    cli: &str,
+) -> Option<Response> {
+    let Some(expected) = state.admin_token_sha256 else {
+        return Some(text(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "{what} over HTTP is off: start the registry with --admin-token-file, or use `{cli}`"
+            ),
+        ));
+    };
+    if !authorised(&expected, headers) {
+        tracing::warn!(what, "administration refused: missing or wrong admin token");
+        return Some(text(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin token (send Authorization: Bearer TOKEN)",
+        ));
+    }
+    None
+}
+
+/// `GET /v1/terminals` (admin token): the registered terminals as `registry terminal list --json`
+/// shows them.
+async fn get_terminals(
+    State(state): State<RegistryState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Some(refused) = admin_refusal(
+        &state,
+        &headers,
+        "the terminal list",
+        "registry terminal list",
+    ) {
+        return refused;
+    }
+    let storage = Arc::clone(&state.storage);
+    match tokio::task::spawn_blocking(move || storage.terminals()).await {
+        Ok(Ok(terminals)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string(&terminals).unwrap_or_default(),
+        )
+            .into_response(),
+        Ok(Err(error)) => internal(error),
+        Err(error) => internal(error),
+    }
+}
+
+/// Hours an invite made over HTTP is valid when the request does not say.
+pub const DEFAULT_INVITE_HOURS: u32 = 72;
+
+/// `POST /v1/terminals/{id}/invite` (admin token) with `{"valid_hours": N}` (optional, 1–720):
+/// a one-time provisioning code for a new terminal `id`, as `registry terminal invite` makes.
+/// The code is in this answer only; the registry keeps its SHA-256.
+async fn post_invite(
+    State(state): State<RegistryState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    if let Some(refused) = admin_refusal(
+        &state,
+        &headers,
+        "terminal invitation",
+        "registry terminal invite",
+    ) {
+        return refused;
+    }
+    #[derive(serde::Deserialize)]
+    struct Invite {
+        valid_hours: Option<u32>,
+    }
+    let valid_hours = if bytes.is_empty() {
+        DEFAULT_INVITE_HOURS
+    } else {
+        match serde_json::from_slice::<Invite>(&bytes) {
+            Ok(invite) => invite.valid_hours.unwrap_or(DEFAULT_INVITE_HOURS),
+            Err(_) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "expected JSON {\"valid_hours\": N}",
+                );
+            }
+        }
+    };
+    if !is_valid_terminal_id(&id) || !(1..=720).contains(&valid_hours) {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "the terminal id is 1 to 64 of A-Z, a-z, 0-9, '-' and '_'; valid_hours is 1 to 720",
+        );
+    }
+    let Ok(random) = enroll_crypto::keys::random_bytes::<8>() else {
+        return internal("no randomness for an invite code");
+    };
+    let Some((code, code_sha256)) = invite_code(random) else {
+        return internal("a fresh invite code does not read back");
+    };
+    let created_at = (state.clock)();
+    let expires_at = created_at.plus_ms(u64::from(valid_hours) * 3_600_000);
+    let invite = crate::storage::NewInvite {
+        code_sha256,
+        terminal_id: id.clone(),
+        created_at,
+        expires_at,
+    };
+    let storage = Arc::clone(&state.storage);
+    match tokio::task::spawn_blocking(move || storage.add_invite(&invite)).await {
+        Ok(Ok(())) => {
+            tracing::info!(terminal = %id, valid_hours, "invite made");
+            (
+                StatusCode::CREATED,
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::json!({
+                    "terminal_id": id,
+                    "code": enroll_core::domain::crockford::grouped(&code, &[4, 4, 5]),
+                    "expires_at_unix_ms": expires_at.as_i64(),
+                })
+                .to_string(),
+            )
+                .into_response()
+        }
+        Ok(Err(error)) => internal(error),
+        Err(error) => internal(error),
+    }
+}
+
+/// A fresh provisioning code from 8 random bytes (12 characters and the check character) and the
+/// SHA-256 the registry keeps of it (as [`invite_code_sha256`] reads it back; `None` would be a
+/// bug in the alphabet).
+pub fn invite_code(random: [u8; 8]) -> Option<(String, String)> {
+    let code = enroll_core::domain::crockford::encode(&random, INVITE_CODE_CHARS - 1);
+    let code_sha256 = invite_code_sha256(&code)?;
+    Some((code, code_sha256))
+}
+
 /// `POST /v1/terminals/{id}/revoke` with `{"reason": "…"}` and the admin token: revokes the
 /// terminal from now (`registry terminal revoke` over HTTP).
 async fn post_revoke_terminal(
@@ -809,19 +951,13 @@ async fn post_revoke_terminal(
     headers: axum::http::HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let Some(expected) = state.admin_token_sha256 else {
-        return text(
-            StatusCode::FORBIDDEN,
-            "terminal administration over HTTP is off: start the registry with --admin-token-file, \
-             or use `registry terminal revoke`",
-        );
-    };
-    if !authorised(&expected, &headers) {
-        tracing::warn!("terminal revocation refused: missing or wrong admin token");
-        return text(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong admin token (send Authorization: Bearer TOKEN)",
-        );
+    if let Some(refused) = admin_refusal(
+        &state,
+        &headers,
+        "terminal revocation",
+        "registry terminal revoke",
+    ) {
+        return refused;
     }
     #[derive(serde::Deserialize)]
     struct Revoke {
@@ -867,19 +1003,13 @@ async fn post_terminal(
     headers: axum::http::HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let Some(expected) = state.admin_token_sha256 else {
-        return text(
-            StatusCode::FORBIDDEN,
-            "terminal registration over HTTP is off: start the registry with --admin-token-file, \
-             or use `registry terminal add`",
-        );
-    };
-    if !authorised(&expected, &headers) {
-        tracing::warn!("terminal registration refused: missing or wrong admin token");
-        return text(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong admin token (send Authorization: Bearer TOKEN)",
-        );
+    if let Some(refused) = admin_refusal(
+        &state,
+        &headers,
+        "terminal registration",
+        "registry terminal add",
+    ) {
+        return refused;
     }
     let registration: TerminalRegistration = match serde_json::from_slice(&bytes) {
         Ok(registration) => registration,
