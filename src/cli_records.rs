@@ -12,7 +12,7 @@ use clap::Subcommand;
 use enroll_core::domain::card_read::CardRead;
 use enroll_core::domain::document::Photo;
 use enroll_crypto::keys;
-use enroll_crypto::records::{PreparedSeal, TerminalSigningKey};
+use enroll_crypto::records::{PreparedSeal, RecordSigner, TerminalSigningKey};
 use enroll_face::{FaceEngine, decode_image};
 use enroll_kiosk::app::enrollment::{CommitParams, card_photo_image, check, commit};
 use enroll_kiosk::config::Config;
@@ -114,6 +114,30 @@ pub fn keygen(out: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `kiosk keygen --token`: the key pair made inside the token `terminal.signing_key` names; its
+/// public half printed (and written to `out`/terminal-signing.pub when given) for the registry.
+pub fn keygen_in_token(out: Option<&Path>, config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let uri = config.terminal.signing_key_token.as_ref().with_context(|| {
+        format!(
+            "{} names no token: set terminal.signing_key = \"pkcs11:token=…;object=…?module-path=…&pin-source=…\"",
+            config.source_path.display()
+        )
+    })?;
+    let public = enroll_devices::token::Pkcs11Signer::generate(uri)?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "terminal signing key made inside the token: {uri}")?;
+    if let Some(out) = out {
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        let (_, public_path) = keys::pair_paths(out, "terminal-signing");
+        keys::write_new(&public_path, &public.to_pem(), false)?;
+        writeln!(stdout, "public key written to {}", public_path.display())?;
+    }
+    write!(stdout, "{}", public.to_pem())?;
+    writeln!(stdout, "fingerprint (SHA-256): {}", public.fingerprint())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn read_image(path: &Path) -> anyhow::Result<image::RgbImage> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
@@ -144,7 +168,7 @@ pub fn enroll(args: EnrollArgs, config_path: Option<&Path>) -> anyhow::Result<Ex
             error.classify()
         )
     })?;
-    let terminal_key = keys::read_signing_key(&config.terminal.signing_key_file)?;
+    let terminal_key = enroll_kiosk::configured::terminal_signer(&config)?;
     let registry_key = keys::read_sealing_public(&config.registry.sealing_public_key_file)?;
 
     let engine = FaceEngine::load(&config.face.engine)
@@ -180,7 +204,7 @@ pub fn enroll(args: EnrollArgs, config_path: Option<&Path>) -> anyhow::Result<Ex
         supervisor_id: args.supervisor.clone(),
         actor: &actor,
         limits: &limits,
-        terminal_key: &terminal_key,
+        terminal_key: &*terminal_key,
         threshold_cosine: engine.threshold_cosine(),
         models_sha256: engine.models_sha256(),
     };
@@ -321,11 +345,10 @@ pub fn queue(command: QueueCommand, config_path: Option<&Path>) -> anyhow::Resul
         }
         QueueCommand::Verify => {
             // Every key this terminal signed with: records before a rotation name the old one.
-            let current = keys::read_signing_key(&config.terminal.signing_key_file)?;
+            let current = enroll_kiosk::configured::terminal_signer(&config)?;
             let retired = keys::read_retired_signing_keys(&config.terminal.signing_key_file)?;
-            let publics: Vec<_> = std::iter::once(&current)
-                .chain(&retired)
-                .map(TerminalSigningKey::public)
+            let publics: Vec<_> = std::iter::once(current.public_key())
+                .chain(retired.iter().map(TerminalSigningKey::public))
                 .collect();
             let report = outbox.verify_records_with(&publics)?;
             if report.is_intact() {
@@ -575,9 +598,11 @@ pub fn receipt(command: ReceiptCommand, config_path: Option<&Path>) -> anyhow::R
                 .signed_body(&record_id)?
                 .with_context(|| format!("no record {record_id} in this terminal's outbox"))?;
             // The key that signed the record: the current one, or one retired by rotation.
-            let key = keys::read_signing_key(&config.terminal.signing_key_file)?;
+            let key = enroll_kiosk::configured::terminal_signer(&config)?;
             let retired = keys::read_retired_signing_keys(&config.terminal.signing_key_file)?;
-            let signers: Vec<&TerminalSigningKey> = std::iter::once(&key).chain(&retired).collect();
+            let signers: Vec<&dyn RecordSigner> = std::iter::once(&*key)
+                .chain(retired.iter().map(|key| key as &dyn RecordSigner))
+                .collect();
             let paper = enroll_kiosk::app::enrollment::paper_receipt(
                 &signers,
                 &body,

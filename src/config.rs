@@ -160,8 +160,12 @@ pub struct TerminalConfig {
     pub id: String,
     /// The assurance tier the terminal enrolls at.
     pub tier: Tier,
-    /// The terminal's Ed25519 signing key file.
+    /// The terminal's Ed25519 signing key file (when the key is not in a token; with a token, where
+    /// a key file would be, unused).
     pub signing_key_file: PathBuf,
+    /// The terminal's key in a PKCS#11 token instead (`terminal.signing_key = "pkcs11:…"`): it
+    /// never leaves the token.
+    pub signing_key_token: Option<enroll_devices::token::Pkcs11Uri>,
     /// Where the badges that may sign in come from.
     pub officers_from: OfficerSource,
     /// The officer list (badges, roles, Argon2id PIN hashes) when `officers_from` is `file`;
@@ -450,7 +454,10 @@ struct RawDemo {
 struct RawTerminal {
     id: String,
     tier: Tier,
-    signing_key_file: PathBuf,
+    #[serde(default)]
+    signing_key_file: Option<PathBuf>,
+    #[serde(default)]
+    signing_key: Option<String>,
     #[serde(default)]
     officers_from: OfficerSource,
     #[serde(default)]
@@ -817,6 +824,26 @@ fn validate(
             "allowed: 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'".to_owned(),
         );
     }
+    match (&raw.terminal.signing_key_file, &raw.terminal.signing_key) {
+        (Some(_), Some(_)) => check.fail(
+            "terminal.signing_key",
+            "set together with terminal.signing_key_file: the key is in a token or in a file, \
+             never both; remove one"
+                .to_owned(),
+        ),
+        (None, None) => check.fail(
+            "terminal.signing_key_file",
+            "missing: name the key file (`kiosk keygen` makes it), or set terminal.signing_key = \
+             \"pkcs11:…\" for a key in a token"
+                .to_owned(),
+        ),
+        (None, Some(uri)) => {
+            if let Err(error) = enroll_devices::token::Pkcs11Uri::parse(uri) {
+                check.fail("terminal.signing_key", error.to_string());
+            }
+        }
+        (Some(_), None) => {}
+    }
     if raw.terminal.officers_from == OfficerSource::Registry && raw.terminal.officers_file.is_some()
     {
         check.fail(
@@ -1133,7 +1160,17 @@ fn validate(
         terminal: TerminalConfig {
             id: raw.terminal.id,
             tier: raw.terminal.tier,
-            signing_key_file: resolve(base_dir, raw.terminal.signing_key_file),
+            signing_key_file: resolve(
+                base_dir,
+                raw.terminal
+                    .signing_key_file
+                    .unwrap_or_else(|| PathBuf::from("terminal-signing.key")),
+            ),
+            signing_key_token: raw
+                .terminal
+                .signing_key
+                .as_deref()
+                .and_then(|uri| enroll_devices::token::Pkcs11Uri::parse(uri).ok()),
             officers_from: raw.terminal.officers_from,
             officers_file: resolve(
                 base_dir,

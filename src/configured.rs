@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::config::{CameraConfig, CameraSource, CardReaderConfig, Config};
 use enroll_core::domain::time::UnixMs;
 use enroll_crypto::keys;
+use enroll_crypto::records::RecordSigner;
 use enroll_devices::camera::v4l2::V4l2Camera;
 use enroll_devices::camera::{Camera, CameraError};
 use enroll_devices::card::pcsc_icao::{PcscIcaoReader, load_csca_dir};
@@ -21,6 +22,37 @@ use enroll_sim::faults::{Fault, FaultSwitch};
 use enroll_sim::file_camera::FileCamera;
 use enroll_store::{Outbox, StoreError};
 use enroll_sync::SyncSettings;
+
+/// Why the terminal's signing key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SignerError {
+    /// The key file.
+    #[error("{0}; run scripts/setup.sh or `kiosk keygen`")]
+    File(#[from] keys::KeyFileError),
+    /// The token.
+    #[error(transparent)]
+    Token(#[from] enroll_devices::token::TokenError),
+}
+
+/// The terminal's signing key: in the token `token` names when there is one (logged in once per
+/// process and shared), else read from `file`.
+pub fn open_terminal_signer(
+    file: &Path,
+    token: Option<&enroll_devices::token::Pkcs11Uri>,
+) -> Result<Arc<dyn RecordSigner>, SignerError> {
+    Ok(match token {
+        Some(uri) => enroll_devices::token::open_shared(uri)?,
+        None => Arc::new(keys::read_signing_key(file)?),
+    })
+}
+
+/// The configured terminal signing key (see [`open_terminal_signer`]).
+pub fn terminal_signer(config: &Config) -> Result<Arc<dyn RecordSigner>, SignerError> {
+    open_terminal_signer(
+        &config.terminal.signing_key_file,
+        config.terminal.signing_key_token.as_ref(),
+    )
+}
 
 /// What a production build (without the `demo` feature) says when asked for a simulation; the
 /// configuration check refuses such a file first, so this is only met by a caller that skipped it.
@@ -256,11 +288,11 @@ pub fn sync_setup(
         }),
         retention_days: Some(u64::from(config.retention.sealed_payload_days)),
         // A terminal without its key yet (before provisioning) has no fleet state to ask for.
-        fleet: keys::read_signing_key(&config.terminal.signing_key_file)
+        fleet: terminal_signer(config)
             .ok()
             .map(|key| enroll_sync::FleetSettings {
                 terminal_id: config.terminal.id.clone(),
-                terminal_key: std::sync::Arc::new(key),
+                terminal_key: key,
             }),
     };
     Ok((settings, tls))

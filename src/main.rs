@@ -49,9 +49,14 @@ enum Command {
     Face(cli_face::FaceCommand),
     /// Create this terminal's Ed25519 signing key (mode 0600; never overwrites)
     Keygen {
-        /// Directory to write terminal-signing.key and terminal-signing.pub into
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
+        /// Directory to write terminal-signing.key and terminal-signing.pub into (with --token:
+        /// the .pub only)
+        #[arg(long, value_name = "DIR", required_unless_present = "token")]
+        out: Option<PathBuf>,
+        /// Make the key pair inside the PKCS#11 token terminal.signing_key names instead: the
+        /// private key never leaves it
+        #[arg(long)]
+        token: bool,
     },
     /// Set this terminal up against its registry with a one-time code (`registry terminal
     /// invite`): creates its signing key, registers it, fetches the registry's public keys
@@ -118,7 +123,13 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check { file }) => config_check(file.or(cli.config)),
         Command::Card(command) => cli_card::run(command, cli.config),
         Command::Face(command) => cli_face::run(command, cli.config),
-        Command::Keygen { out } => cli_records::keygen(&out),
+        Command::Keygen { out, token: false } => match out {
+            Some(out) => cli_records::keygen(&out),
+            None => Err(anyhow::anyhow!("--out DIR is needed")),
+        },
+        Command::Keygen { out, token: true } => {
+            cli_records::keygen_in_token(out.as_deref(), cli.config.as_deref())
+        }
         Command::Provision { url, code } => {
             cli_provision::provision(&url, &code, cli.config.as_deref())
         }

@@ -16,7 +16,7 @@ use enroll_core::domain::record::{
 };
 use enroll_core::domain::tier::Tier;
 use enroll_core::domain::time::UnixMs;
-use enroll_crypto::records::{DocumentTagKey, PreparedSeal, RecordCryptoError, TerminalSigningKey};
+use enroll_crypto::records::{DocumentTagKey, PreparedSeal, RecordCryptoError, RecordSigner};
 use enroll_devices::card::photo::decode_photo;
 use enroll_face::compare::Decision;
 use enroll_face::evidence::face_evidence;
@@ -45,6 +45,9 @@ pub enum EnrollError {
     /// The outbox refused or failed (a guard, a full disk).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A stored record body cannot be read.
+    #[error(transparent)]
+    Format(#[from] enroll_core::domain::record::RecordFormatError),
 }
 
 /// The card photo as an image, when the card carries a decodable one.
@@ -121,7 +124,7 @@ pub struct CommitParams<'a> {
     /// The audit log's actor ("applicant" or "officer:ID").
     pub actor: &'a str,
     pub limits: &'a GuardLimits,
-    pub terminal_key: &'a TerminalSigningKey,
+    pub terminal_key: &'a dyn RecordSigner,
     pub threshold_cosine: f32,
     pub models_sha256: &'a BTreeMap<String, String>,
 }
@@ -137,10 +140,14 @@ pub struct Enrolled {
 /// The applicant's one-time activation code for a record. Derived from the terminal key, so a
 /// reprint shows the same code and the outbox never stores it; it travels to the registry only
 /// inside the sealed payload.
-pub fn activation_code(terminal_key: &TerminalSigningKey, record_id: &RecordId) -> ActivationCode {
-    ActivationCode::from_bits(
-        &terminal_key.derive_secret("activation code", &record_id.to_string()),
-    )
+pub fn activation_code(
+    terminal_key: &dyn RecordSigner,
+    record_id: &RecordId,
+) -> Result<ActivationCode, RecordCryptoError> {
+    Ok(ActivationCode::from_bits(&terminal_key.try_derive_secret(
+        "activation code",
+        &record_id.to_string(),
+    )?))
 }
 
 /// Seals the biometrics and card evidence to the registry with `seal` (prepared to the registry
@@ -156,7 +163,7 @@ pub fn commit(
     seal: PreparedSeal,
 ) -> Result<Enrolled, EnrollError> {
     let id = RecordId::v7(now_unix_ms, id_random);
-    let activation_code = activation_code(params.terminal_key, &id);
+    let activation_code = activation_code(params.terminal_key, &id)?;
     let content = SealedContent {
         format: SEALED_FORMAT.to_owned(),
         version: 2,
@@ -212,6 +219,8 @@ pub fn commit(
         now_unix_ms,
         params.limits,
     )?;
+    // The record is committed: a signer failing now (a token pulled out this instant) loses
+    // nothing; the receipt can be reprinted from the officer desk or `kiosk receipt make`.
     let receipt_text = receipt_text(
         params.terminal_key,
         ApplicantReceipt {
@@ -220,7 +229,7 @@ pub fn commit(
             created_at_unix_ms: now_unix_ms,
             body_sha256: committed.body_sha256.clone(),
         },
-    );
+    )?;
     Ok(Enrolled {
         committed,
         receipt_text,
@@ -229,19 +238,22 @@ pub fn commit(
 }
 
 /// The applicant's receipt as QR text, signed with the terminal key.
-pub fn receipt_text(terminal_key: &TerminalSigningKey, receipt: ApplicantReceipt) -> String {
-    receipt.to_text(&terminal_key.sign(&receipt.signed_bytes()))
+pub fn receipt_text(
+    terminal_key: &dyn RecordSigner,
+    receipt: ApplicantReceipt,
+) -> Result<String, RecordCryptoError> {
+    Ok(receipt.to_text(&terminal_key.try_sign(&receipt.signed_bytes())?))
 }
 
 /// The paper receipt of a committed record (its signed body and hash), with the same receipt
 /// and activation codes the screen showed: both are derived from the key that signed it, found
 /// among `terminal_keys` (the current one and those retired by rotation).
 pub fn paper_receipt(
-    terminal_keys: &[&TerminalSigningKey],
+    terminal_keys: &[&dyn RecordSigner],
     body: &[u8],
     body_sha256: &str,
     holder_page_url: &str,
-) -> Result<crate::app::printing::PaperReceipt, enroll_core::domain::record::RecordFormatError> {
+) -> Result<crate::app::printing::PaperReceipt, EnrollError> {
     use enroll_core::domain::applicant_receipt::ApplicantReceipt;
     use enroll_core::domain::record::RecordBody;
     use enroll_core::domain::reference::ShortReference;
@@ -249,13 +261,13 @@ pub fn paper_receipt(
     // The key that signed the record (a retired one after a rotation): the codes derive from it.
     let terminal_key = terminal_keys
         .iter()
-        .find(|key| key.public().fingerprint() == body.terminal_key_sha256)
+        .find(|key| key.public_key().fingerprint() == body.terminal_key_sha256)
         .or(terminal_keys.first())
         .copied()
         .ok_or_else(|| {
             enroll_core::domain::record::RecordFormatError::Malformed("no terminal key".into())
         })?;
-    let code = activation_code(terminal_key, &body.id);
+    let code = activation_code(terminal_key, &body.id)?;
     Ok(crate::app::printing::PaperReceipt {
         reference: ShortReference::of(&body.id).grouped(),
         receipt_text: receipt_text(
@@ -266,7 +278,7 @@ pub fn paper_receipt(
                 created_at_unix_ms: body.created_at_unix_ms,
                 body_sha256: body_sha256.to_owned(),
             },
-        ),
+        )?,
         activation_link: code.holder_link(holder_page_url),
         activation_code: code.grouped(),
         terminal_id: body.terminal_id,

@@ -23,7 +23,7 @@ use std::str::FromStr as _;
 use crate::app::printing::PaperReceipt;
 use enroll_core::domain::tier::Tier;
 use enroll_crypto::keys;
-use enroll_crypto::records::{PreparedSeal, SealingPublicKey, TerminalSigningKey};
+use enroll_crypto::records::{PreparedSeal, RecordSigner, SealingPublicKey, TerminalSigningKey};
 use enroll_face::EngineSettings;
 use enroll_face::FaceEngine;
 use enroll_face::quality::{QualityComponent, QualityReason};
@@ -216,6 +216,7 @@ pub struct WorkerSettings {
     terminal_id: String,
     tier: Tier,
     signing_key_file: PathBuf,
+    signing_key_token: Option<enroll_devices::token::Pkcs11Uri>,
     sealing_key_file: PathBuf,
     limits: GuardLimits,
     faults_dir: Option<PathBuf>,
@@ -231,6 +232,7 @@ impl WorkerSettings {
             terminal_id: config.terminal.id.clone(),
             tier: config.terminal.tier,
             signing_key_file: config.terminal.signing_key_file.clone(),
+            signing_key_token: config.terminal.signing_key_token.clone(),
             sealing_key_file: config.registry.sealing_public_key_file.clone(),
             faults_dir: config.faults_dir().map(Path::to_path_buf),
             holder_page_url: config.registry.holder_page_url.clone(),
@@ -251,15 +253,18 @@ pub struct EnrollmentWorker {
 
 struct Resources {
     outbox: Outbox,
-    terminal_key: TerminalSigningKey,
+    terminal_key: std::sync::Arc<dyn RecordSigner>,
     /// Keys this terminal retired by rotation (its older records' reprints need them).
     retired_keys: Vec<TerminalSigningKey>,
     registry_key: SealingPublicKey,
 }
 
 fn open_resources(settings: &WorkerSettings) -> Result<Resources, String> {
-    let terminal_key = keys::read_signing_key(&settings.signing_key_file)
-        .map_err(|e| format!("{e}; run scripts/setup.sh or `kiosk keygen`"))?;
+    let terminal_key = crate::configured::open_terminal_signer(
+        &settings.signing_key_file,
+        settings.signing_key_token.as_ref(),
+    )
+    .map_err(|e| e.to_string())?;
     let registry_key = keys::read_sealing_public(&settings.sealing_key_file)
         .map_err(|e| format!("{e}; configure the registry's sealing key"))?;
     if let Some(parent) = settings
@@ -383,7 +388,7 @@ impl Thread {
             supervisor_id: operators.supervisor_id.clone(),
             actor: &actor,
             limits: &settings.limits,
-            terminal_key: &resources.terminal_key,
+            terminal_key: &*resources.terminal_key,
             threshold_cosine: engine.threshold_cosine(),
             models_sha256: engine.models_sha256(),
         };
@@ -458,8 +463,13 @@ impl Thread {
             .signed_body(record_id)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("no record {record_id} in this terminal's outbox"))?;
-        let keys: Vec<&TerminalSigningKey> = std::iter::once(&resources.terminal_key)
-            .chain(&resources.retired_keys)
+        let keys: Vec<&dyn RecordSigner> = std::iter::once(&*resources.terminal_key)
+            .chain(
+                resources
+                    .retired_keys
+                    .iter()
+                    .map(|key| key as &dyn RecordSigner),
+            )
             .collect();
         crate::app::enrollment::paper_receipt(
             &keys,

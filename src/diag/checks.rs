@@ -516,13 +516,31 @@ pub fn queue(config: &Config, options: &DiagOptions) -> Finding {
 pub fn crypto(config: &Config) -> Finding {
     let mut problems = Vec::new();
     let mut details = Vec::new();
+    // The terminal key: a file, or a token that must open with its PIN and hold the key.
+    match &config.terminal.signing_key_token {
+        Some(uri) => match crate::configured::terminal_signer(config) {
+            Ok(signer) => details.push((
+                "terminal signing key",
+                format!(
+                    "in a PKCS#11 token, {uri} (fingerprint {})",
+                    signer.public_key().fingerprint()
+                ),
+            )),
+            Err(error) => problems.push(error.to_string()),
+        },
+        None => match keys::read_signing_key(&config.terminal.signing_key_file) {
+            Ok(key) => details.push((
+                "terminal signing key",
+                format!(
+                    "{} (fingerprint {})",
+                    config.terminal.signing_key_file.display(),
+                    key.public().fingerprint()
+                ),
+            )),
+            Err(error) => problems.push(error.to_string()),
+        },
+    }
     let key_files = [
-        (
-            "terminal signing key",
-            &config.terminal.signing_key_file,
-            keys::read_signing_key(&config.terminal.signing_key_file)
-                .map(|key| key.public().fingerprint()),
-        ),
         (
             "registry sealing key",
             &config.registry.sealing_public_key_file,
@@ -562,7 +580,11 @@ pub fn crypto(config: &Config) -> Finding {
     let mut finding = if problems.is_empty() {
         Finding::ok(
             CheckId::Crypto,
-            "terminal key private to its owner; registry keys present",
+            if config.terminal.signing_key_token.is_some() {
+                "terminal key in its token, which signs; registry keys present"
+            } else {
+                "terminal key private to its owner; registry keys present"
+            },
         )
     } else {
         Finding::problem(
@@ -629,14 +651,15 @@ pub fn audit(config: &Config) -> Finding {
         Err(error) => return store_failure(CheckId::Audit, &error),
     };
     let mut problems = enroll_store::audit::verify_entries(&entries);
-    let records = match keys::read_signing_key(&config.terminal.signing_key_file) {
+    let records = match crate::configured::terminal_signer(config) {
         Ok(key) => match outbox.verify_records_with(
-            &std::iter::once(key)
+            &std::iter::once(key.public_key())
                 .chain(
                     keys::read_retired_signing_keys(&config.terminal.signing_key_file)
-                        .unwrap_or_default(),
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|key| key.public()),
                 )
-                .map(|key| key.public())
                 .collect::<Vec<_>>(),
         ) {
             Ok(report) => {

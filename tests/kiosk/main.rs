@@ -38,6 +38,7 @@ mod registry_storage;
 mod sync;
 mod sync_faults;
 mod sync_worker;
+mod token;
 mod ui_attract;
 mod ui_session;
 mod virtual_id;

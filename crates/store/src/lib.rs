@@ -26,7 +26,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension as _, Transac
 use serde::Serialize;
 
 use enroll_core::domain::record::{CHAIN_START, RecordDraft, RecordId, SealedRef};
-use enroll_crypto::records::{TerminalSigningKey, sha256_hex};
+use enroll_crypto::records::{RecordCryptoError, RecordSigner, sha256_hex};
 
 pub use audit::{AuditAction, AuditEntry};
 pub use verify::{ChainReport, RecordProblem};
@@ -89,6 +89,9 @@ pub enum StoreError {
     /// A guard refuses new enrollments.
     #[error("{0}")]
     Refused(GuardRefusal),
+    /// The terminal key did not sign (a token pulled out or locked): nothing was committed.
+    #[error("{0}; nothing was recorded: check the key token and try again")]
+    Sign(RecordCryptoError),
     /// Any other database failure.
     #[error(
         "the outbox {path} failed: {detail}; retry, and if it repeats call a technician (kiosk diag storage)"
@@ -533,7 +536,7 @@ impl Outbox {
         &mut self,
         draft: RecordDraft,
         sealed: (SealedRef, Vec<u8>),
-        key: &TerminalSigningKey,
+        key: &dyn RecordSigner,
         actor: &str,
         now_unix_ms: UnixMs,
         limits: &GuardLimits,
@@ -576,10 +579,10 @@ impl Outbox {
             .and_then(|mut statement| statement.query_row([], |row| row.get(0)).optional())
             .map_err(|e| error_for(&self.path, e))?;
         let previous = previous.unwrap_or_else(|| CHAIN_START.to_owned());
-        let body = draft.into_body(key.public().fingerprint(), sealed_ref, previous);
+        let body = draft.into_body(key.public_key().fingerprint(), sealed_ref, previous);
         let bytes = body.to_bytes();
         let body_sha256 = sha256_hex(&bytes);
-        let signature = key.sign(&bytes);
+        let signature = key.try_sign(&bytes).map_err(StoreError::Sign)?;
         let id_text = id.to_string();
         let created = body.created_at_unix_ms.as_i64();
         transaction

@@ -17,7 +17,7 @@ use serde::Serialize;
 use enroll_core::domain::record::RecordEnvelope;
 use enroll_core::domain::roster::{Admission, RosterBody, RosterRefusal};
 use enroll_core::domain::time::UnixMs;
-use enroll_crypto::records::{DocumentTagKey, TerminalPublicKey, TerminalSigningKey};
+use enroll_crypto::records::{DocumentTagKey, RecordSigner, TerminalPublicKey};
 use enroll_protocol::{
     FleetAnswer, FleetRequest, SignedRoster, fleet_request_message, open_roster, verify_receipt,
 };
@@ -44,11 +44,20 @@ pub struct SyncSettings {
 }
 
 /// Who the terminal is when it asks for its fleet state.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct FleetSettings {
     pub terminal_id: String,
     /// Signs the request's proof.
-    pub terminal_key: std::sync::Arc<TerminalSigningKey>,
+    pub terminal_key: std::sync::Arc<dyn RecordSigner>,
+}
+
+impl std::fmt::Debug for FleetSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetSettings")
+            .field("terminal_id", &self.terminal_id)
+            .field("key", &self.terminal_key.public_key().fingerprint())
+            .finish()
+    }
 }
 
 /// Why the fleet state was not refreshed; the kept copy stays in force.
@@ -146,7 +155,8 @@ pub async fn refresh_fleet(
     let at = now_unix_ms.as_i64();
     let proof = fleet
         .terminal_key
-        .sign(&fleet_request_message(&fleet.terminal_id, at));
+        .try_sign(&fleet_request_message(&fleet.terminal_id, at))
+        .map_err(|error| FleetError::Unreachable(error.to_string()))?;
     let request = FleetRequest {
         at_unix_ms: at,
         proof_base64: enroll_core::domain::document::base64_bytes::encode(&proof),
