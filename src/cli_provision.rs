@@ -70,6 +70,13 @@ pub fn rotate(registry: Option<String>, config_path: Option<&Path>) -> anyhow::R
     let url = url.trim_end_matches('/');
     enroll_kiosk::config::check_registry_url(url)
         .map_err(|problem| anyhow::anyhow!("{url}: {problem}"))?;
+    if let Some(uri) = &config.terminal.signing_key_token {
+        bail!(
+            "the terminal key is in a token ({uri}): `kiosk keys rotate` rotates key files only; \
+             make the next pair inside the token under a new object= label with `kiosk keygen \
+             --token`, register it (`registry terminal add`), then point terminal.signing_key at it"
+        );
+    }
     let key_file = &config.terminal.signing_key_file;
     let current = keys::read_signing_key(key_file)?;
     let retired_file = keys::retired_key_path(key_file, &current.public().fingerprint());
@@ -170,7 +177,10 @@ pub fn provision(url: &str, code: &str, config_path: Option<&Path>) -> anyhow::R
     enroll_kiosk::config::check_registry_url(url)
         .map_err(|problem| anyhow::anyhow!("{url}: {problem}"))?;
     let key_file = &config.terminal.signing_key_file;
-    if key_file.exists() {
+    // A key in a token is registered as it is (made there by `kiosk keygen --token`); a key
+    // file is made here.
+    let token = &config.terminal.signing_key_token;
+    if token.is_none() && key_file.exists() {
         bail!(
             "this terminal already has a signing key ({}): provisioning makes a new one; move it \
              away first if the terminal is being set up again",
@@ -180,10 +190,17 @@ pub fn provision(url: &str, code: &str, config_path: Option<&Path>) -> anyhow::R
     let tls = tls_for(&config, url)?;
 
     // The key is made in memory and written only once the registry has taken it.
-    let key = TerminalSigningKey::from_seed(keys::random_seed()?);
+    let file_key = match token {
+        Some(_) => None,
+        None => Some(TerminalSigningKey::from_seed(keys::random_seed()?)),
+    };
+    let public = match &file_key {
+        Some(key) => key.public(),
+        None => enroll_kiosk::configured::terminal_signer(&config)?.public_key(),
+    };
     let request = serde_json::json!({
         "code": code,
-        "public_key_pem": key.public().to_pem(),
+        "public_key_pem": public.to_pem(),
     });
     let (status, body) = post(&format!("{url}/v1/provision"), tls, &request)?;
     if status != 201 {
@@ -199,12 +216,18 @@ pub fn provision(url: &str, code: &str, config_path: Option<&Path>) -> anyhow::R
         .context("the registry's receipt key")?;
 
     let public_file = public_beside(key_file);
-    if let Some(parent) = key_file.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    keys::write_new(key_file, &key.to_pem(), true)?;
-    keys::write_new(&public_file, &key.public().to_pem(), false)?;
+    let key_place = match &file_key {
+        Some(key) => {
+            if let Some(parent) = key_file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            keys::write_new(key_file, &key.to_pem(), true)?;
+            keys::write_new(&public_file, &key.public().to_pem(), false)?;
+            format!("key written to {} (mode 0600)", key_file.display())
+        }
+        None => "key kept in its token".to_owned(),
+    };
     write_public(
         &config.registry.sealing_public_key_file,
         &answer.sealing_public_key_pem,
@@ -217,11 +240,10 @@ pub fn provision(url: &str, code: &str, config_path: Option<&Path>) -> anyhow::R
     let mut stdout = std::io::stdout();
     writeln!(
         stdout,
-        "provisioned as terminal {} (key fingerprint {}); key written to {} (mode 0600), the \
-         registry's keys to {} and {}",
+        "provisioned as terminal {} (key fingerprint {}); {key_place}, the registry's keys to {} \
+         and {}",
         answer.terminal_id,
-        key.public().fingerprint(),
-        key_file.display(),
+        public.fingerprint(),
         config.registry.sealing_public_key_file.display(),
         config.registry.receipt_public_key_file.display()
     )?;

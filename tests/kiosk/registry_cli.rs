@@ -505,7 +505,7 @@ fn terminals_are_registered_over_https_only_with_the_admin_token() {
 }
 
 /// The one-time code of `registry terminal invite`, from its output.
-fn invite(db: &str, id: &str, valid_hours: &str) -> String {
+pub(crate) fn invite(db: &str, id: &str, valid_hours: &str) -> String {
     let made = registry(&[
         "terminal",
         "invite",

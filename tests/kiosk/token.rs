@@ -1,7 +1,7 @@
 //! The terminal's signing key in a PKCS#11 token, against SoftHSM2 from Debian (a throw-away token
 //! directory per test, `SOFTHSM2_CONF`): `kiosk keygen --token` makes an Ed25519 key pair inside
-//! it, records signed through `CKM_EDDSA` verify at the registry, and a wrong PIN is a clear error
-//! with nothing committed.
+//! it, `kiosk provision` registers it, records signed through `CKM_EDDSA` verify at the registry,
+//! and a wrong PIN is a clear error with nothing committed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
@@ -154,23 +154,46 @@ fn a_record_signed_inside_a_softhsm2_token_verifies_at_the_registry_and_a_wrong_
         text(&again)
     );
 
+    // Provisioning registers the token's key with a one-time code: no key file is made.
     let db = format!(
         "sqlite:{}",
         terminal.dir.path().join("registry.sqlite").display()
     );
-    let added = registry(&[
-        "terminal",
-        "add",
-        "--db",
-        &db,
-        "--id",
-        "DEMO-0001",
-        "--public-key",
-        public.to_str().unwrap(),
-    ]);
-    assert!(added.status.success(), "{}", text(&added));
     let keys = terminal.dir.path().join("keys").display().to_string();
     let served = Served::start(&["--db", &db, "--keys", &keys]);
+    let code = crate::registry_cli::invite(&db, "DEMO-0001", "1");
+    let provisioned = kiosk(
+        &terminal,
+        &hsm,
+        &["provision", &served.url, "--code", &code],
+    );
+    assert!(provisioned.status.success(), "{}", text(&provisioned));
+    assert!(
+        text(&provisioned).contains("key kept in its token"),
+        "{}",
+        text(&provisioned)
+    );
+    let fingerprint = enroll_crypto::records::TerminalPublicKey::from_pem(
+        &std::fs::read_to_string(&public).unwrap(),
+    )
+    .unwrap()
+    .fingerprint();
+    assert!(
+        text(&provisioned).contains(&fingerprint),
+        "{}",
+        text(&provisioned)
+    );
+    let rotate = kiosk(
+        &terminal,
+        &hsm,
+        &["keys", "rotate", "--registry", &served.url],
+    );
+    assert!(!rotate.status.success());
+    assert!(
+        text(&rotate).contains("key files only"),
+        "{}",
+        text(&rotate)
+    );
 
     let enrolled = enroll(&terminal, &hsm);
     assert!(enrolled.status.success(), "{}", text(&enrolled));
