@@ -182,6 +182,57 @@ fn every_accepted_key_is_documented_by_example() {
     }
 }
 
+#[test]
+fn a_key_in_a_token_and_officers_from_the_registry_each_exclude_their_file() {
+    let token = "signing_key = \"pkcs11:token=enroll;object=terminal-signing?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=/etc/pin\"";
+    let both = replace_line(
+        KIOSK_TOML,
+        "[terminal]\n",
+        &format!("[terminal]\n{token}\n"),
+    );
+    assert!(
+        errors_of(&both).contains("never both"),
+        "{}",
+        errors_of(&both)
+    );
+    let only_token = replace_line(
+        &both,
+        "signing_key_file = \"/var/lib/enroll-kiosk/keys/terminal-signing.key\"\n",
+        "",
+    );
+    let config = Config::parse(Path::new("kiosk-config/kiosk.toml"), &only_token).unwrap();
+    let uri = config.terminal.signing_key_token.unwrap();
+    assert_eq!(uri.token_label, "enroll");
+    let neither = replace_line(&only_token, &format!("{token}\n"), "");
+    assert!(
+        errors_of(&neither).contains("kiosk keygen"),
+        "{}",
+        errors_of(&neither)
+    );
+    let broken = only_token.replace("module-path=/usr/lib/softhsm/libsofthsm2.so&", "");
+    assert!(
+        errors_of(&broken).contains("module-path is missing"),
+        "{}",
+        errors_of(&broken)
+    );
+    let mixed = replace_line(
+        KIOSK_TOML,
+        "officers_from = \"file\"",
+        "officers_from = \"registry\"",
+    );
+    assert!(
+        errors_of(&mixed).contains("never both"),
+        "{}",
+        errors_of(&mixed)
+    );
+    let roster = replace_line(&mixed, "officers_file = \"officers.toml\"\n", "");
+    let config = Config::parse(Path::new("kiosk-config/kiosk.toml"), &roster).unwrap();
+    assert_eq!(
+        config.terminal.officers_from,
+        enroll_kiosk::config::OfficerSource::Registry
+    );
+}
+
 /// The table of README.md "Configuration errors": what each mistake reports.
 #[test]
 fn each_kind_of_mistake_gets_its_documented_error() {
