@@ -359,6 +359,28 @@ fn the_registry_roster_reaches_the_terminal_a_disable_applies_in_one_sync_and_re
         PinOutcome::UnknownBadge
     );
 
+    // A revoked terminal gets no roster any more (403), and keeps the last one it took.
+    let revoked = registry(&[
+        "terminal",
+        "revoke",
+        "--db",
+        db,
+        "--id",
+        "DEMO-0001",
+        "--reason",
+        "stolen",
+    ]);
+    assert!(revoked.status.success(), "{}", text(&revoked));
+    let sync = terminal.sync_once(&deployment.url);
+    assert!(
+        text(&sync).contains("officer roster not refreshed")
+            && text(&sync).contains("403")
+            && text(&sync).contains("revoked"),
+        "{}",
+        text(&sync)
+    );
+    assert_eq!(kept_roster_bytes(&outbox), after_disable);
+
     // A roster written into the outbox behind the kiosk's back is not believed either.
     drop(kept_outbox);
     let connection = rusqlite::Connection::open(&outbox).unwrap();

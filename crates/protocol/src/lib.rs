@@ -180,9 +180,6 @@ pub fn verify_receipt(
     Ok(receipt)
 }
 
-/// How far a fleet request's time may be from the registry's clock.
-pub const FLEET_REQUEST_MAX_SKEW_MS: u64 = 10 * 60 * 1000;
-
 /// What a terminal signs to ask for its fleet state (`POST /v1/terminals/{id}/fleet`): proof that
 /// it holds the registered key, so rosters (PIN hashes) and the document-tag key go to terminals
 /// only.

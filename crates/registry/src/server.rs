@@ -522,7 +522,7 @@ fn authorised(expected_sha256: &[u8; 32], headers: &axum::http::HeaderMap) -> bo
 /// How long a terminal's previous key is still accepted after a rotation: records signed before
 /// it and still in the outbox (a terminal offline for days) arrive within it.
 pub const ROTATION_OVERLAP_MS: u64 = 14 * 24 * 3_600_000;
-/// How far the time in a rotation proof may be from the registry's clock.
+/// How far the time in a rotation proof or a fleet request may be from the registry's clock.
 pub const ROTATION_CLOCK_SKEW_MS: u64 = 10 * 60_000;
 
 /// `POST /v1/terminals/{id}/rotate` with `{"new_public_key_pem", "signed_at_unix_ms",
@@ -558,27 +558,21 @@ async fn post_rotate_key(
         );
     };
     let now_ms = (state.clock)();
-    if now_ms.as_i64().abs_diff(rotate.signed_at_unix_ms) > ROTATION_CLOCK_SKEW_MS {
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "the proof's time is more than 10 minutes from the registry's: set the terminal's clock",
-        );
-    }
-    let current = match live_terminal_key(&state, &id).await {
-        Ok(KeyLookup::Live(key)) => key,
-        Ok(KeyLookup::Unknown) => return refused(StatusCode::NOT_FOUND, "no such terminal"),
-        Ok(KeyLookup::Revoked) => return refused(StatusCode::FORBIDDEN, "the terminal is revoked"),
-        Err(response) => return response,
-    };
     let message =
         enroll_protocol::rotation_message(&id, &new_key.fingerprint(), rotate.signed_at_unix_ms);
-    let proof = enroll_core::domain::document::base64_bytes::decode(&rotate.proof_base64);
-    if proof.is_none_or(|proof| current.verify(&message, &proof).is_err()) {
-        return refused(
-            StatusCode::UNAUTHORIZED,
-            "the proof does not verify with the terminal's current key",
-        );
-    }
+    let current = match signed_by_terminal(
+        &state,
+        &id,
+        rotate.signed_at_unix_ms,
+        &message,
+        &rotate.proof_base64,
+    )
+    .await
+    {
+        Ok(key) => key,
+        Err(Refused::Status(status, why)) => return refused(status, why),
+        Err(Refused::Answer(response)) => return response,
+    };
     if new_key.fingerprint() == current.fingerprint() {
         return refused(StatusCode::BAD_REQUEST, "the new key is the current key");
     }
@@ -610,6 +604,51 @@ async fn post_rotate_key(
         Ok(Err(error)) => internal(error),
         Err(error) => internal(error),
     }
+}
+
+/// Why a request the terminal signed is not taken: a status and reason, or the store's answer.
+enum Refused {
+    Status(StatusCode, &'static str),
+    Answer(Response),
+}
+
+/// Checks a request the terminal signed with its current key over `message` at `at_unix_ms`:
+/// the time within [`ROTATION_CLOCK_SKEW_MS`] of the registry's, the terminal registered (404) and
+/// not revoked (403), the proof verifying (401). Returns the terminal's current key.
+async fn signed_by_terminal(
+    state: &RegistryState,
+    id: &str,
+    at_unix_ms: i64,
+    message: &[u8],
+    proof_base64: &str,
+) -> Result<TerminalPublicKey, Refused> {
+    if (state.clock)().as_i64().abs_diff(at_unix_ms) > ROTATION_CLOCK_SKEW_MS {
+        return Err(Refused::Status(
+            StatusCode::BAD_REQUEST,
+            "the request's time is more than 10 minutes from the registry's: set the terminal's clock",
+        ));
+    }
+    let key = match live_terminal_key(state, id).await {
+        Ok(KeyLookup::Live(key)) => key,
+        Ok(KeyLookup::Unknown) => {
+            return Err(Refused::Status(StatusCode::NOT_FOUND, "no such terminal"));
+        }
+        Ok(KeyLookup::Revoked) => {
+            return Err(Refused::Status(
+                StatusCode::FORBIDDEN,
+                "the terminal is revoked",
+            ));
+        }
+        Err(response) => return Err(Refused::Answer(response)),
+    };
+    let proof = enroll_core::domain::document::base64_bytes::decode(proof_base64);
+    if proof.is_none_or(|proof| key.verify(message, &proof).is_err()) {
+        return Err(Refused::Status(
+            StatusCode::UNAUTHORIZED,
+            "the proof does not verify with the terminal's current key",
+        ));
+    }
+    Ok(key)
 }
 
 /// A terminal's registered key, as a request signed by the terminal needs it.
@@ -669,25 +708,19 @@ async fn post_fleet(
         );
     };
     let now_ms = (state.clock)();
-    if now_ms.as_i64().abs_diff(request.at_unix_ms) > enroll_protocol::FLEET_REQUEST_MAX_SKEW_MS {
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "the request's time is more than 10 minutes from the registry's: set the terminal's clock",
-        );
-    }
-    let key = match live_terminal_key(&state, &id).await {
-        Ok(KeyLookup::Live(key)) => key,
-        Ok(KeyLookup::Unknown) => return refused(StatusCode::NOT_FOUND, "no such terminal"),
-        Ok(KeyLookup::Revoked) => return refused(StatusCode::FORBIDDEN, "the terminal is revoked"),
-        Err(response) => return response,
-    };
     let message = enroll_protocol::fleet_request_message(&id, request.at_unix_ms);
-    let proof = enroll_core::domain::document::base64_bytes::decode(&request.proof_base64);
-    if proof.is_none_or(|proof| key.verify(&message, &proof).is_err()) {
-        return refused(
-            StatusCode::UNAUTHORIZED,
-            "the proof does not verify with the terminal's registered key",
-        );
+    match signed_by_terminal(
+        &state,
+        &id,
+        request.at_unix_ms,
+        &message,
+        &request.proof_base64,
+    )
+    .await
+    {
+        Ok(_) => {}
+        Err(Refused::Status(status, why)) => return refused(status, why),
+        Err(Refused::Answer(response)) => return response,
     }
     let storage = Arc::clone(&state.storage);
     let roster = match tokio::task::spawn_blocking(move || storage.roster()).await {
