@@ -221,6 +221,57 @@ fn a_record_signed_inside_a_softhsm2_token_verifies_at_the_registry_and_a_wrong_
         text(&diag)
     );
 
+    // The administrator moves the terminal to a second key pair in the token (a token replaced,
+    // say): `registry terminal rotate`; the next record, signed by the new key, is acknowledged.
+    let config = terminal.dir.path().join("kiosk.toml");
+    let text_before = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text_before.replace("object=terminal-signing?", "object=terminal-signing-2?"),
+    )
+    .unwrap();
+    let out2 = terminal.dir.path().join("token-pub-2");
+    let made = kiosk(
+        &terminal,
+        &hsm,
+        &["keygen", "--token", "--out", out2.to_str().unwrap()],
+    );
+    assert!(made.status.success(), "{}", text(&made));
+    let rotated = registry(&[
+        "terminal",
+        "rotate",
+        "--db",
+        &db,
+        "--id",
+        "DEMO-0001",
+        "--public-key",
+        out2.join("terminal-signing.pub").to_str().unwrap(),
+    ]);
+    assert!(rotated.status.success(), "{}", text(&rotated));
+    let again = registry(&[
+        "terminal",
+        "rotate",
+        "--db",
+        &db,
+        "--id",
+        "DEMO-0001",
+        "--public-key",
+        out2.join("terminal-signing.pub").to_str().unwrap(),
+    ]);
+    assert!(
+        text(&again).contains("current key already"),
+        "{}",
+        text(&again)
+    );
+    assert!(enroll(&terminal, &hsm).status.success());
+    let sync = kiosk(
+        &terminal,
+        &hsm,
+        &["sync", "--once", "--registry", &served.url],
+    );
+    assert!(sync.status.success(), "{}", text(&sync));
+    assert_eq!(terminal.status()["acknowledged"], 2);
+
     // A wrong PIN: a clear error naming the token, and nothing committed.
     std::fs::write(hsm.pin_file(), "000000\n").unwrap();
     let before = record_count(&terminal.outbox_path());

@@ -269,6 +269,23 @@ enum TerminalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Give a terminal a new key by the administrator's hand (a token replaced, a key made anew):
+    /// records naming the old key are still accepted for the overlap. Terminals holding their
+    /// key file rotate themselves with `kiosk keys rotate`
+    Rotate {
+        /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// The terminal id
+        #[arg(long, value_name = "ID")]
+        id: String,
+        /// The new public key file (e.g. from `kiosk keygen --token --out DIR`)
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+        /// Days records naming the old key are still accepted
+        #[arg(long, value_name = "DAYS", default_value_t = 14)]
+        overlap_days: u32,
+    },
     /// Revoke a terminal (stolen, broken, retired): records it signed from now on are refused
     /// with 403; records it signed before stay and are still accepted
     Revoke {
@@ -349,6 +366,12 @@ fn main() -> ExitCode {
             id,
             valid_hours,
         }) => terminal_invite(&db, &id, valid_hours),
+        Command::Terminal(TerminalCommand::Rotate {
+            db,
+            id,
+            public_key,
+            overlap_days,
+        }) => terminal_rotate(&db, &id, &public_key, overlap_days),
         Command::Terminal(TerminalCommand::Revoke { db, id, reason }) => {
             terminal_revoke(&db, &id, &reason)
         }
@@ -733,6 +756,37 @@ fn terminal_add(db: &str, id: &str, public_key: &Path) -> anyhow::Result<()> {
         std::io::stdout(),
         "terminal {id} registered (key fingerprint {})",
         key.fingerprint()
+    )?;
+    Ok(())
+}
+
+fn terminal_rotate(db: &str, id: &str, public_key: &Path, overlap_days: u32) -> anyhow::Result<()> {
+    let storage = open_storage(db, 1)?;
+    let key = keys::read_ed25519_public(public_key)?;
+    let current = storage.terminal_key(id)?.with_context(|| {
+        format!("no terminal {id} is registered in {db} (see `registry terminal list`)")
+    })?;
+    if current == key.to_bytes() {
+        bail!(
+            "{} is the terminal's current key already",
+            public_key.display()
+        );
+    }
+    if storage.terminal_revocation(id)?.is_some() {
+        bail!("terminal {id} is revoked: a revoked terminal gets no new key (provision it anew)");
+    }
+    let at = now();
+    let until = at.plus_ms(u64::from(overlap_days) * 24 * 3_600_000);
+    if !storage.rotate_terminal_key(id, key.to_bytes(), at, until)? {
+        bail!("no terminal {id} is registered in {db}");
+    }
+    tracing::warn!(terminal = %id, key = %key.fingerprint(), "terminal key rotated by the administrator");
+    writeln!(
+        std::io::stdout(),
+        "terminal {id} now signs with key {}; records naming the old key {} are accepted until unix ms {}",
+        key.fingerprint(),
+        enroll_crypto::records::sha256_hex(&current),
+        until.as_i64()
     )?;
     Ok(())
 }
