@@ -132,6 +132,28 @@ macro_rules! layer_loop {
                     }
                     Op::Activation(act) => kernels::activation(x, act, channels, out),
                     Op::Affine { scale, shift } => kernels::affine(x, scale, shift, n, out),
+                    Op::Pool { kind, window } => kernels::pool(
+                        x,
+                        layer.input_shape,
+                        *kind,
+                        *window,
+                        layer.output_shape,
+                        out,
+                    ),
+                    Op::AddPadded {
+                        other,
+                        other_shape,
+                        act,
+                    } => {
+                        let y = value(&values, &lens, *other)?;
+                        kernels::add_padded(
+                            (x, layer.input_shape),
+                            (y, *other_shape),
+                            act,
+                            layer.output_shape,
+                            out,
+                        )
+                    }
                 }
                 *values.get_mut(layer.output).ok_or(INTERNAL_BOUNDS)? = buffer;
                 *lens.get_mut(layer.output).ok_or(INTERNAL_BOUNDS)? = len;

@@ -10,7 +10,9 @@ use tract_onnx::pb::{AttributeProto, NodeProto, TensorProto};
 use tract_onnx::prelude::Framework;
 
 use super::kernels::{FLAT_MAX_TAPS, FlatPlane, cl_tile_for, is_global, tile_for};
-use super::{Act, ClDepthwise, CnnError, Dense, Gemm, Isa, Layer, Network, Op, Shape, Window};
+use super::{
+    Act, ClDepthwise, CnnError, Dense, Gemm, Isa, Layer, Network, Op, PoolKind, Shape, Window,
+};
 
 /// ONNX `TensorProto.DataType` codes read here.
 const ONNX_FLOAT: i32 = 1;
@@ -19,7 +21,7 @@ const ONNX_INT64: i32 = 7;
 /// A layer before packing: convolutions keep plain row-major weights so a following batch
 /// normalisation can still be folded into them.
 #[derive(Debug)]
-enum Draft {
+pub(super) enum Draft {
     Conv {
         /// `m × k` row-major, `k = in_channels_per_group · kh · kw`.
         weights: Vec<f32>,
@@ -39,13 +41,21 @@ enum Draft {
         scale: Vec<f32>,
         shift: Vec<f32>,
     },
+    Pool {
+        kind: PoolKind,
+        window: Window,
+    },
+    AddPadded {
+        other: usize,
+        act: Act,
+    },
 }
 
 #[derive(Debug)]
-struct DraftLayer {
-    draft: Draft,
-    input: usize,
-    output: usize,
+pub(super) struct DraftLayer {
+    pub(super) draft: Draft,
+    pub(super) input: usize,
+    pub(super) output: usize,
 }
 
 /// Where a named value comes from: the draft that writes it, or something that cannot absorb a
@@ -441,8 +451,10 @@ impl<'a> Builder<'a> {
             && let Some(layer) = self.drafts.get_mut(index)
         {
             let slot = match &mut layer.draft {
-                Draft::Conv { act, .. } | Draft::Add { act, .. } => Some(act),
-                Draft::Activation(_) | Draft::Affine { .. } => None,
+                Draft::Conv { act, .. } | Draft::Add { act, .. } | Draft::AddPadded { act, .. } => {
+                    Some(act)
+                }
+                Draft::Activation(_) | Draft::Affine { .. } | Draft::Pool { .. } => None,
             };
             if let Some(slot) = slot
                 && *slot == Act::Identity
@@ -582,12 +594,26 @@ impl<'a> Builder<'a> {
         outputs: Vec<usize>,
         isa: Isa,
     ) -> Result<Network, CnnError> {
-        let mut layers = Vec::with_capacity(self.drafts.len());
-        for draft in self.drafts {
-            let input_shape = *self.shapes.get(draft.input).ok_or(CnnError::Internal {
+        plan(self.shapes, self.drafts, input_shape, outputs, isa)
+    }
+}
+
+/// Packs drafts into the executor's layers for `isa` (value 0 is the input; `shapes` holds every
+/// value's shape): picks each convolution's kernel, the layout, and when buffers are released.
+pub(super) fn plan(
+    shapes: Vec<Shape>,
+    drafts: Vec<DraftLayer>,
+    input_shape: Shape,
+    outputs: Vec<usize>,
+    isa: Isa,
+) -> Result<Network, CnnError> {
+    {
+        let mut layers = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let input_shape = *shapes.get(draft.input).ok_or(CnnError::Internal {
                 detail: "draft input without a shape",
             })?;
-            let output_shape = *self.shapes.get(draft.output).ok_or(CnnError::Internal {
+            let output_shape = *shapes.get(draft.output).ok_or(CnnError::Internal {
                 detail: "draft output without a shape",
             })?;
             let op = match draft.draft {
@@ -658,6 +684,14 @@ impl<'a> Builder<'a> {
                 Draft::Add { other, act } => Op::Add { other, act },
                 Draft::Activation(act) => Op::Activation(act),
                 Draft::Affine { scale, shift } => Op::Affine { scale, shift },
+                Draft::Pool { kind, window } => Op::Pool { kind, window },
+                Draft::AddPadded { other, act } => Op::AddPadded {
+                    other,
+                    other_shape: *shapes.get(other).ok_or(CnnError::Internal {
+                        detail: "added value without a shape",
+                    })?,
+                    act,
+                },
             };
             layers.push(Layer {
                 op,
@@ -671,7 +705,7 @@ impl<'a> Builder<'a> {
         }
         let output_shapes = outputs
             .iter()
-            .map(|v| self.shapes.get(*v).copied())
+            .map(|v| shapes.get(*v).copied())
             .collect::<Option<Vec<Shape>>>()
             .ok_or(CnnError::Internal {
                 detail: "output without a shape",
@@ -685,7 +719,7 @@ impl<'a> Builder<'a> {
         let mut last_reader: HashMap<usize, usize> = HashMap::new();
         for (index, layer) in layers.iter().enumerate() {
             last_reader.insert(layer.input, index);
-            if let Op::Add { other, .. } = layer.op {
+            if let Op::Add { other, .. } | Op::AddPadded { other, .. } = layer.op {
                 last_reader.insert(other, index);
             }
         }
@@ -701,7 +735,7 @@ impl<'a> Builder<'a> {
             isa,
             input_shape,
             input_value: 0,
-            value_count: self.shapes.len(),
+            value_count: shapes.len(),
             layers,
             outputs,
             workspace: Default::default(),
@@ -742,7 +776,12 @@ fn channels_last_fits(layers: &[Layer], input: Shape, outputs: &[Shape], isa: Is
                 l.input_shape == l.output_shape
                     || (layout_neutral(l.input_shape) && layout_neutral(l.output_shape))
             }
-            Op::Conv(..) | Op::Affine { .. } | Op::PointwiseCl(_) | Op::DepthwiseCl(_) => false,
+            Op::Conv(..)
+            | Op::Affine { .. }
+            | Op::PointwiseCl(_)
+            | Op::DepthwiseCl(_)
+            | Op::Pool { .. }
+            | Op::AddPadded { .. } => false,
         })
 }
 

@@ -4,7 +4,7 @@
 //! builds of the layer loop, which is how it gets their instructions. The x86-64 builds use the
 //! explicit kernels of `x86` for the heavy layers.
 
-use super::{Act, ClDepthwise, CnnError, Dense, Gemm, Isa, Shape, Tile, Window};
+use super::{Act, ClDepthwise, CnnError, Dense, Gemm, Isa, PoolKind, Shape, Tile, Window};
 
 /// Width of the depthwise and dense accumulators: one AVX-512 register, two AVX2 ones.
 const LANES: usize = 16;
@@ -787,6 +787,85 @@ pub(super) fn unfold(x: &[f32], input: Shape, window: Window, output: Shape, col
 
 /// `out = act(a + b)`, channel by channel.
 #[inline(always)]
+/// Max or mean over each window of each plane (plane by plane). A window is clipped to the
+/// plane; the mean divides by the pixels inside it.
+pub(super) fn pool(
+    x: &[f32],
+    input: Shape,
+    kind: PoolKind,
+    window: Window,
+    output: Shape,
+    out: &mut [f32],
+) {
+    let (in_plane, out_plane) = (input.plane().max(1), output.plane().max(1));
+    for (src, dst) in x
+        .chunks_exact(in_plane)
+        .zip(out.chunks_exact_mut(out_plane))
+    {
+        for (r, row) in dst.chunks_exact_mut(output.w.max(1)).enumerate() {
+            let top = (r * window.stride_h).saturating_sub(window.pad_top);
+            let bottom = (r * window.stride_h + window.kh)
+                .saturating_sub(window.pad_top)
+                .min(input.h);
+            for (c, d) in row.iter_mut().enumerate() {
+                let left = (c * window.stride_w).saturating_sub(window.pad_left);
+                let right = (c * window.stride_w + window.kw)
+                    .saturating_sub(window.pad_left)
+                    .min(input.w);
+                let mut max = f32::NEG_INFINITY;
+                let mut sum = 0.0f32;
+                for y in top..bottom {
+                    for v in src
+                        .get(y * input.w + left..y * input.w + right)
+                        .unwrap_or_default()
+                    {
+                        max = max.max(*v);
+                        sum += v;
+                    }
+                }
+                let count = (bottom.saturating_sub(top) * right.saturating_sub(left)).max(1);
+                *d = match kind {
+                    PoolKind::Max => max,
+                    PoolKind::Mean => sum / count as f32,
+                };
+            }
+        }
+    }
+}
+
+/// `a + b` for values of different shapes, both aligned at channel 0 and pixel (0, 0), each
+/// zero outside itself; `output` is the larger of the two in every dimension.
+pub(super) fn add_padded(
+    (a, a_shape): (&[f32], Shape),
+    (b, b_shape): (&[f32], Shape),
+    act: &Act,
+    output: Shape,
+    out: &mut [f32],
+) {
+    let at = |values: &[f32], shape: Shape, c: usize, y: usize, x: usize| {
+        if c < shape.c && y < shape.h && x < shape.w {
+            values
+                .get((c * shape.h + y) * shape.w + x)
+                .copied()
+                .unwrap_or(0.0)
+        } else {
+            0.0
+        }
+    };
+    for (c, plane) in out.chunks_exact_mut(output.plane().max(1)).enumerate() {
+        let s = slope(act, c);
+        for (y, row) in plane.chunks_exact_mut(output.w.max(1)).enumerate() {
+            for (x, d) in row.iter_mut().enumerate() {
+                let v = at(a, a_shape, c, y, x) + at(b, b_shape, c, y, x);
+                *d = match s {
+                    Some(s) => leaky(v, s),
+                    None => v,
+                };
+            }
+        }
+    }
+}
+
 pub(super) fn add(a: &[f32], b: &[f32], act: &Act, channels: Channels, out: &mut [f32]) {
     let plane = match (act, channels) {
         (Act::Leaky(slopes), Channels::Interleaved(count)) => {

@@ -21,10 +21,13 @@
 mod exec;
 mod graph;
 mod kernels;
+mod manual;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
 use std::fmt;
+
+pub use manual::{ConvSpec, NetworkBuilder, Value};
 
 /// Why a network cannot be prepared or run by this executor.
 #[derive(Debug, thiserror::Error)]
@@ -234,6 +237,27 @@ enum Op {
         scale: Vec<f32>,
         shift: Vec<f32>,
     },
+    /// Max or mean over each window (no padding: a window is clipped to the plane, an odd
+    /// trailing row or column that starts no window is dropped).
+    Pool {
+        kind: PoolKind,
+        window: Window,
+    },
+    /// Element-wise sum of values that may differ in channels, height and width: both aligned
+    /// at channel 0 and the top-left pixel, the smaller zero-padded to the larger (dlib's
+    /// `add_prev`).
+    AddPadded {
+        other: usize,
+        other_shape: Shape,
+        act: Act,
+    },
+}
+
+/// What a pooling layer takes of its window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PoolKind {
+    Max,
+    Mean,
 }
 
 #[derive(Clone, Debug)]
