@@ -23,6 +23,7 @@ mod cli_face;
 mod config;
 mod crash;
 mod diag;
+mod dlib_reference;
 mod face_engine;
 mod fleet;
 mod gui_smoke;

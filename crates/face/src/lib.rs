@@ -10,6 +10,7 @@
 pub mod align;
 pub mod compare;
 pub mod detect;
+pub mod dlib;
 pub mod embed;
 pub mod error;
 pub mod eval;
