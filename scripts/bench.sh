@@ -2,7 +2,7 @@
 # Benchmarks (never timed tests): whole-process runs and criterion benches, each printing its
 # figures and the ratio to the reference its issue names, in one run.
 #
-#   scripts/bench.sh [startup] [sam] [pcsc] [face] [outbox] [ingest] [demo] [id] [verifier] [crash] ...
+#   scripts/bench.sh [startup] [sam] [pcsc] [face] [outbox] [ingest] [demo] [id] [verifier] [crash] [dlib] ...
 #   default: all
 #
 #   startup  `kiosk run --config kiosk-config/demo.toml` to the first drawn frame, release binary,
@@ -63,13 +63,19 @@
 #            release `registry serve` on loopback and headless Chromium, 5 fresh profiles: the
 #            holder page's first contentful paint on the first visit (target <= 1 s) and again
 #            offline from its service worker with the registry stopped ("instant").
+#   dlib     the open pack's dlib models (issue 29): our recogniser (a 150x150 chip to 128 numbers,
+#            examples/bench_dlib.rs) and 5-point shape predictor beside dlib's own (the dlib-bin
+#            wheel of target/reference-venv, scripts/reference/dlib_timing.py), both on one
+#            thread (taskset -c 0, OMP_NUM_THREADS=1), median of 50 after warm-up, on the same chip
+#            and photo (LFW fixtures, decoded to PNG once). Target (issue 29): embedding <= 1.0x
+#            dlib's time.
 #   crash    the crash test with 1,000 SIGKILL cycles (tests/kiosk/crash.rs, CRASH_CYCLES=1000): every
 #            printed id present and verified, chains intact, integrity_check ok; prints the counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 benches=("$@")
-[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face cnn outbox ingest demo id verifier crash)
+[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face cnn outbox ingest demo id verifier crash dlib)
 
 cargo build --release --locked --workspace --bins >/dev/null 2>&1 || cargo build --release --locked --workspace --bins
 
@@ -179,6 +185,41 @@ bench_pcsc() {
                     access, runs, t[1], median, t[NR], target, median / target
             }'
     done
+    rm -rf "$dir"
+}
+
+bench_dlib() {
+    scripts/reference-venv.sh >/dev/null
+    local dir pack=assets/models/packs/open
+    dir=$(mktemp -d)
+    target/reference-venv/bin/python - "$dir" <<'PY'
+import sys
+import numpy
+import dlib
+out = sys.argv[1]
+photo = dlib.load_rgb_image("tests/fixtures/faces/Anders_Fogh_Rasmussen_0001.jpg")
+dlib.save_image(photo, f"{out}/photo.png")
+h, w = photo.shape[:2]
+dlib.save_image(numpy.ascontiguousarray(photo[(h - 150) // 2:(h - 150) // 2 + 150, (w - 150) // 2:(w - 150) // 2 + 150]), f"{out}/chip.png")
+PY
+    local theirs box ours
+    theirs=$(OMP_NUM_THREADS=1 taskset -c 0 target/reference-venv/bin/python scripts/reference/dlib_timing.py \
+        "$pack/shape_predictor_5_face_landmarks.dat" "$pack/dlib_face_recognition_resnet_model_v1.dat" \
+        "$dir/chip.png" "$dir/photo.png")
+    box=$(echo "$theirs" | sed -E 's/.*box=([-0-9]+ [-0-9]+ [-0-9]+ [-0-9]+).*/\1/')
+    cargo build --release --locked --example bench_dlib >/dev/null 2>&1 || cargo build --release --locked --example bench_dlib
+    # shellcheck disable=SC2086
+    ours=$(taskset -c 0 target/release/examples/bench_dlib "$pack" "$dir/chip.png" "$dir/photo.png" $box)
+    python3 - "$theirs" "$ours" <<'PY'
+import sys
+def fields(line):
+    return dict(part.split("=", 1) for part in line.split() if "=" in part)
+theirs, ours = fields(sys.argv[1]), fields(sys.argv[2])
+for name, label in (("descriptor_ms", "150x150 chip -> 128 numbers"), ("shape_ms", "5 points in a box")):
+    t, o = float(theirs[name]), float(ours[name])
+    print(f"dlib: {label:28s} ours {o:8.3f} ms ({ours['isa']})  dlib {theirs['dlib']} {t:8.3f} ms  ratio {o / t:.3f}"
+          + ("  target <= 1.0" if name == "descriptor_ms" else ""))
+PY
     rm -rf "$dir"
 }
 
@@ -315,6 +356,7 @@ for bench in "${benches[@]}"; do
         ingest) bench_ingest ;;
         demo) bench_demo ;;
         crash) bench_crash ;;
-        *) echo "unknown benchmark: $bench (known: startup, sam, pcsc, face, cnn, outbox, ingest, demo, id, verifier, crash)" >&2; exit 2 ;;
+        dlib) bench_dlib ;;
+        *) echo "unknown benchmark: $bench (known: startup, sam, pcsc, face, cnn, outbox, ingest, demo, id, verifier, crash, dlib)" >&2; exit 2 ;;
     esac
 done
