@@ -78,11 +78,15 @@ struct RosterSource {
 impl RosterSource {
     /// The kept roster's badges now (none when there is no roster yet or it does not verify).
     fn entries(&self) -> Vec<OfficerEntry> {
-        let kept = enroll_store::Outbox::open(&self.outbox_path)
-            .map_err(|e| e.to_string())
-            .and_then(|outbox| {
-                enroll_sync::kept_roster(&outbox, &self.registry_key).map_err(|e| e.to_string())
-            });
+        // A short read-only read: opening the outbox proper checks the whole file.
+        let kept =
+            enroll_store::read_fleet_item(&self.outbox_path, enroll_store::FleetItem::Roster)
+                .map_err(|e| e.to_string())
+                .and_then(|kept| {
+                    kept.map(|bytes| enroll_sync::open_kept_roster(&bytes, &self.registry_key))
+                        .transpose()
+                        .map_err(|e| e.to_string())
+                });
         match kept {
             Ok(Some(roster)) => roster
                 .officers

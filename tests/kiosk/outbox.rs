@@ -447,3 +447,34 @@ fn a_version_1_record_bound_by_sha256_still_verifies_in_the_outbox_and_at_the_re
         Err(Rejection::Malformed(_))
     ));
 }
+
+/// The roster a PIN check reads comes through a short connection, not `Outbox::open` (whose
+/// integrity check reads the whole file): it sees what the sync thread kept, while that thread
+/// holds the outbox open, and says "nothing" without a file.
+#[test]
+fn the_kept_roster_is_read_without_opening_the_outbox_and_while_it_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.sqlite");
+    assert_eq!(
+        enroll_store::read_fleet_item(&path, enroll_store::FleetItem::Roster).unwrap(),
+        None
+    );
+    let outbox = Outbox::open(&path).unwrap();
+    assert_eq!(
+        enroll_store::read_fleet_item(&path, enroll_store::FleetItem::Roster).unwrap(),
+        None,
+        "no roster before the first sync"
+    );
+    outbox
+        .set_fleet_item(enroll_store::FleetItem::Roster, b"signed roster", T0_MS)
+        .unwrap();
+    assert_eq!(
+        enroll_store::read_fleet_item(&path, enroll_store::FleetItem::Roster).unwrap(),
+        Some(b"signed roster".to_vec())
+    );
+    drop(outbox);
+    assert_eq!(
+        enroll_store::read_fleet_item(&path, enroll_store::FleetItem::DocumentTagKey).unwrap(),
+        None
+    );
+}

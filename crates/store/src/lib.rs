@@ -282,6 +282,45 @@ impl FleetItem {
     }
 }
 
+/// What the registry last handed the terminal under `item`, read through a short connection that
+/// only reads, with none of [`Outbox::open`]'s start-up work (its integrity check reads the whole
+/// file): for a reader that only needs this, as often as every PIN check. `None` before the first
+/// sync, before the file has the table, or without the file.
+pub fn read_fleet_item(path: &Path, item: FleetItem) -> Result<Option<Vec<u8>>, StoreError> {
+    let error = |e: rusqlite::Error| error_for(path, e);
+    if !path.exists() {
+        return Ok(None);
+    }
+    // Read-write without create: a read-only connection to a WAL file cannot always open it (it
+    // may need to make the -shm file); nothing is written.
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(error)?;
+    connection
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(error)?;
+    let has_table: bool = connection
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'fleet_state'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(error)?;
+    if !has_table {
+        return Ok(None);
+    }
+    connection
+        .query_row(
+            "SELECT value FROM fleet_state WHERE name = ?1",
+            [item.name()],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(error)
+}
+
 /// The open outbox.
 pub struct Outbox {
     connection: Connection,

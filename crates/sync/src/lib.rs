@@ -94,11 +94,19 @@ pub fn kept_roster(
     outbox: &Outbox,
     registry_key: &TerminalPublicKey,
 ) -> Result<Option<RosterBody>, FleetError> {
-    let Some(kept) = outbox.fleet_item(FleetItem::Roster)? else {
-        return Ok(None);
-    };
-    let signed: SignedRoster = serde_json::from_slice(&kept).map_err(|_| FleetError::Malformed)?;
-    Ok(Some(open_roster(&signed, registry_key)?))
+    outbox
+        .fleet_item(FleetItem::Roster)?
+        .map(|kept| open_kept_roster(&kept, registry_key))
+        .transpose()
+}
+
+/// A kept roster's bytes (as the outbox stores them), checked with the registry's receipt key.
+pub fn open_kept_roster(
+    kept: &[u8],
+    registry_key: &TerminalPublicKey,
+) -> Result<RosterBody, FleetError> {
+    let signed: SignedRoster = serde_json::from_slice(kept).map_err(|_| FleetError::Malformed)?;
+    Ok(open_roster(&signed, registry_key)?)
 }
 
 /// Takes a fleet answer: the roster only when its signature verifies, it is for this terminal and
