@@ -169,10 +169,12 @@ pub(crate) const FIND_CODE: &str =
 /// Counts a wrong try against every unspent code with the lookup.
 pub(crate) const COUNT_WRONG_TRY: &str = "UPDATE activations SET wrong_tries = wrong_tries + 1 WHERE lookup = {1} AND used_at_unix_ms IS NULL";
 
-/// `sql` with `{n}` written as SQLite (`?n`) or PostgreSQL (`$n`) parameters.
+/// `sql` with `{1}`…`{5}` written as SQLite (`?n`) or PostgreSQL (`$n`) parameters: the SQL both
+/// stores share.
 pub(crate) fn placeholders(sql: &str, sigil: char) -> String {
-    sql.replace("{1}", &format!("{sigil}1"))
-        .replace("{2}", &format!("{sigil}2"))
+    (1..=5).fold(sql.to_owned(), |sql, n| {
+        sql.replace(&format!("{{{n}}}"), &format!("{sigil}{n}"))
+    })
 }
 
 impl HolderStore for SqliteStorage {

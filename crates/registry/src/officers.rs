@@ -11,6 +11,7 @@ use enroll_core::domain::officer::{Role, is_valid_badge, pin_problem};
 use enroll_core::domain::roster::{RosterBody, RosterOfficer};
 use enroll_core::domain::time::UnixMs;
 
+use crate::holders::placeholders;
 use crate::storage::{SqliteStorage, StorageError};
 
 /// A badge to add.
@@ -181,7 +182,7 @@ CREATE TABLE IF NOT EXISTS roster_state (
 );
 ";
 
-/// Both stores' SQL (`{1}`… as `?n` or `$n`).
+/// Both stores' SQL (`{1}`… as `?n` or `$n`, see [`placeholders`]).
 pub(crate) const BUMP_SERIAL: &str = "INSERT INTO roster_state (id, serial) VALUES (1, 1)
      ON CONFLICT (id) DO UPDATE SET serial = roster_state.serial + 1";
 pub(crate) const ACTIVE_BADGE: &str = "SELECT 1 FROM officers WHERE badge = {1} AND NOT disabled";
@@ -198,13 +199,6 @@ pub(crate) const OFFICERS: &str =
      FROM officers ORDER BY badge";
 pub(crate) const SERIAL: &str = "SELECT serial FROM roster_state WHERE id = 1";
 
-/// `sql` with `{1}`…`{5}` written as SQLite (`?n`) or PostgreSQL (`$n`) parameters.
-pub(crate) fn params(sql: &str, sigil: char) -> String {
-    (1..=5).fold(sql.to_owned(), |sql, n| {
-        sql.replace(&format!("{{{n}}}"), &format!("{sigil}{n}"))
-    })
-}
-
 /// The terminals list as stored (a JSON array).
 pub(crate) fn terminals_text(terminals: &[String]) -> String {
     serde_json::to_string(terminals).unwrap_or_else(|_| "[]".into())
@@ -220,14 +214,16 @@ impl OfficerStore for SqliteStorage {
         let mut connection = self.lock()?;
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let active = transaction
-            .query_row(&params(ACTIVE_BADGE, '?'), [&officer.badge], |_| Ok(()))
+            .query_row(&placeholders(ACTIVE_BADGE, '?'), [&officer.badge], |_| {
+                Ok(())
+            })
             .optional()?
             .is_some();
         if active {
             return Ok(Added::Exists);
         }
         transaction.execute(
-            &params(PUT_OFFICER, '?'),
+            &placeholders(PUT_OFFICER, '?'),
             rusqlite::params![
                 officer.badge,
                 role_name(officer.role),
@@ -245,7 +241,7 @@ impl OfficerStore for SqliteStorage {
         let mut connection = self.lock()?;
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let changed = transaction.execute(
-            &params(DISABLE_OFFICER, '?'),
+            &placeholders(DISABLE_OFFICER, '?'),
             rusqlite::params![badge, now.as_i64()],
         )?;
         if changed > 0 {

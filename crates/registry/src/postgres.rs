@@ -287,6 +287,30 @@ impl PostgresStorage {
     }
 }
 
+/// Registers (or re-keys) a terminal and gives it its chain-head row (locked while its records
+/// are linked), inside the caller's transaction.
+fn register_terminal(
+    transaction: &mut postgres::Transaction<'_>,
+    terminal_id: &str,
+    public_key: [u8; 32],
+    now: UnixMs,
+) -> Result<(), StorageError> {
+    transaction
+        .execute(
+            &crate::holders::placeholders(super::storage::REGISTER_TERMINAL_SQL, '$'),
+            &[&terminal_id, &public_key.as_slice(), &now.as_i64()],
+        )
+        .map_err(database_error)?;
+    transaction
+        .execute(
+            "INSERT INTO chain_heads (terminal_id, body_sha256) VALUES ($1, NULL)
+             ON CONFLICT (terminal_id) DO NOTHING",
+            &[&terminal_id],
+        )
+        .map_err(database_error)?;
+    Ok(())
+}
+
 impl Drop for PostgresStorage {
     fn drop(&mut self) {
         let idle = match self.pool.get_mut() {
@@ -395,20 +419,7 @@ impl Storage for PostgresStorage {
     ) -> Result<(), StorageError> {
         let mut lease = self.lease()?;
         let mut transaction = lease.client()?.transaction().map_err(database_error)?;
-        transaction
-            .execute(
-                "INSERT INTO terminals (id, public_key, registered_at_unix_ms) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key",
-                &[&terminal_id, &public_key.as_slice(), &now_unix_ms.as_i64()],
-            )
-            .map_err(database_error)?;
-        transaction
-            .execute(
-                "INSERT INTO chain_heads (terminal_id, body_sha256) VALUES ($1, NULL)
-                 ON CONFLICT (terminal_id) DO NOTHING",
-                &[&terminal_id],
-            )
-            .map_err(database_error)?;
+        register_terminal(&mut transaction, terminal_id, public_key, now_unix_ms)?;
         transaction.commit().map_err(database_error)
     }
 
@@ -556,20 +567,7 @@ impl Storage for PostgresStorage {
                 &[&code_sha256, &now.as_i64()],
             )
             .map_err(database_error)?;
-        transaction
-            .execute(
-                "INSERT INTO terminals (id, public_key, registered_at_unix_ms) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key",
-                &[&terminal_id, &public_key.as_slice(), &now.as_i64()],
-            )
-            .map_err(database_error)?;
-        transaction
-            .execute(
-                "INSERT INTO chain_heads (terminal_id, body_sha256) VALUES ($1, NULL)
-                 ON CONFLICT (terminal_id) DO NOTHING",
-                &[&terminal_id],
-            )
-            .map_err(database_error)?;
+        register_terminal(&mut transaction, &terminal_id, public_key, now)?;
         transaction.commit().map_err(database_error)?;
         Ok(Provisioned::Registered { terminal_id })
     }
@@ -917,7 +915,7 @@ impl OfficerStore for PostgresStorage {
             .map_err(database_error)?;
         let active = transaction
             .query_opt(
-                &officers::params(officers::ACTIVE_BADGE, '$'),
+                &holders::placeholders(officers::ACTIVE_BADGE, '$'),
                 &[&officer.badge],
             )
             .map_err(database_error)?
@@ -928,7 +926,7 @@ impl OfficerStore for PostgresStorage {
         }
         transaction
             .execute(
-                &officers::params(officers::PUT_OFFICER, '$'),
+                &holders::placeholders(officers::PUT_OFFICER, '$'),
                 &[
                     &officer.badge,
                     &officers::role_name(officer.role),
@@ -950,7 +948,7 @@ impl OfficerStore for PostgresStorage {
             .map_err(database_error)?;
         let changed = transaction
             .execute(
-                &officers::params(officers::DISABLE_OFFICER, '$'),
+                &holders::placeholders(officers::DISABLE_OFFICER, '$'),
                 &[&badge, &now.as_i64()],
             )
             .map_err(database_error)?;

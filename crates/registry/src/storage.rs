@@ -131,6 +131,12 @@ pub(crate) fn invite_outcome(
     }
 }
 
+/// Registers (or re-keys) a terminal, the same SQL for both stores (`{1}` id, `{2}` key, `{3}`
+/// time).
+pub(crate) const REGISTER_TERMINAL_SQL: &str =
+    "INSERT INTO terminals (id, public_key, registered_at_unix_ms) VALUES ({1}, {2}, {3})
+     ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key";
+
 /// The terminal list's query, the same SQL for both stores.
 pub(crate) const TERMINALS_SQL: &str = "
 SELECT t.id, t.public_key, t.registered_at_unix_ms,
@@ -384,8 +390,7 @@ impl Storage for SqliteStorage {
     ) -> Result<(), StorageError> {
         let connection = self.lock()?;
         connection.execute(
-            "INSERT INTO terminals (id, public_key, registered_at_unix_ms) VALUES (?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key",
+            &crate::holders::placeholders(REGISTER_TERMINAL_SQL, '?'),
             rusqlite::params![terminal_id, public_key.as_slice(), now_unix_ms.as_i64()],
         )?;
         Ok(())
@@ -515,8 +520,7 @@ impl Storage for SqliteStorage {
             rusqlite::params![code_sha256, now.as_i64()],
         )?;
         transaction.execute(
-            "INSERT INTO terminals (id, public_key, registered_at_unix_ms) VALUES (?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key",
+            &crate::holders::placeholders(REGISTER_TERMINAL_SQL, '?'),
             rusqlite::params![terminal_id, public_key.as_slice(), now.as_i64()],
         )?;
         transaction.commit()?;
