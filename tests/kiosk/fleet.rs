@@ -8,9 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use crate::common::terminal::text;
 use crate::virtual_id::{Deployment, registry};
@@ -151,20 +150,9 @@ fn a_version_3_record_is_opened_by_the_registry_and_leaves_nothing_personal_on_t
 
 /// `registry ARGS` with `stdin` piped in (a PIN).
 fn registry_with_stdin(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(crate::common::registry_exe())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut command = Command::new(crate::common::registry_exe());
+    command.args(args);
+    crate::common::output_with_stdin(command, stdin)
 }
 
 /// The terminal's configuration switched to the registry's roster (and no officer file).

@@ -7,8 +7,7 @@
 
 use crate::common;
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use enroll_core::domain::officer::{PinOutcome, Role};
 use enroll_kiosk::officers::OfficerList;
@@ -16,23 +15,12 @@ use enroll_kiosk::officers::OfficerList;
 use common::terminal::{Terminal, text};
 
 fn with_stdin(terminal: &Terminal, args: &[&str], stdin: &str) -> Output {
-    let config = terminal.dir.path().join("kiosk.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kiosk"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kiosk"));
+    command
         .arg("--config")
-        .arg(&config)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .arg(terminal.dir.path().join("kiosk.toml"))
+        .args(args);
+    common::output_with_stdin(command, stdin)
 }
 
 #[test]

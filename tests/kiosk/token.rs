@@ -237,27 +237,22 @@ fn a_record_signed_inside_a_softhsm2_token_verifies_at_the_registry_and_a_wrong_
         &["keygen", "--token", "--out", out2.to_str().unwrap()],
     );
     assert!(made.status.success(), "{}", text(&made));
-    let rotated = registry(&[
-        "terminal",
-        "rotate",
-        "--db",
-        &db,
-        "--id",
-        "DEMO-0001",
-        "--public-key",
-        out2.join("terminal-signing.pub").to_str().unwrap(),
-    ]);
+    let new_public = out2.join("terminal-signing.pub");
+    let rotate = || {
+        registry(&[
+            "terminal",
+            "rotate",
+            "--db",
+            &db,
+            "--id",
+            "DEMO-0001",
+            "--public-key",
+            new_public.to_str().unwrap(),
+        ])
+    };
+    let rotated = rotate();
     assert!(rotated.status.success(), "{}", text(&rotated));
-    let again = registry(&[
-        "terminal",
-        "rotate",
-        "--db",
-        &db,
-        "--id",
-        "DEMO-0001",
-        "--public-key",
-        out2.join("terminal-signing.pub").to_str().unwrap(),
-    ]);
+    let again = rotate();
     assert!(
         text(&again).contains("current key already"),
         "{}",

@@ -42,6 +42,25 @@ pub fn workspace_exe(name: &str) -> PathBuf {
     exe
 }
 
+/// Runs `command` with `stdin` piped in (a PIN: never on the command line) and waits for it.
+pub fn output_with_stdin(mut command: std::process::Command, stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// The `registry` binary.
 pub fn registry_exe() -> PathBuf {
     workspace_exe("registry")
