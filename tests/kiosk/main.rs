@@ -29,6 +29,7 @@ mod fleet;
 mod gui_smoke;
 mod holder;
 mod i18n;
+mod mediapipe_reference;
 mod officer;
 mod outbox;
 mod printer;

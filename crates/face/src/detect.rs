@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::error::FaceError;
 use super::imaging::{Border, RectPx, crop_resize, resize_area, to_grey};
+use super::landmarks::PointPx;
 use super::onnx::{OnnxModel, read_checked};
 use super::settings::{OnnxExecutor, SeetaSettings, UltraFaceSettings};
 
@@ -16,6 +17,7 @@ use super::settings::{OnnxExecutor, SeetaSettings, UltraFaceSettings};
 pub enum DetectorKind {
     Seeta,
     UltraFace,
+    BlazeFace,
 }
 
 /// One detected face, in the coordinates of the analysed image.
@@ -27,6 +29,32 @@ pub struct Detection {
     pub face_box: RectPx,
     pub score: f32,
     pub detector: DetectorKind,
+    /// The detector's own keypoints, if it gives any (BlazeFace: eyes, nose tip, mouth, ears).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keypoints: Vec<PointPx>,
+}
+
+impl Detection {
+    /// The same detection with every coordinate multiplied by `factor`.
+    pub fn scaled(&self, factor: f32) -> Detection {
+        let rect = |r: RectPx| RectPx {
+            x_px: r.x_px * factor,
+            y_px: r.y_px * factor,
+            width_px: r.width_px * factor,
+            height_px: r.height_px * factor,
+        };
+        Detection {
+            raw_box: rect(self.raw_box),
+            face_box: rect(self.face_box),
+            score: self.score,
+            detector: self.detector,
+            keypoints: self
+                .keypoints
+                .iter()
+                .map(|p| PointPx::new(p.x_px * factor, p.y_px * factor))
+                .collect(),
+        }
+    }
 }
 
 /// rustface's window size; images are scaled so that `min_face_px` maps onto it.
@@ -110,7 +138,7 @@ impl SeetaDetector {
         };
         self.detect_grey(&grey, run)
             .into_iter()
-            .map(|d| rescale_detection(d, 1.0 / scale))
+            .map(|d| d.scaled(1.0 / scale))
             .collect()
     }
 
@@ -136,7 +164,7 @@ impl SeetaDetector {
             let fx = img.width() as f32 / w as f32;
             self.detect(&small, run)
                 .into_iter()
-                .map(|d| rescale_detection(d, fx))
+                .map(|d| d.scaled(fx))
                 .collect()
         } else {
             self.detect(img, run)
@@ -177,26 +205,10 @@ impl SeetaDetector {
                     face_box: RectPx::square(cx, cy, side),
                     score: f.score() as f32,
                     detector: DetectorKind::Seeta,
+                    keypoints: Vec::new(),
                 }
             })
             .collect()
-    }
-}
-
-fn rescale_rect(r: RectPx, f: f32) -> RectPx {
-    RectPx {
-        x_px: r.x_px * f,
-        y_px: r.y_px * f,
-        width_px: r.width_px * f,
-        height_px: r.height_px * f,
-    }
-}
-
-fn rescale_detection(d: Detection, f: f32) -> Detection {
-    Detection {
-        raw_box: rescale_rect(d.raw_box, f),
-        face_box: rescale_rect(d.face_box, f),
-        ..d
     }
 }
 
@@ -299,6 +311,7 @@ impl UltraFaceDetector {
                 face_box: RectPx::square(cx, cy, raw.height_px),
                 score,
                 detector: DetectorKind::UltraFace,
+                keypoints: Vec::new(),
             });
         }
         Ok(nms(cands, self.settings.nms_iou))

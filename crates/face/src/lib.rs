@@ -18,6 +18,7 @@ pub mod evidence;
 pub mod imaging;
 pub mod landmarks;
 pub mod liveness;
+pub mod mediapipe;
 pub mod onnx;
 pub mod portrait;
 pub mod prelu;
@@ -138,21 +139,6 @@ impl std::fmt::Debug for FaceEngine {
 enum Mode {
     Still,
     Frame,
-}
-
-/// Scales every coordinate of a detection.
-fn scale_detection(d: &Detection, f: f32) -> Detection {
-    let s = |r: RectPx| RectPx {
-        x_px: r.x_px * f,
-        y_px: r.y_px * f,
-        width_px: r.width_px * f,
-        height_px: r.height_px * f,
-    };
-    Detection {
-        raw_box: s(d.raw_box),
-        face_box: s(d.face_box),
-        ..d.clone()
-    }
 }
 
 fn scale_point(p: PointPx, f: f32) -> PointPx {
@@ -331,7 +317,7 @@ impl FaceEngine {
                 timings.quality_ms = ms_since(t);
                 let five_o = scale_five(&five, factor);
                 face = Some(FaceDetail {
-                    detection: scale_detection(&det, factor),
+                    detection: det.scaled(factor),
                     landmarks: Landmarks68 {
                         points: lm.points.iter().map(|p| scale_point(*p, factor)).collect(),
                     },
@@ -365,7 +351,7 @@ impl FaceEngine {
         Ok(Analysis {
             image_width_px: image.width(),
             image_height_px: image.height(),
-            detections: dets.iter().map(|d| scale_detection(d, factor)).collect(),
+            detections: dets.iter().map(|d| d.scaled(factor)).collect(),
             face,
             quality,
             timings,

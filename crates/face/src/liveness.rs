@@ -41,6 +41,8 @@ pub enum PoseSource {
     ModelAndEyeLine,
     /// all three from landmark geometry.
     Landmarks,
+    /// all three from the 3-D face mesh (open pack).
+    Mesh,
 }
 
 /// Head pose in degrees, in the pose model's convention: yaw positive when the face turns
