@@ -43,8 +43,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(30);
     let out = PathBuf::from(out);
     std::fs::create_dir_all(&out)?;
-    let settings = Config::load(std::path::Path::new(config))?.face.engine;
-    let engine = FaceEngine::load(&settings)?;
+    let pack = Config::load(std::path::Path::new(config))?.face.engine;
+    let engine = FaceEngine::load(&pack)?;
+    let enroll_face::PackSettings::Faceplugin { settings, .. } = pack else {
+        return Err(
+            "bench_face measures the faceplugin pack's models; give a configuration that uses it"
+                .into(),
+        );
+    };
 
     let photo = decode_image(&std::fs::read(face)?, 8192)?;
     // A 640x480 camera-like frame: grey background, the photo enlarged 1.4x in the middle.

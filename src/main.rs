@@ -44,9 +44,9 @@ enum Command {
     /// Identity-card readers: read a card, list readers, run an emulator
     #[command(subcommand)]
     Card(cli_card::CardCommand),
-    /// The face engine: compare two photos, analyse one, evaluate and calibrate on a pair list
-    #[command(subcommand)]
-    Face(cli_face::FaceCommand),
+    /// The face engine: compare two photos, analyse one, evaluate and calibrate on a pair list,
+    /// list the model packs
+    Face(cli_face::FaceArgs),
     /// Create this terminal's Ed25519 signing key (mode 0600; never overwrites)
     Keygen {
         /// Directory to write terminal-signing.key and terminal-signing.pub into (with --token:

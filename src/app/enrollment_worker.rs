@@ -24,8 +24,8 @@ use crate::app::printing::PaperReceipt;
 use enroll_core::domain::tier::Tier;
 use enroll_crypto::keys;
 use enroll_crypto::records::{PreparedSeal, RecordSigner, SealingPublicKey, TerminalSigningKey};
-use enroll_face::EngineSettings;
 use enroll_face::FaceEngine;
+use enroll_face::PackSettings;
 use enroll_face::quality::{QualityComponent, QualityReason};
 use enroll_store::{GuardLimits, Outbox, RecordState};
 
@@ -55,7 +55,7 @@ impl EngineSlot {
         slot
     }
 
-    fn load(&self, settings: &EngineSettings) -> Result<Arc<FaceEngine>, String> {
+    fn load(&self, settings: &PackSettings) -> Result<Arc<FaceEngine>, String> {
         self.0
             .get_or_init(|| {
                 let started = std::time::Instant::now();
@@ -211,7 +211,7 @@ pub enum Outcome {
 /// What the thread needs from the configuration.
 #[derive(Clone)]
 pub struct WorkerSettings {
-    engine: EngineSettings,
+    engine: PackSettings,
     outbox_path: PathBuf,
     terminal_id: String,
     tier: Tier,

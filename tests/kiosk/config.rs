@@ -66,11 +66,18 @@ fn the_demo_configuration_is_valid_and_uses_simulated_devices_with_paths_beside_
         Path::new("kiosk-config/../assets/models")
     );
     assert_eq!(
-        config.face.engine.feature.model.path,
+        config
+            .face
+            .engine
+            .as_faceplugin()
+            .unwrap()
+            .feature
+            .model
+            .path,
         Path::new("kiosk-config/../assets/models/fr_feature.onnx"),
         "model paths in the engine file are relative to face.models_dir"
     );
-    assert!((-1.0..=1.0).contains(&config.face.engine.decision.threshold_cosine));
+    assert!((-1.0..=1.0).contains(&config.face.engine.decision().threshold_cosine));
 }
 
 /// Copies kiosk.toml and face-engine.toml into a temporary directory, edits the engine file and

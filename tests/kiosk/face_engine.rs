@@ -22,14 +22,19 @@ fn root() -> PathBuf {
 fn settings() -> EngineSettings {
     let config = enroll_kiosk::config::Config::load(&root().join("kiosk-config/demo.toml"));
     match config {
-        Ok(config) => config.face.engine,
+        Ok(config) => config
+            .face
+            .engine
+            .as_faceplugin()
+            .expect("the demo configuration uses the faceplugin files")
+            .clone(),
         Err(e) => panic!("the demo configuration must load: {e}"),
     }
 }
 
 fn engine() -> &'static FaceEngine {
     static ENGINE: OnceLock<FaceEngine> = OnceLock::new();
-    ENGINE.get_or_init(|| match FaceEngine::load(&settings()) {
+    ENGINE.get_or_init(|| match FaceEngine::load_faceplugin(&settings()) {
         Ok(e) => e,
         Err(e) => panic!("the engine must load from models/: {e}"),
     })
@@ -134,7 +139,7 @@ fn rotated_face_is_aligned_level() -> TestResult {
         face.pose.roll_deg
     );
     // The alignment transform maps both eyes onto one horizontal line.
-    let refs = &engine().settings().feature.reference_points_px;
+    let refs = &settings().feature.reference_points_px;
     let dst: Vec<PointPx> = refs.iter().map(|p| PointPx::new(p[0], p[1])).collect();
     let t = umeyama(&face.five_points.as_array(), &dst).ok_or("degenerate")?;
     let l = t.apply(face.five_points.left_eye);
@@ -386,7 +391,7 @@ fn portrait_has_level_eyes_at_fixed_positions() -> TestResult {
     let img = fixture(PERSON_A_1)?;
     let analysis = engine().analyze_still(&img)?;
     let portrait = engine().portrait(&img, &analysis)?;
-    let s = &engine().settings().portrait;
+    let s = &settings().portrait;
     assert_eq!(
         (portrait.width_px(), portrait.height_px()),
         (s.width_px, s.height_px)
@@ -438,7 +443,7 @@ fn settings_reject_unknown_fields() -> TestResult {
 fn a_swapped_model_file_is_refused() {
     let mut s = settings();
     s.feature.model.path = root().join("assets/models/fr_landmark.onnx");
-    let r = FaceEngine::load(&s);
+    let r = FaceEngine::load_faceplugin(&s);
     assert!(
         matches!(r, Err(FaceError::ModelHashMismatch { .. })),
         "{r:?}"
@@ -452,7 +457,7 @@ fn threshold_is_bound_to_the_calibrated_model_hashes() {
     s.decision
         .calibrated_models_sha256
         .insert("feature".into(), "0".repeat(64));
-    let r = FaceEngine::load(&s);
+    let r = FaceEngine::load_faceplugin(&s);
     assert!(
         matches!(r, Err(FaceError::ThresholdNotCalibrated { .. })),
         "{r:?}"

@@ -10,7 +10,7 @@ use super::onnx::OnnxModel;
 use super::settings::{LandmarkSettings, OnnxExecutor};
 
 /// A point in image pixel coordinates.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct PointPx {
     pub x_px: f32,
     pub y_px: f32,
@@ -27,7 +27,7 @@ impl PointPx {
 }
 
 /// The five alignment points, in image order: the eye on the image's left first.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct FivePoints {
     pub left_eye: PointPx,
     pub right_eye: PointPx,
@@ -59,7 +59,8 @@ impl FivePoints {
     }
 }
 
-/// The 68 iBUG-layout points of one face.
+/// The landmark points of one face: the 68 iBUG-layout points (faceplugin pack) or FaceMesh's
+/// 468 points (open pack).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Landmarks68 {
     pub points: Vec<PointPx>,

@@ -26,11 +26,16 @@ pub struct LivenessScore {
     pub class_probabilities: Vec<f32>,
 }
 
-/// Eye openness probabilities (image-left eye first).
+/// Eye openness (image-left eye first): the eye model's probability (faceplugin pack), or the
+/// eye aspect ratio mapped linearly onto 0..1 (open pack, which also reports the ratio itself).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct EyeState {
     pub left_open_probability: f32,
     pub right_open_probability: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_aspect_ratio: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub right_aspect_ratio: Option<f32>,
 }
 
 /// Where a pose estimate came from.
@@ -173,6 +178,8 @@ impl EyeModel {
         Ok(EyeState {
             left_open_probability: self.eye_open(img, lm, [37, 38, 40, 41], [36, 39])?,
             right_open_probability: self.eye_open(img, lm, [43, 44, 46, 47], [42, 45])?,
+            left_aspect_ratio: None,
+            right_aspect_ratio: None,
         })
     }
 }

@@ -21,6 +21,32 @@ pub struct DlibRect {
     pub bottom: i64,
 }
 
+impl DlibRect {
+    /// The square of side `side_px` centred on `(cx, cy)` (continuous pixel coordinates, a
+    /// pixel spanning [x, x + 1)), rounded to dlib's inclusive integer corners.
+    pub fn from_centre(cx: f32, cy: f32, side_px: f32) -> DlibRect {
+        let (x0, y0) = (cx - side_px / 2.0, cy - side_px / 2.0);
+        let round = |v: f32| v.round() as i64;
+        DlibRect {
+            left: round(x0),
+            top: round(y0),
+            right: round(x0 + side_px) - 1,
+            bottom: round(y0 + side_px) - 1,
+        }
+    }
+
+    /// Centre and side in continuous pixel coordinates (the inverse of [`DlibRect::from_centre`]).
+    pub fn centre_and_side(&self) -> (f32, f32, f32) {
+        let w = (self.right - self.left + 1) as f32;
+        let h = (self.bottom - self.top + 1) as f32;
+        (
+            self.left as f32 + w / 2.0,
+            self.top as f32 + h / 2.0,
+            (w + h) / 2.0,
+        )
+    }
+}
+
 #[derive(Debug)]
 struct Split {
     idx1: usize,
