@@ -207,6 +207,7 @@ pub fn enroll(args: EnrollArgs, config_path: Option<&Path>) -> anyhow::Result<Ex
         terminal_key: &*terminal_key,
         threshold_cosine: engine.threshold_cosine(),
         models_sha256: engine.models_sha256(),
+        model_pack: engine.pack().name(),
     };
     let mut outbox = open_outbox(&config)?;
     let mut stdout = std::io::stdout();

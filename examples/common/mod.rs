@@ -37,6 +37,7 @@ pub fn draft(
             threshold_cosine: 0.314,
             is_match: true,
             models_sha256: BTreeMap::new(),
+            model_pack: None,
             quality_passed: true,
             quality_reasons: vec![],
             quality_components: vec![],

@@ -127,6 +127,8 @@ pub struct CommitParams<'a> {
     pub terminal_key: &'a dyn RecordSigner,
     pub threshold_cosine: f32,
     pub models_sha256: &'a BTreeMap<String, String>,
+    /// The model pack the engine runs (the record names it).
+    pub model_pack: &'a str,
 }
 
 /// A committed enrollment, the applicant's receipt text (for the QR code) and the one-time
@@ -191,6 +193,7 @@ pub fn commit(
         checked.decision.as_ref(),
         params.threshold_cosine,
         params.models_sha256,
+        params.model_pack,
         override_by,
     );
     let draft = RecordDraft {

@@ -391,6 +391,7 @@ impl Thread {
             terminal_key: &*resources.terminal_key,
             threshold_cosine: engine.threshold_cosine(),
             models_sha256: engine.models_sha256(),
+            model_pack: engine.pack().name(),
         };
         let id_random = keys::random_bytes().map_err(|e| e.to_string())?;
         let enrolled = commit(

@@ -54,6 +54,7 @@ fn a_matching_capture_is_committed_with_a_receipt_the_terminal_key_verifies() {
         terminal_key: &terminal_key,
         threshold_cosine: engine.threshold_cosine(),
         models_sha256: engine.models_sha256(),
+        model_pack: engine.pack().name(),
     };
     let card = common::card();
     let enrolled = commit(

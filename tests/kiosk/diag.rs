@@ -411,6 +411,12 @@ fn the_json_report_keeps_its_documented_schema() {
             "printer"
         ]
     );
+    // The face engine names the model pack it runs.
+    let face = report["checks"][3].to_string();
+    assert!(
+        face.contains("model pack") && face.contains("faceplugin"),
+        "{face}"
+    );
     // The shape, with the first check (config, ok: no advice) standing for all of them.
     let snapshot_path = root().join("tests/snapshots/diag-report-shape.json");
     let actual = serde_json::to_string_pretty(&shape(&report)).unwrap() + "\n";

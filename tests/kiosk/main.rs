@@ -31,6 +31,7 @@ mod holder;
 mod i18n;
 mod mediapipe_reference;
 mod officer;
+mod open_pack;
 mod outbox;
 mod printer;
 mod receipt;

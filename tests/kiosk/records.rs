@@ -227,6 +227,11 @@ fn the_record_carries_the_face_decision_and_only_the_registry_opens_the_biometri
     assert!(record.face.compared && record.face.is_match);
     assert!(record.face.score_cosine.unwrap() >= record.face.threshold_cosine);
     assert!(record.face.models_sha256.contains_key("feature"));
+    assert_eq!(
+        record.face.model_pack.as_deref(),
+        Some("faceplugin"),
+        "the record names the model pack the terminal ran"
+    );
     assert_eq!(record.previous_record_sha256, "0".repeat(64));
     assert!(
         !String::from_utf8_lossy(&body).contains("/9j/"),

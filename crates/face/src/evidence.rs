@@ -14,6 +14,7 @@ pub fn face_evidence(
     decision: Option<&Decision>,
     threshold_cosine: f32,
     models_sha256: &BTreeMap<String, String>,
+    model_pack: &str,
     override_by: Option<String>,
 ) -> FaceEvidence {
     FaceEvidence {
@@ -22,6 +23,7 @@ pub fn face_evidence(
         threshold_cosine,
         is_match: decision.is_some_and(|d| d.is_match),
         models_sha256: models_sha256.clone(),
+        model_pack: Some(model_pack.to_owned()),
         quality_passed: live.quality.passed,
         quality_reasons: live.quality.reasons.iter().map(serde_name).collect(),
         quality_components: live

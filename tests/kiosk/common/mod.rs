@@ -194,6 +194,7 @@ pub fn sample_draft(id: RecordId, terminal_id: &str, now_ms: UnixMs) -> RecordDr
             threshold_cosine: 0.314,
             is_match: true,
             models_sha256: BTreeMap::new(),
+            model_pack: None,
             quality_passed: true,
             quality_reasons: vec![],
             quality_components: vec![],

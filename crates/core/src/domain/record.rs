@@ -296,6 +296,9 @@ pub struct FaceEvidence {
     pub threshold_cosine: f32,
     pub is_match: bool,
     pub models_sha256: BTreeMap<String, String>,
+    /// The model pack the terminal ran (`kiosk face packs`); absent in records made before packs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_pack: Option<String>,
     pub quality_passed: bool,
     pub quality_reasons: Vec<String>,
     pub quality_components: Vec<QualityEntry>,
