@@ -68,7 +68,8 @@
 #            wheel of target/reference-venv, scripts/reference/dlib_timing.py), both on one
 #            thread (taskset -c 0, OMP_NUM_THREADS=1), median of 50 after warm-up, on the same chip
 #            and photo (LFW fixtures, decoded to PNG once). Target (issue 29): embedding <= 1.0x
-#            dlib's time.
+#            dlib's time. Then the whole open pack on one thread: the live-guidance analysis of a
+#            640x480 frame (target 40 ms) and a still from photo to numbers.
 #   crash    the crash test with 1,000 SIGKILL cycles (tests/kiosk/crash.rs, CRASH_CYCLES=1000): every
 #            printed id present and verified, chains intact, integrity_check ok; prints the counts.
 set -euo pipefail
@@ -219,6 +220,10 @@ for name, label in (("descriptor_ms", "150x150 chip -> 128 numbers"), ("shape_ms
     t, o = float(theirs[name]), float(ours[name])
     print(f"dlib: {label:28s} ours {o:8.3f} ms ({ours['isa']})  dlib {theirs['dlib']} {t:8.3f} ms  ratio {o / t:.3f}"
           + ("  target <= 1.0" if name == "descriptor_ms" else ""))
+frame, still = float(ours["frame_ms"]), float(ours["embed_still_ms"])
+print(f"open pack: live-guidance analysis of a 640x480 frame {frame:8.3f} ms  target 40 ms  ratio {frame / 40:.3f}")
+print(f"open pack: still photo -> numbers (detector, 5 points, chip, ResNet on chip and mirror) {still:8.3f} ms"
+      f"  vs dlib's descriptor alone {float(theirs['descriptor_ms']):.3f} ms  ratio {still / float(theirs['descriptor_ms']):.3f}")
 PY
     rm -rf "$dir"
 }

@@ -70,7 +70,11 @@ fn face_packs_lists_the_open_pack_complete_with_its_licences() {
         open["licences"],
         serde_json::json!(["CC0-1.0", "Apache-2.0"])
     );
-    for licence in ["CC0-1.0.txt", "Apache-2.0.txt", "BSD-2-Clause-SeetaFace.txt"] {
+    for licence in [
+        "CC0-1.0.txt",
+        "Apache-2.0.txt",
+        "BSD-2-Clause-SeetaFace.txt",
+    ] {
         assert!(
             pack_dir().join("LICENSES").join(licence).is_file(),
             "{licence}"
@@ -78,7 +82,10 @@ fn face_packs_lists_the_open_pack_complete_with_its_licences() {
     }
     let text = String::from_utf8_lossy(&kiosk(&["face", "packs"]).stdout).into_owned();
     assert!(text.contains("open (Open pipeline): complete"), "{text}");
-    assert!(text.contains("licences: CC0-1.0, Apache-2.0, BSD-2-Clause"), "{text}");
+    assert!(
+        text.contains("licences: CC0-1.0, Apache-2.0, BSD-2-Clause"),
+        "{text}"
+    );
 }
 
 #[test]
