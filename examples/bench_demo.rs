@@ -53,10 +53,6 @@ fn config_for(work: &Path, pictures: &Path) -> Result<Config, Box<dyn std::error
         .replace(
             "\"demo-keys",
             &format!("\"{}/kiosk-config/demo-keys", root.display()),
-        )
-        .replace(
-            "\"face-engine.toml\"",
-            &format!("\"{}/kiosk-config/face-engine.toml\"", root.display()),
         );
     let path = work.join("demo.toml");
     std::fs::write(&path, text)?;

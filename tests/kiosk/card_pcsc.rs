@@ -370,12 +370,12 @@ fn pcsc_cli_reads_the_emulated_passport_as_json_and_lists_the_readers() {
     );
     let config = config.replace("\nbaud = 115200\n", "\n");
     assert_ne!(config, production);
+    let packs = std::fs::canonicalize("assets/models/packs").unwrap();
+    let config = config.replace(
+        "\"../assets/models/packs\"",
+        &format!("\"{}\"", packs.display()),
+    );
     std::fs::write(dir.path().join("kiosk.toml"), config).unwrap();
-    std::fs::copy(
-        "kiosk-config/face-engine.toml",
-        dir.path().join("face-engine.toml"),
-    )
-    .unwrap();
     let configured = kiosk()
         .arg("--config")
         .arg(dir.path().join("kiosk.toml"))

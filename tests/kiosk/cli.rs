@@ -115,14 +115,35 @@ fn a_one_off_command_does_not_warn_about_a_log_file_it_cannot_open() {
 }
 
 #[test]
-fn missing_face_models_name_the_configuration_and_the_folder_looked_in() {
+fn missing_face_models_name_the_pack_the_configuration_and_the_remedy() {
+    // A packs folder holding the open pack's manifest and engine file but none of its models.
+    let dir = tempfile::tempdir().unwrap();
+    let pack = dir.path().join("packs/open");
+    std::fs::create_dir_all(&pack).unwrap();
+    for file in ["pack.toml", "engine.toml"] {
+        std::fs::copy(
+            common::root().join("assets/models/packs/open").join(file),
+            pack.join(file),
+        )
+        .unwrap();
+    }
+    let config = dir.path().join("kiosk.toml");
+    std::fs::write(
+        &config,
+        include_str!("../../kiosk-config/kiosk.toml")
+            .replace("\"../assets/models/packs\"", "\"packs\""),
+    )
+    .unwrap();
     let output = kiosk()
+        .arg("--config")
+        .arg(&config)
         .args(["face", "analyze", "assets/selftest/astronaut.jpg"])
         .output()
         .unwrap();
     assert!(!output.status.success());
     let said = text(&output);
-    assert!(said.contains("kiosk-config/kiosk.toml"), "{said}");
-    assert!(said.contains("face.models_dir"), "{said}");
-    assert!(said.contains("--config kiosk-config/demo.toml"), "{said}");
+    assert!(said.contains("the pack \"open\""), "{said}");
+    assert!(said.contains(&config.display().to_string()), "{said}");
+    assert!(said.contains("scripts/setup.sh"), "{said}");
+    assert!(said.contains("seeta_fd_frontal_v1.0.bin"), "{said}");
 }

@@ -22,7 +22,14 @@ fn kiosk_face(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kiosk"))
         .current_dir(root())
         .env_remove("KIOSK_CONFIG")
-        .args(["--config", "kiosk-config/demo.toml", "face"])
+        // These cover the faceplugin pack (tests/kiosk/open_pack.rs covers the open one).
+        .args([
+            "--config",
+            "kiosk-config/demo.toml",
+            "face",
+            "--pack",
+            "faceplugin",
+        ])
         .args(args)
         .output()
         .unwrap()
@@ -252,7 +259,8 @@ fn calibrate_writes_a_decision_snippet_bound_to_the_model_hashes() {
         "{snippet}"
     );
     let hashes = decision["calibrated_models_sha256"].as_table().unwrap();
-    let sums = std::fs::read_to_string(root().join("assets/models/SHA256SUMS")).unwrap();
+    let sums =
+        std::fs::read_to_string(root().join("assets/models/packs/faceplugin/SHA256SUMS")).unwrap();
     let feature = hashes["feature"].as_str().unwrap();
     assert!(
         sums.contains(&format!("{feature}  fr_feature.onnx")),

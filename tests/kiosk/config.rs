@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::common::root;
 use enroll_kiosk::config::{CameraSource, CardReaderConfig, Config, ConfigError, MrzScannerConfig};
 
 const KIOSK_TOML: &str = include_str!("../../kiosk-config/kiosk.toml");
@@ -62,46 +63,56 @@ fn the_demo_configuration_is_valid_and_uses_simulated_devices_with_paths_beside_
         CardReaderConfig::SamEmulator { .. }
     ));
     assert_eq!(
+        config.face.packs_dir.as_deref(),
+        Some(Path::new("kiosk-config/../assets/models/packs"))
+    );
+    assert_eq!(config.face.engine.name(), "open");
+    assert_eq!(
         config.face.models_dir,
-        Path::new("kiosk-config/../assets/models")
+        Path::new("kiosk-config/../assets/models/packs/open")
     );
     assert_eq!(
-        config
-            .face
-            .engine
-            .as_faceplugin()
-            .unwrap()
-            .feature
-            .model
-            .path,
-        Path::new("kiosk-config/../assets/models/fr_feature.onnx"),
-        "model paths in the engine file are relative to face.models_dir"
+        config.face.engine.as_open().unwrap().dlib.recognizer.path,
+        Path::new(
+            "kiosk-config/../assets/models/packs/open/dlib_face_recognition_resnet_model_v1.dat"
+        ),
+        "model paths in a pack's engine file are relative to the pack's folder"
     );
     assert!((-1.0..=1.0).contains(&config.face.engine.decision().threshold_cosine));
 }
 
-/// Copies kiosk.toml and face-engine.toml into a temporary directory, edits the engine file and
-/// returns the error text of loading the copy.
-fn engine_file_error(edit: impl Fn(&str) -> String) -> (String, tempfile::TempDir) {
+/// A packs folder with a copy of the open pack's manifest and an edited copy of its engine file,
+/// and kiosk.toml pointing at it: returns the error text of loading the configuration.
+fn pack_engine_error(edit: impl Fn(&str) -> Option<String>) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let engine = include_str!("../../kiosk-config/face-engine.toml");
-    std::fs::write(dir.path().join("face-engine.toml"), edit(engine)).unwrap();
+    let pack = dir.path().join("packs/open");
+    std::fs::create_dir_all(&pack).unwrap();
+    let shipped = root().join("assets/models/packs/open");
+    std::fs::copy(shipped.join("pack.toml"), pack.join("pack.toml")).unwrap();
+    let engine = std::fs::read_to_string(shipped.join("engine.toml")).unwrap();
+    if let Some(edited) = edit(&engine) {
+        std::fs::write(pack.join("engine.toml"), edited).unwrap();
+    }
     let kiosk = dir.path().join("kiosk.toml");
-    std::fs::write(&kiosk, KIOSK_TOML).unwrap();
+    std::fs::write(
+        &kiosk,
+        KIOSK_TOML.replace("\"../assets/models/packs\"", "\"packs\""),
+    )
+    .unwrap();
     let message = match Config::load(&kiosk) {
-        Ok(_) => panic!("expected the engine file to be refused"),
+        Ok(_) => panic!("expected the pack's engine file to be refused"),
         Err(error) => error.to_string(),
     };
     (message, dir)
 }
 
 #[test]
-fn a_bad_face_engine_file_is_named_with_its_line_and_key() {
-    let (message, dir) = engine_file_error(|text| {
-        text.replacen("threshold_cosine = ", "threshold_cosine = \"high\" # ", 1)
+fn a_bad_pack_engine_file_is_named_with_its_line_and_key() {
+    let (message, dir) = pack_engine_error(|text| {
+        Some(text.replacen("threshold_cosine = ", "threshold_cosine = \"high\" # ", 1))
     });
-    let engine = dir.path().join("face-engine.toml");
-    assert!(message.contains("face.engine_file"), "{message}");
+    let engine = dir.path().join("packs/open/engine.toml");
+    assert!(message.contains("face.pack"), "{message}");
     assert!(
         message.contains(&format!("{}: line ", engine.display())),
         "{message}"
@@ -111,27 +122,29 @@ fn a_bad_face_engine_file_is_named_with_its_line_and_key() {
         "{message}"
     );
 
-    let (message, _) = engine_file_error(|text| {
-        text.replacen("threshold_cosine = ", "threshold_cosine = 1.5 # ", 1)
+    let (message, _) = pack_engine_error(|text| {
+        Some(text.replacen("threshold_cosine = ", "threshold_cosine = 1.5 # ", 1))
     });
     assert!(
         message.contains("decision.threshold_cosine: 1.5 is out of range; allowed: -1 to 1"),
         "{message}"
     );
 
-    let (message, _) = engine_file_error(|_| String::new());
+    let (message, _) = pack_engine_error(|_| Some(String::new()));
     assert!(message.contains("missing field"), "{message}");
 }
 
 #[test]
-fn a_missing_face_engine_file_names_the_path_and_the_shipped_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let kiosk = dir.path().join("kiosk.toml");
-    std::fs::write(&kiosk, KIOSK_TOML).unwrap();
-    let message = Config::load(&kiosk).err().unwrap().to_string();
+fn a_pack_without_its_engine_file_names_the_path() {
+    let (message, dir) = pack_engine_error(|_| None);
     assert!(
         message.contains("cannot read the face-engine file")
-            && message.contains("kiosk-config/face-engine.toml"),
+            && message.contains(
+                &dir.path()
+                    .join("packs/open/engine.toml")
+                    .display()
+                    .to_string()
+            ),
         "{message}"
     );
 }

@@ -82,15 +82,8 @@ fn records_survive_sigkill_at_random_moments() {
         // Thousands of records pile up unsent here; the guard would (rightly) pause enrollment.
         .replace("max_unsent_records = 2000", "max_unsent_records = 1000000")
         .replace(
-            "\"../assets/models\"",
-            &format!("\"{}\"", root().join("assets/models").display()),
-        )
-        .replace(
-            "\"face-engine.toml\"",
-            &format!(
-                "\"{}\"",
-                root().join("kiosk-config/face-engine.toml").display()
-            ),
+            "\"../assets/models/packs\"",
+            &format!("\"{}\"", root().join("assets/models/packs").display()),
         );
     let config_path = dir.path().join("kiosk.toml");
     std::fs::write(&config_path, config).unwrap();

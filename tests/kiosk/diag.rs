@@ -248,12 +248,14 @@ fn a_damaged_model_file_fails_the_face_engine() {
         "{}",
         finding.value
     );
-    // A models folder whose feature model was damaged (the others are the real files).
-    let models = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(root().join("assets/models")).unwrap() {
+    // A packs folder whose open pack's recogniser was damaged (the other files are the real ones).
+    let packs = tempfile::tempdir().unwrap();
+    let pack = packs.path().join("open");
+    std::fs::create_dir(&pack).unwrap();
+    for entry in std::fs::read_dir(root().join("assets/models/packs/open")).unwrap() {
         let path = entry.unwrap().path();
-        let target = models.path().join(path.file_name().unwrap());
-        if path.to_string_lossy().contains("fr_feature") {
+        let target = pack.join(path.file_name().unwrap());
+        if path.to_string_lossy().contains("resnet") {
             let mut bytes = std::fs::read(&path).unwrap();
             let middle = bytes.len() / 2;
             bytes[middle] ^= 0xff;
@@ -263,8 +265,8 @@ fn a_damaged_model_file_fails_the_face_engine() {
         }
     }
     bench.edit_config(
-        &format!("\"{}\"", root().join("assets/models").display()),
-        &format!("\"{}\"", models.path().display()),
+        &format!("\"{}\"", root().join("assets/models/packs").display()),
+        &format!("\"{}\"", packs.path().display()),
     );
     let finding = bench.run(CheckId::FaceEngine, now_ms());
     assert_status(&finding, Status::Fail, "scripts/setup.sh");
@@ -414,7 +416,7 @@ fn the_json_report_keeps_its_documented_schema() {
     // The face engine names the model pack it runs.
     let face = report["checks"][3].to_string();
     assert!(
-        face.contains("model pack") && face.contains("faceplugin"),
+        face.contains("model pack") && face.contains("open"),
         "{face}"
     );
     // The shape, with the first check (config, ok: no advice) standing for all of them.
@@ -512,7 +514,7 @@ fn the_bundle_holds_the_report_logs_and_versions_but_no_personal_data() {
         "enroll-kiosk-diag/diag.json",
         "enroll-kiosk-diag/versions.json",
         "enroll-kiosk-diag/config/kiosk.toml",
-        "enroll-kiosk-diag/config/face-engine.toml",
+        "enroll-kiosk-diag/config/engine.toml",
         "enroll-kiosk-diag/logs/kiosk.log",
         "enroll-kiosk-diag/logs/audit.tsv",
         "enroll-kiosk-diag/queue.tsv",
@@ -559,7 +561,7 @@ fn the_bundle_holds_the_report_logs_and_versions_but_no_personal_data() {
     assert_eq!(report["schema"], "enroll-kiosk.diag/1");
     let versions: serde_json::Value = serde_json::from_str(&text("versions.json")).unwrap();
     let models = versions["models"].as_array().unwrap();
-    assert_eq!(models.len(), 7);
+    assert_eq!(models.len(), 6, "the open pack's six files");
     assert!(
         models
             .iter()

@@ -18,17 +18,16 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The shipped engine settings (kiosk-config/face-engine.toml, models from assets/models/).
+/// The faceplugin pack's engine settings (assets/models/packs/faceplugin, installed for the tests
+/// by scripts/faceplugin-pack.sh).
 fn settings() -> EngineSettings {
-    let config = enroll_kiosk::config::Config::load(&root().join("kiosk-config/demo.toml"));
-    match config {
-        Ok(config) => config
-            .face
-            .engine
+    let dir = root().join("assets/models/packs/faceplugin");
+    match enroll_kiosk::config::load_pack(&dir) {
+        Ok(pack) => pack
             .as_faceplugin()
-            .expect("the demo configuration uses the faceplugin files")
+            .expect("the faceplugin pack runs the faceplugin pipeline")
             .clone(),
-        Err(e) => panic!("the demo configuration must load: {e}"),
+        Err(e) => panic!("the faceplugin pack must load (scripts/faceplugin-pack.sh): {e}"),
     }
 }
 
@@ -442,7 +441,7 @@ fn settings_reject_unknown_fields() -> TestResult {
 #[test]
 fn a_swapped_model_file_is_refused() {
     let mut s = settings();
-    s.feature.model.path = root().join("assets/models/fr_landmark.onnx");
+    s.feature.model.path = root().join("assets/models/packs/faceplugin/fr_landmark.onnx");
     let r = FaceEngine::load_faceplugin(&s);
     assert!(
         matches!(r, Err(FaceError::ModelHashMismatch { .. })),

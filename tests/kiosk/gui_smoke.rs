@@ -167,10 +167,6 @@ fn demo_config_from(file: &str, dir: &Path, pictures: &Path, language: &str) -> 
         .replace(
             "\"demo-keys",
             &format!("\"{}/kiosk-config/demo-keys", root.display()),
-        )
-        .replace(
-            "\"face-engine.toml\"",
-            &format!("\"{}/kiosk-config/face-engine.toml\"", root.display()),
         );
     let path = dir.join("demo.toml");
     std::fs::write(&path, text).unwrap();

@@ -66,9 +66,10 @@ fn face_packs_lists_the_open_pack_complete_with_its_licences() {
         .unwrap_or_else(|| panic!("no open pack in {listed}"));
     assert_eq!(open["pipeline"], "open");
     assert_eq!(open["complete"], true, "{open}");
+    assert_eq!(open["in_use"], true, "{open}");
     assert_eq!(
         open["licences"],
-        serde_json::json!(["CC0-1.0", "Apache-2.0"])
+        serde_json::json!(["CC0-1.0", "Apache-2.0", "BSD-2-Clause"])
     );
     for licence in [
         "CC0-1.0.txt",
@@ -81,7 +82,10 @@ fn face_packs_lists_the_open_pack_complete_with_its_licences() {
         );
     }
     let text = String::from_utf8_lossy(&kiosk(&["face", "packs"]).stdout).into_owned();
-    assert!(text.contains("open (Open pipeline): complete"), "{text}");
+    assert!(
+        text.contains("open [in use] (Open pipeline): complete"),
+        "the demo configuration runs the open pack: {text}"
+    );
     assert!(
         text.contains("licences: CC0-1.0, Apache-2.0, BSD-2-Clause"),
         "{text}"
@@ -188,15 +192,11 @@ fn a_configuration_naming_a_pack_that_is_not_installed_says_which_and_where() {
     let demo = std::fs::read_to_string(root().join("kiosk-config/demo.toml")).unwrap();
     let packs = root().join("assets/models/packs");
     let text = demo
+        .replace("pack = \"open\"", "pack = \"sealed-vendor\"")
         .replace(
-            "models_dir = \"../assets/models\"",
-            &format!(
-                "pack = \"sealed-vendor\"\npacks_dir = \"{}\"",
-                packs.display()
-            ),
-        )
-        .replace("packs_dir = \"../assets/models/packs\"\n", "")
-        .replace("engine_file = \"face-engine.toml\"\n", "");
+            "packs_dir = \"../assets/models/packs\"",
+            &format!("packs_dir = \"{}\"", packs.display()),
+        );
     let config = dir.path().join("kiosk.toml");
     std::fs::write(&config, text).unwrap();
     let error = enroll_kiosk::config::Config::load(&config)

@@ -69,17 +69,10 @@ impl Terminal {
             )
             .replace("../target/demo/outbox.sqlite", "outbox/outbox.sqlite")
             .replace(
-                "models_dir = \"../assets/models\"",
+                "packs_dir = \"../assets/models/packs\"",
                 &format!(
-                    "models_dir = \"{}\"",
-                    root().join("assets/models").display()
-                ),
-            )
-            .replace(
-                "engine_file = \"face-engine.toml\"",
-                &format!(
-                    "engine_file = \"{}\"",
-                    root().join("kiosk-config/face-engine.toml").display()
+                    "packs_dir = \"{}\"",
+                    root().join("assets/models/packs").display()
                 ),
             );
         assert_ne!(text, demo);
@@ -229,7 +222,7 @@ fn the_record_carries_the_face_decision_and_only_the_registry_opens_the_biometri
     assert!(record.face.models_sha256.contains_key("feature"));
     assert_eq!(
         record.face.model_pack.as_deref(),
-        Some("faceplugin"),
+        Some("open"),
         "the record names the model pack the terminal ran"
     );
     assert_eq!(record.previous_record_sha256, "0".repeat(64));

@@ -175,15 +175,8 @@ fn every_record_is_stored_exactly_once_through_lost_answers_drops_delays_and_a_r
             .replace("backoff_cap_ms = 60000", "backoff_cap_ms = 200")
             .replace("batch_size = 20", "batch_size = 5")
             .replace(
-                "\"../assets/models\"",
-                &format!("\"{}\"", root().join("assets/models").display()),
-            )
-            .replace(
-                "\"face-engine.toml\"",
-                &format!(
-                    "\"{}\"",
-                    root().join("kiosk-config/face-engine.toml").display()
-                ),
+                "\"../assets/models/packs\"",
+                &format!("\"{}\"", root().join("assets/models/packs").display()),
             ),
     )
     .unwrap();

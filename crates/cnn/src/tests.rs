@@ -436,7 +436,7 @@ fn depthwise_filters_of_every_shape_match_tract() {
 
 fn model_path(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../assets/models")
+        .join("../../assets/models/packs/faceplugin")
         .join(file)
 }
 

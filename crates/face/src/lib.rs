@@ -414,7 +414,13 @@ impl OpenModels {
         })?;
         timings.landmarks_ms = ms_since(t);
         let t = Instant::now();
-        let pose = mesh.pose().unwrap_or_else(|| pose_from_landmarks(&five));
+        let pose = match mesh.pose() {
+            Some(pose) => HeadPose {
+                pitch_deg: pose.pitch_deg + self.settings.mesh.pitch_offset_deg,
+                ..pose
+            },
+            None => pose_from_landmarks(&five),
+        };
         timings.pose_ms = ms_since(t);
         let t = Instant::now();
         let right = self.mesh.iris(img, &mesh, EyeSide::Right)?;

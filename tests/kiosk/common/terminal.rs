@@ -42,15 +42,8 @@ impl Terminal {
             .replace("../target/demo/outbox.sqlite", "outbox.sqlite")
             .replace("../target/demo/officers.toml", "officers.toml")
             .replace(
-                "\"../assets/models\"",
-                &format!("\"{}\"", root().join("assets/models").display()),
-            )
-            .replace(
-                "\"face-engine.toml\"",
-                &format!(
-                    "\"{}\"",
-                    root().join("kiosk-config/face-engine.toml").display()
-                ),
+                "\"../assets/models/packs\"",
+                &format!("\"{}\"", root().join("assets/models/packs").display()),
             );
         // The demo's emulated printer is the demo's: a test terminal prints only when a test
         // gives it a printer.

@@ -43,6 +43,10 @@ pub struct BlazeFaceSettings {
     pub score_threshold: f32,
     /// Boxes overlapping more than this are merged (MediaPipe: 0.3).
     pub nms_iou: f32,
+    /// The engine's square face box (quality measures, face size and position) is the detector's
+    /// box, squared on its longer side, times this: 1.34 makes it the size of the boxes the
+    /// quality thresholds were set on (UltraFace's, squared by height).
+    pub face_box_scale: f32,
 }
 
 impl BlazeFaceSettings {
@@ -52,6 +56,7 @@ impl BlazeFaceSettings {
             model,
             score_threshold: 0.5,
             nms_iou: 0.3,
+            face_box_scale: 1.0,
         }
     }
 }
@@ -107,9 +112,12 @@ impl BlazeFace {
     pub fn load(settings: &BlazeFaceSettings, executor: OnnxExecutor) -> Result<Self, FaceError> {
         if !(0.0..1.0).contains(&settings.score_threshold)
             || !(0.0..=1.0).contains(&settings.nms_iou)
+            || !(0.5..=3.0).contains(&settings.face_box_scale)
         {
             return Err(FaceError::InvalidSettings(
-                "blazeface: score_threshold must be in [0, 1) and nms_iou in [0, 1]".into(),
+                "blazeface: score_threshold must be in [0, 1), nms_iou in [0, 1] and \
+                 face_box_scale in [0.5, 3]"
+                    .into(),
             ));
         }
         Ok(BlazeFace {
@@ -195,7 +203,7 @@ impl BlazeFace {
     }
 
     /// [`BlazeFace::detect`] as engine detections: the face box is the detector's box made
-    /// square on its larger side (what the mesh crop starts from).
+    /// square on its larger side and scaled by `face_box_scale`.
     pub fn detections(&self, img: &RgbImage) -> Result<Vec<Detection>, FaceError> {
         Ok(self
             .detect(img)?
@@ -207,7 +215,8 @@ impl BlazeFace {
                     face_box: RectPx::square(
                         cx,
                         cy,
-                        d.bounding_box.width_px.max(d.bounding_box.height_px),
+                        d.bounding_box.width_px.max(d.bounding_box.height_px)
+                            * self.settings.face_box_scale,
                     ),
                     score: d.score,
                     detector: DetectorKind::BlazeFace,

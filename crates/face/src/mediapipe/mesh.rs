@@ -61,6 +61,9 @@ pub struct MeshSettings {
     pub crop_scale: f32,
     /// Eye crop side as a multiple of the eye-corner distance (MediaPipe: 2.3).
     pub eye_crop_scale: f32,
+    /// Added to the mesh's pitch: its forehead-to-chin axis leans back on a frontal face (the
+    /// median on 150 LFW photos is -4.3 degrees).
+    pub pitch_offset_deg: f32,
 }
 
 impl MeshSettings {
@@ -70,6 +73,7 @@ impl MeshSettings {
             iris_model,
             crop_scale: 1.5,
             eye_crop_scale: 2.3,
+            pitch_offset_deg: 0.0,
         }
     }
 }
