@@ -17,7 +17,7 @@ use enroll_face::imaging::resize_area;
 use enroll_face::onnx::{OnnxModel, patch_to_nchw};
 use enroll_face::settings::{ModelFile, OnnxExecutor, TensorInput};
 use enroll_face::{FaceAnalyzer, FaceEngine, decode_image};
-use enroll_kiosk::config::Config;
+use enroll_kiosk::config::load_pack;
 use image::{Rgb, RgbImage};
 
 /// Median wall time of `f` in milliseconds over `n` runs, after two warm-up runs.
@@ -37,19 +37,16 @@ fn median_ms(n: usize, mut f: impl FnMut()) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let (Some(config), Some(face), Some(out)) = (args.get(1), args.get(2), args.get(3)) else {
-        return Err("usage: bench_face CONFIG.toml FACE.jpg OUT_DIR [ITERATIONS]".into());
+    let (Some(pack_dir), Some(face), Some(out)) = (args.get(1), args.get(2), args.get(3)) else {
+        return Err("usage: bench_face FACEPLUGIN_PACK_DIR FACE.jpg OUT_DIR [ITERATIONS]".into());
     };
     let n: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(30);
     let out = PathBuf::from(out);
     std::fs::create_dir_all(&out)?;
-    let pack = Config::load(std::path::Path::new(config))?.face.engine;
+    let pack = load_pack(std::path::Path::new(pack_dir))?;
     let engine = FaceEngine::load(&pack)?;
-    let enroll_face::PackSettings::Faceplugin { settings, .. } = pack else {
-        return Err(
-            "bench_face measures the faceplugin pack's models; give a configuration that uses it"
-                .into(),
-        );
+    let Some(settings) = pack.as_faceplugin().cloned() else {
+        return Err("bench_face measures the faceplugin pack's models; give its folder".into());
     };
 
     let photo = decode_image(&std::fs::read(face)?, 8192)?;

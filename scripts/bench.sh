@@ -288,7 +288,8 @@ bench_face() {
     python=$(bench_python)
     cargo build --release --locked --example bench_face >/dev/null 2>&1 ||
         cargo build --release --locked --example bench_face
-    target/release/examples/bench_face kiosk-config/demo.toml tests/fixtures/faces/Benjamin_Netanyahu_0004.jpg \
+    scripts/faceplugin-pack.sh >/dev/null
+    target/release/examples/bench_face assets/models/packs/faceplugin tests/fixtures/faces/Benjamin_Netanyahu_0004.jpg \
         "$dir" "$runs" >"$dir/tract.json"
     "$python" scripts/bench_face_ort.py "$dir" "$runs" >"$dir/ort.json"
     "$python" - "$dir/tract.json" "$dir/ort.json" <<'PY'
@@ -339,8 +340,9 @@ bench_ingest() {
 bench_cnn() {
     cargo build --release --locked -p enroll-cnn --example bench_cnn >/dev/null 2>&1 ||
         cargo build --release --locked -p enroll-cnn --example bench_cnn
-    target/release/examples/bench_cnn assets/models/fr_landmark.onnx 1 64 64
-    target/release/examples/bench_cnn assets/models/fr_feature.onnx 3 112 112
+    scripts/faceplugin-pack.sh >/dev/null
+    target/release/examples/bench_cnn assets/models/packs/faceplugin/fr_landmark.onnx 1 64 64
+    target/release/examples/bench_cnn assets/models/packs/faceplugin/fr_feature.onnx 3 112 112
 }
 
 bench_crash() {
