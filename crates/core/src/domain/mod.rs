@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod applicant_receipt;
 pub mod card_read;
+pub mod challenge;
 pub mod crockford;
 pub mod document;
 pub mod icao_lds;
