@@ -11,6 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
+use enroll_core::domain::challenge::{Challenge, Progress, Prompt, TurnSide};
 use enroll_face::eval::{ImageRef, Pair, Scored, card_resolution, metrics, parse_pairs};
 use enroll_face::{
     Analysis, Decision, Embedding, FaceAnalyzer, FaceEngine, FaceError, FaceMatcher, PackSettings,
@@ -58,6 +59,23 @@ pub enum FaceCommand {
         /// capture screen uses) instead of as a still
         #[arg(long)]
         live: bool,
+    },
+    /// Play camera frames (in order, at --fps) through the active liveness challenge: blink,
+    /// then turn to --side; prints what was asked at each frame, what was measured and the result
+    /// (exit 0 when it passes, 1 when it fails). For packs that measure eyes and yaw (open)
+    Challenge {
+        /// The side the terminal asks for (the applicant's view of the screen)
+        #[arg(long, value_enum)]
+        side: ChallengeSide,
+        /// Frames per second the pictures were taken at
+        #[arg(long, default_value_t = 25, value_name = "N")]
+        fps: u32,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        /// The frames, in order (JPEG, PNG or BMP)
+        #[arg(required = true)]
+        frames: Vec<PathBuf>,
     },
     /// Measure verification accuracy on an LFW-style pair list
     Eval {
@@ -120,6 +138,12 @@ pub fn run(args: FaceArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitC
         } => compare(&settings, &first, &second, json),
         FaceCommand::Analyze { image, json, live } => analyze(&settings, &image, json, live),
         FaceCommand::Eval { set, json } => eval(&settings, &set, json),
+        FaceCommand::Challenge {
+            side,
+            fps,
+            json,
+            frames,
+        } => challenge(&settings, side.into(), fps, &frames, json),
         FaceCommand::Calibrate { set, far, out } => calibrate(&settings, &set, far, out.as_deref()),
     }
 }
@@ -735,4 +759,113 @@ fn calibrate(
         None => write!(std::io::stdout(), "{snippet}")?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--side` of `kiosk face challenge`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ChallengeSide {
+    Left,
+    Right,
+}
+
+impl From<ChallengeSide> for TurnSide {
+    fn from(side: ChallengeSide) -> TurnSide {
+        match side {
+            ChallengeSide::Left => TurnSide::Left,
+            ChallengeSide::Right => TurnSide::Right,
+        }
+    }
+}
+
+fn challenge(
+    settings: &PackSettings,
+    side: TurnSide,
+    fps: u32,
+    frames: &[PathBuf],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let Some(thresholds) = settings.challenge() else {
+        bail!(
+            "the pack \"{}\" does not measure what the challenge needs (eye aspect ratio and yaw \
+             from a face mesh); use --pack open",
+            settings.name()
+        );
+    };
+    if fps == 0 {
+        bail!("--fps must be at least 1");
+    }
+    let engine = load_engine(settings)?;
+    let frame_ms = 1000 / u64::from(fps);
+    let mut run = Challenge::start(thresholds, side, 0);
+    let mut out = std::io::stdout().lock();
+    let mut steps = Vec::new();
+    let mut progress = run.progress(0);
+    let mut last_ms = 0;
+    for (index, path) in frames.iter().enumerate() {
+        last_ms = index as u64 * frame_ms;
+        let image = read_image(settings, path)?;
+        let analysis = engine
+            .analyze_frame(&image)
+            .with_context(|| format!("image {}", path.display()))?;
+        let seen = enroll_face::evidence::challenge_observation(&analysis, last_ms);
+        progress = run.observe(seen);
+        if !json {
+            writeln!(
+                out,
+                "{:>6} ms  {}  eyes {:.3}  yaw {:+.1} deg  -> {}",
+                last_ms,
+                path.display(),
+                seen.eye_aspect_ratio,
+                seen.yaw_deg,
+                progress_text(progress)
+            )?;
+        }
+        steps.push(serde_json::json!({
+            "at_ms": last_ms,
+            "frame": path.display().to_string(),
+            "one_face": seen.one_face,
+            "eye_aspect_ratio": seen.one_face.then_some(seen.eye_aspect_ratio),
+            "yaw_deg": seen.one_face.then_some(seen.yaw_deg),
+            "progress": progress_text(progress),
+        }));
+        if !matches!(progress, Progress::Asking(_)) {
+            break;
+        }
+    }
+    // Frames that end before the challenge does: the applicant stopped; time runs out.
+    if matches!(progress, Progress::Asking(_)) {
+        last_ms = thresholds.time_limit_ms + 1;
+        progress = run.progress(last_ms);
+    }
+    let outcome = run.outcome(last_ms);
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "outcome": outcome,
+                "frames": steps,
+            }))?
+        )?;
+    } else {
+        writeln!(out, "result: {}", progress_text(progress))?;
+    }
+    Ok(if outcome.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn progress_text(progress: Progress) -> String {
+    match progress {
+        Progress::Asking(Prompt::Blink) => "asking: blink".into(),
+        Progress::Asking(Prompt::Turn(TurnSide::Left)) => "asking: turn left".into(),
+        Progress::Asking(Prompt::Turn(TurnSide::Right)) => "asking: turn right".into(),
+        Progress::Passed => "passed".into(),
+        Progress::Failed(why) => format!(
+            "failed ({})",
+            serde_plain(&why).unwrap_or_else(|| format!("{why:?}"))
+        ),
+    }
 }

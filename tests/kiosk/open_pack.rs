@@ -237,3 +237,99 @@ fn eval_with_the_open_pack_on_a_subset_of_the_development_set() {
         "{result}"
     );
 }
+
+/// `kiosk face --pack open challenge` with frames; returns the exit code and the JSON.
+fn challenge(side: &str, fps: u32, frames: &[PathBuf]) -> (Option<i32>, serde_json::Value) {
+    let mut args: Vec<String> = [
+        "face",
+        "--pack",
+        "open",
+        "challenge",
+        "--json",
+        "--side",
+        side,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(["--fps".to_string(), fps.to_string()]);
+    args.extend(frames.iter().map(|p| p.display().to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = kiosk(&refs);
+    let json = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    (output.status.code(), json)
+}
+
+/// Real photographs of one person from the development set (LFW Jennifer_Capriati: 0033 eyes
+/// open facing the camera, 0042 eyes shut, 0002 turned to her left), played as camera frames.
+#[test]
+fn the_challenge_passes_a_real_blink_and_turn_and_fails_the_wrong_side_a_still_and_a_moved_photo() {
+    let lfw = root().join("../shared/data/faces/lfw/Jennifer_Capriati");
+    let open = lfw.join("Jennifer_Capriati_0033.jpg");
+    let shut = lfw.join("Jennifer_Capriati_0042.jpg");
+    let turned_left = lfw.join("Jennifer_Capriati_0002.jpg");
+    let mut frames = vec![open.clone(); 10];
+    frames.extend(vec![shut; 3]);
+    frames.extend(vec![open.clone(); 5]);
+    frames.extend(vec![turned_left; 5]);
+
+    let (code, json) = challenge("left", 25, &frames);
+    assert_eq!(code, Some(0), "{json}");
+    let outcome = &json["outcome"];
+    assert_eq!(outcome["passed"], true);
+    assert_eq!(outcome["side"], "left");
+    // Eyes open again at frame 13 (520 ms at 25 fps); the turn is seen at frame 18 (720 ms).
+    assert_eq!(outcome["blink_done_ms"], 520, "{json}");
+    assert_eq!(outcome["turn_done_ms"], 720, "{json}");
+    assert!(outcome["total_ms"].as_u64().unwrap() <= 4_000);
+
+    // The same recording when the terminal asked for the other side: a replay that does not follow.
+    let (code, json) = challenge("right", 25, &frames);
+    assert_eq!(code, Some(1), "{json}");
+    assert_eq!(json["outcome"]["failure"], "wrong_side", "{json}");
+
+    // A still photo held up for 9 s (5 frames a second): it never blinks.
+    let (code, json) = challenge("left", 5, &vec![open.clone(); 45]);
+    assert_eq!(code, Some(1), "{json}");
+    assert_eq!(json["outcome"]["failure"], "timed_out", "{json}");
+    assert_eq!(json["outcome"]["blink_done_ms"], serde_json::Value::Null);
+
+    // The photo moved about in front of the camera: shifted, nearer and farther, tilted.
+    let dir = tempfile::tempdir().unwrap();
+    let photo = image::open(&open).unwrap().to_rgb8();
+    let moved: Vec<PathBuf> = (0..45)
+        .map(|i| {
+            let t = i as f32 / 6.0;
+            let (scale, angle) = (1.3 + 0.25 * t.sin(), 0.2 * (1.7 * t).sin());
+            let (sin, cos) = angle.sin_cos();
+            let (cx, cy) = (320.0 + 80.0 * t.cos(), 240.0 + 30.0 * t.sin());
+            // Output pixel -> photo pixel: rotate and scale about the photo's centre.
+            let map = [
+                cos / scale,
+                sin / scale,
+                125.0 - (cos * cx + sin * cy) / scale,
+                -sin / scale,
+                cos / scale,
+                125.0 - (-sin * cx + cos * cy) / scale,
+            ];
+            let frame = enroll_face::imaging::warp_affine(
+                &photo,
+                &map,
+                640,
+                480,
+                enroll_face::imaging::Border::Constant(90),
+            );
+            let path = dir.path().join(format!("moved-{i:02}.png"));
+            frame.save(&path).unwrap();
+            path
+        })
+        .collect();
+    let (code, json) = challenge("left", 5, &moved);
+    assert_eq!(code, Some(1), "{json}");
+    assert_eq!(
+        json["outcome"]["blink_done_ms"],
+        serde_json::Value::Null,
+        "{json}"
+    );
+}

@@ -1,5 +1,6 @@
 //! Turns the engine's analysis and decision into the face evidence an enrollment record carries
-//! (`domain::record::FaceEvidence`). It holds no thresholds and no embeddings.
+//! (`domain::record::FaceEvidence`), and one frame's analysis into what the liveness challenge
+//! judges. It holds no thresholds and no embeddings.
 
 use std::collections::BTreeMap;
 
@@ -50,5 +51,28 @@ fn serde_name<T: serde::Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(text)) => text,
         _ => String::new(),
+    }
+}
+
+/// What the active liveness challenge needs from one live frame's analysis: one face, the mean
+/// eye aspect ratio and the yaw (`one_face` is false when the pack measures no aspect ratio).
+pub fn challenge_observation(
+    analysis: &Analysis,
+    at_ms: u64,
+) -> enroll_core::domain::challenge::Observation {
+    let measured = analysis.face.as_ref().and_then(|face| {
+        let eyes = face.eyes?;
+        Some((
+            (eyes.left_aspect_ratio? + eyes.right_aspect_ratio?) / 2.0,
+            face.pose.yaw_deg,
+        ))
+    });
+    let one_face = analysis.detections.len() == 1 && measured.is_some();
+    let (eye_aspect_ratio, yaw_deg) = measured.unwrap_or((f32::NAN, f32::NAN));
+    enroll_core::domain::challenge::Observation {
+        at_ms,
+        one_face,
+        eye_aspect_ratio,
+        yaw_deg,
     }
 }

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+use enroll_core::domain::challenge::ChallengeSettings;
+
 use crate::mediapipe::blazeface::BlazeFaceSettings;
 use crate::mediapipe::mesh::MeshSettings;
 use crate::quality::QualitySettings;
@@ -85,6 +87,8 @@ pub struct OpenSettings {
     pub mesh: MeshSettings,
     pub dlib: DlibSettings,
     pub eyes: EyeOpennessSettings,
+    /// The active liveness challenge's thresholds (on the Iris eye aspect ratio and mesh yaw).
+    pub challenge: ChallengeSettings,
     /// The main face is the most central one among faces whose box side is at least this
     /// fraction of the largest.
     pub primary_face_min_size_ratio: f32,
@@ -179,6 +183,15 @@ impl PackSettings {
         match self {
             PackSettings::Faceplugin { settings, .. } => &settings.quality_still,
             PackSettings::Open { settings, .. } => &settings.quality_still,
+        }
+    }
+
+    /// The active challenge's thresholds, for packs whose engine measures eyes and yaw for it
+    /// (the open pipeline); `None` for the others.
+    pub fn challenge(&self) -> Option<ChallengeSettings> {
+        match self {
+            PackSettings::Open { settings, .. } => Some(settings.challenge),
+            PackSettings::Faceplugin { .. } => None,
         }
     }
 

@@ -11,10 +11,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Where the applicant is asked to turn, as they see it on the screen (a mirror view): `Left`
-/// means toward the screen's left, which is the camera image's left too when the preview is
-/// mirrored, and so a positive yaw in the engine's convention (face turned toward the image's
-/// left).
+/// Where the applicant is asked to turn: their own left or right (on a screen that mirrors the
+/// camera, they see themselves turn that way). Turning to their own right turns the face toward
+/// the camera image's left: a positive yaw in the engine's convention.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TurnSide {
@@ -26,8 +25,8 @@ impl TurnSide {
     /// The sign of the yaw a turn to this side gives (engine convention: + toward image left).
     fn yaw_sign(self) -> f32 {
         match self {
-            TurnSide::Left => 1.0,
-            TurnSide::Right => -1.0,
+            TurnSide::Left => -1.0,
+            TurnSide::Right => 1.0,
         }
     }
 
@@ -67,7 +66,7 @@ impl Default for ChallengeSettings {
             open_aspect_ratio: 0.20,
             closed_aspect_ratio: 0.12,
             turn_yaw_deg: 18.0,
-            frontal_yaw_deg: 12.0,
+            frontal_yaw_deg: 15.0,
             max_face_gap_ms: 700,
         }
     }
@@ -80,7 +79,7 @@ pub struct Observation {
     pub at_ms: u64,
     /// Exactly one face was found and measured; the other fields mean nothing otherwise.
     pub one_face: bool,
-    /// The lower of the two eyes' aspect ratios (a blink closes both).
+    /// The mean of the two eyes' aspect ratios (a blink closes both).
     pub eye_aspect_ratio: f32,
     /// Head yaw, degrees, + toward the image's left.
     pub yaw_deg: f32,
@@ -134,13 +133,14 @@ pub struct ChallengeOutcome {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What the blink is waiting for next.
 enum Blink {
-    /// Waiting to see the eyes open.
-    WaitOpen,
-    /// Open seen; waiting for them to shut.
-    WaitShut,
-    /// Shut seen; waiting for them to open again.
-    WaitReopen,
+    /// The eyes open.
+    Open,
+    /// Open seen: the eyes shut.
+    Shut,
+    /// Shut seen: the eyes open again.
+    Reopen,
 }
 
 /// One run of the challenge.
@@ -164,7 +164,7 @@ impl Challenge {
             settings,
             side,
             started_ms: now_ms,
-            blink: Blink::WaitOpen,
+            blink: Blink::Open,
             blink_done_ms: None,
             turn_done_ms: None,
             last_face_ms: now_ms,
@@ -219,11 +219,11 @@ impl Challenge {
             if frame.yaw_deg.abs() <= s.frontal_yaw_deg {
                 let ratio = frame.eye_aspect_ratio;
                 self.blink = match self.blink {
-                    Blink::WaitOpen if ratio >= s.open_aspect_ratio => Blink::WaitShut,
-                    Blink::WaitShut if ratio <= s.closed_aspect_ratio => Blink::WaitReopen,
-                    Blink::WaitReopen if ratio >= s.open_aspect_ratio => {
+                    Blink::Open if ratio >= s.open_aspect_ratio => Blink::Shut,
+                    Blink::Shut if ratio <= s.closed_aspect_ratio => Blink::Reopen,
+                    Blink::Reopen if ratio >= s.open_aspect_ratio => {
                         self.blink_done_ms = Some(frame.at_ms.saturating_sub(self.started_ms));
-                        Blink::WaitOpen
+                        Blink::Open
                     }
                     unchanged => unchanged,
                 };
@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn a_blink_then_a_turn_to_the_asked_side_passes_with_its_timings() {
-        for (side, yaw) in [(TurnSide::Left, 30.0), (TurnSide::Right, -30.0)] {
+        for (side, yaw) in [(TurnSide::Left, -30.0), (TurnSide::Right, 30.0)] {
             let mut challenge = Challenge::start(ChallengeSettings::default(), side, 1_000);
             assert_eq!(challenge.progress(1_000), Progress::Asking(Prompt::Blink));
             let last = play(&mut challenge, 1_000, &blink_then_turn(yaw));
@@ -354,11 +354,11 @@ mod tests {
     #[test]
     fn a_replay_that_turns_the_other_way_fails_at_once() {
         let mut challenge = Challenge::start(ChallengeSettings::default(), TurnSide::Left, 0);
-        let last = play(&mut challenge, 0, &blink_then_turn(-30.0));
+        let last = play(&mut challenge, 0, &blink_then_turn(30.0));
         assert_eq!(last, Progress::Failed(ChallengeFailure::WrongSide));
-        // Turning the right way afterwards does not undo it.
+        // Turning the asked way afterwards does not undo it.
         assert_eq!(
-            challenge.observe(frame(5_000, OPEN, 30.0)),
+            challenge.observe(frame(5_000, OPEN, -30.0)),
             Progress::Failed(ChallengeFailure::WrongSide)
         );
         let outcome = challenge.outcome(5_000);
@@ -368,7 +368,7 @@ mod tests {
 
     #[test]
     fn a_turn_before_the_blink_does_not_count() {
-        let mut challenge = Challenge::start(ChallengeSettings::default(), TurnSide::Left, 0);
+        let mut challenge = Challenge::start(ChallengeSettings::default(), TurnSide::Right, 0);
         assert_eq!(
             play(&mut challenge, 0, &[(OPEN, 0.0), (OPEN, 30.0)]),
             Progress::Asking(Prompt::Blink)
