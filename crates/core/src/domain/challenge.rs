@@ -65,7 +65,7 @@ impl Default for ChallengeSettings {
             time_limit_ms: 8_000,
             open_aspect_ratio: 0.20,
             closed_aspect_ratio: 0.12,
-            turn_yaw_deg: 18.0,
+            turn_yaw_deg: 15.0,
             frontal_yaw_deg: 15.0,
             max_face_gap_ms: 700,
         }
@@ -306,11 +306,11 @@ mod tests {
             let outcome = challenge.outcome(1_000 + 40 * 28);
             assert!(outcome.passed && outcome.failure.is_none());
             assert_eq!(outcome.side, side);
-            // The eyes are open again at frame 14 (560 ms); the turn passes 18 degrees at
-            // frame 24 (960 ms).
+            // The eyes are open again at frame 14 (560 ms); the turn reaches 15 degrees at
+            // frame 23 (920 ms).
             assert_eq!(outcome.blink_done_ms, Some(560));
-            assert_eq!(outcome.turn_done_ms, Some(960));
-            assert_eq!(outcome.total_ms, 960);
+            assert_eq!(outcome.turn_done_ms, Some(920));
+            assert_eq!(outcome.total_ms, 920);
         }
     }
 
