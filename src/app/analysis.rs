@@ -27,6 +27,8 @@ pub struct AnalysisReport {
     pub components: Vec<QualityComponent>,
     /// How long the analysis took, ms.
     pub took_ms: f64,
+    /// What the liveness challenge judges (its time is set when the report is used).
+    pub observation: enroll_core::domain::challenge::Observation,
 }
 
 /// The order in which problems are told: the one to fix first comes first.
@@ -93,6 +95,7 @@ impl AnalysisWorker {
                                 let b = &face.detection.raw_box;
                                 [b.x_px, b.y_px, b.width_px, b.height_px]
                             }),
+                            observation: enroll_face::evidence::challenge_observation(&analysis, 0),
                             components: analysis.quality.components,
                             took_ms: started.elapsed().as_secs_f64() * 1000.0,
                         },
@@ -105,6 +108,12 @@ impl AnalysisWorker {
                                 face_box: None,
                                 components: Vec::new(),
                                 took_ms: started.elapsed().as_secs_f64() * 1000.0,
+                                observation: enroll_core::domain::challenge::Observation {
+                                    at_ms: 0,
+                                    one_face: false,
+                                    eye_aspect_ratio: f32::NAN,
+                                    yaw_deg: f32::NAN,
+                                },
                             }
                         }
                     };

@@ -115,6 +115,10 @@ impl AppSettings {
                 auto_capture_hold_ms: AUTO_CAPTURE_HOLD_MS,
                 max_failed_matches: MAX_FAILED_MATCHES,
                 receipt_shown_ms: RECEIPT_SHOWN_MS,
+                // The open pack judges the active challenge (`config.face.engine.challenge()`);
+                // the flow asks for it once the demo camera plays a sequence that passes it
+                // (issue 29, next step). Until then the capture is checked at once.
+                challenge: None,
             },
             languages: config.ui.languages.clone(),
             tier: config.terminal.tier,
@@ -271,6 +275,8 @@ struct Live {
     in_analysis: Option<Arc<Frame>>,
     /// The newest frame whose analysis said quality holds (what a capture takes).
     good: Option<Arc<Frame>>,
+    /// The good frame kept while the liveness challenge runs (what its check takes).
+    kept: Option<Arc<Frame>>,
     report: Option<AnalysisReport>,
     texture: Option<egui::TextureHandle>,
     /// The camera's last problem (its own words: device and remedy, no picture content).
@@ -646,6 +652,10 @@ impl KioskApp {
             events.push(Event::Frame {
                 guidance: report.guidance,
                 face_present: report.face_present,
+                observation: Some(enroll_core::domain::challenge::Observation {
+                    at_ms: now_ms,
+                    ..report.observation
+                }),
                 now_ms,
             });
         }
@@ -1008,6 +1018,30 @@ impl KioskApp {
                         });
                     }
                 }
+                Effect::KeepCapture => {
+                    self.live.kept = self.live.good.clone().or_else(|| self.live.latest.clone());
+                }
+                Effect::DrawChallengeSide => match enroll_crypto::keys::random_bytes::<1>() {
+                    Ok([byte]) => follow_ups.push(Event::ChallengeSide {
+                        side: enroll_core::domain::challenge::TurnSide::from_random_byte(byte),
+                        now_ms: self.now_ms(),
+                    }),
+                    Err(error) => {
+                        tracing::error!(%error, "no randomness for the liveness challenge");
+                        follow_ups.push(Event::CheckFailed {
+                            now_ms: self.now_ms(),
+                        });
+                    }
+                },
+                Effect::CheckKeptCapture => {
+                    let card = self.state.card.clone();
+                    let frame = self.live.kept.take();
+                    if !self.check_frame(card, frame) {
+                        follow_ups.push(Event::CheckFailed {
+                            now_ms: self.now_ms(),
+                        });
+                    }
+                }
                 Effect::SaveRecord => {
                     let card = self.state.card.clone();
                     if !self.save_record(card, Operators::default()) {
@@ -1030,6 +1064,7 @@ impl KioskApp {
     fn wipe_applicant_data(&mut self) {
         self.live.stop();
         self.live.good = None;
+        self.live.kept = None;
         self.live.camera_error = None;
         if let Some(worker) = &self.services.enrollment {
             worker.submit(Job::Wipe);
@@ -1089,6 +1124,11 @@ impl KioskApp {
     /// nothing to check (no frame, no card, no worker).
     fn capture_and_check(&mut self, card: Option<Box<CardRead>>) -> bool {
         let frame = self.live.good.take().or_else(|| self.live.latest.clone());
+        self.check_frame(card, frame)
+    }
+
+    /// Hands `frame` and the card to the enrollment worker's check; `false` when one is missing.
+    fn check_frame(&mut self, card: Option<Box<CardRead>>, frame: Option<Arc<Frame>>) -> bool {
         match (frame, card, &self.services.enrollment) {
             (Some(frame), Some(card), Some(worker)) => {
                 worker.submit(Job::Check {

@@ -6,6 +6,7 @@
 
 use super::i18n::Msg;
 use super::{CameraView, View};
+use enroll_core::domain::challenge::{Prompt, TurnSide};
 use enroll_core::flows::applicant::{CardProblem, Delivery, Guidance, Screen, UiEvent};
 
 /// One screen: a title, an optional body, an optional spinner, and buttons (label, intent,
@@ -98,6 +99,17 @@ fn layout(view: &View<'_>) -> Option<Layout> {
                 buttons: vec![(Msg::Cancel, UiEvent::Cancel, false)],
             }
         }
+        Screen::Challenge => Layout {
+            title: Msg::ChallengeTitle,
+            body: vec![view.text(match state.prompt() {
+                None => Msg::ChallengeGetReady,
+                Some(Prompt::Blink) => Msg::ChallengeBlink,
+                Some(Prompt::Turn(TurnSide::Left)) => Msg::ChallengeTurnLeft,
+                Some(Prompt::Turn(TurnSide::Right)) => Msg::ChallengeTurnRight,
+            })],
+            spinner: false,
+            buttons: vec![(Msg::Cancel, UiEvent::Cancel, false)],
+        },
         Screen::Checking => Layout {
             title: Msg::CheckingTitle,
             body: vec![view.text(Msg::CheckingBody)],
@@ -178,7 +190,9 @@ pub fn session_ui(ui: &mut egui::Ui, view: &View<'_>) -> Option<UiEvent> {
             ui.label(egui::RichText::new(line).size(theme.body_size));
             ui.add_space(12.0);
         }
-        if let (Screen::Capture, Some(camera)) = (view.state.screen, view.camera) {
+        if let (Screen::Capture | Screen::Challenge, Some(camera)) =
+            (view.state.screen, view.camera)
+        {
             camera_ui(ui, &camera, theme);
             ui.add_space(12.0);
         }

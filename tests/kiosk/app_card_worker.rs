@@ -129,6 +129,7 @@ fn a_card_pulled_during_the_read_asks_the_applicant_to_place_it_again() {
         auto_capture_hold_ms: 1_000,
         max_failed_matches: 3,
         receipt_shown_ms: 30_000,
+        challenge: None,
     };
     let today = CalendarDate::new(2026, 11, 23).unwrap();
     let mut state = ApplicantState::idle(&settings, 0);

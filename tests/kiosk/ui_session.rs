@@ -32,6 +32,7 @@ fn settings(language: Language) -> FlowSettings {
         auto_capture_hold_ms: 1_000,
         max_failed_matches: 3,
         receipt_shown_ms: 30_000,
+        challenge: None,
     }
 }
 
@@ -86,6 +87,33 @@ fn a_card_pulled_too_early_asks_to_place_it_again() {
     harness.get_by_label("Try again").click();
     harness.run();
     assert_eq!(harness.state().asked, Some(UiEvent::TryAgain));
+}
+
+#[test]
+fn the_liveness_challenge_asks_for_a_blink_then_for_the_drawn_side_in_the_applicants_language() {
+    use enroll_core::domain::challenge::{Challenge, ChallengeSettings, Observation, TurnSide};
+    let mut state = on(Screen::Challenge, Language::Fr);
+    let mut first = harness(state.clone());
+    first.run();
+    first.get_by_label("Continuez à regarder la caméra");
+    let mut challenge = Challenge::start(ChallengeSettings::default(), TurnSide::Left, 0);
+    state.challenge = Some(challenge.clone());
+    let mut harness = self::harness(state.clone());
+    harness.run();
+    harness.get_by_label("Clignez des yeux");
+    for (at_ms, eye_aspect_ratio) in [(40, 0.3), (80, 0.05), (120, 0.3)] {
+        challenge.observe(Observation {
+            at_ms,
+            one_face: true,
+            eye_aspect_ratio,
+            yaw_deg: 0.0,
+        });
+    }
+    state.challenge = Some(challenge);
+    let mut harness = self::harness(state);
+    harness.run();
+    harness.get_by_label("Tournez maintenant la tête vers votre gauche");
+    assert!(harness.query_by_label("Clignez des yeux").is_none());
 }
 
 #[test]

@@ -190,6 +190,18 @@ impl Challenge {
         self.asking()
     }
 
+    /// What the applicant is asked to do, from the frames seen so far (`None` once the challenge
+    /// has passed or failed on a frame).
+    pub fn prompt(&self) -> Option<Prompt> {
+        match self.result {
+            Some(_) => None,
+            None => match self.asking() {
+                Progress::Asking(prompt) => Some(prompt),
+                Progress::Passed | Progress::Failed(_) => None,
+            },
+        }
+    }
+
     fn asking(&self) -> Progress {
         if self.blink_done_ms.is_none() {
             Progress::Asking(Prompt::Blink)

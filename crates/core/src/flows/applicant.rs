@@ -9,6 +9,9 @@
 //! whenever the session ends.
 
 use crate::domain::card_read::CardRead;
+use crate::domain::challenge::{
+    Challenge, ChallengeOutcome, ChallengeSettings, Observation, Progress, Prompt, TurnSide,
+};
 use crate::domain::document::{CalendarDate, Validity};
 use crate::domain::language::Language;
 
@@ -69,6 +72,9 @@ pub enum Screen {
     Capture,
     /// The camera could not be opened, stopped, or gives no pictures; try again or get help.
     CameraProblem,
+    /// The active liveness challenge: blink, then turn the head to the side drawn at random
+    /// (what to do now: [`ApplicantState::prompt`]).
+    Challenge,
     /// The capture is being checked (liveness and the match with the card photo).
     Checking,
     /// A match: the applicant confirms the enrollment.
@@ -149,6 +155,10 @@ pub struct ApplicantState {
     pub large_text: bool,
     /// The applicant asked for the maximum-contrast theme (until the session ends).
     pub max_contrast: bool,
+    /// The liveness challenge under way (its side drawn), on the challenge screen.
+    pub challenge: Option<Challenge>,
+    /// The last challenge's result (the record keeps the one before the match).
+    pub last_challenge: Option<ChallengeOutcome>,
 }
 
 impl ApplicantState {
@@ -168,7 +178,15 @@ impl ApplicantState {
             save_error: None,
             large_text: false,
             max_contrast: false,
+            challenge: None,
+            last_challenge: None,
         }
+    }
+
+    /// What the challenge asks for now (`None` off the challenge screen, or before its side is
+    /// drawn).
+    pub fn prompt(&self) -> Option<Prompt> {
+        self.challenge.as_ref()?.prompt()
     }
 
     /// Whether the state holds anything about an applicant (card data, results, receipt).
@@ -251,8 +269,13 @@ pub enum Event {
     Frame {
         guidance: Option<Guidance>,
         face_present: bool,
+        /// What the liveness challenge judges (packs that measure it; `None` otherwise).
+        observation: Option<Observation>,
         now_ms: u64,
     },
+    /// The side the challenge asks for, drawn at random by the app (after
+    /// [`Effect::DrawChallengeSide`]).
+    ChallengeSide { side: TurnSide, now_ms: u64 },
     /// The check of the capture finished.
     Checked { outcome: MatchOutcome, now_ms: u64 },
     /// The check could not run (engine failure); the applicant may try again.
@@ -284,6 +307,12 @@ pub enum Effect {
     StopCamera,
     /// Keep the latest good frame and check it: liveness, then the match with the card photo.
     CaptureAndCheck,
+    /// Keep the latest good frame for the check after the liveness challenge.
+    KeepCapture,
+    /// Draw the challenge's side at random and report it (`Event::ChallengeSide`).
+    DrawChallengeSide,
+    /// Check the frame kept before the challenge (the challenge passed).
+    CheckKeptCapture,
     /// Seal, sign and commit the record of this session.
     SaveRecord,
     /// Forget everything the app holds about the applicant (frames, card photo, capture).
@@ -291,7 +320,7 @@ pub enum Effect {
 }
 
 /// The parts of the configuration the flow obeys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FlowSettings {
     /// The language of a fresh session.
     pub default_language: Language,
@@ -305,6 +334,9 @@ pub struct FlowSettings {
     pub max_failed_matches: u8,
     /// How long the receipt stays before the terminal returns to the attract screen.
     pub receipt_shown_ms: u64,
+    /// The active liveness challenge between capture and check (`None`: no challenge, for
+    /// packs that cannot judge one).
+    pub challenge: Option<ChallengeSettings>,
 }
 
 /// Ends the session: back to the attract screen, devices stopped, applicant data dropped.
@@ -347,8 +379,26 @@ pub fn step(
         Event::Frame {
             guidance,
             face_present,
+            observation,
             now_ms,
-        } => on_frame(state, guidance, face_present, now_ms),
+        } => match (state.screen, observation) {
+            (Screen::Challenge, Some(seen)) => {
+                on_challenge_frame(state, seen, face_present, settings)
+            }
+            _ => on_frame(state, guidance, face_present, now_ms),
+        },
+        Event::ChallengeSide { side, now_ms } => {
+            match (state.screen, &state.challenge, settings.challenge) {
+                (Screen::Challenge, None, Some(thresholds)) => (
+                    ApplicantState {
+                        challenge: Some(Challenge::start(thresholds, side, now_ms)),
+                        ..state
+                    },
+                    Vec::new(),
+                ),
+                _ => (state, Vec::new()),
+            }
+        }
         Event::Checked { outcome, now_ms } => on_checked(state, outcome, now_ms, settings),
         Event::CheckFailed { now_ms } if state.screen == Screen::Checking => {
             let state = ApplicantState {
@@ -414,15 +464,33 @@ fn on_tick(
         }
         _ if idle_ms >= settings.applicant_timeout_ms => end_session(settings, now_ms),
         Screen::Capture => match state.quality_held_since_ms {
-            Some(since) if now_ms.saturating_sub(since) >= settings.auto_capture_hold_ms => (
-                ApplicantState {
+            Some(since) if now_ms.saturating_sub(since) >= settings.auto_capture_hold_ms => {
+                let state = ApplicantState {
                     quality_held_since_ms: None,
                     last_activity_ms: now_ms,
                     ..state
+                };
+                if settings.challenge.is_some() {
+                    // The good frame is kept; the camera stays on for the challenge.
+                    (
+                        ApplicantState {
+                            challenge: None,
+                            ..state
+                        }
+                        .on(Screen::Challenge, now_ms),
+                        vec![Effect::KeepCapture, Effect::DrawChallengeSide],
+                    )
+                } else {
+                    (
+                        state.on(Screen::Checking, now_ms),
+                        vec![Effect::CaptureAndCheck, Effect::StopCamera],
+                    )
                 }
-                .on(Screen::Checking, now_ms),
-                vec![Effect::CaptureAndCheck, Effect::StopCamera],
-            ),
+            }
+            _ => (state, Vec::new()),
+        },
+        Screen::Challenge => match state.challenge.as_ref().map(|c| c.progress(now_ms)) {
+            Some(Progress::Failed(_)) => challenge_failed(state, now_ms, settings),
             _ => (state, Vec::new()),
         },
         _ => (state, Vec::new()),
@@ -514,6 +582,72 @@ fn on_frame(
         },
         Vec::new(),
     )
+}
+
+/// One frame during the challenge.
+fn on_challenge_frame(
+    state: ApplicantState,
+    seen: Observation,
+    face_present: bool,
+    settings: &FlowSettings,
+) -> (ApplicantState, Vec<Effect>) {
+    let now_ms = seen.at_ms;
+    let Some(mut challenge) = state.challenge.clone() else {
+        return (state, Vec::new());
+    };
+    let progress = challenge.observe(seen);
+    let state = ApplicantState {
+        challenge: Some(challenge),
+        last_activity_ms: if face_present {
+            now_ms
+        } else {
+            state.last_activity_ms
+        },
+        ..state
+    };
+    match progress {
+        Progress::Asking(_) => (state, Vec::new()),
+        Progress::Passed => {
+            let outcome = state.challenge.as_ref().map(|c| c.outcome(now_ms));
+            (
+                ApplicantState {
+                    challenge: None,
+                    last_challenge: outcome,
+                    ..state
+                }
+                .on(Screen::Checking, now_ms),
+                vec![Effect::CheckKeptCapture, Effect::StopCamera],
+            )
+        }
+        Progress::Failed(_) => challenge_failed(state, now_ms, settings),
+    }
+}
+
+/// The challenge failed: it counts as a failed attempt; back to the capture, or to an officer
+/// after the last one.
+fn challenge_failed(
+    state: ApplicantState,
+    now_ms: u64,
+    settings: &FlowSettings,
+) -> (ApplicantState, Vec<Effect>) {
+    let outcome = state.challenge.as_ref().map(|c| c.outcome(now_ms));
+    let failed_matches = state.failed_matches.saturating_add(1);
+    let state = ApplicantState {
+        challenge: None,
+        last_challenge: outcome,
+        failed_matches,
+        guidance: None,
+        quality_held_since_ms: None,
+        ..state
+    };
+    if failed_matches >= settings.max_failed_matches {
+        (
+            state.on(Screen::SeeOfficer, now_ms),
+            vec![Effect::StopCamera, Effect::StopCard],
+        )
+    } else {
+        (state.on(Screen::Capture, now_ms), Vec::new())
+    }
 }
 
 fn on_checked(
@@ -621,6 +755,7 @@ fn on_ui(
 mod tests {
     use super::*;
     use crate::domain::card_read::CardRead;
+    use crate::domain::challenge::ChallengeFailure;
     use crate::domain::document::Photo;
 
     const SETTINGS: FlowSettings = FlowSettings {
@@ -630,6 +765,7 @@ mod tests {
         auto_capture_hold_ms: 1_000,
         max_failed_matches: 3,
         receipt_shown_ms: 30_000,
+        challenge: None,
     };
 
     const WIPE: [Effect; 3] = [
@@ -680,6 +816,7 @@ mod tests {
         Event::Frame {
             guidance,
             face_present: true,
+            observation: None,
             now_ms,
         }
     }
@@ -1055,6 +1192,7 @@ mod tests {
         events.push(Event::Frame {
             guidance: Some(Guidance::LookAtCamera),
             face_present: false,
+            observation: None,
             now_ms: 30_000,
         });
         let (state, _) = run(&SETTINGS, &events);
@@ -1150,5 +1288,148 @@ mod tests {
             Language::Zh,
             &[Effect::CloseProgram],
         );
+    }
+
+    const WITH_CHALLENGE: FlowSettings = FlowSettings {
+        challenge: Some(ChallengeSettings {
+            time_limit_ms: 8_000,
+            open_aspect_ratio: 0.20,
+            closed_aspect_ratio: 0.12,
+            turn_yaw_deg: 15.0,
+            frontal_yaw_deg: 15.0,
+            max_face_gap_ms: 700,
+        }),
+        ..SETTINGS
+    };
+
+    /// A frame during the challenge: eyes' aspect ratio and yaw as the engine measured them.
+    fn seen(now_ms: u64, eye_aspect_ratio: f32, yaw_deg: f32) -> Event {
+        Event::Frame {
+            guidance: None,
+            face_present: true,
+            observation: Some(Observation {
+                at_ms: now_ms,
+                one_face: true,
+                eye_aspect_ratio,
+                yaw_deg,
+            }),
+            now_ms,
+        }
+    }
+
+    /// To the challenge screen: quality holds for a second from 5 s.
+    fn to_challenge() -> Vec<Event> {
+        let mut events = to_capture();
+        events.extend([frame(None, 5_000), tick(6_000)]);
+        events
+    }
+
+    #[test]
+    fn with_a_challenge_a_held_capture_is_kept_and_a_side_is_drawn_before_any_check() {
+        let (state, effects) = run(&WITH_CHALLENGE, &to_challenge());
+        assert_eq!(state.screen, Screen::Challenge);
+        assert_eq!(effects.last(), Some(&Effect::DrawChallengeSide));
+        assert!(effects.contains(&Effect::KeepCapture));
+        assert!(!effects.contains(&Effect::CaptureAndCheck));
+        assert!(
+            !effects.contains(&Effect::StopCamera),
+            "the camera stays on"
+        );
+        assert_eq!(state.prompt(), None, "no prompt before the side is drawn");
+        let (state, _) = step(
+            state,
+            Event::ChallengeSide {
+                side: TurnSide::Right,
+                now_ms: 6_010,
+            },
+            &WITH_CHALLENGE,
+        );
+        assert_eq!(state.prompt(), Some(Prompt::Blink));
+    }
+
+    #[test]
+    fn a_passed_challenge_checks_the_kept_capture_and_the_result_is_kept_for_the_record() {
+        let mut events = to_challenge();
+        events.push(Event::ChallengeSide {
+            side: TurnSide::Left,
+            now_ms: 6_000,
+        });
+        events.extend([
+            seen(6_040, 0.30, 0.0),
+            seen(6_080, 0.05, 0.0),
+            seen(6_120, 0.30, 0.0),
+        ]);
+        let (state, _) = run(&WITH_CHALLENGE, &events);
+        assert_eq!(state.prompt(), Some(Prompt::Turn(TurnSide::Left)));
+        events.push(seen(6_400, 0.30, -25.0));
+        let (state, effects) = run(&WITH_CHALLENGE, &events);
+        assert_eq!(state.screen, Screen::Checking);
+        assert_eq!(
+            &effects[effects.len() - 2..],
+            &[Effect::CheckKeptCapture, Effect::StopCamera]
+        );
+        let outcome = state.last_challenge.unwrap();
+        assert!(outcome.passed);
+        assert_eq!(outcome.side, TurnSide::Left);
+        assert_eq!(outcome.blink_done_ms, Some(120));
+        assert_eq!(outcome.turn_done_ms, Some(400));
+    }
+
+    #[test]
+    fn a_still_photo_fails_the_challenge_by_the_time_limit_and_counts_as_a_failed_attempt() {
+        let mut events = to_challenge();
+        events.push(Event::ChallengeSide {
+            side: TurnSide::Left,
+            now_ms: 6_000,
+        });
+        events.extend((1..=50).map(|i| seen(6_000 + 160 * i, 0.29, 1.0)));
+        events.push(tick(14_100));
+        let (state, effects) = run(&WITH_CHALLENGE, &events);
+        assert_eq!(
+            state.screen,
+            Screen::Capture,
+            "back to the capture for another try"
+        );
+        assert_eq!(state.failed_matches, 1);
+        assert!(!effects.contains(&Effect::CheckKeptCapture));
+        let outcome = state.last_challenge.unwrap();
+        assert_eq!(outcome.failure, Some(ChallengeFailure::TimedOut));
+    }
+
+    #[test]
+    fn three_failed_challenges_send_the_applicant_to_an_officer() {
+        let mut events = to_capture();
+        for attempt in 0..3u64 {
+            let t = 5_000 + attempt * 20_000;
+            events.extend([
+                frame(None, t),
+                tick(t + 1_000),
+                Event::ChallengeSide {
+                    side: TurnSide::Right,
+                    now_ms: t + 1_000,
+                },
+                // A replay that turns the other way.
+                seen(t + 1_040, 0.30, 0.0),
+                seen(t + 1_080, 0.05, 0.0),
+                seen(t + 1_120, 0.30, 0.0),
+                seen(t + 1_400, 0.30, -25.0),
+            ]);
+        }
+        let (state, effects) = run(&WITH_CHALLENGE, &events);
+        assert_eq!(state.screen, Screen::SeeOfficer);
+        assert_eq!(state.failed_matches, 3);
+        assert_eq!(
+            state.last_challenge.unwrap().failure,
+            Some(ChallengeFailure::WrongSide)
+        );
+        assert!(effects.ends_with(&[Effect::StopCamera, Effect::StopCard]));
+    }
+
+    #[test]
+    fn without_a_challenge_the_held_capture_is_checked_at_once() {
+        let (state, effects) = run(&SETTINGS, &to_challenge());
+        assert_eq!(state.screen, Screen::Checking);
+        assert!(effects.ends_with(&[Effect::CaptureAndCheck, Effect::StopCamera]));
+        assert_eq!(state.last_challenge, None);
     }
 }
