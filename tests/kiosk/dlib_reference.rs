@@ -9,28 +9,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use enroll_cnn::Isa;
 use enroll_face::dlib::chip::{chip_details, extract_chip};
 use enroll_face::dlib::resnet::DlibRecognizer;
 use enroll_face::dlib::shape::{DlibRect, ShapePredictor};
 
-use crate::common::root;
+use crate::common::{root, run_reference};
 
 fn model() -> PathBuf {
     root().join("assets/models/packs/open/dlib_face_recognition_resnet_model_v1.dat")
-}
-
-/// The venv's Python with dlib-bin; a missing venv is a set-up fault, said plainly.
-fn reference_python() -> PathBuf {
-    let python = root().join("target/reference-venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/setup.sh (it makes the reference venv with dlib-bin)",
-        python.display()
-    );
-    python
 }
 
 /// Chips cut from the fixture photos, written as PNGs into `dir`.
@@ -73,24 +61,9 @@ fn our_dlib_recogniser_gives_dlibs_own_descriptors_within_1e_4() {
         "{} is missing: run scripts/setup.sh",
         model.display()
     );
-    let mut args: Vec<String> = vec![
-        root()
-            .join("scripts/reference/dlib_descriptors.py")
-            .display()
-            .to_string(),
-        model.display().to_string(),
-    ];
+    let mut args: Vec<String> = vec![model.display().to_string()];
     args.extend(chips.iter().map(|(p, _)| p.display().to_string()));
-    let output = Command::new(reference_python())
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let reference: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let reference = run_reference("dlib_descriptors.py", &args);
     let bytes = std::fs::read(&model).unwrap();
     for isa in Isa::all_available() {
         let ours = DlibRecognizer::from_dat(&bytes, isa).unwrap();
@@ -150,25 +123,12 @@ fn from_photo_to_descriptor_our_points_chips_and_numbers_are_dlibs() {
     })
     .collect();
     let mut args: Vec<String> = vec![
-        root()
-            .join("scripts/reference/dlib_pipeline.py")
-            .display()
-            .to_string(),
         shape_model().display().to_string(),
         model().display().to_string(),
         dir.path().display().to_string(),
     ];
     args.extend(photos.iter().map(|p| p.display().to_string()));
-    let output = Command::new(reference_python())
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let reference: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let reference = run_reference("dlib_pipeline.py", &args);
     let predictor = ShapePredictor::from_dat(&std::fs::read(shape_model()).unwrap()).unwrap();
     let recogniser =
         DlibRecognizer::from_dat(&std::fs::read(model()).unwrap(), Isa::detect()).unwrap();

@@ -8,14 +8,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use enroll_face::imaging::{Border, RectPx, crop_resize};
 use enroll_face::mediapipe::blazeface::{self, BlazeFace, BlazeFaceSettings, keypoint};
 use enroll_face::mediapipe::mesh::{EyeSide, FaceMesh, IRIS_INPUT_PX, MESH_INPUT_PX, MeshSettings};
 use enroll_face::settings::{ModelFile, OnnxExecutor};
 
-use crate::common::root;
+use crate::common::{root, run_reference};
 
 fn pack() -> PathBuf {
     root().join("assets/models/packs/open")
@@ -73,26 +72,13 @@ fn reference(
     scale: f32,
     inputs: &[PathBuf],
 ) -> serde_json::Map<String, serde_json::Value> {
-    let python = root().join("target/reference-venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/setup.sh (it makes the venv with ai-edge-litert)",
-        python.display()
-    );
-    let output = Command::new(python)
-        .arg(root().join("scripts/reference/tflite_outputs.py"))
-        .arg(pack().join("tflite").join(model))
-        .arg(mean.to_string())
-        .arg(scale.to_string())
-        .args(inputs)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut args = vec![
+        pack().join("tflite").join(model).display().to_string(),
+        mean.to_string(),
+        scale.to_string(),
+    ];
+    args.extend(inputs.iter().map(|p| p.display().to_string()));
+    let json = run_reference("tflite_outputs.py", &args);
     json["outputs"].as_object().unwrap().clone()
 }
 

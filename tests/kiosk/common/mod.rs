@@ -29,6 +29,28 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs a reference script of `scripts/reference/` in the test-time venv (dlib-bin,
+/// ai-edge-litert) with `args`; returns its JSON. A missing venv is a set-up fault, said plainly.
+pub fn run_reference(script: &str, args: &[String]) -> serde_json::Value {
+    let python = root().join("target/reference-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup.sh (it makes the reference venv)",
+        python.display()
+    );
+    let output = std::process::Command::new(python)
+        .arg(root().join("scripts/reference").join(script))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// A binary of another workspace crate (`registry`, `idverify`). Cargo gives this package no
 /// `CARGO_BIN_EXE_*` for them; a workspace test build makes them beside `kiosk` (their crates' own
 /// tests need them), and `cargo build -p CRATE` does for a run of this package alone.

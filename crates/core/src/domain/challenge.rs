@@ -59,16 +59,21 @@ pub struct ChallengeSettings {
     pub max_face_gap_ms: u64,
 }
 
+impl ChallengeSettings {
+    /// The open pack's thresholds (its `engine.toml` says where they come from).
+    pub const DEFAULT: ChallengeSettings = ChallengeSettings {
+        time_limit_ms: 8_000,
+        open_aspect_ratio: 0.20,
+        closed_aspect_ratio: 0.12,
+        turn_yaw_deg: 15.0,
+        frontal_yaw_deg: 15.0,
+        max_face_gap_ms: 700,
+    };
+}
+
 impl Default for ChallengeSettings {
     fn default() -> Self {
-        ChallengeSettings {
-            time_limit_ms: 8_000,
-            open_aspect_ratio: 0.20,
-            closed_aspect_ratio: 0.12,
-            turn_yaw_deg: 15.0,
-            frontal_yaw_deg: 15.0,
-            max_face_gap_ms: 700,
-        }
+        ChallengeSettings::DEFAULT
     }
 }
 

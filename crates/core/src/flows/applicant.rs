@@ -1291,16 +1291,12 @@ mod tests {
     }
 
     const WITH_CHALLENGE: FlowSettings = FlowSettings {
-        challenge: Some(ChallengeSettings {
-            time_limit_ms: 8_000,
-            open_aspect_ratio: 0.20,
-            closed_aspect_ratio: 0.12,
-            turn_yaw_deg: 15.0,
-            frontal_yaw_deg: 15.0,
-            max_face_gap_ms: 700,
-        }),
+        challenge: Some(CHALLENGE),
         ..SETTINGS
     };
+
+    /// The default challenge thresholds (a constant for the settings above).
+    const CHALLENGE: ChallengeSettings = ChallengeSettings::DEFAULT;
 
     /// A frame during the challenge: eyes' aspect ratio and yaw as the engine measured them.
     fn seen(now_ms: u64, eye_aspect_ratio: f32, yaw_deg: f32) -> Event {
