@@ -38,6 +38,7 @@ pub fn draft(
             is_match: true,
             models_sha256: BTreeMap::new(),
             model_pack: None,
+            liveness_challenge: None,
             quality_passed: true,
             quality_reasons: vec![],
             quality_components: vec![],

@@ -101,6 +101,8 @@ pub enum Job {
         card: Box<CardRead>,
         /// Officer and supervisor.
         operators: Operators,
+        /// The liveness challenge passed before the check, if one ran.
+        challenge: Option<enroll_core::domain::challenge::ChallengeOutcome>,
     },
     /// Forget the last checked capture.
     Wipe,
@@ -365,7 +367,12 @@ impl Thread {
         }
     }
 
-    fn commit(&mut self, card: &CardRead, operators: Operators) -> Result<CommitSummary, String> {
+    fn commit(
+        &mut self,
+        card: &CardRead,
+        operators: Operators,
+        challenge: Option<enroll_core::domain::challenge::ChallengeOutcome>,
+    ) -> Result<CommitSummary, String> {
         let engine = self.slot.load(&self.settings.engine)?;
         let checked = self
             .last_checked
@@ -392,6 +399,7 @@ impl Thread {
             threshold_cosine: engine.threshold_cosine(),
             models_sha256: engine.models_sha256(),
             model_pack: engine.pack().name(),
+            challenge,
         };
         let id_random = keys::random_bytes().map_err(|e| e.to_string())?;
         let enrolled = commit(
@@ -507,9 +515,14 @@ impl EnrollmentWorker {
                         Job::Check { capture, card } => {
                             (Outcome::Checked(thread.check(&capture, &card)), false)
                         }
-                        Job::Commit { card, operators } => {
-                            (Outcome::Committed(thread.commit(&card, operators)), true)
-                        }
+                        Job::Commit {
+                            card,
+                            operators,
+                            challenge,
+                        } => (
+                            Outcome::Committed(thread.commit(&card, operators, challenge)),
+                            true,
+                        ),
                         Job::Records(query) => {
                             let result = thread.records(&query);
                             (Outcome::Records { query, result }, false)

@@ -1044,7 +1044,8 @@ impl KioskApp {
                 }
                 Effect::SaveRecord => {
                     let card = self.state.card.clone();
-                    if !self.save_record(card, Operators::default()) {
+                    let challenge = self.state.last_challenge;
+                    if !self.save_record(card, Operators::default(), challenge) {
                         follow_ups.push(Event::SaveFailed {
                             reason: "the outbox is not available on this terminal".into(),
                             now_ms: self.now_ms(),
@@ -1146,10 +1147,19 @@ impl KioskApp {
     }
 
     /// Hands the commit to the enrollment worker; `false` when there is no worker or card.
-    fn save_record(&mut self, card: Option<Box<CardRead>>, operators: Operators) -> bool {
+    fn save_record(
+        &mut self,
+        card: Option<Box<CardRead>>,
+        operators: Operators,
+        challenge: Option<enroll_core::domain::challenge::ChallengeOutcome>,
+    ) -> bool {
         match (card, &self.services.enrollment) {
             (Some(card), Some(worker)) => {
-                worker.submit(Job::Commit { card, operators });
+                worker.submit(Job::Commit {
+                    card,
+                    operators,
+                    challenge,
+                });
                 true
             }
             _ => false,

@@ -644,7 +644,8 @@ impl KioskApp {
                             override_reason: Some(reason),
                         },
                     };
-                    if !self.save_record(desk.state.card.clone(), operators) {
+                    // The officer desk asks for no challenge yet (issue 29 continues).
+                    if !self.save_record(desk.state.card.clone(), operators, None) {
                         follow_ups.push(OfficerEvent::SaveFailed {
                             reason: "the outbox is not available on this terminal".into(),
                             now_ms: self.now_ms(),

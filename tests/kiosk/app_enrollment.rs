@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use crate::common;
+use enroll_core::domain::challenge::{ChallengeOutcome, TurnSide};
 
 use enroll_core::domain::applicant_receipt::ApplicantReceipt;
 use enroll_core::domain::tier::Tier;
@@ -55,6 +56,15 @@ fn a_matching_capture_is_committed_with_a_receipt_the_terminal_key_verifies() {
         threshold_cosine: engine.threshold_cosine(),
         models_sha256: engine.models_sha256(),
         model_pack: engine.pack().name(),
+        // The applicant passed the liveness challenge before the capture was checked.
+        challenge: Some(ChallengeOutcome {
+            passed: true,
+            side: TurnSide::Right,
+            blink_done_ms: Some(640),
+            turn_done_ms: Some(1_480),
+            total_ms: 1_480,
+            failure: None,
+        }),
     };
     let card = common::card();
     let enrolled = commit(
@@ -68,6 +78,18 @@ fn a_matching_capture_is_committed_with_a_receipt_the_terminal_key_verifies() {
     )
     .unwrap();
     assert_eq!(outbox.status().unwrap().pending, 1);
+    // The signed record names the pack and keeps the challenge's result and timing.
+    let (body, _) = outbox
+        .signed_body(&enrolled.committed.id.to_string())
+        .unwrap()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["face"]["model_pack"], "open");
+    assert_eq!(
+        body["face"]["liveness_challenge"],
+        serde_json::json!({"passed": true, "side": "right", "blink_done_ms": 640,
+            "turn_done_ms": 1480, "total_ms": 1480, "failure": null})
+    );
 
     let (receipt, signature) = ApplicantReceipt::parse(&enrolled.receipt_text).unwrap();
     assert_eq!(receipt.record_id, enrolled.committed.id);

@@ -217,6 +217,7 @@ pub fn sample_draft(id: RecordId, terminal_id: &str, now_ms: UnixMs) -> RecordDr
             is_match: true,
             models_sha256: BTreeMap::new(),
             model_pack: None,
+            liveness_challenge: None,
             quality_passed: true,
             quality_reasons: vec![],
             quality_components: vec![],

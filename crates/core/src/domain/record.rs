@@ -299,6 +299,10 @@ pub struct FaceEvidence {
     /// The model pack the terminal ran (`kiosk face packs`); absent in records made before packs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_pack: Option<String>,
+    /// The active liveness challenge before the capture was checked (passed, the side asked,
+    /// blink and turn times); absent where none ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_challenge: Option<crate::domain::challenge::ChallengeOutcome>,
     pub quality_passed: bool,
     pub quality_reasons: Vec<String>,
     pub quality_components: Vec<QualityEntry>,
