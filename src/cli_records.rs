@@ -208,7 +208,7 @@ pub fn enroll(args: EnrollArgs, config_path: Option<&Path>) -> anyhow::Result<Ex
         threshold_cosine: engine.threshold_cosine(),
         models_sha256: engine.models_sha256(),
         model_pack: engine.pack().name(),
-        challenge: None,
+        challenge: enroll_core::domain::challenge::ChallengeRecord::default(),
     };
     let mut outbox = open_outbox(&config)?;
     let mut stdout = std::io::stdout();

@@ -19,7 +19,7 @@ use enroll_devices::card::{CardError, CardErrorKind, CardReader};
 #[cfg(feature = "demo")]
 use enroll_sim::faults::{Fault, FaultSwitch};
 #[cfg(feature = "demo")]
-use enroll_sim::file_camera::FileCamera;
+use enroll_sim::file_camera::{ApplicantCue, FileCamera};
 use enroll_store::{Outbox, StoreError};
 use enroll_sync::SyncSettings;
 
@@ -70,6 +70,11 @@ pub trait Devices: Send + Sync {
     fn open_camera(&self) -> Result<Box<dyn Camera>, CameraError>;
     /// Opens the identity-card reader.
     fn open_card_reader(&self) -> Result<Box<dyn CardReader>, CardError>;
+    /// The liveness challenge's prompt now on the screen (`None`: none). Real devices ignore
+    /// it; the demo's file camera plays its person following it (a simulated applicant).
+    fn applicant_sees(&self, prompt: Option<enroll_core::domain::challenge::Prompt>) {
+        let _ = prompt;
+    }
 }
 
 /// The devices of a configuration file.
@@ -83,6 +88,9 @@ pub struct ConfiguredDevices {
     /// The demo's injected faults (never on for a real terminal).
     #[cfg(feature = "demo")]
     faults: FaultSwitch,
+    /// What the demo camera's person sees on the screen.
+    #[cfg(feature = "demo")]
+    cue: ApplicantCue,
 }
 
 /// Wall-clock time in Unix milliseconds (for certificate validity on chip reads).
@@ -138,6 +146,8 @@ impl ConfiguredDevices {
             faults: config
                 .faults_dir()
                 .map_or_else(FaultSwitch::none, FaultSwitch::at),
+            #[cfg(feature = "demo")]
+            cue: ApplicantCue::new(),
         }
     }
 }
@@ -154,7 +164,8 @@ impl Devices for ConfiguredDevices {
                     camera.height_px,
                     camera.frame_rate_fps,
                 )?
-                .with_faults(self.faults.clone()),
+                .with_faults(self.faults.clone())
+                .following(self.cue.clone()),
             )),
             #[cfg(not(feature = "demo"))]
             CameraSource::Files { .. } => Err(CameraError {
@@ -210,6 +221,11 @@ impl Devices for ConfiguredDevices {
                 )))
             }
         }
+    }
+
+    #[cfg(feature = "demo")]
+    fn applicant_sees(&self, prompt: Option<enroll_core::domain::challenge::Prompt>) {
+        self.cue.show(prompt);
     }
 }
 

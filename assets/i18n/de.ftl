@@ -128,6 +128,23 @@ officer-restart-camera = Kamera neu starten
 officer-saved = Erfasst
 officer-save-failed = Nicht erfasst
 officer-card-problem = Problem mit dem Ausweis
+officer-challenge-title = Lebendprüfung
+officer-challenge-get-ready = Bitten Sie die Person, in die Kamera zu schauen
+officer-challenge-blink = Bitten Sie die Person zu blinzeln
+officer-challenge-turn-left = Bitten Sie die Person, den Kopf nach links zu drehen
+officer-challenge-turn-right = Bitten Sie die Person, den Kopf nach rechts zu drehen
+officer-challenge-waive = Oder die Prüfung erlassen, weil die Person:
+officer-waive-cannot-blink = nicht blinzeln kann
+officer-waive-cannot-turn-head = den Kopf nicht drehen kann
+officer-waive-cannot-follow-prompts = den Anweisungen nicht folgen kann
+officer-waive-equipment = von der Kamera nicht gut gesehen wird
+officer-challenge-failed = Die Lebendprüfung ist fehlgeschlagen
+officer-challenge-timed-out = die Zeit ist abgelaufen
+officer-challenge-wrong-side = der Kopf wurde zur falschen Seite gedreht
+officer-challenge-face-lost = das Gesicht hat die Kamera verlassen
+officer-challenge-retry = Nehmen Sie das Foto erneut auf oder erlassen Sie die Prüfung beim nächsten Versuch
+officer-challenge-passed = Lebendprüfung bestanden (Blinzeln und Drehen)
+officer-challenge-waived = Lebendprüfung vom Beamten erlassen; die Person
 
 # Display choices on the attract screen
 attract-large-text = Größere Schrift

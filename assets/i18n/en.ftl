@@ -128,6 +128,23 @@ officer-restart-camera = Restart the camera
 officer-saved = Recorded
 officer-save-failed = Not recorded
 officer-card-problem = Card problem
+officer-challenge-title = Liveness check
+officer-challenge-get-ready = Ask the applicant to look at the camera
+officer-challenge-blink = Ask the applicant to blink
+officer-challenge-turn-left = Ask the applicant to turn their head to their left
+officer-challenge-turn-right = Ask the applicant to turn their head to their right
+officer-challenge-waive = Or waive the check, because the applicant:
+officer-waive-cannot-blink = cannot blink
+officer-waive-cannot-turn-head = cannot turn their head
+officer-waive-cannot-follow-prompts = cannot follow the prompts
+officer-waive-equipment = is not seen well by the camera
+officer-challenge-failed = The liveness check failed
+officer-challenge-timed-out = time ran out
+officer-challenge-wrong-side = the head turned the wrong way
+officer-challenge-face-lost = the face left the camera
+officer-challenge-retry = Take the photo again, or waive the check on the next try
+officer-challenge-passed = Liveness check passed (blink and turn)
+officer-challenge-waived = Liveness check waived by the officer; the applicant
 
 # Display choices on the attract screen
 attract-large-text = Larger text

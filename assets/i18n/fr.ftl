@@ -128,6 +128,23 @@ officer-restart-camera = Redémarrer la caméra
 officer-saved = Enregistré
 officer-save-failed = Non enregistré
 officer-card-problem = Problème de carte
+officer-challenge-title = Contrôle de présence
+officer-challenge-get-ready = Demandez au demandeur de regarder la caméra
+officer-challenge-blink = Demandez au demandeur de cligner des yeux
+officer-challenge-turn-left = Demandez au demandeur de tourner la tête vers sa gauche
+officer-challenge-turn-right = Demandez au demandeur de tourner la tête vers sa droite
+officer-challenge-waive = Ou dispensez du contrôle, car le demandeur :
+officer-waive-cannot-blink = ne peut pas cligner des yeux
+officer-waive-cannot-turn-head = ne peut pas tourner la tête
+officer-waive-cannot-follow-prompts = ne peut pas suivre les consignes
+officer-waive-equipment = n'est pas bien vu par la caméra
+officer-challenge-failed = Le contrôle de présence a échoué
+officer-challenge-timed-out = le temps est écoulé
+officer-challenge-wrong-side = la tête a tourné du mauvais côté
+officer-challenge-face-lost = le visage a quitté la caméra
+officer-challenge-retry = Reprenez la photo, ou dispensez du contrôle au prochain essai
+officer-challenge-passed = Contrôle de présence réussi (clignement et rotation)
+officer-challenge-waived = Contrôle de présence dispensé par l'agent ; le demandeur
 
 # Display choices on the attract screen
 attract-large-text = Texte plus grand

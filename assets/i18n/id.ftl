@@ -128,6 +128,23 @@ officer-restart-camera = Mulai ulang kamera
 officer-saved = Tercatat
 officer-save-failed = Tidak tercatat
 officer-card-problem = Masalah kartu
+officer-challenge-title = Pemeriksaan keaktifan
+officer-challenge-get-ready = Minta pemohon melihat ke kamera
+officer-challenge-blink = Minta pemohon berkedip
+officer-challenge-turn-left = Minta pemohon menoleh ke kiri
+officer-challenge-turn-right = Minta pemohon menoleh ke kanan
+officer-challenge-waive = Atau lewati pemeriksaan, karena pemohon:
+officer-waive-cannot-blink = tidak dapat berkedip
+officer-waive-cannot-turn-head = tidak dapat menoleh
+officer-waive-cannot-follow-prompts = tidak dapat mengikuti petunjuk
+officer-waive-equipment = tidak terlihat baik oleh kamera
+officer-challenge-failed = Pemeriksaan keaktifan gagal
+officer-challenge-timed-out = waktu habis
+officer-challenge-wrong-side = kepala menoleh ke arah yang salah
+officer-challenge-face-lost = wajah keluar dari kamera
+officer-challenge-retry = Ambil foto lagi, atau lewati pemeriksaan pada percobaan berikutnya
+officer-challenge-passed = Pemeriksaan keaktifan lulus (berkedip dan menoleh)
+officer-challenge-waived = Pemeriksaan keaktifan dilewati oleh petugas; pemohon
 
 # Display choices on the attract screen
 attract-large-text = Teks lebih besar

@@ -128,6 +128,23 @@ officer-restart-camera = 重新启动摄像头
 officer-saved = 已记录
 officer-save-failed = 未记录
 officer-card-problem = 证件问题
+officer-challenge-title = 活体检测
+officer-challenge-get-ready = 请申请人看向摄像头
+officer-challenge-blink = 请申请人眨眼
+officer-challenge-turn-left = 请申请人把头转向自己的左边
+officer-challenge-turn-right = 请申请人把头转向自己的右边
+officer-challenge-waive = 或免除检测，因为申请人：
+officer-waive-cannot-blink = 无法眨眼
+officer-waive-cannot-turn-head = 无法转头
+officer-waive-cannot-follow-prompts = 无法按提示操作
+officer-waive-equipment = 摄像头无法看清
+officer-challenge-failed = 活体检测未通过
+officer-challenge-timed-out = 时间已到
+officer-challenge-wrong-side = 头转错了方向
+officer-challenge-face-lost = 脸离开了摄像头
+officer-challenge-retry = 请重新拍照，或在下次尝试时免除检测
+officer-challenge-passed = 活体检测通过（眨眼和转头）
+officer-challenge-waived = 活体检测已由警员免除；申请人
 
 # Display choices on the attract screen
 attract-large-text = 大字体

@@ -39,6 +39,7 @@ pub fn draft(
             models_sha256: BTreeMap::new(),
             model_pack: None,
             liveness_challenge: None,
+            liveness_challenge_waived: None,
             quality_passed: true,
             quality_reasons: vec![],
             quality_components: vec![],

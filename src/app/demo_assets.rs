@@ -1,7 +1,13 @@
 //! Makes the demo's pictures from the development face set at set-up time (they are not shipped:
 //! the set's terms allow testing only): camera frames of one test person walking up to the
-//! camera and holding still, and a chip-like card photo of the same person from another picture.
-//! The source pictures are pinned by SHA-256. It draws nothing and starts no device.
+//! camera and holding still, the acts she plays when the liveness challenge asks (a blink, a turn
+//! to either side), and a chip-like card photo of the same person from another picture. The
+//! source pictures are pinned by SHA-256. It draws nothing and starts no device.
+//!
+//! LFW holds photographs, not video, so each act is cut from separate photographs of the same
+//! person, as they are (deep-funneled pictures are already aligned on the face): eyes open, eyes
+//! shut, head turned to her left; the turn to her right is the left one mirrored. Nothing is
+//! painted or warped.
 
 use std::path::{Path, PathBuf};
 
@@ -11,15 +17,27 @@ use sha2::{Digest, Sha256};
 use enroll_face::eval::card_resolution;
 use enroll_face::portrait::encode_jpeg;
 
-/// The test person and the two pictures used, with their SHA-256 (LFW deep-funneled).
-const PERSON: &str = "Tang_Jiaxuan";
+/// The test person and the pictures used, with their SHA-256 (LFW deep-funneled).
+const PERSON: &str = "Jennifer_Capriati";
+/// Facing the camera, eyes open (the frames and the start and end of the acts).
 const CAMERA_PICTURE: (&str, &str) = (
-    "Tang_Jiaxuan_0004.jpg",
-    "8800c067250e4f808e743a9c0fd25a9afa674c0fd321404d1eafff3e46869704",
+    "Jennifer_Capriati_0033.jpg",
+    "49b267e6da3c3acd30b955d3ce9ea88cc7f4fb20c365d3821cdd8118bc22edae",
 );
+/// Eyes shut, near frontal (the blink).
+const EYES_SHUT_PICTURE: (&str, &str) = (
+    "Jennifer_Capriati_0042.jpg",
+    "05fe752d97d6e9b7983ccb027ac45698817f57d13bbfbc6227836dcf7c8f8885",
+);
+/// Head turned to her left (about 20 degrees).
+const TURNED_PICTURE: (&str, &str) = (
+    "Jennifer_Capriati_0002.jpg",
+    "17e52cbd5b3e2af9d996ffe5f56d3334ccb2ef8c7f37fbe927e6db0ac8803757",
+);
+/// The card's photo.
 const CARD_PICTURE: (&str, &str) = (
-    "Tang_Jiaxuan_0003.jpg",
-    "2df46ab4716f169cce703f07b4ec8d12b5e6b450bbc4d85fa1db32a1f7c22bfe",
+    "Jennifer_Capriati_0014.jpg",
+    "59e7f090a7030496eb353427c0d2918cd35ed778cc9a71030b5d2e7ea3397a80",
 );
 
 /// Frame size (the demo camera's configured size).
@@ -28,6 +46,12 @@ const FRAME_H: u32 = 480;
 /// Frames while the person walks up (too far at first), then while they hold still.
 const APPROACH_FRAMES: u32 = 12;
 const HOLD_FRAMES: u32 = 75;
+/// The blink at 25 frames a second: open, shut for 320 ms (a slow blink, so a busy analysis
+/// thread that skips frames still sees it), open again (the last frame is held).
+const BLINK_OPEN_FRAMES: u32 = 3;
+const BLINK_SHUT_FRAMES: u32 = 8;
+/// The turn: facing for 80 ms, then turned (held).
+const TURN_FACING_FRAMES: u32 = 2;
 
 /// Why the demo pictures could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -97,8 +121,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), DemoAssetsError> {
 /// A camera frame of the person in a 250x250 development-set picture standing close to the
 /// camera (its portrait window filling the frame's height).
 pub fn close_up_frame(picture: &RgbImage) -> RgbImage {
-    let portrait = image::imageops::crop_imm(picture, 40, 20, 170, 210).to_image();
-    frame(&portrait, 1.0, (0, 0))
+    frame(&portrait_window(picture), 1.0, (0, 0))
 }
 
 /// One camera frame: the portrait window of the picture, `scale` of the frame's height, centred
@@ -121,34 +144,74 @@ fn frame(portrait: &RgbImage, scale: f32, shift_px: (i64, i64)) -> RgbImage {
     canvas
 }
 
-/// Writes `out_dir/camera/frame_NNN.jpg`, `out_dir/card-photo.jpg` and a README from the
-/// development face set at `faces_dir`; returns how many frames were written.
-pub fn make(faces_dir: &Path, out_dir: &Path) -> Result<u32, DemoAssetsError> {
-    let camera_picture = read_pinned(faces_dir, CAMERA_PICTURE)?;
-    let card_picture = read_pinned(faces_dir, CARD_PICTURE)?;
-    let camera_dir = out_dir.join("camera");
-    std::fs::create_dir_all(&camera_dir).map_err(|e| DemoAssetsError::Write {
-        path: camera_dir.clone(),
+/// The portrait window of a 250x250 LFW picture (as the chip-like photos are cut).
+fn portrait_window(picture: &RgbImage) -> RgbImage {
+    image::imageops::crop_imm(picture, 40, 20, 170, 210).to_image()
+}
+
+/// Writes numbered JPEG frames into `dir` (made if missing), each picture `count` times.
+fn write_frames(dir: &Path, frames: &[(&RgbImage, u32)]) -> Result<u32, DemoAssetsError> {
+    std::fs::create_dir_all(dir).map_err(|e| DemoAssetsError::Write {
+        path: dir.to_path_buf(),
         detail: e.to_string(),
     })?;
-    // The portrait window of a 250x250 LFW picture (as the chip-like photos are cut).
-    let portrait = image::imageops::crop_imm(&camera_picture, 40, 20, 170, 210).to_image();
-    let jpeg_error = |e: enroll_face::FaceError| DemoAssetsError::Write {
-        path: camera_dir.clone(),
-        detail: e.to_string(),
-    };
     let mut index = 0u32;
-    for step in 0..APPROACH_FRAMES {
-        let scale = 0.45 + 0.55 * step as f32 / APPROACH_FRAMES as f32;
-        let jpeg = encode_jpeg(&frame(&portrait, scale, (0, 0)), 90).map_err(jpeg_error)?;
-        write(&camera_dir.join(format!("frame_{index:03}.jpg")), &jpeg)?;
-        index += 1;
+    for (picture, count) in frames {
+        let jpeg = encode_jpeg(picture, 90).map_err(|e| DemoAssetsError::Write {
+            path: dir.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        for _ in 0..*count {
+            write(&dir.join(format!("frame_{index:03}.jpg")), &jpeg)?;
+            index += 1;
+        }
     }
-    // Holding still.
-    let still = encode_jpeg(&frame(&portrait, 1.0, (0, 0)), 90).map_err(jpeg_error)?;
-    for _ in 0..HOLD_FRAMES {
-        write(&camera_dir.join(format!("frame_{index:03}.jpg")), &still)?;
-        index += 1;
+    Ok(index)
+}
+
+/// Writes `out_dir/camera/frame_NNN.jpg`, the challenge's acts under `out_dir/camera/challenge/`
+/// (`blink`, `turn-left`, `turn-right`: the applicant's own sides), `out_dir/card-photo.jpg` and
+/// a README from the development face set at `faces_dir`; returns how many frames the camera
+/// plays when nobody asks anything of the person.
+pub fn make(faces_dir: &Path, out_dir: &Path) -> Result<u32, DemoAssetsError> {
+    let facing = portrait_window(&read_pinned(faces_dir, CAMERA_PICTURE)?);
+    let eyes_shut = portrait_window(&read_pinned(faces_dir, EYES_SHUT_PICTURE)?);
+    let turned_left = portrait_window(&read_pinned(faces_dir, TURNED_PICTURE)?);
+    let turned_right = image::imageops::flip_horizontal(&turned_left);
+    let card_picture = read_pinned(faces_dir, CARD_PICTURE)?;
+    let camera_dir = out_dir.join("camera");
+    // Walking up (too far at first), then holding still.
+    let approach: Vec<RgbImage> = (0..APPROACH_FRAMES)
+        .map(|step| {
+            frame(
+                &facing,
+                0.45 + 0.55 * step as f32 / APPROACH_FRAMES as f32,
+                (0, 0),
+            )
+        })
+        .collect();
+    let still = frame(&facing, 1.0, (0, 0));
+    let mut walk: Vec<(&RgbImage, u32)> = approach.iter().map(|f| (f, 1)).collect();
+    walk.push((&still, HOLD_FRAMES));
+    let index = write_frames(&camera_dir, &walk)?;
+    let acts = camera_dir.join("challenge");
+    let shut = frame(&eyes_shut, 1.0, (0, 0));
+    write_frames(
+        &acts.join("blink"),
+        &[
+            (&still, BLINK_OPEN_FRAMES),
+            (&shut, BLINK_SHUT_FRAMES),
+            (&still, 1),
+        ],
+    )?;
+    for (side, turned) in [("left", &turned_left), ("right", &turned_right)] {
+        write_frames(
+            &acts.join(format!("turn-{side}")),
+            &[
+                (&still, TURN_FACING_FRAMES),
+                (&frame(turned, 1.0, (0, 0)), 1),
+            ],
+        )?;
     }
     let card = card_resolution(&card_picture).map_err(|e| DemoAssetsError::Write {
         path: out_dir.join("card-photo.jpg"),
@@ -167,9 +230,22 @@ pub fn make(faces_dir: &Path, out_dir: &Path) -> Result<u32, DemoAssetsError> {
          image, so these files are git-ignored and made on each machine.\n\n\
          - `camera/`: {index} frames from `{PERSON}/{}` (SHA-256 {}): {APPROACH_FRAMES} walking \
          up to the camera, {HOLD_FRAMES} holding still.\n\
+         - `camera/challenge/`: what she does when the liveness challenge asks (the demo camera \
+         plays the act of the prompt on the screen, once, holding its last frame). LFW has no \
+         video, so each act is cut from separate photographs of her, unaltered: `blink` is the \
+         frame above, then `{PERSON}/{}` (SHA-256 {}, eyes shut) for {BLINK_SHUT_FRAMES} frames, \
+         then the frame above; `turn-left` is the frame above, then `{PERSON}/{}` (SHA-256 {}, \
+         head turned to her left); `turn-right` is the same picture mirrored.\n\
          - `card-photo.jpg`: the chip-like photo (102x126, JPEG quality 50) of `{PERSON}/{}` \
          (SHA-256 {}), which the emulated card's photo stands for.\n",
-        CAMERA_PICTURE.0, CAMERA_PICTURE.1, CARD_PICTURE.0, CARD_PICTURE.1
+        CAMERA_PICTURE.0,
+        CAMERA_PICTURE.1,
+        EYES_SHUT_PICTURE.0,
+        EYES_SHUT_PICTURE.1,
+        TURNED_PICTURE.0,
+        TURNED_PICTURE.1,
+        CARD_PICTURE.0,
+        CARD_PICTURE.1
     );
     write(&out_dir.join("README.md"), readme.as_bytes())?;
     Ok(index)

@@ -3,7 +3,7 @@
 //! photo) and [`commit`] (seal, sign, store, and the applicant's receipt text). It reads no files
 //! and no clock: keys, time and randomness come in. It decides no flow step.
 
-use enroll_core::domain::challenge::ChallengeOutcome;
+use enroll_core::domain::challenge::ChallengeRecord;
 use std::collections::BTreeMap;
 
 use image::RgbImage;
@@ -130,8 +130,8 @@ pub struct CommitParams<'a> {
     pub models_sha256: &'a BTreeMap<String, String>,
     /// The model pack the engine runs (the record names it).
     pub model_pack: &'a str,
-    /// The liveness challenge the applicant passed before the capture was checked, if one ran.
-    pub challenge: Option<ChallengeOutcome>,
+    /// The liveness challenge run before the capture was checked, and the officer's waiver.
+    pub challenge: ChallengeRecord,
 }
 
 /// A committed enrollment, the applicant's receipt text (for the QR code) and the one-time

@@ -101,8 +101,8 @@ pub enum Job {
         card: Box<CardRead>,
         /// Officer and supervisor.
         operators: Operators,
-        /// The liveness challenge passed before the check, if one ran.
-        challenge: Option<enroll_core::domain::challenge::ChallengeOutcome>,
+        /// The liveness challenge run before the check, and the officer's waiver.
+        challenge: enroll_core::domain::challenge::ChallengeRecord,
     },
     /// Forget the last checked capture.
     Wipe,
@@ -371,7 +371,7 @@ impl Thread {
         &mut self,
         card: &CardRead,
         operators: Operators,
-        challenge: Option<enroll_core::domain::challenge::ChallengeOutcome>,
+        challenge: enroll_core::domain::challenge::ChallengeRecord,
     ) -> Result<CommitSummary, String> {
         let engine = self.slot.load(&self.settings.engine)?;
         let checked = self

@@ -115,10 +115,9 @@ impl AppSettings {
                 auto_capture_hold_ms: AUTO_CAPTURE_HOLD_MS,
                 max_failed_matches: MAX_FAILED_MATCHES,
                 receipt_shown_ms: RECEIPT_SHOWN_MS,
-                // The open pack judges the active challenge (`config.face.engine.challenge()`);
-                // the flow asks for it once the demo camera plays a sequence that passes it
-                // (issue 29, next step). Until then the capture is checked at once.
-                challenge: None,
+                // Packs without a learned liveness model (the open pack) bring the active
+                // challenge's settings; the flow asks for it whenever the pack has them.
+                challenge: config.face.engine.challenge(),
             },
             languages: config.ui.languages.clone(),
             tier: config.terminal.tier,
@@ -136,6 +135,20 @@ impl AppSettings {
             holder_page_url: config.registry.holder_page_url.clone(),
             demo_badges: shown_demo_badges(config),
             terminal_id: config.terminal.id.clone(),
+        }
+    }
+}
+
+/// Draws the challenge's side from the operating system's randomness (`None`, logged, when
+/// there is none: the capture cannot be checked).
+fn draw_challenge_side() -> Option<enroll_core::domain::challenge::TurnSide> {
+    match enroll_crypto::keys::random_bytes::<1>() {
+        Ok([byte]) => Some(enroll_core::domain::challenge::TurnSide::from_random_byte(
+            byte,
+        )),
+        Err(error) => {
+            tracing::error!(%error, "no randomness for the liveness challenge");
+            None
         }
     }
 }
@@ -992,6 +1005,12 @@ impl KioskApp {
         if next.screen != self.state.screen {
             tracing::info!(from = ?self.state.screen, to = ?next.screen, "screen changed");
         }
+        let prompt = next.prompt();
+        if prompt != self.state.prompt()
+            && let Some(devices) = &self.services.devices
+        {
+            devices.applicant_sees(prompt);
+        }
         self.state = next;
         effects
     }
@@ -1018,25 +1037,19 @@ impl KioskApp {
                         });
                     }
                 }
-                Effect::KeepCapture => {
-                    self.live.kept = self.live.good.clone().or_else(|| self.live.latest.clone());
-                }
-                Effect::DrawChallengeSide => match enroll_crypto::keys::random_bytes::<1>() {
-                    Ok([byte]) => follow_ups.push(Event::ChallengeSide {
-                        side: enroll_core::domain::challenge::TurnSide::from_random_byte(byte),
+                Effect::KeepCapture => self.keep_capture(),
+                Effect::DrawChallengeSide => match draw_challenge_side() {
+                    Some(side) => follow_ups.push(Event::ChallengeSide {
+                        side,
                         now_ms: self.now_ms(),
                     }),
-                    Err(error) => {
-                        tracing::error!(%error, "no randomness for the liveness challenge");
-                        follow_ups.push(Event::CheckFailed {
-                            now_ms: self.now_ms(),
-                        });
-                    }
+                    None => follow_ups.push(Event::CheckFailed {
+                        now_ms: self.now_ms(),
+                    }),
                 },
                 Effect::CheckKeptCapture => {
                     let card = self.state.card.clone();
-                    let frame = self.live.kept.take();
-                    if !self.check_frame(card, frame) {
+                    if !self.check_kept_capture(card) {
                         follow_ups.push(Event::CheckFailed {
                             now_ms: self.now_ms(),
                         });
@@ -1044,7 +1057,10 @@ impl KioskApp {
                 }
                 Effect::SaveRecord => {
                     let card = self.state.card.clone();
-                    let challenge = self.state.last_challenge;
+                    let challenge = enroll_core::domain::challenge::ChallengeRecord {
+                        outcome: self.state.last_challenge,
+                        waived: None,
+                    };
                     if !self.save_record(card, Operators::default(), challenge) {
                         follow_ups.push(Event::SaveFailed {
                             reason: "the outbox is not available on this terminal".into(),
@@ -1123,6 +1139,17 @@ impl KioskApp {
 
     /// Hands the best recent frame and the card to the enrollment worker; `false` when there is
     /// nothing to check (no frame, no card, no worker).
+    /// Keeps the newest good frame (else the newest) for the check after the challenge.
+    fn keep_capture(&mut self) {
+        self.live.kept = self.live.good.clone().or_else(|| self.live.latest.clone());
+    }
+
+    /// Checks the frame kept before the challenge; `false` when something is missing.
+    fn check_kept_capture(&mut self, card: Option<Box<CardRead>>) -> bool {
+        let frame = self.live.kept.take();
+        self.check_frame(card, frame)
+    }
+
     fn capture_and_check(&mut self, card: Option<Box<CardRead>>) -> bool {
         let frame = self.live.good.take().or_else(|| self.live.latest.clone());
         self.check_frame(card, frame)
@@ -1151,7 +1178,7 @@ impl KioskApp {
         &mut self,
         card: Option<Box<CardRead>>,
         operators: Operators,
-        challenge: Option<enroll_core::domain::challenge::ChallengeOutcome>,
+        challenge: enroll_core::domain::challenge::ChallengeRecord,
     ) -> bool {
         match (card, &self.services.enrollment) {
             (Some(card), Some(worker)) => {

@@ -288,6 +288,14 @@ impl KioskApp {
             && let Some(report) = &self.live.report
         {
             desk.components = crate::ui::officer::component_lines(&report.components);
+            if desk.state.screen == Screen::Challenge {
+                events.push(OfficerEvent::Frame {
+                    observation: enroll_core::domain::challenge::Observation {
+                        at_ms: now_ms,
+                        ..report.observation
+                    },
+                });
+            }
         }
         for outcome in reports.outcomes {
             match outcome {
@@ -574,7 +582,17 @@ impl KioskApp {
             OfficerEvent::PinChecked { badge, .. } => Some(badge.clone()),
             _ => None,
         };
-        let (next, effects, notice) = officer::step(desk.state.clone(), event, &self.settings.auth);
+        let settings = officer::OfficerSettings {
+            auth: self.settings.auth,
+            challenge: self.settings.flow.challenge,
+        };
+        let (next, effects, notice) = officer::step(desk.state.clone(), event, &settings);
+        let prompt = next.prompt();
+        if prompt != desk.state.prompt()
+            && let Some(devices) = &self.services.devices
+        {
+            devices.applicant_sees(prompt);
+        }
         if next.screen != desk.state.screen {
             tracing::info!(from = ?desk.state.screen, to = ?next.screen, "officer screen changed");
             if next.screen == Screen::SignIn {
@@ -626,6 +644,24 @@ impl KioskApp {
                         });
                     }
                 }
+                OfficerEffect::KeepCapture => self.keep_capture(),
+                // Without a side (logged) the challenge cannot start: the screen keeps asking
+                // the applicant to look at the camera, and the officer may waive it or reject.
+                OfficerEffect::DrawChallengeSide => {
+                    if let Some(side) = super::draw_challenge_side() {
+                        follow_ups.push(OfficerEvent::ChallengeSide {
+                            side,
+                            now_ms: self.now_ms(),
+                        });
+                    }
+                }
+                OfficerEffect::CheckKeptCapture => {
+                    if !self.check_kept_capture(desk.state.card.clone()) {
+                        follow_ups.push(OfficerEvent::CheckFailed {
+                            now_ms: self.now_ms(),
+                        });
+                    }
+                }
                 OfficerEffect::SaveRecord {
                     officer_badge,
                     decision,
@@ -644,8 +680,8 @@ impl KioskApp {
                             override_reason: Some(reason),
                         },
                     };
-                    // The officer desk asks for no challenge yet (issue 29 continues).
-                    if !self.save_record(desk.state.card.clone(), operators, None) {
+                    let challenge = desk.state.challenge_record;
+                    if !self.save_record(desk.state.card.clone(), operators, challenge) {
                         follow_ups.push(OfficerEvent::SaveFailed {
                             reason: "the outbox is not available on this terminal".into(),
                             now_ms: self.now_ms(),

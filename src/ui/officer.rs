@@ -8,6 +8,7 @@ use super::i18n::{Catalog, Msg};
 use super::session::camera_ui;
 use super::theme::Theme;
 use enroll_core::domain::card_read::{CardRead, Verification};
+use enroll_core::domain::challenge::{ChallengeFailure, Prompt, TurnSide, WaiverReason};
 use enroll_core::domain::document::Validity;
 use enroll_core::domain::language::Language;
 use enroll_core::domain::time::UnixMs;
@@ -363,6 +364,36 @@ fn notice_text(view: &OfficerView<'_>, notice: &OfficerNotice) -> String {
         OfficerNotice::SaveFailed { reason } => {
             format!("{}: {reason}", view.text(Msg::OfficerSaveFailed))
         }
+        OfficerNotice::ChallengeFailed(failure) => format!(
+            "{}: {}. {}.",
+            view.text(Msg::OfficerChallengeFailed),
+            view.text(match failure {
+                ChallengeFailure::TimedOut => Msg::OfficerChallengeTimedOut,
+                ChallengeFailure::WrongSide => Msg::OfficerChallengeWrongSide,
+                ChallengeFailure::FaceLost => Msg::OfficerChallengeFaceLost,
+            }),
+            view.text(Msg::OfficerChallengeRetry)
+        ),
+    }
+}
+
+/// What the officer reads out to the applicant during the liveness challenge.
+fn challenge_prompt(prompt: Option<Prompt>) -> Msg {
+    match prompt {
+        None => Msg::OfficerChallengeGetReady,
+        Some(Prompt::Blink) => Msg::OfficerChallengeBlink,
+        Some(Prompt::Turn(TurnSide::Left)) => Msg::OfficerChallengeTurnLeft,
+        Some(Prompt::Turn(TurnSide::Right)) => Msg::OfficerChallengeTurnRight,
+    }
+}
+
+/// The button of each waiver reason.
+fn waiver_label(reason: WaiverReason) -> Msg {
+    match reason {
+        WaiverReason::CannotBlink => Msg::OfficerWaiveCannotBlink,
+        WaiverReason::CannotTurnHead => Msg::OfficerWaiveCannotTurnHead,
+        WaiverReason::CannotFollowPrompts => Msg::OfficerWaiveCannotFollowPrompts,
+        WaiverReason::Equipment => Msg::OfficerWaiveEquipment,
     }
 }
 
@@ -375,6 +406,15 @@ fn button(ui: &mut egui::Ui, view: &OfficerView<'_>, msg: Msg, primary: bool) ->
     };
     let clicked = ui.add_enabled(!view.checking_pin, widget).clicked();
     ui.add_space(10.0);
+    clicked
+}
+
+/// A button of body-text height, for lists of choices (the waiver reasons).
+fn small_button(ui: &mut egui::Ui, view: &OfficerView<'_>, msg: Msg) -> bool {
+    let text = egui::RichText::new(view.text(msg)).size(view.theme.body_size * 0.75);
+    let widget = egui::Button::new(text).min_size(egui::vec2(320.0, 44.0));
+    let clicked = ui.add_enabled(!view.checking_pin, widget).clicked();
+    ui.add_space(6.0);
     clicked
 }
 
@@ -599,6 +639,37 @@ fn screen_ui(
             if button(ui, view, Msg::OfficerReject, false) {
                 intent = Some(OfficerIntent::Flow(OfficerUi::Reject));
             }
+        }
+        Screen::Challenge => {
+            title(ui, view, Msg::OfficerChallengeTitle);
+            ui.horizontal_top(|ui| {
+                if let Some(camera) = view.camera {
+                    camera_ui(ui, &camera, view.theme);
+                }
+                ui.add_space(16.0);
+                ui.vertical(|ui| {
+                    let size = view.theme.body_size;
+                    ui.label(
+                        egui::RichText::new(view.text(challenge_prompt(view.state.prompt())))
+                            .size(size * 1.2)
+                            .strong(),
+                    );
+                    ui.add_space(24.0);
+                    ui.label(
+                        egui::RichText::new(view.text(Msg::OfficerChallengeWaive)).size(size * 0.8),
+                    );
+                    for reason in WaiverReason::ALL {
+                        if small_button(ui, view, waiver_label(reason)) {
+                            intent = Some(OfficerIntent::Flow(OfficerUi::WaiveChallenge(reason)));
+                        }
+                    }
+                    // In the column, so it stays on screen under the live picture's height.
+                    ui.add_space(16.0);
+                    if button(ui, view, Msg::OfficerReject, false) {
+                        intent = Some(OfficerIntent::Flow(OfficerUi::Reject));
+                    }
+                });
+            });
         }
         Screen::Checking | Screen::Saving => {
             ui.add_space(60.0);
@@ -850,12 +921,19 @@ fn evidence_ui(ui: &mut egui::Ui, view: &OfficerView<'_>, evidence: &DecisionEvi
     });
     ui.add_space(12.0);
     score_bar_ui(ui, view, evidence.figures, size);
-    let live = if evidence.figures.live {
-        Msg::OfficerLive
-    } else {
-        Msg::OfficerNotLive
+    // The active challenge where the pack asks for one (passed or waived), else passive liveness.
+    let record = view.state.challenge_record;
+    let live = match (record.waived, record.outcome) {
+        (Some(reason), _) => format!(
+            "{} {}",
+            view.text(Msg::OfficerChallengeWaived),
+            view.text(waiver_label(reason))
+        ),
+        (None, Some(outcome)) if outcome.passed => view.text(Msg::OfficerChallengePassed),
+        _ if evidence.figures.live => view.text(Msg::OfficerLive),
+        _ => view.text(Msg::OfficerNotLive),
     };
-    ui.label(egui::RichText::new(view.text(live)).size(size));
+    ui.label(egui::RichText::new(live).size(size));
     if evidence.failed_components.is_empty() {
         ui.label(egui::RichText::new(view.text(Msg::OfficerQualityMet)).size(size * 0.85));
     } else {

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use crate::common;
-use enroll_core::domain::challenge::{ChallengeOutcome, TurnSide};
+use enroll_core::domain::challenge::{ChallengeOutcome, ChallengeRecord, TurnSide};
 
 use enroll_core::domain::applicant_receipt::ApplicantReceipt;
 use enroll_core::domain::tier::Tier;
@@ -57,14 +57,17 @@ fn a_matching_capture_is_committed_with_a_receipt_the_terminal_key_verifies() {
         models_sha256: engine.models_sha256(),
         model_pack: engine.pack().name(),
         // The applicant passed the liveness challenge before the capture was checked.
-        challenge: Some(ChallengeOutcome {
-            passed: true,
-            side: TurnSide::Right,
-            blink_done_ms: Some(640),
-            turn_done_ms: Some(1_480),
-            total_ms: 1_480,
-            failure: None,
-        }),
+        challenge: ChallengeRecord {
+            outcome: Some(ChallengeOutcome {
+                passed: true,
+                side: TurnSide::Right,
+                blink_done_ms: Some(640),
+                turn_done_ms: Some(1_480),
+                total_ms: 1_480,
+                failure: None,
+            }),
+            waived: None,
+        },
     };
     let card = common::card();
     let enrolled = commit(
@@ -89,6 +92,10 @@ fn a_matching_capture_is_committed_with_a_receipt_the_terminal_key_verifies() {
         body["face"]["liveness_challenge"],
         serde_json::json!({"passed": true, "side": "right", "blink_done_ms": 640,
             "turn_done_ms": 1480, "total_ms": 1480, "failure": null})
+    );
+    assert!(
+        body["face"].get("liveness_challenge_waived").is_none(),
+        "nothing was waived"
     );
 
     let (receipt, signature) = ApplicantReceipt::parse(&enrolled.receipt_text).unwrap();

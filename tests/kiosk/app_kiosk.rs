@@ -10,7 +10,9 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::booth::{Booth, demo_pictures, harness, impostor_frames, run_until};
+use common::booth::{
+    Booth, demo_pictures, harness, harness_with, holder_photo_frames, impostor_frames, run_until,
+};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use enroll_core::flows::applicant::{Delivery, Screen};
@@ -56,12 +58,28 @@ fn the_self_service_happy_path_ends_on_the_receipt_with_a_committed_record() {
         |app| app.camera_running() && app.holds_applicant_data(),
     );
 
-    // Walking up, then holding still: the capture is taken by itself and matches the card.
+    // Walking up, then holding still: the capture is taken by itself; the open pack has no
+    // learned liveness model, so the applicant is asked to blink and turn to a side drawn at
+    // random. The demo's person follows the prompt (each act cut from real photographs of her):
+    // the challenge passes, the kept capture is checked and matches the card.
+    run_until(
+        &mut harness,
+        "the liveness challenge",
+        Duration::from_secs(60),
+        |app| app.state().screen == Screen::Challenge || app.state().last_challenge.is_some(),
+    );
     run_until(
         &mut harness,
         "a match",
         Duration::from_secs(60),
         on(Screen::Confirm),
+    );
+    let challenge = harness.state().state().last_challenge.unwrap();
+    assert!(challenge.passed, "{challenge:?}");
+    assert!(
+        challenge.total_ms <= 4_000,
+        "the challenge took {} ms of the applicant's time",
+        challenge.total_ms
     );
     let outcome = harness.state().state().last_match.unwrap();
     assert!(outcome.is_match, "{outcome:?}");
@@ -152,7 +170,9 @@ fn three_failed_matches_refer_the_applicant_to_an_officer() {
         impostor_frames(),
         &pictures.join("card-photo.jpg"),
     );
-    let mut harness = harness(&booth, None);
+    // The development set has no blinking, turning pictures of the impostor, and what is tested
+    // here is the match: the liveness challenge is switched off.
+    let mut harness = harness_with(&booth, |settings| settings.flow.challenge = None);
     start_and_consent(&mut harness);
     run_until(
         &mut harness,
@@ -175,6 +195,47 @@ fn three_failed_matches_refer_the_applicant_to_an_officer() {
         status.pending, 0,
         "nothing is recorded for a face that does not match"
     );
+}
+
+#[test]
+fn a_still_photo_of_the_card_holder_fails_the_challenge_and_is_referred_to_an_officer() {
+    let pictures = demo_pictures();
+    let booth = Booth::new(
+        "self-service",
+        holder_photo_frames(),
+        &pictures.join("card-photo.jpg"),
+    );
+    let mut harness = harness(&booth, None);
+    start_and_consent(&mut harness);
+    run_until(
+        &mut harness,
+        "the liveness challenge",
+        Duration::from_secs(60),
+        on(Screen::Challenge),
+    );
+    harness.get_by_label("Show us you are here");
+    // The face matches the card, but it neither blinks nor turns: each try runs out of time,
+    // and three send the applicant to an officer without a check or a record.
+    run_until(
+        &mut harness,
+        "the referral to an officer",
+        Duration::from_secs(90),
+        on(Screen::SeeOfficer),
+    );
+    let state = harness.state().state();
+    assert_eq!(state.failed_matches, 3);
+    let challenge = state.last_challenge.unwrap();
+    assert!(!challenge.passed);
+    assert_eq!(
+        challenge.failure,
+        Some(enroll_core::domain::challenge::ChallengeFailure::TimedOut)
+    );
+    assert!(
+        state.last_match.is_none(),
+        "a failed challenge is not checked"
+    );
+    let status = Outbox::open(&booth.outbox()).unwrap().status().unwrap();
+    assert_eq!(status.pending, 0, "nothing is recorded");
 }
 
 #[test]

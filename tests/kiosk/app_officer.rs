@@ -10,7 +10,8 @@ use crate::common;
 use std::time::Duration;
 
 use common::booth::{
-    Booth, demo_pictures, harness, impostor_frames, run_until, run_until_label, type_into,
+    Booth, demo_pictures, harness, harness_with, holder_photo_frames, impostor_frames, run_until,
+    run_until_label, type_into,
 };
 use egui::accesskit::Role as A11yRole;
 use egui_kittest::Harness;
@@ -36,11 +37,12 @@ const OFFICER: (&str, &str) = ("B1001", "482915");
 const SUPERVISOR: (&str, &str) = ("S2001", "730264");
 
 fn officer_booth() -> Booth {
-    let booth = Booth::new(
-        "officer",
-        impostor_frames(),
-        &demo_pictures().join("card-photo.jpg"),
-    );
+    officer_booth_with(impostor_frames())
+}
+
+/// An officer terminal whose camera plays `frames`, with the officer and supervisor above.
+fn officer_booth_with(frames: &std::path::Path) -> Booth {
+    let booth = Booth::new("officer", frames, &demo_pictures().join("card-photo.jpg"));
     let mut list = OfficerList::load(&booth.config.terminal.officers_file).unwrap();
     list.add(OFFICER.0, Role::Officer, OFFICER.1, [7; 16])
         .unwrap();
@@ -122,7 +124,9 @@ fn five_wrong_pins_lock_the_badge_even_against_the_right_pin() {
 #[test]
 fn a_non_match_is_recorded_only_with_a_supervisors_pin_and_names_both() {
     let booth = officer_booth();
-    let mut harness = harness(&booth, None);
+    // The impostor's still photo cannot pass the liveness challenge, and what is tested here is
+    // the override of a non-match: the challenge is switched off.
+    let mut harness = harness_with(&booth, |settings| settings.flow.challenge = None);
     harness.run_steps(2);
     sign_in(&mut harness, OFFICER.0, OFFICER.1);
     assert_eq!(screen(harness.state()), Screen::Dashboard);
@@ -376,7 +380,8 @@ fn pcsc_a_data_page_scanned_on_the_mrz_scanner_unlocks_the_chip_for_the_officer(
     };
     let face = std::fs::read(demo_pictures().join("card-photo.jpg")).unwrap();
     let passport = specimen_card(face, csca_dir.path());
-    let mut harness = harness(&booth, None);
+    // A still photo before the camera: the challenge is off (it is tested on its own).
+    let mut harness = harness_with(&booth, |settings| settings.flow.challenge = None);
     harness.run_steps(2);
     sign_in(&mut harness, OFFICER.0, OFFICER.1);
     harness.get_by_label("New enrollment").click();
@@ -437,4 +442,148 @@ fn pcsc_a_data_page_scanned_on_the_mrz_scanner_unlocks_the_chip_for_the_officer(
         "{evidence:?}"
     );
     harness.get_by_label_contains("chip signature valid (passive authentication), CSCA");
+}
+
+/// Signed in, a new enrollment, the card read and a live picture: "Take the photo" is pressed.
+fn to_take_the_photo(harness: &mut Harness<'static, KioskApp>) {
+    harness.run_steps(2);
+    sign_in(harness, OFFICER.0, OFFICER.1);
+    harness.get_by_label("New enrollment").click();
+    harness.run_steps(2);
+    run_until(harness, "a live picture", Duration::from_secs(30), |app| {
+        screen(app) == Screen::Capture && app.camera_running() && app.holds_applicant_data()
+    });
+    run_until_label(harness, "Faces in view", Duration::from_secs(20));
+    harness.get_by_label("Take the photo").click();
+    harness.run_steps(2);
+}
+
+/// The one record in the booth's outbox, its signed body as JSON.
+fn only_record(booth: &Booth) -> serde_json::Value {
+    let outbox = Outbox::open(&booth.outbox()).unwrap();
+    let entries = outbox.list().unwrap();
+    assert_eq!(entries.len(), 1);
+    let (body, _) = outbox.signed_body(&entries[0].id).unwrap().unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[test]
+fn the_officer_reads_the_liveness_challenge_out_and_the_record_keeps_its_result() {
+    // The demo's person, who follows the prompts (the open pack asks for the challenge).
+    let booth = officer_booth_with(&demo_pictures().join("camera"));
+    let mut harness = harness(&booth, None);
+    to_take_the_photo(&mut harness);
+    run_until(
+        &mut harness,
+        "the challenge",
+        Duration::from_secs(10),
+        |app| screen(app) == Screen::Challenge || screen(app) == Screen::Decision,
+    );
+    run_until(
+        &mut harness,
+        "the decision",
+        Duration::from_secs(30),
+        |app| screen(app) == Screen::Decision,
+    );
+    harness.get_by_label("Liveness check passed (blink and turn)");
+    harness.get_by_label_contains("The faces match");
+    let passed = harness
+        .state()
+        .officer_state()
+        .unwrap()
+        .challenge_record
+        .outcome
+        .unwrap();
+    assert!(passed.passed && passed.total_ms <= 4_000, "{passed:?}");
+    harness.get_by_label("Approve").click();
+    harness.run_steps(2);
+    run_until(&mut harness, "the record", Duration::from_secs(30), |app| {
+        matches!(app.officer_notice(), Some(OfficerNotice::Saved { .. }))
+    });
+    let body = only_record(&booth);
+    assert_eq!(body["face"]["liveness_challenge"]["passed"], true, "{body}");
+    assert!(body["face"].get("liveness_challenge_waived").is_none());
+    assert_eq!(body["officer_id"], OFFICER.0);
+}
+
+#[test]
+fn a_failed_challenge_is_told_to_the_officer_who_may_waive_it_with_a_reason_the_record_keeps() {
+    // A still photo of the card holder: it matches, but never blinks or turns.
+    let booth = officer_booth_with(holder_photo_frames());
+    let mut harness = harness(&booth, None);
+    to_take_the_photo(&mut harness);
+    run_until(
+        &mut harness,
+        "the challenge",
+        Duration::from_secs(10),
+        |app| screen(app) == Screen::Challenge,
+    );
+    harness.get_by_label("Liveness check");
+    harness.get_by_label("Ask the applicant to blink");
+    // Every waiver reason and Reject fit on the screen beside the live picture.
+    for label in [
+        "cannot blink",
+        "cannot turn their head",
+        "cannot follow the prompts",
+        "is not seen well by the camera",
+        "Reject",
+    ] {
+        let rect = harness.get_by_label(label).rect();
+        assert!(
+            rect.bottom() <= 800.0 && rect.right() <= 1280.0,
+            "{label} off screen: {rect:?}"
+        );
+    }
+    // The time runs out: back to the capture, with the reason and what to do.
+    run_until(
+        &mut harness,
+        "the failed challenge",
+        Duration::from_secs(30),
+        |app| screen(app) == Screen::Capture,
+    );
+    harness.run_steps(2);
+    harness.get_by_label_contains("The liveness check failed: time ran out.");
+    assert_eq!(
+        Outbox::open(&booth.outbox())
+            .unwrap()
+            .status()
+            .unwrap()
+            .pending,
+        0,
+        "nothing recorded"
+    );
+
+    // Taken again, the officer waives it: the applicant cannot turn their head.
+    harness.get_by_label("Take the photo").click();
+    harness.run_steps(2);
+    run_until(
+        &mut harness,
+        "the challenge again",
+        Duration::from_secs(10),
+        |app| screen(app) == Screen::Challenge,
+    );
+    harness.get_by_label("cannot turn their head").click();
+    harness.run_steps(2);
+    run_until(
+        &mut harness,
+        "the decision",
+        Duration::from_secs(30),
+        |app| screen(app) == Screen::Decision,
+    );
+    harness
+        .get_by_label("Liveness check waived by the officer; the applicant cannot turn their head");
+    harness.get_by_label("Approve").click();
+    harness.run_steps(2);
+    run_until(&mut harness, "the record", Duration::from_secs(30), |app| {
+        matches!(app.officer_notice(), Some(OfficerNotice::Saved { .. }))
+    });
+    // The record keeps the waiver's reason (a code, no free text) beside the officer's badge,
+    // and how far the waived challenge got.
+    let body = only_record(&booth);
+    assert_eq!(
+        body["face"]["liveness_challenge_waived"], "cannot_turn_head",
+        "{body}"
+    );
+    assert_eq!(body["face"]["liveness_challenge"]["passed"], false);
+    assert_eq!(body["officer_id"], OFFICER.0);
 }

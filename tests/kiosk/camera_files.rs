@@ -1,6 +1,7 @@
 //! The simulated camera as the kiosk uses it: frames from image files in name order, looping, at
 //! the configured size, paced at the configured rate, through the camera thread's bounded channel;
-//! a broken file is reported by name and skipped; an empty directory says what to do.
+//! a broken file is reported by name and skipped; an empty directory says what to do; the demo
+//! person follows the liveness challenge's prompt.
 //! Fixture frames: tests/fixtures/faces (from the development face set, see its README).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
@@ -109,4 +110,56 @@ fn the_camera_thread_drops_frames_nobody_takes_and_stops_with_its_receiver() {
     );
     drop(receiver);
     thread.join().unwrap();
+}
+
+/// Writes a plain picture of `colour` (a frame whose source is easy to tell).
+fn plain(path: &std::path::Path, colour: [u8; 3]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    image::RgbImage::from_pixel(32, 24, image::Rgb(colour))
+        .save(path)
+        .unwrap();
+}
+
+#[test]
+fn the_demo_person_plays_the_act_of_the_prompt_shown_once_then_holds_it_and_goes_back_to_the_frames()
+ {
+    use enroll_core::domain::challenge::{Prompt, TurnSide};
+    use enroll_sim::file_camera::ApplicantCue;
+    const STANDING: [u8; 3] = [200, 0, 0];
+    const OPEN: [u8; 3] = [0, 200, 0];
+    const SHUT: [u8; 3] = [0, 0, 200];
+    const LEFT: [u8; 3] = [200, 200, 0];
+    let dir = tempfile::tempdir().unwrap();
+    plain(&dir.path().join("frame_000.png"), STANDING);
+    plain(&dir.path().join("challenge/blink/a.png"), OPEN);
+    plain(&dir.path().join("challenge/blink/b.png"), SHUT);
+    plain(&dir.path().join("challenge/blink/c.png"), OPEN);
+    plain(&dir.path().join("challenge/turn-left/a.png"), LEFT);
+    let cue = ApplicantCue::new();
+    let mut camera = FileCamera::open(dir.path(), 32, 24, 1000)
+        .unwrap()
+        .following(cue.clone());
+    // No act for a turn to the right: that prompt leaves the frames playing.
+    assert_eq!(camera.acts(), [Prompt::Blink, Prompt::Turn(TurnSide::Left)]);
+    let colours = |camera: &mut FileCamera, n: usize| -> Vec<[u8; 3]> {
+        (0..n)
+            .map(|_| camera.next_frame().unwrap().image.get_pixel(16, 12).0)
+            .collect()
+    };
+    assert_eq!(colours(&mut camera, 2), [STANDING, STANDING]);
+    cue.show(Some(Prompt::Blink));
+    assert_eq!(colours(&mut camera, 5), [OPEN, SHUT, OPEN, OPEN, OPEN]);
+    cue.show(Some(Prompt::Turn(TurnSide::Left)));
+    assert_eq!(colours(&mut camera, 2), [LEFT, LEFT]);
+    cue.show(Some(Prompt::Turn(TurnSide::Right)));
+    assert_eq!(colours(&mut camera, 1), [STANDING]);
+    cue.show(None);
+    assert_eq!(colours(&mut camera, 1), [STANDING]);
+    // Asked again, the act starts over from its first picture.
+    cue.show(Some(Prompt::Blink));
+    assert_eq!(colours(&mut camera, 2), [OPEN, SHUT]);
+    // A camera nobody cues (a still photo) never plays the acts.
+    let mut unfollowing = FileCamera::open(dir.path(), 32, 24, 1000).unwrap();
+    assert!(unfollowing.acts().is_empty());
+    assert_eq!(colours(&mut unfollowing, 2), [STANDING, STANDING]);
 }

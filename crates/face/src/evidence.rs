@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use enroll_core::domain::challenge::ChallengeOutcome;
+use enroll_core::domain::challenge::ChallengeRecord;
 use enroll_core::domain::record::{FaceEvidence, QualityEntry};
 
 use super::{Analysis, Decision};
@@ -17,7 +17,7 @@ pub fn face_evidence(
     threshold_cosine: f32,
     models_sha256: &BTreeMap<String, String>,
     model_pack: &str,
-    liveness_challenge: Option<ChallengeOutcome>,
+    challenge: ChallengeRecord,
     override_by: Option<String>,
 ) -> FaceEvidence {
     FaceEvidence {
@@ -27,7 +27,8 @@ pub fn face_evidence(
         is_match: decision.is_some_and(|d| d.is_match),
         models_sha256: models_sha256.clone(),
         model_pack: Some(model_pack.to_owned()),
-        liveness_challenge,
+        liveness_challenge: challenge.outcome,
+        liveness_challenge_waived: challenge.waived,
         quality_passed: live.quality.passed,
         quality_reasons: live.quality.reasons.iter().map(serde_name).collect(),
         quality_components: live

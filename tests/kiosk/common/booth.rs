@@ -111,13 +111,41 @@ pub fn impostor_frames() -> &'static Path {
     .path()
 }
 
+/// The demo's camera frames without the acts its person plays for the liveness challenge: a
+/// still photo of the card holder held up to the camera (it walks up as the demo does, then
+/// does nothing the screen asks).
+pub fn holder_photo_frames() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(demo_pictures().join("camera")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        dir
+    })
+    .path()
+}
+
 pub fn harness(booth: &Booth, applicant_timeout_ms: Option<u64>) -> Harness<'static, KioskApp> {
+    harness_with(booth, |settings| {
+        if let Some(timeout) = applicant_timeout_ms {
+            settings.flow.applicant_timeout_ms = timeout;
+        }
+    })
+}
+
+/// A harness whose settings (from the booth's configuration, in English) `adjust` changes first.
+pub fn harness_with(
+    booth: &Booth,
+    adjust: impl FnOnce(&mut AppSettings),
+) -> Harness<'static, KioskApp> {
     let font = std::fs::read(&booth.config.ui.cjk_font_path).ok();
     let mut settings = AppSettings::from_config(&booth.config);
     settings.flow.default_language = Language::En;
-    if let Some(timeout) = applicant_timeout_ms {
-        settings.flow.applicant_timeout_ms = timeout;
-    }
+    adjust(&mut settings);
     let services = Services::start(&booth.config, engine(&booth.config));
     let kiosk = KioskApp::with_services(
         settings,

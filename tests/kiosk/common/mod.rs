@@ -218,6 +218,7 @@ pub fn sample_draft(id: RecordId, terminal_id: &str, now_ms: UnixMs) -> RecordDr
             models_sha256: BTreeMap::new(),
             model_pack: None,
             liveness_challenge: None,
+            liveness_challenge_waived: None,
             quality_passed: true,
             quality_reasons: vec![],
             quality_components: vec![],

@@ -137,6 +137,40 @@ pub struct ChallengeOutcome {
     pub failure: Option<ChallengeFailure>,
 }
 
+/// Why an officer waived the challenge for an applicant. A fixed list: the record's body is
+/// signed in clear and names nobody, so it carries a code and never free text that could
+/// describe the person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaiverReason {
+    /// The applicant cannot blink on request (a condition of the eyes or face).
+    CannotBlink,
+    /// The applicant cannot turn their head (a neck brace, mobility).
+    CannotTurnHead,
+    /// The applicant cannot follow the prompts (a young child, hearing, understanding).
+    CannotFollowPrompts,
+    /// The terminal cannot see it (camera placement, light, a wheelchair below the camera).
+    Equipment,
+}
+
+impl WaiverReason {
+    /// Every reason, in the order the officer's screen offers them.
+    pub const ALL: [WaiverReason; 4] = [
+        WaiverReason::CannotBlink,
+        WaiverReason::CannotTurnHead,
+        WaiverReason::CannotFollowPrompts,
+        WaiverReason::Equipment,
+    ];
+}
+
+/// What an enrollment's record keeps about the challenge: the last one run before the check
+/// (passed, or failed or unfinished when it was waived) and the officer's waiver, if any.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChallengeRecord {
+    pub outcome: Option<ChallengeOutcome>,
+    pub waived: Option<WaiverReason>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 /// What the blink is waiting for next.
 enum Blink {

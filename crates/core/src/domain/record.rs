@@ -37,7 +37,12 @@
 //!      `threshold_cosine`, `is_match`, `models_sha256` (object role → hex SHA-256),
 //!      `quality_passed`, `quality_reasons` (array of reason codes), `quality_components`
 //!      (array of `{"check","value","passed"}`), `live_probability` (number or `null`),
-//!      `override_by` (supervisor id when a supervisor accepted a non-match, else `null`).
+//!      `override_by` (supervisor id when a supervisor accepted a non-match, else `null`);
+//!      optional (absent in older records and where they do not apply): `model_pack` (the model
+//!      pack's name), `liveness_challenge` (`{"passed","side","blink_done_ms","turn_done_ms",
+//!      "total_ms","failure"}`, the active challenge run before the check) and
+//!      `liveness_challenge_waived` (`"cannot_blink"`, `"cannot_turn_head"`,
+//!      `"cannot_follow_prompts"` or `"equipment"`: the officer waived the challenge).
 //!    - `sealed`: `suite` = `"HPKE-v1/base/X25519-HKDF-SHA256/HKDF-SHA256/ChaCha20Poly1305"`,
 //!      `info` = `"enroll-kiosk record v1"`, `enc` (base64 of the 32-byte encapsulated key),
 //!      `registry_key_sha256` (hex SHA-256 of the registry's 32-byte X25519 public key),
@@ -303,6 +308,9 @@ pub struct FaceEvidence {
     /// blink and turn times); absent where none ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness_challenge: Option<crate::domain::challenge::ChallengeOutcome>,
+    /// Why the officer (the record's `officer_id`) waived the challenge, if they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_challenge_waived: Option<crate::domain::challenge::WaiverReason>,
     pub quality_passed: bool,
     pub quality_reasons: Vec<String>,
     pub quality_components: Vec<QualityEntry>,

@@ -1,11 +1,27 @@
 //! The officer's enrollment flow: sign in, the queue dashboard, a new enrollment (card read,
-//! capture, check), and the decision: approve a match, reject, or override a non-match with a
-//! reason and a supervisor's badge + PIN. Sign-in, lockouts and the idle lock are
+//! capture, the active liveness challenge when the model pack asks for one, check), and the
+//! decision: approve a match, reject, or override a non-match with a reason and a supervisor's
+//! badge + PIN. The officer may waive the challenge with a reason from a fixed list, which the
+//! record keeps. Sign-in, lockouts and the idle lock are
 //! [`super::officer_auth`]'s rules, applied here to every PIN. Pure: PINs are checked by the app
 //! and only outcomes come in; the PIN itself never enters this state.
 
 use super::officer_auth::{self, AuthEvent, AuthNotice, AuthSettings, AuthState, PinOutcome, Role};
 use crate::domain::card_read::CardRead;
+use crate::domain::challenge::{
+    Challenge, ChallengeFailure, ChallengeRecord, ChallengeSettings, Observation, Progress, Prompt,
+    TurnSide, WaiverReason,
+};
+
+/// The officer flow's rules.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OfficerSettings {
+    /// Sign-in, lockouts and the idle lock.
+    pub auth: AuthSettings,
+    /// The active liveness challenge between the capture and the check (`None`: the model pack
+    /// brings none, the capture is checked at once).
+    pub challenge: Option<ChallengeSettings>,
+}
 
 /// Which screen the officer sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +34,9 @@ pub enum Screen {
     ReadCard,
     /// Live capture with the quality components visible.
     Capture,
+    /// The applicant blinks and turns their head as the screen asks (the officer reads the
+    /// prompt out); the officer may waive it.
+    Challenge,
     /// The capture is being checked.
     Checking,
     /// Score and liveness shown; approve, reject or override.
@@ -73,6 +92,8 @@ pub enum OfficerUi {
     Back,
     /// Start the camera again after a camera problem.
     RestartCamera,
+    /// Waive the liveness challenge for this applicant, for this reason.
+    WaiveChallenge(WaiverReason),
     SignOut,
 }
 
@@ -101,6 +122,16 @@ pub enum OfficerEvent {
         outcome: CheckOutcome,
         now_ms: u64,
     },
+    /// The side the challenge asks for, drawn at random by the app (after
+    /// [`OfficerEffect::DrawChallengeSide`]).
+    ChallengeSide {
+        side: TurnSide,
+        now_ms: u64,
+    },
+    /// What the face engine measured on the newest camera frame (its time is `at_ms`).
+    Frame {
+        observation: Observation,
+    },
     /// The check could not run (no usable face, engine failure): capture again.
     CheckFailed {
         now_ms: u64,
@@ -128,6 +159,12 @@ pub enum OfficerEffect {
     WatchCard,
     StartCamera,
     CaptureAndCheck,
+    /// Keep the newest good frame for the check after the liveness challenge.
+    KeepCapture,
+    /// Draw the challenge's side at random and report it (`OfficerEvent::ChallengeSide`).
+    DrawChallengeSide,
+    /// Check the frame kept before the challenge (it passed, or the officer waived it).
+    CheckKeptCapture,
     StopCamera,
     /// Commit the record with these ids and this decision.
     SaveRecord {
@@ -155,6 +192,8 @@ pub enum OfficerNotice {
     CheckFailed,
     /// The camera stopped; the app has the device's own message.
     CameraFailed,
+    /// The liveness challenge failed (take the photo again to retry, or waive it).
+    ChallengeFailed(ChallengeFailure),
     /// The officer reads the reference and the activation code to the applicant (or reprints
     /// the receipt with `kiosk receipt make`).
     Saved {
@@ -177,6 +216,10 @@ pub struct OfficerState {
     pub card: Option<Box<CardRead>>,
     pub check: Option<CheckOutcome>,
     pub override_reason: String,
+    /// The liveness challenge under way (its side drawn), on the challenge screen.
+    pub challenge: Option<Challenge>,
+    /// The last challenge's result and the officer's waiver (what the record keeps).
+    pub challenge_record: ChallengeRecord,
     /// The screen to return to when a locked session is opened again.
     pub resume: Screen,
 }
@@ -189,6 +232,8 @@ impl Default for OfficerState {
             card: None,
             check: None,
             override_reason: String::new(),
+            challenge: None,
+            challenge_record: ChallengeRecord::default(),
             resume: Screen::Dashboard,
         }
     }
@@ -197,7 +242,17 @@ impl Default for OfficerState {
 impl OfficerState {
     /// Whether anything about an applicant is held.
     pub fn holds_applicant_data(&self) -> bool {
-        self.card.is_some() || self.check.is_some() || !self.override_reason.is_empty()
+        self.card.is_some()
+            || self.check.is_some()
+            || !self.override_reason.is_empty()
+            || self.challenge.is_some()
+            || self.challenge_record != ChallengeRecord::default()
+    }
+
+    /// What the challenge asks for now (`None` off the challenge screen, or before its side is
+    /// drawn).
+    pub fn prompt(&self) -> Option<Prompt> {
+        self.challenge.as_ref()?.prompt()
     }
 
     fn without_applicant(self, screen: Screen) -> OfficerState {
@@ -206,6 +261,21 @@ impl OfficerState {
             card: None,
             check: None,
             override_reason: String::new(),
+            challenge: None,
+            challenge_record: ChallengeRecord::default(),
+            ..self
+        }
+    }
+
+    /// The challenge ended (`failure`: how it failed; `None`: passed): its outcome is kept.
+    fn challenge_ended(self, now_ms: u64) -> OfficerState {
+        let outcome = self.challenge.as_ref().map(|c| c.outcome(now_ms));
+        OfficerState {
+            challenge: None,
+            challenge_record: ChallengeRecord {
+                outcome: outcome.or(self.challenge_record.outcome),
+                ..self.challenge_record
+            },
             ..self
         }
     }
@@ -216,36 +286,45 @@ type Step = (OfficerState, Vec<OfficerEffect>, Option<OfficerNotice>);
 fn auth_step(
     state: OfficerState,
     event: AuthEvent,
-    settings: &AuthSettings,
+    settings: &OfficerSettings,
 ) -> (OfficerState, Option<AuthNotice>) {
-    let (auth, notice) = officer_auth::step(state.auth.clone(), event, settings);
+    let (auth, notice) = officer_auth::step(state.auth.clone(), event, &settings.auth);
     (OfficerState { auth, ..state }, notice)
 }
 
 /// Advances the officer flow by one event.
-pub fn step(state: OfficerState, event: OfficerEvent, settings: &AuthSettings) -> Step {
+pub fn step(state: OfficerState, event: OfficerEvent, settings: &OfficerSettings) -> Step {
     match event {
         OfficerEvent::Tick { now_ms } => {
             let (state, notice) = auth_step(state, AuthEvent::Tick { now_ms }, settings);
             if notice == Some(AuthNotice::SessionLocked) && state.screen != Screen::Locked {
                 let resume = state.screen;
-                let effects = if matches!(resume, Screen::Capture) {
+                let capturing = matches!(resume, Screen::Capture | Screen::Challenge);
+                let effects = if capturing {
                     vec![OfficerEffect::StopCamera]
                 } else {
                     Vec::new()
                 };
                 // Capture cannot resume half way: the enrollment goes back to its start.
-                let resume = if resume == Screen::Capture {
-                    Screen::ReadCard
-                } else {
-                    resume
-                };
+                let resume = if capturing { Screen::ReadCard } else { resume };
                 let state = OfficerState {
                     screen: Screen::Locked,
                     resume,
+                    challenge: None,
+                    challenge_record: if capturing {
+                        ChallengeRecord::default()
+                    } else {
+                        state.challenge_record
+                    },
                     ..state
                 };
                 return (state, effects, notice.map(OfficerNotice::Auth));
+            }
+            if state.screen == Screen::Challenge
+                && let Some(Progress::Failed(failure)) =
+                    state.challenge.as_ref().map(|c| c.progress(now_ms))
+            {
+                return challenge_failed(state, failure, now_ms);
             }
             (state, Vec::new(), None)
         }
@@ -308,6 +387,22 @@ pub fn step(state: OfficerState, event: OfficerEvent, settings: &AuthSettings) -
             Vec::new(),
             None,
         ),
+        OfficerEvent::ChallengeSide { side, now_ms } => {
+            match (state.screen, &state.challenge, settings.challenge) {
+                (Screen::Challenge, None, Some(thresholds)) => (
+                    OfficerState {
+                        challenge: Some(Challenge::start(thresholds, side, now_ms)),
+                        ..state
+                    },
+                    Vec::new(),
+                    None,
+                ),
+                _ => (state, Vec::new(), None),
+            }
+        }
+        OfficerEvent::Frame { observation } if state.screen == Screen::Challenge => {
+            on_challenge_frame(state, observation)
+        }
         OfficerEvent::CheckFailed { .. } if state.screen == Screen::Checking => (
             OfficerState {
                 screen: Screen::Capture,
@@ -318,6 +413,17 @@ pub fn step(state: OfficerState, event: OfficerEvent, settings: &AuthSettings) -
         ),
         OfficerEvent::CameraFailed { .. } if state.screen == Screen::Capture => (
             state,
+            vec![OfficerEffect::StopCamera],
+            Some(OfficerNotice::CameraFailed),
+        ),
+        // The camera went during the challenge: back to the capture (to restart it), and the
+        // challenge runs again from its start.
+        OfficerEvent::CameraFailed { .. } if state.screen == Screen::Challenge => (
+            OfficerState {
+                screen: Screen::Capture,
+                challenge: None,
+                ..state
+            },
             vec![OfficerEffect::StopCamera],
             Some(OfficerNotice::CameraFailed),
         ),
@@ -350,7 +456,7 @@ fn on_supervisor(
     badge: String,
     outcome: PinOutcome,
     now_ms: u64,
-    settings: &AuthSettings,
+    settings: &OfficerSettings,
 ) -> Step {
     if state.screen != Screen::Override {
         return (state, Vec::new(), None);
@@ -411,7 +517,7 @@ fn on_supervisor(
                     outcome,
                     now_ms,
                 },
-                settings,
+                &settings.auth,
             );
             counted = next;
             let auth = AuthState {
@@ -427,7 +533,45 @@ fn on_supervisor(
     }
 }
 
-fn on_ui(state: OfficerState, intent: OfficerUi, now_ms: u64, settings: &AuthSettings) -> Step {
+/// One frame during the challenge.
+fn on_challenge_frame(state: OfficerState, seen: Observation) -> Step {
+    let now_ms = seen.at_ms;
+    let Some(mut challenge) = state.challenge.clone() else {
+        return (state, Vec::new(), None);
+    };
+    let progress = challenge.observe(seen);
+    let state = OfficerState {
+        challenge: Some(challenge),
+        ..state
+    };
+    match progress {
+        Progress::Asking(_) => (state, Vec::new(), None),
+        Progress::Passed => (
+            OfficerState {
+                screen: Screen::Checking,
+                ..state.challenge_ended(now_ms)
+            },
+            vec![OfficerEffect::CheckKeptCapture, OfficerEffect::StopCamera],
+            None,
+        ),
+        Progress::Failed(failure) => challenge_failed(state, failure, now_ms),
+    }
+}
+
+/// The challenge failed: back to the capture (the camera stays on) to take the photo again, or
+/// for the officer to waive the challenge on the next try.
+fn challenge_failed(state: OfficerState, failure: ChallengeFailure, now_ms: u64) -> Step {
+    (
+        OfficerState {
+            screen: Screen::Capture,
+            ..state.challenge_ended(now_ms)
+        },
+        Vec::new(),
+        Some(OfficerNotice::ChallengeFailed(failure)),
+    )
+}
+
+fn on_ui(state: OfficerState, intent: OfficerUi, now_ms: u64, settings: &OfficerSettings) -> Step {
     if state.auth.signed_in().is_none() {
         return (state, Vec::new(), None);
     }
@@ -454,15 +598,45 @@ fn on_ui(state: OfficerState, intent: OfficerUi, now_ms: u64, settings: &AuthSet
             vec![OfficerEffect::WatchCard],
             None,
         ),
-        (Screen::Capture, OfficerUi::Approve) => (
-            // "Take it now": the officer captures by hand.
-            OfficerState {
-                screen: Screen::Checking,
-                ..state
-            },
-            vec![OfficerEffect::CaptureAndCheck, OfficerEffect::StopCamera],
-            None,
-        ),
+        // "Take it now": the officer captures by hand; with a challenge, the photo is kept and
+        // the applicant is asked to blink and turn before it is checked.
+        (Screen::Capture, OfficerUi::Approve) => match settings.challenge {
+            Some(_) => (
+                OfficerState {
+                    screen: Screen::Challenge,
+                    challenge: None,
+                    challenge_record: ChallengeRecord::default(),
+                    ..state
+                },
+                vec![OfficerEffect::KeepCapture, OfficerEffect::DrawChallengeSide],
+                None,
+            ),
+            None => (
+                OfficerState {
+                    screen: Screen::Checking,
+                    ..state
+                },
+                vec![OfficerEffect::CaptureAndCheck, OfficerEffect::StopCamera],
+                None,
+            ),
+        },
+        // The officer waives the challenge: the kept photo is checked; the record keeps the
+        // reason and how far the challenge got.
+        (Screen::Challenge, OfficerUi::WaiveChallenge(reason)) => {
+            let state = state.challenge_ended(now_ms);
+            (
+                OfficerState {
+                    screen: Screen::Checking,
+                    challenge_record: ChallengeRecord {
+                        waived: Some(reason),
+                        ..state.challenge_record
+                    },
+                    ..state
+                },
+                vec![OfficerEffect::CheckKeptCapture, OfficerEffect::StopCamera],
+                None,
+            )
+        }
         (Screen::Decision, OfficerUi::Approve) => match state.check {
             Some(check) if check.is_match && check.live => (
                 OfficerState {
@@ -508,7 +682,11 @@ fn on_ui(state: OfficerState, intent: OfficerUi, now_ms: u64, settings: &AuthSet
             None,
         ),
         (
-            Screen::ReadCard | Screen::Capture | Screen::Decision | Screen::Override,
+            Screen::ReadCard
+            | Screen::Capture
+            | Screen::Challenge
+            | Screen::Decision
+            | Screen::Override,
             OfficerUi::Reject,
         ) => (
             state.without_applicant(Screen::Dashboard),
@@ -523,10 +701,13 @@ fn on_ui(state: OfficerState, intent: OfficerUi, now_ms: u64, settings: &AuthSet
 mod tests {
     use super::*;
 
-    const SETTINGS: AuthSettings = AuthSettings {
-        max_failures: 5,
-        lockout_ms: 600_000,
-        session_lock_ms: 300_000,
+    const SETTINGS: OfficerSettings = OfficerSettings {
+        auth: AuthSettings {
+            max_failures: 5,
+            lockout_ms: 600_000,
+            session_lock_ms: 300_000,
+        },
+        challenge: None,
     };
 
     fn card() -> Box<CardRead> {
@@ -870,5 +1051,225 @@ mod tests {
         assert_eq!(out.screen, Screen::SignIn);
         assert_eq!(out.auth.signed_in(), None);
         assert!(effects.contains(&OfficerEffect::WipeApplicantData));
+    }
+
+    /// The settings with the pack's challenge on.
+    const WITH_CHALLENGE: OfficerSettings = OfficerSettings {
+        challenge: Some(ChallengeSettings::DEFAULT),
+        ..SETTINGS
+    };
+
+    fn run_with(
+        settings: &OfficerSettings,
+        events: &[OfficerEvent],
+    ) -> (OfficerState, Vec<OfficerEffect>, Option<OfficerNotice>) {
+        let mut state = OfficerState::default();
+        let mut effects = Vec::new();
+        let mut last = None;
+        for event in events {
+            let (next, more, notice) = step(state, event.clone(), settings);
+            state = next;
+            effects = more;
+            last = notice.or(last);
+        }
+        (state, effects, last)
+    }
+
+    /// A frame during the challenge: eyes' aspect ratio and yaw as the engine measured them.
+    fn seen(at_ms: u64, eyes: f32, yaw_deg: f32) -> OfficerEvent {
+        OfficerEvent::Frame {
+            observation: Observation {
+                at_ms,
+                one_face: true,
+                eye_aspect_ratio: eyes,
+                yaw_deg,
+            },
+        }
+    }
+
+    /// Signed in, a card read, "Take it now" pressed at 3 s, the side drawn (left).
+    fn to_challenge() -> Vec<OfficerEvent> {
+        let mut events = to_decision(true);
+        events.truncate(4);
+        events.push(OfficerEvent::ChallengeSide {
+            side: TurnSide::Left,
+            now_ms: 3_000,
+        });
+        events
+    }
+
+    #[test]
+    fn with_a_challenge_take_it_now_keeps_the_photo_and_asks_the_applicant_to_blink() {
+        let mut events = to_challenge();
+        events.pop();
+        let (state, effects, _) = run_with(&WITH_CHALLENGE, &events);
+        assert_eq!(state.screen, Screen::Challenge);
+        assert_eq!(
+            effects,
+            [OfficerEffect::KeepCapture, OfficerEffect::DrawChallengeSide]
+        );
+        let (state, _, _) = run_with(&WITH_CHALLENGE, &to_challenge());
+        assert_eq!(state.prompt(), Some(Prompt::Blink));
+        // Without a challenge (a pack with its own liveness model) the photo is checked at once.
+        let mut events = to_challenge();
+        events.pop();
+        let (state, effects, _) = run_with(&SETTINGS, &events);
+        assert_eq!(state.screen, Screen::Checking);
+        assert_eq!(
+            effects,
+            [OfficerEffect::CaptureAndCheck, OfficerEffect::StopCamera]
+        );
+    }
+
+    #[test]
+    fn a_passed_challenge_checks_the_kept_photo_and_the_record_keeps_its_result() {
+        let mut events = to_challenge();
+        events.extend([
+            seen(3_100, 0.30, 0.0),
+            seen(3_300, 0.05, 0.0),
+            seen(3_500, 0.30, 0.0),
+            seen(4_200, 0.30, -22.0),
+        ]);
+        let (state, effects, _) = run_with(&WITH_CHALLENGE, &events);
+        assert_eq!(state.screen, Screen::Checking);
+        assert_eq!(
+            effects,
+            [OfficerEffect::CheckKeptCapture, OfficerEffect::StopCamera]
+        );
+        let outcome = state.challenge_record.outcome.unwrap();
+        assert!(outcome.passed);
+        assert_eq!((outcome.side, outcome.total_ms), (TurnSide::Left, 1_200));
+        assert_eq!(state.challenge_record.waived, None);
+    }
+
+    #[test]
+    fn a_failed_challenge_tells_the_officer_and_returns_to_the_capture_with_the_camera_on() {
+        let mut events = to_challenge();
+        // A still photo: eyes open, facing, until the time limit passes.
+        events.extend((1..=40).map(|i| seen(3_000 + 200 * i, 0.29, 1.0)));
+        events.push(OfficerEvent::Tick { now_ms: 11_100 });
+        let (state, effects, notice) = run_with(&WITH_CHALLENGE, &events);
+        assert_eq!(state.screen, Screen::Capture);
+        assert!(!effects.contains(&OfficerEffect::StopCamera));
+        assert!(!effects.contains(&OfficerEffect::CheckKeptCapture));
+        assert_eq!(
+            notice,
+            Some(OfficerNotice::ChallengeFailed(ChallengeFailure::TimedOut))
+        );
+        assert_eq!(
+            state.challenge_record.outcome.unwrap().failure,
+            Some(ChallengeFailure::TimedOut)
+        );
+        // A turn to the other side first fails at once.
+        let mut events = to_challenge();
+        events.extend([
+            seen(3_100, 0.30, 0.0),
+            seen(3_300, 0.05, 0.0),
+            seen(3_500, 0.30, 0.0),
+            seen(3_900, 0.30, 25.0),
+        ]);
+        let (state, _, notice) = run_with(&WITH_CHALLENGE, &events);
+        assert_eq!(state.screen, Screen::Capture);
+        assert_eq!(
+            notice,
+            Some(OfficerNotice::ChallengeFailed(ChallengeFailure::WrongSide))
+        );
+    }
+
+    #[test]
+    fn the_officer_may_waive_the_challenge_with_a_reason_the_record_keeps() {
+        let mut events = to_challenge();
+        events.extend([
+            seen(3_100, 0.30, 0.0),
+            seen(3_300, 0.05, 0.0),
+            seen(3_500, 0.30, 0.0),
+            ui(
+                OfficerUi::WaiveChallenge(WaiverReason::CannotTurnHead),
+                5_000,
+            ),
+        ]);
+        let (state, effects, _) = run_with(&WITH_CHALLENGE, &events);
+        assert_eq!(state.screen, Screen::Checking);
+        assert_eq!(
+            effects,
+            [OfficerEffect::CheckKeptCapture, OfficerEffect::StopCamera]
+        );
+        assert_eq!(
+            state.challenge_record.waived,
+            Some(WaiverReason::CannotTurnHead)
+        );
+        // How far it got is kept beside the waiver: blinked, never turned, not passed.
+        let outcome = state.challenge_record.outcome.unwrap();
+        assert!(!outcome.passed);
+        assert_eq!(outcome.blink_done_ms, Some(500));
+        assert_eq!(outcome.turn_done_ms, None);
+        // The check matches and the officer approves: the save carries on; nothing else waives.
+        events.extend([
+            OfficerEvent::Checked {
+                outcome: CheckOutcome {
+                    score_cosine: 0.95,
+                    is_match: true,
+                    live: true,
+                },
+                now_ms: 5_500,
+            },
+            ui(OfficerUi::Approve, 6_000),
+        ]);
+        let (state, effects, _) = run_with(&WITH_CHALLENGE, &events);
+        assert_eq!(state.screen, Screen::Saving);
+        assert!(matches!(
+            effects.as_slice(),
+            [OfficerEffect::SaveRecord {
+                decision: Decision::Approved,
+                ..
+            }]
+        ));
+        assert_eq!(
+            state.challenge_record.waived,
+            Some(WaiverReason::CannotTurnHead)
+        );
+        // A waiver only applies on the challenge screen (not to a capture without one).
+        let (state, _, _) = run_with(
+            &WITH_CHALLENGE,
+            &[
+                sign_in("B-1", Role::Officer, 0),
+                ui(OfficerUi::NewEnrollment, 1_000),
+                ui(OfficerUi::WaiveChallenge(WaiverReason::Equipment), 1_500),
+            ],
+        );
+        assert_eq!(state.challenge_record.waived, None);
+    }
+
+    #[test]
+    fn the_next_applicant_starts_with_no_challenge_result_or_waiver() {
+        let mut events = to_challenge();
+        events.extend([
+            ui(OfficerUi::WaiveChallenge(WaiverReason::CannotBlink), 4_000),
+            OfficerEvent::Checked {
+                outcome: CheckOutcome {
+                    score_cosine: 0.95,
+                    is_match: true,
+                    live: true,
+                },
+                now_ms: 4_500,
+            },
+            ui(OfficerUi::Approve, 5_000),
+            OfficerEvent::Saved {
+                reference: "ABC-DEF-1234".into(),
+                activation_code: "1234-5678".into(),
+                now_ms: 5_500,
+            },
+        ]);
+        let (state, _, _) = run_with(&WITH_CHALLENGE, &events);
+        assert_eq!(state.screen, Screen::Dashboard);
+        assert!(!state.holds_applicant_data());
+        assert_eq!(state.challenge_record, ChallengeRecord::default());
+        // Rejected mid-challenge: the same.
+        let mut events = to_challenge();
+        events.push(ui(OfficerUi::Reject, 4_000));
+        let (state, effects, _) = run_with(&WITH_CHALLENGE, &events);
+        assert_eq!(state.screen, Screen::Dashboard);
+        assert!(effects.contains(&OfficerEffect::StopCamera));
+        assert!(!state.holds_applicant_data());
     }
 }
