@@ -15,7 +15,8 @@
 #            brainpoolP256r1; DG1, a 20 KB DG2 and EF.SOD, passive authentication) through the real
 #            pcscd + vsmartcard-vpcd, whole process each time; 10 runs each; target (issue 4):
 #            <= 1500 ms. Starts pcscd if none runs.
-#   face     per-model inference (UltraFace detector, landmarks, embedding, liveness), single
+#   face     the default (open) pack first: everything `dlib` below prints; then the faceplugin
+#            pack's per-model inference (UltraFace detector, landmarks, embedding, liveness), single
 #            thread, as the kiosk runs it (built-in executor where it takes the graph, else
 #            tract; release) side by side with onnxruntime on the same input tensors; for
 #            comparison tract alone and the built-in executor on each instruction set
@@ -63,7 +64,7 @@
 #            release `registry serve` on loopback and headless Chromium, 5 fresh profiles: the
 #            holder page's first contentful paint on the first visit (target <= 1 s) and again
 #            offline from its service worker with the registry stopped ("instant").
-#   dlib     the open pack's dlib models (issue 29): our recogniser (a 150x150 chip to 128 numbers,
+#   dlib     (also the first half of `face`) the open pack's dlib models (issue 29): our recogniser (a 150x150 chip to 128 numbers,
 #            examples/bench_dlib.rs) and 5-point shape predictor beside dlib's own (the dlib-bin
 #            wheel of target/reference-venv, scripts/reference/dlib_timing.py), both on one
 #            thread (taskset -c 0, OMP_NUM_THREADS=1), median of 50 after warm-up, on the same chip
@@ -76,7 +77,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 benches=("$@")
-[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face cnn outbox ingest demo id verifier crash dlib)
+[ "${#benches[@]}" -gt 0 ] || benches=(startup sam pcsc face cnn outbox ingest demo id verifier crash)
 
 cargo build --release --locked --workspace --bins >/dev/null 2>&1 || cargo build --release --locked --workspace --bins
 
@@ -355,7 +356,7 @@ for bench in "${benches[@]}"; do
         startup) bench_startup ;;
         sam) bench_sam ;;
         pcsc) bench_pcsc ;;
-        face) bench_face ;;
+        face) bench_dlib; bench_face ;;
         cnn) bench_cnn ;;
         id) bench_id ;;
         verifier) bench_verifier ;;
