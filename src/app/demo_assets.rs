@@ -180,6 +180,13 @@ pub fn make(faces_dir: &Path, out_dir: &Path) -> Result<u32, DemoAssetsError> {
     let turned_right = image::imageops::flip_horizontal(&turned_left);
     let card_picture = read_pinned(faces_dir, CARD_PICTURE)?;
     let camera_dir = out_dir.join("camera");
+    // Made afresh: frames or acts of an earlier version would otherwise play on.
+    if camera_dir.exists() {
+        std::fs::remove_dir_all(&camera_dir).map_err(|e| DemoAssetsError::Write {
+            path: camera_dir.clone(),
+            detail: e.to_string(),
+        })?;
+    }
     // Walking up (too far at first), then holding still.
     let approach: Vec<RgbImage> = (0..APPROACH_FRAMES)
         .map(|step| {
