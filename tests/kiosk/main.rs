@@ -37,6 +37,7 @@ mod printer;
 mod receipt;
 mod records;
 mod registry_cli;
+mod registry_cluster;
 mod registry_storage;
 mod sync;
 mod sync_faults;

@@ -56,8 +56,20 @@ impl Served {
     }
 }
 
+impl Served {
+    /// SIGKILL: the instance dies at once, mid-request (a crash, a pulled plug).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
+        // Already reaped (stopped or killed): its pid may belong to another process by now.
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
