@@ -116,6 +116,22 @@ pub fn check(
     })
 }
 
+/// Whether the face that did the liveness challenge (`challenge_face`, a camera frame from just
+/// after the blink) is the captured face: the challenge proves only that *someone* live was in
+/// front of the camera, and a photo held up for the capture must not borrow another person's
+/// blink. A frame without a usable face is not the same person.
+pub fn same_person(
+    engine: &FaceEngine,
+    capture: &RgbImage,
+    challenge_face: &RgbImage,
+) -> Result<bool, EnrollError> {
+    let captured = engine.embed_still(capture)?;
+    let Ok(challenged) = engine.embed_still(challenge_face) else {
+        return Ok(false);
+    };
+    Ok(engine.compare(&captured, &challenged)?.is_match)
+}
+
 /// Who records the enrollment, with which keys and limits.
 pub struct CommitParams<'a> {
     pub terminal_id: &'a str,

@@ -11,6 +11,7 @@ use image::RgbImage;
 
 use crate::app::enrollment::{
     Checked, CommitParams, EnrollError, card_photo_image, check as check_capture, commit,
+    same_person,
 };
 use crate::config::Config;
 use enroll_core::domain::activation::ActivationCode;
@@ -94,6 +95,9 @@ pub enum Job {
         capture: RgbImage,
         /// The card read (its photo is compared).
         card: Box<CardRead>,
+        /// A frame of the face that did the liveness challenge (just after its blink): it
+        /// must be the captured face, or the capture does not count as live.
+        challenge_face: Option<RgbImage>,
     },
     /// Seal, sign and commit the last checked capture with this card.
     Commit {
@@ -337,13 +341,24 @@ struct Thread {
 }
 
 impl Thread {
-    fn check(&mut self, capture: &RgbImage, card: &CardRead) -> Result<CheckSummary, String> {
+    fn check(
+        &mut self,
+        capture: &RgbImage,
+        card: &CardRead,
+        challenge_face: Option<&RgbImage>,
+    ) -> Result<CheckSummary, String> {
         self.last_checked = None;
         let engine = self.slot.load(&self.settings.engine)?;
         let card_photo = card_photo_image(&card.identity.photo).map_err(|e| e.to_string())?;
         let checked =
             check_capture(&engine, capture, card_photo.as_ref()).map_err(|e| e.to_string())?;
-        let result = summary(&checked, engine.threshold_cosine(), card_photo);
+        let mut result = summary(&checked, engine.threshold_cosine(), card_photo);
+        if let Some(face) = challenge_face
+            && !same_person(&engine, capture, face).map_err(|e| e.to_string())?
+        {
+            tracing::warn!("the face that did the liveness challenge is not the captured face");
+            result.live = false;
+        }
         self.last_checked = Some(checked);
         if self.prepared_seal.is_none() {
             // Best effort: a missing key or random source is reported by the commit itself.
@@ -512,9 +527,18 @@ impl EnrollmentWorker {
                 }
                 while let Ok(job) = job_rx.recv() {
                     let (outcome, committed) = match job {
-                        Job::Check { capture, card } => {
-                            (Outcome::Checked(thread.check(&capture, &card)), false)
-                        }
+                        Job::Check {
+                            capture,
+                            card,
+                            challenge_face,
+                        } => (
+                            Outcome::Checked(thread.check(
+                                &capture,
+                                &card,
+                                challenge_face.as_ref(),
+                            )),
+                            false,
+                        ),
                         Job::Commit {
                             card,
                             operators,

@@ -290,6 +290,9 @@ struct Live {
     good: Option<Arc<Frame>>,
     /// The good frame kept while the liveness challenge runs (what its check takes).
     kept: Option<Arc<Frame>>,
+    /// The frame shown when the challenge's blink was done: the live face the kept capture must
+    /// be (compared at the check).
+    challenge_face: Option<Arc<Frame>>,
     report: Option<AnalysisReport>,
     texture: Option<egui::TextureHandle>,
     /// The camera's last problem (its own words: device and remedy, no picture content).
@@ -1006,11 +1009,7 @@ impl KioskApp {
             tracing::info!(from = ?self.state.screen, to = ?next.screen, "screen changed");
         }
         let prompt = next.prompt();
-        if prompt != self.state.prompt()
-            && let Some(devices) = &self.services.devices
-        {
-            devices.applicant_sees(prompt);
-        }
+        self.prompt_changed(self.state.prompt(), prompt);
         self.state = next;
         effects
     }
@@ -1082,6 +1081,7 @@ impl KioskApp {
         self.live.stop();
         self.live.good = None;
         self.live.kept = None;
+        self.live.challenge_face = None;
         self.live.camera_error = None;
         if let Some(worker) = &self.services.enrollment {
             worker.submit(Job::Wipe);
@@ -1142,26 +1142,55 @@ impl KioskApp {
     /// Keeps the newest good frame (else the newest) for the check after the challenge.
     fn keep_capture(&mut self) {
         self.live.kept = self.live.good.clone().or_else(|| self.live.latest.clone());
+        self.live.challenge_face = None;
     }
 
-    /// Checks the frame kept before the challenge; `false` when something is missing.
+    /// The challenge's prompt changed from `before` to `now` (either flow): the demo's person
+    /// is told, and when the blink is done (the turn is asked) the face on screen is kept as the
+    /// live face the capture must be.
+    fn prompt_changed(
+        &mut self,
+        before: Option<enroll_core::domain::challenge::Prompt>,
+        now: Option<enroll_core::domain::challenge::Prompt>,
+    ) {
+        use enroll_core::domain::challenge::Prompt;
+        if before == now {
+            return;
+        }
+        if before == Some(Prompt::Blink) && matches!(now, Some(Prompt::Turn(_))) {
+            self.live.challenge_face = self.live.latest.clone();
+        }
+        if let Some(devices) = &self.services.devices {
+            devices.applicant_sees(now);
+        }
+    }
+
+    /// Checks the frame kept before the challenge, and that the face which did the challenge is
+    /// the same; `false` when something is missing.
     fn check_kept_capture(&mut self, card: Option<Box<CardRead>>) -> bool {
         let frame = self.live.kept.take();
-        self.check_frame(card, frame)
+        let challenge_face = self.live.challenge_face.take();
+        self.check_frame(card, frame, challenge_face)
     }
 
     fn capture_and_check(&mut self, card: Option<Box<CardRead>>) -> bool {
         let frame = self.live.good.take().or_else(|| self.live.latest.clone());
-        self.check_frame(card, frame)
+        self.check_frame(card, frame, None)
     }
 
     /// Hands `frame` and the card to the enrollment worker's check; `false` when one is missing.
-    fn check_frame(&mut self, card: Option<Box<CardRead>>, frame: Option<Arc<Frame>>) -> bool {
+    fn check_frame(
+        &mut self,
+        card: Option<Box<CardRead>>,
+        frame: Option<Arc<Frame>>,
+        challenge_face: Option<Arc<Frame>>,
+    ) -> bool {
         match (frame, card, &self.services.enrollment) {
             (Some(frame), Some(card), Some(worker)) => {
                 worker.submit(Job::Check {
                     capture: frame.image.clone(),
                     card,
+                    challenge_face: challenge_face.map(|face| face.image.clone()),
                 });
                 self.worker_holds_capture = true;
                 true

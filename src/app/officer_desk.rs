@@ -587,12 +587,7 @@ impl KioskApp {
             challenge: self.settings.flow.challenge,
         };
         let (next, effects, notice) = officer::step(desk.state.clone(), event, &settings);
-        let prompt = next.prompt();
-        if prompt != desk.state.prompt()
-            && let Some(devices) = &self.services.devices
-        {
-            devices.applicant_sees(prompt);
-        }
+        self.prompt_changed(desk.state.prompt(), next.prompt());
         if next.screen != desk.state.screen {
             tracing::info!(from = ?desk.state.screen, to = ?next.screen, "officer screen changed");
             if next.screen == Screen::SignIn {

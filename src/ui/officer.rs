@@ -924,14 +924,15 @@ fn evidence_ui(ui: &mut egui::Ui, view: &OfficerView<'_>, evidence: &DecisionEvi
     // The active challenge where the pack asks for one (passed or waived), else passive liveness.
     let record = view.state.challenge_record;
     let live = match (record.waived, record.outcome) {
+        // Not live (passive liveness failed, or another face did the challenge) says so first.
+        _ if !evidence.figures.live => view.text(Msg::OfficerNotLive),
         (Some(reason), _) => format!(
             "{} {}",
             view.text(Msg::OfficerChallengeWaived),
             view.text(waiver_label(reason))
         ),
         (None, Some(outcome)) if outcome.passed => view.text(Msg::OfficerChallengePassed),
-        _ if evidence.figures.live => view.text(Msg::OfficerLive),
-        _ => view.text(Msg::OfficerNotLive),
+        _ => view.text(Msg::OfficerLive),
     };
     ui.label(egui::RichText::new(live).size(size));
     if evidence.failed_components.is_empty() {

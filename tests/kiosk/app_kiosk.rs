@@ -238,6 +238,72 @@ fn a_still_photo_of_the_card_holder_fails_the_challenge_and_is_referred_to_an_of
     assert_eq!(status.pending, 0, "nothing is recorded");
 }
 
+/// Copies the files of `from` into `to`, folders too.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_photo_held_up_for_the_capture_cannot_borrow_someone_elses_blink_and_turn() {
+    // The card holder is another person of the development set (LFW Andre_Agassi: his card's
+    // photo from 0002 at card resolution). His still photo (0001) is held up and captured, and
+    // it matches his card; then someone else, live, does the challenge (the demo's person and
+    // her acts). The challenge passes, but the face that blinked is not the captured face.
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("camera");
+    copy_tree(impostor_frames(), &frames);
+    copy_tree(
+        &demo_pictures().join("camera/challenge"),
+        &frames.join("challenge"),
+    );
+    let card_source = image::open(
+        common::root().join("../shared/data/faces/lfw/Andre_Agassi/Andre_Agassi_0002.jpg"),
+    )
+    .unwrap()
+    .to_rgb8();
+    let card = enroll_face::eval::card_resolution(&card_source).unwrap();
+    let card_photo = dir.path().join("card-photo.jpg");
+    std::fs::write(
+        &card_photo,
+        enroll_face::portrait::encode_jpeg(&card, 50).unwrap(),
+    )
+    .unwrap();
+    let booth = Booth::new("self-service", &frames, &card_photo);
+    let mut harness = harness(&booth, None);
+    start_and_consent(&mut harness);
+    run_until(
+        &mut harness,
+        "the first check",
+        Duration::from_secs(60),
+        |app| app.state().last_match.is_some() || app.state().failed_matches > 0,
+    );
+    let state = harness.state().state();
+    let challenge = state.last_challenge.unwrap();
+    assert!(
+        challenge.passed,
+        "someone live did the challenge: {challenge:?}"
+    );
+    let checked = state.last_match.unwrap();
+    assert!(
+        checked.is_match,
+        "the held photo matches its card: {checked:?}"
+    );
+    assert!(!checked.live, "another face did the challenge: {checked:?}");
+    assert_eq!(state.failed_matches, 1, "it counts as a failed attempt");
+    assert_ne!(state.screen, Screen::Confirm);
+    let status = Outbox::open(&booth.outbox()).unwrap().status().unwrap();
+    assert_eq!(status.pending, 0, "nothing is recorded");
+}
+
 #[test]
 fn idle_timeout_mid_capture_returns_to_attract_and_wipes_the_applicant() {
     let pictures = demo_pictures();

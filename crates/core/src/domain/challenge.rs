@@ -7,7 +7,9 @@
 //! What it stops: a still photo never blinks; a photo moved or bent in front of the camera does
 //! not close its eyes and open them again; a replayed video turns to the side it was recorded
 //! with, which is the wrong one half of the time, and a first clear turn to the wrong side fails
-//! at once. What it does not stop: a live replay that follows the prompt, or a good mask.
+//! at once. What it does not stop: a live replay that follows the prompt, or a good mask. Whose
+//! face blinked is not judged here: the app compares the face on screen when the blink is done
+//! with the captured one.
 
 use serde::{Deserialize, Serialize};
 
