@@ -15,7 +15,7 @@ say "lintian"
 if command -v lintian >/dev/null; then
     # Errors fail the check; the remaining warnings are printed (README.md, Packages, says why
     # each is left).
-    lintian --no-tag-display-limit --suppress-tags-from-file packaging/lintian-accepted \
+    lintian --tag-display-limit 0 --suppress-tags-from-file packaging/lintian-accepted \
         "$kiosk_deb" "$registry_deb" | tee target/debian/lintian.txt
     ! grep -q '^E:' target/debian/lintian.txt || fail "lintian errors (target/debian/lintian.txt)"
 else

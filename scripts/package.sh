@@ -4,9 +4,10 @@
 #                    default model pack with its provenance and licences, /etc/enroll-kiosk/kiosk.toml
 #                    (conffile), the locked-down cage session unit, the system user (postinst)
 #   enroll-registry  `registry` and `idverify`, the hardened unit, /etc/default/enroll-registry
-# The production kiosk is built into the shared release directory, copied out, and the demo build
-# put back afterwards (Cargo keeps both; nothing is compiled twice). Needs scripts/setup.sh first
-# (the model pack). Usage: scripts/package.sh
+# The registry binaries are the release builds already there (scripts/test.sh built them; they are
+# built when missing). The production kiosk is built into the shared release directory and copied
+# out, and the demo kiosk that was there is put back as it was (no second build). Needs
+# scripts/setup.sh first (the model pack). Usage: scripts/package.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,11 +26,21 @@ pack=assets/models/packs/open
     exit 1
 }
 
+for binary in kiosk registry idverify; do
+    if [ ! -x "target/release/$binary" ]; then
+        say "release binaries"
+        cargo build --release --locked --workspace --bins
+        break
+    fi
+done
+install -m 0755 target/release/kiosk "$out/demo-kiosk"
 say "production kiosk (no demo feature)"
 cargo build --release --locked -p enroll-kiosk --no-default-features --bin kiosk
-install -D -m 0755 target/release/kiosk "$out/production-kiosk"
-say "registry and idverify; the demo kiosk put back"
-cargo build --release --locked --workspace --bins
+install -m 0755 target/release/kiosk "$out/production-kiosk"
+# Put the demo kiosk back. Unlink first: the file Cargo left is a hard link to its cached build.
+rm -f target/release/kiosk
+install -m 0755 "$out/demo-kiosk" target/release/kiosk
+rm -f "$out/demo-kiosk"
 
 # shlibs_of BINARY...: the Depends entries of the shared libraries these binaries link.
 shlibs_of() {
