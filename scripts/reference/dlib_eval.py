@@ -155,17 +155,11 @@ def main(argv):
             scored.append((fold, genuine, -10.0))
         else:
             scored.append((fold, genuine, -float(np.linalg.norm(da - db))))
-    folds = max(f for f, _, _ in scored) + 1
-    accuracies = []
-    for k in range(folds):
-        train = [s for s in scored if s[0] != k]
-        test = [s for s in scored if s[0] == k]
-        accuracies.append(accuracy_at(test, best_threshold(train or test)))
     json.dump({
         "pipeline": f"dlib {dlib.__version__}: HOG detector (upsample 1), shape_predictor_5, chip 150/0.25, ResNet",
         "pairs": len(scored),
         "failures": failures,
-        "accuracy_kfold": sum(accuracies) / len(accuracies),
+        "accuracy_kfold": kfold(scored),
         "tar_at_far_1e-2": tar_at_far(scored, 1e-2),
         "tar_at_far_1e-3": tar_at_far(scored, 1e-3),
         "images": len(cache),
