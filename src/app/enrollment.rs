@@ -120,12 +120,14 @@ pub fn check(
 /// after the blink) is the captured face: the challenge proves only that *someone* live was in
 /// front of the camera, and a photo held up for the capture must not borrow another person's
 /// blink. A frame without a usable face is not the same person.
+/// The capture's own analysis (from [`check`]) is reused: only its embedding is computed again.
 pub fn same_person(
     engine: &FaceEngine,
     capture: &RgbImage,
+    checked: &Checked,
     challenge_face: &RgbImage,
 ) -> Result<bool, EnrollError> {
-    let captured = engine.embed_still(capture)?;
+    let captured = engine.embed_analyzed(capture, &checked.analysis)?;
     let Ok(challenged) = engine.embed_still(challenge_face) else {
         return Ok(false);
     };

@@ -354,7 +354,7 @@ impl Thread {
             check_capture(&engine, capture, card_photo.as_ref()).map_err(|e| e.to_string())?;
         let mut result = summary(&checked, engine.threshold_cosine(), card_photo);
         if let Some(face) = challenge_face
-            && !same_person(&engine, capture, face).map_err(|e| e.to_string())?
+            && !same_person(&engine, capture, &checked, face).map_err(|e| e.to_string())?
         {
             tracing::warn!("the face that did the liveness challenge is not the captured face");
             result.live = false;

@@ -130,17 +130,7 @@ fn the_registry_serves_https_from_postgresql_and_the_kiosk_syncs_over_it() {
     let pki = Pki::new();
     let terminal = Terminal::new();
     terminal.trust_registry_ca(&pki.path("ca.pem"));
-    let add = registry(&[
-        "terminal",
-        "add",
-        "--db",
-        &db,
-        "--id",
-        "DEMO-0001",
-        "--public-key",
-        terminal.key("terminal-signing.pub").to_str().unwrap(),
-    ]);
-    assert!(add.status.success(), "{}", text(&add));
+    terminal.add_to_registry(&db);
     let served = Served::start(&[
         "--db",
         &db,
@@ -636,17 +626,7 @@ fn a_terminal_rotates_its_key_with_proof_and_its_older_records_stay_valid() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("registry.sqlite").display());
     let terminal = Terminal::new();
-    let add = registry(&[
-        "terminal",
-        "add",
-        "--db",
-        &db,
-        "--id",
-        "DEMO-0001",
-        "--public-key",
-        terminal.key("terminal-signing.pub").to_str().unwrap(),
-    ]);
-    assert!(add.status.success(), "{}", text(&add));
+    terminal.add_to_registry(&db);
     let served = Served::start(&["--db", &db, "--keys", &keys(&terminal)]);
     let rotate_url = format!("{}/v1/terminals/DEMO-0001/rotate", served.url);
 

@@ -15,13 +15,6 @@ use common::pg::PgCluster;
 use common::served::Served;
 use common::terminal::{Terminal, text};
 
-fn registry(args: &[&str]) -> std::process::Output {
-    Command::new(common::registry_exe())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn serve_args<'a>(db: &'a str, keys: &'a str) -> [&'a str; 7] {
     [
         "--db",
@@ -40,17 +33,7 @@ fn postgresql_two_instances_store_and_issue_every_record_once_with_one_killed_mi
     let db = cluster.url();
     let terminal = Terminal::new();
     let keys = terminal.dir.path().join("keys").display().to_string();
-    let added = registry(&[
-        "terminal",
-        "add",
-        "--db",
-        &db,
-        "--id",
-        "DEMO-0001",
-        "--public-key",
-        terminal.key("terminal-signing.pub").to_str().unwrap(),
-    ]);
-    assert!(added.status.success(), "{}", text(&added));
+    terminal.add_to_registry(&db);
     // Both instances start at once on the same database (the schema is made once).
     let (first, second) = std::thread::scope(|scope| {
         let one = scope.spawn(|| Served::start(&serve_args(&db, &keys)));

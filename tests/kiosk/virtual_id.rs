@@ -35,17 +35,7 @@ fn registered_terminal() -> (Terminal, String, String) {
         "sqlite:{}",
         terminal.dir.path().join("registry.sqlite").display()
     );
-    let add = registry(&[
-        "terminal",
-        "add",
-        "--db",
-        &db,
-        "--id",
-        "DEMO-0001",
-        "--public-key",
-        terminal.key("terminal-signing.pub").to_str().unwrap(),
-    ]);
-    assert!(add.status.success(), "{}", text(&add));
+    terminal.add_to_registry(&db);
     let keys = terminal.dir.path().join("keys").display().to_string();
     (terminal, db, keys)
 }

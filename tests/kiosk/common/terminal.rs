@@ -115,6 +115,25 @@ impl Terminal {
             .unwrap();
     }
 
+    /// Registers the terminal's key in the registry database `db` as DEMO-0001 with
+    /// `registry terminal add` (the command an administrator runs).
+    pub fn add_to_registry(&self, db: &str) {
+        let add = Command::new(super::registry_exe())
+            .args([
+                "terminal",
+                "add",
+                "--db",
+                db,
+                "--id",
+                "DEMO-0001",
+                "--public-key",
+            ])
+            .arg(self.key("terminal-signing.pub"))
+            .output()
+            .unwrap();
+        assert!(add.status.success(), "{}", text(&add));
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         let config = self.dir.path().join("kiosk.toml");
         let mut all = vec!["--config", config.to_str().unwrap()];
