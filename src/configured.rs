@@ -309,9 +309,21 @@ pub fn sync_setup(
             .map(|key| enroll_sync::FleetSettings {
                 terminal_id: config.terminal.id.clone(),
                 terminal_key: key,
+                health: Some(health_probe(config)),
             }),
     };
     Ok((settings, tls))
+}
+
+/// What the heartbeat reports of this terminal: the program's version, the model pack, and the
+/// diagnostics that touch no device ([`crate::diag::HEARTBEAT_CHECKS`]).
+pub fn health_probe(config: &Config) -> enroll_sync::HealthProbe {
+    let config = config.clone();
+    std::sync::Arc::new(move |now| enroll_sync::TerminalHealth {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        model_pack: config.face.engine.manifest().name.clone(),
+        checks: crate::diag::heartbeat_checks(&config, now),
+    })
 }
 
 /// Opens the outbox at `path`, obeying the demo's `disk-full` fault when the configuration names a

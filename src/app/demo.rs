@@ -428,6 +428,7 @@ fn start_registry(
         holders: None,
         sealing_public_pem: None,
         document_tag_key: None,
+        stale_after_ms: enroll_registry::fleet_health::DEFAULT_STALE_AFTER_S * 1000,
     };
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
     crate::runtime::spawn_on_named_thread("demo-registry", move || async move {

@@ -325,6 +325,44 @@ fn run_with_config(config: &Config, options: &DiagOptions) -> Vec<Finding> {
     findings
 }
 
+/// The checks every heartbeat reports (`enroll_protocol::heartbeat`): those that open no
+/// device and finish in milliseconds on a normal outbox. The camera and the card reader are in
+/// use by the kiosk, and the face self-test is too slow to repeat with every sync; a technician
+/// runs them with `kiosk diag`.
+pub const HEARTBEAT_CHECKS: [CheckId; 4] = [
+    CheckId::Storage,
+    CheckId::Queue,
+    CheckId::Crypto,
+    CheckId::Audit,
+];
+
+/// Runs [`HEARTBEAT_CHECKS`] on a loaded configuration at `now_unix_ms`: each check's name and
+/// state, nothing else (the values and advice stay on the terminal).
+pub fn heartbeat_checks(
+    config: &Config,
+    now_unix_ms: UnixMs,
+) -> std::collections::BTreeMap<String, enroll_protocol::heartbeat::CheckState> {
+    use enroll_protocol::heartbeat::CheckState;
+    let options = DiagOptions::at(now_unix_ms);
+    HEARTBEAT_CHECKS
+        .into_iter()
+        .map(|check| {
+            let finding = match check {
+                CheckId::Storage => checks::storage(config, &options),
+                CheckId::Queue => checks::queue(config, &options),
+                CheckId::Crypto => checks::crypto(config),
+                _ => checks::audit(config),
+            };
+            let state = match finding.status {
+                Status::Ok => CheckState::Ok,
+                Status::Warn => CheckState::Warn,
+                Status::Fail => CheckState::Fail,
+            };
+            (check.as_str().to_owned(), state)
+        })
+        .collect()
+}
+
 /// A check that runs on its own thread.
 type SlowCheck<'a> = Box<dyn FnOnce() -> Finding + Send + 'a>;
 

@@ -618,7 +618,10 @@ impl DemoBench {
                 "\"../target/demo/registry.sqlite\"",
                 &quoted("registry.sqlite"),
             )
-            .replace("\"../target/demo/faults\"", &quoted("faults"))
+            .replace(
+                "faults_dir = \"faults\"",
+                &format!("faults_dir = {}", quoted("faults")),
+            )
             .replace(
                 "registry_keys_dir = \"demo-keys\"",
                 "registry_keys_dir = \"keys\"",

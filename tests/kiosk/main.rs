@@ -26,6 +26,7 @@ mod diag;
 mod dlib_reference;
 mod face_engine;
 mod fleet;
+mod fleet_health;
 mod gui_smoke;
 mod holder;
 mod i18n;

@@ -100,6 +100,33 @@ fn postgresql_two_instances_store_and_issue_every_record_once_with_one_killed_mi
         assert!(Instant::now() < deadline, "records still pending: {status}");
     }
 
+    // The heartbeats went through both instances into the one store: each shows the terminal up,
+    // last seen at the same moment.
+    let last_seen: Vec<String> = std::iter::once(second_url.clone())
+        .chain(restarted.as_ref().map(|served| served.url.clone()))
+        .map(|url| {
+            let metrics = crate::fleet_health::get(&format!("{url}/metrics"));
+            assert_eq!(
+                crate::fleet_health::sample(
+                    &metrics,
+                    "registry_terminal_up{terminal=\"DEMO-0001\"}"
+                )
+                .as_deref(),
+                Some("1"),
+                "{metrics}"
+            );
+            crate::fleet_health::sample(
+                &metrics,
+                "registry_terminal_last_seen_seconds{terminal=\"DEMO-0001\"}",
+            )
+            .unwrap()
+        })
+        .collect();
+    assert!(
+        last_seen.windows(2).all(|pair| pair[0] == pair[1]),
+        "{last_seen:?}"
+    );
+
     // In the database: every record once, each with one issuance decision and one identity, and
     // every identity with the same number of tokens (no second issuer added any).
     assert_eq!(count(&mut client, "SELECT count(*) FROM records"), 60);

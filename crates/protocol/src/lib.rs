@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod heartbeat;
 pub mod tls;
 
 use enroll_core::domain::document::base64_bytes;
@@ -182,9 +183,21 @@ pub fn verify_receipt(
 
 /// What a terminal signs to ask for its fleet state (`POST /v1/terminals/{id}/fleet`): proof that
 /// it holds the registered key, so rosters (PIN hashes) and the document-tag key go to terminals
-/// only.
-pub fn fleet_request_message(terminal_id: &str, at_unix_ms: i64) -> Vec<u8> {
-    format!("enroll-kiosk/fleet-request/1\n{terminal_id}\n{at_unix_ms}").into_bytes()
+/// only. With a heartbeat (its exact text, [`heartbeat::Heartbeat::to_json`]) the proof covers
+/// the heartbeat's SHA-256 too, so nobody else can speak for the terminal's health.
+pub fn fleet_request_message(
+    terminal_id: &str,
+    at_unix_ms: i64,
+    heartbeat_json: Option<&str>,
+) -> Vec<u8> {
+    match heartbeat_json {
+        None => format!("enroll-kiosk/fleet-request/1\n{terminal_id}\n{at_unix_ms}").into_bytes(),
+        Some(text) => format!(
+            "enroll-kiosk/fleet-request/2\n{terminal_id}\n{at_unix_ms}\n{}",
+            sha256_hex(text.as_bytes())
+        )
+        .into_bytes(),
+    }
 }
 
 /// The body of `POST /v1/terminals/{id}/fleet`.
@@ -194,6 +207,10 @@ pub struct FleetRequest {
     pub at_unix_ms: i64,
     /// Base64 of the terminal key's signature of [`fleet_request_message`].
     pub proof_base64: String,
+    /// The terminal's heartbeat, as the exact text it signed (absent from terminals older than
+    /// heartbeats).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_json: Option<String>,
 }
 
 /// A roster as it travels: its exact bytes and the registry's signature, both base64.

@@ -6,10 +6,11 @@
 //! [`storage`] (the `Storage` trait and its SQLite store), [`postgres`] (the PostgreSQL store),
 //! [`identities`] (issued identities, tokens and status bits in either store), [`issuer`] (which
 //! records become virtual IDs, token batches, status lists), [`officers`] (the officer roster
-//! terminals are served).
+//! terminals are served), [`fleet_health`] (the terminals' latest heartbeats, stale or not).
 
 #![forbid(unsafe_code)]
 
+pub mod fleet_health;
 pub mod holder_api;
 pub mod holders;
 pub mod identities;

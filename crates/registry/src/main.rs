@@ -84,6 +84,10 @@ enum Command {
         /// Failed activation tries one address may make per 15 minutes before it must wait
         #[arg(long, value_name = "N", default_value_t = enroll_registry::holder_api::DEFAULT_FAILURES_PER_SOURCE)]
         holder_failures_per_source: u32,
+        /// A terminal silent for longer than this shows as stale on /metrics
+        /// (registry_terminal_up 0)
+        #[arg(long, value_name = "SECONDS", default_value_t = enroll_registry::fleet_health::DEFAULT_STALE_AFTER_S)]
+        stale_after_s: u64,
     },
     /// Issue virtual IDs for the records that qualify, as its own process (idempotent; a crash
     /// issues nothing twice)
@@ -260,11 +264,15 @@ enum TerminalCommand {
         #[arg(long, value_name = "HOURS", default_value_t = 72)]
         valid_hours: u32,
     },
-    /// List the registered terminals: key fingerprint, records received, revocation
+    /// List the registered terminals: key fingerprint, records received, last heartbeat and
+    /// state (ok / warn / fail by its worst check, stale when silent too long, never, revoked)
     List {
         /// Storage: sqlite:PATH or postgres://USER@HOST:PORT/DB
         #[arg(long, value_name = "URL")]
         db: String,
+        /// A terminal silent for longer than this is stale
+        #[arg(long, value_name = "SECONDS", default_value_t = enroll_registry::fleet_health::DEFAULT_STALE_AFTER_S)]
+        stale_after_s: u64,
         /// One JSON array instead of the table
         #[arg(long)]
         json: bool,
@@ -324,6 +332,7 @@ fn main() -> ExitCode {
             time_zone,
             batch_days,
             holder_failures_per_source,
+            stale_after_s,
         } => serve_command(ServeOptions {
             listen,
             db,
@@ -336,6 +345,7 @@ fn main() -> ExitCode {
             time_zone,
             batch_days,
             holder_failures_per_source,
+            stale_after_ms: stale_after_s.saturating_mul(1000),
         }),
         Command::Issue {
             db,
@@ -360,7 +370,11 @@ fn main() -> ExitCode {
         Command::Terminal(TerminalCommand::Add { db, id, public_key }) => {
             terminal_add(&db, &id, &public_key)
         }
-        Command::Terminal(TerminalCommand::List { db, json }) => terminal_list(&db, json),
+        Command::Terminal(TerminalCommand::List {
+            db,
+            json,
+            stale_after_s,
+        }) => terminal_list(&db, json, stale_after_s),
         Command::Terminal(TerminalCommand::Invite {
             db,
             id,
@@ -533,6 +547,7 @@ struct ServeOptions {
     time_zone: Option<String>,
     batch_days: u32,
     holder_failures_per_source: u32,
+    stale_after_ms: u64,
 }
 
 fn read_admin_token(file: &Path) -> anyhow::Result<[u8; 32]> {
@@ -664,6 +679,7 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
             .ok()
             .map(std::sync::Arc::new),
             document_tag_key: read_document_tag_key(&options.keys_dir)?.map(std::sync::Arc::new),
+            stale_after_ms: options.stale_after_ms,
         };
         if let Some((keys, settings)) = issuer {
             tokio::spawn(issuer_loop(
@@ -791,36 +807,85 @@ fn terminal_rotate(db: &str, id: &str, public_key: &Path, overlap_days: u32) -> 
     Ok(())
 }
 
-fn terminal_list(db: &str, json: bool) -> anyhow::Result<()> {
+fn terminal_list(db: &str, json: bool, stale_after_s: u64) -> anyhow::Result<()> {
+    use enroll_registry::fleet_health::fleet;
     let storage = open_storage(db, 1)?;
-    let terminals = storage.terminals()?;
+    let now_ms = now();
+    let rows = fleet(
+        storage.terminals()?,
+        storage.heartbeats()?,
+        now_ms,
+        stale_after_s.saturating_mul(1000),
+    );
     let mut stdout = std::io::stdout();
     if json {
-        writeln!(stdout, "{}", serde_json::to_string_pretty(&terminals)?)?;
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
     }
     writeln!(
         stdout,
-        "{:<24} {:<18} {:>8}  state",
-        "terminal", "key", "records"
+        "{:<24} {:<18} {:>8}  {:<7} {:<14} {:>6}  detail",
+        "terminal", "key", "records", "state", "last seen", "queue"
     )?;
-    for terminal in terminals {
-        let state = match &terminal.revoked {
-            Some(revoked) => format!(
+    for row in rows {
+        let terminal = &row.terminal;
+        let last_seen = row
+            .last_seen_unix_ms
+            .map(|seen| format!("{} ago", ago(now_ms.as_i64().saturating_sub(seen))))
+            .unwrap_or_else(|| "never".to_owned());
+        let queue = row
+            .heartbeat
+            .as_ref()
+            .map(|beat| beat.queue_depth.to_string())
+            .unwrap_or_else(|| "-".to_owned());
+        let detail = match (&terminal.revoked, &row.heartbeat) {
+            (Some(revoked), _) => format!(
                 "revoked at unix ms {}: {}",
                 revoked.revoked_at_unix_ms, revoked.reason
             ),
-            None => "active".to_owned(),
+            (None, Some(beat)) => {
+                let problems: Vec<String> = beat
+                    .checks
+                    .iter()
+                    .filter(|(_, state)| **state != enroll_protocol::heartbeat::CheckState::Ok)
+                    .map(|(check, state)| format!("{check} {}", state.as_str()))
+                    .collect();
+                format!(
+                    "version {}, pack {}{}",
+                    beat.version,
+                    beat.model_pack,
+                    if problems.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {}", problems.join(", "))
+                    }
+                )
+            }
+            (None, None) => String::new(),
         };
         writeln!(
             stdout,
-            "{:<24} {:<18} {:>8}  {state}",
+            "{:<24} {:<18} {:>8}  {:<7} {:<14} {:>6}  {detail}",
             terminal.id,
             terminal.key_fingerprint.get(..16).unwrap_or_default(),
-            terminal.records
+            terminal.records,
+            row.liveness.as_str(),
+            last_seen,
+            queue,
         )?;
     }
     Ok(())
+}
+
+/// A duration in the largest whole unit: "42 s", "5 min", "3 h", "2 d".
+fn ago(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3_600 => format!("{} min", s / 60),
+        3_600..86_400 => format!("{} h", s / 3_600),
+        _ => format!("{} d", s / 86_400),
+    }
 }
 
 fn terminal_invite(db: &str, id: &str, valid_hours: u32) -> anyhow::Result<()> {

@@ -15,6 +15,7 @@ use super::storage::{
     Incoming, Ingested, NewInvite, Provisioned, Revocation, Storage, StorageError, StoredRecord,
     TERMINALS_SQL, TerminalEntry, chain_from_name, chain_status, invite_outcome,
 };
+use crate::fleet_health::{self, HeartbeatStore, KeptHeartbeat};
 use crate::holders::{self, Activation, Attempt, HolderStore};
 use crate::identities::{
     IdentityRow, IdentityStore, IssueOutcome, NewIdentity, NewToken, Selector, TokenRow,
@@ -226,6 +227,9 @@ impl PostgresStorage {
             .execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK_KEY])
             .map_err(open_error)?;
         transaction.batch_execute(SCHEMA).map_err(open_error)?;
+        transaction
+            .batch_execute(crate::fleet_health::SCHEMA)
+            .map_err(open_error)?;
         transaction.commit().map_err(open_error)?;
         Ok(PostgresStorage {
             config,
@@ -984,6 +988,42 @@ impl OfficerStore for PostgresStorage {
             serial: serial.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
             officers,
         })
+    }
+}
+
+impl HeartbeatStore for PostgresStorage {
+    fn keep_heartbeat(
+        &self,
+        terminal_id: &str,
+        sent_at: UnixMs,
+        received_at: UnixMs,
+        heartbeat_json: &str,
+    ) -> Result<(), StorageError> {
+        let mut lease = self.lease()?;
+        lease
+            .client()?
+            .execute(
+                &holders::placeholders(fleet_health::KEEP, '$'),
+                &[
+                    &terminal_id,
+                    &sent_at.as_i64(),
+                    &received_at.as_i64(),
+                    &heartbeat_json,
+                ],
+            )
+            .map_err(database_error)?;
+        Ok(())
+    }
+
+    fn heartbeats(&self) -> Result<Vec<KeptHeartbeat>, StorageError> {
+        let mut lease = self.lease()?;
+        Ok(lease
+            .client()?
+            .query(fleet_health::ALL, &[])
+            .map_err(database_error)?
+            .iter()
+            .filter_map(|row| fleet_health::kept(row.get(0), row.get(1), row.get(2), row.get(3)))
+            .collect())
     }
 }
 

@@ -130,6 +130,8 @@ pub struct RegistryState {
     /// The key terminals tag document numbers with (served with the roster); `None`: terminals
     /// write no tag.
     pub document_tag_key: Option<Arc<enroll_crypto::records::DocumentTagKey>>,
+    /// A terminal silent for longer than this shows as stale (`/metrics`).
+    pub stale_after_ms: u64,
 }
 
 /// What the registry publishes for offline verifiers: the trust list (signed offline, handed in
@@ -478,10 +480,29 @@ async fn get_status_list(State(state): State<RegistryState>, Path(n): Path<Strin
     }
 }
 
+/// The request counters of this instance, then the fleet's health from the shared store (the
+/// same on every instance).
 async fn get_metrics(State(state): State<RegistryState>) -> Response {
+    let storage = Arc::clone(&state.storage);
+    let now = (state.clock)();
+    let stale_after_ms = state.stale_after_ms;
+    let fleet = tokio::task::spawn_blocking(move || {
+        Ok::<_, StorageError>(crate::fleet_health::fleet(
+            storage.terminals()?,
+            storage.heartbeats()?,
+            now,
+            stale_after_ms,
+        ))
+    })
+    .await;
+    let rows = match fleet {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(error)) => return internal(error),
+        Err(error) => return internal(error),
+    };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render() + &crate::fleet_health::render_metrics(&rows, stale_after_ms),
     )
         .into_response()
 }
@@ -704,11 +725,20 @@ async fn post_fleet(
     let Ok(request) = serde_json::from_slice::<enroll_protocol::FleetRequest>(&bytes) else {
         return refused(
             StatusCode::BAD_REQUEST,
-            "expected JSON {at_unix_ms, proof_base64}",
+            "expected JSON {at_unix_ms, proof_base64, heartbeat_json?}",
         );
     };
+    if let Some(text) = &request.heartbeat_json
+        && let Err(refusal) = enroll_protocol::heartbeat::Heartbeat::parse(text)
+    {
+        return refused(StatusCode::BAD_REQUEST, &refusal.to_string());
+    }
     let now_ms = (state.clock)();
-    let message = enroll_protocol::fleet_request_message(&id, request.at_unix_ms);
+    let message = enroll_protocol::fleet_request_message(
+        &id,
+        request.at_unix_ms,
+        request.heartbeat_json.as_deref(),
+    );
     match signed_by_terminal(
         &state,
         &id,
@@ -721,6 +751,20 @@ async fn post_fleet(
         Ok(_) => {}
         Err(Refused::Status(status, why)) => return refused(status, why),
         Err(Refused::Answer(response)) => return response,
+    }
+    if let Some(text) = request.heartbeat_json {
+        let storage = Arc::clone(&state.storage);
+        let terminal = id.clone();
+        let sent_at = UnixMs(request.at_unix_ms);
+        match tokio::task::spawn_blocking(move || {
+            storage.keep_heartbeat(&terminal, sent_at, now_ms, &text)
+        })
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return internal(error),
+            Err(error) => return internal(error),
+        }
     }
     let storage = Arc::clone(&state.storage);
     let roster = match tokio::task::spawn_blocking(move || storage.roster()).await {

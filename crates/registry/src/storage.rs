@@ -155,6 +155,7 @@ pub trait Storage:
     crate::identities::IdentityStore
     + crate::holders::HolderStore
     + crate::officers::OfficerStore
+    + crate::fleet_health::HeartbeatStore
     + Send
     + Sync
     + 'static
@@ -356,6 +357,9 @@ impl SqliteStorage {
             .map_err(open_error)?;
         connection
             .execute_batch(crate::officers::SQLITE_SCHEMA)
+            .map_err(open_error)?;
+        connection
+            .execute_batch(crate::fleet_health::SCHEMA)
             .map_err(open_error)?;
         Ok(SqliteStorage {
             connection: Mutex::new(connection),

@@ -18,6 +18,7 @@ use enroll_core::domain::record::RecordEnvelope;
 use enroll_core::domain::roster::{Admission, RosterBody, RosterRefusal};
 use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{DocumentTagKey, RecordSigner, TerminalPublicKey};
+use enroll_protocol::heartbeat::{CheckState, Heartbeat};
 use enroll_protocol::{
     FleetAnswer, FleetRequest, SignedRoster, fleet_request_message, open_roster, verify_receipt,
 };
@@ -49,7 +50,21 @@ pub struct FleetSettings {
     pub terminal_id: String,
     /// Signs the request's proof.
     pub terminal_key: std::sync::Arc<dyn RecordSigner>,
+    /// Measures the terminal's health for the heartbeat sent with the request (none: no
+    /// heartbeat). It may block (it reads files); it runs on a blocking thread.
+    pub health: Option<HealthProbe>,
 }
+
+/// What the kiosk measures for a heartbeat; the worker adds the queue from its outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TerminalHealth {
+    pub version: String,
+    pub model_pack: String,
+    pub checks: std::collections::BTreeMap<String, CheckState>,
+}
+
+/// Measures [`TerminalHealth`] at the given time.
+pub type HealthProbe = std::sync::Arc<dyn Fn(UnixMs) -> TerminalHealth + Send + Sync>;
 
 impl std::fmt::Debug for FleetSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,6 +86,8 @@ pub enum FleetError {
     Malformed,
     #[error("the registry's document-tag key is malformed")]
     BadTagKey,
+    #[error("the terminal's health could not be measured for the heartbeat")]
+    HealthProbe,
     #[error(transparent)]
     Roster(#[from] RosterRefusal),
     #[error(transparent)]
@@ -151,6 +168,42 @@ pub fn take_fleet_answer(
     })
 }
 
+/// The heartbeat at `now`: the probe's measurements (on a blocking thread) and the outbox's queue
+/// (`status`).
+pub async fn heartbeat(
+    status: &enroll_store::QueueStatus,
+    probe: &HealthProbe,
+    now: UnixMs,
+) -> Result<Heartbeat, FleetError> {
+    let probe = std::sync::Arc::clone(probe);
+    let health = tokio::task::spawn_blocking(move || probe(now))
+        .await
+        .map_err(|_| FleetError::HealthProbe)?;
+    // A name the registry would refuse must not cost the terminal its roster: it goes as
+    // "unknown" (or is left out, for a check).
+    let token = |text: String| {
+        if enroll_protocol::heartbeat::is_token(&text) {
+            text
+        } else {
+            "unknown".to_owned()
+        }
+    };
+    Ok(Heartbeat {
+        version: token(health.version),
+        model_pack: token(health.model_pack),
+        queue_depth: status.pending + status.sending,
+        oldest_unsent_age_ms: status
+            .oldest_unsent_created_at_unix_ms
+            .map(|created| u64::try_from(now.as_i64() - created.as_i64()).unwrap_or(0)),
+        checks: health
+            .checks
+            .into_iter()
+            .filter(|(name, _)| enroll_protocol::heartbeat::is_token(name))
+            .take(enroll_protocol::heartbeat::MAX_CHECKS)
+            .collect(),
+    })
+}
+
 /// Asks the registry for this terminal's fleet state (proving it holds the terminal key) and takes
 /// the answer ([`take_fleet_answer`]).
 pub async fn refresh_fleet(
@@ -161,13 +214,26 @@ pub async fn refresh_fleet(
     now_unix_ms: UnixMs,
 ) -> Result<FleetUpdate, FleetError> {
     let at = now_unix_ms.as_i64();
+    let heartbeat_json = match &fleet.health {
+        Some(probe) => Some(
+            heartbeat(&outbox.status()?, probe, now_unix_ms)
+                .await?
+                .to_json(),
+        ),
+        None => None,
+    };
     let proof = fleet
         .terminal_key
-        .try_sign(&fleet_request_message(&fleet.terminal_id, at))
+        .try_sign(&fleet_request_message(
+            &fleet.terminal_id,
+            at,
+            heartbeat_json.as_deref(),
+        ))
         .map_err(|error| FleetError::Unreachable(error.to_string()))?;
     let request = FleetRequest {
         at_unix_ms: at,
         proof_base64: enroll_core::domain::document::base64_bytes::encode(&proof),
+        heartbeat_json,
     };
     let json = serde_json::to_value(&request).map_err(|_| FleetError::Malformed)?;
     let (status, body) = post_json(

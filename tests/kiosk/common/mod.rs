@@ -149,6 +149,7 @@ impl Registry {
             holders: None,
             sealing_public_pem: None,
             document_tag_key: None,
+            stale_after_ms: enroll_registry::fleet_health::DEFAULT_STALE_AFTER_S * 1000,
         };
         let thread = std::thread::Builder::new()
             .name("test-registry".into())

@@ -41,6 +41,8 @@ impl Terminal {
             .replace("demo-keys/", "keys/")
             .replace("../target/demo/outbox.sqlite", "outbox.sqlite")
             .replace("../target/demo/officers.toml", "officers.toml")
+            // Each terminal its own fault flags (`kiosk diag inject`), not the demo's.
+            .replace("\"../target/demo/faults\"", "\"faults\"")
             .replace(
                 "\"../assets/models/packs\"",
                 &format!("\"{}\"", root().join("assets/models/packs").display()),
