@@ -49,7 +49,7 @@ packages=(
     tzdata
     chromium chromium-driver
     softhsm2
-    lintian cage xwayland adduser libgl1 libx11-6
+    lintian cage xwayland adduser libgl1 libx11-6 grim
 )
 # npm fetches the models; a Node.js installed some other way (as on our build machines) will do.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -130,7 +130,9 @@ fn status_pill(ui: &mut egui::Ui, status: LineStatus, label: String, size: f32) 
         });
 }
 
-/// A small "Service" button for the attract and sign-in screens; true when pressed.
+/// A small "Service" button for the attract and sign-in screens, in the top-left corner (the
+/// display choices hold the top-right one, the language row reaches the bottom edge of a 720-line
+/// screen); true when pressed.
 pub fn service_button(
     ui: &mut egui::Ui,
     catalog: &Catalog,
@@ -139,7 +141,7 @@ pub fn service_button(
 ) -> bool {
     let mut pressed = false;
     egui::Area::new(egui::Id::unique("service-button"))
-        .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -12.0))
+        .anchor(egui::Align2::LEFT_TOP, egui::vec2(12.0, 12.0))
         .show(ui.ctx(), |ui| {
             pressed = ui
                 .add(theme.secondary_button(catalog.text(language, Msg::ServiceButton), false))

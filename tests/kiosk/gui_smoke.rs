@@ -728,10 +728,11 @@ fn the_officer_demo_signs_in_with_the_shown_badges_enrolls_and_opens_the_technic
         queue_status(&config)["acknowledged"] == 1
     });
 
-    // Sign out (the second button on the dashboard, by keyboard), then Service in the corner.
+    // Sign out (the second button on the dashboard, by keyboard), then Service in the top-left
+    // corner.
     type_keys(&display, "", &["Tab", "Tab", "Return"]);
     wait_for_log(&log, "to=SignIn", 1, Duration::from_secs(10));
-    click_at(&display, SCREEN.0 - 60, SCREEN.1 - 40);
+    click_at(&display, 60, 40);
     wait_for_log(
         &log,
         "technician's screen opened",

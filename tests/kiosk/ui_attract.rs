@@ -24,6 +24,14 @@ struct Kiosk {
 }
 
 fn harness_for(config_file: &str, default_language: Option<Language>) -> Harness<'static, Kiosk> {
+    harness_sized(config_file, default_language, egui::vec2(1280.0, 800.0))
+}
+
+fn harness_sized(
+    config_file: &str,
+    default_language: Option<Language>,
+    screen: egui::Vec2,
+) -> Harness<'static, Kiosk> {
     let config = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(config_file)).unwrap();
     let font = std::fs::read(&config.ui.cjk_font_path).unwrap_or_else(|error| {
         panic!(
@@ -40,7 +48,7 @@ fn harness_for(config_file: &str, default_language: Option<Language>) -> Harness
         effects: Vec::new(),
     };
     Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
+        .with_size(screen)
         .with_context_setup(move |ctx| app::prepare_context(ctx, Some(font)))
         .build_ui_state(
             |ui, kiosk: &mut Kiosk| {
@@ -209,5 +217,47 @@ fn the_demo_shows_its_badges_and_a_production_kiosk_does_not() {
     );
     for demo in DEMO_BADGES {
         assert!(harness.query_by_label(demo.badge).is_none());
+    }
+}
+
+#[test]
+fn on_a_720p_screen_every_button_of_the_first_screens_is_whole_and_apart() {
+    // 1280x720 is the smallest common terminal screen (and cage's headless output): the
+    // technicians' Service button must not cover a language, nor a language leave the screen.
+    let screen = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1280.0, 720.0));
+    for (config, labels) in [
+        (
+            "kiosk-config/demo.toml",
+            vec![
+                "Start",
+                "中文",
+                "English",
+                "Français",
+                "Deutsch",
+                "Bahasa Indonesia",
+                "Larger text",
+                "High contrast",
+            ],
+        ),
+        ("kiosk-config/kiosk.toml", vec![]),
+    ] {
+        let mut harness = harness_sized(config, Some(Language::En), screen.size());
+        harness.run();
+        let service = harness.get_by_label("Service").rect();
+        assert!(
+            screen.contains_rect(service),
+            "{config}: Service at {service:?}"
+        );
+        for label in labels {
+            let rect = harness.get_by_label(label).rect();
+            assert!(
+                screen.contains_rect(rect),
+                "{config}: {label} at {rect:?} leaves the screen"
+            );
+            assert!(
+                !rect.intersects(service),
+                "{config}: Service {service:?} covers {label} {rect:?}"
+            );
+        }
     }
 }
