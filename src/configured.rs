@@ -309,20 +309,30 @@ pub fn sync_setup(
             .map(|key| enroll_sync::FleetSettings {
                 terminal_id: config.terminal.id.clone(),
                 terminal_key: key,
-                health: Some(health_probe(config)),
+                health: Some(health_probe(config, None)),
             }),
     };
     Ok((settings, tls))
 }
 
-/// What the heartbeat reports of this terminal: the program's version, the model pack, and the
-/// diagnostics that touch no device ([`crate::diag::HEARTBEAT_CHECKS`]).
-pub fn health_probe(config: &Config) -> enroll_sync::HealthProbe {
+/// What the heartbeat reports of this terminal: the program's version, the model pack, the
+/// diagnostics that touch no device ([`crate::diag::HEARTBEAT_CHECKS`]) and, from a running
+/// kiosk, its camera and card reader as it last saw them.
+pub fn health_probe(
+    config: &Config,
+    devices: Option<crate::device_health::DeviceHealth>,
+) -> enroll_sync::HealthProbe {
     let config = config.clone();
-    std::sync::Arc::new(move |now| enroll_sync::TerminalHealth {
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        model_pack: config.face.engine.manifest().name.clone(),
-        checks: crate::diag::heartbeat_checks(&config, now),
+    std::sync::Arc::new(move |now| {
+        let mut checks = crate::diag::heartbeat_checks(&config, now);
+        if let Some(devices) = &devices {
+            checks.extend(devices.states());
+        }
+        enroll_sync::TerminalHealth {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            model_pack: config.face.engine.manifest().name.clone(),
+            checks,
+        }
     })
 }
 

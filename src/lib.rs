@@ -10,6 +10,8 @@
 //! - [`configured`]: the camera and card reader a configuration names, opened behind one trait,
 //!   and the registry link's settings.
 //! - [`diag`]: the technician's offline checks of every device, model, store, key and link.
+//! - [`device_health`]: what the running kiosk last saw of its camera and card reader (for the
+//!   heartbeat).
 //! - [`officers`]: the officer list: badges, roles, Argon2id PIN hashes.
 //! - [`logs`]: the kiosk's own log file.
 //! - [`clock`]: the kiosk's one reading of the wall clock.
@@ -23,6 +25,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod configured;
+pub mod device_health;
 pub mod diag;
 pub mod logs;
 pub mod officers;

@@ -42,14 +42,15 @@ use enroll_core::domain::reference::ShortReference;
 use enroll_core::domain::tier::Tier;
 use enroll_core::domain::time::UnixMs;
 use enroll_core::flows::applicant::{
-    self, ApplicantState, CardEvent, Delivery, Effect, Event, FlowSettings, MatchOutcome,
-    ReceiptView, Screen,
+    self, ApplicantState, CardEvent, CardProblem, Delivery, Effect, Event, FlowSettings,
+    MatchOutcome, ReceiptView, Screen,
 };
 use enroll_core::flows::officer_auth::AuthSettings;
 use enroll_devices::camera::{
     self, CameraError, CameraErrorKind, CameraOpener, CameraReport, Frame,
 };
 use enroll_devices::card::{CardError, CardErrorKind};
+use enroll_protocol::heartbeat::CheckState;
 
 /// Why the GUI could not run.
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +193,8 @@ pub struct Services {
     pub lockouts: Vec<enroll_store::PinFailures>,
     /// The configuration file, for the technician's checks.
     pub config_path: Option<PathBuf>,
+    /// What sessions saw of the camera and the card reader (the heartbeat reports it).
+    pub device_health: crate::device_health::DeviceHealth,
 }
 
 impl Services {
@@ -208,6 +211,7 @@ impl Services {
             printer: None,
             lockouts: Vec::new(),
             config_path: None,
+            device_health: Default::default(),
         }
     }
 
@@ -231,7 +235,8 @@ impl Services {
                     None
                 }
             };
-        let sync = match SyncRunner::start(config) {
+        let device_health = crate::device_health::DeviceHealth::default();
+        let sync = match SyncRunner::start(config, device_health.clone()) {
             Ok(sync) => Some(sync),
             Err(error) => {
                 tracing::error!(%error, "records will not be sent until this is fixed");
@@ -272,6 +277,7 @@ impl Services {
             demo,
             officers,
             config_path: Some(config.source_path.clone()),
+            device_health,
         }
     }
 }
@@ -768,10 +774,25 @@ impl KioskApp {
         }
         if let Some(worker) = &self.card_worker {
             while let Some(event) = worker.next_event() {
+                let reader = match &event {
+                    CardEvent::Present | CardEvent::Read(_) => Some(CheckState::Ok),
+                    CardEvent::Failed(CardProblem::ReaderUnavailable) => Some(CheckState::Fail),
+                    CardEvent::Failed(_) | CardEvent::Removed => None,
+                };
+                if let Some(state) = reader {
+                    self.services
+                        .device_health
+                        .set(crate::diag::CheckId::CardReader, state);
+                }
                 reports.card.push(event);
             }
         }
         reports.camera_failed = self.collect_camera(ctx);
+        if reports.camera_failed {
+            self.services
+                .device_health
+                .set(crate::diag::CheckId::Camera, CheckState::Fail);
+        }
         if let Some(analysis) = &self.live.analysis
             && let Some(report) = analysis.latest_report()
         {
@@ -874,6 +895,9 @@ impl KioskApp {
             return false;
         };
         self.live.last_picture_at = Some(now);
+        self.services
+            .device_health
+            .set(crate::diag::CheckId::Camera, CheckState::Ok);
         let frame = Arc::new(frame);
         let size = [frame.image.width() as usize, frame.image.height() as usize];
         let picture = egui::ColorImage::from_rgb(size, frame.image.as_raw());

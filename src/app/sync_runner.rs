@@ -17,9 +17,16 @@ pub struct SyncRunner {
 }
 
 impl SyncRunner {
-    /// Starts the `sync` thread for the configured registry.
-    pub fn start(config: &Config) -> Result<SyncRunner, SyncSetupError> {
-        let (settings, tls) = sync_setup(config, &config.registry.url)?;
+    /// Starts the `sync` thread for the configured registry; its heartbeats report `devices`
+    /// too.
+    pub fn start(
+        config: &Config,
+        devices: crate::device_health::DeviceHealth,
+    ) -> Result<SyncRunner, SyncSetupError> {
+        let (mut settings, tls) = sync_setup(config, &config.registry.url)?;
+        if let Some(fleet) = &mut settings.fleet {
+            fleet.health = Some(crate::configured::health_probe(config, Some(devices)));
+        }
         let path = &config.store.database_path;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| SyncSetupError::Start(e.to_string()))?;

@@ -17,6 +17,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use enroll_core::flows::applicant::{Delivery, Screen};
 use enroll_kiosk::app::KioskApp;
+use enroll_protocol::heartbeat::CheckState;
 use enroll_store::Outbox;
 
 fn on(screen: Screen) -> impl Fn(&KioskApp) -> bool {
@@ -370,6 +371,14 @@ fn a_dead_camera_is_told_to_the_applicant_and_try_again_uses_it_once_it_is_back(
         harness.state().state().card.is_some(),
         "the card read is kept"
     );
+    // The centre hears of it with the next heartbeat: the camera failed, the reader worked.
+    let devices = harness.state().services().device_health.clone();
+    let heartbeat = enroll_kiosk::configured::health_probe(&booth.config, Some(devices.clone()))(
+        enroll_kiosk::clock::now(),
+    );
+    assert_eq!(heartbeat.checks["camera"], CheckState::Fail);
+    assert_eq!(heartbeat.checks["card-reader"], CheckState::Ok);
+    assert_eq!(heartbeat.checks["storage"], CheckState::Ok);
 
     // The camera is back (here: pictures appear); Try again returns to the live capture.
     std::fs::copy(
@@ -383,5 +392,11 @@ fn a_dead_camera_is_told_to_the_applicant_and_try_again_uses_it_once_it_is_back(
         "the live picture after Try again",
         Duration::from_secs(10),
         |app| app.state().screen == Screen::Capture && app.camera_running(),
+    );
+    run_until(
+        &mut harness,
+        "a picture from the camera",
+        Duration::from_secs(10),
+        |_| devices.states().get("camera") == Some(&CheckState::Ok),
     );
 }
