@@ -1,16 +1,10 @@
-//! Fuzzes the MRZ parser (TD1, TD2, TD3, as lines or one run), typed access keys and MRZ dates.
+//! Fuzzes machine-readable zones, typed access keys, dates and check digits: `entries::mrz` (shared with the corpus replay in
+//! `tests/kiosk/fuzz_corpus.rs`).
 
 #![no_main]
 
-use enroll_core::domain::mrz::{Mrz, MrzAccessKey, MrzDate, check_digit};
-use libfuzzer_sys::fuzz_target;
+#[allow(dead_code)] // each target uses one entry
+#[path = "../entries.rs"]
+mod entries;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let _ = Mrz::parse(text);
-    let _ = MrzAccessKey::parse_typed(text);
-    let _ = MrzDate::parse(text);
-    let _ = check_digit(text);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| entries::mrz(data));

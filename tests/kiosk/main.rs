@@ -27,6 +27,7 @@ mod dlib_reference;
 mod face_engine;
 mod fleet;
 mod fleet_health;
+mod fuzz_corpus;
 mod gui_smoke;
 mod holder;
 mod i18n;

@@ -50,8 +50,6 @@ pub struct Page {
 struct Shared {
     /// Pages ended by a cut.
     cut: Mutex<Vec<Page>>,
-    /// The page being printed.
-    current: Mutex<Page>,
     /// Commands it did not know (as hex), for tests to assert none.
     unknown: Mutex<Vec<String>>,
     out_of_paper: AtomicBool,
@@ -153,15 +151,129 @@ impl Drop for PrinterEmulator {
     }
 }
 
-/// The parser's position in the stream.
-#[derive(Default)]
-struct Parser {
+/// What a stream asks of the printer besides printing, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// `DLE EOT 4`: the paper sensor's status byte is wanted.
+    PaperStatus,
+    /// `GS V`: the paper is cut; the page printed up to the cut.
+    Cut(Page),
+    /// A command this printer does not know (its bytes as hex); nothing answers it.
+    Unknown(String),
+}
+
+/// The ESC/POS reader: bytes in whatever pieces the serial line delivers, what they print and
+/// ask for out. It answers nothing itself (the emulator's thread does), so it can be fed any
+/// bytes (`fuzz/entries.rs`).
+#[derive(Debug, Default)]
+pub struct EscPosReader {
     pending: Vec<u8>,
     line: Vec<u8>,
+    page: Page,
+}
+
+impl EscPosReader {
+    /// Takes the next bytes; returns what every complete command among them asked for (an
+    /// incomplete one waits for the rest).
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Request> {
+        self.pending.extend_from_slice(bytes);
+        let pending = std::mem::take(&mut self.pending);
+        let mut requests = Vec::new();
+        let mut at = 0;
+        while let Some(rest) = pending.get(at..).filter(|rest| !rest.is_empty()) {
+            let Some(used) = self.command(rest, &mut requests) else {
+                break;
+            };
+            at += used.max(1);
+        }
+        self.pending = pending.get(at..).unwrap_or_default().to_vec();
+        requests
+    }
+
+    /// Carries out the command at the front of `pending`; how many bytes it took (`None`: it
+    /// has not all arrived yet).
+    fn command(&mut self, pending: &[u8], requests: &mut Vec<Request>) -> Option<usize> {
+        let first = *pending.first()?;
+        match first {
+            b'\n' => {
+                self.end_line();
+                Some(1)
+            }
+            DLE => match pending.get(1..3)? {
+                [EOT, n] => {
+                    if *n == 4 {
+                        requests.push(Request::PaperStatus);
+                    }
+                    Some(3)
+                }
+                _ => Some(unknown(requests, pending.get(..3).unwrap_or_default())),
+            },
+            ESC => match pending.get(1)? {
+                b'@' => Some(2),
+                b'a' | b'd' | b'!' | b'E' | b't' => pending.get(2).map(|_| 3),
+                _ => Some(unknown(requests, pending.get(..2).unwrap_or_default())),
+            },
+            GS => match pending.get(1)? {
+                b'!' => pending.get(2).map(|_| 3),
+                b'V' => {
+                    let used = match pending.get(2)? {
+                        65 | 66 => pending.get(3).map(|_| 4)?,
+                        _ => 3,
+                    };
+                    if !self.line.is_empty() {
+                        self.end_line();
+                    }
+                    requests.push(Request::Cut(std::mem::take(&mut self.page)));
+                    Some(used)
+                }
+                b'v' => self.raster(pending),
+                _ => Some(unknown(requests, pending.get(..2).unwrap_or_default())),
+            },
+            byte if byte >= 0x20 => {
+                self.line.push(byte);
+                Some(1)
+            }
+            // Other control bytes (CR, HT) print nothing here.
+            _ => Some(1),
+        }
+    }
+
+    fn end_line(&mut self) {
+        let text = String::from_utf8_lossy(&self.line).into_owned();
+        self.line.clear();
+        self.page.lines.push(text);
+    }
+
+    /// `GS v 0 m xL xH yL yH d…`: takes the whole image once it has arrived.
+    fn raster(&mut self, pending: &[u8]) -> Option<usize> {
+        let header = pending.get(..8)?;
+        let width_bytes = usize::from(u16::from_le_bytes([*header.get(4)?, *header.get(5)?]));
+        let height = usize::from(u16::from_le_bytes([*header.get(6)?, *header.get(7)?]));
+        let data = pending.get(8..8 + width_bytes * height)?;
+        let rows = data
+            .chunks(width_bytes.max(1))
+            .map(|row| {
+                (0..width_bytes * 8)
+                    .map(|x| row.get(x / 8).is_some_and(|b| b & (0x80 >> (x % 8)) != 0))
+                    .collect()
+            })
+            .collect();
+        self.page.images.push(Raster {
+            width_dots: width_bytes * 8,
+            rows,
+        });
+        Some(8 + width_bytes * height)
+    }
+}
+
+fn unknown(requests: &mut Vec<Request>, bytes: &[u8]) -> usize {
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    requests.push(Request::Unknown(hex.join(" ")));
+    bytes.len().max(1)
 }
 
 fn run(mut pty: Pty, shared: &Shared, link: &Path) {
-    let mut parser = Parser::default();
+    let mut reader = EscPosReader::default();
     let mut buffer = [0u8; 4096];
     while !shared.stop.load(Ordering::SeqCst) {
         let read = match pty.master.read(&mut buffer) {
@@ -177,8 +289,7 @@ fn run(mut pty: Pty, shared: &Shared, link: &Path) {
         if budget > 0 && read > 0 {
             if read >= budget {
                 bytes = bytes.get(..budget).unwrap_or_default();
-                parser.pending.extend_from_slice(bytes);
-                parse(&mut parser, shared, &mut pty);
+                carry_out(reader.push(bytes), shared, &mut pty);
                 // The cable is out: the pty goes, and with it the device.
                 remove_link(link);
                 drop(pty);
@@ -188,132 +299,41 @@ fn run(mut pty: Pty, shared: &Shared, link: &Path) {
                 .unplug_after_bytes
                 .store(budget - read, Ordering::SeqCst);
         }
-        parser.pending.extend_from_slice(bytes);
-        parse(&mut parser, shared, &mut pty);
+        carry_out(reader.push(bytes), shared, &mut pty);
     }
 }
 
-/// Consumes every complete command in `parser.pending`.
-fn parse(parser: &mut Parser, shared: &Shared, pty: &mut Pty) {
-    let bytes = std::mem::take(&mut parser.pending);
-    let mut at = 0;
-    while let Some(pending) = bytes.get(at..).filter(|rest| !rest.is_empty()) {
-        let Some(used) = command(parser, shared, pty, pending) else {
-            break;
-        };
-        at += used.max(1);
-    }
-    parser.pending = bytes.get(at..).unwrap_or_default().to_vec();
-}
-
-/// Carries out the command at the front of `pending`; how many bytes it took (`None`: it has
-/// not all arrived yet).
-fn command(parser: &mut Parser, shared: &Shared, pty: &mut Pty, pending: &[u8]) -> Option<usize> {
-    let first = *pending.first()?;
-    match first {
-        b'\n' => {
-            end_line(parser, shared);
-            Some(1)
-        }
-        DLE => match pending.get(1..3)? {
-            [EOT, n] => {
-                if *n == 4 {
-                    let mut status = STATUS_FIXED_BITS;
-                    if shared.out_of_paper.load(Ordering::SeqCst) {
-                        status |= PAPER_END_BITS;
-                    }
-                    let _ = pty.master.write_all(&[status]);
-                    let _ = pty.master.flush();
+/// Answers the status requests, keeps the cut pages and the unknown commands.
+fn carry_out(requests: Vec<Request>, shared: &Shared, pty: &mut Pty) {
+    for request in requests {
+        match request {
+            Request::PaperStatus => {
+                let mut status = STATUS_FIXED_BITS;
+                if shared.out_of_paper.load(Ordering::SeqCst) {
+                    status |= PAPER_END_BITS;
                 }
-                Some(3)
+                let _ = pty.master.write_all(&[status]);
+                let _ = pty.master.flush();
             }
-            _ => Some(unknown(shared, pending.get(..3).unwrap_or_default())),
-        },
-        ESC => match pending.get(1)? {
-            b'@' => Some(2),
-            b'a' | b'd' | b'!' | b'E' | b't' => pending.get(2).map(|_| 3),
-            _ => Some(unknown(shared, pending.get(..2).unwrap_or_default())),
-        },
-        GS => match pending.get(1)? {
-            b'!' => pending.get(2).map(|_| 3),
-            b'V' => {
-                let used = match pending.get(2)? {
-                    65 | 66 => pending.get(3).map(|_| 4)?,
-                    _ => 3,
+            Request::Cut(page) => {
+                let number = match shared.cut.lock() {
+                    Ok(mut pages) => {
+                        pages.push(page.clone());
+                        pages.len()
+                    }
+                    Err(_) => continue,
                 };
-                cut(parser, shared);
-                Some(used)
+                if let Ok(mut sink) = shared.on_cut.lock()
+                    && let Some(sink) = sink.as_mut()
+                {
+                    sink(number, &page);
+                }
             }
-            b'v' => raster(shared, pending),
-            _ => Some(unknown(shared, pending.get(..2).unwrap_or_default())),
-        },
-        byte if byte >= 0x20 => {
-            parser.line.push(byte);
-            Some(1)
+            Request::Unknown(hex) => {
+                if let Ok(mut unknown) = shared.unknown.lock() {
+                    unknown.push(hex);
+                }
+            }
         }
-        // Other control bytes (CR, HT) print nothing here.
-        _ => Some(1),
     }
-}
-
-fn end_line(parser: &mut Parser, shared: &Shared) {
-    let text = String::from_utf8_lossy(&parser.line).into_owned();
-    parser.line.clear();
-    if let Ok(mut page) = shared.current.lock() {
-        page.lines.push(text);
-    }
-}
-
-fn cut(parser: &mut Parser, shared: &Shared) {
-    if !parser.line.is_empty() {
-        end_line(parser, shared);
-    }
-    let page = shared
-        .current
-        .lock()
-        .map(|mut page| std::mem::take(&mut *page))
-        .unwrap_or_default();
-    let number = match shared.cut.lock() {
-        Ok(mut pages) => {
-            pages.push(page.clone());
-            pages.len()
-        }
-        Err(_) => return,
-    };
-    if let Ok(mut sink) = shared.on_cut.lock()
-        && let Some(sink) = sink.as_mut()
-    {
-        sink(number, &page);
-    }
-}
-
-/// `GS v 0 m xL xH yL yH d…`: takes the whole image once it has arrived.
-fn raster(shared: &Shared, pending: &[u8]) -> Option<usize> {
-    let header = pending.get(..8)?;
-    let width_bytes = usize::from(u16::from_le_bytes([*header.get(4)?, *header.get(5)?]));
-    let height = usize::from(u16::from_le_bytes([*header.get(6)?, *header.get(7)?]));
-    let data = pending.get(8..8 + width_bytes * height)?;
-    let rows = data
-        .chunks(width_bytes.max(1))
-        .map(|row| {
-            (0..width_bytes * 8)
-                .map(|x| row.get(x / 8).is_some_and(|b| b & (0x80 >> (x % 8)) != 0))
-                .collect()
-        })
-        .collect();
-    if let Ok(mut page) = shared.current.lock() {
-        page.images.push(Raster {
-            width_dots: width_bytes * 8,
-            rows,
-        });
-    }
-    Some(8 + width_bytes * height)
-}
-
-fn unknown(shared: &Shared, bytes: &[u8]) -> usize {
-    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    if let Ok(mut unknown) = shared.unknown.lock() {
-        unknown.push(hex.join(" "));
-    }
-    bytes.len().max(1)
 }

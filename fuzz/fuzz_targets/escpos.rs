@@ -1,0 +1,10 @@
+//! Fuzzes the receipt printer emulator's ESC/POS reader: `entries::escpos` (shared with the corpus replay in
+//! `tests/kiosk/fuzz_corpus.rs`).
+
+#![no_main]
+
+#[allow(dead_code)] // each target uses one entry
+#[path = "../entries.rs"]
+mod entries;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| entries::escpos(data));

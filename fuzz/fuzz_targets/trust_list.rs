@@ -1,0 +1,10 @@
+//! Fuzzes trust lists as a verifier receives them: `entries::trust_list` (shared with the corpus replay in
+//! `tests/kiosk/fuzz_corpus.rs`).
+
+#![no_main]
+
+#[allow(dead_code)] // each target uses one entry
+#[path = "../entries.rs"]
+mod entries;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| entries::trust_list(data));
