@@ -27,7 +27,7 @@ for target in "${targets[@]}"; do
     dirs=("corpus/$target")
     mkdir -p "corpus/$target"
     [ -d "seeds/$target" ] && dirs+=("seeds/$target")
-    if cargo fuzz run "$target" "${dirs[@]}" -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
+    if cargo fuzz run -O "$target" "${dirs[@]}" -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
         echo "$target: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$log"), no crash"
     else
         echo "$target: CRASH, report below"
@@ -40,6 +40,6 @@ for target in "${targets[@]}"; do
     fi
     rm -f "$log"
     # Keep the corpus small: only inputs that add coverage.
-    cargo fuzz cmin "$target" "corpus/$target" >/dev/null 2>&1 || echo "$target: cmin failed, the corpus is kept unminimised"
+    cargo fuzz cmin -O "$target" "corpus/$target" >/dev/null 2>&1 || echo "$target: cmin failed, the corpus is kept unminimised"
     echo "$target: corpus $(find "corpus/$target" -type f | wc -l) files"
 done
