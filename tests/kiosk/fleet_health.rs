@@ -12,8 +12,8 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 
 use crate::common::served::Served;
-use crate::common::terminal::{Terminal, text};
-use crate::virtual_id::registry;
+use crate::common::terminal::text;
+use crate::virtual_id::{registered_terminal, registry};
 
 /// `GET url` over plain HTTP (loopback): the body.
 pub(crate) fn get(url: &str) -> String {
@@ -42,21 +42,10 @@ pub(crate) fn sample(metrics: &str, series: &str) -> Option<String> {
     })
 }
 
-fn registered() -> (Terminal, String, String) {
-    let terminal = Terminal::new();
-    let db = format!(
-        "sqlite:{}",
-        terminal.dir.path().join("registry.sqlite").display()
-    );
-    terminal.add_to_registry(&db);
-    let keys = terminal.dir.path().join("keys").display().to_string();
-    (terminal, db, keys)
-}
-
 #[test]
 fn an_injected_fault_shows_on_the_registry_metrics_after_one_sync_and_a_silent_terminal_turns_stale()
  {
-    let (terminal, db, keys) = registered();
+    let (terminal, db, keys) = registered_terminal();
     let served = Served::start(&["--db", &db, "--keys", &keys, "--stale-after-s", "4"]);
     let metrics_url = format!("{}/metrics", served.url);
 
@@ -193,7 +182,7 @@ fn an_injected_fault_shows_on_the_registry_metrics_after_one_sync_and_a_silent_t
 
 #[test]
 fn a_heartbeat_not_signed_by_the_terminal_is_refused_and_not_kept() {
-    let (terminal, db, keys) = registered();
+    let (terminal, db, keys) = registered_terminal();
     let served = Served::start(&["--db", &db, "--keys", &keys]);
     let key = enroll_crypto::records::TerminalSigningKey::from_pem(
         &std::fs::read_to_string(terminal.key("terminal-signing.key")).unwrap(),

@@ -29,7 +29,7 @@ pub(crate) fn registry(args: &[&str]) -> Output {
 
 /// A terminal registered in a fresh SQLite registry database: the terminal, the `--db` URL and
 /// the key directory both share.
-fn registered_terminal() -> (Terminal, String, String) {
+pub(crate) fn registered_terminal() -> (Terminal, String, String) {
     let terminal = Terminal::new();
     let db = format!(
         "sqlite:{}",
