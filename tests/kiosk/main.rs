@@ -35,6 +35,7 @@ mod mediapipe_reference;
 mod officer;
 mod open_pack;
 mod outbox;
+mod power_cut;
 mod printer;
 mod receipt;
 mod records;

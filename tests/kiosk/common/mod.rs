@@ -7,6 +7,7 @@
 
 pub mod booth;
 pub mod browser;
+pub mod faults;
 pub mod pcsc;
 pub mod pg;
 pub mod served;
