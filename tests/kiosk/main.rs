@@ -32,6 +32,7 @@ mod gui_smoke;
 mod holder;
 mod i18n;
 mod mediapipe_reference;
+mod net_faults;
 mod officer;
 mod open_pack;
 mod outbox;

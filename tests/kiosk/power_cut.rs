@@ -14,7 +14,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::faults::{EnrollLoop, PowerCutDisk, Random, count_from_env};
+use common::faults::{
+    EnrollLoop, PowerCutDisk, Random, count_from_env, outbox_ids, quick_sync, registry_records,
+};
 use common::served::Served;
 use common::terminal::Terminal;
 use enroll_store::Outbox;
@@ -132,56 +134,13 @@ fn every_record_printed_as_committed_survives_power_cuts_under_the_outbox() {
     );
 }
 
-/// The ids of the records in the registry database at `db`, and its integrity check's verdict.
-fn registry_records(db: &Path) -> (BTreeSet<String>, String) {
-    let connection = rusqlite::Connection::open(db).unwrap();
-    let ids = connection
-        .prepare("SELECT id FROM records")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let integrity: String = connection
-        .query_row("PRAGMA integrity_check(1)", [], |row| row.get(0))
-        .unwrap();
-    (ids, integrity)
-}
-
-/// The terminal's records by state.
-fn outbox_ids(terminal: &Terminal, state: Option<&str>) -> BTreeSet<String> {
-    let connection = rusqlite::Connection::open_with_flags(
-        terminal.outbox_path(),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    connection.busy_timeout(Duration::from_secs(5)).unwrap();
-    connection
-        .prepare("SELECT id, state FROM records")
-        .unwrap()
-        .query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .filter(|(_, s)| state.is_none_or(|wanted| wanted == s))
-        .map(|(id, _)| id)
-        .collect()
-}
-
 #[test]
 fn the_registry_on_sqlite_keeps_every_record_it_gave_a_receipt_for_across_power_cuts() {
     let cuts = count_from_env("REGISTRY_POWER_CUTS", 8);
     let mut random = Random::seeded("POWER_CUT_SEED");
     let terminal = Terminal::new();
-    // Small batches and short retries: the cuts land mid-stream, the sync comes back quickly.
     let path = terminal.dir.path().join("kiosk.toml");
-    let config = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("backoff_base_ms = 500", "backoff_base_ms = 20")
-        .replace("backoff_cap_ms = 60000", "backoff_cap_ms = 300")
-        .replace("batch_size = 20", "batch_size = 2");
-    std::fs::write(&path, config).unwrap();
+    quick_sync(&terminal);
     outbox_at(&terminal, &terminal.outbox_path());
     terminal.enroll(1);
 

@@ -173,6 +173,30 @@ impl Lab {
     }
 }
 
+impl Host {
+    /// A UDP socket bound to `address` inside this host's namespace (made on a short-lived thread
+    /// that enters the namespace; a socket stays in the namespace it was made in).
+    pub fn udp_socket(
+        &self,
+        address: std::net::SocketAddr,
+    ) -> std::io::Result<std::net::UdpSocket> {
+        let path = std::path::Path::new("/run/netns").join(&self.namespace);
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let namespace = std::fs::File::open(&path)?;
+                    rustix::thread::move_into_link_name_space(
+                        std::os::fd::AsFd::as_fd(&namespace),
+                        Some(rustix::thread::LinkNameSpaceType::Network),
+                    )?;
+                    std::net::UdpSocket::bind(address)
+                })
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the namespace thread panicked")))
+        })
+    }
+}
+
 impl Default for Lab {
     fn default() -> Self {
         Lab::new()

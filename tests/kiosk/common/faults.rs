@@ -6,6 +6,7 @@
 #![allow(dead_code)] // not every test file uses every helper
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
+use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,7 +28,7 @@ impl Random {
                 getrandom::fill(&mut bytes).unwrap();
                 u64::from_le_bytes(bytes) | 1
             });
-        println!("{var}={seed}");
+        eprintln!("{var}={seed}");
         Random(seed)
     }
 
@@ -212,4 +213,52 @@ impl Drop for EnrollLoop {
             let _ = reader.join();
         }
     }
+}
+
+/// The ids of the records in the registry database at `db`, and its integrity check's verdict.
+pub fn registry_records(db: &Path) -> (BTreeSet<String>, String) {
+    let connection = rusqlite::Connection::open(db).unwrap();
+    let ids = connection
+        .prepare("SELECT id FROM records")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let integrity: String = connection
+        .query_row("PRAGMA integrity_check(1)", [], |row| row.get(0))
+        .unwrap();
+    (ids, integrity)
+}
+
+/// The terminal's records by state.
+pub fn outbox_ids(terminal: &super::terminal::Terminal, state: Option<&str>) -> BTreeSet<String> {
+    let connection = rusqlite::Connection::open_with_flags(
+        terminal.outbox_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    connection.busy_timeout(Duration::from_secs(5)).unwrap();
+    connection
+        .prepare("SELECT id, state FROM records")
+        .unwrap()
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|(_, s)| state.is_none_or(|wanted| wanted == s))
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Small batches and short retries: faults land mid-stream, the sync comes back quickly.
+pub fn quick_sync(terminal: &super::terminal::Terminal) {
+    let path = terminal.dir.path().join("kiosk.toml");
+    let config = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("backoff_base_ms = 500", "backoff_base_ms = 20")
+        .replace("backoff_cap_ms = 60000", "backoff_cap_ms = 300")
+        .replace("batch_size = 20", "batch_size = 2");
+    std::fs::write(&path, config).unwrap();
 }

@@ -10,6 +10,7 @@ pub mod browser;
 pub mod faults;
 pub mod pcsc;
 pub mod pg;
+pub mod pki;
 pub mod served;
 pub mod terminal;
 

@@ -21,7 +21,23 @@ impl Served {
 
     /// On `listen` (`HOST:PORT`), e.g. the port of a registry stopped a moment ago.
     pub fn start_at(listen: &str, args: &[&str]) -> Served {
-        let mut child = Command::new(super::registry_exe())
+        Served::start_in(None, listen, args)
+    }
+
+    /// Inside the network namespace `namespace` (through `ip netns exec`, which becomes the
+    /// registry: killing the child kills the registry).
+    pub fn start_in(namespace: Option<&str>, listen: &str, args: &[&str]) -> Served {
+        let mut command = match namespace {
+            Some(namespace) => {
+                let mut command = Command::new("ip");
+                command
+                    .args(["netns", "exec", namespace])
+                    .arg(super::registry_exe());
+                command
+            }
+            None => Command::new(super::registry_exe()),
+        };
+        let mut child = command
             .arg("serve")
             .args(["--listen", listen])
             .args(args)
