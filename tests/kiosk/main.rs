@@ -23,6 +23,7 @@ mod cli_face;
 mod config;
 mod crash;
 mod diag;
+mod disk_full;
 mod dlib_reference;
 mod face_engine;
 mod fleet;

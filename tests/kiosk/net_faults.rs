@@ -86,10 +86,11 @@ fn records_cross_partitions_packet_loss_and_registry_restarts_exactly_once() {
                 0 | 1 => {
                     link.set_up(false).unwrap();
                     std::thread::sleep(Duration::from_millis(150));
-                    let before = outbox_ids(&terminal, Some("acknowledged")).len();
+                    let before = outbox_ids(&terminal.outbox_path(), Some("acknowledged")).len();
                     std::thread::sleep(span);
-                    let after = outbox_ids(&terminal, Some("acknowledged")).len();
-                    waiting_in_partitions += outbox_ids(&terminal, None).len() - after;
+                    let after = outbox_ids(&terminal.outbox_path(), Some("acknowledged")).len();
+                    waiting_in_partitions +=
+                        outbox_ids(&terminal.outbox_path(), None).len() - after;
                     link.set_up(true).unwrap();
                     assert_eq!(before, after, "nothing crosses a cut link");
                     partitions += 1;
@@ -114,9 +115,9 @@ fn records_cross_partitions_packet_loss_and_registry_restarts_exactly_once() {
         served
     });
 
-    let ids = outbox_ids(&terminal, None);
+    let ids = outbox_ids(&terminal.outbox_path(), None);
     let deadline = Instant::now() + Duration::from_secs(120);
-    while outbox_ids(&terminal, Some("acknowledged")).len() < ids.len() {
+    while outbox_ids(&terminal.outbox_path(), Some("acknowledged")).len() < ids.len() {
         assert!(
             Instant::now() < deadline,
             "records still unacknowledged 120 s after the network came back"
@@ -146,7 +147,7 @@ fn records_cross_partitions_packet_loss_and_registry_restarts_exactly_once() {
         "records must have waited out a partition"
     );
     // No record was given up on.
-    assert!(outbox_ids(&terminal, Some("rejected")).is_empty());
+    assert!(outbox_ids(&terminal.outbox_path(), Some("rejected")).is_empty());
     let printed = printed.into_inner().unwrap();
     assert!(
         printed.iter().all(|id| stored.contains(id)),

@@ -5,9 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code: a panic is a failed test
 
 use crate::common;
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use common::faults::{SmallDisk, fill};
 
 use enroll_core::domain::record::{CHAIN_START, DocumentData, RecordEnvelope, RecordId};
 use enroll_core::domain::time::UnixMs;
@@ -230,61 +228,6 @@ fn a_newer_schema_is_refused_with_the_version() {
             .to_string()
             .contains("install the kiosk version that wrote it")
     );
-}
-
-/// A tmpfs of `size_kb` mounted in a fresh directory; unmounted on drop.
-struct SmallDisk {
-    _dir: tempfile::TempDir,
-    mount_point: PathBuf,
-}
-
-impl SmallDisk {
-    fn new(size_kb: u32) -> SmallDisk {
-        let dir = tempfile::tempdir().unwrap();
-        let mount_point = dir.path().join("disk");
-        std::fs::create_dir(&mount_point).unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size_kb}k"), "tmpfs"])
-            .arg(&mount_point)
-            .status()
-            .expect("mount(8) must exist");
-        assert!(
-            status.success(),
-            "mounting a tmpfs needs root (CI runs as root)"
-        );
-        SmallDisk {
-            _dir: dir,
-            mount_point,
-        }
-    }
-
-    fn resize(&self, size_kb: u32) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={size_kb}k")])
-            .arg(&self.mount_point)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.mount_point.join(name)
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.mount_point).status();
-    }
-}
-
-fn fill(path: &Path) {
-    // Write until the file system says it is full.
-    use std::io::Write as _;
-    let mut file = std::fs::File::create(path).unwrap();
-    let block = vec![0x5Au8; 64 * 1024];
-    while file.write_all(&block).is_ok() {}
-    let _ = file.sync_all();
 }
 
 #[test]

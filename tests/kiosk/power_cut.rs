@@ -180,7 +180,7 @@ fn the_registry_on_sqlite_keeps_every_record_it_gave_a_receipt_for_across_power_
             served.kill();
             // Every record the terminal holds as acknowledged came with a receipt the registry signed
             // after its commit: the disk must have kept it.
-            let acknowledged = outbox_ids(&terminal, Some("acknowledged"));
+            let acknowledged = outbox_ids(&terminal.outbox_path(), Some("acknowledged"));
             acknowledged_before_a_cut = acknowledged.len();
             disk.power_on();
             let (stored, integrity) = registry_records(&db);
@@ -196,9 +196,9 @@ fn the_registry_on_sqlite_keeps_every_record_it_gave_a_receipt_for_across_power_
         served
     });
 
-    let ids = outbox_ids(&terminal, None);
+    let ids = outbox_ids(&terminal.outbox_path(), None);
     let deadline = Instant::now() + Duration::from_secs(120);
-    while outbox_ids(&terminal, Some("acknowledged")).len() < ids.len() {
+    while outbox_ids(&terminal.outbox_path(), Some("acknowledged")).len() < ids.len() {
         assert!(
             Instant::now() < deadline,
             "the terminal did not get every record acknowledged after the cuts"

@@ -53,6 +53,16 @@ pub enum StoreError {
         /// What SQLite or the OS said.
         detail: String,
     },
+    /// The disk holding the outbox is full: SQLite needs a little room even to read (its shared
+    /// memory index beside the file).
+    #[error(
+        "cannot open the outbox {path}: the disk holding it is full; the queued records are safe. \
+         Free disk space (a technician: kiosk diag storage), then retry"
+    )]
+    NoRoomToOpen {
+        /// The database file.
+        path: PathBuf,
+    },
     /// The file is not a healthy SQLite database.
     #[error(
         "the outbox {path} is damaged ({detail}); do not delete it: stop the kiosk, copy the file \
@@ -417,9 +427,17 @@ impl Outbox {
     /// Opens (creating if needed) the outbox, sets WAL / `synchronous=FULL` / foreign keys / a
     /// busy timeout / `secure_delete`, migrates the schema and checks the file's integrity.
     pub fn open(path: &Path) -> Result<Outbox, StoreError> {
-        let open_error = |detail: String| StoreError::Open {
-            path: path.to_path_buf(),
-            detail,
+        let open_error = |detail: String| {
+            if directory_nearly_full(path) {
+                StoreError::NoRoomToOpen {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                StoreError::Open {
+                    path: path.to_path_buf(),
+                    detail,
+                }
+            }
         };
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -1181,6 +1199,17 @@ impl Outbox {
             })
         }
     }
+}
+
+/// Whether the file system holding `path` has less than 1 MiB available (an open that failed
+/// there failed for want of room, whatever SQLite called it).
+fn directory_nearly_full(path: &Path) -> bool {
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    rustix::fs::statvfs(directory)
+        .is_ok_and(|stat| stat.f_bavail.saturating_mul(stat.f_frsize) < 1024 * 1024)
 }
 
 fn error_for(path: &Path, error: rusqlite::Error) -> StoreError {

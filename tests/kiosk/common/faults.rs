@@ -195,6 +195,10 @@ impl EnrollLoop {
         *guard && self.child.try_wait().unwrap().is_none()
     }
 
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     pub fn committed_any(&self) -> bool {
         *self.first_line.0.lock().unwrap()
     }
@@ -231,13 +235,11 @@ pub fn registry_records(db: &Path) -> (BTreeSet<String>, String) {
     (ids, integrity)
 }
 
-/// The terminal's records by state.
-pub fn outbox_ids(terminal: &super::terminal::Terminal, state: Option<&str>) -> BTreeSet<String> {
-    let connection = rusqlite::Connection::open_with_flags(
-        terminal.outbox_path(),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+/// The ids of the records in the outbox at `outbox`, of one state or all.
+pub fn outbox_ids(outbox: &Path, state: Option<&str>) -> BTreeSet<String> {
+    let connection =
+        rusqlite::Connection::open_with_flags(outbox, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     connection.busy_timeout(Duration::from_secs(5)).unwrap();
     connection
         .prepare("SELECT id, state FROM records")
@@ -261,4 +263,59 @@ pub fn quick_sync(terminal: &super::terminal::Terminal) {
         .replace("backoff_cap_ms = 60000", "backoff_cap_ms = 300")
         .replace("batch_size = 20", "batch_size = 2");
     std::fs::write(&path, config).unwrap();
+}
+
+/// A tmpfs of `size_kb` mounted in a fresh directory; unmounted on drop.
+pub struct SmallDisk {
+    _dir: tempfile::TempDir,
+    mount_point: PathBuf,
+}
+
+impl SmallDisk {
+    pub fn new(size_kb: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let mount_point = dir.path().join("disk");
+        std::fs::create_dir(&mount_point).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_kb}k"), "tmpfs"])
+            .arg(&mount_point)
+            .status()
+            .expect("mount(8) must exist");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (CI runs as root)"
+        );
+        SmallDisk {
+            _dir: dir,
+            mount_point,
+        }
+    }
+
+    pub fn resize(&self, size_kb: u32) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size_kb}k")])
+            .arg(&self.mount_point)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.mount_point.join(name)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount_point).status();
+    }
+}
+
+/// Writes into `path` until the file system says it is full.
+pub fn fill(path: &Path) {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path).unwrap();
+    let block = vec![0x5Au8; 64 * 1024];
+    while file.write_all(&block).is_ok() {}
+    let _ = file.sync_all();
 }
