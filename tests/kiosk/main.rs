@@ -37,6 +37,7 @@ mod net_faults;
 mod officer;
 mod open_pack;
 mod outbox;
+mod pg_crash;
 mod power_cut;
 mod printer;
 mod receipt;

@@ -14,6 +14,7 @@ pub struct PgCluster {
     dir: tempfile::TempDir,
     child: Child,
     pub port: u16,
+    durable: bool,
 }
 
 /// Where `initdb` and `postgres` are: `$PG_BINDIR`, or the newest `/usr/lib/postgresql/*/bin`.
@@ -73,6 +74,30 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `postgres` on `data`, listening on 127.0.0.1:`port` with its socket in `socket_dir`.
+fn spawn_server(bin: &Path, data: &Path, port: u16, socket_dir: &Path, durable: bool) -> Child {
+    let mut command = pg_command(&bin.join("postgres"));
+    command
+        .arg("-D")
+        .arg(data)
+        .arg("-p")
+        .arg(port.to_string())
+        .arg("-k")
+        .arg(socket_dir)
+        .args([
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "max_connections=200",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if !durable {
+        command.args(["-c", "fsync=off", "-c", "synchronous_commit=off"]);
+    }
+    command.spawn().unwrap()
+}
+
 impl PgCluster {
     /// A cluster without fsync (tests: durability is not what they check).
     pub fn start() -> PgCluster {
@@ -120,38 +145,65 @@ impl PgCluster {
             String::from_utf8_lossy(&initdb.stderr)
         );
         let port = free_port();
-        let mut command = pg_command(&bin.join("postgres"));
-        command
-            .arg("-D")
-            .arg(&data)
-            .arg("-p")
-            .arg(port.to_string())
-            .arg("-k")
-            .arg(dir.path())
-            .args([
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "max_connections=200",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if !durable {
-            command.args(["-c", "fsync=off", "-c", "synchronous_commit=off"]);
-        }
-        let child = command.spawn().unwrap();
-        let cluster = PgCluster { dir, child, port };
+        let child = spawn_server(&bin, &data, port, dir.path(), durable);
+        let mut cluster = PgCluster {
+            dir,
+            child,
+            port,
+            durable,
+        };
+        cluster.wait_ready();
+        cluster
+    }
+
+    fn wait_ready(&mut self) {
         let started = Instant::now();
         loop {
-            if postgres::Client::connect(&cluster.url(), postgres::NoTls).is_ok() {
-                return cluster;
+            if postgres::Client::connect(&self.url(), postgres::NoTls).is_ok() {
+                return;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "postgres did not accept connections within 30 s"
+                self.child.try_wait().unwrap().is_none(),
+                "postgres exited while starting"
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "postgres did not accept connections within 60 s"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// SIGKILL to the server and every backend at once (a crash), then a new server on the same
+    /// data directory and port: it replays its WAL before it accepts connections.
+    pub fn crash_and_restart(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Backends notice their server's death; wait until none holds the shared memory.
+        let started = Instant::now();
+        while Command::new("pgrep")
+            .args(["-P", &pid])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "backends outlived the kill"
+            );
+            let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child = spawn_server(
+            &bindir(),
+            &self.dir.path().join("data"),
+            self.port,
+            self.dir.path(),
+            self.durable,
+        );
+        self.wait_ready();
     }
 
     /// `postgres://enroll@127.0.0.1:PORT/postgres`.

@@ -117,19 +117,28 @@ impl Terminal {
             .unwrap();
     }
 
-    /// Registers the terminal's key in the registry database `db` as DEMO-0001 with
+    /// Names the terminal `id` (instead of DEMO-0001) in its configuration.
+    pub fn rename(&self, id: &str) {
+        let path = self.dir.path().join("kiosk.toml");
+        let config = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("id = \"DEMO-0001\"", &format!("id = \"{id}\""));
+        std::fs::write(path, config).unwrap();
+    }
+
+    /// The terminal id its configuration names.
+    pub fn id(&self) -> String {
+        let config = std::fs::read_to_string(self.dir.path().join("kiosk.toml")).unwrap();
+        let table: toml::Table = config.parse().unwrap();
+        table["terminal"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers the terminal's key in the registry database `db` under its id with
     /// `registry terminal add` (the command an administrator runs).
     pub fn add_to_registry(&self, db: &str) {
+        let id = self.id();
         let add = Command::new(super::registry_exe())
-            .args([
-                "terminal",
-                "add",
-                "--db",
-                db,
-                "--id",
-                "DEMO-0001",
-                "--public-key",
-            ])
+            .args(["terminal", "add", "--db", db, "--id", &id, "--public-key"])
             .arg(self.key("terminal-signing.pub"))
             .output()
             .unwrap();
