@@ -27,14 +27,23 @@ impl Lockouts {
     }
 
     /// The sign-in flow's counters for a flow whose clock reads `now_ms` at wall-clock `now`:
-    /// lockouts that have run out are forgotten, the others end at the same wall-clock time.
-    pub fn for_flow(&self, now_ms: u64, now: UnixMs) -> BTreeMap<String, BadgeFailures> {
+    /// lockouts that have run out are forgotten, the others end at the same wall-clock time but
+    /// never more than `lockout_ms` from now (a kept end further away was written under a clock
+    /// that has since gone back, and would lock the badge out for as long as the clock jumped).
+    pub fn for_flow(
+        &self,
+        now_ms: u64,
+        now: UnixMs,
+        lockout_ms: u64,
+    ) -> BTreeMap<String, BadgeFailures> {
         self.kept
             .values()
             .filter_map(|kept| {
                 let locked_until_ms = match kept.locked_until {
                     Some(until) if until.as_i64() > now.as_i64() => {
-                        let left_ms = u64::try_from(until.as_i64() - now.as_i64()).ok()?;
+                        let left_ms = u64::try_from(until.as_i64() - now.as_i64())
+                            .ok()?
+                            .min(lockout_ms);
                         Some(now_ms.saturating_add(left_ms))
                     }
                     Some(_) => return None,
@@ -103,7 +112,7 @@ mod tests {
             locked("B1", NOW.plus_ms(240_000)),
             locked("B2", NOW.minus_ms(1)),
         ]);
-        let flow = lockouts.for_flow(5_000, NOW);
+        let flow = lockouts.for_flow(5_000, NOW, 600_000);
         assert_eq!(
             flow.get("B1").and_then(|f| f.locked_until_ms),
             Some(245_000)
@@ -112,6 +121,21 @@ mod tests {
             !flow.contains_key("B2"),
             "a lockout that ran out is forgotten"
         );
+    }
+
+    #[test]
+    fn a_lockout_kept_under_a_clock_that_has_since_gone_back_a_year_lasts_no_longer_than_a_lockout()
+    {
+        // Locked at 12:00 with the clock a year ahead: kept as ending at 12:10 next year.
+        const YEAR_MS: u64 = 365 * 24 * 3_600_000;
+        let lockouts = Lockouts::from_stored(vec![locked("B1", NOW.plus_ms(YEAR_MS + 600_000))]);
+        let flow = lockouts.for_flow(5_000, NOW, 600_000);
+        assert_eq!(
+            flow.get("B1").and_then(|f| f.locked_until_ms),
+            Some(605_000),
+            "ten minutes from now, not a year"
+        );
+        assert_eq!(flow.get("B1").map(|f| f.count), Some(5));
     }
 
     #[test]

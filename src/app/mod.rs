@@ -467,7 +467,11 @@ impl KioskApp {
                 settings.badge_reader.clone(),
                 settings.mrz_scanner.clone(),
             );
-            desk.restore_failures(lockouts.for_flow(0, crate::clock::now()));
+            desk.restore_failures(lockouts.for_flow(
+                0,
+                crate::clock::now(),
+                settings.auth.lockout_ms,
+            ));
             desk
         });
         KioskApp {
@@ -1002,7 +1006,11 @@ impl KioskApp {
     fn kept_pin_failures(
         &self,
     ) -> std::collections::BTreeMap<String, enroll_core::flows::officer_auth::BadgeFailures> {
-        self.lockouts.for_flow(self.now_ms(), crate::clock::now())
+        self.lockouts.for_flow(
+            self.now_ms(),
+            crate::clock::now(),
+            self.settings.auth.lockout_ms,
+        )
     }
 
     /// How the last paper receipt is doing.

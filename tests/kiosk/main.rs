@@ -20,6 +20,7 @@ mod card_pcsc;
 mod card_sam;
 mod cli;
 mod cli_face;
+mod clock_jumps;
 mod config;
 mod crash;
 mod diag;
