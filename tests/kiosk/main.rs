@@ -29,6 +29,7 @@ mod dlib_reference;
 mod face_engine;
 mod fleet;
 mod fleet_health;
+mod fleet_soak;
 mod fuzz_corpus;
 mod gui_smoke;
 mod holder;

@@ -17,7 +17,7 @@ use enroll_core::domain::time::UnixMs;
 use enroll_crypto::records::{TerminalSigningKey, seal};
 use enroll_store::{GuardLimits, Outbox};
 
-const ZONE: &str = "Asia/Shanghai";
+pub(crate) const ZONE: &str = "Asia/Shanghai";
 
 pub(crate) fn registry(args: &[&str]) -> Output {
     Command::new(common::registry_exe())
@@ -202,7 +202,7 @@ impl Deployment {
 }
 
 /// The one file in `dir` whose name ends with `suffix`.
-fn file_ending(dir: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn file_ending(dir: &Path, suffix: &str) -> PathBuf {
     let found: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -32,6 +32,10 @@ impl Random {
         Random(seed)
     }
 
+    pub fn from_seed(seed: u64) -> Random {
+        Random(seed | 1)
+    }
+
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;

@@ -27,6 +27,17 @@ impl Served {
     /// Inside the network namespace `namespace` (through `ip netns exec`, which becomes the
     /// registry: killing the child kills the registry).
     pub fn start_in(namespace: Option<&str>, listen: &str, args: &[&str]) -> Served {
+        Served::start_logged(namespace, listen, args, None)
+    }
+
+    /// With its log (`REGISTRY_LOG=info`) appended to `log` when given, else warnings on the
+    /// test's stderr.
+    pub fn start_logged(
+        namespace: Option<&str>,
+        listen: &str,
+        args: &[&str],
+        log: Option<&std::path::Path>,
+    ) -> Served {
         let mut command = match namespace {
             Some(namespace) => {
                 let mut command = Command::new("ip");
@@ -41,9 +52,18 @@ impl Served {
             .arg("serve")
             .args(["--listen", listen])
             .args(args)
-            .env("REGISTRY_LOG", "warn")
+            .env("REGISTRY_LOG", if log.is_some() { "info" } else { "warn" })
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(match log {
+                Some(path) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .unwrap(),
+                ),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .unwrap();
         let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -73,6 +93,11 @@ impl Served {
 }
 
 impl Served {
+    /// The registry's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: the instance dies at once, mid-request (a crash, a pulled plug).
     pub fn kill(mut self) {
         let _ = self.child.kill();
