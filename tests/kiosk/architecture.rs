@@ -47,6 +47,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "enroll-sim",
         &["enroll-core", "enroll-crypto", "enroll-devices"],
     ),
+    // The fault suite's tools (tests and scripts/soak.sh): no enroll crate at all.
+    ("enroll-faults", &[]),
     (
         "enroll-kiosk",
         &[

@@ -5,5 +5,7 @@
 //!
 //! It knows nothing of records, outboxes or registries: the tests and the soak bring those.
 
+#![forbid(unsafe_code)]
+
 pub mod netns;
 pub mod power_cut;

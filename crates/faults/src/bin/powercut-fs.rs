@@ -2,6 +2,8 @@
 //! `enroll_faults::power_cut`) and serves it until killed. It prints `mounted` once the mount is in
 //! place. SIGKILL is the power cut; the harness then runs `umount -l MOUNTPOINT`.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
