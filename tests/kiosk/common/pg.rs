@@ -6,6 +6,7 @@
 #![allow(dead_code)] // not every user needs every helper
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -91,7 +92,15 @@ fn spawn_server(bin: &Path, data: &Path, port: u16, socket_dir: &Path, durable: 
             "max_connections=200",
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(socket_dir.join("server.log"))
+                .unwrap(),
+        ))
+        // Its own process group, so that a crash can take every backend with it.
+        .process_group(0);
     if !durable {
         command.args(["-c", "fsync=off", "-c", "synchronous_commit=off"]);
     }
@@ -164,7 +173,8 @@ impl PgCluster {
             }
             assert!(
                 self.child.try_wait().unwrap().is_none(),
-                "postgres exited while starting"
+                "postgres exited while starting: {}",
+                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
             );
             assert!(
                 started.elapsed() < Duration::from_secs(60),
@@ -177,14 +187,15 @@ impl PgCluster {
     /// SIGKILL to the server and every backend at once (a crash), then a new server on the same
     /// data directory and port: it replays its WAL before it accepts connections.
     pub fn crash_and_restart(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
-        let _ = self.child.kill();
+        // The server leads its own process group (see `spawn_server`): one signal reaches it and
+        // every backend it forked, including one forked a moment ago. A backend left alive would
+        // hold the shared memory and the new server would refuse to start.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
-        // Backends notice their server's death; wait until none holds the shared memory.
         let started = Instant::now();
         while Command::new("pgrep")
-            .args(["-P", &pid])
+            .args(["-g", &group[1..]])
             .stdout(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
@@ -193,7 +204,7 @@ impl PgCluster {
                 started.elapsed() < Duration::from_secs(10),
                 "backends outlived the kill"
             );
-            let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
             std::thread::sleep(Duration::from_millis(20));
         }
         self.child = spawn_server(
