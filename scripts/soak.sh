@@ -88,7 +88,7 @@ if [ "$fuzz" -eq 1 ]; then
     targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -vc '^enroll-kiosk-fuzz$')
     (
         # The ASan build comes first (long the first time); the rest of the time is shared.
-        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -O >/dev/null 2>&1) || true
+        (cd fuzz && RUSTC_BOOTSTRAP=1 nice -n 10 cargo fuzz build -O >/dev/null 2>&1) || true
         left=$((deadline - SECONDS))
         per_target=$((left / targets))
         if [ "$per_target" -ge 10 ] && nice -n 10 scripts/fuzz.sh "$per_target" >"$out/fuzz.log" 2>&1; then
