@@ -68,7 +68,7 @@ pids=()
 # The fleet runs once for the whole time, leaving ten minutes for it to drain and check.
 fleet_s=$((total_s > 1200 ? total_s - 600 : total_s / 2))
 (
-    if SOAK_SECONDS=$fleet_s SOAK_TERMINALS=$terminals \
+    if SOAK_SECONDS=$fleet_s SOAK_TERMINALS=$terminals SOAK_LOG_DIR="$PWD/$out/fleet-logs" \
         bash -c "$(declare -f run_tests); run_tests 'test(/fleet_soak::/)'" >"$out/fleet.log"; then
         echo "1 0" >"$out/fleet.result"
     else

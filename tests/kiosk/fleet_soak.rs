@@ -120,7 +120,14 @@ fn a_fleet_under_faults_keeps_every_promise() {
     let mut random = Random::seeded("SOAK_SEED");
     let mut cluster = PgCluster::start_with(true);
     let db = cluster.url();
-    let logs = tempfile::tempdir().unwrap();
+    // The registries' and syncs' logs: kept in SOAK_LOG_DIR when it is set (scripts/soak.sh sets
+    // it, so a failure hours in can be read afterwards), else in a temporary directory.
+    let temporary_logs = tempfile::tempdir().unwrap();
+    let logs = match std::env::var_os("SOAK_LOG_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => temporary_logs.path().to_owned(),
+    };
+    std::fs::create_dir_all(&logs).unwrap();
 
     let terminals: Vec<Terminal> = (0..terminal_count).map(|_| Terminal::new()).collect();
     let keys = terminals[0].dir.path().join("keys");
@@ -145,10 +152,8 @@ fn a_fleet_under_faults_keeps_every_promise() {
     let keys_arg = keys.to_str().unwrap().to_owned();
     // Both instances are one registry to the outside, behind one public URL (instance B's
     // address stands in for the load balancer's): tokens name its status lists.
-    let listen_b = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().to_string()
-    };
+    // Instance A comes back on its address after each kill: both ports are restartable ones.
+    let listen_b = format!("127.0.0.1:{}", common::restartable_port());
     let public_url = format!("http://{listen_b}");
     let serve_args = [
         "--db",
@@ -161,11 +166,11 @@ fn a_fleet_under_faults_keeps_every_promise() {
         "--public-url",
         public_url.as_str(),
     ];
-    let log_a = logs.path().join("registry-a.log");
-    let log_b = logs.path().join("registry-b.log");
+    let log_a = logs.join("registry-a.log");
+    let log_b = logs.join("registry-b.log");
     let mut instance_a = Some(Served::start_logged(
         None,
-        "127.0.0.1:0",
+        &format!("127.0.0.1:{}", common::restartable_port()),
         &serve_args,
         Some(&log_a),
     ));
@@ -221,9 +226,7 @@ fn a_fleet_under_faults_keeps_every_promise() {
                 .args(["sync", "--registry", url])
                 .env("KIOSK_LOG", "info")
                 .stdout(Stdio::null())
-                .stderr(
-                    std::fs::File::create(logs.path().join(format!("sync-{n:02}.log"))).unwrap(),
-                )
+                .stderr(std::fs::File::create(logs.join(format!("sync-{n:02}.log"))).unwrap())
                 .spawn()
                 .unwrap()
         })
@@ -447,7 +450,7 @@ fn a_fleet_under_faults_keeps_every_promise() {
         .map(|field| card["identity"][field].as_str().unwrap().to_owned())
         .collect();
     let mut log_bytes = 0usize;
-    for entry in std::fs::read_dir(logs.path()).unwrap() {
+    for entry in std::fs::read_dir(&logs).unwrap() {
         let path = entry.unwrap().path();
         let log = std::fs::read_to_string(&path).unwrap();
         log_bytes += log.len();

@@ -85,6 +85,9 @@ pub fn output_with_stdin(mut command: std::process::Command, stdin: &str) -> std
     child.wait_with_output().unwrap()
 }
 
+// In pg.rs, which the benchmarks include on their own.
+pub use pg::restartable_port;
+
 /// The `registry` binary.
 pub fn registry_exe() -> PathBuf {
     workspace_exe("registry")

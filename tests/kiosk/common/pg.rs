@@ -67,12 +67,30 @@ fn pg_command(program: &Path) -> Command {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A free loopback port *below* the kernel's ephemeral range, for a server that must come back on
+/// the same address after a kill. A port the kernel hands out for `127.0.0.1:0` comes from the
+/// ephemeral range, and while its server is down any outgoing connection on the machine may be
+/// given it as its local port; the restart then cannot bind (seen in a two-hour soak). Ports below
+/// the range are never handed out that way. Chosen at random and probed, so tests running side by
+/// side rarely pick the same one; a server that loses that race fails to bind on its first start.
+pub fn restartable_port() -> u16 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let low = (ephemeral_low / 2).max(1024);
+    let span = u64::from(ephemeral_low - low);
+    for _ in 0..1000 {
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let port = low + (random % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {low} and {ephemeral_low}")
 }
 
 /// `postgres` on `data`, listening on 127.0.0.1:`port` with its socket in `socket_dir`.
@@ -153,7 +171,8 @@ impl PgCluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&initdb.stderr)
         );
-        let port = free_port();
+        // It comes back on the same port after `crash_and_restart`.
+        let port = restartable_port();
         let child = spawn_server(&bin, &data, port, dir.path(), durable);
         let mut cluster = PgCluster {
             dir,

@@ -15,8 +15,10 @@ pub struct Served {
 }
 
 impl Served {
+    /// On a free port below the ephemeral range, so that a test may stop it and start it again
+    /// on the same address (`super::restartable_port`).
     pub fn start(args: &[&str]) -> Served {
-        Served::start_at("127.0.0.1:0", args)
+        Served::start_at(&format!("127.0.0.1:{}", super::restartable_port()), args)
     }
 
     /// On `listen` (`HOST:PORT`), e.g. the port of a registry stopped a moment ago.
@@ -72,7 +74,21 @@ impl Served {
         let url = line
             .trim()
             .strip_prefix("registry listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .unwrap_or_else(|| {
+                // Its reason is the end of its log (or of this test's stderr, with no log).
+                let tail = log
+                    .and_then(|path| std::fs::read_to_string(path).ok())
+                    .map(|text| {
+                        let lines: Vec<&str> = text.lines().collect();
+                        lines[lines.len().saturating_sub(5)..].join("\n")
+                    })
+                    .unwrap_or_default();
+                panic!(
+                    "registry serve --listen {listen} did not start (first line {line:?}; \
+                     {:?}): {tail}",
+                    child.wait()
+                )
+            })
             .to_owned();
         Served {
             child,
