@@ -70,8 +70,8 @@ fn pg_command(program: &Path) -> Command {
 /// A free loopback port *below* the kernel's ephemeral range, for a server that must come back on
 /// the same address after a kill. A port the kernel hands out for `127.0.0.1:0` comes from the
 /// ephemeral range, and while its server is down any outgoing connection on the machine may be
-/// given it as its local port; the restart then cannot bind (seen in a two-hour soak). Ports below
-/// the range are never handed out that way. Chosen at random and probed, so tests running side by
+/// given it as its local port, and the restart cannot bind (the likely cause of a registry restart
+/// that failed 19 minutes into a soak). Ports below the range are never handed out that way. Chosen at random and probed, so tests running side by
 /// side rarely pick the same one; a server that loses that race fails to bind on its first start.
 pub fn restartable_port() -> u16 {
     use std::hash::{BuildHasher as _, Hasher as _};
