@@ -942,6 +942,54 @@ fn postgresql_two_registry_instances_share_one_database() {
     assert_eq!(instances[1].record_count().unwrap(), 40);
 }
 
+/// Restarting one instance while another writes: the restarted one starts without waiting for
+/// the writers (it finds the schema made and runs no DDL, which would lock the tables; beside
+/// writes that deadlocked, and the soak's restarted instance failed to start).
+#[test]
+fn a_postgresql_instance_starts_while_another_holds_its_tables_for_writing() {
+    let cluster = common::pg::PgCluster::start();
+    let url = cluster.url();
+    let first = PostgresStorage::connect(&url, 2).unwrap();
+    register(&first, "T-1");
+    // Another instance's write transactions, held open: every table a write touches.
+    let mut writer = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut writing = writer.transaction().unwrap();
+    writing
+        .batch_execute(
+            "LOCK TABLE records, identities, tokens, issuance, terminals, chain_heads \
+             IN ROW EXCLUSIVE MODE",
+        )
+        .unwrap();
+    let (started, outcome) = std::sync::mpsc::channel();
+    let second_url = url.clone();
+    spawn("second-instance", move || {
+        let _ = started.send(PostgresStorage::connect(&second_url, 2).map(|_| ()));
+    });
+    let outcome = outcome.recv_timeout(std::time::Duration::from_secs(30));
+    writing.commit().unwrap();
+    assert!(
+        matches!(outcome, Ok(Ok(()))),
+        "the second instance did not start beside the writers: {outcome:?}"
+    );
+    assert_eq!(
+        first.record_count().unwrap(),
+        0,
+        "the first one still works"
+    );
+}
+
+/// The server's own reason reaches the message (the driver alone says "db error").
+#[test]
+fn a_postgresql_refusal_says_what_the_server_said() {
+    let cluster = common::pg::PgCluster::start();
+    let url = cluster.url().replace("enroll@", "nobody@");
+    let error = PostgresStorage::connect(&url, 2).err().unwrap().to_string();
+    assert!(
+        error.contains("role \"nobody\" does not exist") && error.contains("28000"),
+        "{error}"
+    );
+}
+
 #[test]
 fn an_unreachable_postgresql_names_where_it_looked() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -956,4 +1004,5 @@ fn an_unreachable_postgresql_names_where_it_looked() {
         "{error}"
     );
     assert!(!error.contains("secret-password"), "{error}");
+    assert!(error.contains("Connection refused"), "{error}");
 }

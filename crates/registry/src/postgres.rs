@@ -147,6 +147,21 @@ CREATE TABLE IF NOT EXISTS roster_state (
 /// An arbitrary constant: the advisory lock that serialises schema creation between instances.
 const SCHEMA_LOCK_KEY: i64 = 0x656e_726f_6c6c;
 
+/// The SHA-256 of the schema text (hex), kept in `registry_schema` once the schema is made. An
+/// instance that finds it there runs no DDL at all: on existing tables `SET STORAGE` takes an
+/// ACCESS EXCLUSIVE lock and `CREATE INDEX IF NOT EXISTS` a SHARE lock, each held until the
+/// schema transaction ends, and beside another instance's writes that deadlocked, so an instance
+/// restarted under load failed to start (found by the fleet soak). A changed schema text runs the
+/// (idempotent) DDL once more.
+fn schema_sha256() -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::new()
+        .chain_update(SCHEMA)
+        .chain_update(fleet_health::SCHEMA)
+        .finalize();
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// PostgreSQL storage with a fixed-size connection pool.
 pub struct PostgresStorage {
     config: postgres::Config,
@@ -190,7 +205,19 @@ impl Drop for Lease<'_> {
 }
 
 fn database_error(error: postgres::Error) -> StorageError {
-    StorageError::Database(error.to_string())
+    StorageError::Database(describe(&error))
+}
+
+/// What went wrong, for messages: the server's own message and SQLSTATE (for example `ERROR
+/// deadlock detected (40P01)`), which the driver's `Display` leaves out (it says only "db error"),
+/// or the driver's error with its cause ("error connecting to server: Connection refused"). The
+/// server's DETAIL and HINT are left out: they can quote row values.
+fn describe(error: &postgres::Error) -> String {
+    match (error.as_db_error(), std::error::Error::source(error)) {
+        (Some(db), _) => format!("{} {} ({})", db.severity(), db.message(), db.code().code()),
+        (None, Some(cause)) => format!("{error}: {cause}"),
+        (None, None) => error.to_string(),
+    }
 }
 
 /// `host:port/dbname` of a connection string: where, without user or password.
@@ -219,17 +246,44 @@ impl PostgresStorage {
         let location = location_of(&config);
         let open_error = |error: postgres::Error| StorageError::Open {
             location: location.clone(),
-            detail: error.to_string(),
+            detail: describe(&error),
         };
         let mut first = config.connect(NoTls).map_err(open_error)?;
         let mut transaction = first.transaction().map_err(open_error)?;
         transaction
             .execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK_KEY])
             .map_err(open_error)?;
-        transaction.batch_execute(SCHEMA).map_err(open_error)?;
-        transaction
-            .batch_execute(crate::fleet_health::SCHEMA)
-            .map_err(open_error)?;
+        let fingerprint = schema_sha256();
+        let kept: bool = transaction
+            .query_one("SELECT to_regclass('registry_schema') IS NOT NULL", &[])
+            .map_err(open_error)?
+            .get(0);
+        let current = kept
+            && transaction
+                .query_opt(
+                    "SELECT 1 FROM registry_schema WHERE sha256 = $1",
+                    &[&fingerprint],
+                )
+                .map_err(open_error)?
+                .is_some();
+        if !current {
+            transaction.batch_execute(SCHEMA).map_err(open_error)?;
+            transaction
+                .batch_execute(fleet_health::SCHEMA)
+                .map_err(open_error)?;
+            transaction
+                .batch_execute(
+                    "CREATE TABLE IF NOT EXISTS registry_schema (sha256 TEXT NOT NULL);
+                     DELETE FROM registry_schema;",
+                )
+                .map_err(open_error)?;
+            transaction
+                .execute(
+                    "INSERT INTO registry_schema (sha256) VALUES ($1)",
+                    &[&fingerprint],
+                )
+                .map_err(open_error)?;
+        }
         transaction.commit().map_err(open_error)?;
         Ok(PostgresStorage {
             config,
@@ -271,8 +325,9 @@ impl PostgresStorage {
                             pool.open = pool.open.saturating_sub(1);
                         }
                         Err(StorageError::Database(format!(
-                            "cannot connect to {}: {error}",
-                            self.location
+                            "cannot connect to {}: {}",
+                            self.location,
+                            describe(&error)
                         )))
                     }
                 };
