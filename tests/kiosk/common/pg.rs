@@ -226,13 +226,23 @@ impl PgCluster {
             let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.child = spawn_server(
-            &bindir(),
-            &self.dir.path().join("data"),
-            self.port,
-            self.dir.path(),
-            self.durable,
-        );
+        // A backend that missed the signal notices its server is gone and exits by itself a
+        // moment later; until then it holds the shared memory and a new server refuses to start
+        // ("pre-existing shared memory block is still in use", seen once in CI under load). So a
+        // server that exits at once is started again, a few times.
+        for attempt in 0..20 {
+            self.child = spawn_server(
+                &bindir(),
+                &self.dir.path().join("data"),
+                self.port,
+                self.dir.path(),
+                self.durable,
+            );
+            std::thread::sleep(Duration::from_millis(200));
+            if attempt == 19 || self.child.try_wait().unwrap().is_none() {
+                break;
+            }
+        }
         self.wait_ready();
     }
 
