@@ -129,7 +129,7 @@ if [ "$fuzz" -eq 1 ]; then
     read -r runs fails < <(result fuzz)
     echo "| fuzzing | $runs | $fails | $(grep -c 'no crash' "$out/fuzz.log" 2>/dev/null || echo 0) targets without a crash |"
 fi
-grep -E '^\| RSS' "$out/fleet.log" | sort -t'(' -k2 -r | head -3 || true
+grep -E '^\| RSS' "$out/fleet.log" | sort -t'(' -k2 -g -r | head -3 || true
 total_fails=$(cat "$out"/*.result 2>/dev/null | awk '{ s += $2 } END { print s + 0 }')
 if [ "$failed" -ne 0 ] || [ "$total_fails" -ne 0 ]; then
     echo "soak: FAILED ($total_fails failed runs; logs in $out)" >&2

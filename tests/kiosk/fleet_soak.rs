@@ -26,6 +26,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::StopOnDrop;
 use common::faults::{Random, count_from_env, outbox_ids};
 use common::pg::PgCluster;
 use common::served::Served;
@@ -101,15 +102,6 @@ fn retry(run: impl Fn() -> std::process::Output) -> std::process::Output {
         }
         assert!(Instant::now() < deadline, "{}", text(&output));
         std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-/// Clears the flag when dropped, also while unwinding.
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::SeqCst);
     }
 }
 

@@ -74,6 +74,8 @@ fn every_receipted_record_survives_postgresql_crashes_under_two_registry_instanc
     let started = Instant::now();
     let mut receipted_at_crashes = 0usize;
     std::thread::scope(|scope| {
+        // Should an assertion below fail, the enrolling threads stop and the scope can end.
+        let _stop = common::StopOnDrop(&enrolling);
         for terminal in &terminals {
             let (enrolling, printed) = (&enrolling, &printed);
             scope.spawn(move || {

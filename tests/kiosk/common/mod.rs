@@ -27,6 +27,17 @@ use enroll_registry::server::{Metrics, RegistryState, serve, serve_tls};
 use enroll_registry::storage::Storage;
 use enroll_store::{Committed, GuardLimits, Outbox, StoreError};
 
+/// Clears the flag when dropped, also while unwinding: worker threads looping on the flag stop
+/// when the thread that owns this panics, so a failed assertion ends a scoped test instead of
+/// hanging it.
+pub struct StopOnDrop<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -71,8 +71,9 @@ fn pg_command(program: &Path) -> Command {
 /// the same address after a kill. A port the kernel hands out for `127.0.0.1:0` comes from the
 /// ephemeral range, and while its server is down any outgoing connection on the machine may be
 /// given it as its local port, and the restart cannot bind (the likely cause of a registry restart
-/// that failed 19 minutes into a soak). Ports below the range are never handed out that way. Chosen at random and probed, so tests running side by
-/// side rarely pick the same one; a server that loses that race fails to bind on its first start.
+/// that failed 19 minutes into a soak). Ports below the range are never handed out that way.
+/// Chosen at random and probed, so tests running side by side rarely pick the same one; a server
+/// that loses that race fails to bind on its first start.
 pub fn restartable_port() -> u16 {
     use std::hash::{BuildHasher as _, Hasher as _};
     let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
