@@ -22,6 +22,16 @@ use enroll_registry::server::{
 };
 use enroll_registry::storage::{self, Storage};
 
+/// The allocator. Under the fleet soak (20 terminals, instance kills, PostgreSQL crashes) glibc's
+/// malloc grew the server from 10 MB to 63 MB resident in 15 minutes while the live heap stayed
+/// near 4 MB (`malloc_stats`: 36.8 MB taken from the system, 4.3 MB in use, after 8 minutes): each
+/// of the runtime's blocking threads has its own arena, and what a burst freed in one stayed
+/// there. jemalloc returns freed pages to the system after a few seconds (its decay), from every
+/// arena once its background thread runs (started in `serve_command`). mimalloc, tried first,
+/// held 65 to 105 MB under the same load.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The central registry that receives, verifies and stores enrollment records.
 #[derive(Parser)]
 #[command(name = "registry", version, about, long_about = None, arg_required_else_help = true)]
@@ -611,6 +621,11 @@ fn serve_command(options: ServeOptions) -> anyhow::Result<()> {
     } else {
         None
     };
+    // jemalloc's background thread purges idle arenas too (without it, only an arena in use
+    // gives pages back). Where it cannot start, memory is still freed, later: not worth refusing.
+    if let Err(error) = tikv_jemalloc_ctl::background_thread::write(true) {
+        tracing::warn!(%error, "jemalloc's background purging did not start; memory is given back more slowly");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("registry")
